@@ -1,0 +1,173 @@
+//! One error shape for every route: `{"error": {"code", "message", "details"}}`.
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    /// Stable, machine-readable; clients switch on it.
+    pub code: &'static str,
+    /// For a person: what is wrong and what to do.
+    pub message: String,
+    pub details: Option<Value>,
+    pub retry_after_secs: Option<u32>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            details: None,
+            retry_after_secs: None,
+        }
+    }
+    pub fn with_details(mut self, details: Value) -> Self {
+        self.details = Some(details);
+        self
+    }
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+    }
+    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, code, message)
+    }
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, code, message)
+    }
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            message,
+        );
+        e.retry_after_secs = Some(2);
+        e
+    }
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", message)
+    }
+
+    pub fn body(&self) -> Value {
+        let mut error = json!({"code": self.code, "message": self.message});
+        if let Some(d) = &self.details {
+            error["details"] = d.clone();
+        }
+        json!({ "error": error })
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {}: {}",
+            self.status.as_u16(),
+            self.code,
+            self.message
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if self.status.is_server_error() {
+            tracing::error!(code = self.code, message = %self.message, "request failed");
+        } else {
+            tracing::info!(
+                code = self.code,
+                status = self.status.as_u16(),
+                "request refused"
+            );
+        }
+        let mut res = (self.status, axum::Json(self.body())).into_response();
+        if let Some(secs) = self.retry_after_secs {
+            res.headers_mut().insert(header::RETRY_AFTER, secs.into());
+        }
+        res
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> Self {
+        match &r {
+            JsonRejection::JsonDataError(e) => ApiError::unprocessable(
+                "invalid_body",
+                format!(
+                    "the request body does not match the expected shape: {}",
+                    std::error::Error::source(e)
+                        .map(|s| s.to_string())
+                        .unwrap_or_else(|| e.body_text())
+                ),
+            ),
+            JsonRejection::JsonSyntaxError(e) => ApiError::bad_request(
+                "malformed_json",
+                format!(
+                    "the request body is not valid JSON: {}",
+                    std::error::Error::source(e)
+                        .map(|s| s.to_string())
+                        .unwrap_or_else(|| e.body_text())
+                ),
+            ),
+            JsonRejection::MissingJsonContentType(_) => ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body as JSON with the header Content-Type: application/json",
+            ),
+            _ if r.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!(
+                    "the request body is over the {} byte limit",
+                    super::BODY_LIMIT_BYTES
+                ),
+            ),
+            _ => ApiError::bad_request("unreadable_body", r.body_text()),
+        }
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(r: QueryRejection) -> Self {
+        let detail = match &r {
+            QueryRejection::FailedToDeserializeQueryString(e) => std::error::Error::source(e)
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| e.body_text()),
+            _ => r.body_text(),
+        };
+        ApiError::bad_request(
+            "invalid_query",
+            format!("the query string is not valid: {detail}"),
+        )
+    }
+}
+
+impl From<crate::policy::SelectionError> for ApiError {
+    fn from(e: crate::policy::SelectionError) -> Self {
+        let mut err = ApiError::unprocessable(e.code(), e.to_string());
+        if let Some(id) = e.offending_id() {
+            err = err.with_details(json!({ "id": id }));
+        }
+        err
+    }
+}
+
+impl From<crate::policy::RenderError> for ApiError {
+    fn from(e: crate::policy::RenderError) -> Self {
+        ApiError::unprocessable("policy_too_large", e.to_string())
+    }
+}
+
+impl From<crate::domain::ParseError> for ApiError {
+    fn from(e: crate::domain::ParseError) -> Self {
+        ApiError::unprocessable("invalid_field", e.message.clone())
+            .with_details(json!({ "field": e.field }))
+    }
+}

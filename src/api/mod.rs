@@ -1,0 +1,75 @@
+//! The HTTP API: one axum `Router`, served by Lambda and by the local server.
+
+mod catalog;
+pub mod error;
+mod extract;
+mod middleware;
+mod openapi;
+mod policies;
+mod routes;
+mod schemas;
+
+pub use error::ApiError;
+pub use routes::{route_table, RouteDoc};
+
+use crate::config::Config;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{Method, Uri};
+use axum::Router;
+use std::sync::Arc;
+
+/// Largest request body accepted; the biggest real one (a custom selection)
+/// is a few hundred bytes.
+pub const BODY_LIMIT_BYTES: usize = 64 * 1024;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+}
+
+impl AppState {
+    pub fn new(config: Config) -> Self {
+        AppState {
+            config: Arc::new(config),
+        }
+    }
+}
+
+/// Every route, the error shape for unknown routes and methods, request ids
+/// and logs, the body limit, and a JSON 500 if a handler panics.
+pub fn router(state: AppState) -> Router {
+    let mut router = Router::new();
+    for (doc, method_router) in routes::routes() {
+        router = router.route(doc.path, method_router);
+    }
+    router
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            middleware::panic_response,
+        ))
+        .layer(axum::middleware::from_fn(middleware::request_context))
+        .with_state(state)
+}
+
+async fn not_found(method: Method, uri: Uri) -> ApiError {
+    ApiError::not_found(
+        "route_not_found",
+        format!(
+            "there is no route {method} {}; GET /openapi.json lists them",
+            uri.path()
+        ),
+    )
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!(
+            "{} does not accept {method}; GET /openapi.json lists the methods",
+            uri.path()
+        ),
+    )
+}

@@ -1,0 +1,109 @@
+//! The route table: each route's path, method and handler beside what the
+//! OpenAPI document says of it, so the two cannot drift apart.
+
+use super::AppState;
+use axum::routing::{get, post, MethodRouter};
+
+#[derive(Debug, Clone, Copy)]
+pub struct RouteDoc {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub operation_id: &'static str,
+    pub summary: &'static str,
+    pub tag: &'static str,
+    /// False for the few routes anyone may call.
+    pub auth: bool,
+    /// Query parameters: (name, required, schema name or "string", description).
+    pub query: &'static [(&'static str, bool, &'static str, &'static str)],
+    /// Schema of the JSON body, if the route takes one.
+    pub body: Option<&'static str>,
+    /// Success status and its schema.
+    pub ok: (u16, &'static str),
+    /// Error statuses the route can answer, besides 4xx for bad input.
+    pub errors: &'static [u16],
+}
+
+const fn doc(
+    method: &'static str,
+    path: &'static str,
+    operation_id: &'static str,
+    summary: &'static str,
+) -> RouteDoc {
+    RouteDoc {
+        method,
+        path,
+        operation_id,
+        summary,
+        tag: "connect",
+        auth: true,
+        query: &[],
+        body: None,
+        ok: (200, "Empty"),
+        errors: &[],
+    }
+}
+
+pub fn route_table() -> Vec<RouteDoc> {
+    routes().into_iter().map(|(d, _)| d).collect()
+}
+
+pub(super) fn routes() -> Vec<(RouteDoc, MethodRouter<AppState>)> {
+    vec![
+        (
+            RouteDoc {
+                auth: false,
+                tag: "service",
+                ok: (200, "Health"),
+                ..doc("get", "/health", "getHealth", "Liveness of the service")
+            },
+            get(super::openapi::health),
+        ),
+        (
+            RouteDoc {
+                auth: false,
+                tag: "service",
+                ok: (200, "OpenApi"),
+                ..doc(
+                    "get",
+                    "/openapi.json",
+                    "getOpenApi",
+                    "This OpenAPI document",
+                )
+            },
+            get(super::openapi::openapi),
+        ),
+        (
+            RouteDoc {
+                tag: "policies",
+                query: &[(
+                    "partition",
+                    false,
+                    "Partition",
+                    "The AWS partition; default aws",
+                )],
+                ok: (200, "Catalog"),
+                ..doc(
+                    "get",
+                    "/v1/catalog",
+                    "getCatalog",
+                    "Products, integrations and their actions",
+                )
+            },
+            get(super::catalog::get_catalog),
+        ),
+        (
+            RouteDoc {
+                tag: "policies",
+                body: Some("PolicyRequest"),
+                ok: (200, "PolicyResponse"),
+                ..doc(
+                    "post",
+                    "/v1/policies",
+                    "renderPolicies",
+                    "Render the IAM managed policies for a selection",
+                )
+            },
+            post(super::policies::post_policies),
+        ),
+    ]
+}

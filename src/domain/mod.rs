@@ -1,0 +1,62 @@
+//! Domain types that can only hold valid values: input is parsed once, at the edge.
+
+mod account_id;
+mod external_id;
+mod partition;
+mod role_arn;
+mod spot_account;
+
+pub use account_id::AccountId;
+pub use external_id::{ExternalId, ExternalIdPrefix};
+pub use partition::Partition;
+pub use role_arn::RoleArn;
+pub use spot_account::SpotAccountId;
+
+/// Why a value was refused; the message is written for the person who sent it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl ParseError {
+    pub(crate) fn new(field: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            field,
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for ParseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+/// Implements `Serialize`/`Deserialize` through `FromStr`/`as_str` so that
+/// every JSON body is parsed by the same rules as every other input.
+macro_rules! string_newtype_serde {
+    ($ty:ty) => {
+        impl serde::Serialize for $ty {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+        impl<'de> serde::Deserialize<'de> for $ty {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let raw = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+                raw.parse()
+                    .map_err(|e: $crate::domain::ParseError| serde::de::Error::custom(e.message))
+            }
+        }
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+pub(crate) use string_newtype_serde;
