@@ -1,0 +1,104 @@
+//! Shared test helpers: the app on a random port, the Lambda entry point,
+//! and the Python tools from the test virtualenv.
+#![allow(dead_code)]
+
+use account_connect::api::{router, AppState};
+use account_connect::config::Config;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use tower::{Service, ServiceExt};
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+}
+
+/// The production Router on 127.0.0.1 with an OS-chosen port.
+pub async fn spawn_app(config: Config) -> TestApp {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = router(AppState::new(config));
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    TestApp {
+        base: format!("http://{addr}"),
+        client: reqwest::Client::new(),
+    }
+}
+
+pub fn repo_path(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+/// An API Gateway event through lambda_http's own conversion and the same
+/// Router, the response as API Gateway receives it.
+pub async fn invoke_lambda(config: Config, event_json: &str) -> serde_json::Value {
+    let request: lambda_http::request::LambdaRequest =
+        serde_json::from_str(event_json).expect("event parses");
+    let mut adapter = lambda_http::Adapter::from(router(AppState::new(config)));
+    let event = lambda_runtime::LambdaEvent::new(request, lambda_runtime::Context::default());
+    let response = adapter
+        .ready()
+        .await
+        .unwrap()
+        .call(event)
+        .await
+        .expect("lambda handler");
+    serde_json::to_value(&response).unwrap()
+}
+
+pub fn read_event(name: &str) -> String {
+    std::fs::read_to_string(repo_path(&format!("events/{name}")))
+        .unwrap_or_else(|e| panic!("events/{name}: {e}"))
+}
+
+/// The test virtualenv made by scripts/test; the tools tests need live there.
+pub fn venv_bin(tool: &str) -> PathBuf {
+    let venv = std::env::var("ACCOUNT_CONNECT_TEST_VENV")
+        .expect("ACCOUNT_CONNECT_TEST_VENV is not set: run the tests with scripts/test, which makes the virtualenv");
+    let path = PathBuf::from(venv).join("bin").join(tool);
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/test",
+        path.display()
+    );
+    path
+}
+
+/// Runs a Python script from the venv with `stdin`; returns (success, output).
+pub fn run_python(script: &str, args: &[&str], stdin: &str) -> (bool, String) {
+    use std::io::Write;
+    let mut child = Command::new(venv_bin("python"))
+        .arg(repo_path(script))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python starts");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// Spot's public default policy, from ../shared/data.
+pub fn spot_default_policy() -> serde_json::Value {
+    let path = repo_path("../shared/data/spot-default-policy-aws.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap()
+}
