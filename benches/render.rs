@@ -1,1 +1,37 @@
-fn main() {}
+//! Renderer speed: the default policy and every bundle, resolve + render + JSON.
+
+use account_connect::catalog::Catalog;
+use account_connect::domain::Partition;
+use account_connect::policy::{render, Permissions, Selection};
+use criterion::{criterion_group, criterion_main, Criterion};
+use std::hint::black_box;
+
+fn all_bundles() -> Permissions {
+    let c = Catalog::get();
+    Permissions::Custom {
+        products: c.products.iter().map(|p| p.id.clone()).collect(),
+        integrations: c
+            .products
+            .iter()
+            .flat_map(|p| p.integrations.iter().map(|i| i.id.clone()))
+            .collect(),
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    for (name, perms) in [
+        ("default", Permissions::Default),
+        ("all_bundles", all_bundles()),
+    ] {
+        c.bench_function(&format!("render_{name}"), |b| {
+            b.iter(|| {
+                let sel = Selection::resolve(Partition::Aws, black_box(&perms)).unwrap();
+                let rendered = render(&sel).unwrap();
+                black_box(serde_json::to_vec(&rendered).unwrap())
+            })
+        });
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,86 @@
+//! The Lambda entry point: API Gateway events through lambda_http's own
+//! conversion give the same bytes as the local server.
+
+mod common;
+
+use account_connect::config::Config;
+use base64::Engine;
+use serde_json::Value;
+
+fn body_of(response: &Value) -> Vec<u8> {
+    let body = response["body"].as_str().unwrap_or("");
+    if response["isBase64Encoded"] == true {
+        base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .unwrap()
+    } else {
+        body.as_bytes().to_vec()
+    }
+}
+
+async fn local(app: &common::TestApp, event: &Value) -> (u16, Vec<u8>) {
+    let method = event["requestContext"]["http"]["method"].as_str().unwrap();
+    let path = event["rawPath"].as_str().unwrap();
+    let query = event["rawQueryString"].as_str().unwrap_or("");
+    let url = if query.is_empty() {
+        app.url(path)
+    } else {
+        app.url(&format!("{path}?{query}"))
+    };
+    let mut req = app.client.request(method.parse().unwrap(), url);
+    for (k, v) in event["headers"].as_object().unwrap() {
+        if k != "content-length" && k != "host" {
+            req = req.header(k, v.as_str().unwrap());
+        }
+    }
+    if let Some(b) = event["body"].as_str() {
+        req = req.body(b.to_owned());
+    }
+    let res = req.send().await.unwrap();
+    (res.status().as_u16(), res.bytes().await.unwrap().to_vec())
+}
+
+#[tokio::test]
+async fn every_event_fixture_answers_as_the_local_server_does() {
+    let app = common::spawn_app(Config::default()).await;
+    let mut seen = 0;
+    for entry in std::fs::read_dir(common::repo_path("events")).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let event: Value = serde_json::from_str(&text).unwrap();
+        if event.get("routeKey").is_none() {
+            continue; // Not an HTTP API event.
+        }
+        let response = common::invoke_lambda(Config::default(), &text).await;
+        let (status, bytes) = local(&app, &event).await;
+        assert_eq!(
+            response["statusCode"].as_u64().unwrap() as u16,
+            status,
+            "{}",
+            path.display()
+        );
+        assert_eq!(body_of(&response), bytes, "{}", path.display());
+        seen += 1;
+    }
+    assert!(seen >= 4, "only {seen} HTTP API fixtures in events/");
+}
+
+#[tokio::test]
+async fn lambda_answers_default_policy_and_bad_json() {
+    let ok = common::invoke_lambda(
+        Config::default(),
+        &common::read_event("policies-default.json"),
+    )
+    .await;
+    assert_eq!(ok["statusCode"], 200);
+    let body: Value = serde_json::from_slice(&body_of(&ok)).unwrap();
+    assert_eq!(body["policies"][0]["name"], "Spot-Policy");
+    let bad = common::invoke_lambda(
+        Config::default(),
+        &common::read_event("policies-bad-json.json"),
+    )
+    .await;
+    assert_eq!(bad["statusCode"], 400);
+    let err: Value = serde_json::from_slice(&body_of(&bad)).unwrap();
+    assert_eq!(err["error"]["code"], "malformed_json");
+}
