@@ -19,10 +19,7 @@ fn all_bundles() -> Permissions {
 }
 
 fn bench(c: &mut Criterion) {
-    for (name, perms) in [
-        ("default", Permissions::Default),
-        ("all_bundles", all_bundles()),
-    ] {
+    for (name, perms) in [("default", Permissions::Default), ("all_bundles", all_bundles())] {
         c.bench_function(&format!("render_{name}"), |b| {
             b.iter(|| {
                 let sel = Selection::resolve(Partition::Aws, black_box(&perms)).unwrap();

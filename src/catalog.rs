@@ -73,8 +73,7 @@ impl StatementTemplate {
 }
 
 static CATALOG: LazyLock<Catalog> = LazyLock::new(|| {
-    let catalog: Catalog =
-        serde_json::from_str(CATALOG_JSON).expect("catalog/catalog.json does not parse");
+    let catalog: Catalog = serde_json::from_str(CATALOG_JSON).expect("catalog/catalog.json does not parse");
     if let Err(problems) = catalog.check() {
         panic!("catalog/catalog.json is inconsistent: {problems:?}");
     }
@@ -111,10 +110,7 @@ impl Catalog {
 
     /// Every statement a product contributes on its own: its statements and
     /// those of the shared bundles it includes.
-    pub fn product_statements<'a>(
-        &'a self,
-        p: &'a Product,
-    ) -> impl Iterator<Item = &'a StatementTemplate> + Clone {
+    pub fn product_statements<'a>(&'a self, p: &'a Product) -> impl Iterator<Item = &'a StatementTemplate> + Clone {
         p.statements.iter().chain(
             p.includes
                 .iter()
@@ -140,43 +136,39 @@ impl Catalog {
                 problems.push(format!("id {id:?} is used twice"));
             }
         };
-        let mut check_statements =
-            |owner: &str, sts: &[StatementTemplate], problems: &mut Vec<String>| {
-                for s in sts {
-                    if s.sid.is_empty() || !s.sid.bytes().all(|b| b.is_ascii_alphanumeric()) {
-                        problems.push(format!("{owner}: sid {:?} is not alphanumeric", s.sid));
-                    }
-                    if !sids.insert(s.sid.clone()) {
-                        problems.push(format!("{owner}: sid {:?} is used twice", s.sid));
-                    }
-                    if s.actions.is_empty() || s.resources.is_empty() {
-                        problems.push(format!(
-                            "{owner}: statement {} has no actions or no resources",
-                            s.sid
-                        ));
-                    }
-                    for a in &s.actions {
-                        let valid = a.split_once(':').is_some_and(|(svc, name)| {
-                            !svc.is_empty()
-                                && svc.bytes().all(|b| {
-                                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'
-                                })
-                                && !name.is_empty()
-                                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'*')
-                        });
-                        if !valid {
-                            problems.push(format!("{owner}: action {a:?} is not service:Action"));
-                        }
-                    }
-                    for r in &s.resources {
-                        if r.starts_with("arn:") && !r.starts_with("arn:${Partition}:") {
-                            problems.push(format!(
-                                "{owner}: resource {r:?} must use the ${{Partition}} placeholder"
-                            ));
-                        }
+        let mut check_statements = |owner: &str, sts: &[StatementTemplate], problems: &mut Vec<String>| {
+            for s in sts {
+                if s.sid.is_empty() || !s.sid.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                    problems.push(format!("{owner}: sid {:?} is not alphanumeric", s.sid));
+                }
+                if !sids.insert(s.sid.clone()) {
+                    problems.push(format!("{owner}: sid {:?} is used twice", s.sid));
+                }
+                if s.actions.is_empty() || s.resources.is_empty() {
+                    problems.push(format!("{owner}: statement {} has no actions or no resources", s.sid));
+                }
+                for a in &s.actions {
+                    let valid = a.split_once(':').is_some_and(|(svc, name)| {
+                        !svc.is_empty()
+                            && svc
+                                .bytes()
+                                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                            && !name.is_empty()
+                            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'*')
+                    });
+                    if !valid {
+                        problems.push(format!("{owner}: action {a:?} is not service:Action"));
                     }
                 }
-            };
+                for r in &s.resources {
+                    if r.starts_with("arn:") && !r.starts_with("arn:${Partition}:") {
+                        problems.push(format!(
+                            "{owner}: resource {r:?} must use the ${{Partition}} placeholder"
+                        ));
+                    }
+                }
+            }
+        };
         note_id(&self.core.id, &mut problems);
         check_statements("core", &self.core.statements, &mut problems);
         for b in &self.shared {
@@ -198,10 +190,7 @@ impl Catalog {
                 note_id(&i.id, &mut problems);
                 check_statements(&i.id, &i.statements, &mut problems);
                 if !i.id.starts_with(&format!("{}-", p.id)) {
-                    problems.push(format!(
-                        "{}: integration id must start with its product id",
-                        i.id
-                    ));
+                    problems.push(format!("{}: integration id must start with its product id", i.id));
                 }
             }
         }

@@ -8,6 +8,9 @@ use std::process::ExitCode;
 
 const USAGE: &str = "usage:
   account-connect serve [--addr 127.0.0.1:3000]   run the API locally
+  account-connect token --org ORG [--accounts act-1,act-2] [--sub USER] [--hours 12]
+                                                  mint a bearer token (ACCOUNT_CONNECT_JWT_SECRET)
+  account-connect init-table                      create the DynamoDB table ACCOUNT_CONNECT_STORE names
   account-connect policy --partition aws [--products a,b] [--integrations c,d]
                                                   print the rendered policies
 In AWS Lambda (AWS_LAMBDA_RUNTIME_API set) it serves API Gateway events.";
@@ -18,6 +21,8 @@ pub fn main(args: Vec<String>) -> ExitCode {
         None if in_lambda => run_lambda(),
         Some("serve") => serve(&args[1..]),
         Some("policy") => policy(&args[1..]),
+        Some("token") => token(&args[1..]),
+        Some("init-table") => init_table(),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             Ok(())
@@ -34,10 +39,7 @@ pub fn main(args: Vec<String>) -> ExitCode {
 }
 
 /// `--name value` pairs after a command.
-fn flags(
-    args: &[String],
-    allowed: &[&str],
-) -> Result<std::collections::BTreeMap<String, String>, String> {
+fn flags(args: &[String], allowed: &[&str]) -> Result<std::collections::BTreeMap<String, String>, String> {
     let mut out = std::collections::BTreeMap::new();
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -61,28 +63,34 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
 fn run_lambda() -> Result<(), String> {
     crate::telemetry::init(true);
     let config = Config::from_env().map_err(|e| e.to_string())?;
-    let app = router(AppState::new(config));
-    runtime()?
-        .block_on(lambda_http::run(app))
-        .map_err(|e| e.to_string())
+    let app = router(AppState::new(config)?);
+    runtime()?.block_on(lambda_http::run(app)).map_err(|e| e.to_string())
 }
 
 fn serve(args: &[String]) -> Result<(), String> {
     crate::telemetry::init(false);
     let f = flags(args, &["addr"])?;
-    let addr = f
-        .get("addr")
-        .map(String::as_str)
-        .unwrap_or("127.0.0.1:3000")
-        .to_owned();
-    let config = Config::from_env().map_err(|e| e.to_string())?;
-    let app = router(AppState::new(config));
+    let addr = f.get("addr").map(String::as_str).unwrap_or("127.0.0.1:3000").to_owned();
+    let mut config = Config::from_env().map_err(|e| e.to_string())?;
+    let generated = config.jwt_secret.is_none();
+    if generated {
+        // A fresh secret per run: tokens from an earlier run stop working.
+        config.jwt_secret = Some(crate::ids::random_token(32).into_bytes());
+    }
+    let secret = config.jwt_secret.clone().expect("set above");
+    let store = config.store_url.clone();
+    let app = router(AppState::new(config)?);
     runtime()?.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&addr)
             .await
             .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
         let local = listener.local_addr().map_err(|e| e.to_string())?;
-        println!("account-connect listening on http://{local}");
+        let token = crate::auth::mint(&secret, &dev_claims("org-dev", None, "dev-user", 12));
+        println!("account-connect listening on http://{local} (store: {store})");
+        if generated {
+            println!("ACCOUNT_CONNECT_JWT_SECRET is not set: a random secret is used for this run.");
+        }
+        println!("Bearer token for org \"org-dev\", valid 12 h:\n  {token}");
         axum::serve(listener, app)
             .with_graceful_shutdown(async {
                 let _ = tokio::signal::ctrl_c().await;
@@ -123,5 +131,46 @@ fn policy(args: &[String]) -> Result<(), String> {
     let rendered = render(&selection).map_err(|e| e.to_string())?;
     let out = serde_json::to_string_pretty(&rendered).map_err(|e| e.to_string())?;
     println!("{out}");
+    Ok(())
+}
+
+fn dev_claims(org: &str, accounts: Option<Vec<String>>, sub: &str, hours: i64) -> crate::auth::Claims {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    crate::auth::Claims {
+        sub: sub.to_owned(),
+        org: org.to_owned(),
+        accounts,
+        exp: Some(now + hours * 3600),
+        iat: Some(now),
+    }
+}
+
+fn token(args: &[String]) -> Result<(), String> {
+    let f = flags(args, &["org", "accounts", "sub", "hours"])?;
+    let org = f.get("org").ok_or("--org is required")?;
+    let accounts = f.get("accounts").map(|_| list(f.get("accounts")));
+    let hours: i64 = f
+        .get("hours")
+        .map(|h| h.parse().map_err(|_| "--hours takes a whole number"))
+        .transpose()?
+        .unwrap_or(12);
+    let config = Config::from_env().map_err(|e| e.to_string())?;
+    let secret = config
+        .jwt_secret
+        .ok_or("set ACCOUNT_CONNECT_JWT_SECRET (the same as the server's) to mint a token")?;
+    let claims = dev_claims(org, accounts, f.get("sub").map(String::as_str).unwrap_or("cli"), hours);
+    println!("{}", crate::auth::mint(&secret, &claims));
+    Ok(())
+}
+
+fn init_table() -> Result<(), String> {
+    let config = Config::from_env().map_err(|e| e.to_string())?;
+    let table = config
+        .store_url
+        .strip_prefix("dynamodb://")
+        .ok_or("ACCOUNT_CONNECT_STORE must be dynamodb://TABLE")?
+        .to_owned();
+    runtime()?.block_on(crate::store::create_table(&table))?;
+    println!("table {table} is ready");
     Ok(())
 }

@@ -5,6 +5,10 @@ use std::collections::BTreeMap;
 
 /// Spot's commercial principal, from its public docs (the seeds).
 pub const DEFAULT_PRINCIPAL_AWS: &str = "arn:aws:iam::922761411349:root";
+/// Local runs keep their state in this SQLite file.
+pub const DEFAULT_STORE: &str = "sqlite://account-connect.db";
+/// Shortest JWT secret accepted: HS256 wants at least 256 bits.
+const MIN_JWT_SECRET_BYTES: usize = 32;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -12,6 +16,11 @@ pub struct Config {
     pub principals: BTreeMap<Partition, String>,
     pub external_id_prefix: ExternalIdPrefix,
     pub external_id_ttl_secs: u64,
+    /// Where connections live: `sqlite://PATH`, `sqlite::memory:` or `dynamodb://TABLE`.
+    pub store_url: String,
+    /// Key for HS256 bearer tokens on the local server; in Lambda, API
+    /// Gateway checks tokens and this stays unset.
+    pub jwt_secret: Option<Vec<u8>>,
 }
 
 impl Default for Config {
@@ -20,6 +29,8 @@ impl Default for Config {
             principals: BTreeMap::from([(Partition::Aws, DEFAULT_PRINCIPAL_AWS.to_owned())]),
             external_id_prefix: ExternalIdPrefix::default(),
             external_id_ttl_secs: 48 * 3600,
+            store_url: DEFAULT_STORE.to_owned(),
+            jwt_secret: None,
         }
     }
 }
@@ -59,12 +70,21 @@ impl Config {
                 .map_err(|e: crate::domain::ParseError| ConfigError(e.to_string()))?;
         }
         if let Some(v) = var("ACCOUNT_CONNECT_EXTERNAL_ID_TTL_HOURS") {
-            let hours: u64 = v
-                .parse()
-                .ok()
-                .filter(|h| (1..=24 * 365).contains(h))
-                .ok_or_else(|| ConfigError("ACCOUNT_CONNECT_EXTERNAL_ID_TTL_HOURS must be a whole number of hours, 1 to 8760".into()))?;
+            let hours: u64 = v.parse().ok().filter(|h| (1..=24 * 365).contains(h)).ok_or_else(|| {
+                ConfigError("ACCOUNT_CONNECT_EXTERNAL_ID_TTL_HOURS must be a whole number of hours, 1 to 8760".into())
+            })?;
             c.external_id_ttl_secs = hours * 3600;
+        }
+        if let Some(v) = var("ACCOUNT_CONNECT_STORE") {
+            c.store_url = v;
+        }
+        if let Some(v) = var("ACCOUNT_CONNECT_JWT_SECRET") {
+            if v.len() < MIN_JWT_SECRET_BYTES {
+                return Err(ConfigError(format!(
+                    "ACCOUNT_CONNECT_JWT_SECRET must be at least {MIN_JWT_SECRET_BYTES} characters"
+                )));
+            }
+            c.jwt_secret = Some(v.into_bytes());
         }
         Ok(c)
     }

@@ -2,10 +2,13 @@
 //! IAM role. One axum Router serves both Lambda and the local server.
 
 pub mod api;
+pub mod auth;
 pub mod catalog;
 pub mod cli;
 pub mod config;
+pub mod connections;
 pub mod domain;
 pub mod ids;
 pub mod policy;
+pub mod store;
 pub mod telemetry;

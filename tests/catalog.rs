@@ -47,10 +47,7 @@ fn the_products_and_integrations_of_the_seeds_are_there() {
     let c = Catalog::get();
     for id in ["overview-dashboard", "elastigroup", "ocean", "spot-storage"] {
         assert!(
-            matches!(
-                c.find(id),
-                Some(account_connect::catalog::BundleRef::Product(_))
-            ),
+            matches!(c.find(id), Some(account_connect::catalog::BundleRef::Product(_))),
             "{id}"
         );
     }
@@ -66,10 +63,7 @@ fn the_products_and_integrations_of_the_seeds_are_there() {
         "ocean-eks",
     ] {
         assert!(
-            matches!(
-                c.find(id),
-                Some(account_connect::catalog::BundleRef::Integration(..))
-            ),
+            matches!(c.find(id), Some(account_connect::catalog::BundleRef::Integration(..))),
             "{id}"
         );
     }
@@ -78,11 +72,7 @@ fn the_products_and_integrations_of_the_seeds_are_there() {
 #[test]
 fn every_catalog_action_is_a_real_iam_action() {
     let catalog = common::repo_path("catalog/catalog.json");
-    let (ok, out) = common::run_python(
-        "tests/tools/check_actions.py",
-        &[catalog.to_str().unwrap()],
-        "",
-    );
+    let (ok, out) = common::run_python("tests/tools/check_actions.py", &[catalog.to_str().unwrap()], "");
     assert!(ok, "policy_sentry finds actions that do not exist:\n{out}");
     assert!(out.contains("0 unknown"), "{out}");
 }

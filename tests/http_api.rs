@@ -2,11 +2,10 @@
 
 mod common;
 
-use account_connect::config::Config;
 use serde_json::{json, Value};
 
 async fn app() -> common::TestApp {
-    common::spawn_app(Config::default()).await
+    common::spawn_app(common::test_config()).await
 }
 
 async fn error_of(res: reqwest::Response) -> (u16, Value) {
@@ -49,11 +48,7 @@ async fn catalog_lists_products_integrations_and_actions() {
         .unwrap()
         .iter()
         .any(|i| i["id"] == "elastigroup-route53"));
-    assert!(eg["actions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|a| a == "autoscaling:*"));
+    assert!(eg["actions"].as_array().unwrap().iter().any(|a| a == "autoscaling:*"));
 
     let gov: Value = app
         .client
@@ -65,10 +60,7 @@ async fn catalog_lists_products_integrations_and_actions() {
         .await
         .unwrap();
     assert_eq!(gov["customizable"], false);
-    assert!(gov["note"]
-        .as_str()
-        .unwrap()
-        .contains("not be able to customize"));
+    assert!(gov["note"].as_str().unwrap().contains("not be able to customize"));
     assert!(!gov.to_string().contains("arn:aws:"));
 }
 
@@ -146,15 +138,15 @@ async fn every_bad_input_is_a_4xx_with_a_stable_code() {
         );
     }
     let (status, err) = error_of(
-        post("{\"partition\":\"aws\",\"permissions\":{\"mode\":\"custom\",\"products\":[\"ocean\",\"ocean\"]}}".into(), "application/json")
-            .await
-            .unwrap(),
+        post(
+            "{\"partition\":\"aws\",\"permissions\":{\"mode\":\"custom\",\"products\":[\"ocean\",\"ocean\"]}}".into(),
+            "application/json",
+        )
+        .await
+        .unwrap(),
     )
     .await;
-    assert_eq!(
-        (status, &err["error"]["details"]["id"]),
-        (422, &json!("ocean"))
-    );
+    assert_eq!((status, &err["error"]["details"]["id"]), (422, &json!("ocean")));
 
     let (status, err) = error_of(
         app.client
@@ -164,23 +156,13 @@ async fn every_bad_input_is_a_4xx_with_a_stable_code() {
             .unwrap(),
     )
     .await;
-    assert_eq!(
-        (status, err["error"]["code"].as_str().unwrap()),
-        (400, "invalid_query")
-    );
+    assert_eq!((status, err["error"]["code"].as_str().unwrap()), (400, "invalid_query"));
     let (status, err) = error_of(app.client.get(app.url("/nowhere")).send().await.unwrap()).await;
     assert_eq!(
         (status, err["error"]["code"].as_str().unwrap()),
         (404, "route_not_found")
     );
-    let (status, err) = error_of(
-        app.client
-            .delete(app.url("/v1/policies"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, err) = error_of(app.client.delete(app.url("/v1/policies")).send().await.unwrap()).await;
     assert_eq!(
         (status, err["error"]["code"].as_str().unwrap()),
         (405, "method_not_allowed")
@@ -236,10 +218,7 @@ async fn openapi_documents_exactly_the_routes_served() {
     assert_eq!(documented, served_sorted);
     let text = doc.to_string();
     for cap in text.split("#/components/schemas/").skip(1) {
-        let name: String = cap
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric())
-            .collect();
+        let name: String = cap.chars().take_while(|c| c.is_ascii_alphanumeric()).collect();
         assert!(
             doc["components"]["schemas"].get(&name).is_some(),
             "dangling $ref {name}"

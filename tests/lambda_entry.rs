@@ -3,16 +3,13 @@
 
 mod common;
 
-use account_connect::config::Config;
 use base64::Engine;
 use serde_json::Value;
 
 fn body_of(response: &Value) -> Vec<u8> {
     let body = response["body"].as_str().unwrap_or("");
     if response["isBase64Encoded"] == true {
-        base64::engine::general_purpose::STANDARD
-            .decode(body)
-            .unwrap()
+        base64::engine::general_purpose::STANDARD.decode(body).unwrap()
     } else {
         body.as_bytes().to_vec()
     }
@@ -42,7 +39,7 @@ async fn local(app: &common::TestApp, event: &Value) -> (u16, Vec<u8>) {
 
 #[tokio::test]
 async fn every_event_fixture_answers_as_the_local_server_does() {
-    let app = common::spawn_app(Config::default()).await;
+    let app = common::spawn_app(common::test_config()).await;
     let mut seen = 0;
     for entry in std::fs::read_dir(common::repo_path("events")).unwrap() {
         let path = entry.unwrap().path();
@@ -51,7 +48,7 @@ async fn every_event_fixture_answers_as_the_local_server_does() {
         if event.get("routeKey").is_none() {
             continue; // Not an HTTP API event.
         }
-        let response = common::invoke_lambda(Config::default(), &text).await;
+        let response = common::invoke_lambda(common::test_config(), &text).await;
         let (status, bytes) = local(&app, &event).await;
         assert_eq!(
             response["statusCode"].as_u64().unwrap() as u16,
@@ -67,19 +64,11 @@ async fn every_event_fixture_answers_as_the_local_server_does() {
 
 #[tokio::test]
 async fn lambda_answers_default_policy_and_bad_json() {
-    let ok = common::invoke_lambda(
-        Config::default(),
-        &common::read_event("policies-default.json"),
-    )
-    .await;
+    let ok = common::invoke_lambda(common::test_config(), &common::read_event("policies-default.json")).await;
     assert_eq!(ok["statusCode"], 200);
     let body: Value = serde_json::from_slice(&body_of(&ok)).unwrap();
     assert_eq!(body["policies"][0]["name"], "Spot-Policy");
-    let bad = common::invoke_lambda(
-        Config::default(),
-        &common::read_event("policies-bad-json.json"),
-    )
-    .await;
+    let bad = common::invoke_lambda(common::test_config(), &common::read_event("policies-bad-json.json")).await;
     assert_eq!(bad["statusCode"], 400);
     let err: Value = serde_json::from_slice(&body_of(&bad)).unwrap();
     assert_eq!(err["error"]["code"], "malformed_json");

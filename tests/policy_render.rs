@@ -5,9 +5,7 @@ mod common;
 
 use account_connect::catalog::Catalog;
 use account_connect::domain::Partition;
-use account_connect::policy::{
-    render, Permissions, Rendered, Selection, SelectionError, MANAGED_POLICY_MAX_CHARS,
-};
+use account_connect::policy::{render, Permissions, Rendered, Selection, SelectionError, MANAGED_POLICY_MAX_CHARS};
 use serde_json::Value;
 use std::collections::BTreeSet;
 
@@ -23,9 +21,9 @@ fn effective(pairs: Pairs) -> Pairs {
     pairs
         .into_iter()
         .filter(|(a, r)| {
-            !wild.iter().any(|(p, wr)| {
-                wr == r && a.starts_with(p.as_str()) && a.len() > p.len() && &a[p.len()..] != "*"
-            })
+            !wild
+                .iter()
+                .any(|(p, wr)| wr == r && a.starts_with(p.as_str()) && a.len() > p.len() && &a[p.len()..] != "*")
         })
         .collect()
 }
@@ -138,19 +136,9 @@ fn a_selection_over_the_limit_is_split_and_the_parts_add_up() {
     );
     assert!(r.policies.len() >= 2 && r.policies.len() <= 10);
     for (i, p) in r.policies.iter().enumerate() {
-        assert!(
-            p.size <= MANAGED_POLICY_MAX_CHARS,
-            "{} is {}",
-            p.name,
-            p.size
-        );
+        assert!(p.size <= MANAGED_POLICY_MAX_CHARS, "{} is {}", p.name, p.size);
         assert_eq!(p.name, format!("Spot-Policy-{}", i + 1));
-        let sids: Vec<&str> = p
-            .document
-            .statement
-            .iter()
-            .map(|s| s.sid.as_str())
-            .collect();
+        let sids: Vec<&str> = p.document.statement.iter().map(|s| s.sid.as_str()).collect();
         let unique: BTreeSet<&str> = sids.iter().copied().collect();
         assert_eq!(sids.len(), unique.len(), "Sids repeat inside {}", p.name);
     }
@@ -163,18 +151,11 @@ fn every_render_grants_exactly_its_bundles() {
         Permissions::Default,
         all_bundles(),
         custom(&["overview-dashboard"], &[]),
-        custom(
-            &["elastigroup"],
-            &["elastigroup-route53", "elastigroup-emr"],
-        ),
+        custom(&["elastigroup"], &["elastigroup-route53", "elastigroup-emr"]),
         custom(&["ocean", "eco"], &["ocean-eks"]),
     ] {
         let sel = Selection::resolve(Partition::Aws, &perms).unwrap();
-        assert_eq!(
-            rendered_pairs(&render(&sel).unwrap()),
-            catalog_pairs(&sel),
-            "{perms:?}"
-        );
+        assert_eq!(rendered_pairs(&render(&sel).unwrap()), catalog_pairs(&sel), "{perms:?}");
     }
 }
 
@@ -187,14 +168,9 @@ fn unselected_bundles_contribute_nothing() {
     let without = rendered_pairs(&render_for(Partition::Aws, &custom(&["elastigroup"], &[])));
     assert!(with.contains(&("route53:changeresourcerecordsets".into(), "*".into())));
     assert!(!without.contains(&("route53:changeresourcerecordsets".into(), "*".into())));
-    let dash = rendered_pairs(&render_for(
-        Partition::Aws,
-        &custom(&["overview-dashboard"], &[]),
-    ));
+    let dash = rendered_pairs(&render_for(Partition::Aws, &custom(&["overview-dashboard"], &[])));
     assert!(
-        !dash
-            .iter()
-            .any(|(a, _)| a.starts_with("elasticfilesystem:delete")),
+        !dash.iter().any(|(a, _)| a.starts_with("elasticfilesystem:delete")),
         "Spot Storage leaked in"
     );
 }
@@ -209,16 +185,10 @@ fn output_is_sorted_deduplicated_and_deterministic() {
         Partition::Aws,
         &custom(&["elastigroup", "ocean"], &["elastigroup-emr", "ocean-ecs"]),
     );
-    assert_eq!(
-        serde_json::to_string(&a).unwrap(),
-        serde_json::to_string(&b).unwrap()
-    );
+    assert_eq!(serde_json::to_string(&a).unwrap(), serde_json::to_string(&b).unwrap());
     for p in &a.policies {
         let sids: Vec<&String> = p.document.statement.iter().map(|s| &s.sid).collect();
-        assert!(
-            sids.windows(2).all(|w| w[0] <= w[1]),
-            "statements not sorted: {sids:?}"
-        );
+        assert!(sids.windows(2).all(|w| w[0] <= w[1]), "statements not sorted: {sids:?}");
         let mut seen = BTreeSet::new();
         for s in &p.document.statement {
             let lower: Vec<String> = s.action.iter().map(|a| a.to_ascii_lowercase()).collect();
@@ -228,10 +198,7 @@ fn output_is_sorted_deduplicated_and_deterministic() {
                 s.sid
             );
             for a in &lower {
-                assert!(
-                    seen.insert((a.clone(), s.resource.clone())),
-                    "{a} granted twice"
-                );
+                assert!(seen.insert((a.clone(), s.resource.clone())), "{a} granted twice");
                 if let Some(prefix) = a.strip_suffix('*') {
                     assert!(
                         !lower.iter().any(|o| o != a && o.starts_with(prefix)),
@@ -251,10 +218,7 @@ fn govcloud_and_china_use_their_partition_everywhere_and_refuse_custom() {
         (Partition::AwsCn, "arn:aws-cn:"),
     ] {
         let json = serde_json::to_string(&render_for(p, &Permissions::Default)).unwrap();
-        assert!(
-            !json.contains("arn:aws:"),
-            "{p:?} render holds a commercial ARN"
-        );
+        assert!(!json.contains("arn:aws:"), "{p:?} render holds a commercial ARN");
         assert!(json.contains(arn));
         assert_eq!(
             Selection::resolve(p, &custom(&["elastigroup"], &[])).unwrap_err(),
@@ -266,10 +230,7 @@ fn govcloud_and_china_use_their_partition_everywhere_and_refuse_custom() {
 #[test]
 fn refusals_name_the_offending_id() {
     let cases = [
-        (
-            custom(&["nope"], &[]),
-            SelectionError::UnknownBundle("nope".into()),
-        ),
+        (custom(&["nope"], &[]), SelectionError::UnknownBundle("nope".into())),
         (
             custom(&["ocean"], &["ocean-nope"]),
             SelectionError::UnknownBundle("ocean-nope".into()),
@@ -326,13 +287,10 @@ fn parliament_finds_nothing_beyond_spots_own_findings() {
             .map(|x| x.document),
     );
     docs.extend(
-        render_for(
-            Partition::Aws,
-            &custom(&["elastigroup"], &["elastigroup-beanstalk"]),
-        )
-        .policies
-        .into_iter()
-        .map(|x| x.document),
+        render_for(Partition::Aws, &custom(&["elastigroup"], &["elastigroup-beanstalk"]))
+            .policies
+            .into_iter()
+            .map(|x| x.document),
     );
     let input = serde_json::to_string(&docs).unwrap();
     let (ok, out) = common::run_python("tests/tools/check_parliament.py", &[], &input);

@@ -57,9 +57,7 @@ fn bundle<'a>(
             .flat_map(|s| s.actions.iter().map(String::as_str))
             .collect(),
     );
-    let mut resources: Vec<String> = statements
-        .flat_map(|s| s.resources_for(partition))
-        .collect();
+    let mut resources: Vec<String> = statements.flat_map(|s| s.resources_for(partition)).collect();
     resources.sort();
     resources.dedup();
     BundleView {
@@ -107,10 +105,20 @@ pub async fn get_catalog(Query(q): Query<CatalogQuery>) -> Result<Json<CatalogVi
         partition,
         customizable: partition.allows_custom(),
         note: (!partition.allows_custom()).then(|| {
-            format!("If you are connecting an {} account, you will not be able to customize your policy.", partition.display_name())
+            format!(
+                "If you are connecting an {} account, you will not be able to customize your policy.",
+                partition.display_name()
+            )
         }),
         default_permissions: Permissions::Default,
-        core: bundle(&c.core.id, &c.core.name, &c.core.description, true, c.core.statements.iter(), partition),
+        core: bundle(
+            &c.core.id,
+            &c.core.name,
+            &c.core.description,
+            true,
+            c.core.statements.iter(),
+            partition,
+        ),
         products,
     }))
 }

@@ -43,11 +43,7 @@ impl ApiError {
         Self::new(StatusCode::CONFLICT, code, message)
     }
     pub fn unavailable(message: impl Into<String>) -> Self {
-        let mut e = Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "store_unavailable",
-            message,
-        );
+        let mut e = Self::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", message);
         e.retry_after_secs = Some(2);
         e
     }
@@ -66,13 +62,7 @@ impl ApiError {
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} {}: {}",
-            self.status.as_u16(),
-            self.code,
-            self.message
-        )
+        write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.message)
     }
 }
 
@@ -81,11 +71,7 @@ impl IntoResponse for ApiError {
         if self.status.is_server_error() {
             tracing::error!(code = self.code, message = %self.message, "request failed");
         } else {
-            tracing::info!(
-                code = self.code,
-                status = self.status.as_u16(),
-                "request refused"
-            );
+            tracing::info!(code = self.code, status = self.status.as_u16(), "request refused");
         }
         let mut res = (self.status, axum::Json(self.body())).into_response();
         if let Some(secs) = self.retry_after_secs {
@@ -124,10 +110,7 @@ impl From<JsonRejection> for ApiError {
             _ if r.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "body_too_large",
-                format!(
-                    "the request body is over the {} byte limit",
-                    super::BODY_LIMIT_BYTES
-                ),
+                format!("the request body is over the {} byte limit", super::BODY_LIMIT_BYTES),
             ),
             _ => ApiError::bad_request("unreadable_body", r.body_text()),
         }
@@ -142,10 +125,7 @@ impl From<QueryRejection> for ApiError {
                 .unwrap_or_else(|| e.body_text()),
             _ => r.body_text(),
         };
-        ApiError::bad_request(
-            "invalid_query",
-            format!("the query string is not valid: {detail}"),
-        )
+        ApiError::bad_request("invalid_query", format!("the query string is not valid: {detail}"))
     }
 }
 
@@ -167,7 +147,6 @@ impl From<crate::policy::RenderError> for ApiError {
 
 impl From<crate::domain::ParseError> for ApiError {
     fn from(e: crate::domain::ParseError) -> Self {
-        ApiError::unprocessable("invalid_field", e.message.clone())
-            .with_details(json!({ "field": e.field }))
+        ApiError::unprocessable("invalid_field", e.message.clone()).with_details(json!({ "field": e.field }))
     }
 }

@@ -14,31 +14,27 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// is sane, else a fresh one.
 fn request_id(req: &Request) -> String {
     if let Some(lambda_http::request::RequestContext::ApiGatewayV2(ctx)) =
-        req.extensions()
-            .get::<lambda_http::request::RequestContext>()
+        req.extensions().get::<lambda_http::request::RequestContext>()
     {
         if let Some(id) = &ctx.request_id {
             return id.clone();
         }
     }
-    if let Some(id) = req
-        .headers()
-        .get(REQUEST_ID_HEADER)
-        .and_then(|v| v.to_str().ok())
-    {
-        if (1..=128).contains(&id.len())
-            && id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
+    if let Some(id) = req.headers().get(REQUEST_ID_HEADER).and_then(|v| v.to_str().ok()) {
+        if (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
             return id.to_owned();
         }
     }
     crate::ids::random_token(12)
 }
 
-pub async fn request_context(req: Request, next: Next) -> Response {
+/// The request's id, for handlers that echo it (Spot's envelope does).
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+pub async fn request_context(mut req: Request, next: Next) -> Response {
     let id = request_id(&req);
+    req.extensions_mut().insert(RequestId(id.clone()));
     let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
     async move {
         let started = Instant::now();

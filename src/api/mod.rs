@@ -1,6 +1,7 @@
 //! The HTTP API: one axum `Router`, served by Lambda and by the local server.
 
 mod catalog;
+mod connections;
 pub mod error;
 mod extract;
 mod middleware;
@@ -8,11 +9,14 @@ mod openapi;
 mod policies;
 mod routes;
 mod schemas;
+mod spot;
+mod view;
 
 pub use error::ApiError;
 pub use routes::{route_table, RouteDoc};
 
 use crate::config::Config;
+use crate::connections::ConnectionService;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, Uri};
 use axum::Router;
@@ -25,12 +29,21 @@ pub const BODY_LIMIT_BYTES: usize = 64 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     pub config: Arc<Config>,
+    pub connections: ConnectionService,
 }
 
 impl AppState {
-    pub fn new(config: Config) -> Self {
+    /// Opens the configured store; AWS clients are made on first use.
+    pub fn new(config: Config) -> Result<Self, String> {
+        let store = crate::store::open(&config.store_url)?;
+        Ok(Self::with_store(config, store))
+    }
+
+    pub fn with_store(config: Config, store: crate::store::DynStore) -> Self {
+        let config = Arc::new(config);
         AppState {
-            config: Arc::new(config),
+            connections: ConnectionService::new(store, config.clone()),
+            config,
         }
     }
 }

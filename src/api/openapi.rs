@@ -13,10 +13,7 @@ pub async fn health() -> impl IntoResponse {
 static DOCUMENT: LazyLock<String> = LazyLock::new(|| document().to_string());
 
 pub async fn openapi() -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        DOCUMENT.as_str(),
-    )
+    ([(header::CONTENT_TYPE, "application/json")], DOCUMENT.as_str())
 }
 
 fn schema_ref(name: &str) -> Value {
@@ -42,20 +39,14 @@ pub fn document() -> Value {
         );
         if r.body.is_some() || !r.query.is_empty() || r.path.contains('{') {
             responses.insert("400".into(), error_response("Malformed request"));
-            responses.insert(
-                "422".into(),
-                error_response("A value in the request is not acceptable"),
-            );
+            responses.insert("422".into(), error_response("A value in the request is not acceptable"));
         }
         if r.body.is_some() {
             responses.insert("413".into(), error_response("Body over the size limit"));
             responses.insert("415".into(), error_response("Body is not JSON"));
         }
         if r.auth {
-            responses.insert(
-                "401".into(),
-                error_response("Missing or invalid bearer token"),
-            );
+            responses.insert("401".into(), error_response("Missing or invalid bearer token"));
         }
         for status in r.errors {
             responses.insert(status.to_string(), error_response("See the error code"));
@@ -72,9 +63,7 @@ pub fn document() -> Value {
             .split('/')
             .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
         {
-            parameters.push(
-                json!({"name": seg, "in": "path", "required": true, "schema": {"type": "string"}}),
-            );
+            parameters.push(json!({"name": seg, "in": "path", "required": true, "schema": {"type": "string"}}));
         }
         let mut op = json!({
             "operationId": r.operation_id,
@@ -86,7 +75,8 @@ pub fn document() -> Value {
             op["parameters"] = Value::Array(parameters);
         }
         if let Some(body) = r.body {
-            op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": schema_ref(body)}}});
+            op["requestBody"] =
+                json!({"required": true, "content": {"application/json": {"schema": schema_ref(body)}}});
         }
         if !r.auth {
             op["security"] = json!([]);

@@ -22,9 +22,7 @@ pub struct PolicyResponse {
     rendered: Rendered,
 }
 
-pub async fn post_policies(
-    Json(req): Json<PolicyRequest>,
-) -> Result<Json<PolicyResponse>, ApiError> {
+pub async fn post_policies(Json(req): Json<PolicyRequest>) -> Result<Json<PolicyResponse>, ApiError> {
     let selection = Selection::resolve(req.partition, &req.permissions)?;
     let rendered = render(&selection)?;
     Ok(Json(PolicyResponse {

@@ -2,7 +2,7 @@
 //! OpenAPI document says of it, so the two cannot drift apart.
 
 use super::AppState;
-use axum::routing::{get, post, MethodRouter};
+use axum::routing::{delete, get, post, MethodRouter};
 
 #[derive(Debug, Clone, Copy)]
 pub struct RouteDoc {
@@ -23,12 +23,7 @@ pub struct RouteDoc {
     pub errors: &'static [u16],
 }
 
-const fn doc(
-    method: &'static str,
-    path: &'static str,
-    operation_id: &'static str,
-    summary: &'static str,
-) -> RouteDoc {
+const fn doc(method: &'static str, path: &'static str, operation_id: &'static str, summary: &'static str) -> RouteDoc {
     RouteDoc {
         method,
         path,
@@ -63,24 +58,14 @@ pub(super) fn routes() -> Vec<(RouteDoc, MethodRouter<AppState>)> {
                 auth: false,
                 tag: "service",
                 ok: (200, "OpenApi"),
-                ..doc(
-                    "get",
-                    "/openapi.json",
-                    "getOpenApi",
-                    "This OpenAPI document",
-                )
+                ..doc("get", "/openapi.json", "getOpenApi", "This OpenAPI document")
             },
             get(super::openapi::openapi),
         ),
         (
             RouteDoc {
                 tag: "policies",
-                query: &[(
-                    "partition",
-                    false,
-                    "Partition",
-                    "The AWS partition; default aws",
-                )],
+                query: &[("partition", false, "Partition", "The AWS partition; default aws")],
                 ok: (200, "Catalog"),
                 ..doc(
                     "get",
@@ -104,6 +89,115 @@ pub(super) fn routes() -> Vec<(RouteDoc, MethodRouter<AppState>)> {
                 )
             },
             post(super::policies::post_policies),
+        ),
+        (
+            RouteDoc {
+                body: Some("CreateConnection"),
+                ok: (201, "Connection"),
+                errors: &[403, 409, 503],
+                ..doc(
+                    "post",
+                    "/v1/connections",
+                    "createConnection",
+                    "Issue an external ID and start connecting an AWS account (honours Idempotency-Key)",
+                )
+            },
+            post(super::connections::create),
+        ),
+        (
+            RouteDoc {
+                query: &[
+                    ("accountId", false, "string", "Only this Spot account's connections"),
+                    ("status", false, "Status", "Only connections in this status"),
+                    ("cursor", false, "string", "nextCursor of the previous page"),
+                    ("limit", false, "string", "Page size, 1 to 100 (default 50)"),
+                ],
+                ok: (200, "ConnectionList"),
+                errors: &[503],
+                ..doc(
+                    "get",
+                    "/v1/connections",
+                    "listConnections",
+                    "Page through the tenant's connections",
+                )
+            },
+            get(super::connections::list),
+        ),
+        (
+            RouteDoc {
+                ok: (200, "Connection"),
+                errors: &[404, 503],
+                ..doc("get", "/v1/connections/{id}", "getConnection", "One connection")
+            },
+            get(super::connections::get_one),
+        ),
+        (
+            RouteDoc {
+                ok: (200, "Connection"),
+                errors: &[404, 409, 503],
+                ..doc(
+                    "delete",
+                    "/v1/connections/{id}",
+                    "disconnect",
+                    "Disconnect; the external ID is retired and never reissued",
+                )
+            },
+            delete(super::connections::disconnect),
+        ),
+        (
+            RouteDoc {
+                ok: (200, "Connection"),
+                errors: &[404, 409, 503],
+                ..doc(
+                    "post",
+                    "/v1/connections/{id}/external-id",
+                    "rotateExternalId",
+                    "Issue a new external ID beside the current one",
+                )
+            },
+            post(super::connections::rotate),
+        ),
+        (
+            RouteDoc {
+                ok: (200, "EventList"),
+                errors: &[404, 503],
+                ..doc(
+                    "get",
+                    "/v1/connections/{id}/events",
+                    "listEvents",
+                    "The connection's audit trail",
+                )
+            },
+            get(super::connections::events),
+        ),
+        (
+            RouteDoc {
+                tag: "spot-compatible",
+                query: &[("accountId", true, "string", "The Spot account (act-…)")],
+                ok: (200, "SpotExternalId"),
+                errors: &[403, 503],
+                ..doc(
+                    "post",
+                    "/setup/credentials/aws/externalId",
+                    "spotCreateExternalId",
+                    "Spot API: the account's external ID, created if it has none",
+                )
+            },
+            post(super::spot::create_external_id),
+        ),
+        (
+            RouteDoc {
+                tag: "spot-compatible",
+                ok: (200, "SpotExternalId"),
+                errors: &[403, 404, 503],
+                ..doc(
+                    "get",
+                    "/setup/credentials/aws/externalId/{accountId}",
+                    "spotReadExternalId",
+                    "Spot API: read the account's external ID",
+                )
+            },
+            get(super::spot::read_external_id),
         ),
     ]
 }

@@ -32,6 +32,65 @@ pub fn schemas() -> Value {
             "required": ["status", "version"],
             "properties": {"status": {"const": "ok"}, "version": {"type": "string"}}
         },
+        "Status": {"type": "string", "enum": ["pending", "connected", "disconnected", "expired"]},
+        "CreateConnection": {
+            "type": "object",
+            "required": ["accountId", "partition", "permissions"],
+            "additionalProperties": false,
+            "properties": {
+                "accountId": {"type": "string", "pattern": "^act-[A-Za-z0-9]+$"},
+                "partition": r("Partition"),
+                "permissions": r("Permissions"),
+                "awsAccountId": {"type": "string", "pattern": "^[0-9]{12}$"},
+                "method": {"type": "string", "enum": ["manual", "automatic"]}
+            }
+        },
+        "Connection": {
+            "type": "object",
+            "required": ["id", "accountId", "partition", "method", "status", "externalId", "expiresAt",
+                         "principal", "trustPolicy", "permissions", "policies", "createdAt", "createdBy", "updatedAt", "version"],
+            "properties": {
+                "id": {"type": "string"}, "accountId": {"type": "string"}, "partition": r("Partition"),
+                "method": {"type": "string", "enum": ["manual", "automatic"]}, "status": r("Status"),
+                "health": {"type": "string", "enum": ["healthy", "degraded", "broken"]},
+                "externalId": {"type": "string"}, "pendingExternalId": {"type": "string"},
+                "expiresAt": {"type": "string", "format": "date-time"},
+                "principal": {"type": ["string", "null"]}, "trustPolicy": {"type": ["object", "null"]},
+                "permissions": r("Permissions"),
+                "policies": {"type": "array", "items": r("RenderedPolicy")},
+                "awsAccountId": {"type": "string"}, "roleArn": {"type": "string"},
+                "verifiedAt": {"type": "string", "format": "date-time"}, "report": {"type": "object"},
+                "cloudFormation": {"type": "object"},
+                "createdAt": {"type": "string", "format": "date-time"}, "createdBy": {"type": "string"},
+                "updatedAt": {"type": "string", "format": "date-time"}, "version": {"type": "integer"}
+            }
+        },
+        "ConnectionList": {
+            "type": "object",
+            "required": ["items"],
+            "properties": {"items": {"type": "array", "items": r("Connection")}, "nextCursor": {"type": "string"}}
+        },
+        "EventList": {
+            "type": "object",
+            "required": ["items"],
+            "properties": {"items": {"type": "array", "items": {
+                "type": "object",
+                "required": ["kind", "at", "actor", "outcome"],
+                "properties": {"kind": {"type": "string"}, "at": {"type": "string", "format": "date-time"},
+                    "actor": {"type": "string"}, "outcome": {"type": "string"}, "detail": {}}
+            }}}
+        },
+        "SpotExternalId": {
+            "type": "object",
+            "required": ["request", "response"],
+            "properties": {"request": {"type": "object"}, "response": {
+                "type": "object",
+                "required": ["status", "items", "count"],
+                "properties": {"status": {"type": "object"}, "kind": {"type": "string"}, "count": {"type": "integer"},
+                    "items": {"type": "array", "items": {"type": "object", "required": ["externalId", "maxValidUntil"],
+                        "properties": {"externalId": {"type": "string"}, "maxValidUntil": {"type": "string", "format": "date-time"}}}}}
+            }}
+        },
         "Partition": {"type": "string", "enum": ["aws", "aws-us-gov", "aws-cn"]},
         "Permissions": {
             "oneOf": [

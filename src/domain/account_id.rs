@@ -34,13 +34,7 @@ mod tests {
     #[test]
     fn twelve_digits_only() {
         assert!("123456789012".parse::<AccountId>().is_ok());
-        for bad in [
-            "12345678901",
-            "1234567890123",
-            "12345678901a",
-            "",
-            " 23456789012",
-        ] {
+        for bad in ["12345678901", "1234567890123", "12345678901a", "", " 23456789012"] {
             assert!(bad.parse::<AccountId>().is_err(), "{bad:?}");
         }
     }

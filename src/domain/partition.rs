@@ -65,17 +65,12 @@ impl Partition {
 impl FromStr for Partition {
     type Err = ParseError;
     fn from_str(s: &str) -> Result<Self, ParseError> {
-        Partition::ALL
-            .into_iter()
-            .find(|p| p.as_str() == s)
-            .ok_or_else(|| {
-                ParseError::new(
-                    "partition",
-                    format!(
-                        "unknown partition {s:?}; use one of \"aws\", \"aws-us-gov\", \"aws-cn\""
-                    ),
-                )
-            })
+        Partition::ALL.into_iter().find(|p| p.as_str() == s).ok_or_else(|| {
+            ParseError::new(
+                "partition",
+                format!("unknown partition {s:?}; use one of \"aws\", \"aws-us-gov\", \"aws-cn\""),
+            )
+        })
     }
 }
 

@@ -52,25 +52,30 @@ impl FromStr for RoleArn {
         }
         let parts: Vec<&str> = s.splitn(6, ':').collect();
         if parts.len() != 6 || parts[0] != "arn" {
-            return Err(err(format!("{s:?} is not an ARN; copy the role's ARN from its Summary page in the IAM console, e.g. {example}")));
+            return Err(err(format!(
+                "{s:?} is not an ARN; copy the role's ARN from its Summary page in the IAM console, e.g. {example}"
+            )));
         }
         let partition: Partition = parts[1].parse().map_err(|_| {
-            err(format!("unknown partition {:?} in the role ARN; it must start with arn:aws:, arn:aws-us-gov: or arn:aws-cn:", parts[1]))
+            err(format!(
+                "unknown partition {:?} in the role ARN; it must start with arn:aws:, arn:aws-us-gov: or arn:aws-cn:",
+                parts[1]
+            ))
         })?;
         if parts[2] != "iam" {
-            return Err(err(format!("this is an ARN of the {:?} service, not an IAM role; copy the role's ARN, e.g. {example}", parts[2])));
+            return Err(err(format!(
+                "this is an ARN of the {:?} service, not an IAM role; copy the role's ARN, e.g. {example}",
+                parts[2]
+            )));
         }
         if !parts[3].is_empty() {
             return Err(err(
                 "an IAM role ARN has no region (arn:aws:iam::<account>:role/<name>)",
             ));
         }
-        let account: AccountId = parts[4].parse().map_err(|_| {
-            err(format!(
-                "the account {:?} in the role ARN must be 12 digits",
-                parts[4]
-            ))
-        })?;
+        let account: AccountId = parts[4]
+            .parse()
+            .map_err(|_| err(format!("the account {:?} in the role ARN must be 12 digits", parts[4])))?;
         let Some(resource) = parts[5].strip_prefix("role/") else {
             return Err(err(format!(
                 "{:?} is not a role; copy the ARN of the role (…:role/<name>), not of a user, policy or instance profile",
@@ -86,10 +91,7 @@ impl FromStr for RoleArn {
                 "the role name {name:?} is not valid: 1 to {MAX_ROLE_NAME} letters, digits and _+=,.@-"
             )));
         }
-        if path.len() > MAX_PATH
-            || path.contains("//")
-            || !path.chars().all(|c| ('\u{21}'..='\u{7e}').contains(&c))
-        {
+        if path.len() > MAX_PATH || path.contains("//") || !path.chars().all(|c| ('\u{21}'..='\u{7e}').contains(&c)) {
             return Err(err(format!("the role path {path:?} is not valid")));
         }
         Ok(RoleArn {
@@ -114,9 +116,7 @@ mod tests {
         assert_eq!(a.partition(), Partition::Aws);
         assert_eq!(a.account().as_str(), "123456789012");
         assert_eq!((a.path(), a.name()), ("/", "Spot-Role"));
-        let b: RoleArn = "arn:aws-us-gov:iam::123456789012:role/team/ops/Spot"
-            .parse()
-            .unwrap();
+        let b: RoleArn = "arn:aws-us-gov:iam::123456789012:role/team/ops/Spot".parse().unwrap();
         assert_eq!(b.partition(), Partition::AwsUsGov);
         assert_eq!((b.path(), b.name()), ("/team/ops/", "Spot"));
     }

@@ -18,9 +18,8 @@ impl FromStr for SpotAccountId {
     type Err = ParseError;
     fn from_str(s: &str) -> Result<Self, ParseError> {
         let ok = s.len() <= MAX_LEN
-            && s.strip_prefix("act-").is_some_and(|rest| {
-                !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_alphanumeric())
-            });
+            && s.strip_prefix("act-")
+                .is_some_and(|rest| !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_alphanumeric()));
         if ok {
             Ok(SpotAccountId(s.to_owned()))
         } else {
@@ -44,8 +43,6 @@ mod tests {
         for bad in ["act-", "acc-1234", "act-12/4", "ACT-1234", ""] {
             assert!(bad.parse::<SpotAccountId>().is_err(), "{bad:?}");
         }
-        assert!(format!("act-{}", "a".repeat(70))
-            .parse::<SpotAccountId>()
-            .is_err());
+        assert!(format!("act-{}", "a".repeat(70)).parse::<SpotAccountId>().is_err());
     }
 }

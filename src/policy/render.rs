@@ -103,20 +103,11 @@ pub fn render(selection: &Selection) -> Result<Rendered, RenderError> {
 /// wildcard of any of them covers, then repeats of an action after its first
 /// statement; statements left empty go.
 fn drop_granted_elsewhere(statements: &mut Vec<Statement>) {
-    let key = |s: &Statement| {
-        (
-            s.resource.clone(),
-            s.condition.as_ref().map(|c| c.to_string()),
-        )
-    };
+    let key = |s: &Statement| (s.resource.clone(), s.condition.as_ref().map(|c| c.to_string()));
     let mut prefixes: BTreeMap<_, Vec<String>> = BTreeMap::new();
     for s in statements.iter() {
         let p = prefixes.entry(key(s)).or_default();
-        p.extend(
-            s.action
-                .iter()
-                .filter_map(|a| wildcard_prefix(&a.to_ascii_lowercase())),
-        );
+        p.extend(s.action.iter().filter_map(|a| wildcard_prefix(&a.to_ascii_lowercase())));
     }
     let mut granted: BTreeMap<_, BTreeSet<String>> = BTreeMap::new();
     for s in statements.iter_mut() {
@@ -149,16 +140,10 @@ fn covered(lower: &str, prefixes: &[String]) -> bool {
 /// Sorted case-insensitively, duplicates (without case) removed, and actions
 /// covered by a `Prefix*` wildcard of the same list dropped.
 pub fn normalize_actions(actions: Vec<&str>) -> Vec<String> {
-    let mut keyed: Vec<(String, &str)> = actions
-        .into_iter()
-        .map(|a| (a.to_ascii_lowercase(), a))
-        .collect();
+    let mut keyed: Vec<(String, &str)> = actions.into_iter().map(|a| (a.to_ascii_lowercase(), a)).collect();
     keyed.sort();
     keyed.dedup_by(|b, a| a.0 == b.0);
-    let prefixes: Vec<String> = keyed
-        .iter()
-        .filter_map(|(lower, _)| wildcard_prefix(lower))
-        .collect();
+    let prefixes: Vec<String> = keyed.iter().filter_map(|(lower, _)| wildcard_prefix(lower)).collect();
     keyed
         .iter()
         .filter(|(lower, _)| !covered(lower, &prefixes))
@@ -184,12 +169,7 @@ mod tests {
         ]);
         assert_eq!(
             got,
-            vec![
-                "autoscaling:*",
-                "ec2:CreateTags",
-                "ec2:Describe*",
-                "ecs:List*"
-            ]
+            vec!["autoscaling:*", "ec2:CreateTags", "ec2:Describe*", "ecs:List*"]
         );
     }
 

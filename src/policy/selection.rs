@@ -57,10 +57,7 @@ pub enum SelectionError {
     NotAProduct(String),
     NotAnIntegration(String),
     Duplicate(String),
-    IntegrationWithoutProduct {
-        integration: String,
-        product: String,
-    },
+    IntegrationWithoutProduct { integration: String, product: String },
     Empty,
 }
 
@@ -98,7 +95,10 @@ impl std::fmt::Display for SelectionError {
                 p.display_name()
             ),
             SelectionError::UnknownBundle(id) => {
-                write!(f, "{id:?} is not in the permission catalog; GET /v1/catalog lists the ids")
+                write!(
+                    f,
+                    "{id:?} is not in the permission catalog; GET /v1/catalog lists the ids"
+                )
             }
             SelectionError::NotAProduct(id) => write!(f, "{id:?} is an integration; list it under \"integrations\""),
             SelectionError::NotAnIntegration(id) => write!(f, "{id:?} is a product; list it under \"products\""),
@@ -123,10 +123,7 @@ pub struct Selection {
 }
 
 impl Selection {
-    pub fn resolve(
-        partition: Partition,
-        permissions: &Permissions,
-    ) -> Result<Selection, SelectionError> {
+    pub fn resolve(partition: Partition, permissions: &Permissions) -> Result<Selection, SelectionError> {
         let catalog = Catalog::get();
         let (products, integrations) = match permissions {
             Permissions::Default => {
@@ -143,10 +140,7 @@ impl Selection {
                     integrations,
                 });
             }
-            Permissions::Custom {
-                products,
-                integrations,
-            } => (products, integrations),
+            Permissions::Custom { products, integrations } => (products, integrations),
         };
         if !partition.allows_custom() {
             return Err(SelectionError::CustomNotAllowed(partition));
@@ -160,21 +154,15 @@ impl Selection {
         for id in products {
             match catalog.find(id) {
                 None => return Err(SelectionError::UnknownBundle(id.clone())),
-                Some(BundleRef::Integration(..)) => {
-                    return Err(SelectionError::NotAProduct(id.clone()))
-                }
+                Some(BundleRef::Integration(..)) => return Err(SelectionError::NotAProduct(id.clone())),
                 Some(BundleRef::Product(_)) => {}
             }
         }
         for id in integrations {
             match catalog.find(id) {
                 None => return Err(SelectionError::UnknownBundle(id.clone())),
-                Some(BundleRef::Product(_)) => {
-                    return Err(SelectionError::NotAnIntegration(id.clone()))
-                }
-                Some(BundleRef::Integration(p, _))
-                    if !seen.contains(p.id.as_str()) || !products.contains(&p.id) =>
-                {
+                Some(BundleRef::Product(_)) => return Err(SelectionError::NotAnIntegration(id.clone())),
+                Some(BundleRef::Integration(p, _)) if !seen.contains(p.id.as_str()) || !products.contains(&p.id) => {
                     return Err(SelectionError::IntegrationWithoutProduct {
                         integration: id.clone(),
                         product: p.id.clone(),

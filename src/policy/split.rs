@@ -42,11 +42,7 @@ pub fn split(whole: PolicyDocument) -> Vec<PolicyDocument> {
                 used = empty_doc;
                 continue;
             }
-            used += separator
-                + base_size
-                + part.iter().map(|a| a.len() + 2).sum::<usize>()
-                + part.len()
-                - 1;
+            used += separator + base_size + part.iter().map(|a| a.len() + 2).sum::<usize>() + part.len() - 1;
             current.push(Statement {
                 action: part,
                 ..base.clone()

@@ -19,11 +19,50 @@ impl TestApp {
     }
 }
 
+pub const TEST_SECRET: &[u8] = b"test-secret-test-secret-test-secret!";
+
+/// Defaults, an in-memory SQLite store and the test JWT secret.
+pub fn test_config() -> Config {
+    Config {
+        store_url: "sqlite::memory:".into(),
+        jwt_secret: Some(TEST_SECRET.to_vec()),
+        ..Config::default()
+    }
+}
+
+/// A bearer token for `org`, optionally limited to some Spot accounts.
+pub fn token(org: &str, accounts: Option<&[&str]>) -> String {
+    let claims = account_connect::auth::Claims {
+        sub: format!("user-of-{org}"),
+        org: org.to_owned(),
+        accounts: accounts.map(|a| a.iter().map(|s| s.to_string()).collect()),
+        exp: Some(time::OffsetDateTime::now_utc().unix_timestamp() + 3600),
+        iat: None,
+    };
+    account_connect::auth::mint(TEST_SECRET, &claims)
+}
+
+/// Whether the tests run beside moto (scripts/test starts it).
+pub fn moto_endpoint() -> String {
+    std::env::var("AWS_ENDPOINT_URL")
+        .expect("AWS_ENDPOINT_URL is not set: run the tests with scripts/test, which starts moto")
+}
+
+/// A fresh DynamoDB table on moto; returns its store URL.
+pub async fn dynamo_store_url() -> String {
+    moto_endpoint();
+    let table = format!("test-{}", account_connect::ids::random_token(6));
+    account_connect::store::create_table(&table)
+        .await
+        .expect("table on moto");
+    format!("dynamodb://{table}")
+}
+
 /// The production Router on 127.0.0.1 with an OS-chosen port.
 pub async fn spawn_app(config: Config) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let app = router(AppState::new(config));
+    let app = router(AppState::new(config).expect("store opens"));
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     TestApp {
         base: format!("http://{addr}"),
@@ -38,9 +77,8 @@ pub fn repo_path(rel: &str) -> PathBuf {
 /// An API Gateway event through lambda_http's own conversion and the same
 /// Router, the response as API Gateway receives it.
 pub async fn invoke_lambda(config: Config, event_json: &str) -> serde_json::Value {
-    let request: lambda_http::request::LambdaRequest =
-        serde_json::from_str(event_json).expect("event parses");
-    let mut adapter = lambda_http::Adapter::from(router(AppState::new(config)));
+    let request: lambda_http::request::LambdaRequest = serde_json::from_str(event_json).expect("event parses");
+    let mut adapter = lambda_http::Adapter::from(router(AppState::new(config).expect("store opens")));
     let event = lambda_runtime::LambdaEvent::new(request, lambda_runtime::Context::default());
     let response = adapter
         .ready()
@@ -53,8 +91,7 @@ pub async fn invoke_lambda(config: Config, event_json: &str) -> serde_json::Valu
 }
 
 pub fn read_event(name: &str) -> String {
-    std::fs::read_to_string(repo_path(&format!("events/{name}")))
-        .unwrap_or_else(|e| panic!("events/{name}: {e}"))
+    std::fs::read_to_string(repo_path(&format!("events/{name}"))).unwrap_or_else(|e| panic!("events/{name}: {e}"))
 }
 
 /// The test virtualenv made by scripts/test; the tools tests need live there.
@@ -62,11 +99,7 @@ pub fn venv_bin(tool: &str) -> PathBuf {
     let venv = std::env::var("ACCOUNT_CONNECT_TEST_VENV")
         .expect("ACCOUNT_CONNECT_TEST_VENV is not set: run the tests with scripts/test, which makes the virtualenv");
     let path = PathBuf::from(venv).join("bin").join(tool);
-    assert!(
-        path.exists(),
-        "{} is missing: run scripts/test",
-        path.display()
-    );
+    assert!(path.exists(), "{} is missing: run scripts/test", path.display());
     path
 }
 
@@ -81,12 +114,7 @@ pub fn run_python(script: &str, args: &[&str], stdin: &str) -> (bool, String) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("python starts");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
     let text = format!(
         "{}{}",

@@ -1,0 +1,136 @@
+//! How a connection looks to API clients, and service errors as API errors.
+
+use super::error::ApiError;
+use crate::connections::{trust_policy, Connection, Health, Method, ServiceError, Status};
+use crate::domain::{AccountId, ExternalId, Partition, RoleArn, SpotAccountId};
+use crate::policy::{render, Permissions, RenderedPolicy, Selection};
+use crate::store::StoreError;
+use axum::http::StatusCode;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+pub fn iso(ts: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(ts)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionView {
+    pub id: String,
+    pub account_id: SpotAccountId,
+    pub partition: Partition,
+    pub method: Method,
+    pub status: Status,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health: Option<Health>,
+    pub external_id: ExternalId,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pending_external_id: Option<ExternalId>,
+    /// Until when the unused external ID is valid (pending connections).
+    pub expires_at: String,
+    pub principal: Option<String>,
+    pub trust_policy: Option<Value>,
+    pub permissions: Permissions,
+    pub policies: Vec<RenderedPolicy>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aws_account_id: Option<AccountId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<RoleArn>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verified_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report: Option<Value>,
+    pub created_at: String,
+    pub created_by: String,
+    pub updated_at: String,
+    pub version: u64,
+}
+
+impl ConnectionView {
+    pub fn new(c: Connection, principal: Option<&str>, now: i64) -> Self {
+        let policies = Selection::resolve(c.partition, &c.permissions)
+            .ok()
+            .and_then(|s| render(&s).ok())
+            .map(|r| r.policies)
+            .unwrap_or_default();
+        ConnectionView {
+            id: c.id.as_str().to_owned(),
+            status: c.status(now),
+            trust_policy: principal.map(|p| trust_policy(p, &c.external_id, c.pending_external_id.as_ref())),
+            principal: principal.map(str::to_owned),
+            account_id: c.account_id,
+            partition: c.partition,
+            method: c.method,
+            health: c.health,
+            external_id: c.external_id,
+            pending_external_id: c.pending_external_id,
+            expires_at: iso(c.expires_at),
+            permissions: c.permissions,
+            policies,
+            aws_account_id: c.aws_account_id,
+            role_arn: c.role_arn,
+            verified_at: c.verified_at.map(iso),
+            report: c.report,
+            created_at: iso(c.created_at),
+            created_by: c.created_by,
+            updated_at: iso(c.updated_at),
+            version: c.version,
+        }
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::NotFound => ApiError::not_found(
+                "connection_not_found",
+                "no connection with this id; list yours with GET /v1/connections",
+            ),
+            ServiceError::AccountNotAllowed(a) => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "account_not_allowed",
+                format!("your token does not allow acting on the Spot account {a}"),
+            ),
+            ServiceError::PartitionNotConfigured(p) => ApiError::unprocessable(
+                "partition_not_configured",
+                format!(
+                    "{} accounts cannot be connected here yet: no vendor principal is configured for {p}",
+                    p.display_name()
+                ),
+            ),
+            ServiceError::Selection(e) => e.into(),
+            ServiceError::Render(e) => e.into(),
+            ServiceError::AccountBusy(id) => ApiError::conflict(
+                "account_has_connection",
+                format!(
+                    "this Spot account already has a live connection ({}); use it, or disconnect it first",
+                    id.as_str()
+                ),
+            )
+            .with_details(json!({"connectionId": id.as_str()})),
+            ServiceError::IdempotencyMismatch => ApiError::conflict(
+                "idempotency_key_reused",
+                "this Idempotency-Key was used for a different request; use a new key for a new request",
+            ),
+            ServiceError::WrongStatus { status, action } => ApiError::conflict(
+                "invalid_status",
+                format!("cannot {action} a connection that is {}", status.as_str()),
+            )
+            .with_details(json!({"status": status})),
+            ServiceError::Store(StoreError::Unavailable(m)) => {
+                tracing::warn!(reason = %m, "store unavailable");
+                ApiError::unavailable(
+                    "the service cannot reach its database right now; nothing was saved, try again in a moment",
+                )
+            }
+            ServiceError::Store(StoreError::Conflict) => ApiError::conflict(
+                "concurrent_change",
+                "the connection changed while we were updating it; read it again and retry",
+            ),
+            ServiceError::Store(other) => ApiError::internal(format!("storage error: {other}")),
+        }
+    }
+}

@@ -1,0 +1,173 @@
+use crate::domain::{AccountId, ExternalId, Partition, RoleArn, SpotAccountId};
+use crate::policy::Permissions;
+use serde::{Deserialize, Serialize};
+use std::str::FromStr;
+
+/// `con-` and 96 random bits, hex.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnectionId(String);
+
+impl ConnectionId {
+    pub fn generate() -> Self {
+        ConnectionId(format!("con-{}", crate::ids::random_token(12)))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for ConnectionId {
+    type Err = crate::domain::ParseError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let ok = s
+            .strip_prefix("con-")
+            .is_some_and(|h| h.len() == 24 && h.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        if ok {
+            Ok(ConnectionId(s.to_owned()))
+        } else {
+            Err(crate::domain::ParseError::new(
+                "id",
+                format!("{s:?} is not a connection id (con- and 24 hex digits)"),
+            ))
+        }
+    }
+}
+
+impl Serialize for ConnectionId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+impl<'de> Deserialize<'de> for ConnectionId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(|e: crate::domain::ParseError| serde::de::Error::custom(e.message))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Method {
+    Manual,
+    Automatic,
+}
+
+/// Stored states; `expired` is derived on read from `expires_at`, so it
+/// holds before any TTL deletion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pending,
+    Connected,
+    Disconnected,
+    Expired,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Connected => "connected",
+            Status::Disconnected => "disconnected",
+            Status::Expired => "expired",
+        }
+    }
+}
+
+impl FromStr for Status {
+    type Err = crate::domain::ParseError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [
+            Status::Pending,
+            Status::Connected,
+            Status::Disconnected,
+            Status::Expired,
+        ]
+        .into_iter()
+        .find(|st| st.as_str() == s)
+        .ok_or_else(|| {
+            crate::domain::ParseError::new("status", "status is one of pending, connected, disconnected, expired")
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Health {
+    Healthy,
+    Degraded,
+    Broken,
+}
+
+/// Who did something: the token's subject, or the system.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor(pub String);
+
+/// A connection as stored. Times are unix seconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Connection {
+    pub id: ConnectionId,
+    pub org: String,
+    pub account_id: SpotAccountId,
+    pub partition: Partition,
+    pub method: Method,
+    pub permissions: Permissions,
+    pub aws_account_id: Option<AccountId>,
+    pub external_id: ExternalId,
+    pub pending_external_id: Option<ExternalId>,
+    /// Stored state: pending, connected or disconnected.
+    pub state: Status,
+    pub health: Option<Health>,
+    pub role_arn: Option<RoleArn>,
+    /// The last verification report (issue: verification).
+    pub report: Option<serde_json::Value>,
+    pub created_at: i64,
+    pub created_by: String,
+    pub updated_at: i64,
+    /// Until when an unused (pending) external ID is valid.
+    pub expires_at: i64,
+    pub verified_at: Option<i64>,
+    /// Optimistic concurrency: every change is conditional on it.
+    pub version: u64,
+}
+
+impl Connection {
+    pub fn status(&self, now: i64) -> Status {
+        match self.state {
+            Status::Pending if now >= self.expires_at => Status::Expired,
+            s => s,
+        }
+    }
+
+    /// Holds the Spot account: pending and unexpired, or connected.
+    pub fn is_active(&self, now: i64) -> bool {
+        matches!(self.status(now), Status::Pending | Status::Connected)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum EventKind {
+    Created,
+    Rotated,
+    Verified,
+    Failed,
+    Checked,
+    Promoted,
+    Disconnected,
+}
+
+/// One line of a connection's audit trail.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Event {
+    pub connection_id: ConnectionId,
+    pub kind: EventKind,
+    pub at: i64,
+    pub actor: String,
+    pub outcome: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<serde_json::Value>,
+}

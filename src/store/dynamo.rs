@@ -1,0 +1,478 @@
+//! DynamoDB store: one table, every write one conditional transaction.
+//!
+//! Items (pk / sk):
+//! - `CONN#<id>` / `CONN`: the connection (`data` JSON, `version`, `org`,
+//!   `gsi1pk` = `ORG#<org>`, `gsi1sk` = account, time, id; `ttl` while pending)
+//! - `CONN#<id>` / `EVENT#<time>#<rand>`: one audit event
+//! - `EXTID#<external id>` / `EXTID`: issued once, kept forever
+//! - `HOLD#<org>#<account>` / `HOLD`: the connection holding a Spot account
+//! - `IDEM#<org>#<key>` / `IDEM`: an idempotency record (`ttl`)
+
+use super::{
+    account_prefix, decode_cursor, encode_cursor, tenant_sort_key, Guard, Idempotency, Page, Store, StoreError,
+};
+use crate::connections::{Connection, ConnectionId, Event};
+use crate::domain::SpotAccountId;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, Delete, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+    Projection, ProjectionType, Put, ScalarAttributeType, TransactWriteItem,
+};
+use aws_sdk_dynamodb::Client;
+use std::collections::HashMap;
+use std::time::Duration;
+use tokio::sync::OnceCell;
+
+pub const GSI_TENANT: &str = "gsi1";
+/// Pending connections linger this long after expiry before TTL removes them.
+const EXPIRED_RETENTION_SECS: i64 = 90 * 24 * 3600;
+
+pub struct DynamoStore {
+    table: String,
+    client: OnceCell<Client>,
+}
+
+type Item = HashMap<String, AttributeValue>;
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+/// Maps SDK errors: anything that is not a decided answer is `Unavailable`.
+fn sdk_err<E: std::fmt::Debug, R: std::fmt::Debug>(e: SdkError<E, R>) -> StoreError {
+    let what = match &e {
+        SdkError::TimeoutError(_) => "timed out".to_owned(),
+        SdkError::DispatchFailure(_) => "could not be reached".to_owned(),
+        SdkError::ServiceError(se) => format!("answered {:?}", se.err()),
+        other => format!("failed: {other:?}"),
+    };
+    StoreError::Unavailable(format!("DynamoDB {what}"))
+}
+
+impl DynamoStore {
+    pub fn new(table: String) -> Self {
+        DynamoStore {
+            table,
+            client: OnceCell::new(),
+        }
+    }
+
+    /// Built on first use, so start-up pays nothing for it.
+    async fn client(&self) -> &Client {
+        self.client
+            .get_or_init(|| async {
+                let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                    .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(3))
+                    .timeout_config(
+                        aws_config::timeout::TimeoutConfig::builder()
+                            .connect_timeout(Duration::from_secs(2))
+                            .operation_timeout(Duration::from_secs(8))
+                            .build(),
+                    )
+                    .load()
+                    .await;
+                Client::new(&conf)
+            })
+            .await
+    }
+
+    fn connection_item(&self, c: &Connection) -> Item {
+        let mut item = Item::from([
+            ("pk".into(), s(format!("CONN#{}", c.id.as_str()))),
+            ("sk".into(), s("CONN")),
+            ("gsi1pk".into(), s(format!("ORG#{}", c.org))),
+            ("gsi1sk".into(), s(tenant_sort_key(c))),
+            ("org".into(), s(&c.org)),
+            ("version".into(), n(c.version)),
+            (
+                "data".into(),
+                s(serde_json::to_string(c).expect("connections serialize")),
+            ),
+        ]);
+        if c.state == crate::connections::Status::Pending {
+            item.insert("ttl".into(), n(c.expires_at + EXPIRED_RETENTION_SECS));
+        }
+        item
+    }
+
+    fn event_put(&self, e: &Event) -> TransactWriteItem {
+        let item = Item::from([
+            ("pk".into(), s(format!("CONN#{}", e.connection_id.as_str()))),
+            (
+                "sk".into(),
+                s(format!("EVENT#{:012}#{}", e.at, crate::ids::random_token(6))),
+            ),
+            ("data".into(), s(serde_json::to_string(e).expect("events serialize"))),
+        ]);
+        put(&self.table, item, None, &[])
+    }
+
+    fn claim_put(&self, ext: &str, id: &ConnectionId) -> TransactWriteItem {
+        let item = Item::from([
+            ("pk".into(), s(format!("EXTID#{ext}"))),
+            ("sk".into(), s("EXTID")),
+            ("connection_id".into(), s(id.as_str())),
+        ]);
+        put(&self.table, item, Some("attribute_not_exists(pk)"), &[])
+    }
+
+    fn hold_put(&self, c: &Connection, until: i64, now: i64) -> TransactWriteItem {
+        let item = Item::from([
+            ("pk".into(), s(format!("HOLD#{}#{}", c.org, c.account_id.as_str()))),
+            ("sk".into(), s("HOLD")),
+            ("connection_id".into(), s(c.id.as_str())),
+            ("until".into(), n(until)),
+        ]);
+        put(
+            &self.table,
+            item,
+            Some("attribute_not_exists(pk) OR connection_id = :id OR #until <= :now"),
+            &[(":id", s(c.id.as_str())), (":now", n(now)), ("#until", s("until"))],
+        )
+    }
+
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), (Vec<Option<String>>, StoreError)> {
+        let client = self.client().await;
+        match client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                if let Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(tc)) =
+                    e.as_service_error()
+                {
+                    let codes: Vec<Option<String>> = tc.cancellation_reasons().iter().map(|r| r.code().map(str::to_owned)).collect();
+                    let conflict = codes.iter().any(|c| c.as_deref() == Some("TransactionConflict"));
+                    let failed = codes.iter().any(|c| c.as_deref() == Some("ConditionalCheckFailed"));
+                    if failed || conflict {
+                        return Err((codes, StoreError::Conflict));
+                    }
+                }
+                Err((Vec::new(), sdk_err(e)))
+            }
+        }
+    }
+
+    async fn get_item(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client()
+            .await
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        Ok(out.item)
+    }
+}
+
+/// A Put; `values` holds `:name` values and `#name` attribute names.
+fn put(table: &str, item: Item, condition: Option<&str>, values: &[(&str, AttributeValue)]) -> TransactWriteItem {
+    let mut b = Put::builder().table_name(table).set_item(Some(item));
+    if let Some(c) = condition {
+        b = b.condition_expression(c);
+    }
+    for (k, v) in values {
+        if let Some(name) = k.strip_prefix('#') {
+            let _ = name;
+            if let AttributeValue::S(real) = v {
+                b = b.expression_attribute_names(*k, real);
+            }
+        } else {
+            b = b.expression_attribute_values(*k, v.clone());
+        }
+    }
+    TransactWriteItem::builder()
+        .put(b.build().expect("table and item are set"))
+        .build()
+}
+
+fn is_failed(codes: &[Option<String>], i: usize) -> bool {
+    codes.get(i).and_then(|c| c.as_deref()) == Some("ConditionalCheckFailed")
+}
+
+fn attr_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
+}
+
+fn parse_connection(item: &Item) -> Result<Connection, StoreError> {
+    let data = attr_s(item, "data").ok_or_else(|| StoreError::Corrupt("connection item without data".into()))?;
+    serde_json::from_str(data).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+#[async_trait::async_trait]
+impl Store for DynamoStore {
+    async fn create(
+        &self,
+        c: &Connection,
+        event: &Event,
+        idem: Option<&Idempotency>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let mut items = vec![
+            put(
+                &self.table,
+                self.connection_item(c),
+                Some("attribute_not_exists(pk)"),
+                &[],
+            ),
+            self.claim_put(c.external_id.as_str(), &c.id),
+            self.hold_put(c, c.expires_at, now),
+            self.event_put(event),
+        ];
+        if let Some(idem) = idem {
+            let item = Item::from([
+                ("pk".into(), s(format!("IDEM#{}#{}", c.org, idem.key))),
+                ("sk".into(), s("IDEM")),
+                ("request_hash".into(), s(&idem.request_hash)),
+                ("connection_id".into(), s(c.id.as_str())),
+                ("ttl".into(), n(now + super::IDEMPOTENCY_TTL_SECS)),
+            ]);
+            items.push(put(
+                &self.table,
+                item,
+                Some("attribute_not_exists(pk) OR #ttl <= :now"),
+                &[(":now", n(now)), ("#ttl", s("ttl"))],
+            ));
+        }
+        match self.transact(items).await {
+            Ok(()) => Ok(()),
+            Err((codes, StoreError::Conflict)) => {
+                // Reasons come in item order: connection, external ID, hold, event, idempotency.
+                if let (Some(idem), true) = (idem, is_failed(&codes, 4)) {
+                    let rec = self.get_item(format!("IDEM#{}#{}", c.org, idem.key), "IDEM").await?;
+                    if let Some(rec) = rec {
+                        let request_hash = attr_s(&rec, "request_hash").unwrap_or_default().to_owned();
+                        let id = attr_s(&rec, "connection_id").unwrap_or_default();
+                        let connection_id = id.parse().map_err(|_| StoreError::Corrupt(id.to_owned()))?;
+                        return Err(StoreError::IdempotencyKeyUsed {
+                            request_hash,
+                            connection_id,
+                        });
+                    }
+                    return Err(StoreError::Conflict);
+                }
+                if is_failed(&codes, 1) {
+                    return Err(StoreError::ExternalIdTaken);
+                }
+                if is_failed(&codes, 2) {
+                    if let Some(holder) = self.account_holder(&c.org, &c.account_id, now).await? {
+                        return Err(StoreError::AccountHeld(holder));
+                    }
+                }
+                Err(StoreError::Conflict)
+            }
+            Err((_, e)) => Err(e),
+        }
+    }
+
+    async fn update(&self, c: &Connection, event: &Event, guards: &[Guard], now: i64) -> Result<(), StoreError> {
+        let mut items = vec![
+            put(
+                &self.table,
+                self.connection_item(c),
+                Some("version = :v AND org = :org"),
+                &[(":v", n(c.version - 1)), (":org", s(&c.org))],
+            ),
+            self.event_put(event),
+        ];
+        for g in guards {
+            items.push(match g {
+                Guard::ClaimExternalId(ext) => self.claim_put(ext.as_str(), &c.id),
+                Guard::HoldAccount { until } => self.hold_put(c, *until, now),
+                Guard::ReleaseAccount => {
+                    let key = Item::from([
+                        ("pk".into(), s(format!("HOLD#{}#{}", c.org, c.account_id.as_str()))),
+                        ("sk".into(), s("HOLD")),
+                    ]);
+                    let d = Delete::builder()
+                        .table_name(&self.table)
+                        .set_key(Some(key))
+                        .condition_expression("attribute_not_exists(pk) OR connection_id = :id")
+                        .expression_attribute_values(":id", s(c.id.as_str()))
+                        .build()
+                        .expect("table and key are set");
+                    TransactWriteItem::builder().delete(d).build()
+                }
+            });
+        }
+        match self.transact(items).await {
+            Ok(()) => Ok(()),
+            Err((codes, StoreError::Conflict)) => {
+                for (i, g) in guards.iter().enumerate() {
+                    if is_failed(&codes, i + 2) {
+                        match g {
+                            Guard::ClaimExternalId(_) => return Err(StoreError::ExternalIdTaken),
+                            Guard::HoldAccount { .. } => {
+                                if let Some(h) = self.account_holder(&c.org, &c.account_id, now).await? {
+                                    return Err(StoreError::AccountHeld(h));
+                                }
+                            }
+                            Guard::ReleaseAccount => {}
+                        }
+                    }
+                }
+                Err(StoreError::Conflict)
+            }
+            Err((_, e)) => Err(e),
+        }
+    }
+
+    async fn append_event(&self, event: &Event) -> Result<(), StoreError> {
+        self.transact(vec![self.event_put(event)]).await.map_err(|(_, e)| e)
+    }
+
+    async fn get(&self, org: &str, id: &ConnectionId) -> Result<Option<Connection>, StoreError> {
+        let Some(item) = self.get_item(format!("CONN#{}", id.as_str()), "CONN").await? else {
+            return Ok(None);
+        };
+        // Another tenant's connection reads exactly like a missing one.
+        if attr_s(&item, "org") != Some(org) {
+            return Ok(None);
+        }
+        parse_connection(&item).map(Some)
+    }
+
+    async fn list(
+        &self,
+        org: &str,
+        account: Option<&SpotAccountId>,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page, StoreError> {
+        let limit = limit.clamp(1, super::MAX_PAGE);
+        let prefix = account.map(account_prefix).unwrap_or_else(|| "ACCT#".to_owned());
+        let mut q = self
+            .client()
+            .await
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI_TENANT)
+            .key_condition_expression("gsi1pk = :o AND begins_with(gsi1sk, :p)")
+            .expression_attribute_values(":o", s(format!("ORG#{org}")))
+            .expression_attribute_values(":p", s(&prefix))
+            .limit(limit as i32);
+        if let Some(after) = cursor.and_then(decode_cursor) {
+            let id = after.rsplit('#').next().unwrap_or_default().to_owned();
+            q = q
+                .exclusive_start_key("pk", s(format!("CONN#{id}")))
+                .exclusive_start_key("sk", s("CONN"))
+                .exclusive_start_key("gsi1pk", s(format!("ORG#{org}")))
+                .exclusive_start_key("gsi1sk", s(after));
+        }
+        let out = q.send().await.map_err(sdk_err)?;
+        let items: Vec<Connection> = out.items().iter().map(parse_connection).collect::<Result<_, _>>()?;
+        let next = out
+            .last_evaluated_key()
+            .and_then(|k| attr_s(k, "gsi1sk"))
+            .map(encode_cursor);
+        Ok(Page { items, next })
+    }
+
+    async fn events(&self, id: &ConnectionId) -> Result<Vec<Event>, StoreError> {
+        let mut events = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client()
+                .await
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :e)")
+                .expression_attribute_values(":pk", s(format!("CONN#{}", id.as_str())))
+                .expression_attribute_values(":e", s("EVENT#"))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(sdk_err)?;
+            for item in out.items() {
+                let data = attr_s(item, "data").ok_or_else(|| StoreError::Corrupt("event without data".into()))?;
+                events.push(serde_json::from_str(data).map_err(|e| StoreError::Corrupt(e.to_string()))?);
+            }
+            match out.last_evaluated_key {
+                Some(k) => start = Some(k),
+                None => return Ok(events),
+            }
+        }
+    }
+
+    async fn account_holder(
+        &self,
+        org: &str,
+        account: &SpotAccountId,
+        now: i64,
+    ) -> Result<Option<ConnectionId>, StoreError> {
+        let Some(item) = self
+            .get_item(format!("HOLD#{org}#{}", account.as_str()), "HOLD")
+            .await?
+        else {
+            return Ok(None);
+        };
+        let until: i64 = item
+            .get("until")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        if until <= now {
+            return Ok(None);
+        }
+        let id = attr_s(&item, "connection_id").unwrap_or_default();
+        id.parse().map(Some).map_err(|_| StoreError::Corrupt(id.to_owned()))
+    }
+}
+
+/// Creates the table as `template.yaml` declares it (local runs and tests).
+pub async fn create_table(table: &str) -> Result<(), String> {
+    let store = DynamoStore::new(table.to_owned());
+    let client = store.client().await;
+    let attr = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .expect("complete")
+    };
+    let key = |name: &str, t: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(t)
+            .build()
+            .expect("complete")
+    };
+    let res = client
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attr("pk"))
+        .attribute_definitions(attr("sk"))
+        .attribute_definitions(attr("gsi1pk"))
+        .attribute_definitions(attr("gsi1sk"))
+        .key_schema(key("pk", KeyType::Hash))
+        .key_schema(key("sk", KeyType::Range))
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(GSI_TENANT)
+                .key_schema(key("gsi1pk", KeyType::Hash))
+                .key_schema(key("gsi1sk", KeyType::Range))
+                .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                .build()
+                .expect("complete"),
+        )
+        .send()
+        .await;
+    match res {
+        Ok(_) => Ok(()),
+        Err(e) if e.as_service_error().is_some_and(|se| se.is_resource_in_use_exception()) => Ok(()),
+        Err(e) => Err(format!("cannot create table {table}: {:?}", e.into_service_error())),
+    }
+}

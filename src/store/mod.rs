@@ -1,0 +1,161 @@
+//! Persistence: one trait, a DynamoDB implementation for AWS and an SQLite
+//! one for local runs, both held to one conformance suite.
+
+mod dynamo;
+mod sqlite;
+
+pub use dynamo::{create_table, DynamoStore};
+pub use sqlite::SqliteStore;
+
+use crate::connections::{Connection, ConnectionId, Event};
+use crate::domain::{ExternalId, SpotAccountId};
+use std::sync::Arc;
+
+/// How long an idempotency key is remembered.
+pub const IDEMPOTENCY_TTL_SECS: i64 = 24 * 3600;
+/// Largest page `list` returns.
+pub const MAX_PAGE: usize = 100;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoreError {
+    /// The store cannot be reached or refused for load; try again later.
+    Unavailable(String),
+    /// The connection changed since it was read (version mismatch).
+    Conflict,
+    /// The external ID was issued before, to someone: never reissue it.
+    ExternalIdTaken,
+    /// Another live connection holds this Spot account.
+    AccountHeld(ConnectionId),
+    /// The idempotency key was used before, for the request with this hash.
+    IdempotencyKeyUsed {
+        request_hash: String,
+        connection_id: ConnectionId,
+    },
+    /// A stored record does not parse: a bug, not the client's fault.
+    Corrupt(String),
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{self:?}")
+    }
+}
+
+/// A key and the hash of the request that first used it.
+#[derive(Debug, Clone)]
+pub struct Idempotency {
+    pub key: String,
+    pub request_hash: String,
+}
+
+/// Side conditions written in the same transaction as a change.
+#[derive(Debug, Clone)]
+pub enum Guard {
+    /// The ID is new to every tenant; kept forever, so it is never reissued.
+    ClaimExternalId(ExternalId),
+    /// This connection holds its Spot account until `until` (unix seconds).
+    HoldAccount { until: i64 },
+    /// This connection lets go of its Spot account.
+    ReleaseAccount,
+}
+
+/// One page of a tenant's connections, and where the next one starts.
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub items: Vec<Connection>,
+    pub next: Option<String>,
+}
+
+#[async_trait::async_trait]
+pub trait Store: Send + Sync {
+    /// Writes a new connection, its external-ID claim, its hold on the Spot
+    /// account, the idempotency record and the `created` event, all or nothing.
+    async fn create(
+        &self,
+        conn: &Connection,
+        event: &Event,
+        idem: Option<&Idempotency>,
+        now: i64,
+    ) -> Result<(), StoreError>;
+
+    /// Replaces the connection if its stored version is `conn.version - 1`,
+    /// with the event and guards, all or nothing.
+    async fn update(&self, conn: &Connection, event: &Event, guards: &[Guard], now: i64) -> Result<(), StoreError>;
+
+    /// Appends an event without changing the connection (a failed attempt).
+    async fn append_event(&self, event: &Event) -> Result<(), StoreError>;
+
+    /// The connection if it exists and belongs to `org`.
+    async fn get(&self, org: &str, id: &ConnectionId) -> Result<Option<Connection>, StoreError>;
+
+    /// The tenant's connections, by Spot account then creation time.
+    async fn list(
+        &self,
+        org: &str,
+        account: Option<&SpotAccountId>,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page, StoreError>;
+
+    /// The audit trail, oldest first.
+    async fn events(&self, id: &ConnectionId) -> Result<Vec<Event>, StoreError>;
+
+    /// The connection that holds the Spot account now, if any.
+    async fn account_holder(
+        &self,
+        org: &str,
+        account: &SpotAccountId,
+        now: i64,
+    ) -> Result<Option<ConnectionId>, StoreError>;
+}
+
+pub type DynStore = Arc<dyn Store>;
+
+/// Sort key within a tenant: Spot account, creation time, id.
+pub(crate) fn tenant_sort_key(c: &Connection) -> String {
+    format!("ACCT#{}#{:012}#{}", c.account_id.as_str(), c.created_at, c.id.as_str())
+}
+
+pub(crate) fn account_prefix(account: &SpotAccountId) -> String {
+    format!("ACCT#{}#", account.as_str())
+}
+
+/// Cursors are the last sort key, base64url; the tenant comes from the token.
+pub(crate) fn encode_cursor(sort_key: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sort_key)
+}
+
+pub(crate) fn decode_cursor(cursor: &str) -> Option<String> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).ok()?;
+    let s = String::from_utf8(bytes).ok()?;
+    let id = s.rsplit('#').next()?;
+    (s.starts_with("ACCT#") && id.parse::<ConnectionId>().is_ok()).then_some(s)
+}
+
+/// Opens the store a URL names: `sqlite://path`, `sqlite::memory:` or `dynamodb://table`.
+pub fn open(url: &str) -> Result<DynStore, String> {
+    if let Some(table) = url.strip_prefix("dynamodb://") {
+        if table.is_empty()
+            || table.len() > 255
+            || !table.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+        {
+            return Err(format!("ACCOUNT_CONNECT_STORE: {table:?} is not a DynamoDB table name"));
+        }
+        return Ok(Arc::new(DynamoStore::new(table.to_owned())));
+    }
+    if url == "sqlite::memory:" {
+        return SqliteStore::open_in_memory().map(|s| Arc::new(s) as DynStore);
+    }
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        return SqliteStore::open(path).map(|s| Arc::new(s) as DynStore);
+    }
+    Err(format!(
+        "ACCOUNT_CONNECT_STORE {url:?}: use sqlite://PATH, sqlite::memory: or dynamodb://TABLE"
+    ))
+}
+
+pub fn cursor_is_valid(cursor: &str) -> bool {
+    decode_cursor(cursor).is_some()
+}

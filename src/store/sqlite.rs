@@ -1,0 +1,301 @@
+//! SQLite store for local runs: the same guarantees as DynamoDB, from one
+//! transaction per write.
+
+use super::{
+    account_prefix, decode_cursor, encode_cursor, tenant_sort_key, Guard, Idempotency, Page, Store, StoreError,
+};
+use crate::connections::{Connection, ConnectionId, Event};
+use crate::domain::SpotAccountId;
+use rusqlite::{params, OptionalExtension, TransactionBehavior};
+use std::sync::{Arc, Mutex};
+
+const SCHEMA: &str = "
+PRAGMA journal_mode = WAL;
+CREATE TABLE IF NOT EXISTS connections (
+    id TEXT PRIMARY KEY, org TEXT NOT NULL, sort_key TEXT NOT NULL,
+    state TEXT NOT NULL, version INTEGER NOT NULL, data TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS connections_by_tenant ON connections (org, sort_key);
+CREATE TABLE IF NOT EXISTS external_ids (external_id TEXT PRIMARY KEY, connection_id TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS account_holds (
+    org TEXT NOT NULL, account TEXT NOT NULL, connection_id TEXT NOT NULL, until INTEGER NOT NULL,
+    PRIMARY KEY (org, account));
+CREATE TABLE IF NOT EXISTS idempotency (
+    org TEXT NOT NULL, key TEXT NOT NULL, request_hash TEXT NOT NULL, connection_id TEXT NOT NULL,
+    expires_at INTEGER NOT NULL, PRIMARY KEY (org, key));
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, connection_id TEXT NOT NULL, data TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS events_by_connection ON events (connection_id, seq);
+";
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    db: Arc<Mutex<rusqlite::Connection>>,
+}
+
+fn unavailable(e: rusqlite::Error) -> StoreError {
+    StoreError::Unavailable(format!("sqlite: {e}"))
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).expect("records serialize")
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, StoreError> {
+    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+impl SqliteStore {
+    pub fn open(path: &str) -> Result<Self, String> {
+        let conn =
+            rusqlite::Connection::open(path).map_err(|e| format!("cannot open SQLite database {path:?}: {e}"))?;
+        Self::init(conn)
+    }
+
+    pub fn open_in_memory() -> Result<Self, String> {
+        Self::init(rusqlite::Connection::open_in_memory().map_err(|e| e.to_string())?)
+    }
+
+    fn init(conn: rusqlite::Connection) -> Result<Self, String> {
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(|e| e.to_string())?;
+        conn.execute_batch(SCHEMA)
+            .map_err(|e| format!("cannot create the SQLite schema: {e}"))?;
+        Ok(SqliteStore {
+            db: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// Runs `f` on the database off the async threads.
+    async fn with<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = db
+                .lock()
+                .map_err(|_| StoreError::Unavailable("sqlite lock poisoned".into()))?;
+            f(&mut guard)
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(e.to_string()))?
+    }
+}
+
+fn insert_event(tx: &rusqlite::Transaction, event: &Event) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO events (connection_id, data) VALUES (?1, ?2)",
+        params![event.connection_id.as_str(), to_json(event)],
+    )
+    .map_err(unavailable)?;
+    Ok(())
+}
+
+fn claim_external_id(tx: &rusqlite::Transaction, ext: &str, id: &str) -> Result<(), StoreError> {
+    let n = tx
+        .execute(
+            "INSERT OR IGNORE INTO external_ids (external_id, connection_id) VALUES (?1, ?2)",
+            params![ext, id],
+        )
+        .map_err(unavailable)?;
+    if n == 0 {
+        return Err(StoreError::ExternalIdTaken);
+    }
+    Ok(())
+}
+
+fn hold_account(tx: &rusqlite::Transaction, c: &Connection, until: i64, now: i64) -> Result<(), StoreError> {
+    let holder: Option<(String, i64)> = tx
+        .query_row(
+            "SELECT connection_id, until FROM account_holds WHERE org = ?1 AND account = ?2",
+            params![c.org, c.account_id.as_str()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .map_err(unavailable)?;
+    if let Some((holder, held_until)) = holder {
+        if holder != c.id.as_str() && held_until > now {
+            return Err(StoreError::AccountHeld(
+                holder.parse().map_err(|_| StoreError::Corrupt(holder))?,
+            ));
+        }
+    }
+    tx.execute(
+        "INSERT OR REPLACE INTO account_holds (org, account, connection_id, until) VALUES (?1, ?2, ?3, ?4)",
+        params![c.org, c.account_id.as_str(), c.id.as_str(), until],
+    )
+    .map_err(unavailable)?;
+    Ok(())
+}
+
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    async fn create(
+        &self,
+        conn: &Connection,
+        event: &Event,
+        idem: Option<&Idempotency>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let (c, e, idem) = (conn.clone(), event.clone(), idem.cloned());
+        self.with(move |db| {
+            let tx = db.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
+            if let Some(idem) = &idem {
+                let used: Option<(String, String)> = tx
+                    .query_row(
+                        "SELECT request_hash, connection_id FROM idempotency WHERE org = ?1 AND key = ?2 AND expires_at > ?3",
+                        params![c.org, idem.key, now],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .optional()
+                    .map_err(unavailable)?;
+                if let Some((request_hash, id)) = used {
+                    let connection_id = id.parse().map_err(|_| StoreError::Corrupt(id))?;
+                    return Err(StoreError::IdempotencyKeyUsed { request_hash, connection_id });
+                }
+                tx.execute(
+                    "INSERT OR REPLACE INTO idempotency (org, key, request_hash, connection_id, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![c.org, idem.key, idem.request_hash, c.id.as_str(), now + super::IDEMPOTENCY_TTL_SECS],
+                )
+                .map_err(unavailable)?;
+            }
+            claim_external_id(&tx, c.external_id.as_str(), c.id.as_str())?;
+            hold_account(&tx, &c, c.expires_at, now)?;
+            tx.execute(
+                "INSERT INTO connections (id, org, sort_key, state, version, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![c.id.as_str(), c.org, tenant_sort_key(&c), c.state.as_str(), c.version as i64, to_json(&c)],
+            )
+            .map_err(unavailable)?;
+            insert_event(&tx, &e)?;
+            tx.commit().map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn update(&self, conn: &Connection, event: &Event, guards: &[Guard], now: i64) -> Result<(), StoreError> {
+        let (c, e, guards) = (conn.clone(), event.clone(), guards.to_vec());
+        self.with(move |db| {
+            let tx = db.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
+            let n = tx
+                .execute(
+                    "UPDATE connections SET state = ?1, version = ?2, data = ?3 WHERE id = ?4 AND org = ?5 AND version = ?6",
+                    params![c.state.as_str(), c.version as i64, to_json(&c), c.id.as_str(), c.org, c.version as i64 - 1],
+                )
+                .map_err(unavailable)?;
+            if n == 0 {
+                return Err(StoreError::Conflict);
+            }
+            for g in &guards {
+                match g {
+                    Guard::ClaimExternalId(ext) => claim_external_id(&tx, ext.as_str(), c.id.as_str())?,
+                    Guard::HoldAccount { until } => hold_account(&tx, &c, *until, now)?,
+                    Guard::ReleaseAccount => {
+                        tx.execute(
+                            "DELETE FROM account_holds WHERE org = ?1 AND account = ?2 AND connection_id = ?3",
+                            params![c.org, c.account_id.as_str(), c.id.as_str()],
+                        )
+                        .map_err(unavailable)?;
+                    }
+                }
+            }
+            insert_event(&tx, &e)?;
+            tx.commit().map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn append_event(&self, event: &Event) -> Result<(), StoreError> {
+        let e = event.clone();
+        self.with(move |db| {
+            let tx = db.transaction().map_err(unavailable)?;
+            insert_event(&tx, &e)?;
+            tx.commit().map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn get(&self, org: &str, id: &ConnectionId) -> Result<Option<Connection>, StoreError> {
+        let (org, id) = (org.to_owned(), id.clone());
+        self.with(move |db| {
+            let data: Option<String> = db
+                .query_row(
+                    "SELECT data FROM connections WHERE id = ?1 AND org = ?2",
+                    params![id.as_str(), org],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(unavailable)?;
+            data.map(|d| from_json(&d)).transpose()
+        })
+        .await
+    }
+
+    async fn list(
+        &self,
+        org: &str,
+        account: Option<&SpotAccountId>,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page, StoreError> {
+        let org = org.to_owned();
+        let prefix = account.map(account_prefix).unwrap_or_else(|| "ACCT#".to_owned());
+        let after = cursor.and_then(decode_cursor).unwrap_or_default();
+        let limit = limit.clamp(1, super::MAX_PAGE);
+        self.with(move |db| {
+            let mut stmt = db
+                .prepare(
+                    "SELECT data, sort_key FROM connections WHERE org = ?1 AND sort_key > ?2 AND substr(sort_key, 1, length(?3)) = ?3
+                     ORDER BY sort_key LIMIT ?4",
+                )
+                .map_err(unavailable)?;
+            let rows: Vec<(String, String)> = stmt
+                .query_map(params![org, after, prefix, limit as i64 + 1], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(unavailable)?
+                .collect::<Result<_, _>>()
+                .map_err(unavailable)?;
+            let more = rows.len() > limit;
+            let rows = &rows[..rows.len().min(limit)];
+            let next = if more { rows.last().map(|(_, k)| encode_cursor(k)) } else { None };
+            let items = rows.iter().map(|(d, _)| from_json(d)).collect::<Result<_, _>>()?;
+            Ok(Page { items, next })
+        })
+        .await
+    }
+
+    async fn events(&self, id: &ConnectionId) -> Result<Vec<Event>, StoreError> {
+        let id = id.clone();
+        self.with(move |db| {
+            let mut stmt = db
+                .prepare("SELECT data FROM events WHERE connection_id = ?1 ORDER BY seq")
+                .map_err(unavailable)?;
+            let rows: Vec<String> = stmt
+                .query_map(params![id.as_str()], |r| r.get(0))
+                .map_err(unavailable)?
+                .collect::<Result<_, _>>()
+                .map_err(unavailable)?;
+            rows.iter().map(|d| from_json(d)).collect()
+        })
+        .await
+    }
+
+    async fn account_holder(
+        &self,
+        org: &str,
+        account: &SpotAccountId,
+        now: i64,
+    ) -> Result<Option<ConnectionId>, StoreError> {
+        let (org, account) = (org.to_owned(), account.clone());
+        self.with(move |db| {
+            let id: Option<String> = db
+                .query_row(
+                    "SELECT connection_id FROM account_holds WHERE org = ?1 AND account = ?2 AND until > ?3",
+                    params![org, account.as_str(), now],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(unavailable)?;
+            id.map(|s| s.parse().map_err(|_| StoreError::Corrupt(s))).transpose()
+        })
+        .await
+    }
+}

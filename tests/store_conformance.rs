@@ -1,0 +1,288 @@
+//! One conformance suite, run against both stores: SQLite and DynamoDB (moto).
+
+mod common;
+
+use account_connect::connections::{Connection, ConnectionId, Event, EventKind, Method, Status};
+use account_connect::domain::{ExternalId, ExternalIdPrefix, Partition};
+use account_connect::policy::Permissions;
+use account_connect::store::{self, DynStore, Guard, Idempotency, StoreError};
+
+const NOW: i64 = 1_800_000_000;
+
+async fn stores() -> Vec<(&'static str, DynStore)> {
+    vec![
+        ("sqlite", store::open("sqlite::memory:").unwrap()),
+        ("dynamodb", store::open(&common::dynamo_store_url().await).unwrap()),
+    ]
+}
+
+fn conn(org: &str, account: &str) -> Connection {
+    Connection {
+        id: ConnectionId::generate(),
+        org: org.into(),
+        account_id: account.parse().unwrap(),
+        partition: Partition::Aws,
+        method: Method::Manual,
+        permissions: Permissions::Default,
+        aws_account_id: None,
+        external_id: ExternalId::generate(&ExternalIdPrefix::default()),
+        pending_external_id: None,
+        state: Status::Pending,
+        health: None,
+        role_arn: None,
+        report: None,
+        created_at: NOW,
+        created_by: "tester".into(),
+        updated_at: NOW,
+        expires_at: NOW + 100,
+        verified_at: None,
+        version: 1,
+    }
+}
+
+fn ev(c: &Connection, kind: EventKind, at: i64) -> Event {
+    Event {
+        connection_id: c.id.clone(),
+        kind,
+        at,
+        actor: "tester".into(),
+        outcome: "ok".into(),
+        detail: None,
+    }
+}
+
+#[tokio::test]
+async fn create_then_read_only_within_the_tenant() {
+    for (name, s) in stores().await {
+        let c = conn("org-a", "act-1");
+        s.create(&c, &ev(&c, EventKind::Created, NOW), None, NOW).await.unwrap();
+        assert_eq!(s.get("org-a", &c.id).await.unwrap().as_ref(), Some(&c), "{name}");
+        assert_eq!(
+            s.get("org-b", &c.id).await.unwrap(),
+            None,
+            "{name}: another org must not see it"
+        );
+        assert_eq!(s.get("org-a", &ConnectionId::generate()).await.unwrap(), None, "{name}");
+        let events = s.events(&c.id).await.unwrap();
+        assert_eq!(events.len(), 1, "{name}");
+        assert_eq!(events[0].kind, EventKind::Created);
+    }
+}
+
+#[tokio::test]
+async fn an_external_id_is_never_issued_twice_and_a_failed_create_leaves_nothing() {
+    for (name, s) in stores().await {
+        let a = conn("org-a", "act-1");
+        s.create(&a, &ev(&a, EventKind::Created, NOW), None, NOW).await.unwrap();
+        let mut b = conn("org-b", "act-2");
+        b.external_id = a.external_id.clone();
+        let err = s
+            .create(&b, &ev(&b, EventKind::Created, NOW), None, NOW)
+            .await
+            .unwrap_err();
+        assert_eq!(err, StoreError::ExternalIdTaken, "{name}");
+        assert_eq!(
+            s.get("org-b", &b.id).await.unwrap(),
+            None,
+            "{name}: half-written connection"
+        );
+        assert!(s.events(&b.id).await.unwrap().is_empty(), "{name}: half-written event");
+        assert_eq!(
+            s.account_holder("org-b", &b.account_id, NOW).await.unwrap(),
+            None,
+            "{name}: half-written hold"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_spot_account_has_one_live_connection_until_it_expires() {
+    for (name, s) in stores().await {
+        let a = conn("org-a", "act-1");
+        s.create(&a, &ev(&a, EventKind::Created, NOW), None, NOW).await.unwrap();
+        let b = conn("org-a", "act-1");
+        let err = s
+            .create(&b, &ev(&b, EventKind::Created, NOW), None, NOW)
+            .await
+            .unwrap_err();
+        assert_eq!(err, StoreError::AccountHeld(a.id.clone()), "{name}");
+        // Another org's account of the same name is another account.
+        let other = conn("org-b", "act-1");
+        s.create(&other, &ev(&other, EventKind::Created, NOW), None, NOW)
+            .await
+            .unwrap();
+        // After a's expiry the account is free again.
+        let later = a.expires_at + 1;
+        assert_eq!(
+            s.account_holder("org-a", &a.account_id, later).await.unwrap(),
+            None,
+            "{name}"
+        );
+        let mut c = conn("org-a", "act-1");
+        c.expires_at = later + 100;
+        s.create(&c, &ev(&c, EventKind::Created, later), None, later)
+            .await
+            .unwrap();
+        assert_eq!(
+            s.account_holder("org-a", &a.account_id, later).await.unwrap(),
+            Some(c.id.clone()),
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_idempotency_key_answers_with_the_first_connection() {
+    for (name, s) in stores().await {
+        let idem = Idempotency {
+            key: "key-1".into(),
+            request_hash: "h1".into(),
+        };
+        let a = conn("org-a", "act-1");
+        s.create(&a, &ev(&a, EventKind::Created, NOW), Some(&idem), NOW)
+            .await
+            .unwrap();
+        let b = conn("org-a", "act-2");
+        let err = s
+            .create(&b, &ev(&b, EventKind::Created, NOW), Some(&idem), NOW)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err,
+            StoreError::IdempotencyKeyUsed {
+                request_hash: "h1".into(),
+                connection_id: a.id.clone()
+            },
+            "{name}"
+        );
+        assert_eq!(s.get("org-a", &b.id).await.unwrap(), None, "{name}");
+        // Keys are per tenant.
+        let c = conn("org-b", "act-1");
+        s.create(&c, &ev(&c, EventKind::Created, NOW), Some(&idem), NOW)
+            .await
+            .unwrap();
+        // Expired keys are forgotten.
+        let later = NOW + store::IDEMPOTENCY_TTL_SECS + 1;
+        let mut d = conn("org-a", "act-3");
+        d.expires_at = later + 100;
+        s.create(&d, &ev(&d, EventKind::Created, later), Some(&idem), later)
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn updates_are_conditional_on_the_version_and_atomic_with_their_guards() {
+    for (name, s) in stores().await {
+        let a = conn("org-a", "act-1");
+        s.create(&a, &ev(&a, EventKind::Created, NOW), None, NOW).await.unwrap();
+        let mut v2 = a.clone();
+        v2.version = 2;
+        v2.state = Status::Connected;
+        s.update(
+            &v2,
+            &ev(&v2, EventKind::Verified, NOW + 1),
+            &[Guard::HoldAccount { until: i64::MAX }],
+            NOW + 1,
+        )
+        .await
+        .unwrap();
+        // A writer that read version 1 loses.
+        let mut stale = a.clone();
+        stale.version = 2;
+        stale.state = Status::Disconnected;
+        assert_eq!(
+            s.update(&stale, &ev(&stale, EventKind::Disconnected, NOW + 2), &[], NOW + 2)
+                .await,
+            Err(StoreError::Conflict),
+            "{name}"
+        );
+        // A guard that fails undoes the whole change.
+        let other = conn("org-b", "act-9");
+        s.create(&other, &ev(&other, EventKind::Created, NOW), None, NOW)
+            .await
+            .unwrap();
+        let mut v3 = v2.clone();
+        v3.version = 3;
+        v3.pending_external_id = Some(other.external_id.clone());
+        let err = s
+            .update(
+                &v3,
+                &ev(&v3, EventKind::Rotated, NOW + 3),
+                &[Guard::ClaimExternalId(other.external_id.clone())],
+                NOW + 3,
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err, StoreError::ExternalIdTaken, "{name}");
+        let stored = s.get("org-a", &a.id).await.unwrap().unwrap();
+        assert_eq!((stored.version, stored.pending_external_id), (2, None), "{name}");
+        assert_eq!(
+            s.events(&a.id).await.unwrap().len(),
+            2,
+            "{name}: the failed change left an event"
+        );
+        // Connected holds the account past the pending expiry.
+        assert_eq!(
+            s.account_holder("org-a", &a.account_id, a.expires_at + 10)
+                .await
+                .unwrap(),
+            Some(a.id.clone()),
+            "{name}"
+        );
+        // Releasing it frees the account.
+        let mut v3 = v2.clone();
+        v3.version = 3;
+        v3.state = Status::Disconnected;
+        s.update(
+            &v3,
+            &ev(&v3, EventKind::Disconnected, NOW + 4),
+            &[Guard::ReleaseAccount],
+            NOW + 4,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            s.account_holder("org-a", &a.account_id, NOW + 4).await.unwrap(),
+            None,
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn lists_page_through_one_tenant_only() {
+    for (name, s) in stores().await {
+        let mut ids = Vec::new();
+        for i in 0..5 {
+            let c = conn("org-a", &format!("act-{i}"));
+            s.create(&c, &ev(&c, EventKind::Created, NOW), None, NOW).await.unwrap();
+            ids.push(c.id);
+        }
+        let noise = conn("org-b", "act-0");
+        s.create(&noise, &ev(&noise, EventKind::Created, NOW), None, NOW)
+            .await
+            .unwrap();
+        let mut seen = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = s.list("org-a", None, cursor.as_deref(), 2).await.unwrap();
+            assert!(page.items.len() <= 2, "{name}");
+            seen.extend(page.items.iter().map(|c| c.id.clone()));
+            match page.next {
+                Some(n) => cursor = Some(n),
+                None => break,
+            }
+        }
+        seen.sort();
+        ids.sort();
+        assert_eq!(seen, ids, "{name}");
+        let only = s
+            .list("org-a", Some(&"act-3".parse().unwrap()), None, 10)
+            .await
+            .unwrap();
+        assert_eq!(only.items.len(), 1, "{name}");
+        assert_eq!(only.items[0].account_id.as_str(), "act-3");
+        assert_eq!(s.list("org-c", None, None, 10).await.unwrap().items.len(), 0, "{name}");
+    }
+}
