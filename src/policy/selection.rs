@@ -114,7 +114,7 @@ impl std::fmt::Display for SelectionError {
 
 /// A checked selection: a partition and the catalog's products and
 /// integrations it includes, in catalog order. The core bundle is implied.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Selection {
     partition: Partition,
     default: bool,

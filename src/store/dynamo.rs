@@ -3,7 +3,7 @@
 //! Items (pk / sk):
 //! - `CONN#<id>` / `CONN`: the connection (`data` JSON, `version`, `org`,
 //!   `gsi1pk` = `ORG#<org>`, `gsi1sk` = account, time, id; `ttl` while pending)
-//! - `CONN#<id>` / `EVENT#<time>#<rand>`: one audit event
+//! - `CONN#<id>` / `EVENT#<unix nanos>#<rand>`: one audit event (ordered within a second)
 //! - `EXTID#<external id>` / `EXTID`: issued once, kept forever
 //! - `HOLD#<org>#<account>` / `HOLD`: the connection holding a Spot account
 //! - `IDEM#<org>#<key>` / `IDEM`: an idempotency record (`ttl`)
@@ -103,7 +103,7 @@ impl DynamoStore {
             ("pk".into(), s(format!("CONN#{}", e.connection_id.as_str()))),
             (
                 "sk".into(),
-                s(format!("EVENT#{:012}#{}", e.at, crate::ids::random_token(6))),
+                s(format!("EVENT#{:020}#{}", unix_nanos(), crate::ids::random_token(4))),
             ),
             ("data".into(), s(serde_json::to_string(e).expect("events serialize"))),
         ]);
@@ -173,6 +173,13 @@ impl DynamoStore {
             .map_err(sdk_err)?;
         Ok(out.item)
     }
+}
+
+fn unix_nanos() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default()
 }
 
 /// A Put; `values` holds `:name` values and `#name` attribute names.
