@@ -11,6 +11,7 @@ mod routes;
 mod schemas;
 mod spot;
 mod view;
+mod web;
 
 pub use error::ApiError;
 pub use routes::{route_table, RouteDoc};
@@ -56,6 +57,8 @@ pub fn router(state: AppState) -> Router {
         router = router.route(doc.path, method_router);
     }
     router
+        .route("/", axum::routing::get(web::index))
+        .route("/assets/{name}", axum::routing::get(web::asset))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
