@@ -21,6 +21,9 @@ pub struct Config {
     /// Key for HS256 bearer tokens on the local server; in Lambda, API
     /// Gateway checks tokens and this stays unset.
     pub jwt_secret: Option<Vec<u8>>,
+    /// How long a verification waits for IAM to propagate a new role; fits
+    /// inside API Gateway's 30 s with the rest of the checks.
+    pub propagation_budget_secs: u64,
 }
 
 impl Default for Config {
@@ -31,6 +34,7 @@ impl Default for Config {
             external_id_ttl_secs: 48 * 3600,
             store_url: DEFAULT_STORE.to_owned(),
             jwt_secret: None,
+            propagation_budget_secs: 20,
         }
     }
 }
@@ -77,6 +81,13 @@ impl Config {
         }
         if let Some(v) = var("ACCOUNT_CONNECT_STORE") {
             c.store_url = v;
+        }
+        if let Some(v) = var("ACCOUNT_CONNECT_PROPAGATION_BUDGET_SECS") {
+            c.propagation_budget_secs = v.parse().ok().filter(|s| *s <= 900).ok_or_else(|| {
+                ConfigError(
+                    "ACCOUNT_CONNECT_PROPAGATION_BUDGET_SECS must be a whole number of seconds, 0 to 900".into(),
+                )
+            })?;
         }
         if let Some(v) = var("ACCOUNT_CONNECT_JWT_SECRET") {
             if v.len() < MIN_JWT_SECRET_BYTES {

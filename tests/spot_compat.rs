@@ -95,3 +95,70 @@ async fn errors_come_in_spots_envelope() {
     );
     assert_ne!(mine["result"]["external_id"], theirs["result"]["external_id"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sdk_sets_credentials_and_reads_them_back() {
+    common::moto_endpoint();
+    let app = common::spawn_app(common::test_config()).await;
+    let t = common::token("org-s", None);
+    let (ok, created) = sdk(&app, &t, "act-55555555", &["create_external_id"]);
+    assert!(ok, "{created}");
+    let list: Value = app
+        .client
+        .get(app.url("/v1/connections?accountId=act-55555555"))
+        .bearer_auth(&t)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let conn = &list["items"][0];
+    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+    let iam = aws_sdk_iam::Client::new(&conf);
+    let name = format!("Spot-Role-{}", account_connect::ids::random_token(4));
+    let role = iam
+        .create_role()
+        .role_name(&name)
+        .assume_role_policy_document(conn["trustPolicy"].to_string())
+        .send()
+        .await
+        .unwrap();
+    let policy = iam
+        .create_policy()
+        .policy_name(format!("{name}-p"))
+        .policy_document(conn["policies"][0]["document"].to_string())
+        .send()
+        .await
+        .unwrap();
+    iam.attach_role_policy()
+        .role_name(&name)
+        .policy_arn(policy.policy.unwrap().arn.unwrap())
+        .send()
+        .await
+        .unwrap();
+    let arn = role.role.unwrap().arn;
+
+    // A role that does not exist: the SDK raises, with the report's messages.
+    let (ok, err) = sdk(
+        &app,
+        &t,
+        "act-55555555",
+        &["set_credentials", "arn:aws:iam::123456789012:role/Nope"],
+    );
+    assert!(!ok && err["error"].as_str().unwrap().contains("Nope"), "{err}");
+
+    let (ok, set) = sdk(&app, &t, "act-55555555", &["set_credentials", &arn]);
+    assert!(ok, "{set}");
+    let res = app
+        .client
+        .get(app.url("/setup/credentials/aws?accountId=act-55555555"))
+        .bearer_auth(&t)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["response"]["items"][0]["iamRole"], arn.as_str());
+    assert_eq!(body["response"]["items"][0]["status"], "connected");
+}

@@ -27,6 +27,7 @@ fn conn(org: &str, account: &str) -> Connection {
         aws_account_id: None,
         external_id: ExternalId::generate(&ExternalIdPrefix::default()),
         pending_external_id: None,
+        previous_external_ids: Vec::new(),
         state: Status::Pending,
         health: None,
         role_arn: None,

@@ -190,3 +190,33 @@ pub async fn events(
         .collect();
     Ok(Json(EventsView { items }))
 }
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RoleBody {
+    /// Parsed by the role_arn check, so a bad ARN gets a full report.
+    role_arn: String,
+}
+
+pub async fn connect_role(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path(id): Path<String>,
+    Json(body): Json<RoleBody>,
+) -> Result<Json<ConnectionView>, ApiError> {
+    let budget = std::time::Duration::from_secs(state.config.propagation_budget_secs);
+    let (c, _report) = state
+        .connections
+        .connect_role(&tenant, &parse_id(&id)?, body.role_arn.trim(), budget)
+        .await?;
+    Ok(Json(view(&state, c)))
+}
+
+pub async fn checks(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path(id): Path<String>,
+) -> Result<Json<ConnectionView>, ApiError> {
+    let (c, _report) = state.connections.recheck(&tenant, &parse_id(&id)?).await?;
+    Ok(Json(view(&state, c)))
+}

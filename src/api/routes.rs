@@ -172,6 +172,44 @@ pub(super) fn routes() -> Vec<(RouteDoc, MethodRouter<AppState>)> {
         ),
         (
             RouteDoc {
+                body: Some("RoleRequest"),
+                ok: (200, "Connection"),
+                errors: &[404, 409, 503],
+                ..doc("post", "/v1/connections/{id}/role", "connectRole", "Verify a role (AssumeRole with the external ID, trust policy, permissions) and connect it; 422 carries the report")
+            },
+            post(super::connections::connect_role),
+        ),
+        (
+            RouteDoc {
+                ok: (200, "Connection"),
+                errors: &[404, 409, 503],
+                ..doc("post", "/v1/connections/{id}/checks", "recheckConnection", "Re-run the checks on a connected role and record its health")
+            },
+            post(super::connections::checks),
+        ),
+        (
+            RouteDoc {
+                tag: "spot-compatible",
+                query: &[("accountId", true, "string", "The Spot account (act-…)")],
+                body: Some("SpotSetCredentials"),
+                ok: (200, "SpotCredentials"),
+                errors: &[403, 404, 503],
+                ..doc("post", "/setup/credentials/aws", "spotSetCredentials", "Spot API: connect the account's external ID to a role")
+            },
+            post(super::spot::set_credentials),
+        ),
+        (
+            RouteDoc {
+                tag: "spot-compatible",
+                query: &[("accountId", true, "string", "The Spot account (act-…)")],
+                ok: (200, "SpotCredentials"),
+                errors: &[403, 404, 503],
+                ..doc("get", "/setup/credentials/aws", "spotGetCredentials", "Spot API: the role the account is connected with")
+            },
+            get(super::spot::get_credentials),
+        ),
+        (
+            RouteDoc {
                 tag: "spot-compatible",
                 query: &[("accountId", true, "string", "The Spot account (act-…)")],
                 ok: (200, "SpotExternalId"),

@@ -32,6 +32,18 @@ pub fn schemas() -> Value {
             "required": ["status", "version"],
             "properties": {"status": {"const": "ok"}, "version": {"type": "string"}}
         },
+        "RoleRequest": {
+            "type": "object", "required": ["roleArn"], "additionalProperties": false,
+            "properties": {"roleArn": {"type": "string", "examples": ["arn:aws:iam::123456789012:role/Spot-Role"]}}
+        },
+        "SpotSetCredentials": {
+            "type": "object", "required": ["credentials"],
+            "properties": {"credentials": {"type": "object", "required": ["iamRole"], "properties": {"iamRole": {"type": "string"}}}}
+        },
+        "SpotCredentials": {
+            "type": "object", "required": ["request", "response"],
+            "properties": {"request": {"type": "object"}, "response": {"type": "object"}}
+        },
         "Status": {"type": "string", "enum": ["pending", "connected", "disconnected", "expired"]},
         "CreateConnection": {
             "type": "object",

@@ -55,11 +55,19 @@ impl Envelope {
     }
 
     pub fn error(&self, e: ApiError) -> Response {
+        let mut errors = vec![
+            json!({"code": e.code, "message": e.message, "field": e.details.as_ref().and_then(|d| d.get("field")).cloned()}),
+        ];
+        if let Some(checks) = e.details.as_ref().and_then(|d| d["report"]["checks"].as_array()) {
+            errors.extend(checks.iter().filter(|c| c["status"] == "failed").map(|c| {
+                json!({"code": c["id"], "message": format!("{} {}", c["message"].as_str().unwrap_or(""), c["remediation"].as_str().unwrap_or("")).trim()})
+            }));
+        }
         let body = json!({
             "request": self.request(),
             "response": {
                 "status": {"code": e.status.as_u16(), "message": e.status.canonical_reason().unwrap_or("Error")},
-                "errors": [{"code": e.code, "message": e.message, "field": e.details.as_ref().and_then(|d| d.get("field")).cloned()}]
+                "errors": errors
             }
         });
         let mut res = (e.status, axum::Json(body)).into_response();
@@ -146,6 +154,81 @@ pub async fn read_external_id(
     .await;
     match result {
         Ok(c) => env.ok("spotinst:setup:credentials:aws:externalId", vec![external_id_item(&c)]),
+        Err(e) => env.error(e),
+    }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SetCredentialsBody {
+    credentials: SpotCredentials,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SpotCredentials {
+    iam_role: String,
+}
+
+fn role_item(c: &Connection) -> Value {
+    json!({
+        "accountId": c.account_id.as_str(),
+        "iamRole": c.role_arn.as_ref().map(|r| r.as_str()),
+        "externalId": c.external_id.as_str(),
+        "status": c.status(crate::connections::now()),
+        "health": c.health,
+    })
+}
+
+/// Spot's set-credentials: connects the account's live connection to the role.
+pub async fn set_credentials(
+    State(state): State<AppState>,
+    env: Envelope,
+    tenant: SpotTenant,
+    RawQuery(q): RawQuery,
+    body: Result<axum::Json<SetCredentialsBody>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let result = async {
+        let account = account_param(q.as_deref())?;
+        let axum::Json(body) = body.map_err(ApiError::from)?;
+        let conn = state.connections.active_for_account(&tenant.0, &account).await?.ok_or_else(|| {
+            ApiError::not_found("external_id_not_found", "create an external ID first (POST /setup/credentials/aws/externalId), put it in the role's trust policy, then set the role")
+        })?;
+        let budget = std::time::Duration::from_secs(state.config.propagation_budget_secs);
+        let (c, _) = state.connections.connect_role(&tenant.0, &conn.id, body.credentials.iam_role.trim(), budget).await?;
+        Ok::<_, ApiError>(c)
+    }
+    .await;
+    match result {
+        Ok(c) => env.ok("spotinst:setup:credentials:aws", vec![role_item(&c)]),
+        Err(e) => env.error(e),
+    }
+}
+
+/// Spot's get-credentials: the role the account is connected with.
+pub async fn get_credentials(
+    State(state): State<AppState>,
+    env: Envelope,
+    tenant: SpotTenant,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let result = async {
+        let account = account_param(q.as_deref())?;
+        state
+            .connections
+            .active_for_account(&tenant.0, &account)
+            .await?
+            .filter(|c| c.role_arn.is_some())
+            .ok_or_else(|| {
+                ApiError::not_found(
+                    "credentials_not_found",
+                    "this Spot account is not connected to a role yet",
+                )
+            })
+    }
+    .await;
+    match result {
+        Ok(c) => env.ok("spotinst:setup:credentials:aws", vec![role_item(&c)]),
         Err(e) => env.error(e),
     }
 }

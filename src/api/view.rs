@@ -9,12 +9,7 @@ use axum::http::StatusCode;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-pub fn iso(ts: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(ts)
-        .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-        .unwrap_or_default()
-}
+pub use crate::clock::iso;
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -120,6 +115,18 @@ impl From<ServiceError> for ApiError {
                 format!("cannot {action} a connection that is {}", status.as_str()),
             )
             .with_details(json!({"status": status})),
+            ServiceError::VerificationFailed { report, .. } => {
+                let failed: Vec<&str> = report.failed_checks().map(|c| c.title.as_str()).collect();
+                ApiError::unprocessable(
+                    "verification_failed",
+                    format!("The role is not connected: {} failed. The report says what to change.", failed.join(", ")),
+                )
+                .with_details(json!({ "report": report }))
+            }
+            ServiceError::RoleHeld => ApiError::conflict(
+                "role_already_connected",
+                "another connection is already connected to this role; create a separate role for this account or disconnect the other connection",
+            ),
             ServiceError::Store(StoreError::Unavailable(m)) => {
                 tracing::warn!(reason = %m, "store unavailable");
                 ApiError::unavailable(

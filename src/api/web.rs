@@ -7,8 +7,16 @@ use axum::response::{IntoResponse, Response};
 
 const INDEX: &str = include_str!("../../web/index.html");
 const ASSETS: &[(&str, &str, &[u8])] = &[
-    ("account-connect-wizard.js", "text/javascript; charset=utf-8", include_bytes!("../../web/assets/account-connect-wizard.js")),
-    ("wizard.css", "text/css; charset=utf-8", include_bytes!("../../web/assets/wizard.css")),
+    (
+        "account-connect-wizard.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../web/assets/account-connect-wizard.js"),
+    ),
+    (
+        "wizard.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../../web/assets/wizard.css"),
+    ),
 ];
 /// Only this origin's scripts, styles and API; never framed by others.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; \
@@ -23,14 +31,23 @@ fn secure(mut res: Response) -> Response {
 }
 
 pub async fn index() -> Response {
-    let res = ([(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")], INDEX);
+    let res = (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        INDEX,
+    );
     secure(res.into_response())
 }
 
 pub async fn asset(Path(name): Path<String>) -> Response {
     match ASSETS.iter().find(|(n, _, _)| *n == name) {
         Some((_, mime, bytes)) => {
-            let res = ([(header::CONTENT_TYPE, *mime), (header::CACHE_CONTROL, "no-cache")], *bytes);
+            let res = (
+                [(header::CONTENT_TYPE, *mime), (header::CACHE_CONTROL, "no-cache")],
+                *bytes,
+            );
             secure(res.into_response())
         }
         None => super::ApiError::not_found("asset_not_found", format!("there is no asset {name:?}")).into_response(),

@@ -117,6 +117,9 @@ pub struct Connection {
     pub aws_account_id: Option<AccountId>,
     pub external_id: ExternalId,
     pub pending_external_id: Option<ExternalId>,
+    /// IDs this connection used before a rotation; retired, never reissued.
+    #[serde(default)]
+    pub previous_external_ids: Vec<String>,
     /// Stored state: pending, connected or disconnected.
     pub state: Status,
     pub health: Option<Health>,

@@ -1,21 +1,21 @@
 //! What the connection routes do, independent of HTTP.
 
-use super::model::{Connection, ConnectionId, Event, EventKind, Method, Status};
+use super::model::{Connection, ConnectionId, Event, EventKind, Health, Method, Status};
 use crate::auth::Tenant;
 use crate::config::Config;
-use crate::domain::{AccountId, ExternalId, Partition, SpotAccountId};
+use crate::domain::{AccountId, ExternalId, Partition, RoleArn, SpotAccountId};
 use crate::policy::{render, Permissions, RenderError, Selection, SelectionError};
 use crate::store::{DynStore, Guard, Idempotency, Page, StoreError};
+use crate::verify::{Outcome, Report, Verifier};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Attempts for a write that lost a race (version or transaction conflict).
 const WRITE_ATTEMPTS: u32 = 5;
 
-pub fn now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
-}
+pub use crate::clock::now;
 
 #[derive(Debug)]
 pub enum ServiceError {
@@ -32,6 +32,13 @@ pub enum ServiceError {
         status: Status,
         action: &'static str,
     },
+    /// A check failed; the connection is unchanged but for an audit event.
+    VerificationFailed {
+        report: Box<Report>,
+        connection: Box<Connection>,
+    },
+    /// Another connection is connected to this role.
+    RoleHeld,
     Store(StoreError),
 }
 
@@ -63,6 +70,7 @@ pub struct ListQuery {
 pub struct ConnectionService {
     pub store: DynStore,
     pub config: Arc<Config>,
+    pub verifier: Arc<Verifier>,
 }
 
 fn event(c: &Connection, kind: EventKind, actor: &str, outcome: &str, detail: Option<serde_json::Value>) -> Event {
@@ -78,7 +86,11 @@ fn event(c: &Connection, kind: EventKind, actor: &str, outcome: &str, detail: Op
 
 impl ConnectionService {
     pub fn new(store: DynStore, config: Arc<Config>) -> Self {
-        ConnectionService { store, config }
+        ConnectionService {
+            store,
+            config,
+            verifier: Arc::new(Verifier::new()),
+        }
     }
 
     pub fn principal(&self, partition: Partition) -> Result<&str, ServiceError> {
@@ -121,6 +133,7 @@ impl ConnectionService {
                 aws_account_id: req.aws_account_id.clone(),
                 external_id: ExternalId::generate(&self.config.external_id_prefix),
                 pending_external_id: None,
+                previous_external_ids: Vec::new(),
                 state: Status::Pending,
                 health: None,
                 role_arn: None,
@@ -212,12 +225,129 @@ impl ConnectionService {
                 Ok(()) => return Ok(c),
                 Err(StoreError::Conflict | StoreError::ExternalIdTaken) => backoff(attempt).await,
                 Err(StoreError::AccountHeld(other)) => return Err(ServiceError::AccountBusy(other)),
+                Err(StoreError::RoleHeld) => return Err(ServiceError::RoleHeld),
                 Err(e) => return Err(e.into()),
             }
         }
         Err(ServiceError::Store(StoreError::Unavailable(
             "too many concurrent changes; try again".into(),
         )))
+    }
+
+    /// Verifies the role and, when every check passes (permissions may be
+    /// missing), connects it. A failed check changes nothing but the audit trail.
+    pub async fn connect_role(
+        &self,
+        tenant: &Tenant,
+        id: &ConnectionId,
+        role_arn: &str,
+        budget: Duration,
+    ) -> Result<(Connection, Report), ServiceError> {
+        let c = self.get(tenant, id).await?;
+        let status = c.status(now());
+        if !matches!(status, Status::Pending | Status::Connected) {
+            return Err(ServiceError::WrongStatus {
+                status,
+                action: "connect a role to",
+            });
+        }
+        let principal = self.principal(c.partition)?.to_owned();
+        let report = self.verifier.verify(&c, &principal, role_arn, budget).await;
+        self.record_failure(tenant, &c, &report).await?;
+        let role: RoleArn = role_arn.parse().expect("the report passed the ARN check");
+        let actor = tenant.sub.clone();
+        let report_json = serde_json::to_value(&report).expect("reports serialize");
+        let updated = self
+            .change(tenant, id, |c, t| {
+                let status = c.status(t);
+                if !matches!(status, Status::Pending | Status::Connected) {
+                    return Err(ServiceError::WrongStatus {
+                        status,
+                        action: "connect a role to",
+                    });
+                }
+                let mut guards = vec![Guard::HoldAccount { until: i64::MAX }, Guard::ClaimRole(role.clone())];
+                if let Some(old) = c.role_arn.take().filter(|old| *old != role) {
+                    guards.push(Guard::ReleaseRole(old));
+                }
+                let promoted = report.promote_pending
+                    && c.pending_external_id.as_ref().map(|p| p.as_str()) == report.external_id_used.as_deref();
+                if promoted {
+                    let new = c.pending_external_id.take().expect("checked above");
+                    c.previous_external_ids
+                        .push(std::mem::replace(&mut c.external_id, new).as_str().to_owned());
+                }
+                c.state = Status::Connected;
+                c.aws_account_id.get_or_insert_with(|| role.account().clone());
+                c.role_arn = Some(role.clone());
+                c.health = Some(health_of(report.outcome));
+                c.report = Some(report_json.clone());
+                c.verified_at = Some(t);
+                let detail =
+                    serde_json::json!({"roleArn": role.as_str(), "outcome": report.outcome, "promoted": promoted});
+                Ok(Some((
+                    event(c, EventKind::Verified, &actor, "ok", Some(detail)),
+                    guards,
+                )))
+            })
+            .await?;
+        Ok((updated, report))
+    }
+
+    /// Re-runs the checks on a connected role and records its health.
+    pub async fn recheck(&self, tenant: &Tenant, id: &ConnectionId) -> Result<(Connection, Report), ServiceError> {
+        let c = self.get(tenant, id).await?;
+        let (Status::Connected, Some(role)) = (c.status(now()), c.role_arn.clone()) else {
+            return Err(ServiceError::WrongStatus {
+                status: c.status(now()),
+                action: "re-check",
+            });
+        };
+        let principal = self.principal(c.partition)?.to_owned();
+        // A connected role has long propagated: no waiting.
+        let report = self
+            .verifier
+            .verify(&c, &principal, role.as_str(), Duration::ZERO)
+            .await;
+        let actor = tenant.sub.clone();
+        let report_json = serde_json::to_value(&report).expect("reports serialize");
+        let updated = self
+            .change(tenant, id, |c, _| {
+                if c.state != Status::Connected {
+                    return Ok(None); // Disconnected meanwhile: nothing to record.
+                }
+                let before = c.health;
+                c.health = Some(health_of(report.outcome));
+                c.report = Some(report_json.clone());
+                let detail = serde_json::json!({"health": c.health, "before": before, "outcome": report.outcome});
+                Ok(Some((
+                    event(
+                        c,
+                        EventKind::Checked,
+                        &actor,
+                        outcome_word(report.outcome),
+                        Some(detail),
+                    ),
+                    Vec::new(),
+                )))
+            })
+            .await?;
+        Ok((updated, report))
+    }
+
+    /// A failed verification: an audit event, and the error carrying the report.
+    async fn record_failure(&self, tenant: &Tenant, c: &Connection, report: &Report) -> Result<(), ServiceError> {
+        if report.outcome != Outcome::Failed {
+            return Ok(());
+        }
+        let detail = serde_json::json!({"roleArn": report.role_arn, "report": report});
+        self.store
+            .append_event(&event(c, EventKind::Failed, &tenant.sub, "failed", Some(detail)))
+            .await?;
+        Err(ServiceError::VerificationFailed {
+            report: Box::new(report.clone()),
+            connection: Box::new(c.clone()),
+        })
     }
 
     /// A new external ID beside the current one; the current one keeps
@@ -256,10 +386,9 @@ impl ConnectionService {
             }
             c.state = Status::Disconnected;
             c.health = None;
-            Ok(Some((
-                event(c, EventKind::Disconnected, &actor, "ok", None),
-                vec![Guard::ReleaseAccount],
-            )))
+            let mut guards = vec![Guard::ReleaseAccount];
+            guards.extend(c.role_arn.clone().map(Guard::ReleaseRole));
+            Ok(Some((event(c, EventKind::Disconnected, &actor, "ok", None), guards)))
         })
         .await
     }
@@ -305,6 +434,22 @@ impl ConnectionService {
             }
         }
         Err(ServiceError::Store(StoreError::Conflict))
+    }
+}
+
+fn health_of(o: Outcome) -> Health {
+    match o {
+        Outcome::Passed => Health::Healthy,
+        Outcome::Degraded => Health::Degraded,
+        Outcome::Failed => Health::Broken,
+    }
+}
+
+fn outcome_word(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Passed => "ok",
+        Outcome::Degraded => "degraded",
+        Outcome::Failed => "failed",
     }
 }
 

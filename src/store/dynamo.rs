@@ -7,6 +7,7 @@
 //! - `EXTID#<external id>` / `EXTID`: issued once, kept forever
 //! - `HOLD#<org>#<account>` / `HOLD`: the connection holding a Spot account
 //! - `IDEM#<org>#<key>` / `IDEM`: an idempotency record (`ttl`)
+//! - `ROLE#<role arn>` / `ROLE`: the one connection connected to a role
 
 use super::{
     account_prefix, decode_cursor, encode_cursor, tenant_sort_key, Guard, Idempotency, Page, Store, StoreError,
@@ -296,6 +297,33 @@ impl Store for DynamoStore {
             items.push(match g {
                 Guard::ClaimExternalId(ext) => self.claim_put(ext.as_str(), &c.id),
                 Guard::HoldAccount { until } => self.hold_put(c, *until, now),
+                Guard::ClaimRole(arn) => {
+                    let item = Item::from([
+                        ("pk".into(), s(format!("ROLE#{}", arn.as_str()))),
+                        ("sk".into(), s("ROLE")),
+                        ("connection_id".into(), s(c.id.as_str())),
+                    ]);
+                    put(
+                        &self.table,
+                        item,
+                        Some("attribute_not_exists(pk) OR connection_id = :id"),
+                        &[(":id", s(c.id.as_str()))],
+                    )
+                }
+                Guard::ReleaseRole(arn) => {
+                    let key = Item::from([
+                        ("pk".into(), s(format!("ROLE#{}", arn.as_str()))),
+                        ("sk".into(), s("ROLE")),
+                    ]);
+                    let d = Delete::builder()
+                        .table_name(&self.table)
+                        .set_key(Some(key))
+                        .condition_expression("attribute_not_exists(pk) OR connection_id = :id")
+                        .expression_attribute_values(":id", s(c.id.as_str()))
+                        .build()
+                        .expect("table and key are set");
+                    TransactWriteItem::builder().delete(d).build()
+                }
                 Guard::ReleaseAccount => {
                     let key = Item::from([
                         ("pk".into(), s(format!("HOLD#{}#{}", c.org, c.account_id.as_str()))),
@@ -324,7 +352,8 @@ impl Store for DynamoStore {
                                     return Err(StoreError::AccountHeld(h));
                                 }
                             }
-                            Guard::ReleaseAccount => {}
+                            Guard::ClaimRole(_) => return Err(StoreError::RoleHeld),
+                            Guard::ReleaseAccount | Guard::ReleaseRole(_) => {}
                         }
                     }
                 }

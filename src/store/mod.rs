@@ -8,7 +8,7 @@ pub use dynamo::{create_table, DynamoStore};
 pub use sqlite::SqliteStore;
 
 use crate::connections::{Connection, ConnectionId, Event};
-use crate::domain::{ExternalId, SpotAccountId};
+use crate::domain::{ExternalId, RoleArn, SpotAccountId};
 use std::sync::Arc;
 
 /// How long an idempotency key is remembered.
@@ -26,6 +26,8 @@ pub enum StoreError {
     ExternalIdTaken,
     /// Another live connection holds this Spot account.
     AccountHeld(ConnectionId),
+    /// Another connection, of any tenant, is connected to this role.
+    RoleHeld,
     /// The idempotency key was used before, for the request with this hash.
     IdempotencyKeyUsed {
         request_hash: String,
@@ -57,6 +59,10 @@ pub enum Guard {
     HoldAccount { until: i64 },
     /// This connection lets go of its Spot account.
     ReleaseAccount,
+    /// This connection is the only one connected to the role.
+    ClaimRole(RoleArn),
+    /// This connection lets go of the role.
+    ReleaseRole(RoleArn),
 }
 
 /// One page of a tenant's connections, and where the next one starts.

@@ -25,6 +25,7 @@ CREATE TABLE IF NOT EXISTS idempotency (
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, connection_id TEXT NOT NULL, data TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS events_by_connection ON events (connection_id, seq);
+CREATE TABLE IF NOT EXISTS role_claims (role_arn TEXT PRIMARY KEY, connection_id TEXT NOT NULL);
 ";
 
 #[derive(Clone)]
@@ -189,6 +190,27 @@ impl Store for SqliteStore {
                 match g {
                     Guard::ClaimExternalId(ext) => claim_external_id(&tx, ext.as_str(), c.id.as_str())?,
                     Guard::HoldAccount { until } => hold_account(&tx, &c, *until, now)?,
+                    Guard::ClaimRole(arn) => {
+                        let holder: Option<String> = tx
+                            .query_row("SELECT connection_id FROM role_claims WHERE role_arn = ?1", params![arn.as_str()], |r| r.get(0))
+                            .optional()
+                            .map_err(unavailable)?;
+                        if holder.is_some_and(|h| h != c.id.as_str()) {
+                            return Err(StoreError::RoleHeld);
+                        }
+                        tx.execute(
+                            "INSERT OR REPLACE INTO role_claims (role_arn, connection_id) VALUES (?1, ?2)",
+                            params![arn.as_str(), c.id.as_str()],
+                        )
+                        .map_err(unavailable)?;
+                    }
+                    Guard::ReleaseRole(arn) => {
+                        tx.execute(
+                            "DELETE FROM role_claims WHERE role_arn = ?1 AND connection_id = ?2",
+                            params![arn.as_str(), c.id.as_str()],
+                        )
+                        .map_err(unavailable)?;
+                    }
                     Guard::ReleaseAccount => {
                         tx.execute(
                             "DELETE FROM account_holds WHERE org = ?1 AND account = ?2 AND connection_id = ?3",

@@ -24,7 +24,8 @@ def main() -> int:
             print(f"unknown command {command}", file=sys.stderr)
             return 2
     except Exception as exc:  # The SDK raises on any non-200 answer.
-        print(json.dumps({"error": str(exc)}))
+        # The SDK keeps the response (with our errors) in .message, not str().
+        print(json.dumps({"error": getattr(exc, "message", str(exc))}))
         return 1
     print(json.dumps({"result": result}, default=str))
     return 0

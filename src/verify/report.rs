@@ -1,0 +1,163 @@
+//! The check report: what was checked, what passed, and what to change.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckId {
+    RoleArn,
+    AssumeRole,
+    Identity,
+    TrustPolicy,
+    Permissions,
+}
+
+impl CheckId {
+    pub fn title(self) -> &'static str {
+        match self {
+            CheckId::RoleArn => "Role ARN",
+            CheckId::AssumeRole => "Assume the role with the external ID",
+            CheckId::Identity => "Role belongs to the declared account",
+            CheckId::TrustPolicy => "Trust policy requires this external ID",
+            CheckId::Permissions => "Role has the selected permissions",
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckId::RoleArn => "role_arn",
+            CheckId::AssumeRole => "assume_role",
+            CheckId::Identity => "identity",
+            CheckId::TrustPolicy => "trust_policy",
+            CheckId::Permissions => "permissions",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckStatus {
+    Passed,
+    Failed,
+    Warning,
+    Skipped,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Check {
+    pub id: CheckId,
+    pub title: String,
+    pub status: CheckStatus,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remediation: Option<String>,
+    /// How long AssumeRole waited for IAM to propagate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waited_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<u32>,
+    /// Per bundle, the actions the role does not grant.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub missing: BTreeMap<String, Vec<String>>,
+    /// Per bundle, actions granted only under conditions.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub conditional: BTreeMap<String, Vec<String>>,
+}
+
+impl Check {
+    pub fn new(id: CheckId, status: CheckStatus, message: impl Into<String>) -> Self {
+        Check {
+            id,
+            title: id.title().to_owned(),
+            status,
+            message: message.into(),
+            remediation: None,
+            waited_ms: None,
+            attempts: None,
+            missing: BTreeMap::new(),
+            conditional: BTreeMap::new(),
+        }
+    }
+    pub fn passed(id: CheckId, message: impl Into<String>) -> Self {
+        Self::new(id, CheckStatus::Passed, message)
+    }
+    pub fn failed(id: CheckId, message: impl Into<String>, remediation: impl Into<String>) -> Self {
+        Check {
+            remediation: Some(remediation.into()),
+            ..Self::new(id, CheckStatus::Failed, message)
+        }
+    }
+    pub fn warning(id: CheckId, message: impl Into<String>, remediation: impl Into<String>) -> Self {
+        Check {
+            remediation: Some(remediation.into()),
+            ..Self::new(id, CheckStatus::Warning, message)
+        }
+    }
+    pub fn skipped(id: CheckId, message: impl Into<String>) -> Self {
+        Self::new(id, CheckStatus::Skipped, message)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// Every check passed (warnings allowed).
+    Passed,
+    /// Connected, but permissions are missing or could not be read.
+    Degraded,
+    /// A check failed: not connected.
+    Failed,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    pub outcome: Outcome,
+    pub checked_at: String,
+    pub duration_ms: u64,
+    pub role_arn: String,
+    pub checks: Vec<Check>,
+    /// The external ID the role was assumed with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id_used: Option<String>,
+    /// Whether the pending rotated ID was found and should become current.
+    #[serde(default)]
+    pub promote_pending: bool,
+}
+
+impl Report {
+    pub fn outcome_of(checks: &[Check]) -> Outcome {
+        if checks.iter().any(|c| c.status == CheckStatus::Failed) {
+            Outcome::Failed
+        } else if checks
+            .iter()
+            .any(|c| c.id == CheckId::Permissions && c.status != CheckStatus::Passed)
+        {
+            Outcome::Degraded
+        } else {
+            Outcome::Passed
+        }
+    }
+
+    pub fn failed_checks(&self) -> impl Iterator<Item = &Check> {
+        self.checks.iter().filter(|c| c.status == CheckStatus::Failed)
+    }
+
+    /// One sentence per failed check, for a CloudFormation Reason or Spot error.
+    pub fn summary(&self) -> String {
+        let parts: Vec<String> = self
+            .failed_checks()
+            .map(|c| {
+                format!("{}: {} {}", c.title, c.message, c.remediation.as_deref().unwrap_or(""))
+                    .trim()
+                    .to_owned()
+            })
+            .collect();
+        if parts.is_empty() {
+            "All checks passed.".to_owned()
+        } else {
+            parts.join(" | ")
+        }
+    }
+}

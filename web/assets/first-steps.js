@@ -1,0 +1,108 @@
+// The wizard's first three steps, worded after Spot's "Connect AWS
+// Account": which Spot account and Manually or Automatically; GovCloud or
+// China account?; AWS login.
+
+import { h, uid, externalLink, CONSOLE_DOMAINS } from './dom.js';
+
+/** Spot account ids: "act-" then letters and digits (the server's rule). */
+const SPOT_ACCOUNT = /^act-[A-Za-z0-9]{1,60}$/;
+
+/** The seeds' note, shown wherever customizing is refused. */
+export const NO_CUSTOMIZE_NOTE = 'If you are connected to an AWS GovCloud or China account, '
+  + 'you will not be able to customize your policy.';
+
+export function startStep(w) {
+  const inputId = uid('spot-account');
+  const hintId = uid('hint');
+  const errorId = uid('field-error');
+  const input = h('input', {
+    id: inputId, name: 'accountId', type: 'text', autocomplete: 'off', spellcheck: 'false',
+    autocapitalize: 'off', required: true, value: w.accountId, 'aria-describedby': `${hintId} ${errorId}`,
+  });
+  const fieldError = h('p', { class: 'field-error', id: errorId });
+
+  const choose = (method) => {
+    const id = input.value.trim();
+    const ok = SPOT_ACCOUNT.test(id);
+    input.setAttribute('aria-invalid', String(!ok));
+    fieldError.textContent = ok ? ''
+      : 'Enter your Spot account ID: "act-" followed by letters and digits, for example act-12345678.';
+    if (!ok) { input.focus(); return; }
+    w.accountId = id;
+    w.method = method;
+    w.show('partition');
+  };
+
+  const option = (method, label, description) => {
+    const descId = uid('desc');
+    return h('div', { class: 'choice' },
+      h('button', { type: 'button', class: 'choice-button', 'aria-describedby': descId, onclick: () => choose(method) },
+        label),
+      h('p', { class: 'desc', id: descId }, description));
+  };
+
+  return {
+    title: 'Connect your AWS account',
+    body: [
+      h('div', { class: 'field' },
+        h('label', { for: inputId }, 'Spot account ID'),
+        h('p', { class: 'hint', id: hintId }, 'The Spot account to connect, for example act-12345678.'),
+        input, fieldError),
+      h('p', {}, 'How do you want to connect your AWS account?'),
+      h('div', { class: 'choices' },
+        option('manual', 'Manually', 'Create the IAM policy and role yourself in the AWS console, then paste the role\'s ARN here.'),
+        option('automatic', 'Automatically', 'Run a CloudFormation template that creates the IAM policy and role for you.')),
+    ],
+  };
+}
+
+const PARTITIONS = [
+  ['aws', 'No, a commercial AWS account'],
+  ['aws-us-gov', 'Yes, an AWS GovCloud (US) account'],
+  ['aws-cn', 'Yes, an AWS China account'],
+];
+
+export function partitionStep(w) {
+  const name = uid('partition');
+  const radios = PARTITIONS.map(([value, label]) => {
+    const id = uid('radio');
+    return h('div', { class: 'radio' },
+      h('input', {
+        type: 'radio', id, name, value, checked: w.partition === value,
+        // The connection, once made, is for one partition.
+        disabled: Boolean(w.connection),
+        onchange: () => { w.partition = value; },
+      }),
+      h('label', { for: id }, label));
+  });
+  return {
+    title: 'GovCloud or China account?',
+    body: [
+      h('fieldset', {},
+        h('legend', {}, 'Is the AWS account you are connecting a GovCloud or China account?'),
+        radios),
+      h('p', { class: 'note' }, h('strong', {}, 'Note: '), NO_CUSTOMIZE_NOTE),
+    ],
+    next: {
+      label: 'Next',
+      run: () => {
+        if (w.partition !== 'aws') w.permissions = { mode: 'default' };
+        w.catalog(w.partition); // fetch now, so the permissions step opens at once
+        w.show('login');
+      },
+    },
+  };
+}
+
+export function loginStep(w) {
+  const domain = CONSOLE_DOMAINS[w.partition];
+  return {
+    title: 'AWS login',
+    body: [
+      h('p', {}, 'Log in to the AWS account that you want to connect to your Spot account, then click ',
+        h('strong', {}, 'Next'), '.'),
+      h('p', {}, externalLink(`https://${domain}/`, `Log in to the AWS console (${domain})`)),
+    ],
+    next: { label: 'Next', run: () => w.show('permissions') },
+  };
+}
