@@ -24,6 +24,21 @@ pub struct Config {
     /// How long a verification waits for IAM to propagate a new role; fits
     /// inside API Gateway's 30 s with the rest of the checks.
     pub propagation_budget_secs: u64,
+    /// The CloudFormation callback's budget: a stack's new role may take a
+    /// minute or more to propagate, and the function has minutes.
+    pub callback_propagation_secs: u64,
+    /// HMAC key of the callback token that proves a template came from us.
+    pub callback_key: Option<Vec<u8>>,
+    /// The SNS topic customers' stacks report to, per partition.
+    pub topics: BTreeMap<Partition, String>,
+    /// Bucket the templates of automatic connections are uploaded to (commercial).
+    pub template_bucket: Option<String>,
+    /// Region of the quick-create link in the commercial partition.
+    pub quick_create_region: String,
+    /// Stack names start with this; customers search for it (the seeds).
+    pub stack_prefix: String,
+    /// Connections the scheduled re-check handles per page.
+    pub recheck_batch: usize,
 }
 
 impl Default for Config {
@@ -35,6 +50,13 @@ impl Default for Config {
             store_url: DEFAULT_STORE.to_owned(),
             jwt_secret: None,
             propagation_budget_secs: 20,
+            callback_propagation_secs: 240,
+            callback_key: None,
+            topics: BTreeMap::new(),
+            template_bucket: None,
+            quick_create_region: "us-east-1".to_owned(),
+            stack_prefix: "spotinst-iam-stack".to_owned(),
+            recheck_batch: 50,
         }
     }
 }
@@ -88,6 +110,55 @@ impl Config {
                     "ACCOUNT_CONNECT_PROPAGATION_BUDGET_SECS must be a whole number of seconds, 0 to 900".into(),
                 )
             })?;
+        }
+        if let Some(v) = var("ACCOUNT_CONNECT_CALLBACK_PROPAGATION_SECS") {
+            c.callback_propagation_secs = v.parse().ok().filter(|s| *s <= 840).ok_or_else(|| {
+                ConfigError(
+                    "ACCOUNT_CONNECT_CALLBACK_PROPAGATION_SECS must be a whole number of seconds, 0 to 840".into(),
+                )
+            })?;
+        }
+        if let Some(v) = var("ACCOUNT_CONNECT_CALLBACK_KEY") {
+            if v.len() < MIN_JWT_SECRET_BYTES {
+                return Err(ConfigError(format!(
+                    "ACCOUNT_CONNECT_CALLBACK_KEY must be at least {MIN_JWT_SECRET_BYTES} characters"
+                )));
+            }
+            c.callback_key = Some(v.into_bytes());
+        }
+        for p in Partition::ALL {
+            let name = format!("ACCOUNT_CONNECT_TOPIC_{}", p.env_suffix());
+            if let Some(v) = var(&name) {
+                if !v.starts_with(&format!("arn:{}:sns:", p.as_str())) {
+                    return Err(ConfigError(format!(
+                        "{name} must be an SNS topic ARN in the {} partition",
+                        p.as_str()
+                    )));
+                }
+                c.topics.insert(p, v);
+            }
+        }
+        c.template_bucket = var("ACCOUNT_CONNECT_TEMPLATE_BUCKET");
+        if let Some(v) = var("ACCOUNT_CONNECT_QUICK_CREATE_REGION") {
+            c.quick_create_region = v;
+        }
+        if let Some(v) = var("ACCOUNT_CONNECT_STACK_PREFIX") {
+            let ok = v.len() <= 80
+                && v.starts_with(|ch: char| ch.is_ascii_alphabetic())
+                && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+            if !ok {
+                return Err(ConfigError(
+                    "ACCOUNT_CONNECT_STACK_PREFIX: letters, digits and -, starting with a letter, at most 80".into(),
+                ));
+            }
+            c.stack_prefix = v;
+        }
+        if let Some(v) = var("ACCOUNT_CONNECT_RECHECK_BATCH") {
+            c.recheck_batch = v
+                .parse()
+                .ok()
+                .filter(|n| (1..=1000).contains(n))
+                .ok_or_else(|| ConfigError("ACCOUNT_CONNECT_RECHECK_BATCH must be 1 to 1000".into()))?;
         }
         if let Some(v) = var("ACCOUNT_CONNECT_JWT_SECRET") {
             if v.len() < MIN_JWT_SECRET_BYTES {

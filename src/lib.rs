@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod automatic;
 pub mod catalog;
 pub mod cli;
 pub mod clock;
@@ -10,7 +11,10 @@ pub mod config;
 pub mod connections;
 pub mod domain;
 pub mod ids;
+pub mod join;
+pub mod metrics;
 pub mod policy;
+pub mod recheck;
 pub mod store;
 pub mod telemetry;
 pub mod verify;

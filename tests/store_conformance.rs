@@ -32,6 +32,7 @@ fn conn(org: &str, account: &str) -> Connection {
         health: None,
         role_arn: None,
         report: None,
+        cloud_formation: None,
         created_at: NOW,
         created_by: "tester".into(),
         updated_at: NOW,

@@ -220,3 +220,13 @@ pub async fn checks(
     let (c, _report) = state.connections.recheck(&tenant, &parse_id(&id)?).await?;
     Ok(Json(view(&state, c)))
 }
+
+/// The connection's CloudFormation template, ready for the console.
+pub async fn template(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let c = state.connections.get(&tenant, &parse_id(&id)?).await?;
+    Ok(Json(state.connections.template_for(&c)?))
+}

@@ -189,6 +189,14 @@ pub(super) fn routes() -> Vec<(RouteDoc, MethodRouter<AppState>)> {
         ),
         (
             RouteDoc {
+                ok: (200, "CloudFormationTemplate"),
+                errors: &[404, 503],
+                ..doc("get", "/v1/connections/{id}/template", "getTemplate", "The connection's CloudFormation template (role, policies, callback)")
+            },
+            get(super::connections::template),
+        ),
+        (
+            RouteDoc {
                 tag: "spot-compatible",
                 query: &[("accountId", true, "string", "The Spot account (act-…)")],
                 body: Some("SpotSetCredentials"),

@@ -44,6 +44,11 @@ pub fn schemas() -> Value {
             "type": "object", "required": ["request", "response"],
             "properties": {"request": {"type": "object"}, "response": {"type": "object"}}
         },
+        "CloudFormationTemplate": {
+            "type": "object", "required": ["AWSTemplateFormatVersion", "Resources"],
+            "properties": {"AWSTemplateFormatVersion": {"const": "2010-09-09"}, "Parameters": {"type": "object"},
+                "Resources": {"type": "object"}, "Outputs": {"type": "object"}}
+        },
         "Status": {"type": "string", "enum": ["pending", "connected", "disconnected", "expired"]},
         "CreateConnection": {
             "type": "object",

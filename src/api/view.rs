@@ -38,6 +38,8 @@ pub struct ConnectionView {
     pub verified_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub report: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cloud_formation: Option<crate::connections::CloudFormationLinks>,
     pub created_at: String,
     pub created_by: String,
     pub updated_at: String,
@@ -69,6 +71,7 @@ impl ConnectionView {
             role_arn: c.role_arn,
             verified_at: c.verified_at.map(iso),
             report: c.report,
+            cloud_formation: c.cloud_formation,
             created_at: iso(c.created_at),
             created_by: c.created_by,
             updated_at: iso(c.updated_at),

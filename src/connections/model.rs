@@ -124,8 +124,11 @@ pub struct Connection {
     pub state: Status,
     pub health: Option<Health>,
     pub role_arn: Option<RoleArn>,
-    /// The last verification report (issue: verification).
+    /// The last verification report.
     pub report: Option<serde_json::Value>,
+    /// Where the automatic flow's template lives (automatic connections).
+    #[serde(default)]
+    pub cloud_formation: Option<CloudFormationLinks>,
     pub created_at: i64,
     pub created_by: String,
     pub updated_at: i64,
@@ -148,6 +151,19 @@ impl Connection {
     pub fn is_active(&self, now: i64) -> bool {
         matches!(self.status(now), Status::Pending | Status::Connected)
     }
+}
+
+/// The automatic flow's stack and links; absent links carry the reason.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CloudFormationLinks {
+    pub stack_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quick_create_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unavailable_reason: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -71,6 +71,7 @@ pub struct ConnectionService {
     pub store: DynStore,
     pub config: Arc<Config>,
     pub verifier: Arc<Verifier>,
+    pub templates: Arc<crate::automatic::Templates>,
 }
 
 fn event(c: &Connection, kind: EventKind, actor: &str, outcome: &str, detail: Option<serde_json::Value>) -> Event {
@@ -90,6 +91,7 @@ impl ConnectionService {
             store,
             config,
             verifier: Arc::new(Verifier::new()),
+            templates: Default::default(),
         }
     }
 
@@ -123,7 +125,7 @@ impl ConnectionService {
 
         for attempt in 0..WRITE_ATTEMPTS {
             let at = now();
-            let conn = Connection {
+            let mut conn = Connection {
                 id: ConnectionId::generate(),
                 org: tenant.org.clone(),
                 account_id: req.account_id.clone(),
@@ -138,6 +140,7 @@ impl ConnectionService {
                 health: None,
                 role_arn: None,
                 report: None,
+                cloud_formation: None,
                 created_at: at,
                 created_by: tenant.sub.clone(),
                 updated_at: at,
@@ -145,6 +148,14 @@ impl ConnectionService {
                 verified_at: None,
                 version: 1,
             };
+            if conn.method == Method::Automatic {
+                // Uploaded before the record is written: an orphan template
+                // (expired by the bucket's lifecycle) is harmless, a record
+                // without its template is not.
+                let template = self.template_for(&conn)?;
+                let links = self.templates.links(&self.config, &conn, &template).await;
+                conn.cloud_formation = Some(links.map_err(|m| ServiceError::Store(StoreError::Unavailable(m)))?);
+            }
             let ev = event(
                 &conn,
                 EventKind::Created,
@@ -173,6 +184,19 @@ impl ConnectionService {
         Err(ServiceError::Store(StoreError::Unavailable(
             "too many concurrent writes; try again".into(),
         )))
+    }
+
+    /// The connection's CloudFormation template, with the callback custom
+    /// resource when a topic and key are configured for its partition.
+    pub fn template_for(&self, c: &Connection) -> Result<serde_json::Value, ServiceError> {
+        let principal = self.principal(c.partition)?;
+        let topic = self.config.topics.get(&c.partition).map(String::as_str);
+        let token = self
+            .config
+            .callback_key
+            .as_deref()
+            .map(|k| crate::automatic::token::issue(k, c.id.as_str()));
+        Ok(crate::automatic::render(c, principal, topic, token.as_deref()))
     }
 
     /// The tenant's connection, or NotFound: another org's reads as unknown.

@@ -8,6 +8,9 @@
 //! - `HOLD#<org>#<account>` / `HOLD`: the connection holding a Spot account
 //! - `IDEM#<org>#<key>` / `IDEM`: an idempotency record (`ttl`)
 //! - `ROLE#<role arn>` / `ROLE`: the one connection connected to a role
+//!
+//! Index `gsi1` lists a tenant's connections; sparse index `gsi2`
+//! (`gsi2pk` = `CONNECTED`, `gsi2sk` = id) lists connected ones for re-checks.
 
 use super::{
     account_prefix, decode_cursor, encode_cursor, tenant_sort_key, Guard, Idempotency, Page, Store, StoreError,
@@ -25,6 +28,8 @@ use std::time::Duration;
 use tokio::sync::OnceCell;
 
 pub const GSI_TENANT: &str = "gsi1";
+/// Sparse: only connected connections carry `gsi2pk`.
+pub const GSI_CONNECTED: &str = "gsi2";
 /// Pending connections linger this long after expiry before TTL removes them.
 const EXPIRED_RETENTION_SECS: i64 = 90 * 24 * 3600;
 
@@ -95,6 +100,10 @@ impl DynamoStore {
         ]);
         if c.state == crate::connections::Status::Pending {
             item.insert("ttl".into(), n(c.expires_at + EXPIRED_RETENTION_SECS));
+        }
+        if c.state == crate::connections::Status::Connected {
+            item.insert("gsi2pk".into(), s("CONNECTED"));
+            item.insert("gsi2sk".into(), s(c.id.as_str()));
         }
         item
     }
@@ -442,6 +451,37 @@ impl Store for DynamoStore {
         }
     }
 
+    async fn get_any(&self, id: &ConnectionId) -> Result<Option<Connection>, StoreError> {
+        let item = self.get_item(format!("CONN#{}", id.as_str()), "CONN").await?;
+        item.as_ref().map(parse_connection).transpose()
+    }
+
+    async fn list_connected(&self, cursor: Option<&str>, limit: usize) -> Result<Page, StoreError> {
+        let mut q = self
+            .client()
+            .await
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI_CONNECTED)
+            .key_condition_expression("gsi2pk = :c")
+            .expression_attribute_values(":c", s("CONNECTED"))
+            .limit(limit.clamp(1, 1000) as i32);
+        if let Some(id) = cursor.and_then(|c| c.parse::<ConnectionId>().ok()) {
+            q = q
+                .exclusive_start_key("pk", s(format!("CONN#{}", id.as_str())))
+                .exclusive_start_key("sk", s("CONN"))
+                .exclusive_start_key("gsi2pk", s("CONNECTED"))
+                .exclusive_start_key("gsi2sk", s(id.as_str()));
+        }
+        let out = q.send().await.map_err(sdk_err)?;
+        let items: Vec<Connection> = out.items().iter().map(parse_connection).collect::<Result<_, _>>()?;
+        let next = out
+            .last_evaluated_key()
+            .and_then(|k| attr_s(k, "gsi2sk"))
+            .map(str::to_owned);
+        Ok(Page { items, next })
+    }
+
     async fn account_holder(
         &self,
         org: &str,
@@ -493,6 +533,8 @@ pub async fn create_table(table: &str) -> Result<(), String> {
         .attribute_definitions(attr("sk"))
         .attribute_definitions(attr("gsi1pk"))
         .attribute_definitions(attr("gsi1sk"))
+        .attribute_definitions(attr("gsi2pk"))
+        .attribute_definitions(attr("gsi2sk"))
         .key_schema(key("pk", KeyType::Hash))
         .key_schema(key("sk", KeyType::Range))
         .global_secondary_indexes(
@@ -500,6 +542,15 @@ pub async fn create_table(table: &str) -> Result<(), String> {
                 .index_name(GSI_TENANT)
                 .key_schema(key("gsi1pk", KeyType::Hash))
                 .key_schema(key("gsi1sk", KeyType::Range))
+                .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                .build()
+                .expect("complete"),
+        )
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(GSI_CONNECTED)
+                .key_schema(key("gsi2pk", KeyType::Hash))
+                .key_schema(key("gsi2sk", KeyType::Range))
                 .projection(Projection::builder().projection_type(ProjectionType::All).build())
                 .build()
                 .expect("complete"),

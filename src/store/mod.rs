@@ -106,6 +106,13 @@ pub trait Store: Send + Sync {
     /// The audit trail, oldest first.
     async fn events(&self, id: &ConnectionId) -> Result<Vec<Event>, StoreError>;
 
+    /// A connection by id alone, for callers that proved their right to it
+    /// another way (the CloudFormation callback's token).
+    async fn get_any(&self, id: &ConnectionId) -> Result<Option<Connection>, StoreError>;
+
+    /// Connected connections of every tenant, for the scheduled re-check.
+    async fn list_connected(&self, cursor: Option<&str>, limit: usize) -> Result<Page, StoreError>;
+
     /// The connection that holds the Spot account now, if any.
     async fn account_holder(
         &self,

@@ -300,6 +300,47 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn get_any(&self, id: &ConnectionId) -> Result<Option<Connection>, StoreError> {
+        let id = id.clone();
+        self.with(move |db| {
+            let data: Option<String> = db
+                .query_row(
+                    "SELECT data FROM connections WHERE id = ?1",
+                    params![id.as_str()],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(unavailable)?;
+            data.map(|d| from_json(&d)).transpose()
+        })
+        .await
+    }
+
+    async fn list_connected(&self, cursor: Option<&str>, limit: usize) -> Result<Page, StoreError> {
+        let after = cursor.map(str::to_owned).unwrap_or_default();
+        let limit = limit.clamp(1, 1000);
+        self.with(move |db| {
+            let mut stmt = db
+                .prepare("SELECT data, id FROM connections WHERE state = 'connected' AND id > ?1 ORDER BY id LIMIT ?2")
+                .map_err(unavailable)?;
+            let rows: Vec<(String, String)> = stmt
+                .query_map(params![after, limit as i64 + 1], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(unavailable)?
+                .collect::<Result<_, _>>()
+                .map_err(unavailable)?;
+            let more = rows.len() > limit;
+            let rows = &rows[..rows.len().min(limit)];
+            let next = if more {
+                rows.last().map(|(_, id)| id.clone())
+            } else {
+                None
+            };
+            let items = rows.iter().map(|(d, _)| from_json(d)).collect::<Result<_, _>>()?;
+            Ok(Page { items, next })
+        })
+        .await
+    }
+
     async fn account_holder(
         &self,
         org: &str,

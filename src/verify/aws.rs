@@ -238,30 +238,6 @@ async fn futures_all<T, F: std::future::Future<Output = Result<T, CallError>>>(
     for f in futs {
         set.push(f);
     }
-    let results = join_all(set).await;
+    let results = crate::join::join_all(set).await;
     results.into_iter().collect()
-}
-
-/// A small join-all, to keep the futures crate out of the build.
-async fn join_all<F: std::future::Future>(futs: Vec<F>) -> Vec<F::Output> {
-    let mut futs: Vec<std::pin::Pin<Box<F>>> = futs.into_iter().map(Box::pin).collect();
-    let mut out: Vec<Option<F::Output>> = (0..futs.len()).map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (i, f) in futs.iter_mut().enumerate() {
-            if out[i].is_none() {
-                match f.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => out[i] = Some(v),
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    })
-    .await;
-    out.into_iter().map(|v| v.expect("every future finished")).collect()
 }

@@ -1,0 +1,102 @@
+//! Uploading a template to the bucket and the console's quick-create link.
+
+use super::template::{default_role_name, stack_name};
+use crate::config::Config;
+use crate::connections::{CloudFormationLinks, Connection};
+use crate::domain::Partition;
+use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+use tokio::sync::OnceCell;
+
+/// CloudFormation limits (aws-rules.md): templateURL ≤ 1,024 characters.
+const MAX_TEMPLATE_URL: usize = 1024;
+
+#[derive(Default)]
+pub struct Templates {
+    s3: OnceCell<aws_sdk_s3::Client>,
+}
+
+impl Templates {
+    async fn s3(&self) -> &aws_sdk_s3::Client {
+        self.s3
+            .get_or_init(|| async {
+                let conf = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+                // Path-style keeps bucket names out of the host (moto, dotted names).
+                let s3 = aws_sdk_s3::config::Builder::from(&conf).force_path_style(true).build();
+                aws_sdk_s3::Client::from_conf(s3)
+            })
+            .await
+    }
+
+    /// Uploads the template (commercial partition, bucket configured) and
+    /// returns the links; otherwise says why there are none.
+    pub async fn links(
+        &self,
+        config: &Config,
+        conn: &Connection,
+        template: &serde_json::Value,
+    ) -> Result<CloudFormationLinks, String> {
+        let stack = stack_name(&config.stack_prefix, conn);
+        let unavailable = |reason: String| CloudFormationLinks {
+            stack_name: stack.clone(),
+            template_url: None,
+            quick_create_url: None,
+            unavailable_reason: Some(reason),
+        };
+        let Some(bucket) = config.template_bucket.as_deref() else {
+            return Ok(unavailable(format!(
+                "No template bucket is configured (ACCOUNT_CONNECT_TEMPLATE_BUCKET), so there is no quick-create link: download the template (GET /v1/connections/{}/template) and create the stack {stack} with it in the CloudFormation console.",
+                conn.id.as_str()
+            )));
+        };
+        if conn.partition != Partition::Aws {
+            return Ok(unavailable(format!(
+                "Quick-create links are offered for commercial AWS only; for {} download the template and create the stack {stack} in the CloudFormation console.",
+                conn.partition.display_name()
+            )));
+        }
+        if !config.topics.contains_key(&conn.partition) || config.callback_key.is_none() {
+            return Ok(unavailable(
+                "No callback topic or key is configured, so a stack could not report back; connect manually."
+                    .to_owned(),
+            ));
+        }
+        let key = format!("templates/{}-{}.json", conn.id.as_str(), crate::ids::random_token(8));
+        let body = serde_json::to_vec(template).expect("templates serialize");
+        self.s3()
+            .await
+            .put_object()
+            .bucket(bucket)
+            .key(&key)
+            .content_type("application/json")
+            .body(body.into())
+            .send()
+            .await
+            .map_err(|e| {
+                format!(
+                    "cannot upload the template to s3://{bucket}: {:?}",
+                    e.into_service_error()
+                )
+            })?;
+        let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into());
+        let template_url = format!("https://{bucket}.s3.{region}.amazonaws.com/{key}");
+        Ok(CloudFormationLinks {
+            quick_create_url: Some(quick_create_url(config, conn, &template_url, &stack)),
+            template_url: (template_url.len() <= MAX_TEMPLATE_URL).then_some(template_url),
+            stack_name: stack,
+            unavailable_reason: None,
+        })
+    }
+}
+
+/// The console's quick-create page for the stack (aws-rules.md).
+pub fn quick_create_url(config: &Config, conn: &Connection, template_url: &str, stack: &str) -> String {
+    let region = &config.quick_create_region;
+    let enc = |s: &str| utf8_percent_encode(s, NON_ALPHANUMERIC).to_string();
+    format!(
+        "https://{region}.{}/cloudformation/home?region={region}#/stacks/quickcreate?templateURL={}&stackName={}&param_RoleName={}",
+        conn.partition.console_domain(),
+        enc(template_url),
+        enc(stack),
+        enc(&default_role_name(conn)),
+    )
+}

@@ -1,0 +1,77 @@
+//! Counts as CloudWatch Embedded Metric Format: one JSON log line a metric,
+//! which CloudWatch turns into metrics with no API call. Written only in
+//! Lambda; locally they would be noise.
+
+use crate::verify::{CheckStatus, Outcome, Report};
+use serde_json::{json, Map, Value};
+
+pub const NAMESPACE: &str = "AccountConnect";
+
+/// One EMF line for `name` = `value`, with dimensions.
+pub fn line(name: &str, value: u64, dims: &[(&str, &str)], timestamp_ms: u128) -> String {
+    let mut root = Map::new();
+    let dim_names: Vec<&str> = dims.iter().map(|(k, _)| *k).collect();
+    root.insert(
+        "_aws".into(),
+        json!({
+            "Timestamp": timestamp_ms as u64,
+            "CloudWatchMetrics": [{
+                "Namespace": NAMESPACE,
+                "Dimensions": [dim_names],
+                "Metrics": [{"Name": name, "Unit": "Count"}]
+            }]
+        }),
+    );
+    for (k, v) in dims {
+        root.insert((*k).into(), Value::String((*v).into()));
+    }
+    root.insert(name.into(), json!(value));
+    Value::Object(root).to_string()
+}
+
+fn emit(name: &str, dims: &[(&str, &str)]) {
+    if std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_none() {
+        return;
+    }
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    println!("{}", line(name, 1, dims, ms));
+}
+
+/// Connected, Degraded or VerificationFailed, and a FailedCheck per failed check.
+pub fn verification(report: &Report) {
+    let name = match report.outcome {
+        Outcome::Passed => "Connected",
+        Outcome::Degraded => "Degraded",
+        Outcome::Failed => "VerificationFailed",
+    };
+    emit(name, &[]);
+    for c in report.checks.iter().filter(|c| c.status == CheckStatus::Failed) {
+        emit("FailedCheck", &[("Check", c.id.as_str())]);
+    }
+}
+
+/// What the callback answered CloudFormation.
+pub fn callback(status: &str, request_type: &str) {
+    let name = if status == "SUCCESS" {
+        "CallbackSucceeded"
+    } else {
+        "CallbackFailed"
+    };
+    emit(name, &[("RequestType", request_type)]);
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn lines_are_emf() {
+        let l: serde_json::Value =
+            serde_json::from_str(&super::line("FailedCheck", 1, &[("Check", "trust_policy")], 5)).unwrap();
+        assert_eq!(l["_aws"]["CloudWatchMetrics"][0]["Namespace"], "AccountConnect");
+        assert_eq!(l["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0][0], "Check");
+        assert_eq!(l["Check"], "trust_policy");
+        assert_eq!(l["FailedCheck"], 1);
+    }
+}
