@@ -4,8 +4,11 @@ use super::template::{default_role_name, stack_name};
 use crate::config::Config;
 use crate::connections::{CloudFormationLinks, Connection};
 use crate::domain::Partition;
-use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use tokio::sync::OnceCell;
+
+/// RFC 3986 unreserved characters stay as they are.
+const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
 
 /// CloudFormation limits (aws-rules.md): templateURL ≤ 1,024 characters.
 const MAX_TEMPLATE_URL: usize = 1024;
@@ -91,7 +94,7 @@ impl Templates {
 /// The console's quick-create page for the stack (aws-rules.md).
 pub fn quick_create_url(config: &Config, conn: &Connection, template_url: &str, stack: &str) -> String {
     let region = &config.quick_create_region;
-    let enc = |s: &str| utf8_percent_encode(s, NON_ALPHANUMERIC).to_string();
+    let enc = |s: &str| utf8_percent_encode(s, QUERY_VALUE).to_string();
     format!(
         "https://{region}.{}/cloudformation/home?region={region}#/stacks/quickcreate?templateURL={}&stackName={}&param_RoleName={}",
         conn.partition.console_domain(),

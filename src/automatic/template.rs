@@ -77,7 +77,7 @@ pub fn render(conn: &Connection, principal: &str, topic: Option<&str>, token: Op
                 "Type": "Custom::SpotConnection",
                 "DependsOn": policy_ids,
                 "Properties": {
-                    "ServiceToken": topic,
+                    "ServiceToken": partition_agnostic(&json!(topic)),
                     "ConnectionId": conn.id.as_str(),
                     "RoleArn": {"Fn::GetAtt": ["Role", "Arn"]},
                     "CallbackToken": token

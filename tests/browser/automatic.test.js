@@ -5,6 +5,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import { startServer } from './lib/server.js';
 import { launch, openPage, audit, assertNoConsoleErrors, waitForStep } from './lib/browser.js';
 import { open, toPermissions, next, spotAccount, connectionOf } from './lib/wizard.js';
@@ -52,6 +53,14 @@ test('(4) automatic: template link or its absence explained, then connected by p
     const reason = (c.cloudFormation && c.cloudFormation.unavailableReason) || 'did not provide a CloudFormation link';
     await page.getByText(`Run IAM Template is not available: ${reason}`, { exact: false }).waitFor();
     assert.match(await run.evaluate((b) => b.getAttribute('aria-describedby')), /template-unavailable/);
+    // The template can still be downloaded, for the CloudFormation console.
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      page.getByRole('button', { name: 'Download template' }).click(),
+    ]);
+    assert.match(download.suggestedFilename(), /^spotinst-iam-stack.*\.json$/);
+    const template = JSON.parse(await readFile(await download.path(), 'utf8'));
+    assert.ok(template.Resources, 'a CloudFormation template');
   }
   await page.getByText('spotinst-iam-stack', { exact: true }).waitFor();
   await page.getByRole('heading', { name: 'Edit policy option' }).waitFor();

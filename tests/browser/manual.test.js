@@ -117,7 +117,9 @@ test('(1) manual: customize, create the role in moto, Connect, connected banner 
   const waiting = page.getByText(/Waiting for IAM propagation/);
   const banner = page.getByText('Account connected.');
   await Promise.race([waiting.waitFor({ timeout: 5000 }), banner.waitFor({ timeout: 5000 })]).catch(() => {});
-  await banner.waitFor({ timeout: VERIFY_TIMEOUT_MS });
+  const report = page.locator('account-connect-wizard .report');
+  await report.waitFor({ timeout: VERIFY_TIMEOUT_MS });
+  assert.equal(await banner.count(), 1, `connected, but the page says: ${await report.textContent()}`);
   assert.match(await page.locator('account-connect-wizard .banner').textContent(), /123456789012 is now linked to Spot/);
   const checks = page.locator('account-connect-wizard .check');
   assert.ok((await checks.count()) >= 3, 'the checklist lists the checks');

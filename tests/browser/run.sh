@@ -36,6 +36,12 @@ fi
 export ACCOUNT_CONNECT_BIN="${ACCOUNT_CONNECT_BIN:-$ROOT/target/debug/account-connect}"
 [[ -x "$ACCOUNT_CONNECT_BIN" ]] || die "no server binary at $ACCOUNT_CONNECT_BIN (cargo build first)"
 [[ -n "${AWS_ENDPOINT_URL:-}" ]] || die "AWS_ENDPOINT_URL is not set: the tests need moto (scripts/test starts it)"
+# The servers talk to moto only: fake credentials when none are given, and
+# never a wait on the EC2 metadata service for real ones.
+export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-testing}"
+export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-testing}"
+export AWS_REGION="${AWS_REGION:-us-east-1}"
+export AWS_EC2_METADATA_DISABLED=true
 # Loopback traffic must never go through a proxy someone has set.
 export NO_PROXY="127.0.0.1,localhost${NO_PROXY:+,$NO_PROXY}"
 export no_proxy="$NO_PROXY"

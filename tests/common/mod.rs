@@ -60,14 +60,24 @@ pub async fn dynamo_store_url() -> String {
 
 /// The production Router on 127.0.0.1 with an OS-chosen port.
 pub async fn spawn_app(config: Config) -> TestApp {
+    spawn_with_state(config).await.0
+}
+
+/// The app and its state, for tests that also drive another entry point
+/// (the callback, the re-check) on the same store.
+pub async fn spawn_with_state(config: Config) -> (TestApp, AppState) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let app = router(AppState::new(config).expect("store opens"));
+    let state = AppState::new(config).expect("store opens");
+    let app = router(state.clone());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    TestApp {
-        base: format!("http://{addr}"),
-        client: reqwest::Client::new(),
-    }
+    (
+        TestApp {
+            base: format!("http://{addr}"),
+            client: reqwest::Client::new(),
+        },
+        state,
+    )
 }
 
 pub fn repo_path(rel: &str) -> PathBuf {

@@ -1,0 +1,369 @@
+//! The automatic flow: the template (cfn-lint clean, runs in moto), the
+//! quick-create link, and every path of the CloudFormation callback.
+
+mod common;
+
+use account_connect::api::AppState;
+use account_connect::automatic::{callback, token};
+use account_connect::config::Config;
+use account_connect::domain::Partition;
+use axum::extract::State;
+use serde_json::{json, Value};
+use std::sync::{Arc, Mutex};
+
+const TOPIC: &str = "arn:aws:sns:us-east-1:922761411349:account-connect-callback";
+const KEY: &[u8] = b"callback-key-callback-key-callback-key!!";
+
+/// A stand-in for CloudFormation's pre-signed ResponseURL: records each PUT.
+async fn receiver() -> (String, Arc<Mutex<Vec<Value>>>) {
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let app = axum::Router::new()
+        .route(
+            "/response",
+            axum::routing::put(
+                |State(got): State<Arc<Mutex<Vec<Value>>>>, body: axum::body::Bytes| async move {
+                    got.lock().unwrap().push(serde_json::from_slice(&body).unwrap());
+                    ""
+                },
+            ),
+        )
+        .with_state(got.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/response", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, got)
+}
+
+async fn bucket() -> String {
+    common::moto_endpoint();
+    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&conf).force_path_style(true).build());
+    let name = format!("templates-{}", account_connect::ids::random_token(4));
+    s3.create_bucket().bucket(&name).send().await.unwrap();
+    name
+}
+
+fn config(bucket: Option<String>) -> Config {
+    let mut c = common::test_config();
+    c.template_bucket = bucket;
+    c.topics.insert(Partition::Aws, TOPIC.into());
+    c.callback_key = Some(KEY.to_vec());
+    c.callback_propagation_secs = 2;
+    c
+}
+
+async fn create(app: &common::TestApp, token: &str, account: &str, permissions: Value) -> Value {
+    let body = json!({"accountId": account, "partition": "aws", "permissions": permissions, "method": "automatic"});
+    let res = app
+        .client
+        .post(app.url("/v1/connections"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    res.json().await.unwrap()
+}
+
+async fn template(app: &common::TestApp, token: &str, id: &str) -> Value {
+    app.client
+        .get(app.url(&format!("/v1/connections/{id}/template")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+fn cfn_lint(t: &Value) {
+    let path = std::env::temp_dir().join(format!("tpl-{}.json", account_connect::ids::random_token(4)));
+    std::fs::write(&path, serde_json::to_string_pretty(t).unwrap()).unwrap();
+    let out = std::process::Command::new(common::venv_bin("cfn-lint"))
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "cfn-lint:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Creates the stack in moto from the template without its custom resource
+/// (moto cannot run an SNS-backed one); returns (stack id, role ARN).
+fn stack_in_moto(t: &Value, name: &str) -> (String, String) {
+    let mut t = t.clone();
+    t["Resources"].as_object_mut().unwrap().remove("SpotConnection");
+    let path = std::env::temp_dir().join(format!("{name}.json"));
+    std::fs::write(&path, t.to_string()).unwrap();
+    let (ok, out) = common::run_python("tests/tools/create_stack.py", &[path.to_str().unwrap(), name], "");
+    assert!(ok, "{out}");
+    let v: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    assert_eq!(v["status"], "CREATE_COMPLETE", "{v}");
+    (
+        v["stackId"].as_str().unwrap().to_owned(),
+        v["outputs"]["RoleArn"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// A fixture from events/ with its placeholders filled in, as an SNS event.
+fn fixture(name: &str, url: &str, conn: &str, role: &str, tok: &str) -> aws_lambda_events::event::sns::SnsEvent {
+    let text = common::read_event(name)
+        .replace("${RESPONSE_URL}", url)
+        .replace("${CONNECTION_ID}", conn)
+        .replace("${ROLE_ARN}", role)
+        .replace("${CALLBACK_TOKEN}", tok);
+    serde_json::from_str(&text).unwrap()
+}
+
+async fn deliver(state: &AppState, event: aws_lambda_events::event::sns::SnsEvent) {
+    callback::handle(state, &reqwest::Client::new(), event)
+        .await
+        .expect("answered");
+}
+
+async fn get(app: &common::TestApp, token: &str, id: &str) -> Value {
+    app.client
+        .get(app.url(&format!("/v1/connections/{id}")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn templates_pass_cfn_lint_and_use_the_partition_variable() {
+    let app = common::spawn_app(config(None)).await;
+    let t = common::token("org-t", None);
+    let c = create(&app, &t, "act-1", json!({"mode": "default"})).await;
+    let tpl = template(&app, &t, c["id"].as_str().unwrap()).await;
+    assert!(!tpl.to_string().contains("arn:aws:"), "literal partition in {tpl}");
+    assert_eq!(
+        tpl["Resources"]["SpotConnection"]["Properties"]["ServiceToken"]["Fn::Sub"],
+        "arn:${AWS::Partition}:sns:us-east-1:922761411349:account-connect-callback"
+    );
+    let tok = tpl["Resources"]["SpotConnection"]["Properties"]["CallbackToken"]
+        .as_str()
+        .unwrap();
+    assert!(token::verify(KEY, c["id"].as_str().unwrap(), tok));
+    assert!(
+        tpl["Parameters"].get("CallbackToken").is_none(),
+        "nothing secret travels as a parameter"
+    );
+    cfn_lint(&tpl);
+    // Every bundle: several managed policies, all attached to the role.
+    let all = json!({"mode": "custom", "products": ["overview-dashboard", "elastigroup", "ocean", "spot-storage", "eco"],
+        "integrations": ["elastigroup-route53", "elastigroup-load-balancers", "eco-commitment-purchases", "ocean-ecs", "ocean-eks",
+            "elastigroup-beanstalk", "elastigroup-emr", "elastigroup-stateful", "ocean-encrypted-volumes", "eco-cost-and-usage-report"]});
+    let big = create(&app, &t, "act-2", all).await;
+    let tpl = template(&app, &t, big["id"].as_str().unwrap()).await;
+    let policies: Vec<&Value> = tpl["Resources"]
+        .as_object()
+        .unwrap()
+        .values()
+        .filter(|r| r["Type"] == "AWS::IAM::ManagedPolicy")
+        .collect();
+    assert!(policies.len() >= 2, "{}", policies.len());
+    assert!(policies
+        .iter()
+        .all(|p| p["Properties"]["Roles"] == json!([{"Ref": "Role"}])));
+    cfn_lint(&tpl);
+    // Without a bucket there is no link, and the answer says why.
+    assert!(c["cloudFormation"]["quickCreateUrl"].is_null());
+    assert!(c["cloudFormation"]["unavailableReason"]
+        .as_str()
+        .unwrap()
+        .contains("ACCOUNT_CONNECT_TEMPLATE_BUCKET"));
+    assert!(c["cloudFormation"]["stackName"]
+        .as_str()
+        .unwrap()
+        .starts_with("spotinst-iam-stack-"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_bucket_the_template_is_uploaded_and_linked() {
+    let bucket = bucket().await;
+    let app = common::spawn_app(config(Some(bucket.clone()))).await;
+    let t = common::token("org-t", None);
+    let c = create(&app, &t, "act-3", json!({"mode": "default"})).await;
+    let cf = &c["cloudFormation"];
+    let url = cf["templateUrl"].as_str().unwrap();
+    assert!(url.starts_with(&format!("https://{bucket}.s3.")), "{url}");
+    let quick = cf["quickCreateUrl"].as_str().unwrap();
+    assert!(quick.starts_with("https://us-east-1.console.aws.amazon.com/cloudformation/home?region=us-east-1#/stacks/quickcreate?templateURL=https%3A%2F%2F"), "{quick}");
+    assert!(quick.contains(&format!("&stackName={}", cf["stackName"].as_str().unwrap())));
+    assert!(quick.contains("&param_RoleName=Spot-Role-"));
+    // The object in the bucket is the template the API serves.
+    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&conf).force_path_style(true).build());
+    let key = url.split(".amazonaws.com/").nth(1).unwrap();
+    let obj = s3.get_object().bucket(&bucket).key(key).send().await.unwrap();
+    let stored: Value = serde_json::from_slice(&obj.body.collect().await.unwrap().into_bytes()).unwrap();
+    assert_eq!(stored, template(&app, &t, c["id"].as_str().unwrap()).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn end_to_end_the_stack_reports_back_and_the_account_connects() {
+    let (app, state) = common::spawn_with_state(config(None)).await;
+    let (url, got) = receiver().await;
+    let t = common::token("org-e", None);
+    let c = create(&app, &t, "act-4", json!({"mode": "default"})).await;
+    let id = c["id"].as_str().unwrap();
+    let tpl = template(&app, &t, id).await;
+    let (stack_id, role) = stack_in_moto(&tpl, c["cloudFormation"]["stackName"].as_str().unwrap());
+    assert!(stack_id.contains(":123456789012:"));
+    let tok = token::issue(KEY, id);
+    deliver(&state, fixture("callback-create.json", &url, id, &role, &tok)).await;
+    let answer = got.lock().unwrap().pop().unwrap();
+    assert_eq!(answer["Status"], "SUCCESS", "{answer}");
+    assert_eq!(answer["Data"]["RoleArn"], role.as_str());
+    assert_eq!(answer["PhysicalResourceId"], id);
+    let now = get(&app, &t, id).await;
+    assert_eq!(
+        (now["status"].as_str(), now["health"].as_str()),
+        (Some("connected"), Some("healthy")),
+        "{now}"
+    );
+    let (_, events) = (
+        0,
+        app.client
+            .get(app.url(&format!("/v1/connections/{id}/events")))
+            .bearer_auth(&t)
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap(),
+    );
+    assert!(events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["actor"].as_str().unwrap().starts_with("cloudformation:")));
+
+    // Redelivered: harmless, same answer, still connected.
+    deliver(&state, fixture("callback-create.json", &url, id, &role, &tok)).await;
+    assert_eq!(got.lock().unwrap().pop().unwrap()["Status"], "SUCCESS");
+    // An update re-verifies.
+    deliver(&state, fixture("callback-update.json", &url, id, &role, &tok)).await;
+    assert_eq!(got.lock().unwrap().pop().unwrap()["Status"], "SUCCESS");
+    assert_eq!(get(&app, &t, id).await["status"], "connected");
+    // Deleting the stack disconnects, and answers SUCCESS; again for a gone connection.
+    deliver(&state, fixture("callback-delete.json", &url, id, &role, &tok)).await;
+    assert_eq!(got.lock().unwrap().pop().unwrap()["Status"], "SUCCESS");
+    assert_eq!(get(&app, &t, id).await["status"], "disconnected");
+    deliver(&state, fixture("callback-delete.json", &url, id, &role, &tok)).await;
+    assert_eq!(got.lock().unwrap().pop().unwrap()["Status"], "SUCCESS");
+    deliver(
+        &state,
+        fixture("callback-delete.json", &url, "con-000000000000000000000000", &role, "x"),
+    )
+    .await;
+    assert_eq!(got.lock().unwrap().pop().unwrap()["Status"], "SUCCESS");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_bad_request_is_answered_failed_with_a_reason() {
+    let (app, state) = common::spawn_with_state(config(None)).await;
+    let (url, got) = receiver().await;
+    let t = common::token("org-f", None);
+    let c = create(&app, &t, "act-5", json!({"mode": "default"})).await;
+    let id = c["id"].as_str().unwrap();
+    let role = "arn:aws:iam::123456789012:role/Whatever";
+    let tok = token::issue(KEY, id);
+    for (name, needle) in [
+        ("callback-bad-token.json", "CallbackToken"),
+        ("callback-account-mismatch.json", "999999999999"),
+        ("callback-garbage-with-url.json", "could not read"),
+    ] {
+        deliver(&state, fixture(name, &url, id, role, &tok)).await;
+        let answer = got
+            .lock()
+            .unwrap()
+            .pop()
+            .unwrap_or_else(|| panic!("{name}: nothing PUT"));
+        assert_eq!(answer["Status"], "FAILED", "{name}: {answer}");
+        assert!(answer["Reason"].as_str().unwrap().contains(needle), "{name}: {answer}");
+        assert!(!answer["StackId"].as_str().unwrap().is_empty());
+    }
+    // Not JSON at all: no ResponseURL to answer, and no error to retry.
+    deliver(&state, fixture("callback-garbage.json", &url, id, role, &tok)).await;
+    assert!(got.lock().unwrap().is_empty());
+    // A genuine request for a role that fails a check: FAILED with the check's words.
+    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+    let iam = aws_sdk_iam::Client::new(&conf);
+    let name = format!("No-ExtId-{}", account_connect::ids::random_token(4));
+    let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::922761411349:root"}, "Action": "sts:AssumeRole"}]});
+    let bad_role = iam
+        .create_role()
+        .role_name(&name)
+        .assume_role_policy_document(trust.to_string())
+        .send()
+        .await
+        .unwrap()
+        .role
+        .unwrap()
+        .arn;
+    deliver(&state, fixture("callback-create.json", &url, id, &bad_role, &tok)).await;
+    let answer = got.lock().unwrap().pop().unwrap();
+    assert_eq!(answer["Status"], "FAILED");
+    assert!(answer["Reason"].as_str().unwrap().contains("external ID"), "{answer}");
+    assert_eq!(get(&app, &t, id).await["status"], "pending");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scheduled_recheck_records_health_changes() {
+    let (app, state) = common::spawn_with_state(config(None)).await;
+    let t = common::token("org-r", None);
+    let c = create(&app, &t, "act-6", json!({"mode": "default"})).await;
+    let id = c["id"].as_str().unwrap();
+    let (_, role) = stack_in_moto(
+        &template(&app, &t, id).await,
+        &format!("{}-r", c["cloudFormation"]["stackName"].as_str().unwrap()),
+    );
+    let res = app
+        .client
+        .post(app.url(&format!("/v1/connections/{id}/role")))
+        .bearer_auth(&t)
+        .json(&json!({"roleArn": role}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    // The customer detaches the policy: the next scheduled run finds the drift.
+    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+    let iam = aws_sdk_iam::Client::new(&conf);
+    let name = role.rsplit('/').next().unwrap();
+    for p in iam
+        .list_attached_role_policies()
+        .role_name(name)
+        .send()
+        .await
+        .unwrap()
+        .attached_policies
+        .unwrap_or_default()
+    {
+        iam.detach_role_policy()
+            .role_name(name)
+            .policy_arn(p.policy_arn.unwrap())
+            .send()
+            .await
+            .unwrap();
+    }
+    let event: aws_lambda_events::event::eventbridge::EventBridgeEvent =
+        serde_json::from_str(&common::read_event("recheck-schedule.json")).unwrap();
+    assert_eq!(event.detail_type, "Scheduled Event");
+    let summary =
+        account_connect::recheck::run(&state, std::time::Instant::now() + std::time::Duration::from_secs(60)).await;
+    assert!(summary.checked >= 1 && summary.changed >= 1, "{summary:?}");
+    let now = get(&app, &t, id).await;
+    assert_eq!(now["health"], "degraded", "{now}");
+}
