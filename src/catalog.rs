@@ -62,6 +62,44 @@ pub struct StatementTemplate {
     pub resources: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conditions: Option<serde_json::Value>,
+    /// Worked out once at load, for the renderer.
+    #[serde(skip)]
+    pub prepared: Prepared,
+}
+
+/// A statement's actions as the renderer needs them: lowercased, sorted,
+/// without duplicates or actions a wildcard of the same statement covers.
+#[derive(Debug, Clone, Default)]
+pub struct Prepared {
+    /// (lowercase, index into `actions`)
+    pub actions: Vec<(String, usize)>,
+    /// `svc:pre` of each `svc:Pre*` action, lowercase.
+    pub wildcard_prefixes: Vec<String>,
+    /// The condition block as canonical JSON ("" for none).
+    pub condition_key: String,
+}
+
+impl StatementTemplate {
+    fn prepare(&mut self) {
+        let mut keyed: Vec<(String, usize)> = self
+            .actions
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.to_ascii_lowercase(), i))
+            .collect();
+        keyed.sort();
+        keyed.dedup_by(|b, a| a.0 == b.0);
+        let prefixes: Vec<String> = keyed
+            .iter()
+            .filter_map(|(l, _)| crate::policy::wildcard_prefix(l))
+            .collect();
+        keyed.retain(|(l, _)| !crate::policy::covered(l, &prefixes));
+        self.prepared = Prepared {
+            actions: keyed,
+            wildcard_prefixes: prefixes,
+            condition_key: self.conditions.as_ref().map(|c| c.to_string()).unwrap_or_default(),
+        };
+    }
 }
 
 impl StatementTemplate {
@@ -73,7 +111,8 @@ impl StatementTemplate {
 }
 
 static CATALOG: LazyLock<Catalog> = LazyLock::new(|| {
-    let catalog: Catalog = serde_json::from_str(CATALOG_JSON).expect("catalog/catalog.json does not parse");
+    let mut catalog: Catalog = serde_json::from_str(CATALOG_JSON).expect("catalog/catalog.json does not parse");
+    catalog.for_each_statement(StatementTemplate::prepare);
     if let Err(problems) = catalog.check() {
         panic!("catalog/catalog.json is inconsistent: {problems:?}");
     }
@@ -90,6 +129,21 @@ pub enum BundleRef<'a> {
 impl Catalog {
     pub fn get() -> &'static Catalog {
         &CATALOG
+    }
+
+    fn for_each_statement(&mut self, mut f: impl FnMut(&mut StatementTemplate)) {
+        self.core.statements.iter_mut().for_each(&mut f);
+        self.shared
+            .iter_mut()
+            .flat_map(|b| b.statements.iter_mut())
+            .for_each(&mut f);
+        for p in &mut self.products {
+            p.statements.iter_mut().for_each(&mut f);
+            p.integrations
+                .iter_mut()
+                .flat_map(|i| i.statements.iter_mut())
+                .for_each(&mut f);
+        }
     }
 
     pub fn shared(&self, id: &str) -> Option<&Bundle> {

@@ -138,7 +138,7 @@ fn a_selection_over_the_limit_is_split_and_the_parts_add_up() {
     for (i, p) in r.policies.iter().enumerate() {
         assert!(p.size <= MANAGED_POLICY_MAX_CHARS, "{} is {}", p.name, p.size);
         assert_eq!(p.name, format!("Spot-Policy-{}", i + 1));
-        let sids: Vec<&str> = p.document.statement.iter().map(|s| s.sid.as_str()).collect();
+        let sids: Vec<&str> = p.document.statement.iter().map(|s| s.sid.as_ref()).collect();
         let unique: BTreeSet<&str> = sids.iter().copied().collect();
         assert_eq!(sids.len(), unique.len(), "Sids repeat inside {}", p.name);
     }
@@ -187,7 +187,7 @@ fn output_is_sorted_deduplicated_and_deterministic() {
     );
     assert_eq!(serde_json::to_string(&a).unwrap(), serde_json::to_string(&b).unwrap());
     for p in &a.policies {
-        let sids: Vec<&String> = p.document.statement.iter().map(|s| &s.sid).collect();
+        let sids: Vec<&str> = p.document.statement.iter().map(|s| s.sid.as_ref()).collect();
         assert!(sids.windows(2).all(|w| w[0] <= w[1]), "statements not sorted: {sids:?}");
         let mut seen = BTreeSet::new();
         for s in &p.document.statement {

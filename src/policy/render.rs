@@ -2,8 +2,10 @@ use super::document::{PolicyDocument, Statement};
 use super::selection::Selection;
 use super::split::{split, MANAGED_POLICY_MAX_CHARS, MAX_MANAGED_POLICIES};
 use super::POLICY_NAME;
+use crate::catalog::StatementTemplate;
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet};
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -49,22 +51,46 @@ pub fn render(selection: &Selection) -> Result<Rendered, RenderError> {
     let partition = selection.partition();
     let mut templates = selection.statements();
     templates.sort_by(|a, b| a.sid.cmp(&b.sid));
-    let mut statements: Vec<Statement> = templates
+    let resources: Vec<Vec<String>> = templates
         .iter()
         .map(|t| {
-            let mut resource: Vec<String> = t.resources_for(partition).collect();
-            resource.sort();
-            resource.dedup();
-            Statement {
-                sid: t.sid.clone(),
-                effect: "Allow".to_owned(),
-                action: normalize_actions(t.actions.iter().map(String::as_str).collect()),
-                resource,
-                condition: t.conditions.clone(),
-            }
+            let mut r: Vec<String> = t.resources_for(partition).collect();
+            r.sort();
+            r.dedup();
+            r
         })
         .collect();
-    drop_granted_elsewhere(&mut statements);
+    let keys: Vec<(&[String], &str)> = templates
+        .iter()
+        .zip(&resources)
+        .map(|(t, r)| (r.as_slice(), t.prepared.condition_key.as_str()))
+        .collect();
+
+    // Statements with the same resources and conditions grant to each other.
+    let mut prefixes: HashMap<(&[String], &str), Vec<&str>> = HashMap::new();
+    for (t, k) in templates.iter().zip(&keys) {
+        prefixes
+            .entry(*k)
+            .or_default()
+            .extend(t.prepared.wildcard_prefixes.iter().map(String::as_str));
+    }
+    let mut granted: HashMap<(&[String], &str), HashSet<&str>> = HashMap::new();
+    let mut statements = Vec::with_capacity(templates.len());
+    for ((t, k), resource) in templates.iter().zip(&keys).zip(&resources) {
+        let p = &prefixes[k];
+        let seen = granted.entry(*k).or_default();
+        let action: Vec<Cow<'static, str>> = kept_actions(t, p, seen);
+        if action.is_empty() {
+            continue;
+        }
+        statements.push(Statement {
+            sid: Cow::Borrowed(t.sid.as_str()),
+            effect: Cow::Borrowed("Allow"),
+            action,
+            resource: resource.clone(),
+            condition: t.conditions.clone(),
+        });
+    }
 
     let whole = PolicyDocument::new(statements);
     let total_size = whole.iam_size();
@@ -88,7 +114,7 @@ pub fn render(selection: &Selection) -> Result<Rendered, RenderError> {
             } else {
                 POLICY_NAME.to_owned()
             },
-            size: document.iam_size(),
+            size: if numbered { document.iam_size() } else { total_size },
             document,
         })
         .collect();
@@ -99,31 +125,29 @@ pub fn render(selection: &Selection) -> Result<Rendered, RenderError> {
     })
 }
 
-/// Across statements with the same resources and conditions: drops actions a
-/// wildcard of any of them covers, then repeats of an action after its first
-/// statement; statements left empty go.
-fn drop_granted_elsewhere(statements: &mut Vec<Statement>) {
-    let key = |s: &Statement| (s.resource.clone(), s.condition.as_ref().map(|c| c.to_string()));
-    let mut prefixes: BTreeMap<_, Vec<String>> = BTreeMap::new();
-    for s in statements.iter() {
-        let p = prefixes.entry(key(s)).or_default();
-        p.extend(s.action.iter().filter_map(|a| wildcard_prefix(&a.to_ascii_lowercase())));
-    }
-    let mut granted: BTreeMap<_, BTreeSet<String>> = BTreeMap::new();
-    for s in statements.iter_mut() {
-        let k = key(s);
-        let p = &prefixes[&k];
-        let seen = granted.entry(k).or_default();
-        s.action.retain(|a| {
-            let lower = a.to_ascii_lowercase();
-            !covered(&lower, p) && seen.insert(lower)
-        });
-    }
-    statements.retain(|s| !s.action.is_empty());
+/// The statement's actions that no wildcard of its group covers and no
+/// earlier statement of its group granted.
+fn kept_actions(
+    t: &'static StatementTemplate,
+    prefixes: &[&str],
+    seen: &mut HashSet<&'static str>,
+) -> Vec<Cow<'static, str>> {
+    t.prepared
+        .actions
+        .iter()
+        .filter(|(lower, _)| !covered_by(lower, prefixes) && seen.insert(lower.as_str()))
+        .map(|(_, i)| Cow::Borrowed(t.actions[*i].as_str()))
+        .collect()
+}
+
+fn covered_by(lower: &str, prefixes: &[&str]) -> bool {
+    prefixes
+        .iter()
+        .any(|p| lower.starts_with(p) && lower.len() > p.len() && &lower[p.len()..] != "*")
 }
 
 /// `svc:Pre*` -> `svc:pre`; other wildcards are not used for covering.
-fn wildcard_prefix(lower: &str) -> Option<String> {
+pub fn wildcard_prefix(lower: &str) -> Option<String> {
     lower
         .strip_suffix('*')
         .filter(|p| !p.contains(['*', '?']))
@@ -131,7 +155,7 @@ fn wildcard_prefix(lower: &str) -> Option<String> {
 }
 
 /// Whether a `prefix*` other than the action itself covers it.
-fn covered(lower: &str, prefixes: &[String]) -> bool {
+pub fn covered(lower: &str, prefixes: &[String]) -> bool {
     prefixes
         .iter()
         .any(|p| lower.starts_with(p.as_str()) && lower.len() > p.len() && &lower[p.len()..] != "*")

@@ -49,7 +49,7 @@ test('(3) GovCloud: default policy only, with the note, and GovCloud ARNs', { ti
   const json = (await viewJson(page)).join('\n');
   assert.match(json, /"arn:aws-us-gov:/);
   assert.doesNotMatch(json, /"arn:aws:/);
-  await audit(page, 'govcloud-1-permissions', { show: page.getByRole('radio', { name: 'Default permissions' }) });
+  await audit(page, 'govcloud-1-permissions', { show: page.getByRole('radio', { name: 'Default permissions' }), narrowShot: true });
 
   await next(page);
   await waitForStep(page, 'Create IAM policy');

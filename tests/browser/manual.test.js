@@ -35,7 +35,8 @@ function ownActions(catalog, productId, ticked) {
 
 /** Walk to the role step with customized permissions; returns what the page showed. */
 async function walkToRole(page, account, { shots = false } = {}) {
-  const shot = (name) => (shots ? audit(page, name) : Promise.resolve());
+  const narrow = new Set(['manual-1-start', 'manual-2-customize', 'manual-4-role']);
+  const shot = (name) => (shots ? audit(page, name, { narrowShot: narrow.has(name) }) : Promise.resolve());
   await open(page, server);
   await toPermissions(page, { account, onStep: (s) => shot(`manual-1-${s}`) });
   const catalog = (await server.api('GET', '/v1/catalog?partition=aws')).body;
@@ -125,7 +126,7 @@ test('(1) manual: customize, create the role in moto, Connect, connected banner 
   assert.ok((await checks.count()) >= 3, 'the checklist lists the checks');
   assert.equal(await page.locator('account-connect-wizard .check.status-failed').count(), 0);
   assert.match(await checks.first().textContent(), /Passed/);
-  await audit(page, 'manual-5-connected', { show: page.locator('account-connect-wizard .report') });
+  await audit(page, 'manual-5-connected', { show: page.locator('account-connect-wizard .report'), narrowShot: true });
 
   const events = await page.evaluate(() => window.events);
   assert.equal(events.at(-1).type, 'connected');
@@ -133,6 +134,14 @@ test('(1) manual: customize, create the role in moto, Connect, connected banner 
   assert.equal((await connectionOf(server, account)).status, 'connected');
   // The list shows it, in words.
   await page.locator('account-connect-wizard .connection').filter({ hasText: account }).getByText('Connected').waitFor();
+  // Connect another account: a fresh wizard run, focus on its first step.
+  await page.getByRole('button', { name: 'Connect another account' }).click();
+  await waitForStep(page, 'Choose how to connect');
+  assert.equal(await page.getByText('Account connected.').count(), 0);
+  assert.equal(await page.evaluate(() => {
+    const root = document.querySelector('account-connect-wizard').shadowRoot;
+    return root.activeElement && root.activeElement.textContent;
+  }), 'Choose how to connect');
   assertNoConsoleErrors(page);
   await context.close();
 });

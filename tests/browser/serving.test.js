@@ -4,8 +4,10 @@
 // from a front server; see lib/server.js).
 
 import { test, before, after } from 'node:test';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import assert from 'node:assert/strict';
-import { startServer, webFiles } from './lib/server.js';
+import { startServer, webFiles, WEB } from './lib/server.js';
 
 let server;
 before(async () => { server = await startServer(); });
@@ -25,3 +27,11 @@ test('the page and its assets carry a strict Content-Security-Policy', async () 
     assert.equal(res.headers.get('x-content-type-options'), 'nosniff', urlPath);
   }
 });
+
+test('index.html preloads every module, so none waits for its importer', () => {
+  const html = readFileSync(path.join(WEB, 'index.html'), 'utf8');
+  const modules = webFiles().map(([p]) => p).filter((p) => p.endsWith('.js') && p !== '/assets/page.js');
+  const missing = modules.filter((p) => !html.includes(`<link rel="modulepreload" href="${p.slice(1)}">`));
+  assert.deepEqual(missing, []);
+});
+

@@ -90,9 +90,10 @@ export async function overflow(page) {
 
 /**
  * The per-step check: axe at the current size, a screenshot, then the
- * same page at 360 px wide must not overflow (and gets a screenshot too).
+ * same page at 360 px wide must not overflow (a second screenshot if
+ * `narrowShot`). `show` is scrolled into view for the pictures.
  */
-export async function audit(page, label, { show } = {}) {
+export async function audit(page, label, { show, narrowShot = false } = {}) {
   await page.evaluate(() => document.fonts.ready);
   await axe(page, label);
   mkdirSync(SCREENSHOTS, { recursive: true });
@@ -104,8 +105,11 @@ export async function audit(page, label, { show } = {}) {
   const o = await overflow(page);
   assert.ok(o.scrollWidth <= o.width && o.out.length === 0,
     `step "${label}" overflows at 360 px: scrollWidth ${o.scrollWidth} > ${o.width}; ${o.out.join(', ')}`);
-  if (show) await show.scrollIntoViewIfNeeded();
-  await page.screenshot({ path: path.join(SCREENSHOTS, `${label}-360.png`), caret: 'initial' });
+  // Every step is checked at 360 px; only some are kept as pictures, to keep docs/ small.
+  if (narrowShot) {
+    if (show) await show.scrollIntoViewIfNeeded();
+    await page.screenshot({ path: path.join(SCREENSHOTS, `${label}-360.png`), caret: 'initial' });
+  }
   await page.setViewportSize(before);
 }
 

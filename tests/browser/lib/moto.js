@@ -53,3 +53,12 @@ export async function createRole({ name, trust, documents = [] }) {
   }
   return tag(roleXml, 'Arn');
 }
+
+/** Create an S3 bucket in moto (path style: PUT /bucket). */
+export async function createBucket(name) {
+  const res = await fetch(`${motoEndpoint()}/${name}`, {
+    method: 'PUT',
+    headers: { authorization: AUTH.replace('/iam/', '/s3/') },
+  });
+  if (!res.ok) throw new Error(`S3 CreateBucket ${name} failed: HTTP ${res.status} ${(await res.text()).slice(0, 300)}`);
+}

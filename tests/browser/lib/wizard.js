@@ -16,7 +16,7 @@ export function spotAccount() {
 
 export async function open(page, server) {
   await page.goto(`${server.origin}/#token=${server.token}`);
-  await waitForStep(page, 'Connect your AWS account');
+  await waitForStep(page, 'Choose how to connect');
 }
 
 /** Start → partition → login → permissions, stopping on the permissions step. */
