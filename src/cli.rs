@@ -91,6 +91,7 @@ fn serve(args: &[String]) -> Result<(), String> {
             println!("ACCOUNT_CONNECT_JWT_SECRET is not set: a random secret is used for this run.");
         }
         println!("Bearer token for org \"org-dev\", valid 12 h:\n  {token}");
+        println!("Open the connect wizard: http://{local}/#token={token}");
         axum::serve(listener, app)
             .with_graceful_shutdown(async {
                 let _ = tokio::signal::ctrl_c().await;

@@ -107,7 +107,7 @@ pub(super) fn routes() -> Vec<(RouteDoc, MethodRouter<AppState>)> {
         (
             RouteDoc {
                 query: &[
-                    ("accountId", false, "string", "Only this Spot account's connections"),
+                    ("accountId", false, "SpotAccountId", "Only this Spot account's connections"),
                     ("status", false, "Status", "Only connections in this status"),
                     ("cursor", false, "string", "nextCursor of the previous page"),
                     ("limit", false, "string", "Page size, 1 to 100 (default 50)"),
@@ -198,7 +198,7 @@ pub(super) fn routes() -> Vec<(RouteDoc, MethodRouter<AppState>)> {
         (
             RouteDoc {
                 tag: "spot-compatible",
-                query: &[("accountId", true, "string", "The Spot account (act-…)")],
+                query: &[("accountId", true, "SpotAccountId", "The Spot account (act-…)")],
                 body: Some("SpotSetCredentials"),
                 ok: (200, "SpotCredentials"),
                 errors: &[403, 404, 503],
@@ -209,7 +209,7 @@ pub(super) fn routes() -> Vec<(RouteDoc, MethodRouter<AppState>)> {
         (
             RouteDoc {
                 tag: "spot-compatible",
-                query: &[("accountId", true, "string", "The Spot account (act-…)")],
+                query: &[("accountId", true, "SpotAccountId", "The Spot account (act-…)")],
                 ok: (200, "SpotCredentials"),
                 errors: &[403, 404, 503],
                 ..doc("get", "/setup/credentials/aws", "spotGetCredentials", "Spot API: the role the account is connected with")
@@ -219,7 +219,7 @@ pub(super) fn routes() -> Vec<(RouteDoc, MethodRouter<AppState>)> {
         (
             RouteDoc {
                 tag: "spot-compatible",
-                query: &[("accountId", true, "string", "The Spot account (act-…)")],
+                query: &[("accountId", true, "SpotAccountId", "The Spot account (act-…)")],
                 ok: (200, "SpotExternalId"),
                 errors: &[403, 503],
                 ..doc(

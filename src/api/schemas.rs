@@ -49,13 +49,14 @@ pub fn schemas() -> Value {
             "properties": {"AWSTemplateFormatVersion": {"const": "2010-09-09"}, "Parameters": {"type": "object"},
                 "Resources": {"type": "object"}, "Outputs": {"type": "object"}}
         },
+        "SpotAccountId": {"type": "string", "pattern": "^act-[A-Za-z0-9]{1,60}$"},
         "Status": {"type": "string", "enum": ["pending", "connected", "disconnected", "expired"]},
         "CreateConnection": {
             "type": "object",
             "required": ["accountId", "partition", "permissions"],
             "additionalProperties": false,
             "properties": {
-                "accountId": {"type": "string", "pattern": "^act-[A-Za-z0-9]+$"},
+                "accountId": r("SpotAccountId"),
                 "partition": r("Partition"),
                 "permissions": r("Permissions"),
                 "awsAccountId": {"type": "string", "pattern": "^[0-9]{12}$"},

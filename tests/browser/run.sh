@@ -26,6 +26,15 @@ if [[ ! -x "$CHROMIUM" ]]; then
 fi
 
 command -v node >/dev/null || die "node is not on PATH"
+# A relative ACCOUNT_CONNECT_BIN means relative to the caller's directory: fix it before cd.
+if [[ -n "${ACCOUNT_CONNECT_BIN:-}" && "$ACCOUNT_CONNECT_BIN" != /* ]]; then
+    ACCOUNT_CONNECT_BIN="$PWD/$ACCOUNT_CONNECT_BIN"
+fi
+# Test files may be named from the caller's directory or from this one.
+files=()
+for f in "$@"; do
+    if [[ "$f" != /* && -f "$f" ]]; then files+=("$PWD/$f"); else files+=("$f"); fi
+done
 cd "$HERE"
 if [[ ! -d node_modules || ! -f "$STAMP" || package-lock.json -nt "$STAMP" || package.json -nt "$STAMP" ]]; then
     echo "npm ci (playwright-core and axe-core, pinned in package-lock.json)"
@@ -46,11 +55,7 @@ export AWS_EC2_METADATA_DISABLED=true
 export NO_PROXY="127.0.0.1,localhost${NO_PROXY:+,$NO_PROXY}"
 export no_proxy="$NO_PROXY"
 
-if [[ $# -gt 0 ]]; then
-    files=("$@")
-else
-    files=(*.test.js)
-fi
+[[ ${#files[@]} -gt 0 ]] || files=(*.test.js)
 # One file at a time: each starts a server and a browser, and the timing
 # figures mean more on an otherwise idle machine. node --test exits 1 when
 # any test fails; `exec` hands that status to the caller.

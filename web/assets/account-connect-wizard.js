@@ -40,16 +40,17 @@ class AccountConnectWizard extends HTMLElement {
     this.sizeLimit = DEFAULT_SIZE_LIMIT;
     this.stepEl = h('div', { class: 'step' });
     this.list = new ConnectionsList({
-      onResume: (c) => this.resume(c.id),
+      onResume: (c) => this.resume(c.id, { method: c.method }),
       onRestart: () => this.restart({ focus: true }),
     });
-    // The stylesheet sits next to this module, wherever that is served from.
-    const css = h('link', { rel: 'stylesheet', href: new URL('./wizard.css', import.meta.url).href });
-    this.shadowRoot.append(css,
+    // Hidden until wizard.css applies: no flash of unstyled steps.
+    const body = h('div', { hidden: true },
       h('section', { class: 'wizard', 'aria-labelledby': 'wizard-title' },
         h('h2', { id: 'wizard-title' }, 'Connect an AWS account'),
         this.stepEl),
       this.list.element);
+    this.shadowRoot.append(body);
+    adoptStyles(this.shadowRoot, new URL('./wizard.css', import.meta.url).href, () => { body.hidden = false; });
   }
 
   get api() {
@@ -72,7 +73,7 @@ class AccountConnectWizard extends HTMLElement {
     // A new token or server: the cached catalogs and the list may differ.
     if (this.started && before !== after) {
       this.catalogs.clear();
-      this.list.refresh(this.api);
+      this.refreshList();
     }
   }
 
@@ -86,9 +87,13 @@ class AccountConnectWizard extends HTMLElement {
     this.partition = 'aws';
     this.permissions = { mode: 'default' };
     this.connection = null;
-    this.done = false;
     this.show('start', { focus });
-    this.list.refresh(this.api);
+    this.refreshList();
+  }
+
+  /** Without a token every request would be refused, so ask nothing until one is set. */
+  refreshList() {
+    if (this.getAttribute('token')) this.list.refresh(this.api);
   }
 
   catalog(partition) {
@@ -216,12 +221,15 @@ class AccountConnectWizard extends HTMLElement {
       }
       throw e;
     }
-    this.list.refresh(this.api);
+    this.refreshList();
     return true;
   }
 
-  /** Carry on with an existing connection (from the list, or after a 409). */
-  async resume(id) {
+  /**
+   * Carry on with an existing connection: from the list (its own method),
+   * or after a 409 (the method chosen in this run).
+   */
+  async resume(id, { method } = {}) {
     this.clearError();
     let c;
     try {
@@ -236,15 +244,15 @@ class AccountConnectWizard extends HTMLElement {
     this.accountId = c.accountId;
     this.partition = c.partition;
     this.permissions = c.permissions;
-    this.method = this.method || c.method;
-    this.done = false;
+    this.method = method || this.method || c.method;
+    // Names for the checklist's missing actions, as the permissions step would have loaded.
+    this.catalog(c.partition).then((cat) => { this.loadedCatalog = cat; }, () => {});
     this.show(this.method === 'automatic' ? 'template' : 'policy');
     if (c.status === 'connected') this.connected(c);
   }
 
   connected(c) {
     this.connection = c;
-    this.done = true;
     if (this.backButton) this.backButton.hidden = true;
     if (this.nextButton) this.nextButton.hidden = true;
     const account = c.roleArn ? c.roleArn.split(':')[4] : c.awsAccountId;
@@ -253,19 +261,40 @@ class AccountConnectWizard extends HTMLElement {
       h('strong', {}, 'Account connected. '),
       account ? `Your AWS account ${account} is now linked to Spot.` : 'Your AWS account is now linked to Spot.'));
     this.bannerEl.firstChild.focus();
-    this.list.refresh(this.api);
+    this.refreshList();
     this.emit('connected', c);
   }
 
   failed(c) {
     this.connection = c;
-    this.list.refresh(this.api);
+    this.refreshList();
     this.emit('failed', c);
   }
 
   emit(type, detail) {
     this.dispatchEvent(new CustomEvent(type, { detail, bubbles: true, composed: true }));
   }
+}
+
+/**
+ * Style the shadow root with wizard.css. When the page has already loaded
+ * it (index.html does), share its rules: no second request on the way to
+ * the first paint. Otherwise link it; `ready` runs once styles apply.
+ */
+function adoptStyles(root, href, ready) {
+  const loaded = [...document.styleSheets].find((s) => s.href === href);
+  if (loaded && 'adoptedStyleSheets' in root) {
+    try {
+      const sheet = new CSSStyleSheet();
+      sheet.replaceSync([...loaded.cssRules].map((r) => r.cssText).join('\n'));
+      root.adoptedStyleSheets = [sheet];
+      ready();
+      return;
+    } catch {
+      // fall back to a link of our own
+    }
+  }
+  root.prepend(h('link', { rel: 'stylesheet', href, onload: ready, onerror: ready }));
 }
 
 if (!customElements.get('account-connect-wizard')) {

@@ -77,7 +77,11 @@ export class Api {
   }
 
   connections() {
-    return this.request('GET', '/v1/connections?limit=100');
+    return this.request('GET', '/v1/connections?limit=50');
+  }
+
+  template(id) {
+    return this.request('GET', `/v1/connections/${encodeURIComponent(id)}/template`);
   }
 
   disconnect(id) {

@@ -63,8 +63,11 @@ export function templateStep(w) {
       h('div', { class: 'actions-row' }, run),
       url ? null : h('div', { class: 'notice', id: reasonId },
         h('p', {}, `Run IAM Template is not available: ${reason}`),
-        h('p', {}, 'You can still connect this account by creating the policy and role yourself.'),
-        h('button', { type: 'button', onclick: () => w.goManual() }, 'Set up the role manually instead')),
+        h('p', {}, 'You can download the template and create the stack with it in the CloudFormation console, '
+          + 'or connect this account by creating the policy and role yourself.'),
+        h('div', { class: 'actions-row' },
+          h('button', { type: 'button', onclick: () => download(w, c) }, 'Download template'),
+          h('button', { type: 'button', onclick: () => w.goManual() }, 'Set up the role manually instead'))),
       h('p', {}, 'Then complete the following steps:'),
       h('ol', { class: 'instructions' },
         h('li', {}, 'In the AWS console, under ', h('strong', {}, 'Capabilities'), ', mark ',
@@ -88,4 +91,24 @@ export function templateStep(w) {
     onEnter: () => { timer = setTimeout(poll, POLL_MS); },
     onLeave: () => { stopped = true; clearTimeout(timer); },
   };
+}
+
+/** Save the connection's template as a file (the request needs the token, so no plain link). */
+async function download(w, c) {
+  w.clearError();
+  let template;
+  try {
+    template = await w.api.template(c.id);
+  } catch (e) {
+    w.error(e);
+    return;
+  }
+  const blob = new Blob([JSON.stringify(template, null, 2)], { type: 'application/json' });
+  const href = URL.createObjectURL(blob);
+  const name = `${(c.cloudFormation && c.cloudFormation.stackName) || 'spotinst-iam-stack'}.json`;
+  const a = h('a', { href, download: name, hidden: true });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(href), 10_000);
 }

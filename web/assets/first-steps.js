@@ -42,7 +42,7 @@ export function startStep(w) {
   };
 
   return {
-    title: 'Connect your AWS account',
+    title: 'Choose how to connect',
     body: [
       h('div', { class: 'field' },
         h('label', { for: inputId }, 'Spot account ID'),

@@ -108,6 +108,21 @@ export function roleStep(w) {
   input, fieldError, connect);
 
   let done = false;
+  // A lost answer may hide a success: look before reporting the error.
+  async function connectedAfterAll(wiz, conn, showReport) {
+    try {
+      const fresh = await wiz.api.connection(conn.id);
+      if (fresh.status !== 'connected') return false;
+      showReport(fresh.report);
+      done = true;
+      input.readOnly = true;
+      wiz.connected(fresh);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   async function verify() {
     const arn = input.value.trim();
     const problem = arnProblem(arn, c.partition);
@@ -138,7 +153,7 @@ export function roleStep(w) {
       if (e.code === 'verification_failed' && report) {
         show(report, 'Not connected yet: fix what the checklist marks as failed, then click Connect again.');
         w.failed(e.details.connection || c);
-      } else {
+      } else if (!(await connectedAfterAll(w, c, show))) {
         w.error(e);
       }
     } finally {

@@ -39,6 +39,7 @@ export function permissionsStep(w) {
   }, 'View JSON');
   let timer;
   let inflight;
+  let previewFailed = false;
   let custom = w.permissions.mode === 'custom';
   let tree;
   let spec;
@@ -62,11 +63,14 @@ export function permissionsStep(w) {
       try {
         const answer = await w.api.policies(w.partition, w.permissions, ctl.signal);
         if (ctl.signal.aborted || w.current !== spec) return;
-        w.clearError();
+        // Clear only an error of our own: not, say, the 409 Next just showed.
+        if (previewFailed) w.clearError();
+        previewFailed = false;
         w.blockNext(false);
         show(answer);
       } catch (e) {
         if (e.name === 'AbortError' || w.current !== spec) return;
+        previewFailed = true;
         w.error({ message: CUSTOMER_WORDS[e.code] || e.message });
         summary.textContent = '';
         fill(panel);
@@ -119,7 +123,7 @@ export function permissionsStep(w) {
     next: {
       label: 'Next',
       run: async () => {
-        clearTimeout(timer);
+        // The pending preview stays: if creating fails, the step still shows it.
         w.permissions = permissions();
         if (await w.createConnection()) w.show(w.method === 'automatic' ? 'template' : 'policy');
       },

@@ -34,7 +34,8 @@ export function renderReport(report, bundleName = (id) => id) {
 
 const checkItem = (bundleName) => (check) => {
   const [symbol, word] = STATUS_WORDS[check.status] || ['?', check.status];
-  const missing = check.missing && Object.entries(check.missing).filter(([, actions]) => actions.length);
+  const missing = bundleActions(check.missing, bundleName);
+  const conditional = bundleActions(check.conditional, bundleName);
   return h('li', { class: `check status-${check.status}` },
     h('div', { class: 'check-head' },
       h('span', { class: 'badge' }, h('span', { 'aria-hidden': 'true' }, `${symbol} `), word),
@@ -46,11 +47,17 @@ const checkItem = (bundleName) => (check) => {
         `Waited ${seconds(check.waitedMs)} for IAM propagation`,
         check.attempts ? ` over ${check.attempts} ${check.attempts === 1 ? 'attempt' : 'attempts'}.` : '.')
       : null,
-    missing && missing.length
-      ? h('div', { class: 'missing' },
-        h('p', {}, 'Missing actions:'),
-        h('ul', {}, missing.map(([bundle, actions]) => h('li', {},
-          `${bundleName(bundle)}: `,
-          actions.map((a, i) => [i ? ', ' : '', h('code', {}, a)])))))
+    missing ? h('div', { class: 'missing' }, h('p', {}, 'Missing actions:'), missing) : null,
+    conditional
+      ? h('div', { class: 'missing' }, h('p', {}, 'Granted only under conditions, so Spot may not be able to use:'), conditional)
       : null);
 };
+
+/** {bundleId: [actions]} as a list per bundle, or null when there are none. */
+function bundleActions(map, bundleName) {
+  const entries = Object.entries(map || {}).filter(([, actions]) => actions && actions.length);
+  if (!entries.length) return null;
+  return h('ul', {}, entries.map(([bundle, actions]) => h('li', {},
+    `${bundleName(bundle)}: `,
+    actions.map((a, i) => [i ? ', ' : '', h('code', {}, a)]))));
+}
