@@ -6,12 +6,25 @@ mod common;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_generated_request_gets_a_server_error() {
     common::moto_endpoint(); // Verification routes reach moto's STS and IAM.
-    let app = common::spawn_app(account_connect::config::Config { propagation_budget_secs: 0, ..common::test_config() }).await;
+    let app = common::spawn_app(account_connect::config::Config {
+        propagation_budget_secs: 0,
+        ..common::test_config()
+    })
+    .await;
     let token = common::token("org-fuzz", None);
     let schema = app.url("/openapi.json");
     let out = tokio::task::spawn_blocking(move || {
         std::process::Command::new(common::venv_bin("schemathesis"))
-            .args(["run", &schema, "--checks", "not_a_server_error", "--max-examples", "25", "--workers", "2"])
+            .args([
+                "run",
+                &schema,
+                "--checks",
+                "not_a_server_error",
+                "--max-examples",
+                "25",
+                "--workers",
+                "2",
+            ])
             .args(["--header", &format!("Authorization: Bearer {token}")])
             .env("SCHEMATHESIS_TELEMETRY", "false")
             .output()
@@ -19,7 +32,11 @@ async fn no_generated_request_gets_a_server_error() {
     })
     .await
     .unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(out.status.success(), "schemathesis found server errors:\n{text}");
     assert!(text.contains("passed") || text.contains("PASSED"), "{text}");
 }

@@ -9,18 +9,42 @@ const INDEX: &str = include_str!("../../web/index.html");
 const JS: &str = "text/javascript; charset=utf-8";
 /// Every file of web/assets; tests/browser/serving.test.js fails on one missing here.
 const ASSETS: &[(&str, &str, &[u8])] = &[
-    ("account-connect-wizard.js", JS, include_bytes!("../../web/assets/account-connect-wizard.js")),
+    (
+        "account-connect-wizard.js",
+        JS,
+        include_bytes!("../../web/assets/account-connect-wizard.js"),
+    ),
     ("api.js", JS, include_bytes!("../../web/assets/api.js")),
-    ("automatic-step.js", JS, include_bytes!("../../web/assets/automatic-step.js")),
-    ("connections-list.js", JS, include_bytes!("../../web/assets/connections-list.js")),
+    (
+        "automatic-step.js",
+        JS,
+        include_bytes!("../../web/assets/automatic-step.js"),
+    ),
+    (
+        "connections-list.js",
+        JS,
+        include_bytes!("../../web/assets/connections-list.js"),
+    ),
     ("dom.js", JS, include_bytes!("../../web/assets/dom.js")),
     ("first-steps.js", JS, include_bytes!("../../web/assets/first-steps.js")),
-    ("manual-steps.js", JS, include_bytes!("../../web/assets/manual-steps.js")),
+    (
+        "manual-steps.js",
+        JS,
+        include_bytes!("../../web/assets/manual-steps.js"),
+    ),
     ("page.js", JS, include_bytes!("../../web/assets/page.js")),
-    ("permissions-step.js", JS, include_bytes!("../../web/assets/permissions-step.js")),
+    (
+        "permissions-step.js",
+        JS,
+        include_bytes!("../../web/assets/permissions-step.js"),
+    ),
     ("permissions.js", JS, include_bytes!("../../web/assets/permissions.js")),
     ("report.js", JS, include_bytes!("../../web/assets/report.js")),
-    ("wizard.css", "text/css; charset=utf-8", include_bytes!("../../web/assets/wizard.css")),
+    (
+        "wizard.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../../web/assets/wizard.css"),
+    ),
 ];
 /// Only this origin's scripts, styles and API; never framed by others.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; \

@@ -74,7 +74,10 @@ pub fn render(selection: &Selection) -> Result<Rendered, RenderError> {
             .or_default()
             .extend(t.prepared.wildcard_prefixes.iter().map(String::as_str));
     }
-    let mut granted: HashMap<(&[String], &str), HashSet<&str>> = HashMap::new();
+    for p in prefixes.values_mut() {
+        p.sort_unstable();
+    }
+    let mut granted: HashMap<(&[String], &str), HashSet<&str, Fnv>> = HashMap::new();
     let mut statements = Vec::with_capacity(templates.len());
     for ((t, k), resource) in templates.iter().zip(&keys).zip(&resources) {
         let p = &prefixes[k];
@@ -130,7 +133,7 @@ pub fn render(selection: &Selection) -> Result<Rendered, RenderError> {
 fn kept_actions(
     t: &'static StatementTemplate,
     prefixes: &[&str],
-    seen: &mut HashSet<&'static str>,
+    seen: &mut HashSet<&'static str, Fnv>,
 ) -> Vec<Cow<'static, str>> {
     t.prepared
         .actions
@@ -140,10 +143,36 @@ fn kept_actions(
         .collect()
 }
 
+/// `prefixes` sorted: a prefix of `lower` sorts at or before it, and after
+/// its service's `svc:`, so only that short run is compared.
 fn covered_by(lower: &str, prefixes: &[&str]) -> bool {
-    prefixes
+    let service = &lower[..lower.find(':').map_or(lower.len(), |i| i + 1)];
+    let end = prefixes.partition_point(|p| *p <= lower);
+    prefixes[..end]
         .iter()
+        .rev()
+        .take_while(|p| p.starts_with(service))
         .any(|p| lower.starts_with(p) && lower.len() > p.len() && &lower[p.len()..] != "*")
+}
+
+/// FNV-1a: action names are short and come from the catalog, not from
+/// clients, so SipHash's resistance to chosen keys buys nothing here.
+type Fnv = std::hash::BuildHasherDefault<FnvHasher>;
+
+#[derive(Default)]
+struct FnvHasher(u64);
+
+impl std::hash::Hasher for FnvHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
+        for b in bytes {
+            h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
 }
 
 /// `svc:Pre*` -> `svc:pre`; other wildcards are not used for covering.
