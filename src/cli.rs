@@ -11,6 +11,8 @@ const USAGE: &str = "usage:
   account-connect token --org ORG [--accounts act-1,act-2] [--sub USER] [--hours 12]
                                                   mint a bearer token (ACCOUNT_CONNECT_JWT_SECRET)
   account-connect init-table                      create the DynamoDB table ACCOUNT_CONNECT_STORE names
+  account-connect stack-callback --connection ID --role-arn ARN --stack-id ARN [--request-type Create]
+                                                  deliver the request a customer's stack sends (local runs)
   account-connect policy --partition aws [--products a,b] [--integrations c,d]
                                                   print the rendered policies
 In AWS Lambda (AWS_LAMBDA_RUNTIME_API set) it serves API Gateway events.";
@@ -23,6 +25,7 @@ pub fn main(args: Vec<String>) -> ExitCode {
         Some("policy") => policy(&args[1..]),
         Some("token") => token(&args[1..]),
         Some("init-table") => init_table(),
+        Some("stack-callback") => stack_callback(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             Ok(())
@@ -174,4 +177,59 @@ fn init_table() -> Result<(), String> {
     runtime()?.block_on(crate::store::create_table(&table))?;
     println!("table {table} is ready");
     Ok(())
+}
+
+/// Plays CloudFormation for a local run: sends the callback the request a
+/// stack's custom resource would, receives the answer on a loopback port,
+/// and prints it.
+fn stack_callback(args: &[String]) -> Result<(), String> {
+    crate::telemetry::init(false);
+    let f = flags(args, &["connection", "role-arn", "stack-id", "request-type"])?;
+    let need = |k: &str| f.get(k).cloned().ok_or_else(|| format!("--{k} is required"));
+    let (connection, role, stack) = (need("connection")?, need("role-arn")?, need("stack-id")?);
+    let request_type = f.get("request-type").cloned().unwrap_or_else(|| "Create".into());
+    let config = Config::from_env().map_err(|e| e.to_string())?;
+    let key = config
+        .callback_key
+        .clone()
+        .ok_or("set ACCOUNT_CONNECT_CALLBACK_KEY (the server's) first")?;
+    let state = AppState::new(config)?;
+    runtime()?.block_on(async move {
+        let (tx, rx) = tokio::sync::oneshot::channel::<String>();
+        let tx = std::sync::Arc::new(std::sync::Mutex::new(Some(tx)));
+        let receiver = axum::Router::new().route(
+            "/response",
+            axum::routing::put(move |body: String| async move {
+                if let Some(tx) = tx.lock().expect("lock").take() {
+                    let _ = tx.send(body);
+                }
+                ""
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| e.to_string())?;
+        let url = format!("http://{}/response", listener.local_addr().map_err(|e| e.to_string())?);
+        tokio::spawn(async move { axum::serve(listener, receiver).await });
+        let message = serde_json::json!({
+            "RequestType": request_type,
+            "ResponseURL": url,
+            "StackId": stack,
+            "RequestId": crate::ids::random_token(8),
+            "LogicalResourceId": crate::automatic::CUSTOM_RESOURCE_ID,
+            "PhysicalResourceId": connection,
+            "ResourceType": "Custom::SpotConnection",
+            "ResourceProperties": {
+                "ConnectionId": connection,
+                "RoleArn": role,
+                "CallbackToken": crate::automatic::token::issue(&key, &connection),
+            }
+        });
+        crate::automatic::callback::handle_message(&state, &reqwest::Client::new(), &message.to_string())
+            .await
+            .map_err(|e| e.to_string())?;
+        let answer = rx.await.map_err(|_| "the callback answered nothing".to_owned())?;
+        println!("{answer}");
+        Ok(())
+    })
 }
