@@ -58,7 +58,8 @@ export class ConnectionsList {
         h('div', {}, h('dt', {}, 'Health'), h('dd', {}, c.health ? HEALTH_WORDS[c.health] || c.health : 'Not checked yet')),
         h('div', {}, h('dt', {}, 'Partition'), h('dd', {}, PARTITION_NAMES[c.partition] || c.partition)),
         role ? h('div', {}, h('dt', {}, 'Role'), h('dd', {}, role)) : null,
-        h('div', {}, h('dt', {}, 'Method'), h('dd', {}, c.method === 'automatic' ? 'Automatically' : 'Manually'))),
+        h('div', {}, h('dt', {}, 'Method'), h('dd', {}, c.method === 'automatic' ? 'Automatically' : 'Manually')),
+        h('div', {}, h('dt', {}, 'Connection'), h('dd', {}, h('code', {}, c.id)))),
       c.status === 'pending'
         ? h('button', {
           type: 'button',
