@@ -415,3 +415,46 @@ fn permissions_check(r: Result<Vec<serde_json::Value>, CallError>, conn: &Connec
     c.conditional = conditional;
     c
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn role() -> RoleArn {
+        "arn:aws:iam::123456789012:role/Spot-Role".parse().unwrap()
+    }
+
+    #[test]
+    fn identity_fails_when_the_caller_is_in_another_account() {
+        assert_eq!(identity_check(Ok("123456789012".into()), &role()).status, CheckStatus::Passed);
+        let c = identity_check(Ok("999999999999".into()), &role());
+        assert_eq!(c.status, CheckStatus::Failed);
+        assert!(c.message.contains("999999999999"));
+    }
+
+    #[test]
+    fn unreadable_policies_are_skipped_not_guessed() {
+        let conn_json = serde_json::json!({
+            "id": "con-000000000000000000000000", "org": "o", "accountId": "act-1", "partition": "aws", "method": "manual",
+            "permissions": {"mode": "default"}, "awsAccountId": null, "externalId": "ext-1", "pendingExternalId": null,
+            "state": "pending", "health": null, "roleArn": null, "report": null, "createdAt": 0, "createdBy": "t",
+            "updatedAt": 0, "expiresAt": 1, "verifiedAt": null, "version": 1
+        });
+        let conn: Connection = serde_json::from_value(conn_json).unwrap();
+        let c = permissions_check(Err(CallError::AccessDenied("no".into())), &conn);
+        assert_eq!(c.status, CheckStatus::Skipped);
+        assert!(c.message.contains("cannot tell"));
+        // Skipped permissions mean degraded, never connected-and-healthy.
+        assert_eq!(Report::outcome_of(&[c]), Outcome::Degraded);
+    }
+
+    #[test]
+    fn assume_role_errors_are_told_apart() {
+        let waited = Duration::from_secs(20);
+        let denied = assume_failure(CallError::AccessDenied(String::new()), &role(), waited);
+        assert!(denied.message.contains("AccessDenied") && denied.message.contains("20 s"));
+        assert!(assume_failure(CallError::RegionDisabled(String::new()), &role(), waited).message.contains("RegionDisabled"));
+        assert!(assume_failure(CallError::Throttled(String::new()), &role(), waited).message.contains("throttled"));
+        assert!(assume_failure(CallError::Timeout, &role(), waited).message.contains("in time"));
+    }
+}

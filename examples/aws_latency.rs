@@ -1,0 +1,625 @@
+//! Latency of the routes that talk to AWS, against moto, each beside the
+//! least the same work costs done by hand with the SDK. Run by scripts/bench
+//! (which starts moto and sets AWS_ENDPOINT_URL and the test credentials, as
+//! scripts/test does):
+//!
+//!   cargo run --release --example aws_latency -- [--creates 200] [--verifications 50]
+//!
+//! (a) `POST /v1/connections` through the real Router over HTTP with a
+//!     DynamoDB store, against one bare `PutItem` of a same-sized item;
+//! (b) the same create with SQLite (memory and a file);
+//! (c) `POST /v1/connections/{id}/role` with a correct role made through
+//!     IAM, against its dependent chain of calls done by hand; the AWS calls
+//!     of each are timed through the SDK's own tracing spans and the number of
+//!     sequential rounds is counted from them;
+//! (d) the same verification with a DynamoDB store (its store calls are
+//!     round trips too).
+
+use account_connect::api::{router, AppState};
+use account_connect::config::Config;
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_iam::config::Credentials;
+use serde_json::{json, Value};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+use tracing::span::{Attributes, Id};
+use tracing::subscriber::Interest;
+use tracing::{Metadata, Subscriber};
+use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+use tracing_subscriber::registry::LookupSpan;
+
+const SECRET: &[u8] = b"bench-secret-bench-secret-bench-secret";
+const ORG: &str = "org-bench";
+const AWS_ACCOUNT: &str = "123456789012"; // moto's account
+const WARM_UP: usize = 10;
+
+// --- AWS calls, from the SDK's per-operation spans ------------------------
+
+/// One SDK operation (retries included): first poll to last poll.
+#[derive(Debug, Clone)]
+struct Call {
+    name: String,
+    start: Instant,
+    end: Instant,
+}
+
+static CALLS: Mutex<Vec<Call>> = Mutex::new(Vec::new());
+
+fn take_calls() -> Vec<Call> {
+    std::mem::take(&mut *CALLS.lock().expect("calls lock"))
+}
+
+/// Records the operation spans every generated SDK client opens
+/// (`STS.AssumeRole`, `IAM.ListRoles` …, field `rpc.method`); nothing else
+/// is enabled, so the app's own logging costs nothing here.
+struct AwsCalls;
+
+struct Timing {
+    start: Instant,
+    end: Instant,
+}
+
+fn is_operation(m: &Metadata<'_>) -> bool {
+    m.is_span() && m.target().starts_with("aws_sdk_") && m.fields().field("rpc.method").is_some()
+}
+
+impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for AwsCalls {
+    fn register_callsite(&self, m: &'static Metadata<'static>) -> Interest {
+        if is_operation(m) {
+            Interest::always()
+        } else {
+            Interest::never()
+        }
+    }
+
+    fn enabled(&self, m: &Metadata<'_>, _: Context<'_, S>) -> bool {
+        is_operation(m)
+    }
+
+    fn on_new_span(&self, _: &Attributes<'_>, _: &Id, _: Context<'_, S>) {}
+
+    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        let now = Instant::now();
+        let mut ext = span.extensions_mut();
+        match ext.get_mut::<Timing>() {
+            Some(t) => t.end = now,
+            None => ext.insert(Timing { start: now, end: now }),
+        }
+    }
+
+    fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
+        if let Some(span) = ctx.span(id) {
+            if let Some(t) = span.extensions_mut().get_mut::<Timing>() {
+                t.end = Instant::now();
+            }
+        }
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(&id) else { return };
+        let ext = span.extensions();
+        if let Some(t) = ext.get::<Timing>() {
+            CALLS.lock().expect("calls lock").push(Call {
+                name: span.name().to_owned(),
+                start: t.start,
+                end: t.end,
+            });
+        }
+    }
+}
+
+/// Calls grouped into sequential rounds: a call is one round after the
+/// latest-round call that ended before it started.
+fn rounds(calls: &[Call]) -> Vec<Vec<String>> {
+    let mut calls = calls.to_vec();
+    calls.sort_by_key(|c| c.start);
+    let mut depth = vec![0usize; calls.len()];
+    for i in 0..calls.len() {
+        depth[i] = 1 + (0..i)
+            .filter(|&j| calls[j].end <= calls[i].start)
+            .map(|j| depth[j])
+            .max()
+            .unwrap_or(0);
+    }
+    let mut out: Vec<Vec<String>> = vec![Vec::new(); depth.iter().copied().max().unwrap_or(0)];
+    for (c, d) in calls.iter().zip(&depth) {
+        out[d - 1].push(c.name.split('.').nth(1).unwrap_or(&c.name).to_owned());
+    }
+    for r in &mut out {
+        r.sort();
+    }
+    out
+}
+
+fn describe(rounds: &[Vec<String>]) -> String {
+    rounds
+        .iter()
+        .map(|r| {
+            let mut names: Vec<String> = Vec::new();
+            for n in r {
+                let count = r.iter().filter(|m| *m == n).count();
+                let label = if count > 1 { format!("{n}×{count}") } else { n.clone() };
+                if !names.contains(&label) {
+                    names.push(label);
+                }
+            }
+            names.join(" + ")
+        })
+        .collect::<Vec<_>>()
+        .join(" → ")
+}
+
+// --- figures ----------------------------------------------------------------
+
+struct Series {
+    name: String,
+    ms: Vec<f64>,
+}
+
+impl Series {
+    fn new(name: impl Into<String>) -> Self {
+        Series {
+            name: name.into(),
+            ms: Vec::new(),
+        }
+    }
+    fn push(&mut self, d: Duration) {
+        self.ms.push(d.as_secs_f64() * 1e3);
+    }
+    fn pct(&self, p: usize) -> f64 {
+        let mut v = self.ms.clone();
+        v.sort_by(f64::total_cmp);
+        if v.is_empty() {
+            return f64::NAN;
+        }
+        v[(v.len() * p / 100).min(v.len() - 1)]
+    }
+    fn median(&self) -> f64 {
+        self.pct(50)
+    }
+}
+
+fn row(s: &Series) {
+    println!(
+        "  {:<46} {:>5} {:>10.2} {:>10.2}",
+        s.name,
+        s.ms.len(),
+        s.median(),
+        s.pct(95)
+    );
+}
+
+fn ratio(label: &str, ours: &Series, base: &Series, target: f64) {
+    let r = ours.median() / base.median();
+    println!(
+        "  {:<46} {:>5} {:>10.2}x  (target <= {target}x: {})",
+        label,
+        "",
+        r,
+        if r <= target { "met" } else { "MISSED" }
+    );
+}
+
+// --- the app ----------------------------------------------------------------
+
+struct App {
+    base: String,
+    http: reqwest::Client,
+    state: AppState,
+    token: String,
+}
+
+async fn spawn_app(store_url: &str) -> App {
+    let config = Config {
+        store_url: store_url.to_owned(),
+        jwt_secret: Some(SECRET.to_vec()),
+        ..Config::default()
+    };
+    let state = AppState::new(config).expect("store opens");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("bound");
+    let app = router(state.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let claims = account_connect::auth::Claims {
+        sub: "bench".into(),
+        org: ORG.into(),
+        accounts: None,
+        exp: Some(time::OffsetDateTime::now_utc().unix_timestamp() + 3 * 3600),
+        iat: None,
+    };
+    App {
+        base: format!("http://{addr}"),
+        http: reqwest::Client::new(),
+        state,
+        token: account_connect::auth::mint(SECRET, &claims),
+    }
+}
+
+impl App {
+    async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        let res = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
+            .await
+            .expect("the app answers");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn create(&self, account: &str) -> Value {
+        let body = json!({"accountId": account, "partition": "aws",
+            "permissions": {"mode": "default"}, "awsAccountId": AWS_ACCOUNT});
+        let (status, c) = self.post("/v1/connections", &body).await;
+        assert_eq!(status, 201, "create answered {c}");
+        c
+    }
+}
+
+/// Distinct Spot account ids across runs against one long-lived moto.
+fn account(run: &str, i: usize) -> String {
+    format!("act-{run}n{i}")
+}
+
+/// Times `n` creates (after a warm-up) on a fresh app over `store_url`.
+async fn creates(store_url: &str, label: &str, run: &str, n: usize) -> (Series, Series, App) {
+    let app = spawn_app(store_url).await;
+    let mut series = Series::new(label);
+    let mut store_calls = Series::new("  of which DynamoDB calls (client side)");
+    for i in 0..WARM_UP + n {
+        take_calls();
+        let t = Instant::now();
+        app.create(&account(run, i)).await;
+        let d = t.elapsed();
+        let aws: Duration = take_calls().iter().map(|c| c.end - c.start).sum();
+        if i >= WARM_UP {
+            series.push(d);
+            store_calls.push(aws);
+        }
+    }
+    (series, store_calls, app)
+}
+
+// --- verification -----------------------------------------------------------
+
+/// A role as a customer makes it from a connection: its trust policy and
+/// the connection's managed policies, through the IAM API (as tests/verification.rs).
+async fn make_role(iam: &aws_sdk_iam::Client, c: &Value) -> (String, Vec<String>) {
+    let mut policies = Vec::new();
+    let name = format!("Spot-Role-{}", account_connect::ids::random_token(5));
+    let role = iam
+        .create_role()
+        .role_name(&name)
+        .assume_role_policy_document(c["trustPolicy"].to_string())
+        .send()
+        .await
+        .expect("CreateRole");
+    for (i, p) in c["policies"].as_array().expect("policies").iter().enumerate() {
+        let made = iam
+            .create_policy()
+            .policy_name(format!("{name}-p{i}"))
+            .policy_document(p["document"].to_string())
+            .send()
+            .await
+            .expect("CreatePolicy");
+        let arn = made.policy.and_then(|p| p.arn).expect("policy arn");
+        iam.attach_role_policy()
+            .role_name(&name)
+            .policy_arn(&arn)
+            .send()
+            .await
+            .expect("AttachRolePolicy");
+        policies.push(arn);
+    }
+    (role.role.expect("role").arn, policies)
+}
+
+/// Removes a role and its policies, so every verification lists the same
+/// number of roles however many ran before.
+async fn drop_role(iam: &aws_sdk_iam::Client, arn: &str, policies: &[String]) {
+    let name = arn.rsplit('/').next().expect("role name");
+    for p in policies {
+        iam.detach_role_policy()
+            .role_name(name)
+            .policy_arn(p)
+            .send()
+            .await
+            .expect("DetachRolePolicy");
+        iam.delete_policy().policy_arn(p).send().await.expect("DeletePolicy");
+    }
+    iam.delete_role().role_name(name).send().await.expect("DeleteRole");
+}
+
+async fn verify_via_app(app: &App, c: &Value, arn: &str) -> Duration {
+    let path = format!("/v1/connections/{}/role", c["id"].as_str().expect("id"));
+    let t = Instant::now();
+    let (status, done) = app.post(&path, &json!({"roleArn": arn})).await;
+    let d = t.elapsed();
+    assert_eq!(status, 200, "verification answered {done}");
+    assert_eq!(done["status"], "connected", "{done}");
+    assert_eq!(done["health"], "healthy", "{done}");
+    d
+}
+
+/// The verification's dependent chain by hand: AssumeRole; then identity,
+/// trust policy and the policy lists concurrently; then GetPolicy; then
+/// GetPolicyVersion (each round's calls concurrent).
+async fn verify_by_hand(base: &aws_config::SdkConfig, arn: &str, external_id: &str) -> Duration {
+    let name = arn.rsplit('/').next().expect("role name");
+    let sts = aws_sdk_sts::Client::new(base);
+    let t = Instant::now();
+    let out = sts
+        .assume_role()
+        .role_arn(arn)
+        .role_session_name("spot-verify-bench")
+        .external_id(external_id)
+        .duration_seconds(900)
+        .send()
+        .await
+        .expect("AssumeRole");
+    let c = out.credentials.expect("credentials");
+    let creds = Credentials::new(
+        c.access_key_id,
+        c.secret_access_key,
+        Some(c.session_token),
+        None,
+        "assumed-role",
+    );
+    let iam = aws_sdk_iam::Client::from_conf(
+        aws_sdk_iam::config::Builder::from(base)
+            .credentials_provider(creds.clone())
+            .build(),
+    );
+    let sts = aws_sdk_sts::Client::from_conf(aws_sdk_sts::config::Builder::from(base).credentials_provider(creds).build());
+    // The trust policy: ListRoles under the role's path until it shows.
+    let trust = async {
+        let mut marker = None;
+        loop {
+            let out = iam
+                .list_roles()
+                .path_prefix("/")
+                .set_marker(marker.take())
+                .send()
+                .await
+                .expect("ListRoles");
+            if let Some(r) = out.roles.iter().find(|r| r.role_name == name) {
+                return r.assume_role_policy_document.clone();
+            }
+            marker = Some(out.marker.expect("ListRoles lists the role"));
+        }
+    };
+    let (identity, trust, attached, inline) = tokio::join!(
+        sts.get_caller_identity().send(),
+        trust,
+        iam.list_attached_role_policies().role_name(name).send(),
+        iam.list_role_policies().role_name(name).send(),
+    );
+    assert_eq!(identity.expect("GetCallerIdentity").account.as_deref(), Some(AWS_ACCOUNT));
+    assert!(trust.is_some_and(|t| t.contains(external_id)), "the trust policy names the external ID");
+    assert!(inline.expect("ListRolePolicies").policy_names.is_empty());
+    let arns: Vec<String> = attached
+        .expect("ListAttachedRolePolicies")
+        .attached_policies
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|p| p.policy_arn)
+        .collect();
+    let versions = account_connect::join::join_all(
+        arns.iter()
+            .map(|a| async { iam.get_policy().policy_arn(a).send().await.expect("GetPolicy") })
+            .collect(),
+    )
+    .await;
+    let docs = account_connect::join::join_all(
+        arns.iter()
+            .zip(&versions)
+            .map(|(a, v)| {
+                let version = v
+                    .policy
+                    .as_ref()
+                    .and_then(|p| p.default_version_id.clone())
+                    .unwrap_or_else(|| "v1".into());
+                async move {
+                    iam.get_policy_version()
+                        .policy_arn(a)
+                        .version_id(version)
+                        .send()
+                        .await
+                        .expect("GetPolicyVersion")
+                }
+            })
+            .collect(),
+    )
+    .await;
+    let d = t.elapsed();
+    assert!(docs.iter().all(|d| d.policy_version.as_ref().is_some_and(|v| v.document.is_some())));
+    d
+}
+
+struct Verifications {
+    app: Series,
+    hand: Series,
+    app_rounds: Vec<Vec<String>>,
+    hand_rounds: Vec<Vec<String>>,
+    rounds_seen: Vec<usize>,
+}
+
+async fn verifications(store_url: &str, label: &str, run: &str, n: usize, hand: bool) -> Verifications {
+    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+    let iam = aws_sdk_iam::Client::new(&conf);
+    let app = spawn_app(store_url).await;
+    let mut v = Verifications {
+        app: Series::new(label),
+        hand: Series::new("  hand chain of SDK calls (same role)"),
+        app_rounds: Vec::new(),
+        hand_rounds: Vec::new(),
+        rounds_seen: Vec::new(),
+    };
+    let warm = 3;
+    for i in 0..warm + n {
+        let c = app.create(&account(run, i)).await;
+        let (arn, policies) = make_role(&iam, &c).await;
+        take_calls();
+        let d = verify_via_app(&app, &c, &arn).await;
+        let app_rounds = rounds(&take_calls());
+        let by_hand = if hand {
+            let d = verify_by_hand(&conf, &arn, c["externalId"].as_str().expect("externalId")).await;
+            Some((d, rounds(&take_calls())))
+        } else {
+            None
+        };
+        drop_role(&iam, &arn, &policies).await;
+        if i < warm {
+            continue;
+        }
+        v.app.push(d);
+        v.rounds_seen.push(app_rounds.len());
+        v.app_rounds = app_rounds;
+        if let Some((d, r)) = by_hand {
+            v.hand.push(d);
+            v.hand_rounds = r;
+        }
+    }
+    v
+}
+
+// --- main -------------------------------------------------------------------
+
+fn arg(args: &[String], name: &str, default: usize) -> usize {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .map(|v| v.parse().unwrap_or_else(|_| panic!("{name} takes a number")))
+        .unwrap_or(default)
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let n_create = arg(&args, "--creates", 200).max(1);
+    let n_verify = arg(&args, "--verifications", 50).max(1);
+    let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL") else {
+        eprintln!("AWS_ENDPOINT_URL is not set: run scripts/bench, which starts moto");
+        std::process::exit(2);
+    };
+    tracing::subscriber::set_global_default(tracing_subscriber::registry().with(AwsCalls)).expect("one subscriber");
+    let run = account_connect::ids::random_token(3);
+    println!("moto at {endpoint}; {n_create} creates and {n_verify} verifications per series, after a warm-up");
+
+    // (a) create over DynamoDB, and one bare PutItem of the same-sized item.
+    let table = format!("bench-{run}");
+    account_connect::store::create_table(&table).await.expect("table on moto");
+    let (dynamo, dynamo_calls, app) =
+        creates(&format!("dynamodb://{table}"), "POST /v1/connections, DynamoDB store", &run, n_create).await;
+    // The stored connection, to size the bare item like it.
+    let sample = app.create(&account(&run, 1_000_000)).await;
+    let id: account_connect::connections::ConnectionId = sample["id"].as_str().expect("id").parse().expect("connection id");
+    let conn = app
+        .state
+        .connections
+        .store
+        .get(ORG, &id)
+        .await
+        .expect("store")
+        .expect("stored");
+    let data_len = serde_json::to_string(&conn).expect("serializes").len();
+    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+    let ddb = aws_sdk_dynamodb::Client::new(&conf);
+    let mut put = Series::new("bare PutItem, same table and item size");
+    for i in 0..WARM_UP + n_create {
+        let pk = format!("BENCH#{run}#{i:06}");
+        let t = Instant::now();
+        ddb.put_item()
+            .table_name(&table)
+            .item("pk", AttributeValue::S(pk.clone()))
+            .item("sk", AttributeValue::S("CONN".into()))
+            .item("gsi1pk", AttributeValue::S(format!("ORG#{ORG}")))
+            .item("gsi1sk", AttributeValue::S(format!("ACCT#act-x{i}#000000000000#{pk}")))
+            .item("org", AttributeValue::S(ORG.into()))
+            .item("version", AttributeValue::N("1".into()))
+            .item("data", AttributeValue::S("x".repeat(data_len)))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .expect("PutItem");
+        if i >= WARM_UP {
+            put.push(t.elapsed());
+        }
+    }
+    take_calls();
+
+    // (b) the same create on SQLite.
+    let (mem, _, _) = creates("sqlite::memory:", "POST /v1/connections, SQLite memory", &run, n_create).await;
+    let file = std::env::temp_dir().join(format!("account-connect-bench-{run}.db"));
+    let (disk, _, _) = creates(
+        &format!("sqlite://{}", file.display()),
+        "POST /v1/connections, SQLite file",
+        &run,
+        n_create,
+    )
+    .await;
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
+    }
+
+    // (c) verification against the hand chain; (d) with a DynamoDB store.
+    let sq = verifications(
+        "sqlite::memory:",
+        "POST /v1/connections/{id}/role, SQLite store",
+        &format!("{run}v"),
+        n_verify,
+        true,
+    )
+    .await;
+    let n_dynamo_verify = n_verify.min(20);
+    let dv = verifications(
+        &format!("dynamodb://{table}"),
+        "POST /v1/connections/{id}/role, DynamoDB store",
+        &format!("{run}d"),
+        n_dynamo_verify,
+        false,
+    )
+    .await;
+
+    println!();
+    println!("  {:<46} {:>5} {:>10} {:>10}", "series (ms, client side)", "n", "median", "p95");
+    row(&dynamo);
+    row(&dynamo_calls);
+    row(&put);
+    ratio("create (DynamoDB) / bare PutItem", &dynamo, &put, 1.2);
+    row(&mem);
+    row(&disk);
+    row(&sq.app);
+    row(&sq.hand);
+    ratio("verification / hand chain", &sq.app, &sq.hand, 1.2);
+    row(&dv.app);
+    println!();
+    println!(
+        "  item sizes: stored connection JSON {data_len} bytes; a create writes 4 items in one TransactWriteItems"
+    );
+    let after = |r: &[Vec<String>]| r.len().saturating_sub(1);
+    let (lo, hi) = (
+        sq.rounds_seen.iter().min().copied().unwrap_or(0),
+        sq.rounds_seen.iter().max().copied().unwrap_or(0),
+    );
+    println!(
+        "  AWS rounds, verification (SQLite store): {} ({} after AssumeRole; {lo}..{hi} over the runs): {}",
+        sq.app_rounds.len(),
+        after(&sq.app_rounds),
+        describe(&sq.app_rounds)
+    );
+    println!(
+        "  AWS rounds, hand chain: {} ({} after AssumeRole): {}",
+        sq.hand_rounds.len(),
+        after(&sq.hand_rounds),
+        describe(&sq.hand_rounds)
+    );
+    println!(
+        "  AWS rounds, verification (DynamoDB store): {}: {}",
+        dv.app_rounds.len(),
+        describe(&dv.app_rounds)
+    );
+}
