@@ -407,9 +407,10 @@ async fn verify_by_hand(base: &aws_config::SdkConfig, arn: &str, external_id: &s
         .into_iter()
         .filter_map(|p| p.policy_arn)
         .collect();
+    let iam = &iam;
     let versions = account_connect::join::join_all(
         arns.iter()
-            .map(|a| async { iam.get_policy().policy_arn(a).send().await.expect("GetPolicy") })
+            .map(|a| async move { iam.get_policy().policy_arn(a).send().await.expect("GetPolicy") })
             .collect(),
     )
     .await;

@@ -49,7 +49,7 @@ pub fn schemas() -> Value {
             "properties": {"AWSTemplateFormatVersion": {"const": "2010-09-09"}, "Parameters": {"type": "object"},
                 "Resources": {"type": "object"}, "Outputs": {"type": "object"}}
         },
-        "SpotAccountId": {"type": "string", "pattern": "^act-[A-Za-z0-9]{1,60}$"},
+        "SpotAccountId": {"type": "string", "pattern": "^act-[A-Za-z0-9]+$", "maxLength": 64},
         "Status": {"type": "string", "enum": ["pending", "connected", "disconnected", "expired"]},
         "CreateConnection": {
             "type": "object",
