@@ -116,11 +116,12 @@ fn rounds(calls: &[Call]) -> Vec<Vec<String>> {
     calls.sort_by_key(|c| c.start);
     let mut depth = vec![0usize; calls.len()];
     for i in 0..calls.len() {
-        depth[i] = 1 + (0..i)
-            .filter(|&j| calls[j].end <= calls[i].start)
-            .map(|j| depth[j])
-            .max()
-            .unwrap_or(0);
+        depth[i] = 1
+            + (0..i)
+                .filter(|&j| calls[j].end <= calls[i].start)
+                .map(|j| depth[j])
+                .max()
+                .unwrap_or(0);
     }
     let mut out: Vec<Vec<String>> = vec![Vec::new(); depth.iter().copied().max().unwrap_or(0)];
     for (c, d) in calls.iter().zip(&depth) {
@@ -373,7 +374,11 @@ async fn verify_by_hand(base: &aws_config::SdkConfig, arn: &str, external_id: &s
             .credentials_provider(creds.clone())
             .build(),
     );
-    let sts = aws_sdk_sts::Client::from_conf(aws_sdk_sts::config::Builder::from(base).credentials_provider(creds).build());
+    let sts = aws_sdk_sts::Client::from_conf(
+        aws_sdk_sts::config::Builder::from(base)
+            .credentials_provider(creds)
+            .build(),
+    );
     // The trust policy: ListRoles under the role's path until it shows.
     let trust = async {
         let mut marker = None;
@@ -397,8 +402,14 @@ async fn verify_by_hand(base: &aws_config::SdkConfig, arn: &str, external_id: &s
         iam.list_attached_role_policies().role_name(name).send(),
         iam.list_role_policies().role_name(name).send(),
     );
-    assert_eq!(identity.expect("GetCallerIdentity").account.as_deref(), Some(AWS_ACCOUNT));
-    assert!(trust.is_some_and(|t| t.contains(external_id)), "the trust policy names the external ID");
+    assert_eq!(
+        identity.expect("GetCallerIdentity").account.as_deref(),
+        Some(AWS_ACCOUNT)
+    );
+    assert!(
+        trust.is_some_and(|t| t.contains(external_id)),
+        "the trust policy names the external ID"
+    );
     assert!(inline.expect("ListRolePolicies").policy_names.is_empty());
     let arns: Vec<String> = attached
         .expect("ListAttachedRolePolicies")
@@ -436,7 +447,9 @@ async fn verify_by_hand(base: &aws_config::SdkConfig, arn: &str, external_id: &s
     )
     .await;
     let d = t.elapsed();
-    assert!(docs.iter().all(|d| d.policy_version.as_ref().is_some_and(|v| v.document.is_some())));
+    assert!(docs
+        .iter()
+        .all(|d| d.policy_version.as_ref().is_some_and(|v| v.document.is_some())));
     d
 }
 
@@ -512,12 +525,20 @@ async fn main() {
 
     // (a) create over DynamoDB, and one bare PutItem of the same-sized item.
     let table = format!("bench-{run}");
-    account_connect::store::create_table(&table).await.expect("table on moto");
-    let (dynamo, dynamo_calls, app) =
-        creates(&format!("dynamodb://{table}"), "POST /v1/connections, DynamoDB store", &run, n_create).await;
+    account_connect::store::create_table(&table)
+        .await
+        .expect("table on moto");
+    let (dynamo, dynamo_calls, app) = creates(
+        &format!("dynamodb://{table}"),
+        "POST /v1/connections, DynamoDB store",
+        &run,
+        n_create,
+    )
+    .await;
     // The stored connection, to size the bare item like it.
     let sample = app.create(&account(&run, 1_000_000)).await;
-    let id: account_connect::connections::ConnectionId = sample["id"].as_str().expect("id").parse().expect("connection id");
+    let id: account_connect::connections::ConnectionId =
+        sample["id"].as_str().expect("id").parse().expect("connection id");
     let conn = app
         .state
         .connections
@@ -586,7 +607,10 @@ async fn main() {
     .await;
 
     println!();
-    println!("  {:<46} {:>5} {:>10} {:>10}", "series (ms, client side)", "n", "median", "p95");
+    println!(
+        "  {:<46} {:>5} {:>10} {:>10}",
+        "series (ms, client side)", "n", "median", "p95"
+    );
     row(&dynamo);
     row(&dynamo_calls);
     row(&put);

@@ -17,7 +17,16 @@ async fn no_generated_request_gets_a_server_error() {
         // Through a guard for a CPython 3.11 bug hypothesis trips (see the script).
         std::process::Command::new(common::venv_bin("python"))
             .arg(common::repo_path("tests/tools/fuzz_api.py"))
-            .args(["run", &schema, "--checks", "not_a_server_error", "--max-examples", "25", "--workers", "2"])
+            .args([
+                "run",
+                &schema,
+                "--checks",
+                "not_a_server_error",
+                "--max-examples",
+                "25",
+                "--workers",
+                "2",
+            ])
             .args(["--header", &format!("Authorization: Bearer {token}")])
             .env("SCHEMATHESIS_TELEMETRY", "false")
             .output()

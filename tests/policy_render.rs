@@ -3,7 +3,6 @@
 
 mod common;
 
-use account_connect::catalog::Catalog;
 use account_connect::domain::Partition;
 use account_connect::policy::{render, Permissions, Rendered, Selection, SelectionError, MANAGED_POLICY_MAX_CHARS};
 use serde_json::Value;
@@ -69,18 +68,6 @@ fn catalog_pairs(sel: &Selection) -> Pairs {
     effective(out)
 }
 
-fn all_bundles() -> Permissions {
-    let c = Catalog::get();
-    Permissions::Custom {
-        products: c.products.iter().map(|p| p.id.clone()).collect(),
-        integrations: c
-            .products
-            .iter()
-            .flat_map(|p| p.integrations.iter().map(|i| i.id.clone()))
-            .collect(),
-    }
-}
-
 fn custom(products: &[&str], integrations: &[&str]) -> Permissions {
     Permissions::Custom {
         products: products.iter().map(|s| s.to_string()).collect(),
@@ -110,7 +97,7 @@ fn default_render_is_exactly_spots_default_policy_in_one_document() {
 
 #[test]
 fn reported_sizes_are_the_minified_lengths() {
-    for perms in [Permissions::Default, all_bundles()] {
+    for perms in [Permissions::Default, Permissions::everything()] {
         let r = render_for(Partition::Aws, &perms);
         for p in &r.policies {
             let json = serde_json::to_string(&p.document).unwrap();
@@ -127,7 +114,7 @@ fn reported_sizes_are_the_minified_lengths() {
 
 #[test]
 fn a_selection_over_the_limit_is_split_and_the_parts_add_up() {
-    let sel = Selection::resolve(Partition::Aws, &all_bundles()).unwrap();
+    let sel = Selection::resolve(Partition::Aws, &Permissions::everything()).unwrap();
     let r = render(&sel).unwrap();
     assert!(
         r.total_size > MANAGED_POLICY_MAX_CHARS,
@@ -149,7 +136,7 @@ fn a_selection_over_the_limit_is_split_and_the_parts_add_up() {
 fn every_render_grants_exactly_its_bundles() {
     for perms in [
         Permissions::Default,
-        all_bundles(),
+        Permissions::everything(),
         custom(&["overview-dashboard"], &[]),
         custom(&["elastigroup"], &["elastigroup-route53", "elastigroup-emr"]),
         custom(&["ocean", "eco"], &["ocean-eks"]),
@@ -281,7 +268,7 @@ fn parliament_finds_nothing_beyond_spots_own_findings() {
         );
     }
     docs.extend(
-        render_for(Partition::Aws, &all_bundles())
+        render_for(Partition::Aws, &Permissions::everything())
             .policies
             .into_iter()
             .map(|x| x.document),

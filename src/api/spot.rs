@@ -54,6 +54,14 @@ impl Envelope {
         (StatusCode::OK, axum::Json(body)).into_response()
     }
 
+    /// One item in Spot's envelope, or the error in it.
+    pub fn reply(&self, kind: &str, result: Result<Value, ApiError>) -> Response {
+        match result {
+            Ok(item) => self.ok(kind, vec![item]),
+            Err(e) => self.error(e),
+        }
+    }
+
     pub fn error(&self, e: ApiError) -> Response {
         let mut errors = vec![
             json!({"code": e.code, "message": e.message, "field": e.details.as_ref().and_then(|d| d.get("field")).cloned()}),
@@ -126,10 +134,10 @@ pub async fn create_external_id(
         Ok::<_, ApiError>(state.connections.external_id_for_account(&tenant.0, &account).await?)
     }
     .await;
-    match result {
-        Ok(c) => env.ok("spotinst:setup:credentials:aws:externalId", vec![external_id_item(&c)]),
-        Err(e) => env.error(e),
-    }
+    env.reply(
+        "spotinst:setup:credentials:aws:externalId",
+        result.map(|c| external_id_item(&c)),
+    )
 }
 
 pub async fn read_external_id(
@@ -152,10 +160,10 @@ pub async fn read_external_id(
             })
     }
     .await;
-    match result {
-        Ok(c) => env.ok("spotinst:setup:credentials:aws:externalId", vec![external_id_item(&c)]),
-        Err(e) => env.error(e),
-    }
+    env.reply(
+        "spotinst:setup:credentials:aws:externalId",
+        result.map(|c| external_id_item(&c)),
+    )
 }
 
 #[derive(serde::Deserialize)]
@@ -199,10 +207,7 @@ pub async fn set_credentials(
         Ok::<_, ApiError>(c)
     }
     .await;
-    match result {
-        Ok(c) => env.ok("spotinst:setup:credentials:aws", vec![role_item(&c)]),
-        Err(e) => env.error(e),
-    }
+    env.reply("spotinst:setup:credentials:aws", result.map(|c| role_item(&c)))
 }
 
 /// Spot's get-credentials: the role the account is connected with.
@@ -227,8 +232,5 @@ pub async fn get_credentials(
             })
     }
     .await;
-    match result {
-        Ok(c) => env.ok("spotinst:setup:credentials:aws", vec![role_item(&c)]),
-        Err(e) => env.error(e),
-    }
+    env.reply("spotinst:setup:credentials:aws", result.map(|c| role_item(&c)))
 }

@@ -33,6 +33,21 @@ enum Mode {
     Custom,
 }
 
+impl Permissions {
+    /// Every product and integration of the catalog.
+    pub fn everything() -> Permissions {
+        let c = Catalog::get();
+        Permissions::Custom {
+            products: c.products.iter().map(|p| p.id.clone()).collect(),
+            integrations: c
+                .products
+                .iter()
+                .flat_map(|p| p.integrations.iter().map(|i| i.id.clone()))
+                .collect(),
+        }
+    }
+}
+
 impl TryFrom<PermissionsWire> for Permissions {
     type Error = &'static str;
     fn try_from(w: PermissionsWire) -> Result<Self, Self::Error> {

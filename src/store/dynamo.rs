@@ -144,6 +144,18 @@ impl DynamoStore {
         )
     }
 
+    /// Deletes a hold item if this connection holds it (or nobody does).
+    fn release(&self, pk: String, sk: &str, id: &ConnectionId) -> TransactWriteItem {
+        let d = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(Item::from([("pk".into(), s(pk)), ("sk".into(), s(sk))])))
+            .condition_expression("attribute_not_exists(pk) OR connection_id = :id")
+            .expression_attribute_values(":id", s(id.as_str()))
+            .build()
+            .expect("table and key are set");
+        TransactWriteItem::builder().delete(d).build()
+    }
+
     async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), (Vec<Option<String>>, StoreError)> {
         let client = self.client().await;
         match client
@@ -319,33 +331,9 @@ impl Store for DynamoStore {
                         &[(":id", s(c.id.as_str()))],
                     )
                 }
-                Guard::ReleaseRole(arn) => {
-                    let key = Item::from([
-                        ("pk".into(), s(format!("ROLE#{}", arn.as_str()))),
-                        ("sk".into(), s("ROLE")),
-                    ]);
-                    let d = Delete::builder()
-                        .table_name(&self.table)
-                        .set_key(Some(key))
-                        .condition_expression("attribute_not_exists(pk) OR connection_id = :id")
-                        .expression_attribute_values(":id", s(c.id.as_str()))
-                        .build()
-                        .expect("table and key are set");
-                    TransactWriteItem::builder().delete(d).build()
-                }
+                Guard::ReleaseRole(arn) => self.release(format!("ROLE#{}", arn.as_str()), "ROLE", &c.id),
                 Guard::ReleaseAccount => {
-                    let key = Item::from([
-                        ("pk".into(), s(format!("HOLD#{}#{}", c.org, c.account_id.as_str()))),
-                        ("sk".into(), s("HOLD")),
-                    ]);
-                    let d = Delete::builder()
-                        .table_name(&self.table)
-                        .set_key(Some(key))
-                        .condition_expression("attribute_not_exists(pk) OR connection_id = :id")
-                        .expression_attribute_values(":id", s(c.id.as_str()))
-                        .build()
-                        .expect("table and key are set");
-                    TransactWriteItem::builder().delete(d).build()
+                    self.release(format!("HOLD#{}#{}", c.org, c.account_id.as_str()), "HOLD", &c.id)
                 }
             });
         }

@@ -426,7 +426,10 @@ mod tests {
 
     #[test]
     fn identity_fails_when_the_caller_is_in_another_account() {
-        assert_eq!(identity_check(Ok("123456789012".into()), &role()).status, CheckStatus::Passed);
+        assert_eq!(
+            identity_check(Ok("123456789012".into()), &role()).status,
+            CheckStatus::Passed
+        );
         let c = identity_check(Ok("999999999999".into()), &role());
         assert_eq!(c.status, CheckStatus::Failed);
         assert!(c.message.contains("999999999999"));
@@ -453,8 +456,16 @@ mod tests {
         let waited = Duration::from_secs(20);
         let denied = assume_failure(CallError::AccessDenied(String::new()), &role(), waited);
         assert!(denied.message.contains("AccessDenied") && denied.message.contains("20 s"));
-        assert!(assume_failure(CallError::RegionDisabled(String::new()), &role(), waited).message.contains("RegionDisabled"));
-        assert!(assume_failure(CallError::Throttled(String::new()), &role(), waited).message.contains("throttled"));
-        assert!(assume_failure(CallError::Timeout, &role(), waited).message.contains("in time"));
+        assert!(
+            assume_failure(CallError::RegionDisabled(String::new()), &role(), waited)
+                .message
+                .contains("RegionDisabled")
+        );
+        assert!(assume_failure(CallError::Throttled(String::new()), &role(), waited)
+            .message
+            .contains("throttled"));
+        assert!(assume_failure(CallError::Timeout, &role(), waited)
+            .message
+            .contains("in time"));
     }
 }
