@@ -67,15 +67,8 @@ async fn create(app: &common::TestApp, token: &str, account: &str, permissions: 
 }
 
 async fn template(app: &common::TestApp, token: &str, id: &str) -> Value {
-    app.client
-        .get(app.url(&format!("/v1/connections/{id}/template")))
-        .bearer_auth(token)
-        .send()
+    app.get_json(&format!("/v1/connections/{id}/template"), Some(&token))
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
 }
 
 fn cfn_lint(t: &Value) {
@@ -127,15 +120,7 @@ async fn deliver(state: &AppState, event: aws_lambda_events::event::sns::SnsEven
 }
 
 async fn get(app: &common::TestApp, token: &str, id: &str) -> Value {
-    app.client
-        .get(app.url(&format!("/v1/connections/{id}")))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    app.get_json(&format!("/v1/connections/{id}"), Some(&token)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -231,18 +216,7 @@ async fn end_to_end_the_stack_reports_back_and_the_account_connects() {
         (Some("connected"), Some("healthy")),
         "{now}"
     );
-    let (_, events) = (
-        0,
-        app.client
-            .get(app.url(&format!("/v1/connections/{id}/events")))
-            .bearer_auth(&t)
-            .send()
-            .await
-            .unwrap()
-            .json::<Value>()
-            .await
-            .unwrap(),
-    );
+    let (_, events) = (0, app.get_json(&format!("/v1/connections/{id}/events"), Some(&t)).await);
     assert!(events["items"]
         .as_array()
         .unwrap()

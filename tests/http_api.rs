@@ -31,15 +31,7 @@ async fn health_answers_ok_with_a_request_id() {
 #[tokio::test]
 async fn catalog_lists_products_integrations_and_actions() {
     let app = app().await;
-    let body: Value = app
-        .client
-        .get(app.url("/v1/catalog?partition=aws"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body: Value = app.get_json("/v1/catalog?partition=aws", None).await;
     assert_eq!(body["customizable"], true);
     let products = body["products"].as_array().unwrap();
     let eg = products.iter().find(|p| p["id"] == "elastigroup").unwrap();
@@ -50,15 +42,7 @@ async fn catalog_lists_products_integrations_and_actions() {
         .any(|i| i["id"] == "elastigroup-route53"));
     assert!(eg["actions"].as_array().unwrap().iter().any(|a| a == "autoscaling:*"));
 
-    let gov: Value = app
-        .client
-        .get(app.url("/v1/catalog?partition=aws-us-gov"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let gov: Value = app.get_json("/v1/catalog?partition=aws-us-gov", None).await;
     assert_eq!(gov["customizable"], false);
     assert!(gov["note"].as_str().unwrap().contains("not be able to customize"));
     assert!(!gov.to_string().contains("arn:aws:"));
@@ -172,15 +156,7 @@ async fn every_bad_input_is_a_4xx_with_a_stable_code() {
 #[tokio::test]
 async fn openapi_documents_exactly_the_routes_served() {
     let app = app().await;
-    let doc: Value = app
-        .client
-        .get(app.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = app.get_json("/openapi.json", None).await;
     assert_eq!(doc["openapi"], "3.1.0");
     let paths = doc["paths"].as_object().unwrap();
     let mut documented = Vec::new();

@@ -45,16 +45,7 @@ async fn the_sdk_gets_one_stable_external_id_per_account() {
     assert_eq!(body["response"]["items"][0]["externalId"], ext.as_str());
     assert_eq!(body["response"]["count"], 1);
     // It is the same connection the /v1 API shows.
-    let list: Value = app
-        .client
-        .get(app.url("/v1/connections?accountId=act-12345678"))
-        .bearer_auth(&t)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = app.get_json("/v1/connections?accountId=act-12345678", Some(&t)).await;
     assert_eq!(list["items"][0]["externalId"], ext.as_str());
 }
 
@@ -103,16 +94,7 @@ async fn the_sdk_sets_credentials_and_reads_them_back() {
     let t = common::token("org-s", None);
     let (ok, created) = sdk(&app, &t, "act-55555555", &["create_external_id"]);
     assert!(ok, "{created}");
-    let list: Value = app
-        .client
-        .get(app.url("/v1/connections?accountId=act-55555555"))
-        .bearer_auth(&t)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = app.get_json("/v1/connections?accountId=act-55555555", Some(&t)).await;
     let conn = &list["items"][0];
     let conf = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
     let iam = aws_sdk_iam::Client::new(&conf);

@@ -17,6 +17,15 @@ impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
+
+    /// GET `path`, with a bearer token if given; the body as JSON.
+    pub async fn get_json(&self, path: &str, token: Option<&str>) -> serde_json::Value {
+        let mut req = self.client.get(self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.unwrap().json().await.unwrap()
+    }
 }
 
 pub const TEST_SECRET: &[u8] = b"test-secret-test-secret-test-secret!";
