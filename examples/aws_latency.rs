@@ -3,10 +3,11 @@
 //! (which starts moto and sets AWS_ENDPOINT_URL and the test credentials, as
 //! scripts/test does):
 //!
-//!   cargo run --release --example aws_latency -- [--creates 200] [--verifications 50]
+//!   cargo run --release --example aws_latency -- [--creates 200] [--verifications 50] [--keep-items]
 //!
 //! (a) `POST /v1/connections` through the real Router over HTTP with a
-//!     DynamoDB store, against one bare `PutItem` of a same-sized item;
+//!     DynamoDB store, against one bare `PutItem` of a same-sized item and
+//!     one bare `TransactWriteItems` of the same four items, interleaved;
 //! (b) the same create with SQLite (memory and a file);
 //! (c) `POST /v1/connections/{id}/role` with a correct role made through
 //!     IAM, against its dependent chain of calls done by hand; the AWS calls
@@ -17,7 +18,8 @@
 
 use account_connect::api::{router, AppState};
 use account_connect::config::Config;
-use aws_sdk_dynamodb::types::AttributeValue;
+use account_connect::connections::ConnectionId;
+use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, Put, TransactWriteItem, WriteRequest};
 use aws_sdk_iam::config::Credentials;
 use serde_json::{json, Value};
 use std::sync::Mutex;
@@ -32,6 +34,8 @@ const SECRET: &[u8] = b"bench-secret-bench-secret-bench-secret";
 const ORG: &str = "org-bench";
 const AWS_ACCOUNT: &str = "123456789012"; // moto's account
 const WARM_UP: usize = 10;
+
+type Item = std::collections::HashMap<String, AttributeValue>;
 
 // --- AWS calls, from the SDK's per-operation spans ------------------------
 
@@ -266,22 +270,190 @@ fn account(run: &str, i: usize) -> String {
 }
 
 /// Times `n` creates (after a warm-up) on a fresh app over `store_url`.
-async fn creates(store_url: &str, label: &str, run: &str, n: usize) -> (Series, Series, App) {
+async fn creates(store_url: &str, label: &str, run: &str, n: usize) -> Series {
     let app = spawn_app(store_url).await;
     let mut series = Series::new(label);
-    let mut store_calls = Series::new("  of which DynamoDB calls (client side)");
+    for i in 0..WARM_UP + n {
+        let t = Instant::now();
+        app.create(&account(run, i)).await;
+        if i >= WARM_UP {
+            series.push(t.elapsed());
+        }
+    }
+    series
+}
+
+/// The DynamoDB figures of (a), all on one table.
+struct DynamoCreates {
+    create: Series,
+    create_calls: Series,
+    put: Series,
+    transact: Series,
+    connection_bytes: usize,
+}
+
+fn put_of(table: &str, item: Item, condition: &str, values: &[(&str, AttributeValue)]) -> TransactWriteItem {
+    let mut b = Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .condition_expression(condition);
+    for (k, v) in values {
+        b = match k.strip_prefix('#') {
+            Some(name) => b.expression_attribute_names(*k, name),
+            None => b.expression_attribute_values(*k, v.clone()),
+        };
+    }
+    TransactWriteItem::builder().put(b.build().expect("put")).build()
+}
+
+/// Deletes every item of the table (small here), untimed.
+async fn empty_table(ddb: &aws_sdk_dynamodb::Client, table: &str) {
+    let items = ddb
+        .scan()
+        .table_name(table)
+        .send()
+        .await
+        .expect("Scan")
+        .items
+        .unwrap_or_default();
+    for chunk in items.chunks(25) {
+        let requests = chunk
+            .iter()
+            .map(|i| {
+                let key = DeleteRequest::builder()
+                    .key("pk", i["pk"].clone())
+                    .key("sk", i["sk"].clone())
+                    .build()
+                    .expect("key");
+                WriteRequest::builder().delete_request(key).build()
+            })
+            .collect();
+        ddb.batch_write_item()
+            .request_items(table, requests)
+            .send()
+            .await
+            .expect("BatchWriteItem");
+    }
+}
+
+/// (a): each round, on the same table, one create through the app over
+/// HTTP, one bare PutItem of an item shaped and sized like the stored
+/// connection, and one bare TransactWriteItems of the four items a create
+/// writes, with their conditions. Unless `keep` is set the table is emptied
+/// after each round (untimed): moto deep-copies the whole table for every
+/// item of a transaction, so a growing table would measure moto, not us.
+async fn dynamo_creates(table: &str, run: &str, n: usize, keep: bool) -> DynamoCreates {
+    let app = spawn_app(&format!("dynamodb://{table}")).await;
+    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+    let ddb = aws_sdk_dynamodb::Client::new(&conf);
+    let mut f = DynamoCreates {
+        create: Series::new("POST /v1/connections, DynamoDB store"),
+        create_calls: Series::new("  of which the store's DynamoDB calls"),
+        put: Series::new("bare PutItem, same-sized connection item"),
+        transact: Series::new("bare TransactWriteItems, the create's 4 items"),
+        connection_bytes: 0,
+    };
+    // Sizes of what a create stores, from a first one.
+    let first = app.create(&account(run, 999_999)).await;
+    let id: ConnectionId = first["id"].as_str().expect("id").parse().expect("connection id");
+    let store = &app.state.connections.store;
+    let conn = store.get(ORG, &id).await.expect("store").expect("stored");
+    let conn_bytes = serde_json::to_string(&conn).expect("serializes").len();
+    let event_bytes = serde_json::to_string(&store.events(&id).await.expect("events")[0])
+        .expect("serializes")
+        .len();
+    f.connection_bytes = conn_bytes;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let s = |v: String| AttributeValue::S(v);
     for i in 0..WARM_UP + n {
         take_calls();
         let t = Instant::now();
         app.create(&account(run, i)).await;
-        let d = t.elapsed();
-        let aws: Duration = take_calls().iter().map(|c| c.end - c.start).sum();
+        let create = t.elapsed();
+        let calls: Duration = take_calls().iter().map(|c| c.end - c.start).sum();
+
+        let pk = format!("BENCH#{run}#{i:06}");
+        let conn_item = |pk: &str| -> Item {
+            Item::from([
+                ("pk".into(), s(pk.to_owned())),
+                ("sk".into(), s("CONN".into())),
+                ("gsi1pk".into(), s(format!("ORG#{ORG}"))),
+                ("gsi1sk".into(), s(format!("ACCT#act-x{i}#{now:012}#{pk}"))),
+                ("org".into(), s(ORG.into())),
+                ("version".into(), AttributeValue::N("1".into())),
+                ("ttl".into(), AttributeValue::N((now + 86_400).to_string())),
+                ("data".into(), s("x".repeat(conn_bytes))),
+            ])
+        };
+        let t = Instant::now();
+        ddb.put_item()
+            .table_name(table)
+            .set_item(Some(conn_item(&pk)))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .expect("PutItem");
+        let put = t.elapsed();
+
+        let tx_pk = format!("CONN#{run}x{i:06}");
+        let items = vec![
+            put_of(table, conn_item(&tx_pk), "attribute_not_exists(pk)", &[]),
+            put_of(
+                table,
+                Item::from([
+                    ("pk".into(), s(format!("EXTID#{run}x{i:06}"))),
+                    ("sk".into(), s("EXTID".into())),
+                    ("connection_id".into(), s(tx_pk.clone())),
+                ]),
+                "attribute_not_exists(pk)",
+                &[],
+            ),
+            put_of(
+                table,
+                Item::from([
+                    ("pk".into(), s(format!("HOLD#{ORG}#act-x{i}"))),
+                    ("sk".into(), s("HOLD".into())),
+                    ("connection_id".into(), s(tx_pk.clone())),
+                    ("until".into(), AttributeValue::N((now + 86_400).to_string())),
+                ]),
+                "attribute_not_exists(pk) OR connection_id = :id OR #until <= :now",
+                &[
+                    (":id", s(tx_pk.clone())),
+                    (":now", AttributeValue::N(now.to_string())),
+                    ("#until", s(String::new())),
+                ],
+            ),
+            put_of(
+                table,
+                Item::from([
+                    ("pk".into(), s(tx_pk.clone())),
+                    ("sk".into(), s(format!("EVENT#{i:020}"))),
+                    ("data".into(), s("x".repeat(event_bytes))),
+                ]),
+                "attribute_not_exists(pk)",
+                &[],
+            ),
+        ];
+        let t = Instant::now();
+        ddb.transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+            .expect("TransactWriteItems");
+        let transact = t.elapsed();
+        take_calls();
+        if !keep {
+            empty_table(&ddb, table).await;
+            take_calls();
+        }
         if i >= WARM_UP {
-            series.push(d);
-            store_calls.push(aws);
+            f.create.push(create);
+            f.create_calls.push(calls);
+            f.put.push(put);
+            f.transact.push(transact);
         }
     }
-    (series, store_calls, app)
+    f
 }
 
 // --- verification -----------------------------------------------------------
@@ -459,6 +631,11 @@ struct Verifications {
     app_rounds: Vec<Vec<String>>,
     hand_rounds: Vec<Vec<String>>,
     rounds_seen: Vec<usize>,
+    /// The slowest run: its time and its AWS calls (name, ms from the request's start, ms taken).
+    slowest: (Duration, Vec<(String, f64, f64)>),
+    /// Request start to the first AWS call, and the last call's end to the answer.
+    head: Series,
+    tail: Series,
 }
 
 async fn verifications(store_url: &str, label: &str, run: &str, n: usize, hand: bool) -> Verifications {
@@ -471,14 +648,19 @@ async fn verifications(store_url: &str, label: &str, run: &str, n: usize, hand: 
         app_rounds: Vec::new(),
         hand_rounds: Vec::new(),
         rounds_seen: Vec::new(),
+        slowest: (Duration::ZERO, Vec::new()),
+        head: Series::new("  of which before the first AWS call"),
+        tail: Series::new("  of which after the last AWS call"),
     };
     let warm = 3;
     for i in 0..warm + n {
         let c = app.create(&account(run, i)).await;
         let (arn, policies) = make_role(&iam, &c).await;
         take_calls();
+        let t0 = Instant::now();
         let d = verify_via_app(&app, &c, &arn).await;
-        let app_rounds = rounds(&take_calls());
+        let calls = take_calls();
+        let app_rounds = rounds(&calls);
         let by_hand = if hand {
             let d = verify_by_hand(&conf, &arn, c["externalId"].as_str().expect("externalId")).await;
             Some((d, rounds(&take_calls())))
@@ -490,6 +672,25 @@ async fn verifications(store_url: &str, label: &str, run: &str, n: usize, hand: 
             continue;
         }
         v.app.push(d);
+        if let (Some(first), Some(last)) = (calls.iter().map(|c| c.start).min(), calls.iter().map(|c| c.end).max()) {
+            v.head.push(first.saturating_duration_since(t0));
+            v.tail.push(d.saturating_sub(last.saturating_duration_since(t0)));
+        }
+        if d > v.slowest.0 {
+            let ms = |d: Duration| d.as_secs_f64() * 1e3;
+            let mut timed: Vec<_> = calls
+                .iter()
+                .map(|c| {
+                    (
+                        c.name.clone(),
+                        ms(c.start.saturating_duration_since(t0)),
+                        ms(c.end - c.start),
+                    )
+                })
+                .collect();
+            timed.sort_by(|a, b| a.1.total_cmp(&b.1));
+            v.slowest = (d, timed);
+        }
         v.rounds_seen.push(app_rounds.len());
         v.app_rounds = app_rounds;
         if let Some((d, r)) = by_hand {
@@ -515,6 +716,7 @@ async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let n_create = arg(&args, "--creates", 200).max(1);
     let n_verify = arg(&args, "--verifications", 50).max(1);
+    let keep = args.iter().any(|a| a == "--keep-items");
     let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL") else {
         eprintln!("AWS_ENDPOINT_URL is not set: run scripts/bench, which starts moto");
         std::process::exit(2);
@@ -523,60 +725,17 @@ async fn main() {
     let run = account_connect::ids::random_token(3);
     println!("moto at {endpoint}; {n_create} creates and {n_verify} verifications per series, after a warm-up");
 
-    // (a) create over DynamoDB, and one bare PutItem of the same-sized item.
+    // (a) create over DynamoDB against bare calls on the same table.
     let table = format!("bench-{run}");
     account_connect::store::create_table(&table)
         .await
         .expect("table on moto");
-    let (dynamo, dynamo_calls, app) = creates(
-        &format!("dynamodb://{table}"),
-        "POST /v1/connections, DynamoDB store",
-        &run,
-        n_create,
-    )
-    .await;
-    // The stored connection, to size the bare item like it.
-    let sample = app.create(&account(&run, 1_000_000)).await;
-    let id: account_connect::connections::ConnectionId =
-        sample["id"].as_str().expect("id").parse().expect("connection id");
-    let conn = app
-        .state
-        .connections
-        .store
-        .get(ORG, &id)
-        .await
-        .expect("store")
-        .expect("stored");
-    let data_len = serde_json::to_string(&conn).expect("serializes").len();
-    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
-    let ddb = aws_sdk_dynamodb::Client::new(&conf);
-    let mut put = Series::new("bare PutItem, same table and item size");
-    for i in 0..WARM_UP + n_create {
-        let pk = format!("BENCH#{run}#{i:06}");
-        let t = Instant::now();
-        ddb.put_item()
-            .table_name(&table)
-            .item("pk", AttributeValue::S(pk.clone()))
-            .item("sk", AttributeValue::S("CONN".into()))
-            .item("gsi1pk", AttributeValue::S(format!("ORG#{ORG}")))
-            .item("gsi1sk", AttributeValue::S(format!("ACCT#act-x{i}#000000000000#{pk}")))
-            .item("org", AttributeValue::S(ORG.into()))
-            .item("version", AttributeValue::N("1".into()))
-            .item("data", AttributeValue::S("x".repeat(data_len)))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await
-            .expect("PutItem");
-        if i >= WARM_UP {
-            put.push(t.elapsed());
-        }
-    }
-    take_calls();
+    let dynamo = dynamo_creates(&table, &run, n_create, keep).await;
 
     // (b) the same create on SQLite.
-    let (mem, _, _) = creates("sqlite::memory:", "POST /v1/connections, SQLite memory", &run, n_create).await;
+    let mem = creates("sqlite::memory:", "POST /v1/connections, SQLite memory", &run, n_create).await;
     let file = std::env::temp_dir().join(format!("account-connect-bench-{run}.db"));
-    let (disk, _, _) = creates(
+    let disk = creates(
         &format!("sqlite://{}", file.display()),
         "POST /v1/connections, SQLite file",
         &run,
@@ -611,19 +770,35 @@ async fn main() {
         "  {:<46} {:>5} {:>10} {:>10}",
         "series (ms, client side)", "n", "median", "p95"
     );
-    row(&dynamo);
-    row(&dynamo_calls);
-    row(&put);
-    ratio("create (DynamoDB) / bare PutItem", &dynamo, &put, 1.2);
+    row(&dynamo.create);
+    row(&dynamo.create_calls);
+    row(&dynamo.put);
+    row(&dynamo.transact);
+    ratio("create (DynamoDB) / bare PutItem", &dynamo.create, &dynamo.put, 1.2);
+    ratio(
+        "create (DynamoDB) / bare TransactWriteItems",
+        &dynamo.create,
+        &dynamo.transact,
+        1.2,
+    );
     row(&mem);
     row(&disk);
     row(&sq.app);
+    row(&sq.head);
+    row(&sq.tail);
     row(&sq.hand);
     ratio("verification / hand chain", &sq.app, &sq.hand, 1.2);
     row(&dv.app);
     println!();
     println!(
-        "  item sizes: stored connection JSON {data_len} bytes; a create writes 4 items in one TransactWriteItems"
+        "  a create writes 4 items (connection, external-ID claim, account hold, event) in one \
+         TransactWriteItems; stored connection JSON {} bytes; table {}",
+        dynamo.connection_bytes,
+        if keep {
+            "kept growing (--keep-items)"
+        } else {
+            "emptied after each round (untimed)"
+        }
     );
     let after = |r: &[Vec<String>]| r.len().saturating_sub(1);
     let (lo, hi) = (
@@ -647,4 +822,17 @@ async fn main() {
         dv.app_rounds.len(),
         describe(&dv.app_rounds)
     );
+    for (label, v) in [("SQLite", &sq), ("DynamoDB", &dv)] {
+        let calls: Vec<String> = v
+            .slowest
+            .1
+            .iter()
+            .map(|(name, at, took)| format!("{} @{at:.1}+{took:.1}", name.split('.').nth(1).unwrap_or(name)))
+            .collect();
+        println!(
+            "  slowest verification ({label} store), {:.1} ms; its AWS calls (ms from start + ms taken): {}",
+            v.slowest.0.as_secs_f64() * 1e3,
+            calls.join(", ")
+        );
+    }
 }
