@@ -233,12 +233,30 @@ impl ConnectionService {
     }
 
     /// Reads, changes and writes back under the version check, retrying a lost race.
-    pub async fn change<F>(&self, tenant: &Tenant, id: &ConnectionId, mut f: F) -> Result<Connection, ServiceError>
+    pub async fn change<F>(&self, tenant: &Tenant, id: &ConnectionId, f: F) -> Result<Connection, ServiceError>
+    where
+        F: FnMut(&mut Connection, i64) -> Result<Option<(Event, Vec<Guard>)>, ServiceError>,
+    {
+        self.change_from(tenant, id, None, f).await
+    }
+
+    /// `change` starting from a connection the caller has just read, saving a
+    /// round trip; a lost race re-reads.
+    async fn change_from<F>(
+        &self,
+        tenant: &Tenant,
+        id: &ConnectionId,
+        mut read: Option<Connection>,
+        mut f: F,
+    ) -> Result<Connection, ServiceError>
     where
         F: FnMut(&mut Connection, i64) -> Result<Option<(Event, Vec<Guard>)>, ServiceError>,
     {
         for attempt in 0..WRITE_ATTEMPTS {
-            let mut c = self.get(tenant, id).await?;
+            let mut c = match read.take() {
+                Some(c) => c,
+                None => self.get(tenant, id).await?,
+            };
             let t = now();
             let Some((ev, guards)) = f(&mut c, t)? else {
                 return Ok(c); // Nothing to change.
@@ -282,7 +300,7 @@ impl ConnectionService {
         let actor = tenant.sub.clone();
         let report_json = serde_json::to_value(&report).expect("reports serialize");
         let updated = self
-            .change(tenant, id, |c, t| {
+            .change_from(tenant, id, Some(c), |c, t| {
                 let status = c.status(t);
                 if !matches!(status, Status::Pending | Status::Connected) {
                     return Err(ServiceError::WrongStatus {
@@ -336,7 +354,7 @@ impl ConnectionService {
         let actor = tenant.sub.clone();
         let report_json = serde_json::to_value(&report).expect("reports serialize");
         let updated = self
-            .change(tenant, id, |c, _| {
+            .change_from(tenant, id, Some(c), |c, _| {
                 if c.state != Status::Connected {
                     return Ok(None); // Disconnected meanwhile: nothing to record.
                 }
