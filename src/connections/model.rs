@@ -100,10 +100,6 @@ pub enum Health {
     Broken,
 }
 
-/// Who did something: the token's subject, or the system.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Actor(pub String);
-
 /// A connection as stored. Times are unix seconds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -174,7 +170,6 @@ pub enum EventKind {
     Verified,
     Failed,
     Checked,
-    Promoted,
     Disconnected,
 }
 
