@@ -3,7 +3,7 @@
 use super::error::ApiError;
 use crate::connections::{trust_policy, Connection, Health, Method, ServiceError, Status};
 use crate::domain::{AccountId, ExternalId, Partition, RoleArn, SpotAccountId};
-use crate::policy::{render, Permissions, RenderedPolicy, Selection};
+use crate::policy::{render_shared, Permissions, RenderedPolicy, Selection};
 use crate::store::StoreError;
 use axum::http::StatusCode;
 use serde::Serialize;
@@ -50,8 +50,8 @@ impl ConnectionView {
     pub fn new(c: Connection, principal: Option<&str>, now: i64) -> Self {
         let policies = Selection::resolve(c.partition, &c.permissions)
             .ok()
-            .and_then(|s| render(&s).ok())
-            .map(|r| r.policies)
+            .and_then(|s| render_shared(&s).ok())
+            .map(|r| r.policies.clone())
             .unwrap_or_default();
         ConnectionView {
             id: c.id.as_str().to_owned(),

@@ -2,7 +2,7 @@
 //! role with the trust policy, and the custom resource that reports back.
 
 use crate::connections::{trust_policy, Connection};
-use crate::policy::{render as render_policy, Selection};
+use crate::policy::{render_shared, Selection};
 use serde_json::{json, Map, Value};
 
 pub const CUSTOM_RESOURCE_ID: &str = "SpotConnection";
@@ -36,7 +36,7 @@ fn partition_agnostic(v: &Value) -> Value {
 pub fn render(conn: &Connection, principal: &str, topic: Option<&str>, token: Option<&str>) -> Value {
     let mut resources = Map::new();
     let selection = Selection::resolve(conn.partition, &conn.permissions).expect("stored selections resolve");
-    let rendered = render_policy(&selection).expect("stored selections render");
+    let rendered = render_shared(&selection).expect("stored selections render");
     let mut policy_ids = Vec::new();
     for (i, p) in rendered.policies.iter().enumerate() {
         let id = if rendered.policies.len() == 1 {

@@ -4,7 +4,7 @@ use super::model::{Connection, ConnectionId, Event, EventKind, Health, Method, S
 use crate::auth::Tenant;
 use crate::config::Config;
 use crate::domain::{AccountId, ExternalId, Partition, RoleArn, SpotAccountId};
-use crate::policy::{render, Permissions, RenderError, Selection, SelectionError};
+use crate::policy::{render_shared, Permissions, RenderError, Selection, SelectionError};
 use crate::store::{DynStore, Guard, Idempotency, Page, StoreError};
 use crate::verify::{Outcome, Report, Verifier};
 use serde::Serialize;
@@ -116,7 +116,7 @@ impl ConnectionService {
         }
         self.principal(req.partition)?;
         let selection = Selection::resolve(req.partition, &req.permissions).map_err(ServiceError::Selection)?;
-        render(&selection).map_err(ServiceError::Render)?;
+        render_shared(&selection).map_err(ServiceError::Render)?;
         let request_hash = hex(&Sha256::digest(serde_json::to_vec(&req).expect("requests serialize")));
         let idem = idempotency_key.map(|key| Idempotency {
             key,

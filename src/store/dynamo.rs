@@ -383,7 +383,7 @@ impl Store for DynamoStore {
         limit: usize,
     ) -> Result<Page, StoreError> {
         let limit = limit.clamp(1, super::MAX_PAGE);
-        let prefix = account.map(account_prefix).unwrap_or_else(|| "ACCT#".to_owned());
+        let prefix = account_prefix(account);
         let mut q = self
             .client()
             .await

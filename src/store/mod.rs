@@ -129,8 +129,12 @@ pub(crate) fn tenant_sort_key(c: &Connection) -> String {
     format!("ACCT#{}#{:012}#{}", c.account_id.as_str(), c.created_at, c.id.as_str())
 }
 
-pub(crate) fn account_prefix(account: &SpotAccountId) -> String {
-    format!("ACCT#{}#", account.as_str())
+/// Sort-key prefix of one Spot account's connections, or of all of them.
+pub(crate) fn account_prefix(account: Option<&SpotAccountId>) -> String {
+    match account {
+        Some(a) => format!("ACCT#{}#", a.as_str()),
+        None => "ACCT#".to_owned(),
+    }
 }
 
 /// Cursors are the last sort key, base64url; the tenant comes from the token.

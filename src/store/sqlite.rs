@@ -260,7 +260,7 @@ impl Store for SqliteStore {
         limit: usize,
     ) -> Result<Page, StoreError> {
         let org = org.to_owned();
-        let prefix = account.map(account_prefix).unwrap_or_else(|| "ACCT#".to_owned());
+        let prefix = account_prefix(account);
         let after = cursor.and_then(decode_cursor).unwrap_or_default();
         let limit = limit.clamp(1, super::MAX_PAGE);
         self.with(move |db| {
