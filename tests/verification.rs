@@ -440,3 +440,88 @@ async fn a_role_serves_one_connection_and_concurrent_submissions_agree() {
         .await;
     assert_eq!(c2_now["status"], "pending");
 }
+
+/// A sample of the trust table (src/verify/trust_table.rs) end to end: moto
+/// never reads a trust policy, so each verdict here is the audit's own.
+#[tokio::test]
+async fn trust_verdicts_agree_with_iam_end_to_end() {
+    let e = env().await;
+    let vendor = "arn:aws:iam::922761411349:root";
+    let refused: Vec<(&str, Box<dyn Fn(&str) -> Value>, &str)> = vec![
+        (
+            "a second account in the vendor's list",
+            Box::new(move |ext| {
+                json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                "Principal": {"AWS": [vendor, "arn:aws:iam::111111111111:root"]}, "Action": "sts:AssumeRole",
+                "Condition": {"StringEquals": {"sts:ExternalId": ext}}}]})
+            }),
+            "111111111111",
+        ),
+        (
+            "an unconditional Deny for the vendor",
+            Box::new(move |ext| {
+                let mut t = trust_with(json!(ext));
+                t["Statement"].as_array_mut().unwrap().push(
+                    json!({"Sid": "NoVendor", "Effect": "Deny", "Principal": {"AWS": vendor}, "Action": "sts:AssumeRole"}),
+                );
+                t
+            }),
+            "NoVendor",
+        ),
+        (
+            "an EKS OIDC provider without a sub condition",
+            Box::new(move |ext| {
+                let mut t = trust_with(json!(ext));
+                t["Statement"].as_array_mut().unwrap().push(json!({"Effect": "Allow",
+                    "Principal": {"Federated": "arn:aws:iam::123456789012:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/EX"},
+                    "Action": "sts:AssumeRoleWithWebIdentity"}));
+                t
+            }),
+            "oidc-provider",
+        ),
+    ];
+    for (i, (what, trust, names)) in refused.into_iter().enumerate() {
+        let c = e.connection(&format!("act-80{i}"), json!({"mode": "default"})).await;
+        let arn = e.role(&trust(c["externalId"].as_str().unwrap()), &docs(&c), &[]).await;
+        let report = assert_refused(&e, &c, &arn, "trust_policy").await;
+        let msg = check(&report, "trust_policy")["message"].as_str().unwrap().to_owned();
+        assert!(msg.contains(names), "{what}: {msg}");
+    }
+    // Safe by IAM's evaluation although not the shape we render.
+    let safe: Vec<Box<dyn Fn(&str) -> Value>> = vec![
+        Box::new(move |ext| {
+            json!({"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Principal": {"AWS": vendor}, "Action": "sts:AssumeRole"},
+                {"Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole",
+                 "Condition": {"StringNotEquals": {"sts:ExternalId": ext}}}]})
+        }),
+        Box::new(|ext| {
+            trust_with(json!(ext.to_uppercase()))
+                .to_string()
+                .replace("StringEquals", "StringEqualsIgnoreCase")
+                .parse()
+                .unwrap()
+        }),
+    ];
+    for (i, trust) in safe.into_iter().enumerate() {
+        let c = e.connection(&format!("act-81{i}"), json!({"mode": "default"})).await;
+        let arn = e.role(&trust(c["externalId"].as_str().unwrap()), &docs(&c), &[]).await;
+        let (status, done) = e.connect(&c, &arn).await;
+        assert_eq!((status, done["status"].as_str()), (200, Some("connected")), "{done}");
+    }
+}
+
+/// The wildcard that made the old matcher backtrack for minutes: the
+/// verification answers, and the rest of the role's policy still counts.
+#[tokio::test]
+async fn a_hostile_wildcard_policy_is_checked_promptly() {
+    let e = env().await;
+    let c = e.connection("act-820", json!({"mode": "default"})).await;
+    let hostile = json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": format!("ec2:{}Z", "*".repeat(40)), "Resource": format!("arn:aws:s3:::{}Z", "*?".repeat(40))}
+    ]});
+    let arn = e.role(&c["trustPolicy"], &docs(&c), &[hostile]).await;
+    let (status, done) = e.connect(&c, &arn).await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["health"], "healthy", "{done}");
+}

@@ -1,9 +1,11 @@
-//! A local evaluator of what a role's policies allow: Allow, explicit Deny,
-//! wildcards, NotAction and NotResource. IAM's SimulatePrincipalPolicy is the
-//! authority (it also sees permissions boundaries and SCPs), but moto lacks it
-//! and the default policy alone cannot call it on every partition.
+//! What a role's own policies grant, on the shared core (`crate::iam`).
+//! A requirement may itself be a wildcard (`ec2:Describe*`): an Allow must
+//! cover all of it, and a Deny that touches any of it takes it away. IAM's
+//! SimulatePrincipalPolicy is the authority where the role may call it (it
+//! also sees permissions boundaries and SCPs).
 
-use super::trust::glob;
+use crate::iam::wildcard::{covers, overlaps, Case};
+use crate::iam::{Effect, Patterns, Policy, Statement};
 use serde_json::Value;
 
 /// What the role's statements say of one (action, resource) pair.
@@ -16,106 +18,85 @@ pub enum Verdict {
     Missing,
 }
 
-fn list(v: &Value) -> Vec<&str> {
-    match v {
-        Value::String(s) => vec![s.as_str()],
-        Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
-        _ => Vec::new(),
+/// Whether the statement's patterns cover every value `want` names.
+fn covers_all(p: &Patterns, want: &str, case: Case) -> bool {
+    match p {
+        Patterns::Only(l) => l.iter().any(|x| !x.contains("${") && covers(x, want, case)),
+        Patterns::AllBut(l) => !l.iter().any(|x| overlaps(x, want, case)),
     }
 }
 
-/// Whether two patterns can name a common value.
-fn overlaps(a: &str, b: &str) -> bool {
-    glob(a, b) || glob(b, a)
-}
-
-struct Stmt<'a> {
-    allow: bool,
-    actions: Vec<&'a str>,
-    not_actions: Vec<&'a str>,
-    resources: Vec<&'a str>,
-    not_resources: Vec<&'a str>,
-    conditional: bool,
-}
-
-impl Stmt<'_> {
-    /// Covers every action `action` names (a wildcard requirement must be
-    /// covered whole).
-    fn covers_action(&self, action: &str) -> bool {
-        if !self.not_actions.is_empty() {
-            return !self.not_actions.iter().any(|p| overlaps(p, action));
-        }
-        self.actions.iter().any(|p| glob(p, action))
-    }
-    fn touches_action(&self, action: &str) -> bool {
-        if !self.not_actions.is_empty() {
-            return !self.not_actions.iter().any(|p| glob(p, action));
-        }
-        self.actions.iter().any(|p| overlaps(p, action))
-    }
-    fn covers_resource(&self, resource: &str) -> bool {
-        if !self.not_resources.is_empty() {
-            return false; // Some resources are excluded: never the whole requirement.
-        }
-        self.resources.iter().any(|p| glob(p, resource))
-    }
-    fn touches_resource(&self, resource: &str) -> bool {
-        if !self.not_resources.is_empty() {
-            return !self.not_resources.iter().any(|p| glob(p, resource));
-        }
-        self.resources.iter().any(|p| overlaps(p, resource))
+/// Whether the statement's patterns name some value `want` names.
+fn touches(p: &Patterns, want: &str, case: Case) -> bool {
+    match p {
+        Patterns::Only(l) => l.iter().any(|x| x.contains("${") || overlaps(x, want, case)),
+        Patterns::AllBut(l) => !l.iter().any(|x| covers(x, want, case)),
     }
 }
 
-pub struct Evaluator<'a> {
-    statements: Vec<Stmt<'a>>,
+fn guarded(s: &Statement) -> bool {
+    s.is_conditional() || !s.unsupported.is_empty()
 }
 
-impl<'a> Evaluator<'a> {
-    pub fn new(documents: &'a [Value]) -> Self {
+pub struct Evaluator {
+    statements: Vec<Statement>,
+    notes: Vec<String>,
+}
+
+impl Evaluator {
+    pub fn new(documents: &[Value]) -> Self {
         let mut statements = Vec::new();
+        let mut notes = Vec::new();
         for d in documents {
-            let sts: Vec<&Value> = match &d["Statement"] {
-                Value::Array(a) => a.iter().collect(),
-                v @ Value::Object(_) => vec![v],
-                _ => Vec::new(),
-            };
-            for s in sts {
-                statements.push(Stmt {
-                    allow: s["Effect"] == "Allow",
-                    actions: list(&s["Action"]),
-                    not_actions: list(&s["NotAction"]),
-                    resources: list(&s["Resource"]),
-                    not_resources: list(&s["NotResource"]),
-                    conditional: s
-                        .get("Condition")
-                        .is_some_and(|c| c.as_object().is_some_and(|o| !o.is_empty())),
-                });
+            match Policy::parse(d) {
+                Ok(p) => statements.extend(p.statements),
+                Err(e) => notes.push(format!(
+                    "a policy we cannot read ({e}) was left out, so its grants do not count"
+                )),
             }
         }
-        Evaluator { statements }
+        for s in &statements {
+            notes.extend(
+                s.unsupported
+                    .iter()
+                    .map(|u| format!("statement {} holds {u}, so it counts only as conditional", s.label)),
+            );
+        }
+        Evaluator { statements, notes }
+    }
+
+    /// What the core could not evaluate, for the report.
+    pub fn notes(&self) -> &[String] {
+        &self.notes
     }
 
     pub fn verdict(&self, action: &str, resource: &str) -> Verdict {
+        let resource_ok = |s: &Statement, f: fn(&Patterns, &str, Case) -> bool| {
+            s.resources.as_ref().is_none_or(|r| f(r, resource, Case::Sensitive))
+        };
         let mut conditional = false;
-        for d in self.statements.iter().filter(|s| !s.allow) {
-            if d.touches_action(action) && d.touches_resource(resource) {
-                if d.conditional {
+        for d in self.statements.iter().filter(|s| s.effect == Effect::Deny) {
+            if touches(&d.actions, action, Case::Insensitive) && resource_ok(d, touches) {
+                if guarded(d) {
                     conditional = true;
                 } else {
                     return Verdict::Missing;
                 }
             }
         }
-        let allows: Vec<&Stmt> = self
-            .statements
-            .iter()
-            .filter(|s| s.allow && s.covers_action(action) && s.covers_resource(resource))
-            .collect();
-        match (allows.iter().any(|s| !s.conditional), allows.is_empty()) {
-            (true, _) if !conditional => Verdict::Allowed,
-            (_, false) => Verdict::Conditional,
-            _ => Verdict::Missing,
+        let mut allowed = None;
+        for a in self.statements.iter().filter(|s| s.effect == Effect::Allow) {
+            // A resource with a policy variable grants some resources: conditional at best.
+            let with_variable = matches!(&a.resources, Some(Patterns::Only(l)) if l.iter().any(|x| x.contains("${")));
+            if covers_all(&a.actions, action, Case::Insensitive) && (with_variable || resource_ok(a, covers_all)) {
+                let plain = !guarded(a);
+                allowed = Some(allowed.unwrap_or(false) || plain);
+            }
+        }
+        match allowed {
+            Some(true) if !conditional => Verdict::Allowed,
+            Some(_) => Verdict::Conditional,
+            None => Verdict::Missing,
         }
     }
 }
@@ -159,6 +140,13 @@ mod tests {
             Verdict::Missing,
             "a deny inside a wildcard requirement"
         );
+        // A Deny on a pattern that shares actions with a wildcard requirement.
+        let d = json!([
+            {"Statement": [{"Effect": "Allow", "Action": "ec2:*", "Resource": "*"}]},
+            {"Statement": {"Effect": "Deny", "Action": "ec2:*Instances", "Resource": "*"}}
+        ]);
+        assert_eq!(eval(d.clone(), "ec2:Describe*", "*"), Verdict::Missing);
+        assert_eq!(eval(d, "ec2:DescribeVolumes", "*"), Verdict::Allowed);
     }
 
     #[test]
@@ -167,9 +155,25 @@ mod tests {
         assert_eq!(eval(d.clone(), "ec2:RunInstances", "*"), Verdict::Allowed);
         assert_eq!(eval(d, "iam:PassRole", "*"), Verdict::Missing);
         let d = json!([{"Statement": [{"Effect": "Allow", "Action": "*", "NotResource": "arn:aws:s3:::secret"}]}]);
-        assert_eq!(eval(d, "ec2:RunInstances", "*"), Verdict::Missing);
+        assert_eq!(eval(d.clone(), "ec2:RunInstances", "*"), Verdict::Missing);
+        assert_eq!(eval(d, "s3:GetObject", "arn:aws:s3:::public"), Verdict::Allowed);
         let d = json!([{"Statement": [{"Effect": "Allow", "Action": "ec2:*", "Resource": "*",
             "Condition": {"StringEquals": {"aws:RequestedRegion": "us-east-1"}}}]}]);
         assert_eq!(eval(d, "ec2:RunInstances", "*"), Verdict::Conditional);
+        let d = json!([{"Statement": [{"Effect": "Allow", "Action": "ec2:*", "Resource": "arn:aws:ec2:*:*:instance/${aws:username}"}]}]);
+        let docs = d.as_array().unwrap().clone();
+        let e = Evaluator::new(&docs);
+        assert_eq!(e.verdict("ec2:RunInstances", "*"), Verdict::Conditional);
+        assert!(e.notes()[0].contains("policy variable"));
+    }
+
+    #[test]
+    fn a_hostile_pattern_is_judged_at_once() {
+        let d = json!([{"Statement": [
+            {"Effect": "Allow", "Action": format!("ec2:{}Z", "*".repeat(40)), "Resource": "*"},
+            {"Effect": "Deny", "Action": format!("ec2:{}Q", "*?".repeat(40)), "Resource": "*"}
+        ]}]);
+        assert_eq!(eval(d.clone(), "ec2:DescribeInstances", "*"), Verdict::Missing);
+        assert_eq!(eval(d, "ec2:Describe*", "*"), Verdict::Missing);
     }
 }

@@ -6,6 +6,7 @@ mod aws;
 pub mod evaluate;
 pub mod report;
 pub mod trust;
+mod trust_probe;
 
 pub use report::{Check, CheckId, CheckStatus, Outcome, Report};
 
@@ -330,7 +331,7 @@ fn trust_check(r: Result<String, CallError>, conn: &Connection, principal: &str,
         pending: conn.pending_external_id.as_ref().map(|e| e.as_str()),
         previous: &conn.previous_external_ids,
     };
-    let audit = trust::audit(&doc, principal, &ids);
+    let audit = trust::audit(&doc, principal, role.account().as_str(), &ids);
     (audit.check, audit.pending_found)
 }
 
