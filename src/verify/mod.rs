@@ -370,10 +370,10 @@ fn identity_check(r: Result<String, CallError>, role: &RoleArn) -> Check {
             ),
             "Paste the ARN of the role exactly as the IAM console shows it.",
         ),
-        Err(CallError::Deadline) => Check::failed(
+        Err(CallError::Deadline | CallError::Timeout) => Check::failed(
             CheckId::Identity,
             format!(
-                "GetCallerIdentity did not answer within the {} s the checks share, so we could not confirm the role's account.",
+                "GetCallerIdentity did not answer in time (the checks share {} s), so we could not confirm the role's account.",
                 CHECKS_BUDGET.as_secs()
             ),
             "This is on our side or AWS's; try again in a minute.",
@@ -409,12 +409,12 @@ fn trust_check(r: Result<String, CallError>, conn: &Connection, principal: &str,
                 false,
             )
         }
-        Err(CallError::Deadline) => {
+        Err(CallError::Deadline | CallError::Timeout) => {
             return (
                 Check::failed(
                     CheckId::TrustPolicy,
                     format!(
-                        "Reading the role's trust policy did not finish within the {} s the checks share, so we cannot make sure it requires the external ID.",
+                        "Reading the role's trust policy did not finish in time (the checks share {} s), so we cannot make sure it requires the external ID.",
                         CHECKS_BUDGET.as_secs()
                     ),
                     "This is on our side or AWS's; try again in a minute.",

@@ -105,9 +105,9 @@ fn from_simulation(s: &Simulated) -> Verdict {
 fn simulation_gap(e: &CallError) -> String {
     match e {
         CallError::AccessDenied(_) => "the role may not call iam:SimulatePrincipalPolicy".to_owned(),
-        CallError::Deadline => "IAM's policy simulator did not answer in time".to_owned(),
+        CallError::Deadline | CallError::Timeout => "IAM's policy simulator did not answer in time".to_owned(),
         CallError::Throttled(_) => "IAM throttled the policy simulation".to_owned(),
-        other => format!("IAM's policy simulator is not available ({})", short(other)),
+        other => format!("IAM's policy simulator did not answer: {}", short(other)),
     }
 }
 
@@ -254,7 +254,9 @@ fn finish(
     }
     if t.undecided > 0 {
         let why = match policies {
-            Err(CallError::Deadline) => "reading the role's policies did not finish in time".to_owned(),
+            Err(CallError::Deadline | CallError::Timeout) => {
+                "reading the role's policies did not finish in time".to_owned()
+            }
             Err(CallError::AccessDenied(_)) => "the role may not read its own policies".to_owned(),
             Err(e) => format!("its policies could not be read ({})", short(e)),
             Ok(_) => String::new(),
@@ -345,8 +347,8 @@ fn skipped_message(
     let simulated = simulation.is_ok();
     match policies {
         Err(CallError::AccessDenied(_)) if !simulated => "The role may not read its own policies (iam:ListAttachedRolePolicies, iam:GetPolicyVersion …) nor call iam:SimulatePrincipalPolicy, so we cannot tell which permissions it has. Attach the policy this connection gives you: its core statement grants those reads.".to_owned(),
-        Err(CallError::Deadline) if !simulated => format!(
-            "Not checked: reading the role's policies did not finish within the {} s the checks share. Check again in a minute.",
+        Err(CallError::Deadline | CallError::Timeout) if !simulated => format!(
+            "Not checked: reading the role's policies did not finish in time (the checks share {} s). Check again in a minute.",
             super::CHECKS_BUDGET.as_secs()
         ),
         Err(e) if !simulated => format!("Could not read the role's policies: {}", short(e)),

@@ -73,8 +73,9 @@ async fn simulate_call(
     actions: &[String],
     resources: &[String],
 ) -> Result<BTreeMap<String, Simulated>, CallError> {
-    // Each page holds up to PAGE_ITEMS of the actions × resources results.
-    let max_pages = (actions.len() * resources.len().max(1)) / PAGE_ITEMS as usize + 1;
+    // IAM may end a page before MaxItems, but every page but the last holds
+    // at least one of the actions × resources results.
+    let max_pages = actions.len() * resources.len().max(1) + 1;
     let mut out: BTreeMap<String, Simulated> = BTreeMap::new();
     let mut marker: Option<String> = None;
     for _ in 0..max_pages {
