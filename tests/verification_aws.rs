@@ -61,8 +61,9 @@ impl Env {
         c
     }
 
-    /// A role trusting this connection, with its policies as managed policies.
-    async fn role(&self, c: &Value, boundary: Option<&Value>) -> String {
+    /// A role trusting this connection, with its policies and `extra` as
+    /// managed policies.
+    async fn role(&self, c: &Value, boundary: Option<&Value>, extra: &[Value]) -> String {
         let name = format!("Spot-Role-{}", account_connect::ids::random_token(4));
         let mut create = self
             .iam
@@ -81,12 +82,13 @@ impl Env {
             create = create.permissions_boundary(p.policy.unwrap().arn.unwrap());
         }
         let arn = create.send().await.unwrap().role.unwrap().arn;
-        for (i, p) in c["policies"].as_array().unwrap().iter().enumerate() {
+        let docs = c["policies"].as_array().unwrap().iter().map(|p| &p["document"]);
+        for (i, doc) in docs.chain(extra).enumerate() {
             let p = self
                 .iam
                 .create_policy()
                 .policy_name(format!("{name}-p{i}"))
-                .policy_document(p["document"].to_string())
+                .policy_document(doc.to_string())
                 .send()
                 .await
                 .unwrap();
@@ -137,6 +139,11 @@ fn report_of(status: u16, body: &Value) -> &Value {
     }
 }
 
+/// What the role needs beyond Spot's default policy to show its boundary.
+fn may_get_role() -> Value {
+    json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:GetRole", "Resource": "*"}]})
+}
+
 fn script() -> aws_standin::Script {
     aws_standin::Script::default()
 }
@@ -145,7 +152,7 @@ fn script() -> aws_standin::Script {
 async fn a_role_that_propagates_late_connects_and_the_report_says_how_long() {
     let e = env(script(), 10).await;
     let c = e.connection("act-a1", json!({"mode": "default"})).await;
-    let arn = e.role(&c, None).await;
+    let arn = e.role(&c, None, &[]).await;
     e.standin()
         .with(|s| s.refuse_assume.insert(arn.clone(), (Refusal::AccessDenied, 3)));
     let (status, done) = e.connect(&c, &arn).await;
@@ -167,7 +174,7 @@ async fn a_role_that_propagates_late_connects_and_the_report_says_how_long() {
 async fn a_role_that_never_propagates_fails_within_the_budget_with_the_remedy() {
     let e = env(script(), 3).await;
     let c = e.connection("act-a2", json!({"mode": "default"})).await;
-    let arn = e.role(&c, None).await;
+    let arn = e.role(&c, None, &[]).await;
     e.standin()
         .with(|s| s.refuse_assume.insert(arn.clone(), (Refusal::AccessDenied, u32::MAX)));
     let (status, err) = e.connect(&c, &arn).await;
@@ -199,7 +206,7 @@ async fn throttling_is_backed_off_not_reported_as_a_broken_role() {
     let e = env(script(), 10).await;
     let c = e.connection("act-a3", json!({"mode": "default"})).await;
     let id = c["id"].as_str().unwrap();
-    let arn = e.role(&c, None).await;
+    let arn = e.role(&c, None, &[]).await;
     assert_eq!(e.connect(&c, &arn).await.0, 200);
     // The re-check allows no wait for propagation, yet backs off throttling.
     e.standin()
@@ -246,7 +253,7 @@ async fn iam_simulation_decides_and_sees_what_the_role_policies_do_not() {
     )
     .await;
     let c = e.connection("act-a4", json!({"mode": "default"})).await;
-    let arn = e.role(&c, None).await;
+    let arn = e.role(&c, None, &[]).await;
     let (status, done) = e.connect(&c, &arn).await;
     assert_eq!((status, done["health"].as_str()), (200, Some("degraded")), "{done}");
     let perm = check(&done["report"], "permissions");
@@ -305,7 +312,7 @@ async fn without_simulation_rights_the_local_evaluator_decides_and_says_so() {
     )
     .await;
     let c = e.connection("act-a5", json!({"mode": "default"})).await;
-    let arn = e.role(&c, None).await;
+    let arn = e.role(&c, None, &[]).await;
     let (status, done) = e.connect(&c, &arn).await;
     assert_eq!((status, done["health"].as_str()), (200, Some("healthy")), "{done}");
     let perm = check(&done["report"], "permissions");
@@ -320,14 +327,31 @@ async fn without_simulation_rights_the_local_evaluator_decides_and_says_so() {
 }
 
 #[tokio::test]
-async fn get_role_is_read_first_and_list_roles_only_when_it_is_refused() {
+async fn get_role_where_the_role_allows_it_and_list_roles_otherwise() {
+    // Spot's default policy has no iam:GetRole: ListRoles, and no refused
+    // call in the customer's CloudTrail.
     let e = env(script(), 10).await;
     let c = e.connection("act-a6", json!({"mode": "default"})).await;
-    let arn = e.role(&c, None).await;
+    let arn = e.role(&c, None, &[]).await;
+    let (status, done) = e.connect(&c, &arn).await;
+    assert_eq!((status, done["health"].as_str()), (200, Some("healthy")), "{done}");
+    assert_eq!(e.calls("GetRole"), 0);
+    assert!(e.calls("ListRoles") >= 1);
+    // The boundary cannot be seen without GetRole, and the report says so.
+    assert!(check(&done["report"], "permissions")["message"]
+        .as_str()
+        .unwrap()
+        .contains("iam:GetRole"));
+
+    // Allowed: GetRole alone.
+    let e = env(script(), 10).await;
+    let c = e.connection("act-a7", json!({"mode": "default"})).await;
+    let arn = e.role(&c, None, &[may_get_role()]).await;
     let (status, done) = e.connect(&c, &arn).await;
     assert_eq!(status, 200, "{done}");
     assert_eq!((e.calls("GetRole"), e.calls("ListRoles")), (1, 0));
 
+    // Allowed by the role's policies, refused by AWS (an SCP): ListRoles after all.
     let e = env(
         aws_standin::Script {
             deny_get_role: true,
@@ -336,18 +360,13 @@ async fn get_role_is_read_first_and_list_roles_only_when_it_is_refused() {
         10,
     )
     .await;
-    let c = e.connection("act-a7", json!({"mode": "default"})).await;
-    let arn = e.role(&c, None).await;
+    let c = e.connection("act-a8", json!({"mode": "default"})).await;
+    let arn = e.role(&c, None, &[may_get_role()]).await;
     let (status, done) = e.connect(&c, &arn).await;
     assert_eq!((status, done["health"].as_str()), (200, Some("healthy")), "{done}");
     assert_eq!(e.calls("GetRole"), 1);
     assert!(e.calls("ListRoles") >= 1);
     assert_eq!(check(&done["report"], "trust_policy")["status"], "passed");
-    // The boundary cannot be seen without GetRole, and the report says so.
-    assert!(check(&done["report"], "permissions")["message"]
-        .as_str()
-        .unwrap()
-        .contains("iam:GetRole"));
 }
 
 #[tokio::test]
@@ -361,8 +380,8 @@ async fn list_roles_paging_stops_at_its_cap() {
         10,
     )
     .await;
-    let c = e.connection("act-a8", json!({"mode": "default"})).await;
-    let arn = e.role(&c, None).await;
+    let c = e.connection("act-a11", json!({"mode": "default"})).await;
+    let arn = e.role(&c, None, &[]).await;
     let (status, err) = e.connect(&c, &arn).await;
     assert_eq!(status, 422, "{err}");
     let trust = check(report_of(status, &err), "trust_policy");
@@ -398,7 +417,7 @@ async fn a_slow_account_gets_failed_and_skipped_checks_inside_the_deadline() {
     )
     .await;
     let c = e.connection("act-a9", json!({"mode": "default"})).await;
-    let arn = e.role(&c, None).await;
+    let arn = e.role(&c, None, &[]).await;
     let (status, err) = e.connect(&c, &arn).await;
     // A clear refusal, not a 5xx or a gateway timeout.
     assert_eq!(
@@ -439,7 +458,7 @@ async fn a_permissions_boundary_takes_away_what_the_policies_grant() {
     let c = e.connection("act-a10", json!({"mode": "default"})).await;
     let boundary = json!({"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "NotAction": "route53:*", "Resource": "*"}]});
-    let arn = e.role(&c, Some(&boundary)).await;
+    let arn = e.role(&c, Some(&boundary), &[may_get_role()]).await;
     let (status, done) = e.connect(&c, &arn).await;
     assert_eq!((status, done["health"].as_str()), (200, Some("degraded")), "{done}");
     let perm = check(&done["report"], "permissions");

@@ -159,18 +159,24 @@ pub struct RoleRecord {
     pub boundary: Boundary,
 }
 
-/// The role's record through GetRole where the role may call it (it shows
-/// the permissions boundary), else through ListRoles, which Spot's default
-/// policy grants.
-pub async fn read_role(a: &Assumed, role: &RoleArn) -> Result<RoleRecord, CallError> {
+/// The role's record through GetRole when `get_role` (it shows the
+/// permissions boundary), else, or when GetRole is refused, through
+/// ListRoles, which Spot's default policy grants.
+pub async fn read_role(a: &Assumed, role: &RoleArn, get_role: bool) -> Result<RoleRecord, CallError> {
+    let listed = || async {
+        Ok(RoleRecord {
+            trust: trust_policy_listed(a, role).await?,
+            boundary: Boundary::Unknown,
+        })
+    };
+    if !get_role {
+        return listed().await;
+    }
     let out = match a.iam.get_role().role_name(role.name()).send().await {
         Ok(out) => out,
         Err(e) => {
             return match classify(&e) {
-                CallError::AccessDenied(_) => Ok(RoleRecord {
-                    trust: trust_policy_listed(a, role).await?,
-                    boundary: Boundary::Unknown,
-                }),
+                CallError::AccessDenied(_) => listed().await,
                 other => Err(other),
             }
         }
@@ -255,13 +261,23 @@ async fn managed_document(a: &Assumed, arn: &str) -> Result<Value, CallError> {
     super::trust::decode_policy(&raw).map_err(CallError::Other)
 }
 
+/// Pages of the role's policy names read at most: IAM allows 20 attached
+/// policies and 10,240 characters of inline ones, far under 10 pages.
+const POLICY_LIST_MAX_PAGES: usize = 10;
+
+fn policy_page_cap(kind: &str) -> CallError {
+    CallError::PageCap(format!(
+        "the role's {kind} policies ran past {POLICY_LIST_MAX_PAGES} pages"
+    ))
+}
+
 /// The documents of the role's attached managed policies (default versions)
 /// and inline policies, in three dependent rounds of concurrent calls.
 pub async fn role_policies(a: &Assumed, role: &RoleArn) -> Result<Vec<Value>, CallError> {
     let attached = async {
         let mut arns = Vec::new();
         let mut marker = None;
-        loop {
+        for _ in 0..POLICY_LIST_MAX_PAGES {
             let out = a
                 .iam
                 .list_attached_role_policies()
@@ -281,11 +297,12 @@ pub async fn role_policies(a: &Assumed, role: &RoleArn) -> Result<Vec<Value>, Ca
                 _ => return Ok::<_, CallError>(arns),
             }
         }
+        Err(policy_page_cap("attached"))
     };
     let inline = async {
         let mut names = Vec::new();
         let mut marker = None;
-        loop {
+        for _ in 0..POLICY_LIST_MAX_PAGES {
             let out = a
                 .iam
                 .list_role_policies()
@@ -300,6 +317,7 @@ pub async fn role_policies(a: &Assumed, role: &RoleArn) -> Result<Vec<Value>, Ca
                 _ => return Ok::<_, CallError>(names),
             }
         }
+        Err(policy_page_cap("inline"))
     };
     let (arns, names) = tokio::try_join!(attached, inline)?;
 

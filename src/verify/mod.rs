@@ -1,7 +1,7 @@
 //! Verifying a role: parse its ARN, assume it with the external ID (waiting
 //! out IAM propagation), then check identity, trust policy and permissions
-//! concurrently, under one deadline. At most four sequential round trips
-//! after AssumeRole's wait.
+//! concurrently, under one deadline. At most six sequential round trips
+//! after AssumeRole's wait (the role's policies, then its record and boundary).
 
 mod aws;
 pub mod evaluate;
@@ -140,10 +140,22 @@ impl Verifier {
         // One deadline for every read after AssumeRole.
         let deadline = tokio::time::Instant::now() + CHECKS_BUDGET;
         let reqs = permissions::required(conn);
-        let (identity, record, policies, simulation) = tokio::join!(
+        let reads = async {
+            let policies = within(deadline, aws::role_policies(&assumed, &role)).await;
+            // GetRole only where the role's policies allow it: a refused call
+            // is an AccessDenied in the customer's CloudTrail.
+            let get_role = match &policies {
+                Ok(docs) => {
+                    evaluate::Evaluator::new(docs).verdict("iam:GetRole", role.as_str()) != evaluate::Verdict::Missing
+                }
+                Err(_) => true,
+            };
+            let record = within(deadline, aws::read_role(&assumed, &role, get_role)).await;
+            (policies, record)
+        };
+        let (identity, (policies, record), simulation) = tokio::join!(
             within(deadline, aws::caller_account(&assumed)),
-            within(deadline, aws::read_role(&assumed, &role)),
-            within(deadline, aws::role_policies(&assumed, &role)),
+            reads,
             within(deadline, permissions::simulate_all(&assumed.iam, role.as_str(), &reqs)),
         );
         checks.push(identity_check(identity, &role));
