@@ -31,9 +31,10 @@ const THROTTLE_PATIENCE: Duration = Duration::from_secs(4);
 /// this, so the wait ends at most this long after its budget.
 const MIN_ATTEMPT: Duration = Duration::from_secs(1);
 /// What the identity, trust and permission reads share after AssumeRole.
-/// The API's worst case is budget + MIN_ATTEMPT + this: with the largest
-/// budget template.yaml allows (20 s), 27 s, inside the function's 29 s and
-/// API Gateway's 30 s, with room for the store's writes.
+/// The API's worst case is budget + MIN_ATTEMPT + this (at least two call
+/// timeouts before it with a rotation pending): with the largest budget
+/// template.yaml allows (20 s), 27 s, inside the function's 29 s and API
+/// Gateway's 30 s, with room for the store's writes.
 pub const CHECKS_BUDGET: Duration = Duration::from_secs(6);
 
 pub struct Verifier {
@@ -260,7 +261,8 @@ where
 {
     let started = Instant::now();
     let mut attempts = 0u32;
-    // Every attempt but the first ends by the budget (or MIN_ATTEMPT after).
+    // An attempt after a backoff ends by the budget (or MIN_ATTEMPT after);
+    // one before any gets the whole call timeout.
     let attempt = |ext: String, first: bool| {
         let left = budget.saturating_sub(started.elapsed());
         let limit = if first {
@@ -293,7 +295,7 @@ where
     let mut throttled = 0u32;
     loop {
         attempts += 1;
-        let err = match attempt(ext.to_owned(), attempts == 1).await {
+        let err = match attempt(ext.to_owned(), waited.is_zero()).await {
             Ok(a) => {
                 let mut msg = if waited.is_zero() {
                     "Assumed the role with the external ID.".to_owned()
