@@ -127,7 +127,7 @@ fn counted<'a>(lines: &'a [Value], namespace: &str, metric: &str) -> Vec<&'a Val
 }
 
 #[tokio::test]
-async fn a_failed_verification_writes_the_line_the_alarm_counts_once() {
+async fn each_verification_writes_its_outcome_once_and_a_failure_the_line_the_alarm_counts() {
     let (namespace, metric, dims) = alarm();
     assert_eq!(
         (namespace.as_str(), metric.as_str(), dims),
