@@ -7,8 +7,8 @@ use aws_sdk_iam::config::retry::RetryConfig;
 use aws_sdk_iam::types::PolicyEvaluationDecisionType as Eval;
 use std::collections::BTreeMap;
 
-/// Action names per call. The API model sets no count limit; callers keep
-/// to 100 or fewer, and smaller calls run side by side.
+/// Action names per call. The API model sets no count limit; 50 keeps each
+/// call's work small, and the calls run side by side.
 pub const ACTIONS_PER_CALL: usize = 50;
 /// Results per page: the API's maximum MaxItems.
 const PAGE_ITEMS: i32 = 1000;
