@@ -39,6 +39,11 @@ pub struct Config {
     pub stack_prefix: String,
     /// Connections the scheduled re-check handles per page.
     pub recheck_batch: usize,
+    /// STS endpoint per partition for verifications, in place of the SDK's
+    /// (a VPC endpoint; a stand-in in tests, where env vars are process-wide).
+    pub sts_endpoints: BTreeMap<Partition, String>,
+    /// The same for IAM (the assumed role's reads and policy simulation).
+    pub iam_endpoints: BTreeMap<Partition, String>,
 }
 
 impl Default for Config {
@@ -57,6 +62,8 @@ impl Default for Config {
             quick_create_region: "us-east-1".to_owned(),
             stack_prefix: "spotinst-iam-stack".to_owned(),
             recheck_batch: 50,
+            sts_endpoints: BTreeMap::new(),
+            iam_endpoints: BTreeMap::new(),
         }
     }
 }
@@ -73,6 +80,23 @@ impl std::error::Error for ConfigError {}
 
 fn var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// An endpoint override: https, or http only to this machine (a local stand-in).
+fn endpoint_url(name: &str, v: &str) -> Result<String, ConfigError> {
+    let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"];
+    let rest_ok = |rest: &str| rest.is_empty() || rest.starts_with([':', '/']);
+    let ok = v
+        .strip_prefix("https://")
+        .is_some_and(|h| !h.is_empty() && !h.contains(char::is_whitespace))
+        || loopback.iter().any(|l| v.strip_prefix(l).is_some_and(rest_ok));
+    if ok {
+        Ok(v.trim_end_matches('/').to_owned())
+    } else {
+        Err(ConfigError(format!(
+            "{name} must be an https:// URL (http:// only to 127.0.0.1 or localhost)"
+        )))
+    }
 }
 
 impl Config {
@@ -160,6 +184,19 @@ impl Config {
                 .filter(|n| (1..=1000).contains(n))
                 .ok_or_else(|| ConfigError("ACCOUNT_CONNECT_RECHECK_BATCH must be 1 to 1000".into()))?;
         }
+        for p in Partition::ALL {
+            for (service, map) in [("STS", &mut c.sts_endpoints), ("IAM", &mut c.iam_endpoints)] {
+                let name = format!("ACCOUNT_CONNECT_{service}_ENDPOINT_{}", p.env_suffix());
+                if let Some(v) = var(&name) {
+                    map.insert(p, endpoint_url(&name, &v)?);
+                }
+            }
+        }
+        if let Some(v) = var("ACCOUNT_CONNECT_METRICS") {
+            if !matches!(v.as_str(), "emf" | "off") {
+                return Err(ConfigError("ACCOUNT_CONNECT_METRICS must be emf or off".into()));
+            }
+        }
         if let Some(v) = var("ACCOUNT_CONNECT_JWT_SECRET") {
             if v.len() < MIN_JWT_SECRET_BYTES {
                 return Err(ConfigError(format!(
@@ -169,5 +206,29 @@ impl Config {
             c.jwt_secret = Some(v.into_bytes());
         }
         Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::endpoint_url;
+
+    #[test]
+    fn endpoint_overrides_are_https_or_loopback() {
+        assert_eq!(
+            endpoint_url("X", "https://sts.us-east-1.amazonaws.com/").unwrap(),
+            "https://sts.us-east-1.amazonaws.com"
+        );
+        assert!(endpoint_url("X", "http://127.0.0.1:4566").is_ok());
+        assert!(endpoint_url("X", "http://localhost").is_ok());
+        for bad in [
+            "http://sts.amazonaws.com",
+            "http://127.0.0.1.example.com",
+            "ftp://x",
+            "https://",
+            "sts.amazonaws.com",
+        ] {
+            assert!(endpoint_url("X", bad).is_err(), "{bad}");
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! Counts as CloudWatch Embedded Metric Format: one JSON log line a metric,
-//! which CloudWatch turns into metrics with no API call. Written only in
-//! Lambda; locally they would be noise.
+//! which CloudWatch turns into metrics with no API call. Written to stdout in
+//! Lambda, or where `ACCOUNT_CONNECT_METRICS=emf` asks (a container whose
+//! logs reach CloudWatch); elsewhere they would be noise.
 
 use crate::verify::{CheckStatus, Outcome, Report};
 use serde_json::{json, Map, Value};
@@ -29,8 +30,18 @@ pub fn line(name: &str, value: u64, dims: &[(&str, &str)], timestamp_ms: u128) -
     Value::Object(root).to_string()
 }
 
+/// Whether metric lines are written: `ACCOUNT_CONNECT_METRICS` (`emf` or
+/// `off`) when set, else only in Lambda.
+fn enabled() -> bool {
+    match std::env::var("ACCOUNT_CONNECT_METRICS").ok().as_deref().map(str::trim) {
+        Some("emf") => true,
+        Some("off") => false,
+        _ => std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some(),
+    }
+}
+
 fn emit(name: &str, dims: &[(&str, &str)]) {
-    if std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_none() {
+    if !enabled() {
         return;
     }
     let ms = std::time::SystemTime::now()
@@ -40,7 +51,8 @@ fn emit(name: &str, dims: &[(&str, &str)]) {
     println!("{}", line(name, 1, dims, ms));
 }
 
-/// Connected, Degraded or VerificationFailed, and a FailedCheck per failed check.
+/// Connected, Degraded or VerificationFailed, and a FailedCheck per failed
+/// check; once per completed verification (the verifier calls it).
 pub fn verification(report: &Report) {
     let name = match report.outcome {
         Outcome::Passed => "Connected",

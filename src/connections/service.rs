@@ -88,9 +88,9 @@ fn event(c: &Connection, kind: EventKind, actor: &str, outcome: &str, detail: Op
 impl ConnectionService {
     pub fn new(store: DynStore, config: Arc<Config>) -> Self {
         ConnectionService {
+            verifier: Arc::new(Verifier::from_config(&config)),
             store,
             config,
-            verifier: Arc::new(Verifier::new()),
             templates: Default::default(),
         }
     }

@@ -5,6 +5,7 @@ use crate::domain::{Partition, RoleArn};
 use aws_config::Region;
 use aws_config::SdkConfig;
 use aws_sdk_iam::config::Credentials;
+use aws_sdk_sts::config::retry::RetryConfig;
 use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
 use serde_json::Value;
 use std::time::Duration;
@@ -18,6 +19,10 @@ pub enum CallError {
     Throttled(String),
     Timeout,
     Network(String),
+    /// A listing ran past its page cap without finding what we look for.
+    PageCap(String),
+    /// The verification's shared deadline passed before the call finished.
+    Deadline,
     Other(String),
 }
 
@@ -40,17 +45,29 @@ pub fn classify<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(e
     }
 }
 
+/// Endpoint overrides of one partition (Config's `sts_endpoints`, `iam_endpoints`).
+#[derive(Debug, Clone, Default)]
+pub struct Endpoints {
+    pub sts: Option<String>,
+    pub iam: Option<String>,
+}
+
 /// Clients for one verification, signed with the assumed role's credentials.
 pub struct Assumed {
     pub iam: aws_sdk_iam::Client,
     pub sts: aws_sdk_sts::Client,
 }
 
-pub fn sts_client(base: &SdkConfig, partition: Partition) -> aws_sdk_sts::Client {
-    let conf = aws_sdk_sts::config::Builder::from(base)
+/// The service's STS client for AssumeRole. No SDK retries: the propagation
+/// wait retries with its own backoff and counts every call it makes.
+pub fn sts_client(base: &SdkConfig, partition: Partition, endpoints: &Endpoints) -> aws_sdk_sts::Client {
+    let mut conf = aws_sdk_sts::config::Builder::from(base)
         .region(Region::new(partition.sts_region()))
-        .build();
-    aws_sdk_sts::Client::from_conf(conf)
+        .retry_config(RetryConfig::disabled());
+    if let Some(url) = &endpoints.sts {
+        conf = conf.endpoint_url(url);
+    }
+    aws_sdk_sts::Client::from_conf(conf.build())
 }
 
 /// AssumeRole with the external ID, a session named for the connection, the
@@ -58,6 +75,7 @@ pub fn sts_client(base: &SdkConfig, partition: Partition) -> aws_sdk_sts::Client
 pub async fn assume(
     sts: &aws_sdk_sts::Client,
     base: &SdkConfig,
+    endpoints: &Endpoints,
     role: &RoleArn,
     external_id: &str,
     session_name: &str,
@@ -82,17 +100,21 @@ pub async fn assume(
         "assumed-role",
     );
     let region = Region::new(role.partition().sts_region());
-    let iam = aws_sdk_iam::config::Builder::from(base)
+    let mut iam = aws_sdk_iam::config::Builder::from(base)
         .credentials_provider(creds.clone())
-        .region(region.clone())
-        .build();
-    let sts = aws_sdk_sts::config::Builder::from(base)
+        .region(region.clone());
+    if let Some(url) = &endpoints.iam {
+        iam = iam.endpoint_url(url);
+    }
+    let mut sts = aws_sdk_sts::config::Builder::from(base)
         .credentials_provider(creds)
-        .region(region)
-        .build();
+        .region(region);
+    if let Some(url) = &endpoints.sts {
+        sts = sts.endpoint_url(url);
+    }
     Ok(Assumed {
-        iam: aws_sdk_iam::Client::from_conf(iam),
-        sts: aws_sdk_sts::Client::from_conf(sts),
+        iam: aws_sdk_iam::Client::from_conf(iam.build()),
+        sts: aws_sdk_sts::Client::from_conf(sts.build()),
     })
 }
 
@@ -106,15 +128,92 @@ pub async fn caller_account(a: &Assumed) -> Result<String, CallError> {
     Ok(out.account.unwrap_or_default())
 }
 
-/// The role's trust policy through ListRoles (Spot's default policy grants
-/// it; GetRole it does not): page the role's path until its name shows.
-pub async fn trust_policy(a: &Assumed, role: &RoleArn) -> Result<String, CallError> {
+/// Roles a ListRoles page asks for: IAM's maximum page size.
+const LIST_ROLES_PAGE_ITEMS: i32 = 1000;
+/// ListRoles pages read at most: 5 × 1,000 covers IAM's largest role quota
+/// per account (5,000), so a longer listing is not one account's roles.
+pub const LIST_ROLES_MAX_PAGES: usize = 5;
+
+/// The role's permissions boundary, as far as the role may see it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Boundary {
+    /// GetRole shows none.
+    None,
+    Policy {
+        arn: String,
+        document: Value,
+    },
+    /// GetRole names one, but its document could not be read.
+    Unreadable {
+        arn: String,
+        error: CallError,
+    },
+    /// Read through ListRoles, which does not show boundaries.
+    Unknown,
+}
+
+/// What the role's own record says: its trust policy and boundary.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoleRecord {
+    pub trust: String,
+    pub boundary: Boundary,
+}
+
+/// The role's record through GetRole when `get_role` (it shows the
+/// permissions boundary), else, or when GetRole is refused, through
+/// ListRoles, which Spot's default policy grants.
+pub async fn read_role(a: &Assumed, role: &RoleArn, get_role: bool) -> Result<RoleRecord, CallError> {
+    let listed = || async {
+        Ok(RoleRecord {
+            trust: trust_policy_listed(a, role).await?,
+            boundary: Boundary::Unknown,
+        })
+    };
+    if !get_role {
+        return listed().await;
+    }
+    let out = match a.iam.get_role().role_name(role.name()).send().await {
+        Ok(out) => out,
+        Err(e) => {
+            return match classify(&e) {
+                CallError::AccessDenied(_) => listed().await,
+                other => Err(other),
+            }
+        }
+    };
+    let r = out
+        .role
+        .ok_or_else(|| CallError::Other("GetRole returned no role".into()))?;
+    if r.path != role.path() {
+        return Err(not_found(role));
+    }
+    let trust = r
+        .assume_role_policy_document
+        .ok_or_else(|| CallError::Other("the role has no trust policy".into()))?;
+    let boundary = match r.permissions_boundary.and_then(|b| b.permissions_boundary_arn) {
+        None => Boundary::None,
+        Some(arn) => match managed_document(a, &arn).await {
+            Ok(document) => Boundary::Policy { arn, document },
+            Err(error) => Boundary::Unreadable { arn, error },
+        },
+    };
+    Ok(RoleRecord { trust, boundary })
+}
+
+fn not_found(role: &RoleArn) -> CallError {
+    CallError::NotFound(format!("no role named {} under the path {}", role.name(), role.path()))
+}
+
+/// The trust policy through ListRoles: page the role's path until its name
+/// shows, at most LIST_ROLES_MAX_PAGES pages.
+async fn trust_policy_listed(a: &Assumed, role: &RoleArn) -> Result<String, CallError> {
     let mut marker: Option<String> = None;
-    loop {
+    for _ in 0..LIST_ROLES_MAX_PAGES {
         let out = a
             .iam
             .list_roles()
             .path_prefix(role.path())
+            .max_items(LIST_ROLES_PAGE_ITEMS)
             .set_marker(marker.take())
             .send()
             .await
@@ -127,15 +226,49 @@ pub async fn trust_policy(a: &Assumed, role: &RoleArn) -> Result<String, CallErr
         }
         match (out.is_truncated, out.marker) {
             (true, Some(m)) => marker = Some(m),
-            _ => {
-                return Err(CallError::NotFound(format!(
-                    "no role named {} under the path {}",
-                    role.name(),
-                    role.path()
-                )))
-            }
+            _ => return Err(not_found(role)),
         }
     }
+    Err(CallError::PageCap(format!(
+        "ListRoles gave {LIST_ROLES_MAX_PAGES} pages of roles under the path {} without {}",
+        role.path(),
+        role.name()
+    )))
+}
+
+/// A managed policy's default version, decoded.
+async fn managed_document(a: &Assumed, arn: &str) -> Result<Value, CallError> {
+    let out = a
+        .iam
+        .get_policy()
+        .policy_arn(arn)
+        .send()
+        .await
+        .map_err(|e| classify(&e))?;
+    let version = out
+        .policy
+        .and_then(|p| p.default_version_id)
+        .unwrap_or_else(|| "v1".into());
+    let out = a
+        .iam
+        .get_policy_version()
+        .policy_arn(arn)
+        .version_id(version)
+        .send()
+        .await
+        .map_err(|e| classify(&e))?;
+    let raw = out.policy_version.and_then(|p| p.document).unwrap_or_default();
+    super::trust::decode_policy(&raw).map_err(CallError::Other)
+}
+
+/// Pages of the role's policy names read at most: IAM allows 20 attached
+/// policies and 10,240 characters of inline ones, far under 10 pages.
+const POLICY_LIST_MAX_PAGES: usize = 10;
+
+fn policy_page_cap(kind: &str) -> CallError {
+    CallError::PageCap(format!(
+        "the role's {kind} policies ran past {POLICY_LIST_MAX_PAGES} pages"
+    ))
 }
 
 /// The documents of the role's attached managed policies (default versions)
@@ -144,7 +277,7 @@ pub async fn role_policies(a: &Assumed, role: &RoleArn) -> Result<Vec<Value>, Ca
     let attached = async {
         let mut arns = Vec::new();
         let mut marker = None;
-        loop {
+        for _ in 0..POLICY_LIST_MAX_PAGES {
             let out = a
                 .iam
                 .list_attached_role_policies()
@@ -164,11 +297,12 @@ pub async fn role_policies(a: &Assumed, role: &RoleArn) -> Result<Vec<Value>, Ca
                 _ => return Ok::<_, CallError>(arns),
             }
         }
+        Err(policy_page_cap("attached"))
     };
     let inline = async {
         let mut names = Vec::new();
         let mut marker = None;
-        loop {
+        for _ in 0..POLICY_LIST_MAX_PAGES {
             let out = a
                 .iam
                 .list_role_policies()
@@ -183,23 +317,11 @@ pub async fn role_policies(a: &Assumed, role: &RoleArn) -> Result<Vec<Value>, Ca
                 _ => return Ok::<_, CallError>(names),
             }
         }
+        Err(policy_page_cap("inline"))
     };
     let (arns, names) = tokio::try_join!(attached, inline)?;
 
-    let versions = futures_all(arns.iter().map(|arn| async move {
-        let out = a
-            .iam
-            .get_policy()
-            .policy_arn(arn)
-            .send()
-            .await
-            .map_err(|e| classify(&e))?;
-        let version = out
-            .policy
-            .and_then(|p| p.default_version_id)
-            .unwrap_or_else(|| "v1".into());
-        Ok::<_, CallError>((arn.clone(), version))
-    }));
+    let managed = futures_all(arns.iter().map(|arn| managed_document(a, arn)));
     let inline_docs = futures_all(names.iter().map(|name| async move {
         let out = a
             .iam
@@ -211,21 +333,7 @@ pub async fn role_policies(a: &Assumed, role: &RoleArn) -> Result<Vec<Value>, Ca
             .map_err(|e| classify(&e))?;
         super::trust::decode_policy(&out.policy_document).map_err(CallError::Other)
     }));
-    let (versions, mut docs) = tokio::try_join!(versions, inline_docs)?;
-
-    let managed = futures_all(versions.iter().map(|(arn, v)| async move {
-        let out = a
-            .iam
-            .get_policy_version()
-            .policy_arn(arn)
-            .version_id(v)
-            .send()
-            .await
-            .map_err(|e| classify(&e))?;
-        let raw = out.policy_version.and_then(|p| p.document).unwrap_or_default();
-        super::trust::decode_policy(&raw).map_err(CallError::Other)
-    }))
-    .await?;
+    let (managed, mut docs) = tokio::try_join!(managed, inline_docs)?;
     docs.extend(managed);
     Ok(docs)
 }

@@ -1,19 +1,21 @@
 //! Verifying a role: parse its ARN, assume it with the external ID (waiting
 //! out IAM propagation), then check identity, trust policy and permissions
-//! concurrently. At most four sequential round trips after AssumeRole's wait.
+//! concurrently, under one deadline. At most six sequential round trips
+//! after AssumeRole's wait (the role's policies, then its record and boundary).
 
 mod aws;
 pub mod evaluate;
+mod permissions;
 pub mod report;
+mod simulate;
 pub mod trust;
 mod trust_probe;
 
-pub use report::{Check, CheckId, CheckStatus, Outcome, Report};
+pub use report::{Check, CheckId, CheckStatus, DecidedBy, Outcome, Report};
 
-use crate::catalog::{BundleRef, Catalog, StatementTemplate};
+use crate::config::Config;
 use crate::connections::Connection;
-use crate::domain::RoleArn;
-use crate::policy::Selection;
+use crate::domain::{Partition, RoleArn};
 use aws::CallError;
 use aws_config::SdkConfig;
 use std::collections::BTreeMap;
@@ -23,9 +25,23 @@ use tokio::sync::OnceCell;
 /// AssumeRole's retry delays grow to this.
 const MAX_BACKOFF: Duration = Duration::from_secs(4);
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+/// Throttling is backed off for at least this long, even where no wait for
+/// propagation is allowed (the re-check): it says nothing about the role.
+const THROTTLE_PATIENCE: Duration = Duration::from_secs(4);
+/// A retry after the first attempt gets the rest of the budget, but at least
+/// this, so the wait ends at most this long after its budget.
+const MIN_ATTEMPT: Duration = Duration::from_secs(1);
+/// What the identity, trust and permission reads share after AssumeRole.
+/// The API's worst case is budget + MIN_ATTEMPT + this (at least two call
+/// timeouts before it with a rotation pending): with the largest budget
+/// template.yaml allows (20 s), 27 s, inside the function's 29 s and API
+/// Gateway's 30 s, with room for the store's writes.
+pub const CHECKS_BUDGET: Duration = Duration::from_secs(6);
 
 pub struct Verifier {
     base: OnceCell<SdkConfig>,
+    sts_endpoints: BTreeMap<Partition, String>,
+    iam_endpoints: BTreeMap<Partition, String>,
 }
 
 impl Default for Verifier {
@@ -36,7 +52,27 @@ impl Default for Verifier {
 
 impl Verifier {
     pub fn new() -> Self {
-        Verifier { base: OnceCell::new() }
+        Verifier {
+            base: OnceCell::new(),
+            sts_endpoints: BTreeMap::new(),
+            iam_endpoints: BTreeMap::new(),
+        }
+    }
+
+    /// With the configured endpoint overrides.
+    pub fn from_config(config: &Config) -> Self {
+        Verifier {
+            sts_endpoints: config.sts_endpoints.clone(),
+            iam_endpoints: config.iam_endpoints.clone(),
+            ..Self::new()
+        }
+    }
+
+    fn endpoints(&self, partition: Partition) -> aws::Endpoints {
+        aws::Endpoints {
+            sts: self.sts_endpoints.get(&partition).cloned(),
+            iam: self.iam_endpoints.get(&partition).cloned(),
+        }
     }
 
     /// The service's own AWS configuration, loaded on first use.
@@ -56,8 +92,15 @@ impl Verifier {
             .await
     }
 
-    /// Runs every check; `budget` bounds the wait for IAM propagation.
+    /// Runs every check; `budget` bounds the wait for IAM propagation. Every
+    /// completed verification counts in the metrics, whoever asked for it.
     pub async fn verify(&self, conn: &Connection, principal: &str, role_arn: &str, budget: Duration) -> Report {
+        let report = self.run(conn, principal, role_arn, budget).await;
+        crate::metrics::verification(&report);
+        report
+    }
+
+    async fn run(&self, conn: &Connection, principal: &str, role_arn: &str, budget: Duration) -> Report {
         let started = Instant::now();
         let mut checks = Vec::new();
         let finish = |checks: Vec<Check>, used: Option<String>, promote: bool| Report {
@@ -82,26 +125,62 @@ impl Verifier {
         };
 
         let base = self.base().await;
-        let sts = aws::sts_client(base, role.partition());
+        let endpoints = self.endpoints(role.partition());
+        let sts = aws::sts_client(base, role.partition(), &endpoints);
         let session = format!("spot-verify-{}", conn.id.as_str());
-        let (assumed, check, used) = assume_with_wait(&sts, base, conn, &role, &session, budget).await;
+        let call = |ext: String| {
+            let (sts, endpoints, role, session) = (&sts, &endpoints, &role, &session);
+            async move { aws::assume(sts, base, endpoints, role, &ext, session).await }
+        };
+        let (assumed, check, used) = assume_with_wait(call, conn, &role, budget).await;
         checks.push(check);
         let Some(assumed) = assumed else {
             skip_rest(&mut checks, CheckId::AssumeRole);
             return finish(checks, None, false);
         };
 
-        let (identity, trust, perms) = tokio::join!(
-            aws::caller_account(&assumed),
-            aws::trust_policy(&assumed, &role),
-            aws::role_policies(&assumed, &role)
+        // One deadline for every read after AssumeRole.
+        let deadline = tokio::time::Instant::now() + CHECKS_BUDGET;
+        let reqs = permissions::required(conn);
+        let reads = async {
+            let policies = within(deadline, aws::role_policies(&assumed, &role)).await;
+            // GetRole only where the role's policies allow it: a refused call
+            // is an AccessDenied in the customer's CloudTrail.
+            let get_role = match &policies {
+                Ok(docs) => {
+                    evaluate::Evaluator::new(docs).verdict("iam:GetRole", role.as_str()) != evaluate::Verdict::Missing
+                }
+                Err(_) => true,
+            };
+            let record = within(deadline, aws::read_role(&assumed, &role, get_role)).await;
+            (policies, record)
+        };
+        let (identity, (policies, record), simulation) = tokio::join!(
+            within(deadline, aws::caller_account(&assumed)),
+            reads,
+            within(deadline, permissions::simulate_all(&assumed.iam, role.as_str(), &reqs)),
         );
         checks.push(identity_check(identity, &role));
-        let (trust_check, promote) = trust_check(trust, conn, principal, &role);
+        let (trust_check, promote) = trust_check(
+            record.as_ref().map(|r| r.trust.clone()).map_err(Clone::clone),
+            conn,
+            principal,
+            &role,
+        );
         checks.push(trust_check);
-        checks.push(permissions_check(perms, conn));
+        checks.push(permissions::check(&reqs, &policies, &record, &simulation));
         finish(checks, Some(used), promote)
     }
+}
+
+/// The call's result, or Deadline once `deadline` passes.
+async fn within<T>(
+    deadline: tokio::time::Instant,
+    call: impl std::future::Future<Output = Result<T, CallError>>,
+) -> Result<T, CallError> {
+    tokio::time::timeout_at(deadline, call)
+        .await
+        .unwrap_or(Err(CallError::Deadline))
 }
 
 fn skip_rest(checks: &mut Vec<Check>, after: CheckId) {
@@ -169,21 +248,39 @@ fn check_arn(conn: &Connection, raw: &str) -> Result<(RoleArn, Check), Check> {
 }
 
 /// AssumeRole, retrying AccessDenied (a new role takes seconds to
-/// propagate) within the budget. With a rotation pending, the new ID is
-/// tried first: verifying with it is what promotes it.
-async fn assume_with_wait(
-    sts: &aws_sdk_sts::Client,
-    base: &SdkConfig,
+/// propagate) within the budget and backing off throttling. With a rotation
+/// pending, the new ID is tried first: verifying with it is what promotes it.
+async fn assume_with_wait<F, Fut>(
+    call: F,
     conn: &Connection,
     role: &RoleArn,
-    session: &str,
     budget: Duration,
-) -> (Option<aws::Assumed>, Check, String) {
+) -> (Option<aws::Assumed>, Check, String)
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = Result<aws::Assumed, CallError>>,
+{
     let started = Instant::now();
     let mut attempts = 0u32;
+    // An attempt after a backoff ends by the budget (or MIN_ATTEMPT after);
+    // one before any gets the whole call timeout.
+    let attempt = |ext: String, first: bool| {
+        let left = budget.saturating_sub(started.elapsed());
+        let limit = if first {
+            aws::CALL_TIMEOUT
+        } else {
+            left.clamp(MIN_ATTEMPT, aws::CALL_TIMEOUT)
+        };
+        let fut = call(ext);
+        async move {
+            tokio::time::timeout(limit, fut)
+                .await
+                .unwrap_or(Err(CallError::Timeout))
+        }
+    };
     if let Some(pending) = &conn.pending_external_id {
         attempts += 1;
-        if let Ok(a) = aws::assume(sts, base, role, pending.as_str(), session).await {
+        if let Ok(a) = attempt(pending.as_str().to_owned(), true).await {
             let mut c = Check::passed(
                 CheckId::AssumeRole,
                 "Assumed the role with the new (rotated) external ID.",
@@ -196,18 +293,27 @@ async fn assume_with_wait(
     let ext = conn.external_id.as_str();
     let mut delay = FIRST_BACKOFF;
     let mut waited = Duration::ZERO;
+    let mut throttled = 0u32;
     loop {
         attempts += 1;
-        let err = match aws::assume(sts, base, role, ext, session).await {
+        let err = match attempt(ext.to_owned(), waited.is_zero()).await {
             Ok(a) => {
-                let msg = if waited.is_zero() {
+                let mut msg = if waited.is_zero() {
                     "Assumed the role with the external ID.".to_owned()
+                } else if throttled == attempts - 1 {
+                    format!(
+                        "Assumed the role with the external ID on attempt {attempts}, after backing off {:.1} s because AWS throttled our calls.",
+                        waited.as_secs_f64()
+                    )
                 } else {
                     format!(
-                        "Assumed the role with the external ID after waiting {:.1} s for IAM to propagate it.",
+                        "Assumed the role with the external ID on attempt {attempts}, after waiting {:.1} s for IAM to propagate it.",
                         waited.as_secs_f64()
                     )
                 };
+                if throttled > 0 && throttled < attempts - 1 {
+                    msg.push_str(&format!(" AWS throttled {throttled} of those calls."));
+                }
                 let mut c = Check::passed(CheckId::AssumeRole, msg);
                 c.attempts = Some(attempts);
                 c.waited_ms = Some(waited.as_millis() as u64);
@@ -215,30 +321,34 @@ async fn assume_with_wait(
             }
             Err(e) => e,
         };
-        let retryable = matches!(
-            err,
-            CallError::AccessDenied(_) | CallError::Throttled(_) | CallError::Timeout
-        );
-        if retryable && started.elapsed() + delay < budget {
+        let patience = match err {
+            CallError::Throttled(_) => {
+                throttled += 1;
+                budget.max(THROTTLE_PATIENCE)
+            }
+            CallError::AccessDenied(_) | CallError::Timeout => budget,
+            _ => Duration::ZERO,
+        };
+        if started.elapsed() + delay < patience {
             tokio::time::sleep(delay).await;
             waited += delay;
             delay = (delay * 2).min(MAX_BACKOFF);
             continue;
         }
-        let mut c = assume_failure(err, role, waited);
+        let mut c = assume_failure(err, role, waited, attempts);
         c.attempts = Some(attempts);
         c.waited_ms = Some(waited.as_millis() as u64);
         return (None, c, ext.to_owned());
     }
 }
 
-fn assume_failure(err: CallError, role: &RoleArn, waited: Duration) -> Check {
+fn assume_failure(err: CallError, role: &RoleArn, waited: Duration, attempts: u32) -> Check {
     let secs = waited.as_secs_f64();
     match err {
         CallError::AccessDenied(_) => Check::failed(
             CheckId::AssumeRole,
-            format!("AWS refused to let us assume {} (AccessDenied), also after waiting {secs:.0} s for IAM to propagate a new role.", role.name()),
-            "Check that the role exists with exactly this ARN, that its trust relationship names the vendor account with \"Require external ID\" set to this connection's external ID, then press Connect again.",
+            format!("AWS refused to let us assume {} (AccessDenied) on each of {attempts} attempt(s), over {secs:.0} s of waiting for IAM to propagate a new role.", role.name()),
+            "A role created or changed a moment ago can take up to a minute to propagate in IAM: if that is the case, wait a minute and press Connect again. Otherwise check that the role exists with exactly this ARN and that its trust relationship names the vendor account with \"Require external ID\" set to this connection's external ID.",
         ),
         CallError::RegionDisabled(_) => Check::failed(
             CheckId::AssumeRole,
@@ -247,15 +357,15 @@ fn assume_failure(err: CallError, role: &RoleArn, waited: Duration) -> Check {
         ),
         CallError::Throttled(_) => Check::failed(
             CheckId::AssumeRole,
-            "AWS throttled our AssumeRole calls.",
+            format!("AWS throttled our AssumeRole calls ({attempts} attempt(s) over {secs:.0} s of backing off)."),
             "Nothing is wrong with your role as far as we know; try again in a minute.",
         ),
-        CallError::Timeout | CallError::Network(_) => Check::failed(
+        CallError::Timeout | CallError::Network(_) | CallError::Deadline => Check::failed(
             CheckId::AssumeRole,
             "We could not reach AWS STS in time.",
             "This is on our side or AWS's; try again in a minute.",
         ),
-        CallError::NotFound(m) | CallError::Other(m) => {
+        CallError::NotFound(m) | CallError::PageCap(m) | CallError::Other(m) => {
             Check::failed(CheckId::AssumeRole, format!("AssumeRole failed: {m}"), "Check the role ARN and its trust relationship, then try again.")
         }
     }
@@ -275,6 +385,14 @@ fn identity_check(r: Result<String, CallError>, role: &RoleArn) -> Check {
             ),
             "Paste the ARN of the role exactly as the IAM console shows it.",
         ),
+        Err(CallError::Deadline | CallError::Timeout) => Check::failed(
+            CheckId::Identity,
+            format!(
+                "GetCallerIdentity did not answer in time (the checks share {} s), so we could not confirm the role's account.",
+                CHECKS_BUDGET.as_secs()
+            ),
+            "This is on our side or AWS's; try again in a minute.",
+        ),
         Err(e) => Check::failed(
             CheckId::Identity,
             format!("GetCallerIdentity failed: {e:?}"),
@@ -290,8 +408,31 @@ fn trust_check(r: Result<String, CallError>, conn: &Connection, principal: &str,
             return (
                 Check::failed(
                     CheckId::TrustPolicy,
-                    "The role may not read its own trust policy (iam:ListRoles is missing), so we cannot make sure it requires the external ID.",
+                    "The role may not read its own trust policy (neither iam:GetRole nor iam:ListRoles is allowed), so we cannot make sure it requires the external ID.",
                     "Attach the policy this connection gives you: it includes iam:ListRoles in its core statement.",
+                ),
+                false,
+            )
+        }
+        Err(CallError::PageCap(m)) => {
+            return (
+                Check::failed(
+                    CheckId::TrustPolicy,
+                    format!("We could not find the role among the account's roles: {m}."),
+                    format!("Allow the role iam:GetRole on itself ({}), so we can read it directly, then try again.", role.as_str()),
+                ),
+                false,
+            )
+        }
+        Err(CallError::Deadline | CallError::Timeout) => {
+            return (
+                Check::failed(
+                    CheckId::TrustPolicy,
+                    format!(
+                        "Reading the role's trust policy did not finish in time (the checks share {} s), so we cannot make sure it requires the external ID.",
+                        CHECKS_BUDGET.as_secs()
+                    ),
+                    "This is on our side or AWS's; try again in a minute.",
                 ),
                 false,
             )
@@ -335,88 +476,6 @@ fn trust_check(r: Result<String, CallError>, conn: &Connection, principal: &str,
     (audit.check, audit.pending_found)
 }
 
-/// Each bundle of the connection's selection and the statements it needs.
-fn required(conn: &Connection) -> Vec<(String, Vec<&'static StatementTemplate>)> {
-    let Ok(sel) = Selection::resolve(conn.partition, &conn.permissions) else {
-        return Vec::new();
-    };
-    let c = Catalog::get();
-    sel.bundle_ids()
-        .into_iter()
-        .map(|id| {
-            let sts: Vec<&StatementTemplate> = if id == c.core.id {
-                c.core.statements.iter().collect()
-            } else if let Some(b) = c.shared(id) {
-                b.statements.iter().collect()
-            } else {
-                match c.find(id) {
-                    Some(BundleRef::Product(p)) => p.statements.iter().collect(),
-                    Some(BundleRef::Integration(_, i)) => i.statements.iter().collect(),
-                    None => Vec::new(),
-                }
-            };
-            (id.to_owned(), sts)
-        })
-        .collect()
-}
-
-fn permissions_check(r: Result<Vec<serde_json::Value>, CallError>, conn: &Connection) -> Check {
-    let docs = match r {
-        Ok(d) => d,
-        Err(CallError::AccessDenied(_)) => {
-            return Check::skipped(
-                CheckId::Permissions,
-                "The role may not read its own policies (iam:ListAttachedRolePolicies, iam:GetPolicyVersion …), so we cannot tell which permissions it has. Attach the policy this connection gives you: its core statement grants those reads.",
-            )
-        }
-        Err(e) => return Check::skipped(CheckId::Permissions, format!("Could not read the role's policies: {e:?}")),
-    };
-    let eval = evaluate::Evaluator::new(&docs);
-    let mut missing: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let mut conditional: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let mut total = 0;
-    for (bundle, statements) in required(conn) {
-        for s in statements {
-            for r in s.resources_for(conn.partition) {
-                for a in &s.actions {
-                    total += 1;
-                    match eval.verdict(a, &r) {
-                        evaluate::Verdict::Allowed => {}
-                        evaluate::Verdict::Conditional => {
-                            conditional.entry(bundle.clone()).or_default().push(a.clone())
-                        }
-                        evaluate::Verdict::Missing => missing.entry(bundle.clone()).or_default().push(a.clone()),
-                    }
-                }
-            }
-        }
-    }
-    for v in missing.values_mut().chain(conditional.values_mut()) {
-        v.sort();
-        v.dedup();
-    }
-    if missing.is_empty() && conditional.is_empty() {
-        return Check::passed(
-            CheckId::Permissions,
-            format!("The role grants all {total} permissions of the selected products and integrations."),
-        );
-    }
-    let count: usize = missing.values().map(Vec::len).sum();
-    let bundles: Vec<&str> = missing.keys().chain(conditional.keys()).map(String::as_str).collect();
-    let mut c = Check::warning(
-        CheckId::Permissions,
-        format!(
-            "The role lacks {count} permission(s){} for: {}.",
-            if conditional.is_empty() { String::new() } else { " and grants some only under conditions".to_owned() },
-            bundles.join(", ")
-        ),
-        "Replace the role's policy with the one this connection gives you (View JSON), or add the listed actions; the account stays connected meanwhile.",
-    );
-    c.missing = missing;
-    c.conditional = conditional;
-    c
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -445,7 +504,10 @@ mod tests {
             "updatedAt": 0, "expiresAt": 1, "verifiedAt": null, "version": 1
         });
         let conn: Connection = serde_json::from_value(conn_json).unwrap();
-        let c = permissions_check(Err(CallError::AccessDenied("no".into())), &conn);
+        let reqs = permissions::required(&conn);
+        assert!(reqs.len() > 100, "the default selection needs Spot's actions");
+        let denied = CallError::AccessDenied("no".into());
+        let c = permissions::check(&reqs, &Err(denied.clone()), &Err(denied.clone()), &Err(denied));
         assert_eq!(c.status, CheckStatus::Skipped);
         assert!(c.message.contains("cannot tell"));
         // Skipped permissions mean degraded, never connected-and-healthy.
@@ -455,17 +517,18 @@ mod tests {
     #[test]
     fn assume_role_errors_are_told_apart() {
         let waited = Duration::from_secs(20);
-        let denied = assume_failure(CallError::AccessDenied(String::new()), &role(), waited);
+        let denied = assume_failure(CallError::AccessDenied(String::new()), &role(), waited, 6);
         assert!(denied.message.contains("AccessDenied") && denied.message.contains("20 s"));
+        assert!(denied.remediation.unwrap().contains("propagate"));
         assert!(
-            assume_failure(CallError::RegionDisabled(String::new()), &role(), waited)
+            assume_failure(CallError::RegionDisabled(String::new()), &role(), waited, 1)
                 .message
                 .contains("RegionDisabled")
         );
-        assert!(assume_failure(CallError::Throttled(String::new()), &role(), waited)
+        assert!(assume_failure(CallError::Throttled(String::new()), &role(), waited, 3)
             .message
             .contains("throttled"));
-        assert!(assume_failure(CallError::Timeout, &role(), waited)
+        assert!(assume_failure(CallError::Timeout, &role(), waited, 1)
             .message
             .contains("in time"));
     }

@@ -63,6 +63,20 @@ pub struct Check {
     /// Per bundle, actions granted only under conditions.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub conditional: BTreeMap<String, Vec<String>>,
+    /// Who evaluated the permissions: IAM's policy simulator, or ours.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<DecidedBy>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DecidedBy {
+    /// iam:SimulatePrincipalPolicy, for every required action.
+    IamSimulation,
+    /// The simulator for named actions, our evaluator for wildcard ones.
+    IamSimulationAndLocal,
+    /// Our evaluator of the role's policies (and boundary, when readable).
+    Local,
 }
 
 impl Check {
@@ -77,6 +91,7 @@ impl Check {
             attempts: None,
             missing: BTreeMap::new(),
             conditional: BTreeMap::new(),
+            decided_by: None,
         }
     }
     pub fn passed(id: CheckId, message: impl Into<String>) -> Self {

@@ -1,0 +1,389 @@
+//! A small AWS stand-in in front of moto, for what moto cannot do: refuse
+//! AssumeRole while a role "propagates", throttle, answer
+//! SimulatePrincipalPolicy, refuse GetRole, page ListRoles without end, or
+//! be slow. It speaks STS's and IAM's query/XML wire format; every other call
+//! goes to moto unchanged. The verifier's production SDK clients are pointed
+//! at it through the Config's endpoint overrides.
+#![allow(dead_code)]
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const STS_NS: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
+const IAM_NS: &str = "https://iam.amazonaws.com/doc/2010-05-08/";
+/// Results per SimulatePrincipalPolicy page at most, below the MaxItems the
+/// verifier asks for: IAM may truncate early, and the verifier must page.
+const SIMULATE_PAGE: usize = 20;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    AccessDenied,
+    Throttling,
+}
+
+/// What IAM's simulator answers for one action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SimAnswer {
+    pub decision: &'static str,
+    pub allowed_by_organizations: bool,
+    pub allowed_by_boundary: bool,
+}
+
+impl SimAnswer {
+    pub const ALLOWED: SimAnswer = SimAnswer {
+        decision: "allowed",
+        allowed_by_organizations: true,
+        allowed_by_boundary: true,
+    };
+    /// What IAM answers when an SCP of the organization denies the action.
+    pub const DENIED_BY_SCP: SimAnswer = SimAnswer {
+        decision: "explicitDeny",
+        allowed_by_organizations: false,
+        allowed_by_boundary: true,
+    };
+}
+
+#[derive(Debug, Clone)]
+pub enum Simulator {
+    /// Forwarded to moto, which lacks the operation.
+    Moto,
+    /// The role may not call it.
+    AccessDenied,
+    /// Answers per action (lower case); any other action is allowed.
+    Answers(HashMap<String, SimAnswer>),
+}
+
+/// One SimulatePrincipalPolicy request as received.
+#[derive(Debug, Clone)]
+pub struct SimRequest {
+    pub policy_source_arn: String,
+    pub actions: Vec<String>,
+    pub resources: Vec<String>,
+    /// The access key it was signed with.
+    pub access_key: String,
+}
+
+#[derive(Debug)]
+pub struct Script {
+    /// Per role ARN: refuse its next N AssumeRole calls this way.
+    pub refuse_assume: HashMap<String, (Refusal, u32)>,
+    /// Per role ARN: AssumeRole calls seen.
+    pub assume_calls: HashMap<String, u32>,
+    pub simulator: Simulator,
+    pub simulate_calls: Vec<SimRequest>,
+    pub deny_get_role: bool,
+    /// ListRoles answers truncated pages of other roles, forever.
+    pub endless_list_roles: bool,
+    /// Calls seen per Action.
+    pub calls: BTreeMap<String, u32>,
+    /// Per Action, how long to wait before answering.
+    pub delays: HashMap<String, Duration>,
+}
+
+impl Default for Script {
+    fn default() -> Self {
+        Script {
+            refuse_assume: HashMap::new(),
+            assume_calls: HashMap::new(),
+            simulator: Simulator::Moto,
+            simulate_calls: Vec::new(),
+            deny_get_role: false,
+            endless_list_roles: false,
+            calls: BTreeMap::new(),
+            delays: HashMap::new(),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Shared {
+    moto: String,
+    script: Arc<Mutex<Script>>,
+    http: reqwest::Client,
+}
+
+pub struct StandIn {
+    pub url: String,
+    pub script: Arc<Mutex<Script>>,
+}
+
+impl StandIn {
+    /// Starts on 127.0.0.1 with an OS-chosen port, in front of `moto`.
+    pub async fn start(moto: &str, script: Script) -> StandIn {
+        let script = Arc::new(Mutex::new(script));
+        let shared = Shared {
+            moto: moto.trim_end_matches('/').to_owned(),
+            script: script.clone(),
+            http: reqwest::Client::new(),
+        };
+        let app = axum::Router::new().fallback(handle).with_state(shared);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        StandIn { url, script }
+    }
+
+    pub fn with<T>(&self, f: impl FnOnce(&mut Script) -> T) -> T {
+        f(&mut self.script.lock().unwrap())
+    }
+}
+
+/// The form fields of a query-protocol request.
+fn form(body: &[u8]) -> Vec<(String, String)> {
+    let text = String::from_utf8_lossy(body);
+    text.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            let dec = |s: &str| {
+                percent_encoding::percent_decode_str(&s.replace('+', " "))
+                    .decode_utf8_lossy()
+                    .into_owned()
+            };
+            (dec(k), dec(v))
+        })
+        .collect()
+}
+
+fn field<'a>(f: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    f.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+/// `Name.member.N` values in order of N.
+fn members(f: &[(String, String)], name: &str) -> Vec<String> {
+    let prefix = format!("{name}.member.");
+    let mut v: Vec<(u32, String)> = f
+        .iter()
+        .filter_map(|(k, v)| Some((k.strip_prefix(&prefix)?.parse().ok()?, v.clone())))
+        .collect();
+    v.sort();
+    v.into_iter().map(|(_, v)| v).collect()
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn request_id() -> String {
+    format!("standin-{}", account_connect::ids::random_token(8))
+}
+
+fn xml(status: StatusCode, body: String) -> Response {
+    (status, [("content-type", "text/xml")], body).into_response()
+}
+
+/// An error in the query protocol's shape, as STS and IAM send it.
+fn error(ns: &str, status: StatusCode, code: &str, message: &str) -> Response {
+    xml(
+        status,
+        format!(
+            "<ErrorResponse xmlns=\"{ns}\"><Error><Type>Sender</Type><Code>{code}</Code><Message>{}</Message></Error><RequestId>{}</RequestId></ErrorResponse>",
+            xml_escape(message),
+            request_id()
+        ),
+    )
+}
+
+fn access_key(headers: &HeaderMap) -> String {
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|a| a.split("Credential=").nth(1))
+        .and_then(|c| c.split('/').next())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+async fn handle(State(s): State<Shared>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    let f = form(&body);
+    let action = field(&f, "Action").unwrap_or_default().to_owned();
+    let delay = {
+        let mut script = s.script.lock().unwrap();
+        *script.calls.entry(action.clone()).or_default() += 1;
+        script.delays.get(&action).copied()
+    };
+    if let Some(d) = delay {
+        tokio::time::sleep(d).await;
+    }
+    let answer = match action.as_str() {
+        "AssumeRole" => assume_role(&s, &f),
+        "SimulatePrincipalPolicy" => simulate(&s, &f, &headers),
+        "GetRole" if s.script.lock().unwrap().deny_get_role => Some(error(
+            IAM_NS,
+            StatusCode::FORBIDDEN,
+            "AccessDenied",
+            &format!(
+                "User: {} is not authorized to perform: iam:GetRole",
+                access_key(&headers)
+            ),
+        )),
+        "ListRoles" if s.script.lock().unwrap().endless_list_roles => Some(endless_list_roles(&f)),
+        _ => None,
+    };
+    match answer {
+        Some(r) => r,
+        None => forward(&s, method, uri, headers, body).await,
+    }
+}
+
+fn assume_role(s: &Shared, f: &[(String, String)]) -> Option<Response> {
+    let role = field(f, "RoleArn").unwrap_or_default().to_owned();
+    let mut script = s.script.lock().unwrap();
+    *script.assume_calls.entry(role.clone()).or_default() += 1;
+    let refusal = match script.refuse_assume.get_mut(&role) {
+        Some((r, n)) if *n > 0 => {
+            *n -= 1;
+            Some(*r)
+        }
+        _ => None,
+    };
+    match refusal {
+        Some(Refusal::AccessDenied) => Some(error(
+            STS_NS,
+            StatusCode::FORBIDDEN,
+            "AccessDenied",
+            &format!("User: arn:aws:iam::922761411349:user/spot is not authorized to perform: sts:AssumeRole on resource: {role}"),
+        )),
+        Some(Refusal::Throttling) => Some(error(STS_NS, StatusCode::BAD_REQUEST, "Throttling", "Rate exceeded")),
+        None => None,
+    }
+}
+
+fn simulate(s: &Shared, f: &[(String, String)], headers: &HeaderMap) -> Option<Response> {
+    let mut script = s.script.lock().unwrap();
+    let answers = match &script.simulator {
+        Simulator::Moto => return None,
+        Simulator::AccessDenied => {
+            return Some(error(
+                IAM_NS,
+                StatusCode::FORBIDDEN,
+                "AccessDenied",
+                "User is not authorized to perform: iam:SimulatePrincipalPolicy",
+            ))
+        }
+        Simulator::Answers(a) => a.clone(),
+    };
+    let req = SimRequest {
+        policy_source_arn: field(f, "PolicySourceArn").unwrap_or_default().to_owned(),
+        actions: members(f, "ActionNames"),
+        resources: members(f, "ResourceArns"),
+        access_key: access_key(headers),
+    };
+    if req.actions.is_empty() {
+        return Some(error(
+            IAM_NS,
+            StatusCode::BAD_REQUEST,
+            "ValidationError",
+            "1 validation error detected: Value null at 'actionNames' failed to satisfy constraint: Member must not be null",
+        ));
+    }
+    let marker = field(f, "Marker").unwrap_or("0");
+    let start: usize = match marker.parse() {
+        Ok(n) => n,
+        Err(_) => return Some(error(IAM_NS, StatusCode::BAD_REQUEST, "InvalidInput", "Invalid Marker")),
+    };
+    let max: usize = field(f, "MaxItems").and_then(|m| m.parse().ok()).unwrap_or(100);
+    let resources = if req.resources.is_empty() {
+        vec!["*".to_owned()]
+    } else {
+        req.resources.clone()
+    };
+    let all: Vec<(String, String)> = req
+        .actions
+        .iter()
+        .flat_map(|a| resources.iter().map(move |r| (a.clone(), r.clone())))
+        .collect();
+    let end = (start + max.min(SIMULATE_PAGE)).min(all.len());
+    let mut members_xml = String::new();
+    for (a, r) in &all[start.min(end)..end] {
+        let ans = answers
+            .get(&a.to_ascii_lowercase())
+            .copied()
+            .unwrap_or(SimAnswer::ALLOWED);
+        members_xml.push_str(&format!(
+            "<member><EvalActionName>{}</EvalActionName><EvalResourceName>{}</EvalResourceName><EvalDecision>{}</EvalDecision>\
+             <MatchedStatements/><MissingContextValues/>\
+             <OrganizationsDecisionDetail><AllowedByOrganizations>{}</AllowedByOrganizations></OrganizationsDecisionDetail>\
+             <PermissionsBoundaryDecisionDetail><AllowedByPermissionsBoundary>{}</AllowedByPermissionsBoundary></PermissionsBoundaryDecisionDetail>\
+             </member>",
+            xml_escape(a),
+            xml_escape(r),
+            ans.decision,
+            ans.allowed_by_organizations,
+            ans.allowed_by_boundary
+        ));
+    }
+    let truncated = end < all.len();
+    let marker_xml = if truncated {
+        format!("<Marker>{end}</Marker>")
+    } else {
+        String::new()
+    };
+    script.simulate_calls.push(req);
+    Some(xml(
+        StatusCode::OK,
+        format!(
+            "<SimulatePrincipalPolicyResponse xmlns=\"{IAM_NS}\"><SimulatePrincipalPolicyResult>\
+             <IsTruncated>{truncated}</IsTruncated>{marker_xml}<EvaluationResults>{members_xml}</EvaluationResults>\
+             </SimulatePrincipalPolicyResult><ResponseMetadata><RequestId>{}</RequestId></ResponseMetadata></SimulatePrincipalPolicyResponse>",
+            request_id()
+        ),
+    ))
+}
+
+/// A page of roles that are never the one asked for, always truncated.
+fn endless_list_roles(f: &[(String, String)]) -> Response {
+    let page: u64 = field(f, "Marker").and_then(|m| m.parse().ok()).unwrap_or(0);
+    let path = field(f, "PathPrefix").unwrap_or("/");
+    let roles: String = (0..3)
+        .map(|i| {
+            let name = format!("Other-{page}-{i}");
+            format!(
+                "<member><Path>{path}</Path><RoleName>{name}</RoleName><RoleId>AROA{page:012}{i:04}</RoleId>\
+                 <Arn>arn:aws:iam::123456789012:role{path}{name}</Arn><CreateDate>2024-01-01T00:00:00Z</CreateDate>\
+                 <AssumeRolePolicyDocument>%7B%7D</AssumeRolePolicyDocument></member>"
+            )
+        })
+        .collect();
+    xml(
+        StatusCode::OK,
+        format!(
+            "<ListRolesResponse xmlns=\"{IAM_NS}\"><ListRolesResult><Roles>{roles}</Roles><IsTruncated>true</IsTruncated>\
+             <Marker>{}</Marker></ListRolesResult><ResponseMetadata><RequestId>{}</RequestId></ResponseMetadata></ListRolesResponse>",
+            page + 1,
+            request_id()
+        ),
+    )
+}
+
+/// The request as it came, to moto, and moto's answer back.
+async fn forward(s: &Shared, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let mut req = s.http.request(method, format!("{}{path}", s.moto)).body(body);
+    for (k, v) in &headers {
+        if k != "host" && k != "content-length" {
+            req = req.header(k, v);
+        }
+    }
+    let res = match req.send().await {
+        Ok(r) => r,
+        Err(e) => return (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
+    };
+    let status = res.status();
+    let ctype = res
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("text/xml")
+        .to_owned();
+    let bytes = res.bytes().await.unwrap_or_default();
+    (status, [("content-type", ctype)], bytes).into_response()
+}

@@ -1,0 +1,196 @@
+//! The verification metric: the real binary, serving with EMF metrics on,
+//! writes the line the `VerificationFailed` alarm in template.yaml counts,
+//! once per verification.
+
+mod common;
+
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// The server process, killed when the test ends however it ends.
+struct Server {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    fn start() -> Server {
+        common::moto_endpoint();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_account-connect"))
+            .args(["serve", "--addr", "127.0.0.1:0"])
+            .env("ACCOUNT_CONNECT_STORE", "sqlite::memory:")
+            .env(
+                "ACCOUNT_CONNECT_JWT_SECRET",
+                std::str::from_utf8(common::TEST_SECRET).unwrap(),
+            )
+            .env("ACCOUNT_CONNECT_METRICS", "emf")
+            .env("ACCOUNT_CONNECT_PROPAGATION_BUDGET_SECS", "0")
+            .env("RUST_LOG", "warn")
+            .env_remove("AWS_LAMBDA_FUNCTION_NAME")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the server starts");
+        let out = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut server = Server {
+            child,
+            lines,
+            base: String::new(),
+        };
+        let first = server
+            .next_line(|l| l.contains("listening on http://"))
+            .expect("the server listens");
+        server.base = first
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap()
+            .to_owned();
+        server
+    }
+
+    /// The next stdout line that `want` accepts, within 20 s.
+    fn next_line(&self, want: impl Fn(&str) -> bool) -> Option<String> {
+        let end = Instant::now() + Duration::from_secs(20);
+        while let Some(left) = end.checked_duration_since(Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(l) if want(&l) => return Some(l),
+                Ok(_) => continue,
+                Err(_) => return None,
+            }
+        }
+        None
+    }
+
+    /// Every EMF line written so far, parsed.
+    fn emf_lines(&self) -> Vec<Value> {
+        self.lines
+            .try_iter()
+            .filter_map(|l| serde_json::from_str::<Value>(&l).ok())
+            .filter(|v| v.get("_aws").is_some())
+            .collect()
+    }
+}
+
+/// The alarm's Namespace and MetricName, and whether it names dimensions.
+fn alarm() -> (String, String, bool) {
+    let text = std::fs::read_to_string(common::repo_path("template.yaml")).unwrap();
+    let start = text
+        .find("\n  VerificationFailedAlarm:\n")
+        .expect("the alarm is in template.yaml");
+    let block: Vec<&str> = text[start + 1..]
+        .lines()
+        .skip(1)
+        .take_while(|l| l.starts_with("    ") || l.trim().is_empty())
+        .collect();
+    let value = |key: &str| {
+        block
+            .iter()
+            .find_map(|l| l.trim().strip_prefix(key))
+            .map(|v| v.trim().to_owned())
+            .unwrap_or_else(|| panic!("no {key} in the alarm"))
+    };
+    let dims = block.iter().any(|l| l.trim().starts_with("Dimensions:"));
+    (value("Namespace:"), value("MetricName:"), dims)
+}
+
+/// Lines counting `metric` with no dimensions, as the alarm sees them.
+fn counted<'a>(lines: &'a [Value], namespace: &str, metric: &str) -> Vec<&'a Value> {
+    lines
+        .iter()
+        .filter(|l| {
+            let m = &l["_aws"]["CloudWatchMetrics"][0];
+            m["Namespace"] == namespace
+                && m["Metrics"][0]["Name"] == metric
+                && m["Dimensions"] == json!([[]])
+                && l[metric] == 1
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn each_verification_writes_its_outcome_once_and_a_failure_the_line_the_alarm_counts() {
+    let (namespace, metric, dims) = alarm();
+    assert_eq!(
+        (namespace.as_str(), metric.as_str(), dims),
+        ("AccountConnect", "VerificationFailed", false)
+    );
+
+    let server = Server::start();
+    let client = reqwest::Client::new();
+    let token = common::token("org-m", None);
+    let body = json!({"accountId": "act-m1", "partition": "aws", "permissions": {"mode": "default"}, "awsAccountId": "123456789012"});
+    let c: Value = client
+        .post(format!("{}/v1/connections", server.base))
+        .bearer_auth(&token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    // A role whose trust has no external ID: the trust check fails.
+    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+    let iam = aws_sdk_iam::Client::new(&conf);
+    let name = format!("Spot-Role-{}", account_connect::ids::random_token(4));
+    let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"AWS": "arn:aws:iam::922761411349:root"}, "Action": "sts:AssumeRole"}]});
+    let arn = iam
+        .create_role()
+        .role_name(&name)
+        .assume_role_policy_document(trust.to_string())
+        .send()
+        .await
+        .unwrap()
+        .role
+        .unwrap()
+        .arn;
+    let res = client
+        .post(format!(
+            "{}/v1/connections/{}/role",
+            server.base,
+            c["id"].as_str().unwrap()
+        ))
+        .bearer_auth(&token)
+        .json(&json!({"roleArn": arn}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 422);
+
+    let first = server
+        .next_line(|l| l.contains("\"VerificationFailed\""))
+        .expect("the VerificationFailed line is written");
+    // Give the process a moment to write anything else it would write.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut lines = vec![serde_json::from_str::<Value>(&first).unwrap()];
+    lines.extend(server.emf_lines());
+    assert_eq!(counted(&lines, &namespace, &metric).len(), 1, "{lines:?}");
+    assert!(counted(&lines, &namespace, "Connected").is_empty(), "{lines:?}");
+    let failed: Vec<&Value> = lines.iter().filter(|l| l.get("FailedCheck").is_some()).collect();
+    assert_eq!(failed.len(), 1, "{lines:?}");
+    assert_eq!(failed[0]["Check"], "trust_policy");
+    assert_eq!(
+        failed[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+        json!([["Check"]])
+    );
+}
