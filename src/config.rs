@@ -39,6 +39,12 @@ pub struct Config {
     pub stack_prefix: String,
     /// Connections the scheduled re-check handles per page.
     pub recheck_batch: usize,
+    /// Secret that seals page cursors; every instance must share it, or a
+    /// cursor from one is refused by another. Unset: random per process.
+    pub cursor_key: Option<Vec<u8>>,
+    /// Refuse tokens without an `accounts` claim (every account is the
+    /// explicit `"*"`), so an issuer that forgets it grants nothing.
+    pub require_accounts_claim: bool,
 }
 
 impl Default for Config {
@@ -57,6 +63,8 @@ impl Default for Config {
             quick_create_region: "us-east-1".to_owned(),
             stack_prefix: "spotinst-iam-stack".to_owned(),
             recheck_batch: 50,
+            cursor_key: None,
+            require_accounts_claim: true,
         }
     }
 }
@@ -159,6 +167,25 @@ impl Config {
                 .ok()
                 .filter(|n| (1..=1000).contains(n))
                 .ok_or_else(|| ConfigError("ACCOUNT_CONNECT_RECHECK_BATCH must be 1 to 1000".into()))?;
+        }
+        if let Some(v) = var("ACCOUNT_CONNECT_CURSOR_KEY") {
+            if v.len() < MIN_JWT_SECRET_BYTES {
+                return Err(ConfigError(format!(
+                    "ACCOUNT_CONNECT_CURSOR_KEY must be at least {MIN_JWT_SECRET_BYTES} characters"
+                )));
+            }
+            c.cursor_key = Some(v.into_bytes());
+        }
+        if let Some(v) = var("ACCOUNT_CONNECT_REQUIRE_ACCOUNTS_CLAIM") {
+            c.require_accounts_claim = match v.trim() {
+                "true" => true,
+                "false" => false,
+                _ => {
+                    return Err(ConfigError(
+                        "ACCOUNT_CONNECT_REQUIRE_ACCOUNTS_CLAIM must be true or false".into(),
+                    ))
+                }
+            };
         }
         if let Some(v) = var("ACCOUNT_CONNECT_JWT_SECRET") {
             if v.len() < MIN_JWT_SECRET_BYTES {
