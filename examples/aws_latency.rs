@@ -229,7 +229,7 @@ async fn spawn_app(store_url: &str) -> App {
     let claims = account_connect::auth::Claims {
         sub: "bench".into(),
         org: ORG.into(),
-        accounts: None,
+        accounts: Some(account_connect::auth::AccountsClaim::every()),
         exp: Some(time::OffsetDateTime::now_utc().unix_timestamp() + 3 * 3600),
         iat: None,
     };
@@ -359,7 +359,7 @@ async fn dynamo_creates(table: &str, run: &str, n: usize, keep: bool) -> DynamoC
     let store = &app.state.connections.store;
     let conn = store.get(ORG, &id).await.expect("store").expect("stored");
     let conn_bytes = serde_json::to_string(&conn).expect("serializes").len();
-    let event_bytes = serde_json::to_string(&store.events(&id).await.expect("events")[0])
+    let event_bytes = serde_json::to_string(&store.events(&id, None, 1).await.expect("events").items[0])
         .expect("serializes")
         .len();
     f.connection_bytes = conn_bytes;

@@ -15,6 +15,12 @@ use sha2::Sha256;
 
 /// Longest org id accepted from a token.
 const MAX_ORG_LEN: usize = 128;
+/// Longest user (`sub`) accepted: it is recorded in every event.
+const MAX_SUB_LEN: usize = 256;
+/// Most Spot accounts one token may list.
+pub const MAX_ACCOUNTS: usize = 1000;
+/// The `accounts` claim's value for every Spot account of the org.
+pub const EVERY_ACCOUNT: &str = "*";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tenant {
@@ -28,6 +34,38 @@ impl Tenant {
     pub fn may_access(&self, account: &SpotAccountId) -> bool {
         self.accounts.as_ref().is_none_or(|list| list.contains(account))
     }
+
+    /// What the token may see, as one string: `*` or the sorted accounts.
+    pub fn scope(&self) -> String {
+        match &self.accounts {
+            None => EVERY_ACCOUNT.to_owned(),
+            Some(list) => {
+                let mut ids: Vec<&str> = list.iter().map(SpotAccountId::as_str).collect();
+                ids.sort_unstable();
+                ids.dedup();
+                ids.join(",")
+            }
+        }
+    }
+}
+
+/// The `accounts` claim: the string `"*"` for every Spot account of the org,
+/// or the list of those the caller may act on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum AccountsClaim {
+    /// Valid only as `"*"`.
+    Every(String),
+    Only(Vec<String>),
+}
+
+impl AccountsClaim {
+    pub fn every() -> Self {
+        AccountsClaim::Every(EVERY_ACCOUNT.to_owned())
+    }
+    pub fn only<S: Into<String>>(accounts: impl IntoIterator<Item = S>) -> Self {
+        AccountsClaim::Only(accounts.into_iter().map(Into::into).collect())
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -35,7 +73,7 @@ pub struct Claims {
     pub sub: String,
     pub org: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub accounts: Option<Vec<String>>,
+    pub accounts: Option<AccountsClaim>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exp: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -46,28 +84,68 @@ fn unauthorized(message: impl Into<String>) -> ApiError {
     ApiError::new(axum::http::StatusCode::UNAUTHORIZED, "unauthorized", message)
 }
 
+fn accounts_error(code: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError::new(axum::http::StatusCode::FORBIDDEN, code, message)
+}
+
 impl Claims {
-    fn into_tenant(self) -> Result<Tenant, ApiError> {
+    /// The caller; `require_accounts` refuses a token without the
+    /// `accounts` claim instead of reading it as every account.
+    pub fn into_tenant(self, require_accounts: bool) -> Result<Tenant, ApiError> {
         let org_ok = !self.org.is_empty()
             && self.org.len() <= MAX_ORG_LEN
             && self
                 .org
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if !org_ok || self.sub.is_empty() {
-            return Err(unauthorized(
-                "the token's org and sub claims must be present (org: letters, digits, - and _)",
-            ));
+        if !org_ok || self.sub.is_empty() || self.sub.len() > MAX_SUB_LEN {
+            return Err(unauthorized(format!(
+                "the token's org and sub claims must be present (org: letters, digits, - and _; sub: at most {MAX_SUB_LEN} bytes)"
+            )));
         }
-        let accounts = self
-            .accounts
-            .map(|list| {
-                list.iter()
+        let accounts = match self.accounts {
+            None if require_accounts => {
+                return Err(accounts_error(
+                    "accounts_claim_missing",
+                    "the token has no accounts claim, and this service requires one: the Spot accounts (act-…) \
+                     the user may act on, or \"*\" for every account of the organization. Ask whoever runs \
+                     your identity provider to add it.",
+                ))
+            }
+            None => None,
+            Some(AccountsClaim::Every(s)) if s == EVERY_ACCOUNT => None,
+            Some(AccountsClaim::Every(_)) => {
+                return Err(accounts_error(
+                    "invalid_accounts_claim",
+                    "the token's accounts claim is a string other than \"*\"; it must be \"*\" (every account) or a list of Spot account ids (act-…)",
+                ))
+            }
+            Some(AccountsClaim::Only(list)) => {
+                if list.len() > MAX_ACCOUNTS {
+                    return Err(accounts_error(
+                        "invalid_accounts_claim",
+                        format!("the token's accounts claim lists more than {MAX_ACCOUNTS} accounts; use \"*\" for every account"),
+                    ));
+                }
+                if list.iter().any(|a| a == EVERY_ACCOUNT) {
+                    return Err(accounts_error(
+                        "invalid_accounts_claim",
+                        "write every account as the claim value \"*\" itself, not inside a list",
+                    ));
+                }
+                let parsed = list
+                    .iter()
                     .map(|a| a.parse())
                     .collect::<Result<Vec<SpotAccountId>, _>>()
-            })
-            .transpose()
-            .map_err(|_| unauthorized("the token's accounts claim must list Spot account ids (act-…)"))?;
+                    .map_err(|_| {
+                        accounts_error(
+                            "invalid_accounts_claim",
+                            "the token's accounts claim must list Spot account ids (act-…)",
+                        )
+                    })?;
+                Some(parsed)
+            }
+        };
         Ok(Tenant {
             org: self.org,
             sub: self.sub,
@@ -79,13 +157,18 @@ impl Claims {
     /// `[a b]`.
     fn from_gateway(claims: &std::collections::HashMap<String, String>) -> Claims {
         let accounts = claims.get("accounts").map(|raw| {
+            if raw.trim() == EVERY_ACCOUNT {
+                return AccountsClaim::every();
+            }
             let trimmed = raw.trim().trim_start_matches('[').trim_end_matches(']');
-            trimmed
-                .split(|c: char| c == ',' || c.is_whitespace())
-                .map(|s| s.trim_matches('"'))
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect()
+            AccountsClaim::Only(
+                trimmed
+                    .split(|c: char| c == ',' || c.is_whitespace())
+                    .map(|s| s.trim_matches('"'))
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+            )
         });
         Claims {
             sub: claims.get("sub").cloned().unwrap_or_default(),
@@ -172,17 +255,15 @@ pub fn claims_of(parts: &Parts, state: &AppState) -> Result<Claims, ApiError> {
     verify(secret, token.trim())
 }
 
-impl TryFrom<Claims> for Tenant {
-    type Error = ApiError;
-    fn try_from(c: Claims) -> Result<Self, ApiError> {
-        c.into_tenant()
-    }
+/// The caller of the request, under the deployment's accounts-claim rule.
+pub fn tenant_of(parts: &Parts, state: &AppState) -> Result<Tenant, ApiError> {
+    claims_of(parts, state)?.into_tenant(state.config.require_accounts_claim)
 }
 
 impl FromRequestParts<AppState> for Tenant {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        claims_of(parts, state)?.into_tenant()
+        tenant_of(parts, state)
     }
 }
 
@@ -194,7 +275,7 @@ mod tests {
         Claims {
             sub: "u".into(),
             org: "org-a".into(),
-            accounts: None,
+            accounts: Some(AccountsClaim::every()),
             exp: Some(now() + 60),
             iat: None,
         }
@@ -228,7 +309,46 @@ mod tests {
             ("org".to_owned(), "o".to_owned()),
             ("accounts".to_owned(), "[act-1 act-2]".to_owned()),
         ]);
-        let t = Claims::from_gateway(&map).into_tenant().unwrap();
+        let t = Claims::from_gateway(&map).into_tenant(true).unwrap();
         assert_eq!(t.accounts.unwrap().len(), 2);
+        let every = std::collections::HashMap::from([
+            ("sub".to_owned(), "u".to_owned()),
+            ("org".to_owned(), "o".to_owned()),
+            ("accounts".to_owned(), "*".to_owned()),
+        ]);
+        assert_eq!(Claims::from_gateway(&every).into_tenant(true).unwrap().accounts, None);
+    }
+
+    #[test]
+    fn every_account_is_explicit() {
+        let code = |c: Claims, require: bool| c.into_tenant(require).map(|t| t.accounts).map_err(|e| e.code);
+        let mut c = claims();
+        assert_eq!(code(c.clone(), true), Ok(None), "\"*\" is every account");
+        c.accounts = None;
+        assert_eq!(code(c.clone(), true), Err("accounts_claim_missing"));
+        assert_eq!(
+            code(c.clone(), false),
+            Ok(None),
+            "a deployment may read absent as every account"
+        );
+        c.accounts = Some(AccountsClaim::Every("all".into()));
+        assert_eq!(code(c.clone(), true), Err("invalid_accounts_claim"));
+        c.accounts = Some(AccountsClaim::only(["*"]));
+        assert_eq!(code(c.clone(), true), Err("invalid_accounts_claim"));
+        c.accounts = Some(AccountsClaim::only(["act-1", "nope"]));
+        assert_eq!(code(c.clone(), true), Err("invalid_accounts_claim"));
+        c.accounts = Some(AccountsClaim::only(vec!["act-1"; MAX_ACCOUNTS + 1]));
+        assert_eq!(code(c.clone(), true), Err("invalid_accounts_claim"));
+        c.accounts = Some(AccountsClaim::only(Vec::<String>::new()));
+        assert_eq!(
+            code(c.clone(), true),
+            Ok(Some(Vec::new())),
+            "an empty list is no account"
+        );
+        let json: Claims = serde_json::from_str(r#"{"sub":"u","org":"o","accounts":"*"}"#).unwrap();
+        assert_eq!(json.accounts, Some(AccountsClaim::every()));
+        let mut long = claims();
+        long.sub = "u".repeat(MAX_SUB_LEN + 1);
+        assert_eq!(code(long, true), Err("unauthorized"));
     }
 }

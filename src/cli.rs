@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 const USAGE: &str = "usage:
   account-connect serve [--addr 127.0.0.1:3000]   run the API locally
-  account-connect token --org ORG [--accounts act-1,act-2] [--sub USER] [--hours 12]
+  account-connect token --org ORG [--accounts act-1,act-2|'*'] [--sub USER] [--hours 12]
                                                   mint a bearer token (ACCOUNT_CONNECT_JWT_SECRET)
   account-connect init-table                      create the DynamoDB table ACCOUNT_CONNECT_STORE names
   account-connect stack-callback --connection ID --role-arn ARN --stack-id ARN [--request-type Create]
@@ -66,6 +66,9 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
 fn run_lambda() -> Result<(), String> {
     crate::telemetry::init(true);
     let config = Config::from_env().map_err(|e| e.to_string())?;
+    if config.cursor_key.is_none() {
+        tracing::warn!("ACCOUNT_CONNECT_CURSOR_KEY is not set: a cursor from one instance is refused by another");
+    }
     let app = router(AppState::new(config)?);
     runtime()?.block_on(lambda_http::run(app)).map_err(|e| e.to_string())
 }
@@ -88,7 +91,10 @@ fn serve(args: &[String]) -> Result<(), String> {
             .await
             .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
         let local = listener.local_addr().map_err(|e| e.to_string())?;
-        let token = crate::auth::mint(&secret, &dev_claims("org-dev", None, "dev-user", 12));
+        let token = crate::auth::mint(
+            &secret,
+            &dev_claims("org-dev", crate::auth::AccountsClaim::every(), "dev-user", 12),
+        );
         println!("account-connect listening on http://{local} (store: {store})");
         if generated {
             println!("ACCOUNT_CONNECT_JWT_SECRET is not set: a random secret is used for this run.");
@@ -138,12 +144,12 @@ fn policy(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-fn dev_claims(org: &str, accounts: Option<Vec<String>>, sub: &str, hours: i64) -> crate::auth::Claims {
+fn dev_claims(org: &str, accounts: crate::auth::AccountsClaim, sub: &str, hours: i64) -> crate::auth::Claims {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     crate::auth::Claims {
         sub: sub.to_owned(),
         org: org.to_owned(),
-        accounts,
+        accounts: Some(accounts),
         exp: Some(now + hours * 3600),
         iat: Some(now),
     }
@@ -152,7 +158,11 @@ fn dev_claims(org: &str, accounts: Option<Vec<String>>, sub: &str, hours: i64) -
 fn token(args: &[String]) -> Result<(), String> {
     let f = flags(args, &["org", "accounts", "sub", "hours"])?;
     let org = f.get("org").ok_or("--org is required")?;
-    let accounts = f.get("accounts").map(|_| list(f.get("accounts")));
+    // Without --accounts (or with --accounts '*'), the token says "every account" explicitly.
+    let accounts = match f.get("accounts").map(String::as_str) {
+        None | Some(crate::auth::EVERY_ACCOUNT) => crate::auth::AccountsClaim::every(),
+        Some(_) => crate::auth::AccountsClaim::Only(list(f.get("accounts"))),
+    };
     let hours: i64 = f
         .get("hours")
         .map(|h| h.parse().map_err(|_| "--hours takes a whole number"))

@@ -44,6 +44,12 @@ pub struct Config {
     pub sts_endpoints: BTreeMap<Partition, String>,
     /// The same for IAM (the assumed role's reads and policy simulation).
     pub iam_endpoints: BTreeMap<Partition, String>,
+    /// Secret that seals page cursors; every instance must share it, or a
+    /// cursor from one is refused by another. Unset: random per process.
+    pub cursor_key: Option<Vec<u8>>,
+    /// Refuse tokens without an `accounts` claim (every account is the
+    /// explicit `"*"`), so an issuer that forgets it grants nothing.
+    pub require_accounts_claim: bool,
 }
 
 impl Default for Config {
@@ -64,6 +70,8 @@ impl Default for Config {
             recheck_batch: 50,
             sts_endpoints: BTreeMap::new(),
             iam_endpoints: BTreeMap::new(),
+            cursor_key: None,
+            require_accounts_claim: true,
         }
     }
 }
@@ -183,6 +191,25 @@ impl Config {
                 .ok()
                 .filter(|n| (1..=1000).contains(n))
                 .ok_or_else(|| ConfigError("ACCOUNT_CONNECT_RECHECK_BATCH must be 1 to 1000".into()))?;
+        }
+        if let Some(v) = var("ACCOUNT_CONNECT_CURSOR_KEY") {
+            if v.len() < MIN_JWT_SECRET_BYTES {
+                return Err(ConfigError(format!(
+                    "ACCOUNT_CONNECT_CURSOR_KEY must be at least {MIN_JWT_SECRET_BYTES} characters"
+                )));
+            }
+            c.cursor_key = Some(v.into_bytes());
+        }
+        if let Some(v) = var("ACCOUNT_CONNECT_REQUIRE_ACCOUNTS_CLAIM") {
+            c.require_accounts_claim = match v.trim() {
+                "true" => true,
+                "false" => false,
+                _ => {
+                    return Err(ConfigError(
+                        "ACCOUNT_CONNECT_REQUIRE_ACCOUNTS_CLAIM must be true or false".into(),
+                    ))
+                }
+            };
         }
         for p in Partition::ALL {
             for (service, map) in [("STS", &mut c.sts_endpoints), ("IAM", &mut c.iam_endpoints)] {

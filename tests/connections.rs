@@ -337,7 +337,7 @@ async fn refusals_are_clear_4xx() {
         &account_connect::auth::Claims {
             sub: "x".into(),
             org: "org-a".into(),
-            accounts: None,
+            accounts: Some(common::AccountsClaim::every()),
             exp: None,
             iat: None,
         },

@@ -65,7 +65,7 @@ async fn create_then_read_only_within_the_tenant() {
             "{name}: another org must not see it"
         );
         assert_eq!(s.get("org-a", &ConnectionId::generate()).await.unwrap(), None, "{name}");
-        let events = s.events(&c.id).await.unwrap();
+        let events = s.events(&c.id, None, 10).await.unwrap().items;
         assert_eq!(events.len(), 1, "{name}");
         assert_eq!(events[0].kind, EventKind::Created);
     }
@@ -88,7 +88,10 @@ async fn an_external_id_is_never_issued_twice_and_a_failed_create_leaves_nothing
             None,
             "{name}: half-written connection"
         );
-        assert!(s.events(&b.id).await.unwrap().is_empty(), "{name}: half-written event");
+        assert!(
+            s.events(&b.id, None, 10).await.unwrap().items.is_empty(),
+            "{name}: half-written event"
+        );
         assert_eq!(
             s.account_holder("org-b", &b.account_id, NOW).await.unwrap(),
             None,
@@ -137,6 +140,7 @@ async fn a_spot_account_has_one_live_connection_until_it_expires() {
 async fn an_idempotency_key_answers_with_the_first_connection() {
     for (name, s) in stores().await {
         let idem = Idempotency {
+            user: "user-1".into(),
             key: "key-1".into(),
             request_hash: "h1".into(),
         };
@@ -220,7 +224,7 @@ async fn updates_are_conditional_on_the_version_and_atomic_with_their_guards() {
         let stored = s.get("org-a", &a.id).await.unwrap().unwrap();
         assert_eq!((stored.version, stored.pending_external_id), (2, None), "{name}");
         assert_eq!(
-            s.events(&a.id).await.unwrap().len(),
+            s.events(&a.id, None, 10).await.unwrap().items.len(),
             2,
             "{name}: the failed change left an event"
         );
@@ -286,5 +290,194 @@ async fn lists_page_through_one_tenant_only() {
         assert_eq!(only.items.len(), 1, "{name}");
         assert_eq!(only.items[0].account_id.as_str(), "act-3");
         assert_eq!(s.list("org-c", None, None, 10).await.unwrap().items.len(), 0, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn idempotency_keys_are_scoped_by_user_too() {
+    for (name, s) in stores().await {
+        let by = |user: &str, hash: &str| Idempotency {
+            user: user.into(),
+            key: "shared-key".into(),
+            request_hash: hash.into(),
+        };
+        let a = conn("org-a", "act-1");
+        s.create(&a, &ev(&a, EventKind::Created, NOW), Some(&by("alice", "h1")), NOW)
+            .await
+            .unwrap();
+        // Bob's key of the same spelling is his own: neither A's connection nor a refusal.
+        let b = conn("org-a", "act-2");
+        s.create(&b, &ev(&b, EventKind::Created, NOW), Some(&by("bob", "h2")), NOW)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: bob's key collided with alice's: {e}"));
+        // A user named like a scope separator is still another user.
+        let c = conn("org-a", "act-3");
+        s.create(
+            &c,
+            &ev(&c, EventKind::Created, NOW),
+            Some(&by("alice#shared-key", "h3")),
+            NOW,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let again = conn("org-a", "act-4");
+        let err = s
+            .create(
+                &again,
+                &ev(&again, EventKind::Created, NOW),
+                Some(&by("alice", "h1")),
+                NOW,
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err,
+            StoreError::IdempotencyKeyUsed {
+                request_hash: "h1".into(),
+                connection_id: a.id.clone()
+            },
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_disconnect_releases_only_the_hold_the_connection_still_has() {
+    for (name, s) in stores().await {
+        // A expires unused; B takes over the Spot account.
+        let a = conn("org-a", "act-1");
+        s.create(&a, &ev(&a, EventKind::Created, NOW), None, NOW).await.unwrap();
+        let later = a.expires_at + 1;
+        let mut b = conn("org-a", "act-1");
+        b.expires_at = later + 100;
+        s.create(&b, &ev(&b, EventKind::Created, later), None, later)
+            .await
+            .unwrap();
+        // Disconnecting A succeeds and leaves B's hold alone.
+        let mut gone = a.clone();
+        gone.version = 2;
+        gone.state = Status::Disconnected;
+        s.update(
+            &gone,
+            &ev(&gone, EventKind::Disconnected, later),
+            &[Guard::ReleaseAccount],
+            later,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{name}: disconnecting an expired, replaced connection: {e}"));
+        assert_eq!(
+            s.get("org-a", &a.id).await.unwrap().unwrap().state,
+            Status::Disconnected,
+            "{name}"
+        );
+        assert_eq!(
+            s.account_holder("org-a", &b.account_id, later).await.unwrap(),
+            Some(b.id.clone()),
+            "{name}: B's hold must survive A's disconnect"
+        );
+        // And B's own disconnect frees the account.
+        let mut b2 = b.clone();
+        b2.version = 2;
+        b2.state = Status::Disconnected;
+        s.update(
+            &b2,
+            &ev(&b2, EventKind::Disconnected, later),
+            &[Guard::ReleaseAccount],
+            later,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            s.account_holder("org-a", &b.account_id, later).await.unwrap(),
+            None,
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn pages_are_exact_and_the_last_one_says_so() {
+    for (name, s) in stores().await {
+        for i in 0..4 {
+            let c = conn("org-p", &format!("act-{i}"));
+            s.create(&c, &ev(&c, EventKind::Created, NOW), None, NOW).await.unwrap();
+        }
+        let first = s.list("org-p", None, None, 2).await.unwrap();
+        assert_eq!(first.items.len(), 2, "{name}");
+        let second = s.list("org-p", None, first.next.as_deref(), 2).await.unwrap();
+        assert_eq!(
+            (second.items.len(), second.next),
+            (2, None),
+            "{name}: a full last page has no next"
+        );
+        // An account's own prefix is its start.
+        let one: account_connect::domain::SpotAccountId = "act-2".parse().unwrap();
+        let from_prefix = s.list("org-p", Some(&one), Some("ACCT#act-2#"), 10).await.unwrap();
+        assert_eq!(from_prefix.items.len(), 1, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn a_list_position_outside_the_query_never_reaches_the_database() {
+    for (name, s) in stores().await {
+        let a1 = conn("org-a", "act-1");
+        let a2 = conn("org-a", "act-2");
+        for c in [&a1, &a2] {
+            s.create(c, &ev(c, EventKind::Created, NOW), None, NOW).await.unwrap();
+        }
+        let act1: account_connect::domain::SpotAccountId = "act-1".parse().unwrap();
+        let of_a2 = format!("ACCT#act-2#{:012}#{}", a2.created_at, a2.id.as_str());
+        for bad in [
+            of_a2.as_str(),
+            "ACCT#act-1#garbage",
+            "ACCT#act-1#",
+            "ACCT#act-10#000000000001#con-000000000000000000000000",
+            "",
+        ] {
+            let r = s.list("org-a", Some(&act1), Some(bad), 10).await;
+            if bad == "ACCT#act-1#" {
+                assert_eq!(r.unwrap().items.len(), 1, "{name}: the prefix is the start");
+            } else {
+                assert_eq!(r.unwrap_err(), StoreError::OutsideQuery, "{name}: {bad:?}");
+            }
+        }
+        assert_eq!(
+            s.list("org-a", None, Some("ACCT#act-1#"), 10).await.unwrap_err(),
+            StoreError::OutsideQuery,
+            "{name}"
+        );
+        for bad in ["0", "-1", "x", "EVENT#../../", "CONN"] {
+            assert_eq!(
+                s.events(&a1.id, Some(bad), 10).await.unwrap_err(),
+                StoreError::OutsideQuery,
+                "{name}: event position {bad:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_audit_trail_pages_oldest_first() {
+    for (name, s) in stores().await {
+        let c = conn("org-a", "act-1");
+        s.create(&c, &ev(&c, EventKind::Created, NOW), None, NOW).await.unwrap();
+        for i in 1..5 {
+            s.append_event(&ev(&c, EventKind::Failed, NOW + i)).await.unwrap();
+        }
+        let mut sizes = Vec::new();
+        let mut times = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = s.events(&c.id, after.as_deref(), 2).await.unwrap();
+            sizes.push(page.items.len());
+            times.extend(page.items.iter().map(|e| e.at));
+            match page.next {
+                Some(n) => after = Some(n),
+                None => break,
+            }
+        }
+        assert_eq!(sizes, vec![2, 2, 1], "{name}");
+        assert_eq!(times, (0..5).map(|i| NOW + i).collect::<Vec<_>>(), "{name}");
+        assert!(s.events(&c.id, None, 1000).await.unwrap().items.len() == 5, "{name}");
     }
 }

@@ -102,20 +102,7 @@ pub async fn list(
     tenant: Tenant,
     Query(p): Query<ListParams>,
 ) -> Result<Json<ListView>, ApiError> {
-    if let Some(c) = &p.cursor {
-        if !crate::store::cursor_is_valid(c) {
-            return Err(ApiError::bad_request(
-                "invalid_cursor",
-                "the cursor is not one this API gave out; start again without it",
-            ));
-        }
-    }
-    if p.limit.is_some_and(|l| l == 0 || l > crate::store::MAX_PAGE) {
-        return Err(ApiError::bad_request(
-            "invalid_query",
-            format!("limit is 1 to {}", crate::store::MAX_PAGE),
-        ));
-    }
+    check_limit(p.limit)?;
     let q = ListQuery {
         account_id: p.account_id,
         status: p.status,
@@ -125,8 +112,18 @@ pub async fn list(
     let page = state.connections.list(&tenant, &q).await?;
     Ok(Json(ListView {
         items: page.items.into_iter().map(|c| view(&state, c)).collect(),
-        next_cursor: page.next,
+        next_cursor: page.next_cursor,
     }))
+}
+
+fn check_limit(limit: Option<usize>) -> Result<(), ApiError> {
+    if limit.is_some_and(|l| l == 0 || l > crate::store::MAX_PAGE) {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            format!("limit is 1 to {}", crate::store::MAX_PAGE),
+        ));
+    }
+    Ok(())
 }
 
 pub async fn get_one(
@@ -168,17 +165,34 @@ pub struct EventView {
 }
 
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct EventsView {
     items: Vec<EventView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_cursor: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventParams {
+    cursor: Option<String>,
+    limit: Option<usize>,
 }
 
 pub async fn events(
     State(state): State<AppState>,
     tenant: Tenant,
     Path(id): Path<String>,
+    Query(p): Query<EventParams>,
 ) -> Result<Json<EventsView>, ApiError> {
-    let events = state.connections.events(&tenant, &parse_id(&id)?).await?;
-    let items = events
+    check_limit(p.limit)?;
+    let id = parse_id(&id)?;
+    let page = state
+        .connections
+        .events(&tenant, &id, p.cursor.as_deref(), p.limit)
+        .await?;
+    let items = page
+        .items
         .into_iter()
         .map(|e: Event| EventView {
             kind: e.kind,
@@ -188,7 +202,10 @@ pub async fn events(
             detail: e.detail,
         })
         .collect();
-    Ok(Json(EventsView { items }))
+    Ok(Json(EventsView {
+        items,
+        next_cursor: page.next_cursor,
+    }))
 }
 
 #[derive(Deserialize)]

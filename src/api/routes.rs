@@ -152,13 +152,17 @@ pub(super) fn routes() -> Vec<(RouteDoc, MethodRouter<AppState>)> {
                     "post",
                     "/v1/connections/{id}/external-id",
                     "rotateExternalId",
-                    "Issue a new external ID beside the current one",
+                    "Issue a new external ID beside the current one (409 rotation_pending while one is pending)",
                 )
             },
             post(super::connections::rotate),
         ),
         (
             RouteDoc {
+                query: &[
+                    ("cursor", false, "string", "nextCursor of the previous page"),
+                    ("limit", false, "string", "Page size, 1 to 100 (default 50)"),
+                ],
                 ok: (200, "EventList"),
                 errors: &[404, 503],
                 ..doc(

@@ -96,7 +96,7 @@ pub fn schemas() -> Value {
                 "required": ["kind", "at", "actor", "outcome"],
                 "properties": {"kind": {"type": "string"}, "at": {"type": "string", "format": "date-time"},
                     "actor": {"type": "string"}, "outcome": {"type": "string"}, "detail": {}}
-            }}}
+            }}, "nextCursor": {"type": "string"}}
         },
         "SpotExternalId": {
             "type": "object",

@@ -4,7 +4,7 @@
 use super::error::ApiError;
 use super::middleware::RequestId;
 use super::AppState;
-use crate::auth::{claims_of, Tenant};
+use crate::auth::{tenant_of, Tenant};
 use crate::connections::Connection;
 use crate::domain::SpotAccountId;
 use axum::extract::{FromRequestParts, Path, RawQuery, State};
@@ -92,7 +92,7 @@ pub struct SpotTenant(pub Tenant);
 impl FromRequestParts<AppState> for SpotTenant {
     type Rejection = Response;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        match claims_of(parts, state).and_then(|c| Tenant::try_from(c)) {
+        match tenant_of(parts, state) {
             Ok(t) => Ok(SpotTenant(t)),
             Err(e) => {
                 let env = Envelope::from_request_parts(parts, state).await.expect("infallible");

@@ -130,6 +130,23 @@ impl From<ServiceError> for ApiError {
                 "role_already_connected",
                 "another connection is already connected to this role; create a separate role for this account or disconnect the other connection",
             ),
+            ServiceError::RotationPending(pending) => ApiError::conflict(
+                "rotation_pending",
+                format!(
+                    "a rotation is already pending with the external ID {}: put it in the role's trust policy and \
+                     verify the role (POST /v1/connections/{{id}}/role) to finish it before rotating again",
+                    pending.as_str()
+                ),
+            )
+            .with_details(json!({"pendingExternalId": pending.as_str()})),
+            ServiceError::InvalidCursor(crate::connections::cursor::CursorError::Expired) => ApiError::bad_request(
+                "invalid_cursor",
+                "the cursor has expired; start again without it",
+            ),
+            ServiceError::InvalidCursor(_) | ServiceError::Store(StoreError::OutsideQuery) => ApiError::bad_request(
+                "invalid_cursor",
+                "the cursor is not one this API gave out for this query and token; start again without it",
+            ),
             ServiceError::Store(StoreError::Unavailable(m)) => {
                 tracing::warn!(reason = %m, "store unavailable");
                 ApiError::unavailable(

@@ -1,10 +1,13 @@
 //! Connections: an external ID issued to a tenant for one Spot account, and
 //! what becomes of it (verified, rotated, disconnected, expired).
 
+pub mod cursor;
+mod listing;
 mod model;
 mod service;
 mod trust;
 
+pub use listing::{ClientPage, DEFAULT_PAGE};
 pub use model::{CloudFormationLinks, Connection, ConnectionId, Event, EventKind, Health, Method, Status};
-pub use service::{now, ConnectionService, CreateRequest, ListQuery, ServiceError};
+pub use service::{now, ConnectionService, CreateRequest, ListQuery, ServiceError, MAX_EVENT_DETAIL_BYTES};
 pub use trust::trust_policy;

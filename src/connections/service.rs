@@ -1,11 +1,12 @@
 //! What the connection routes do, independent of HTTP.
 
+use super::cursor::{CursorError, Cursors};
 use super::model::{Connection, ConnectionId, Event, EventKind, Health, Method, Status};
 use crate::auth::Tenant;
 use crate::config::Config;
 use crate::domain::{AccountId, ExternalId, Partition, RoleArn, SpotAccountId};
 use crate::policy::{render_shared, Permissions, RenderError, Selection, SelectionError};
-use crate::store::{DynStore, Guard, Idempotency, Page, StoreError};
+use crate::store::{DynStore, Guard, Idempotency, StoreError};
 use crate::verify::{Outcome, Report, Verifier};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -14,6 +15,11 @@ use std::time::Duration;
 
 /// Attempts for a write that lost a race (version or transaction conflict).
 const WRITE_ATTEMPTS: u32 = 5;
+/// Largest `detail` one event stores (serialized); a bigger one is replaced
+/// by a note of its size, so the audit trail cannot grow without bound.
+pub const MAX_EVENT_DETAIL_BYTES: usize = 4096;
+/// Longest text taken from a client or a customer's account into an event.
+const MAX_EVENT_TEXT: usize = 512;
 
 pub use crate::clock::now;
 
@@ -39,6 +45,11 @@ pub enum ServiceError {
     },
     /// Another connection is connected to this role.
     RoleHeld,
+    /// A rotation is already pending: put this ID in the trust policy and
+    /// verify the role, or disconnect.
+    RotationPending(ExternalId),
+    /// The cursor is not one this service issued for this caller and query.
+    InvalidCursor(CursorError),
     Store(StoreError),
 }
 
@@ -72,9 +83,19 @@ pub struct ConnectionService {
     pub config: Arc<Config>,
     pub verifier: Arc<Verifier>,
     pub templates: Arc<crate::automatic::Templates>,
+    /// Seals the cursors of lists and audit trails.
+    pub cursors: Arc<Cursors>,
 }
 
 fn event(c: &Connection, kind: EventKind, actor: &str, outcome: &str, detail: Option<serde_json::Value>) -> Event {
+    let detail = detail.map(|d| {
+        let size = serde_json::to_vec(&d).map(|v| v.len()).unwrap_or(usize::MAX);
+        if size <= MAX_EVENT_DETAIL_BYTES {
+            d
+        } else {
+            serde_json::json!({"truncated": true, "bytes": size})
+        }
+    });
     Event {
         connection_id: c.id.clone(),
         kind,
@@ -85,13 +106,30 @@ fn event(c: &Connection, kind: EventKind, actor: &str, outcome: &str, detail: Op
     }
 }
 
+/// At most `max` bytes of `s`, cut at a character boundary.
+fn clip(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
 impl ConnectionService {
     pub fn new(store: DynStore, config: Arc<Config>) -> Self {
+        let cursors = match &config.cursor_key {
+            Some(key) => Cursors::new(key),
+            None => Cursors::random(),
+        };
         ConnectionService {
             verifier: Arc::new(Verifier::from_config(&config)),
             store,
             config,
             templates: Default::default(),
+            cursors: Arc::new(cursors),
         }
     }
 
@@ -119,6 +157,7 @@ impl ConnectionService {
         render_shared(&selection).map_err(ServiceError::Render)?;
         let request_hash = hex(&Sha256::digest(serde_json::to_vec(&req).expect("requests serialize")));
         let idem = idempotency_key.map(|key| Idempotency {
+            user: tenant.sub.clone(),
             key,
             request_hash: request_hash.clone(),
         });
@@ -172,8 +211,7 @@ impl ConnectionService {
                     if h != request_hash {
                         return Err(ServiceError::IdempotencyMismatch);
                     }
-                    let existing = self.store.get(&tenant.org, &connection_id).await?;
-                    return existing.map(|c| (c, false)).ok_or(ServiceError::NotFound);
+                    return self.get(tenant, &connection_id).await.map(|c| (c, false));
                 }
                 Err(StoreError::AccountHeld(id)) => return Err(ServiceError::AccountBusy(id)),
                 // A fresh ID collides only by a miracle; a conflict is a race: try again.
@@ -205,31 +243,6 @@ impl ConnectionService {
             Some(c) if tenant.may_access(&c.account_id) => Ok(c),
             _ => Err(ServiceError::NotFound),
         }
-    }
-
-    pub async fn list(&self, tenant: &Tenant, q: &ListQuery) -> Result<Page, ServiceError> {
-        if let Some(a) = &q.account_id {
-            if !tenant.may_access(a) {
-                return Ok(Page {
-                    items: Vec::new(),
-                    next: None,
-                });
-            }
-        }
-        let limit = q.limit.unwrap_or(50);
-        let mut page = self
-            .store
-            .list(&tenant.org, q.account_id.as_ref(), q.cursor.as_deref(), limit)
-            .await?;
-        let t = now();
-        page.items
-            .retain(|c| tenant.may_access(&c.account_id) && q.status.is_none_or(|s| c.status(t) == s));
-        Ok(page)
-    }
-
-    pub async fn events(&self, tenant: &Tenant, id: &ConnectionId) -> Result<Vec<Event>, ServiceError> {
-        self.get(tenant, id).await?;
-        Ok(self.store.events(id).await?)
     }
 
     /// Reads, changes and writes back under the version check, retrying a lost race.
@@ -382,7 +395,13 @@ impl ConnectionService {
         if report.outcome != Outcome::Failed {
             return Ok(());
         }
-        let detail = serde_json::json!({"roleArn": report.role_arn, "report": report});
+        // What failed, not the whole report (the connection keeps the last
+        // one): a client may send failing roles without end.
+        let failed: Vec<serde_json::Value> = report
+            .failed_checks()
+            .map(|c| serde_json::json!({"id": c.id, "message": clip(&c.message, MAX_EVENT_TEXT)}))
+            .collect();
+        let detail = serde_json::json!({"roleArn": clip(&report.role_arn, MAX_EVENT_TEXT), "failed": failed});
         self.store
             .append_event(&event(c, EventKind::Failed, &tenant.sub, "failed", Some(detail)))
             .await?;
@@ -405,6 +424,12 @@ impl ConnectionService {
                     status,
                     action: "rotate the external ID of",
                 });
+            }
+            // A second rotation would drop the first pending ID, which the
+            // customer may have put in the trust policy already: refuse it,
+            // naming the pending one (so a retried request learns it too).
+            if let Some(pending) = &c.pending_external_id {
+                return Err(ServiceError::RotationPending(pending.clone()));
             }
             let new = ExternalId::generate(&prefix);
             c.pending_external_id = Some(new.clone());

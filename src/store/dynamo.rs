@@ -6,15 +6,13 @@
 //! - `CONN#<id>` / `EVENT#<unix nanos>#<rand>`: one audit event (ordered within a second)
 //! - `EXTID#<external id>` / `EXTID`: issued once, kept forever
 //! - `HOLD#<org>#<account>` / `HOLD`: the connection holding a Spot account
-//! - `IDEM#<org>#<key>` / `IDEM`: an idempotency record (`ttl`)
+//! - `IDEM#<org>#<user hash>#<key>` / `IDEM`: an idempotency record (`ttl`)
 //! - `ROLE#<role arn>` / `ROLE`: the one connection connected to a role
 //!
 //! Index `gsi1` lists a tenant's connections; sparse index `gsi2`
 //! (`gsi2pk` = `CONNECTED`, `gsi2sk` = id) lists connected ones for re-checks.
 
-use super::{
-    account_prefix, decode_cursor, encode_cursor, tenant_sort_key, Guard, Idempotency, Page, Store, StoreError,
-};
+use super::{account_prefix, list_start, tenant_sort_key, Guard, Idempotency, Page, Store, StoreError};
 use crate::connections::{Connection, ConnectionId, Event};
 use crate::domain::SpotAccountId;
 use aws_sdk_dynamodb::error::SdkError;
@@ -144,16 +142,34 @@ impl DynamoStore {
         )
     }
 
-    /// Deletes a hold item if this connection holds it (or nobody does).
+    /// Deletes a hold item on condition that this connection still holds it.
     fn release(&self, pk: String, sk: &str, id: &ConnectionId) -> TransactWriteItem {
         let d = Delete::builder()
             .table_name(&self.table)
             .set_key(Some(Item::from([("pk".into(), s(pk)), ("sk".into(), s(sk))])))
-            .condition_expression("attribute_not_exists(pk) OR connection_id = :id")
+            .condition_expression("connection_id = :id")
             .expression_attribute_values(":id", s(id.as_str()))
             .build()
             .expect("table and key are set");
         TransactWriteItem::builder().delete(d).build()
+    }
+
+    /// The release of a hold item, if this connection holds it now. A hold
+    /// another connection took over (after this one expired) is theirs: left
+    /// alone, as SQLite's `DELETE … AND connection_id = ?` leaves it. Should
+    /// the holder change between this read and the write, the condition
+    /// cancels the transaction and the caller's retry reads again.
+    async fn release_if_held(
+        &self,
+        pk: String,
+        sk: &str,
+        id: &ConnectionId,
+    ) -> Result<Option<TransactWriteItem>, StoreError> {
+        let held = self
+            .get_item(pk.clone(), sk)
+            .await?
+            .is_some_and(|item| attr_s(&item, "connection_id") == Some(id.as_str()));
+        Ok(held.then(|| self.release(pk, sk, id)))
     }
 
     async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), (Vec<Option<String>>, StoreError)> {
@@ -260,7 +276,7 @@ impl Store for DynamoStore {
         ];
         if let Some(idem) = idem {
             let item = Item::from([
-                ("pk".into(), s(format!("IDEM#{}#{}", c.org, idem.key))),
+                ("pk".into(), s(format!("IDEM#{}#{}", c.org, idem.scoped_key()))),
                 ("sk".into(), s("IDEM")),
                 ("request_hash".into(), s(&idem.request_hash)),
                 ("connection_id".into(), s(c.id.as_str())),
@@ -278,7 +294,9 @@ impl Store for DynamoStore {
             Err((codes, StoreError::Conflict)) => {
                 // Reasons come in item order: connection, external ID, hold, event, idempotency.
                 if let (Some(idem), true) = (idem, is_failed(&codes, 4)) {
-                    let rec = self.get_item(format!("IDEM#{}#{}", c.org, idem.key), "IDEM").await?;
+                    let rec = self
+                        .get_item(format!("IDEM#{}#{}", c.org, idem.scoped_key()), "IDEM")
+                        .await?;
                     if let Some(rec) = rec {
                         let request_hash = attr_s(&rec, "request_hash").unwrap_or_default().to_owned();
                         let id = attr_s(&rec, "connection_id").unwrap_or_default();
@@ -314,33 +332,44 @@ impl Store for DynamoStore {
             ),
             self.event_put(event),
         ];
+        // Which guard wrote each item after the first two (a release of
+        // something no longer held writes none).
+        let mut written: Vec<&Guard> = Vec::new();
         for g in guards {
-            items.push(match g {
-                Guard::ClaimExternalId(ext) => self.claim_put(ext.as_str(), &c.id),
-                Guard::HoldAccount { until } => self.hold_put(c, *until, now),
+            let item = match g {
+                Guard::ClaimExternalId(ext) => Some(self.claim_put(ext.as_str(), &c.id)),
+                Guard::HoldAccount { until } => Some(self.hold_put(c, *until, now)),
                 Guard::ClaimRole(arn) => {
                     let item = Item::from([
                         ("pk".into(), s(format!("ROLE#{}", arn.as_str()))),
                         ("sk".into(), s("ROLE")),
                         ("connection_id".into(), s(c.id.as_str())),
                     ]);
-                    put(
+                    Some(put(
                         &self.table,
                         item,
                         Some("attribute_not_exists(pk) OR connection_id = :id"),
                         &[(":id", s(c.id.as_str()))],
-                    )
+                    ))
                 }
-                Guard::ReleaseRole(arn) => self.release(format!("ROLE#{}", arn.as_str()), "ROLE", &c.id),
+                Guard::ReleaseRole(arn) => {
+                    self.release_if_held(format!("ROLE#{}", arn.as_str()), "ROLE", &c.id)
+                        .await?
+                }
                 Guard::ReleaseAccount => {
-                    self.release(format!("HOLD#{}#{}", c.org, c.account_id.as_str()), "HOLD", &c.id)
+                    self.release_if_held(format!("HOLD#{}#{}", c.org, c.account_id.as_str()), "HOLD", &c.id)
+                        .await?
                 }
-            });
+            };
+            if let Some(item) = item {
+                items.push(item);
+                written.push(g);
+            }
         }
         match self.transact(items).await {
             Ok(()) => Ok(()),
             Err((codes, StoreError::Conflict)) => {
-                for (i, g) in guards.iter().enumerate() {
+                for (i, g) in written.iter().enumerate() {
                     if is_failed(&codes, i + 2) {
                         match g {
                             Guard::ClaimExternalId(_) => return Err(StoreError::ExternalIdTaken),
@@ -379,11 +408,12 @@ impl Store for DynamoStore {
         &self,
         org: &str,
         account: Option<&SpotAccountId>,
-        cursor: Option<&str>,
+        after: Option<&str>,
         limit: usize,
     ) -> Result<Page, StoreError> {
         let limit = limit.clamp(1, super::MAX_PAGE);
         let prefix = account_prefix(account);
+        let start = list_start(account, after)?;
         let mut q = self
             .client()
             .await
@@ -393,8 +423,9 @@ impl Store for DynamoStore {
             .key_condition_expression("gsi1pk = :o AND begins_with(gsi1sk, :p)")
             .expression_attribute_values(":o", s(format!("ORG#{org}")))
             .expression_attribute_values(":p", s(&prefix))
-            .limit(limit as i32);
-        if let Some(after) = cursor.and_then(decode_cursor) {
+            // One more than the page, to know whether there is a next one.
+            .limit(limit as i32 + 1);
+        if let Some(after) = start {
             let id = after.rsplit('#').next().unwrap_or_default().to_owned();
             q = q
                 .exclusive_start_key("pk", s(format!("CONN#{id}")))
@@ -403,40 +434,64 @@ impl Store for DynamoStore {
                 .exclusive_start_key("gsi1sk", s(after));
         }
         let out = q.send().await.map_err(sdk_err)?;
-        let items: Vec<Connection> = out.items().iter().map(parse_connection).collect::<Result<_, _>>()?;
-        let next = out
-            .last_evaluated_key()
-            .and_then(|k| attr_s(k, "gsi1sk"))
-            .map(encode_cursor);
+        let rows = out.items();
+        let items: Vec<Connection> = rows
+            .iter()
+            .take(limit)
+            .map(parse_connection)
+            .collect::<Result<_, _>>()?;
+        let next = if rows.len() > limit {
+            attr_s(&rows[limit - 1], "gsi1sk").map(str::to_owned)
+        } else {
+            // Short of a page with a key: DynamoDB stopped at its 1 MB.
+            out.last_evaluated_key()
+                .and_then(|k| attr_s(k, "gsi1sk"))
+                .map(str::to_owned)
+        };
         Ok(Page { items, next })
     }
 
-    async fn events(&self, id: &ConnectionId) -> Result<Vec<Event>, StoreError> {
-        let mut events = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client()
-                .await
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :e)")
-                .expression_attribute_values(":pk", s(format!("CONN#{}", id.as_str())))
-                .expression_attribute_values(":e", s("EVENT#"))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(sdk_err)?;
-            for item in out.items() {
-                let data = attr_s(item, "data").ok_or_else(|| StoreError::Corrupt("event without data".into()))?;
-                events.push(serde_json::from_str(data).map_err(|e| StoreError::Corrupt(e.to_string()))?);
+    async fn events(&self, id: &ConnectionId, after: Option<&str>, limit: usize) -> Result<Page<Event>, StoreError> {
+        let limit = limit.clamp(1, super::MAX_PAGE);
+        let pk = format!("CONN#{}", id.as_str());
+        let mut q = self
+            .client()
+            .await
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :e)")
+            .expression_attribute_values(":pk", s(&pk))
+            .expression_attribute_values(":e", s("EVENT#"))
+            .consistent_read(true)
+            // One more than the page, to know whether there is a next one.
+            .limit(limit as i32 + 1);
+        if let Some(after) = after {
+            // Positions are event sort keys of this connection.
+            let ok = after.len() <= 64
+                && after
+                    .strip_prefix("EVENT#")
+                    .is_some_and(|r| r.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'#'));
+            if !ok {
+                return Err(StoreError::OutsideQuery);
             }
-            match out.last_evaluated_key {
-                Some(k) => start = Some(k),
-                None => return Ok(events),
-            }
+            q = q.exclusive_start_key("pk", s(&pk)).exclusive_start_key("sk", s(after));
         }
+        let out = q.send().await.map_err(sdk_err)?;
+        let rows = out.items();
+        let mut items = Vec::new();
+        for item in rows.iter().take(limit) {
+            let data = attr_s(item, "data").ok_or_else(|| StoreError::Corrupt("event without data".into()))?;
+            items.push(serde_json::from_str(data).map_err(|e| StoreError::Corrupt(e.to_string()))?);
+        }
+        let next = if rows.len() > limit {
+            attr_s(&rows[limit - 1], "sk").map(str::to_owned)
+        } else {
+            // Short of a page with a key: DynamoDB stopped at its 1 MB.
+            out.last_evaluated_key()
+                .and_then(|k| attr_s(k, "sk"))
+                .map(str::to_owned)
+        };
+        Ok(Page { items, next })
     }
 
     async fn get_any(&self, id: &ConnectionId) -> Result<Option<Connection>, StoreError> {

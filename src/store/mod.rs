@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 /// How long an idempotency key is remembered.
 pub const IDEMPOTENCY_TTL_SECS: i64 = 24 * 3600;
-/// Largest page `list` returns.
+/// Largest page `list` and `events` return.
 pub const MAX_PAGE: usize = 100;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -35,6 +35,9 @@ pub enum StoreError {
     },
     /// A stored record does not parse: a bug, not the client's fault.
     Corrupt(String),
+    /// A list position that is not within the query asked (the service
+    /// refuses such cursors before any store call; this is the backstop).
+    OutsideQuery,
 }
 
 impl std::fmt::Display for StoreError {
@@ -43,11 +46,27 @@ impl std::fmt::Display for StoreError {
     }
 }
 
-/// A key and the hash of the request that first used it.
+/// A key, whose it is, and the hash of the request that first used it.
+/// Keys are scoped by organization and user: another user's key is another key.
 #[derive(Debug, Clone)]
 pub struct Idempotency {
+    /// The user (the token's `sub`) who sent the key.
+    pub user: String,
     pub key: String,
     pub request_hash: String,
+}
+
+impl Idempotency {
+    /// The user and key as one fixed-shape string: the user is hashed, so a
+    /// `#` in a user or key cannot make two scopes collide.
+    pub(crate) fn scoped_key(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let user: String = Sha256::digest(self.user.as_bytes())[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        format!("{user}#{}", self.key)
+    }
 }
 
 /// Side conditions written in the same transaction as a change.
@@ -65,10 +84,11 @@ pub enum Guard {
     ReleaseRole(RoleArn),
 }
 
-/// One page of a tenant's connections, and where the next one starts.
+/// One page of items and the store position after its last one (a sort key,
+/// an event key or a connection id: the caller seals it before a client sees it).
 #[derive(Debug, Clone)]
-pub struct Page {
-    pub items: Vec<Connection>,
+pub struct Page<T = Connection> {
+    pub items: Vec<T>,
     pub next: Option<String>,
 }
 
@@ -94,17 +114,21 @@ pub trait Store: Send + Sync {
     /// The connection if it exists and belongs to `org`.
     async fn get(&self, org: &str, id: &ConnectionId) -> Result<Option<Connection>, StoreError>;
 
-    /// The tenant's connections, by Spot account then creation time.
+    /// The tenant's connections, by Spot account then creation time, after
+    /// `after`: a `next` this store gave for the same query, or the query's
+    /// `account_prefix` itself. A position outside the query is refused as
+    /// `OutsideQuery`, never sent to the database.
     async fn list(
         &self,
         org: &str,
         account: Option<&SpotAccountId>,
-        cursor: Option<&str>,
+        after: Option<&str>,
         limit: usize,
     ) -> Result<Page, StoreError>;
 
-    /// The audit trail, oldest first.
-    async fn events(&self, id: &ConnectionId) -> Result<Vec<Event>, StoreError>;
+    /// One page of the audit trail, oldest first, after `after` (a `next`
+    /// this store gave for the same connection).
+    async fn events(&self, id: &ConnectionId, after: Option<&str>, limit: usize) -> Result<Page<Event>, StoreError>;
 
     /// A connection by id alone, for callers that proved their right to it
     /// another way (the CloudFormation callback's token).
@@ -137,18 +161,22 @@ pub(crate) fn account_prefix(account: Option<&SpotAccountId>) -> String {
     }
 }
 
-/// Cursors are the last sort key, base64url; the tenant comes from the token.
-pub(crate) fn encode_cursor(sort_key: &str) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sort_key)
-}
-
-pub(crate) fn decode_cursor(cursor: &str) -> Option<String> {
-    use base64::Engine;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).ok()?;
-    let s = String::from_utf8(bytes).ok()?;
-    let id = s.rsplit('#').next()?;
-    (s.starts_with("ACCT#") && id.parse::<ConnectionId>().is_ok()).then_some(s)
+/// Where a list resumes: `None` from the start, `Some(key)` after that sort
+/// key. Only the query's own prefix or a well-formed key under it passes.
+pub(crate) fn list_start(account: Option<&SpotAccountId>, after: Option<&str>) -> Result<Option<String>, StoreError> {
+    let prefix = account_prefix(account);
+    match after {
+        None => Ok(None),
+        Some(a) if a == prefix => Ok(None),
+        Some(a) => {
+            let rest = a.strip_prefix(&prefix).ok_or(StoreError::OutsideQuery)?;
+            let id = rest.rsplit('#').next().unwrap_or_default();
+            if !a.starts_with("ACCT#") || id.parse::<ConnectionId>().is_err() || rest.len() <= id.len() {
+                return Err(StoreError::OutsideQuery);
+            }
+            Ok(Some(a.to_owned()))
+        }
+    }
 }
 
 /// Opens the store a URL names: `sqlite://path`, `sqlite::memory:` or `dynamodb://table`.
@@ -171,8 +199,4 @@ pub fn open(url: &str) -> Result<DynStore, String> {
     Err(format!(
         "ACCOUNT_CONNECT_STORE {url:?}: use sqlite://PATH, sqlite::memory: or dynamodb://TABLE"
     ))
-}
-
-pub fn cursor_is_valid(cursor: &str) -> bool {
-    decode_cursor(cursor).is_some()
 }

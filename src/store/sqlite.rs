@@ -1,9 +1,7 @@
 //! SQLite store for local runs: the same guarantees as DynamoDB, from one
 //! transaction per write.
 
-use super::{
-    account_prefix, decode_cursor, encode_cursor, tenant_sort_key, Guard, Idempotency, Page, Store, StoreError,
-};
+use super::{account_prefix, list_start, tenant_sort_key, Guard, Idempotency, Page, Store, StoreError};
 use crate::connections::{Connection, ConnectionId, Event};
 use crate::domain::SpotAccountId;
 use rusqlite::{params, OptionalExtension, TransactionBehavior};
@@ -19,9 +17,11 @@ CREATE TABLE IF NOT EXISTS external_ids (external_id TEXT PRIMARY KEY, connectio
 CREATE TABLE IF NOT EXISTS account_holds (
     org TEXT NOT NULL, account TEXT NOT NULL, connection_id TEXT NOT NULL, until INTEGER NOT NULL,
     PRIMARY KEY (org, account));
-CREATE TABLE IF NOT EXISTS idempotency (
-    org TEXT NOT NULL, key TEXT NOT NULL, request_hash TEXT NOT NULL, connection_id TEXT NOT NULL,
-    expires_at INTEGER NOT NULL, PRIMARY KEY (org, key));
+-- Keys were once per org only; they live a day, so the old table just goes.
+DROP TABLE IF EXISTS idempotency;
+CREATE TABLE IF NOT EXISTS idempotency_keys (
+    org TEXT NOT NULL, scoped_key TEXT NOT NULL, request_hash TEXT NOT NULL, connection_id TEXT NOT NULL,
+    expires_at INTEGER NOT NULL, PRIMARY KEY (org, scoped_key));
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, connection_id TEXT NOT NULL, data TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS events_by_connection ON events (connection_id, seq);
@@ -142,10 +142,11 @@ impl Store for SqliteStore {
         self.with(move |db| {
             let tx = db.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
             if let Some(idem) = &idem {
+                let scoped = idem.scoped_key();
                 let used: Option<(String, String)> = tx
                     .query_row(
-                        "SELECT request_hash, connection_id FROM idempotency WHERE org = ?1 AND key = ?2 AND expires_at > ?3",
-                        params![c.org, idem.key, now],
+                        "SELECT request_hash, connection_id FROM idempotency_keys WHERE org = ?1 AND scoped_key = ?2 AND expires_at > ?3",
+                        params![c.org, scoped, now],
                         |r| Ok((r.get(0)?, r.get(1)?)),
                     )
                     .optional()
@@ -155,8 +156,8 @@ impl Store for SqliteStore {
                     return Err(StoreError::IdempotencyKeyUsed { request_hash, connection_id });
                 }
                 tx.execute(
-                    "INSERT OR REPLACE INTO idempotency (org, key, request_hash, connection_id, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![c.org, idem.key, idem.request_hash, c.id.as_str(), now + super::IDEMPOTENCY_TTL_SECS],
+                    "INSERT OR REPLACE INTO idempotency_keys (org, scoped_key, request_hash, connection_id, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![c.org, scoped, idem.request_hash, c.id.as_str(), now + super::IDEMPOTENCY_TTL_SECS],
                 )
                 .map_err(unavailable)?;
             }
@@ -256,12 +257,12 @@ impl Store for SqliteStore {
         &self,
         org: &str,
         account: Option<&SpotAccountId>,
-        cursor: Option<&str>,
+        after: Option<&str>,
         limit: usize,
     ) -> Result<Page, StoreError> {
         let org = org.to_owned();
         let prefix = account_prefix(account);
-        let after = cursor.and_then(decode_cursor).unwrap_or_default();
+        let after = list_start(account, after)?.unwrap_or_default();
         let limit = limit.clamp(1, super::MAX_PAGE);
         self.with(move |db| {
             let mut stmt = db
@@ -277,25 +278,41 @@ impl Store for SqliteStore {
                 .map_err(unavailable)?;
             let more = rows.len() > limit;
             let rows = &rows[..rows.len().min(limit)];
-            let next = if more { rows.last().map(|(_, k)| encode_cursor(k)) } else { None };
+            let next = if more { rows.last().map(|(_, k)| k.clone()) } else { None };
             let items = rows.iter().map(|(d, _)| from_json(d)).collect::<Result<_, _>>()?;
             Ok(Page { items, next })
         })
         .await
     }
 
-    async fn events(&self, id: &ConnectionId) -> Result<Vec<Event>, StoreError> {
+    async fn events(&self, id: &ConnectionId, after: Option<&str>, limit: usize) -> Result<Page<Event>, StoreError> {
         let id = id.clone();
+        // Positions are event sequence numbers.
+        let after: i64 = match after {
+            None => 0,
+            Some(a) => a.parse().ok().filter(|n| *n > 0).ok_or(StoreError::OutsideQuery)?,
+        };
+        let limit = limit.clamp(1, super::MAX_PAGE);
         self.with(move |db| {
             let mut stmt = db
-                .prepare("SELECT data FROM events WHERE connection_id = ?1 ORDER BY seq")
+                .prepare("SELECT data, seq FROM events WHERE connection_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3")
                 .map_err(unavailable)?;
-            let rows: Vec<String> = stmt
-                .query_map(params![id.as_str()], |r| r.get(0))
+            let rows: Vec<(String, i64)> = stmt
+                .query_map(params![id.as_str(), after, limit as i64 + 1], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
                 .map_err(unavailable)?
                 .collect::<Result<_, _>>()
                 .map_err(unavailable)?;
-            rows.iter().map(|d| from_json(d)).collect()
+            let more = rows.len() > limit;
+            let rows = &rows[..rows.len().min(limit)];
+            let next = if more {
+                rows.last().map(|(_, seq)| seq.to_string())
+            } else {
+                None
+            };
+            let items = rows.iter().map(|(d, _)| from_json(d)).collect::<Result<_, _>>()?;
+            Ok(Page { items, next })
         })
         .await
     }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use account_connect::api::{router, AppState};
+pub use account_connect::auth::AccountsClaim;
 use account_connect::config::Config;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -39,12 +40,23 @@ pub fn test_config() -> Config {
     }
 }
 
-/// A bearer token for `org`, optionally limited to some Spot accounts.
+/// A bearer token for `org`, limited to some Spot accounts or (None) for
+/// every account, said explicitly (`"accounts": "*"`).
 pub fn token(org: &str, accounts: Option<&[&str]>) -> String {
+    let accounts = match accounts {
+        Some(a) => AccountsClaim::only(a.iter().copied()),
+        None => AccountsClaim::every(),
+    };
+    token_for(org, &format!("user-of-{org}"), Some(accounts))
+}
+
+/// A bearer token for a user of `org` with exactly this `accounts` claim
+/// (None: no claim at all).
+pub fn token_for(org: &str, sub: &str, accounts: Option<AccountsClaim>) -> String {
     let claims = account_connect::auth::Claims {
-        sub: format!("user-of-{org}"),
+        sub: sub.to_owned(),
         org: org.to_owned(),
-        accounts: accounts.map(|a| a.iter().map(|s| s.to_string()).collect()),
+        accounts,
         exp: Some(time::OffsetDateTime::now_utc().unix_timestamp() + 3600),
         iat: None,
     };
