@@ -5,6 +5,8 @@ mod model;
 mod service;
 mod trust;
 
-pub use model::{CloudFormationLinks, Connection, ConnectionId, Event, EventKind, Health, Method, Status};
+pub use model::{
+    CloudFormationLinks, ConnectedStack, Connection, ConnectionId, Event, EventKind, Health, Method, Status,
+};
 pub use service::{now, ConnectionService, CreateRequest, ListQuery, ServiceError};
 pub use trust::trust_policy;
