@@ -349,11 +349,13 @@ async fn connect(
         return fail("The request has no RoleArn; use the template the Spot console gives you, unmodified.".into());
     };
     match role_raw.parse::<RoleArn>() {
-        Ok(role) if role.account() != &stack.account => return fail(format!(
+        Ok(role) if role.account() != &stack.account => {
+            return fail(format!(
             "The stack runs in account {} but the role is in account {}; create the stack in the account you connect.",
             stack.account,
             role.account()
-        )),
+        ))
+        }
         Ok(_) => {}
         Err(e) => return fail(format!("The RoleArn is not valid: {}", e.message)),
     }
