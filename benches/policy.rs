@@ -15,8 +15,10 @@ const VENDOR: &str = "arn:aws:iam::922761411349:root";
 const ID: &str = "spot-0123456789abcdef0123456789abcdef01234567";
 
 fn trust(extra: Vec<Value>) -> Value {
-    let mut sts = vec![json!({"Effect": "Allow", "Principal": {"AWS": VENDOR}, "Action": "sts:AssumeRole",
-        "Condition": {"StringEquals": {"sts:ExternalId": ID}}})];
+    let mut sts = vec![
+        json!({"Effect": "Allow", "Principal": {"AWS": VENDOR}, "Action": "sts:AssumeRole",
+        "Condition": {"StringEquals": {"sts:ExternalId": ID}}}),
+    ];
     sts.extend(extra);
     json!({"Version": "2012-10-17", "Statement": sts})
 }
@@ -31,7 +33,11 @@ fn bench(c: &mut Criterion) {
         b.iter(|| overlaps(black_box(&hostile), black_box("ec2:Describe*"), Case::Insensitive))
     });
 
-    let ids = OurIds { current: ID, pending: None, previous: &[] };
+    let ids = OurIds {
+        current: ID,
+        pending: None,
+        previous: &[],
+    };
     let rendered = trust(Vec::new());
     c.bench_function("trust_audit_rendered", |b| {
         b.iter(|| audit(black_box(&rendered), VENDOR, "123456789012", &ids))
@@ -46,7 +52,9 @@ fn bench(c: &mut Criterion) {
         json!({"Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "sts:*",
             "Condition": {"StringNotEquals": {"sts:ExternalId": ID}, "Bool": {"aws:MultiFactorAuthPresent": "false"}}}),
     ]);
-    c.bench_function("trust_audit_busy", |b| b.iter(|| audit(black_box(&busy), VENDOR, "123456789012", &ids)));
+    c.bench_function("trust_audit_busy", |b| {
+        b.iter(|| audit(black_box(&busy), VENDOR, "123456789012", &ids))
+    });
 
     // Every (action, resource) of the default policy against the policy itself.
     let sel = Selection::resolve(Partition::Aws, &Permissions::Default).unwrap();
@@ -60,7 +68,12 @@ fn bench(c: &mut Criterion) {
         .iter()
         .flat_map(|d| d["Statement"].as_array().unwrap().iter())
         .flat_map(|s| {
-            let res: Vec<String> = s["Resource"].as_array().unwrap().iter().map(|r| r.as_str().unwrap().to_owned()).collect();
+            let res: Vec<String> = s["Resource"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r.as_str().unwrap().to_owned())
+                .collect();
             s["Action"].as_array().unwrap().iter().flat_map(move |a| {
                 let a = a.as_str().unwrap().to_owned();
                 res.clone().into_iter().map(move |r| (a.clone(), r))
@@ -70,7 +83,10 @@ fn bench(c: &mut Criterion) {
     c.bench_function(&format!("permissions_default_policy_{}_pairs", pairs.len()), |b| {
         b.iter(|| {
             let e = Evaluator::new(black_box(&docs));
-            pairs.iter().filter(|(a, r)| e.verdict(a, r) != account_connect::verify::evaluate::Verdict::Allowed).count()
+            pairs
+                .iter()
+                .filter(|(a, r)| e.verdict(a, r) != account_connect::verify::evaluate::Verdict::Allowed)
+                .count()
         })
     });
 }

@@ -198,13 +198,26 @@ fn stack_callback(args: &[String]) -> Result<(), String> {
     let need = |k: &str| f.get(k).cloned().ok_or_else(|| format!("--{k} is required"));
     let (connection, role, stack) = (need("connection")?, need("role-arn")?, need("stack-id")?);
     let request_type = f.get("request-type").cloned().unwrap_or_else(|| "Create".into());
-    let config = Config::from_env().map_err(|e| e.to_string())?;
+    let mut config = Config::from_env().map_err(|e| e.to_string())?;
     let key = config
         .callback_key
         .clone()
         .ok_or("set ACCOUNT_CONNECT_CALLBACK_KEY (the server's) first")?;
+    let id: crate::connections::ConnectionId = connection.parse().map_err(|e: crate::domain::ParseError| e.message)?;
+    // The answer comes back to this command's own loopback receiver.
+    config.callback_response_hosts = Some(vec!["127.0.0.1".into()]);
+    let responder = crate::automatic::callback::Responder::new(&config);
     let state = AppState::new(config)?;
     runtime()?.block_on(async move {
+        let conn = state
+            .connections
+            .store
+            .get_any(&id)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("no connection {connection} in ACCOUNT_CONNECT_STORE"))?;
+        // What the connection's template carries (none without an AWS account).
+        let token = crate::automatic::token::issue_for(&key, &conn).unwrap_or_default();
         let (tx, rx) = tokio::sync::oneshot::channel::<String>();
         let tx = std::sync::Arc::new(std::sync::Mutex::new(Some(tx)));
         let receiver = axum::Router::new().route(
@@ -232,10 +245,10 @@ fn stack_callback(args: &[String]) -> Result<(), String> {
             "ResourceProperties": {
                 "ConnectionId": connection,
                 "RoleArn": role,
-                "CallbackToken": crate::automatic::token::issue(&key, &connection),
+                "CallbackToken": token,
             }
         });
-        crate::automatic::callback::handle_message(&state, &reqwest::Client::new(), &message.to_string())
+        crate::automatic::callback::handle_message(&state, &responder, &message.to_string())
             .await
             .map_err(|e| e.to_string())?;
         let answer = rx.await.map_err(|_| "the callback answered nothing".to_owned())?;

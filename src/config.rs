@@ -29,6 +29,9 @@ pub struct Config {
     pub callback_propagation_secs: u64,
     /// HMAC key of the callback token that proves a template came from us.
     pub callback_key: Option<Vec<u8>>,
+    /// Hosts the callback may answer instead of CloudFormation's response
+    /// buckets (`*.` a suffix wildcard), for local runs and tests; unset in AWS.
+    pub callback_response_hosts: Option<Vec<String>>,
     /// The SNS topic customers' stacks report to, per partition.
     pub topics: BTreeMap<Partition, String>,
     /// Bucket the templates of automatic connections are uploaded to (commercial).
@@ -63,6 +66,7 @@ impl Default for Config {
             propagation_budget_secs: 20,
             callback_propagation_secs: 240,
             callback_key: None,
+            callback_response_hosts: None,
             topics: BTreeMap::new(),
             template_bucket: None,
             quick_create_region: "us-east-1".to_owned(),
@@ -74,6 +78,31 @@ impl Default for Config {
             require_accounts_claim: true,
         }
     }
+}
+
+/// Comma-separated hosts, each a name or IP address, optionally `*.` first.
+fn response_hosts(v: &str) -> Result<Vec<String>, ConfigError> {
+    let hosts: Vec<String> = v
+        .split(',')
+        .map(|h| h.trim().to_ascii_lowercase())
+        .filter(|h| !h.is_empty())
+        .collect();
+    let valid = |h: &str| {
+        let name = h.strip_prefix("*.").unwrap_or(h);
+        let bracketed = name.starts_with('[') && name.ends_with(']') && name.len() > 2;
+        !name.is_empty()
+            && name.len() <= 253
+            && (bracketed
+                || name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-'))
+    };
+    if hosts.is_empty() || !hosts.iter().all(|h| valid(h)) {
+        return Err(ConfigError(
+            "ACCOUNT_CONNECT_CALLBACK_RESPONSE_HOSTS: comma-separated host names or IP addresses, each optionally starting with *. (no scheme, port or path), e.g. 127.0.0.1".into(),
+        ));
+    }
+    Ok(hosts)
 }
 
 #[derive(Debug)]
@@ -157,6 +186,9 @@ impl Config {
                 )));
             }
             c.callback_key = Some(v.into_bytes());
+        }
+        if let Some(v) = var("ACCOUNT_CONNECT_CALLBACK_RESPONSE_HOSTS") {
+            c.callback_response_hosts = Some(response_hosts(&v)?);
         }
         for p in Partition::ALL {
             let name = format!("ACCOUNT_CONNECT_TOPIC_{}", p.env_suffix());

@@ -75,6 +75,14 @@ pub fn callback(status: &str, request_type: &str) {
     emit(name, &[("RequestType", request_type)]);
 }
 
+/// A callback message refused (`Reason`: response_url, unreadable,
+/// too_large, token, account, stack), also counted without the dimension
+/// for the alarm.
+pub fn callback_rejected(reason: &str) {
+    emit("CallbackRejected", &[]);
+    emit("CallbackRejected", &[("Reason", reason)]);
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -3,36 +3,9 @@
 
 mod common;
 
-use account_connect::api::AppState;
-use account_connect::automatic::{callback, token};
-use account_connect::config::Config;
-use account_connect::domain::Partition;
-use axum::extract::State;
+use account_connect::automatic::token;
+use common::callback::{config, create, deliver, fixture, get, stack_in_moto, template, token_of, Receiver, KEY};
 use serde_json::{json, Value};
-use std::sync::{Arc, Mutex};
-
-const TOPIC: &str = "arn:aws:sns:us-east-1:922761411349:account-connect-callback";
-const KEY: &[u8] = b"callback-key-callback-key-callback-key!!";
-
-/// A stand-in for CloudFormation's pre-signed ResponseURL: records each PUT.
-async fn receiver() -> (String, Arc<Mutex<Vec<Value>>>) {
-    let got = Arc::new(Mutex::new(Vec::new()));
-    let app = axum::Router::new()
-        .route(
-            "/response",
-            axum::routing::put(
-                |State(got): State<Arc<Mutex<Vec<Value>>>>, body: axum::body::Bytes| async move {
-                    got.lock().unwrap().push(serde_json::from_slice(&body).unwrap());
-                    ""
-                },
-            ),
-        )
-        .with_state(got.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/response", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (url, got)
-}
 
 async fn bucket() -> String {
     common::moto_endpoint();
@@ -41,34 +14,6 @@ async fn bucket() -> String {
     let name = format!("templates-{}", account_connect::ids::random_token(4));
     s3.create_bucket().bucket(&name).send().await.unwrap();
     name
-}
-
-fn config(bucket: Option<String>) -> Config {
-    let mut c = common::test_config();
-    c.template_bucket = bucket;
-    c.topics.insert(Partition::Aws, TOPIC.into());
-    c.callback_key = Some(KEY.to_vec());
-    c.callback_propagation_secs = 2;
-    c
-}
-
-async fn create(app: &common::TestApp, token: &str, account: &str, permissions: Value) -> Value {
-    let body = json!({"accountId": account, "partition": "aws", "permissions": permissions, "method": "automatic"});
-    let res = app
-        .client
-        .post(app.url("/v1/connections"))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
-    res.json().await.unwrap()
-}
-
-async fn template(app: &common::TestApp, token: &str, id: &str) -> Value {
-    app.get_json(&format!("/v1/connections/{id}/template"), Some(&token))
-        .await
 }
 
 fn cfn_lint(t: &Value) {
@@ -86,43 +31,6 @@ fn cfn_lint(t: &Value) {
     );
 }
 
-/// Creates the stack in moto from the template without its custom resource
-/// (moto cannot run an SNS-backed one); returns (stack id, role ARN).
-fn stack_in_moto(t: &Value, name: &str) -> (String, String) {
-    let mut t = t.clone();
-    t["Resources"].as_object_mut().unwrap().remove("SpotConnection");
-    let path = std::env::temp_dir().join(format!("{name}.json"));
-    std::fs::write(&path, t.to_string()).unwrap();
-    let (ok, out) = common::run_python("tests/tools/create_stack.py", &[path.to_str().unwrap(), name], "");
-    assert!(ok, "{out}");
-    let v: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
-    assert_eq!(v["status"], "CREATE_COMPLETE", "{v}");
-    (
-        v["stackId"].as_str().unwrap().to_owned(),
-        v["outputs"]["RoleArn"].as_str().unwrap().to_owned(),
-    )
-}
-
-/// A fixture from events/ with its placeholders filled in, as an SNS event.
-fn fixture(name: &str, url: &str, conn: &str, role: &str, tok: &str) -> aws_lambda_events::event::sns::SnsEvent {
-    let text = common::read_event(name)
-        .replace("${RESPONSE_URL}", url)
-        .replace("${CONNECTION_ID}", conn)
-        .replace("${ROLE_ARN}", role)
-        .replace("${CALLBACK_TOKEN}", tok);
-    serde_json::from_str(&text).unwrap()
-}
-
-async fn deliver(state: &AppState, event: aws_lambda_events::event::sns::SnsEvent) {
-    callback::handle(state, &reqwest::Client::new(), event)
-        .await
-        .expect("answered");
-}
-
-async fn get(app: &common::TestApp, token: &str, id: &str) -> Value {
-    app.get_json(&format!("/v1/connections/{id}"), Some(&token)).await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn templates_pass_cfn_lint_and_use_the_partition_variable() {
     let app = common::spawn_app(config(None)).await;
@@ -134,10 +42,13 @@ async fn templates_pass_cfn_lint_and_use_the_partition_variable() {
         tpl["Resources"]["SpotConnection"]["Properties"]["ServiceToken"]["Fn::Sub"],
         "arn:${AWS::Partition}:sns:us-east-1:922761411349:account-connect-callback"
     );
-    let tok = tpl["Resources"]["SpotConnection"]["Properties"]["CallbackToken"]
-        .as_str()
-        .unwrap();
-    assert!(token::verify(KEY, c["id"].as_str().unwrap(), tok));
+    let tok = token_of(&tpl);
+    let binding = token::Binding {
+        connection_id: c["id"].as_str().unwrap(),
+        external_id: c["externalId"].as_str().unwrap(),
+        aws_account_id: "123456789012",
+    };
+    assert!(token::verify(KEY, binding, &tok));
     assert!(
         tpl["Parameters"].get("CallbackToken").is_none(),
         "nothing secret travels as a parameter"
@@ -189,6 +100,8 @@ async fn with_a_bucket_the_template_is_uploaded_and_linked() {
     let conf = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
     let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&conf).force_path_style(true).build());
     let key = url.split(".amazonaws.com/").nth(1).unwrap();
+    // Under the prefix whose lifecycle rule outlives the 48 h external ID.
+    assert!(key.starts_with("templates/2d/con-"), "{key}");
     let obj = s3.get_object().bucket(&bucket).key(key).send().await.unwrap();
     let stored: Value = serde_json::from_slice(&obj.body.collect().await.unwrap().into_bytes()).unwrap();
     assert_eq!(stored, template(&app, &t, c["id"].as_str().unwrap()).await);
@@ -197,16 +110,17 @@ async fn with_a_bucket_the_template_is_uploaded_and_linked() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn end_to_end_the_stack_reports_back_and_the_account_connects() {
     let (app, state) = common::spawn_with_state(config(None)).await;
-    let (url, got) = receiver().await;
+    let rx = Receiver::start().await;
+    let url = rx.url();
     let t = common::token("org-e", None);
     let c = create(&app, &t, "act-4", json!({"mode": "default"})).await;
     let id = c["id"].as_str().unwrap();
     let tpl = template(&app, &t, id).await;
     let (stack_id, role) = stack_in_moto(&tpl, c["cloudFormation"]["stackName"].as_str().unwrap());
     assert!(stack_id.contains(":123456789012:"));
-    let tok = token::issue(KEY, id);
+    let tok = token_of(&tpl);
     deliver(&state, fixture("callback-create.json", &url, id, &role, &tok)).await;
-    let answer = got.lock().unwrap().pop().unwrap();
+    let answer = rx.answer();
     assert_eq!(answer["Status"], "SUCCESS", "{answer}");
     assert_eq!(answer["Data"]["RoleArn"], role.as_str());
     assert_eq!(answer["PhysicalResourceId"], id);
@@ -216,6 +130,9 @@ async fn end_to_end_the_stack_reports_back_and_the_account_connects() {
         (Some("connected"), Some("healthy")),
         "{now}"
     );
+    // The stack that connected is recorded (the fixtures' StackId).
+    assert_eq!(now["stack"]["stackId"], common::callback::STACK_A, "{now}");
+    assert_eq!(now["stack"]["accountId"], "123456789012");
     let (_, events) = (0, app.get_json(&format!("/v1/connections/{id}/events"), Some(&t)).await);
     assert!(events["items"]
         .as_array()
@@ -225,52 +142,49 @@ async fn end_to_end_the_stack_reports_back_and_the_account_connects() {
 
     // Redelivered: harmless, same answer, still connected.
     deliver(&state, fixture("callback-create.json", &url, id, &role, &tok)).await;
-    assert_eq!(got.lock().unwrap().pop().unwrap()["Status"], "SUCCESS");
+    assert_eq!(rx.answer()["Status"], "SUCCESS");
     // An update re-verifies.
     deliver(&state, fixture("callback-update.json", &url, id, &role, &tok)).await;
-    assert_eq!(got.lock().unwrap().pop().unwrap()["Status"], "SUCCESS");
+    assert_eq!(rx.answer()["Status"], "SUCCESS");
     assert_eq!(get(&app, &t, id).await["status"], "connected");
     // Deleting the stack disconnects, and answers SUCCESS; again for a gone connection.
     deliver(&state, fixture("callback-delete.json", &url, id, &role, &tok)).await;
-    assert_eq!(got.lock().unwrap().pop().unwrap()["Status"], "SUCCESS");
+    assert_eq!(rx.answer()["Status"], "SUCCESS");
     assert_eq!(get(&app, &t, id).await["status"], "disconnected");
     deliver(&state, fixture("callback-delete.json", &url, id, &role, &tok)).await;
-    assert_eq!(got.lock().unwrap().pop().unwrap()["Status"], "SUCCESS");
+    assert_eq!(rx.answer()["Status"], "SUCCESS");
     deliver(
         &state,
         fixture("callback-delete.json", &url, "con-000000000000000000000000", &role, "x"),
     )
     .await;
-    assert_eq!(got.lock().unwrap().pop().unwrap()["Status"], "SUCCESS");
+    assert_eq!(rx.answer()["Status"], "SUCCESS");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_bad_request_is_answered_failed_with_a_reason() {
     let (app, state) = common::spawn_with_state(config(None)).await;
-    let (url, got) = receiver().await;
+    let rx = Receiver::start().await;
+    let url = rx.url();
     let t = common::token("org-f", None);
     let c = create(&app, &t, "act-5", json!({"mode": "default"})).await;
     let id = c["id"].as_str().unwrap();
     let role = "arn:aws:iam::123456789012:role/Whatever";
-    let tok = token::issue(KEY, id);
+    let tok = token_of(&template(&app, &t, id).await);
     for (name, needle) in [
         ("callback-bad-token.json", "CallbackToken"),
         ("callback-account-mismatch.json", "999999999999"),
         ("callback-garbage-with-url.json", "could not read"),
     ] {
         deliver(&state, fixture(name, &url, id, role, &tok)).await;
-        let answer = got
-            .lock()
-            .unwrap()
-            .pop()
-            .unwrap_or_else(|| panic!("{name}: nothing PUT"));
+        let answer = rx.answer();
         assert_eq!(answer["Status"], "FAILED", "{name}: {answer}");
         assert!(answer["Reason"].as_str().unwrap().contains(needle), "{name}: {answer}");
         assert!(!answer["StackId"].as_str().unwrap().is_empty());
     }
     // Not JSON at all: no ResponseURL to answer, and no error to retry.
     deliver(&state, fixture("callback-garbage.json", &url, id, role, &tok)).await;
-    assert!(got.lock().unwrap().is_empty());
+    assert!(rx.take().is_empty());
     // A genuine request for a role that fails a check: FAILED with the check's words.
     let conf = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
     let iam = aws_sdk_iam::Client::new(&conf);
@@ -287,7 +201,7 @@ async fn every_bad_request_is_answered_failed_with_a_reason() {
         .unwrap()
         .arn;
     deliver(&state, fixture("callback-create.json", &url, id, &bad_role, &tok)).await;
-    let answer = got.lock().unwrap().pop().unwrap();
+    let answer = rx.answer();
     assert_eq!(answer["Status"], "FAILED");
     assert!(answer["Reason"].as_str().unwrap().contains("external ID"), "{answer}");
     assert_eq!(get(&app, &t, id).await["status"], "pending");

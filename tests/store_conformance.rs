@@ -2,7 +2,7 @@
 
 mod common;
 
-use account_connect::connections::{Connection, ConnectionId, Event, EventKind, Method, Status};
+use account_connect::connections::{ConnectedStack, Connection, ConnectionId, Event, EventKind, Method, Status};
 use account_connect::domain::{ExternalId, ExternalIdPrefix, Partition};
 use account_connect::policy::Permissions;
 use account_connect::store::{self, DynStore, Guard, Idempotency, StoreError};
@@ -33,6 +33,7 @@ fn conn(org: &str, account: &str) -> Connection {
         role_arn: None,
         report: None,
         cloud_formation: None,
+        stack: None,
         created_at: NOW,
         created_by: "tester".into(),
         updated_at: NOW,
@@ -479,5 +480,25 @@ async fn the_audit_trail_pages_oldest_first() {
         assert_eq!(sizes, vec![2, 2, 1], "{name}");
         assert_eq!(times, (0..5).map(|i| NOW + i).collect::<Vec<_>>(), "{name}");
         assert!(s.events(&c.id, None, 1000).await.unwrap().items.len() == 5, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn the_connecting_stack_is_kept_with_the_connection() {
+    for (name, s) in stores().await {
+        let c = conn("org-s", "act-1");
+        s.create(&c, &ev(&c, EventKind::Created, NOW), None, NOW).await.unwrap();
+        let mut connected = c.clone();
+        connected.state = Status::Connected;
+        connected.stack = Some(ConnectedStack {
+            stack_id: "arn:aws:cloudformation:us-east-1:123456789012:stack/s/1-2".into(),
+            account_id: "123456789012".parse().unwrap(),
+        });
+        connected.version += 1;
+        s.update(&connected, &ev(&connected, EventKind::Verified, NOW + 1), &[], NOW + 1)
+            .await
+            .unwrap();
+        assert_eq!(s.get("org-s", &c.id).await.unwrap(), Some(connected.clone()), "{name}");
+        assert_eq!(s.get_any(&c.id).await.unwrap(), Some(connected), "{name}");
     }
 }

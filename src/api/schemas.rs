@@ -61,7 +61,10 @@ pub fn schemas() -> Value {
                 "permissions": r("Permissions"),
                 "awsAccountId": {"type": "string", "pattern": "^[0-9]{12}$"},
                 "method": {"type": "string", "enum": ["manual", "automatic"]}
-            }
+            },
+            // The callback token of an automatic connection is bound to its AWS account.
+            "if": {"required": ["method"], "properties": {"method": {"const": "automatic"}}},
+            "then": {"required": ["awsAccountId"]}
         },
         "Connection": {
             "type": "object",
@@ -79,6 +82,8 @@ pub fn schemas() -> Value {
                 "awsAccountId": {"type": "string"}, "roleArn": {"type": "string"},
                 "verifiedAt": {"type": "string", "format": "date-time"}, "report": {"type": "object"},
                 "cloudFormation": {"type": "object"},
+                "stack": {"type": "object", "required": ["stackId", "accountId"],
+                    "properties": {"stackId": {"type": "string"}, "accountId": {"type": "string"}}},
                 "createdAt": {"type": "string", "format": "date-time"}, "createdBy": {"type": "string"},
                 "updatedAt": {"type": "string", "format": "date-time"}, "version": {"type": "integer"}
             }

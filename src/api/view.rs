@@ -40,6 +40,9 @@ pub struct ConnectionView {
     pub report: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cloud_formation: Option<crate::connections::CloudFormationLinks>,
+    /// The stack that connected it (automatic flow).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stack: Option<crate::connections::ConnectedStack>,
     pub created_at: String,
     pub created_by: String,
     pub updated_at: String,
@@ -72,6 +75,7 @@ impl ConnectionView {
             verified_at: c.verified_at.map(iso),
             report: c.report,
             cloud_formation: c.cloud_formation,
+            stack: c.stack,
             created_at: iso(c.created_at),
             created_by: c.created_by,
             updated_at: iso(c.updated_at),
@@ -146,6 +150,15 @@ impl From<ServiceError> for ApiError {
             ServiceError::InvalidCursor(_) | ServiceError::Store(StoreError::OutsideQuery) => ApiError::bad_request(
                 "invalid_cursor",
                 "the cursor is not one this API gave out for this query and token; start again without it",
+            ),
+            ServiceError::AwsAccountRequired => ApiError::unprocessable(
+                "aws_account_id_required",
+                "an automatic connection needs awsAccountId: the 12-digit id of the AWS account the stack will run in (the account you are logged in to)",
+            )
+            .with_details(json!({"field": "awsAccountId"})),
+            ServiceError::OtherStack(s) => ApiError::conflict(
+                "connected_by_another_stack",
+                format!("this connection is connected by the CloudFormation stack {}; change or delete that stack", s.stack_id),
             ),
             ServiceError::Store(StoreError::Unavailable(m)) => {
                 tracing::warn!(reason = %m, "store unavailable");

@@ -1,30 +1,41 @@
 //! The CloudFormation custom resource's provider: requests arrive through the
-//! vendor's SNS topic; every path answers CloudFormation, so no stack hangs.
+//! vendor's SNS topic, which anyone may publish to. Nothing is contacted
+//! before the ResponseURL passes the allow-list; nothing changes before the
+//! token verifies; Update and Delete act only for the stack that connected.
+//! Every message that reaches a valid ResponseURL is answered, so no stack hangs.
 
+use super::responder::PutError;
+pub use super::responder::{Responder, Response};
+use super::stack_arn::StackArn;
 use super::token;
 use crate::api::AppState;
 use crate::auth::Tenant;
-use crate::connections::{ConnectionId, ServiceError, Status};
+use crate::connections::{ConnectedStack, Connection, ConnectionId, ServiceError};
 use crate::domain::RoleArn;
 use crate::store::StoreError;
 use aws_lambda_events::event::sns::SnsEvent;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{json, Value};
 use std::time::Duration;
 
-/// CloudFormation takes at most 4,096 bytes of response; the Reason is the
-/// part a customer reads.
+/// The Reason is the part of the answer a customer reads; the body must
+/// stay within 4,096 bytes.
 const MAX_REASON: usize = 1500;
+/// CloudFormation's requests are a few KB; SNS allows 256 KB.
+const MAX_MESSAGE: usize = 64 * 1024;
 const INVALID_PHYSICAL_ID: &str = "account-connect-invalid-request";
+/// A failed Create's physical id: never the connection id, so the rollback's
+/// Delete cannot be mistaken for the connected stack's.
+const FAILED_PREFIX: &str = "account-connect-failed-";
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct Request {
     request_type: String,
-    #[serde(rename = "ResponseURL")]
-    response_url: String,
     stack_id: String,
     request_id: String,
+    /// Required: a request without it is not CloudFormation's (the answer echoes the raw value).
+    #[allow(dead_code)]
     logical_resource_id: String,
     #[serde(default)]
     physical_resource_id: Option<String>,
@@ -40,21 +51,8 @@ struct Properties {
     callback_token: Option<String>,
 }
 
-/// What is PUT to the ResponseURL.
-#[derive(Debug, Serialize, Deserialize, PartialEq)]
-#[serde(rename_all = "PascalCase")]
-pub struct Response {
-    pub status: String,
-    pub reason: String,
-    pub physical_resource_id: String,
-    pub stack_id: String,
-    pub request_id: String,
-    pub logical_resource_id: String,
-    pub data: Value,
-}
-
-/// A failure worth a Lambda retry (the store is down): CloudFormation has not
-/// been answered yet.
+/// A failure worth a Lambda retry (the store is down, or the genuine answer
+/// did not get through): CloudFormation has not been answered yet.
 #[derive(Debug)]
 pub struct RetryLater(pub String);
 
@@ -65,55 +63,131 @@ impl std::fmt::Display for RetryLater {
 }
 impl std::error::Error for RetryLater {}
 
-pub async fn handle(state: &AppState, http: &reqwest::Client, event: SnsEvent) -> Result<(), RetryLater> {
+/// What to answer, and what the message turned out to be.
+struct Decision {
+    status: &'static str,
+    reason: String,
+    data: Value,
+    physical: String,
+    /// The token verified: a failed PUT is worth a retry.
+    genuine: bool,
+    /// Why a message was refused, for the CallbackRejected metric.
+    rejected: Option<&'static str>,
+}
+
+impl Decision {
+    fn failed(physical: &str, reason: impl Into<String>) -> Self {
+        Decision {
+            status: "FAILED",
+            reason: reason.into(),
+            data: json!({}),
+            physical: physical.to_owned(),
+            genuine: false,
+            rejected: None,
+        }
+    }
+    fn success(physical: &str, reason: impl Into<String>) -> Self {
+        Decision {
+            status: "SUCCESS",
+            ..Decision::failed(physical, reason)
+        }
+    }
+    fn rejected(mut self, why: &'static str) -> Self {
+        self.rejected = Some(why);
+        self
+    }
+    fn genuine(mut self) -> Self {
+        self.genuine = true;
+        self
+    }
+}
+
+pub async fn handle(state: &AppState, responder: &Responder, event: SnsEvent) -> Result<(), RetryLater> {
     for record in event.records {
-        handle_message(state, http, &record.sns.message).await?;
+        handle_message(state, responder, &record.sns.message).await?;
     }
     Ok(())
 }
 
-pub async fn handle_message(state: &AppState, http: &reqwest::Client, message: &str) -> Result<(), RetryLater> {
+pub async fn handle_message(state: &AppState, responder: &Responder, message: &str) -> Result<(), RetryLater> {
+    if message.len() > MAX_MESSAGE {
+        return ignore("too_large", "a callback message is over 64 KB; ignored");
+    }
     let Ok(raw) = serde_json::from_str::<Value>(message) else {
-        tracing::error!("a callback message is not JSON; nothing to answer");
-        return Ok(());
+        return ignore("unreadable", "a callback message is not JSON; nothing to answer");
     };
-    let Some(url) = raw["ResponseURL"].as_str().map(str::to_owned) else {
-        tracing::error!("a callback message has no ResponseURL; nothing to answer");
-        return Ok(());
-    };
-    let req: Request = match serde_json::from_value(raw.clone()) {
-        Ok(r) => r,
-        Err(e) => {
-            let echo = |k: &str| raw[k].as_str().unwrap_or_default().to_owned();
-            let res = Response {
-                status: "FAILED".into(),
-                reason: format!(
-                    "Spot could not read this custom resource request ({e}). Recreate the stack from a fresh template."
-                ),
-                physical_resource_id: raw["PhysicalResourceId"]
-                    .as_str()
-                    .unwrap_or(INVALID_PHYSICAL_ID)
-                    .to_owned(),
-                stack_id: echo("StackId"),
-                request_id: echo("RequestId"),
-                logical_resource_id: echo("LogicalResourceId"),
-                data: json!({}),
-            };
-            return put(http, &url, &res).await;
+    let stack: Option<StackArn> = raw["StackId"].as_str().and_then(|s| s.parse().ok());
+    let url = match responder.check(raw["ResponseURL"].as_str(), stack.as_ref()) {
+        Ok(u) => u,
+        Err(why) => {
+            tracing::warn!(reason = %why, "ignored a callback message: its ResponseURL is not CloudFormation's");
+            crate::metrics::callback_rejected("response_url");
+            return Ok(());
         }
     };
-    let (status, reason, data, physical) = decide(state, &req).await?;
-    let res = Response {
-        status: status.into(),
-        reason: truncate(reason),
-        physical_resource_id: physical,
-        stack_id: req.stack_id.clone(),
-        request_id: req.request_id.clone(),
-        logical_resource_id: req.logical_resource_id.clone(),
-        data,
+    let echo = |k: &str| raw[k].as_str().unwrap_or_default().to_owned();
+    let (request_type, decision) = match serde_json::from_value::<Request>(raw.clone()) {
+        Err(e) => (
+            echo("RequestType"),
+            Decision::failed(
+                raw["PhysicalResourceId"].as_str().unwrap_or(INVALID_PHYSICAL_ID),
+                format!(
+                    "Spot could not read this custom resource request ({e}). Recreate the stack from a fresh template."
+                ),
+            )
+            .rejected("unreadable"),
+        ),
+        Ok(req) => {
+            let d = match &stack {
+                Some(stack) => decide(state, &req, stack).await?,
+                None => Decision::failed(
+                    &fallback_physical(&req),
+                    "The request's StackId is not a CloudFormation stack ARN.",
+                )
+                .rejected("unreadable"),
+            };
+            (req.request_type, d)
+        }
     };
-    crate::metrics::callback(&res.status, &req.request_type);
-    put(http, &req.response_url, &res).await
+    let res = Response {
+        status: decision.status.into(),
+        reason: truncate(decision.reason),
+        physical_resource_id: decision.physical,
+        stack_id: echo("StackId"),
+        request_id: echo("RequestId"),
+        logical_resource_id: echo("LogicalResourceId"),
+        data: decision.data,
+    };
+    let kind = known_type(&request_type);
+    crate::metrics::callback(&res.status, kind);
+    if let Some(why) = decision.rejected {
+        crate::metrics::callback_rejected(why);
+    }
+    tracing::info!(status = %res.status, request_type = kind, stack_id = %res.stack_id, rejected = decision.rejected, reason = %res.reason, "answering CloudFormation");
+    match responder.put(&url, &res).await {
+        Ok(()) => Ok(()),
+        Err(PutError::Transient(m)) if decision.genuine => Err(RetryLater(m)),
+        Err(e) => {
+            tracing::warn!(error = ?e, "the answer to CloudFormation did not go through; not retried");
+            Ok(())
+        }
+    }
+}
+
+fn ignore(why: &'static str, log: &str) -> Result<(), RetryLater> {
+    tracing::warn!("{log}");
+    crate::metrics::callback_rejected(why);
+    Ok(())
+}
+
+/// Metric dimensions take only the three real request types.
+fn known_type(t: &str) -> &'static str {
+    match t {
+        "Create" => "Create",
+        "Update" => "Update",
+        "Delete" => "Delete",
+        _ => "Unknown",
+    }
 }
 
 fn truncate(mut s: String) -> String {
@@ -128,96 +202,184 @@ fn truncate(mut s: String) -> String {
     s
 }
 
-type Decision = (&'static str, String, Value, String);
-
-async fn decide(state: &AppState, req: &Request) -> Result<Decision, RetryLater> {
-    let p = &req.resource_properties;
-    let physical = req
-        .physical_resource_id
-        .clone()
-        .or_else(|| p.connection_id.clone())
-        .unwrap_or_else(|| INVALID_PHYSICAL_ID.into());
-    let fail = |reason: String| Ok(("FAILED", reason, json!({}), physical.clone()));
-    let conn_id: Option<ConnectionId> = p.connection_id.as_deref().and_then(|s| s.parse().ok());
-    let token_ok = match (&state.config.callback_key, &conn_id, &p.callback_token) {
-        (Some(key), Some(id), Some(t)) => token::verify(key, id.as_str(), t),
-        _ => false,
-    };
-
-    if req.request_type == "Delete" {
-        // Always SUCCESS, so a stack can always be deleted; act only on a genuine token.
-        if let (true, Some(id)) = (token_ok, &conn_id) {
-            match state.connections.store.get_any(id).await {
-                Ok(Some(c)) if c.state != Status::Disconnected => {
-                    let tenant = system_tenant(&c.org, &req.stack_id);
-                    match state.connections.disconnect(&tenant, id).await {
-                        Ok(_) | Err(ServiceError::NotFound) => {}
-                        Err(ServiceError::Store(StoreError::Unavailable(m))) => return Err(RetryLater(m)),
-                        Err(e) => tracing::warn!(error = ?e, "could not disconnect on stack deletion"),
-                    }
-                }
-                Ok(_) => {}
-                Err(StoreError::Unavailable(m)) => return Err(RetryLater(m)),
-                Err(e) => tracing::warn!(error = ?e, "could not read the connection on stack deletion"),
-            }
+/// A Create that fails answers an id derived from its RequestId; Update
+/// and Delete answer the id CloudFormation sent.
+fn fallback_physical(req: &Request) -> String {
+    match (&req.physical_resource_id, req.request_type.as_str()) {
+        (Some(p), "Update" | "Delete") => p.clone(),
+        _ => {
+            let id: String = req
+                .request_id
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+                .take(64)
+                .collect();
+            format!("{FAILED_PREFIX}{id}")
         }
-        return Ok(("SUCCESS", "Spot no longer uses this role.".into(), json!({}), physical));
     }
-    if req.request_type != "Create" && req.request_type != "Update" {
-        return fail(format!("Unknown RequestType {:?}.", req.request_type));
-    }
-    let Some(id) = conn_id else {
-        return fail(
-            "The template has no valid ConnectionId. Start again from the Spot console to get a fresh template.".into(),
-        );
+}
+
+async fn decide(state: &AppState, req: &Request, stack: &StackArn) -> Result<Decision, RetryLater> {
+    let physical = fallback_physical(req);
+    let is_delete = req.request_type == "Delete";
+    // A Delete is always SUCCESS, so a stack can always be deleted; it acts
+    // only when everything below holds.
+    let refuse = |reason: String| {
+        if is_delete {
+            Decision::success(&physical, "Nothing to do: Spot did not connect this resource.")
+        } else {
+            Decision::failed(&physical, reason)
+        }
     };
-    if state.config.callback_key.is_none() {
-        return fail("Spot's callback is not configured to accept stacks; connect this account manually.".into());
+    if !matches!(req.request_type.as_str(), "Create" | "Update" | "Delete") {
+        return Ok(
+            Decision::failed(&physical, format!("Unknown RequestType {:.40?}.", req.request_type))
+                .rejected("unreadable"),
+        );
     }
-    if !token_ok {
-        return fail("The CallbackToken does not match this connection: the template was not issued by Spot for it. Use the template the Spot console gives you, unmodified.".into());
+    let p = &req.resource_properties;
+    let Some(key) = state.config.callback_key.as_deref() else {
+        return Ok(refuse(
+            "Spot's callback is not configured to accept stacks; connect this account manually.".into(),
+        ));
+    };
+    let Some(id) = p.connection_id.as_deref().and_then(|s| s.parse::<ConnectionId>().ok()) else {
+        return Ok(refuse(
+            "The template has no valid ConnectionId. Start again from the Spot console to get a fresh template.".into(),
+        )
+        .rejected("unreadable"));
+    };
+    let conn = match state.connections.store.get_any(&id).await {
+        Ok(Some(c)) => c,
+        Ok(None) => {
+            return Ok(refuse(
+                "Spot does not know this connection; start again from the Spot console to get a fresh template.".into(),
+            )
+            .rejected("token"))
+        }
+        Err(StoreError::Unavailable(m)) => return Err(RetryLater(m)),
+        Err(e) => return Ok(refuse(format!("Spot could not read the connection: {e}"))),
+    };
+    let now = crate::connections::now();
+    if let Some(why) = token::refusal(key, &conn, p.callback_token.as_deref().unwrap_or_default(), now) {
+        tracing::warn!(connection = id.as_str(), stack_id = %req.stack_id, "a callback token does not verify");
+        return Ok(refuse(why).rejected("token"));
     }
-    let Some(role_raw) = p.role_arn.as_deref() else {
+    let tenant = system_tenant(&conn.org, stack);
+    let ours = req.physical_resource_id.as_deref() == Some(id.as_str());
+    let recorded = conn.stack.as_ref().map(|s| s.stack_id.as_str());
+    match req.request_type.as_str() {
+        "Delete" => Ok(delete(state, &tenant, &conn, req, ours, &physical).await?.genuine()),
+        "Update" if !ours || recorded != Some(req.stack_id.as_str()) => {
+            let who = recorded.map_or_else(
+                || "no stack connected it".to_owned(),
+                |s| format!("it was connected by the stack {s}"),
+            );
+            Ok(Decision::failed(
+                &physical,
+                format!("Spot ignores this update: this stack did not connect Spot connection {} ({who}). Delete this stack, or update the stack that connected it.", id.as_str()),
+            )
+            .rejected("stack")
+            .genuine())
+        }
+        _ => Ok(connect(state, &tenant, &conn, req, stack, &physical).await?.genuine()),
+    }
+}
+
+async fn delete(
+    state: &AppState,
+    tenant: &Tenant,
+    conn: &Connection,
+    req: &Request,
+    ours: bool,
+    physical: &str,
+) -> Result<Decision, RetryLater> {
+    let nothing = Decision::success(
+        physical,
+        "Nothing to do: this stack did not connect the Spot connection.",
+    );
+    if !ours {
+        // A failed Create's rollback, or a resource that never connected.
+        return Ok(nothing);
+    }
+    match state
+        .connections
+        .disconnect_stack(tenant, &conn.id, &req.stack_id)
+        .await
+    {
+        Ok(true) => Ok(Decision::success(
+            physical,
+            "Spot no longer uses this role: the connection is disconnected.",
+        )),
+        Ok(false) => Ok(nothing.rejected("stack")),
+        Err(ServiceError::Store(StoreError::Unavailable(m))) => Err(RetryLater(m)),
+        Err(e) => {
+            tracing::warn!(error = ?e, "could not disconnect on stack deletion");
+            Ok(nothing)
+        }
+    }
+}
+
+async fn connect(
+    state: &AppState,
+    tenant: &Tenant,
+    conn: &Connection,
+    req: &Request,
+    stack: &StackArn,
+    physical: &str,
+) -> Result<Decision, RetryLater> {
+    let fail = |reason: String| Ok(Decision::failed(physical, reason));
+    let declared = conn
+        .aws_account_id
+        .as_ref()
+        .expect("the token binds a declared account");
+    if &stack.account != declared {
+        return Ok(Decision::failed(
+            physical,
+            format!(
+                "This stack runs in AWS account {} but Spot connection {} is for AWS account {declared}. Create the stack while logged in to account {declared}, or start a new connection in the Spot console for account {}.",
+                stack.account,
+                conn.id.as_str(),
+                stack.account
+            ),
+        )
+        .rejected("account"));
+    }
+    let Some(role_raw) = req.resource_properties.role_arn.as_deref() else {
         return fail("The request has no RoleArn; use the template the Spot console gives you, unmodified.".into());
     };
-    let stack_account = req.stack_id.split(':').nth(4).unwrap_or_default();
     match role_raw.parse::<RoleArn>() {
-        Ok(role) if role.account().as_str() != stack_account => {
+        Ok(role) if role.account() != &stack.account => {
             return fail(format!(
-                "The stack runs in account {stack_account} but the role is in account {}; create the stack in the account you connect.",
-                role.account()
-            ))
+            "The stack runs in account {} but the role is in account {}; create the stack in the account you connect.",
+            stack.account,
+            role.account()
+        ))
         }
         Ok(_) => {}
         Err(e) => return fail(format!("The RoleArn is not valid: {}", e.message)),
     }
-    let conn = match state.connections.store.get_any(&id).await {
-        Ok(Some(c)) => c,
-        Ok(None) => {
-            return fail(
-                "Spot does not know this connection; start again from the Spot console to get a fresh template.".into(),
-            )
-        }
-        Err(StoreError::Unavailable(m)) => return Err(RetryLater(m)),
-        Err(e) => return fail(format!("Spot could not read the connection: {e}")),
+    let record = ConnectedStack {
+        stack_id: req.stack_id.clone(),
+        account_id: stack.account.clone(),
     };
-    let tenant = system_tenant(&conn.org, &req.stack_id);
     let budget = Duration::from_secs(state.config.callback_propagation_secs);
-    match state.connections.connect_role(&tenant, &id, role_raw, budget).await {
+    let id = &conn.id;
+    match state
+        .connections
+        .connect_role_from(tenant, id, role_raw, budget, Some(record))
+        .await
+    {
         Ok((c, report)) => {
             let role = c.role_arn.as_ref().map(|r| r.as_str().to_owned()).unwrap_or_default();
             let reason = match report.outcome {
-                crate::verify::Outcome::Degraded => {
-                    "Connected to Spot; some permissions are missing, see the Spot console.".to_owned()
-                }
-                _ => "Connected to Spot.".to_owned(),
+                crate::verify::Outcome::Degraded => "Connected to Spot; some permissions are missing, see the Spot console.",
+                _ => "Connected to Spot.",
             };
-            Ok((
-                "SUCCESS",
-                reason,
-                json!({"RoleArn": role, "ConnectionId": id.as_str()}),
-                id.as_str().to_owned(),
-            ))
+            Ok(Decision {
+                data: json!({"RoleArn": role, "ConnectionId": id.as_str()}),
+                ..Decision::success(id.as_str(), reason)
+            })
         }
         Err(ServiceError::VerificationFailed { report, .. }) => {
             fail(format!("Spot could not connect the role. {}", report.summary()))
@@ -227,6 +389,15 @@ async fn decide(state: &AppState, req: &Request) -> Result<Decision, RetryLater>
             "This connection is {}; start again from the Spot console to get a fresh template.",
             status.as_str()
         )),
+        Err(ServiceError::OtherStack(s)) => Ok(Decision::failed(
+            physical,
+            format!(
+                "Spot connection {} is already connected by the stack {}. Only that stack can change or disconnect it: delete this stack, or start a new connection in the Spot console.",
+                id.as_str(),
+                s.stack_id
+            ),
+        )
+        .rejected("stack")),
         Err(ServiceError::RoleHeld) => fail(
             "Another Spot connection already uses this role; give the role another name (RoleName parameter).".into(),
         ),
@@ -237,31 +408,10 @@ async fn decide(state: &AppState, req: &Request) -> Result<Decision, RetryLater>
     }
 }
 
-fn system_tenant(org: &str, stack_id: &str) -> Tenant {
-    let stack = stack_id.split('/').nth(1).unwrap_or("stack");
+fn system_tenant(org: &str, stack: &StackArn) -> Tenant {
     Tenant {
         org: org.to_owned(),
-        sub: format!("cloudformation:{stack}"),
+        sub: format!("cloudformation:{}", stack.name),
         accounts: None,
-    }
-}
-
-/// PUTs the answer; the pre-signed URL wants no content type.
-async fn put(http: &reqwest::Client, url: &str, res: &Response) -> Result<(), RetryLater> {
-    let body = serde_json::to_vec(res).expect("responses serialize");
-    let sent = http
-        .put(url)
-        .header("content-type", "")
-        .body(body)
-        .timeout(Duration::from_secs(20))
-        .send()
-        .await;
-    match sent {
-        Ok(r) if r.status().is_success() => {
-            tracing::info!(status = %res.status, "answered CloudFormation");
-            Ok(())
-        }
-        Ok(r) => Err(RetryLater(format!("the ResponseURL answered {}", r.status()))),
-        Err(e) => Err(RetryLater(format!("cannot reach the ResponseURL: {e}"))),
     }
 }

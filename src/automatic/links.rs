@@ -13,6 +13,22 @@ const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remov
 /// CloudFormation limits (aws-rules.md): templateURL ≤ 1,024 characters.
 const MAX_TEMPLATE_URL: usize = 1024;
 
+/// The bucket's lifecycle rules (template.yaml, TemplateBucket) delete
+/// `templates/<N>d/` objects N days after upload; each template goes under
+/// the shortest N that outlives its external ID.
+pub const EXPIRY_DAYS: [i64; 9] = [1, 2, 3, 7, 14, 30, 90, 180, 365];
+
+/// Where a template whose external ID expires at `expires_at` is uploaded.
+pub fn expiry_prefix(expires_at: i64, now: i64) -> String {
+    let days = (expires_at - now).max(1).div_euclid(86_400) + i64::from((expires_at - now).max(1) % 86_400 != 0);
+    let n = EXPIRY_DAYS
+        .iter()
+        .copied()
+        .find(|d| *d >= days)
+        .unwrap_or(EXPIRY_DAYS[EXPIRY_DAYS.len() - 1]);
+    format!("templates/{n}d/")
+}
+
 #[derive(Default)]
 pub struct Templates {
     s3: OnceCell<aws_sdk_s3::Client>,
@@ -63,7 +79,12 @@ impl Templates {
                     .to_owned(),
             ));
         }
-        let key = format!("templates/{}-{}.json", conn.id.as_str(), crate::ids::random_token(8));
+        let key = format!(
+            "{}{}-{}.json",
+            expiry_prefix(conn.expires_at, crate::clock::now()),
+            conn.id.as_str(),
+            crate::ids::random_token(8)
+        );
         let body = serde_json::to_vec(template).expect("templates serialize");
         self.s3()
             .await
@@ -102,4 +123,26 @@ pub fn quick_create_url(config: &Config, conn: &Connection, template_url: &str, 
         enc(stack),
         enc(&default_role_name(conn)),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{expiry_prefix, EXPIRY_DAYS};
+
+    #[test]
+    fn templates_expire_with_their_external_id() {
+        let day = 86_400;
+        assert_eq!(expiry_prefix(3600, 0), "templates/1d/");
+        assert_eq!(expiry_prefix(2 * day, 0), "templates/2d/");
+        assert_eq!(expiry_prefix(2 * day + 1, 0), "templates/3d/");
+        assert_eq!(expiry_prefix(5 * day, 0), "templates/7d/");
+        assert_eq!(expiry_prefix(365 * day, 0), "templates/365d/");
+        assert_eq!(expiry_prefix(-5, 0), "templates/1d/");
+        // Each prefix has its lifecycle rule in the deployment template.
+        let yaml = include_str!("../../template.yaml");
+        for d in EXPIRY_DAYS {
+            let rule = format!("Status: Enabled, Prefix: templates/{d}d/, ExpirationInDays: {d}}}");
+            assert!(yaml.contains(&rule), "no lifecycle rule {rule:?} in template.yaml");
+        }
+    }
 }

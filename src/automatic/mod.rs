@@ -3,6 +3,9 @@
 
 pub mod callback;
 mod links;
+pub mod responder;
+pub mod response_url;
+pub mod stack_arn;
 mod template;
 pub mod token;
 

@@ -125,6 +125,10 @@ pub struct Connection {
     /// Where the automatic flow's template lives (automatic connections).
     #[serde(default)]
     pub cloud_formation: Option<CloudFormationLinks>,
+    /// The stack whose custom resource connected it: the only stack whose
+    /// Update and Delete the callback acts on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stack: Option<ConnectedStack>,
     pub created_at: i64,
     pub created_by: String,
     pub updated_at: i64,
@@ -160,6 +164,14 @@ pub struct CloudFormationLinks {
     pub quick_create_url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unavailable_reason: Option<String>,
+}
+
+/// A CloudFormation stack, by its StackId ARN and the account in it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectedStack {
+    pub stack_id: String,
+    pub account_id: AccountId,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

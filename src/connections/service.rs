@@ -1,7 +1,7 @@
 //! What the connection routes do, independent of HTTP.
 
 use super::cursor::{CursorError, Cursors};
-use super::model::{Connection, ConnectionId, Event, EventKind, Health, Method, Status};
+use super::model::{ConnectedStack, Connection, ConnectionId, Event, EventKind, Health, Method, Status};
 use crate::auth::Tenant;
 use crate::config::Config;
 use crate::domain::{AccountId, ExternalId, Partition, RoleArn, SpotAccountId};
@@ -50,6 +50,11 @@ pub enum ServiceError {
     RotationPending(ExternalId),
     /// The cursor is not one this service issued for this caller and query.
     InvalidCursor(CursorError),
+    /// An automatic connection needs the AWS account it is for: the
+    /// callback token is bound to it.
+    AwsAccountRequired,
+    /// The connection is connected by another CloudFormation stack.
+    OtherStack(ConnectedStack),
     Store(StoreError),
 }
 
@@ -152,6 +157,9 @@ impl ConnectionService {
         if !tenant.may_access(&req.account_id) {
             return Err(ServiceError::AccountNotAllowed(req.account_id));
         }
+        if req.method == Method::Automatic && req.aws_account_id.is_none() {
+            return Err(ServiceError::AwsAccountRequired);
+        }
         self.principal(req.partition)?;
         let selection = Selection::resolve(req.partition, &req.permissions).map_err(ServiceError::Selection)?;
         render_shared(&selection).map_err(ServiceError::Render)?;
@@ -180,6 +188,7 @@ impl ConnectionService {
                 role_arn: None,
                 report: None,
                 cloud_formation: None,
+                stack: None,
                 created_at: at,
                 created_by: tenant.sub.clone(),
                 updated_at: at,
@@ -233,7 +242,7 @@ impl ConnectionService {
             .config
             .callback_key
             .as_deref()
-            .map(|k| crate::automatic::token::issue(k, c.id.as_str()));
+            .and_then(|k| crate::automatic::token::issue_for(k, c));
         Ok(crate::automatic::render(c, principal, topic, token.as_deref()))
     }
 
@@ -298,6 +307,19 @@ impl ConnectionService {
         role_arn: &str,
         budget: Duration,
     ) -> Result<(Connection, Report), ServiceError> {
+        self.connect_role_from(tenant, id, role_arn, budget, None).await
+    }
+
+    /// `connect_role` for a CloudFormation stack's custom resource: records
+    /// the stack, and refuses a stack other than the one that connected it.
+    pub async fn connect_role_from(
+        &self,
+        tenant: &Tenant,
+        id: &ConnectionId,
+        role_arn: &str,
+        budget: Duration,
+        stack: Option<ConnectedStack>,
+    ) -> Result<(Connection, Report), ServiceError> {
         let c = self.get(tenant, id).await?;
         let status = c.status(now());
         if !matches!(status, Status::Pending | Status::Connected) {
@@ -306,6 +328,8 @@ impl ConnectionService {
                 action: "connect a role to",
             });
         }
+        // Before the checks, which may wait minutes for IAM; again below, atomically.
+        other_stack(&c, stack.as_ref())?;
         let principal = self.principal(c.partition)?.to_owned();
         let report = self.verifier.verify(&c, &principal, role_arn, budget).await;
         self.record_failure(tenant, &c, &report).await?;
@@ -320,6 +344,10 @@ impl ConnectionService {
                         status,
                         action: "connect a role to",
                     });
+                }
+                other_stack(c, stack.as_ref())?;
+                if stack.is_some() {
+                    c.stack = stack.clone();
                 }
                 let mut guards = vec![Guard::HoldAccount { until: i64::MAX }, Guard::ClaimRole(role.clone())];
                 if let Some(old) = c.role_arn.take().filter(|old| *old != role) {
@@ -444,6 +472,23 @@ impl ConnectionService {
         .await
     }
 
+    /// A stack's Delete: disconnects only when `stack_id` is the stack that
+    /// connected it; answers whether it did. A recorded stack never changes
+    /// while connected (`other_stack`), so checking before disconnecting is safe.
+    pub async fn disconnect_stack(
+        &self,
+        tenant: &Tenant,
+        id: &ConnectionId,
+        stack_id: &str,
+    ) -> Result<bool, ServiceError> {
+        let c = self.get(tenant, id).await?;
+        let ours = c.state != Status::Disconnected && c.stack.as_ref().is_some_and(|s| s.stack_id == stack_id);
+        if ours {
+            self.disconnect(tenant, id).await?;
+        }
+        Ok(ours)
+    }
+
     /// Retires the connection and its external IDs (never reissued).
     pub async fn disconnect(&self, tenant: &Tenant, id: &ConnectionId) -> Result<Connection, ServiceError> {
         let actor = tenant.sub.clone();
@@ -501,6 +546,16 @@ impl ConnectionService {
             }
         }
         Err(ServiceError::Store(StoreError::Conflict))
+    }
+}
+
+/// A connected connection belongs to the stack that connected it.
+fn other_stack(c: &Connection, stack: Option<&ConnectedStack>) -> Result<(), ServiceError> {
+    match (stack, &c.stack) {
+        (Some(new), Some(old)) if c.state == Status::Connected && old.stack_id != new.stack_id => {
+            Err(ServiceError::OtherStack(old.clone()))
+        }
+        _ => Ok(()),
     }
 }
 

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { startServer } from './lib/server.js';
 import { launch, openPage, audit, assertNoConsoleErrors, waitForStep } from './lib/browser.js';
-import { open, toPermissions, next, spotAccount, connectionOf } from './lib/wizard.js';
+import { open, toPermissions, next, spotAccount, connectionOf, PARTITION_LABELS, AWS_ACCOUNT } from './lib/wizard.js';
 import { createBucket, createRole, unique } from './lib/moto.js';
 
 /** The page polls every 3 s; verification may wait ~25 s for IAM. */
@@ -48,6 +48,7 @@ async function toTemplate(page, server) {
   await page.getByRole('heading', { name: 'Edit policy option' }).waitFor();
   const c = await connectionOf(server, account);
   assert.equal(c.method, 'automatic');
+  assert.equal(c.awsAccountId, AWS_ACCOUNT, 'the account entered at AWS login');
   return c;
 }
 
@@ -115,6 +116,32 @@ test('(4b) automatic with a template bucket: Run IAM Template opens the quick-cr
   assert.equal(tab.url(), url);
   await tab.close();
   await reportBack(page, linked, c, 'automatic-4-connected');
+  assertNoConsoleErrors(page);
+  await context.close();
+});
+
+test('(4c) automatic: the AWS login step asks for the account the stack will run in', { timeout: 60_000 }, async () => {
+  const { context, page } = await openPage(browser);
+  await open(page, plain);
+  await page.getByLabel('Spot account ID').fill(spotAccount());
+  await page.getByRole('button', { name: 'Automatically', exact: true }).click();
+  await waitForStep(page, 'GovCloud or China account?');
+  await page.getByRole('radio', { name: PARTITION_LABELS.aws }).check();
+  await next(page);
+  await waitForStep(page, 'AWS login');
+  const field = page.getByLabel('AWS account ID', { exact: true });
+  assert.equal(await field.getAttribute('required'), '');
+  for (const bad of ['', '12345', '12345678901a']) {
+    await field.fill(bad);
+    await next(page);
+    await page.getByText('Enter the AWS account ID: 12 digits').waitFor();
+    assert.equal(await field.getAttribute('aria-invalid'), 'true');
+    await waitForStep(page, 'AWS login');
+  }
+  await audit(page, 'automatic-0-aws-account-required', { show: field });
+  await field.fill('1234-5678-9012');
+  await next(page);
+  await waitForStep(page, 'Customize or default permissions');
   assertNoConsoleErrors(page);
   await context.close();
 });

@@ -2,6 +2,8 @@
 //! and the Python tools from the test virtualenv.
 #![allow(dead_code)]
 
+pub mod callback;
+
 use account_connect::api::{router, AppState};
 pub use account_connect::auth::AccountsClaim;
 use account_connect::config::Config;

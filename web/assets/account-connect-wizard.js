@@ -84,6 +84,7 @@ class AccountConnectWizard extends HTMLElement {
     this.idempotencyKey = newIdempotencyKey();
     this.accountId = accountId || this.getAttribute('account-id') || '';
     this.method = null;
+    this.awsAccountId = '';
     this.partition = 'aws';
     this.permissions = { mode: 'default' };
     this.connection = null;
@@ -205,6 +206,7 @@ class AccountConnectWizard extends HTMLElement {
       permissions: this.permissions,
       method: this.method,
     };
+    if (this.awsAccountId) body.awsAccountId = this.awsAccountId;
     try {
       this.connection = await this.api.createConnection(body, this.idempotencyKey);
     } catch (e) {
@@ -243,6 +245,7 @@ class AccountConnectWizard extends HTMLElement {
     this.connection = c;
     this.accountId = c.accountId;
     this.partition = c.partition;
+    this.awsAccountId = c.awsAccountId || '';
     this.permissions = c.permissions;
     this.method = method || this.method || c.method;
     // Names for the checklist's missing actions, as the permissions step would have loaded.

@@ -94,15 +94,52 @@ export function partitionStep(w) {
   };
 }
 
+/** AWS account ids: exactly 12 digits (the server's rule). */
+const AWS_ACCOUNT = /^[0-9]{12}$/;
+
 export function loginStep(w) {
   const domain = CONSOLE_DOMAINS[w.partition];
+  // An automatic connection's template only works in the account it was
+  // made for, so that route needs the account; the manual one uses it to
+  // check the role.
+  const required = w.method === 'automatic';
+  const inputId = uid('aws-account');
+  const hintId = uid('hint');
+  const errorId = uid('field-error');
+  const input = h('input', {
+    id: inputId, name: 'awsAccountId', type: 'text', inputmode: 'numeric', autocomplete: 'off',
+    spellcheck: 'false', maxlength: '14', required, value: w.awsAccountId || '',
+    // The connection, once made, is for one account.
+    disabled: Boolean(w.connection), 'aria-describedby': `${hintId} ${errorId}`,
+  });
+  const fieldError = h('p', { class: 'field-error', id: errorId });
   return {
     title: 'AWS login',
     body: [
       h('p', {}, 'Log in to the AWS account that you want to connect to your Spot account, then click ',
         h('strong', {}, 'Next'), '.'),
       h('p', {}, externalLink(`https://${domain}/`, `Log in to the AWS console (${domain})`)),
+      h('div', { class: 'field' },
+        h('label', { for: inputId }, required ? 'AWS account ID' : 'AWS account ID (optional)'),
+        h('p', { class: 'hint', id: hintId }, 'The 12-digit ID of the account you are logged in to: '
+          + 'in the AWS console, open the account menu at the top right. '
+          + (required ? 'The template works only in this account.' : 'Spot then checks that the role is in this account.')),
+        input, fieldError),
     ],
-    next: { label: 'Next', run: () => w.show('permissions') },
+    next: {
+      label: 'Next',
+      run: () => {
+        if (!w.connection) {
+          const id = input.value.replace(/[\s-]/g, '');
+          const ok = AWS_ACCOUNT.test(id) || (!required && id === '');
+          input.setAttribute('aria-invalid', String(!ok));
+          fieldError.textContent = ok ? ''
+            : 'Enter the AWS account ID: 12 digits, for example 123456789012.';
+          if (!ok) { input.focus(); return; }
+          w.awsAccountId = id;
+        }
+        w.show('permissions');
+      },
+    },
   };
 }

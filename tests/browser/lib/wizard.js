@@ -19,8 +19,17 @@ export async function open(page, server) {
   await waitForStep(page, 'Choose how to connect');
 }
 
-/** Start → partition → login → permissions, stopping on the permissions step. */
-export async function toPermissions(page, { account, method = 'Manually', partition = 'aws', onStep = async () => {} }) {
+/** moto's account: roles the tests create live there. */
+export const AWS_ACCOUNT = '123456789012';
+
+/**
+ * Start → partition → login → permissions, stopping on the permissions step.
+ * The automatic route needs the AWS account; the manual one takes it when given.
+ */
+export async function toPermissions(page, {
+  account, method = 'Manually', partition = 'aws', awsAccount = method === 'Automatically' ? AWS_ACCOUNT : '',
+  onStep = async () => {},
+}) {
   await page.getByLabel('Spot account ID').fill(account);
   await onStep('start');
   await page.getByRole('button', { name: method, exact: true }).click();
@@ -29,6 +38,7 @@ export async function toPermissions(page, { account, method = 'Manually', partit
   await onStep('partition');
   await next(page);
   await waitForStep(page, 'AWS login');
+  if (awsAccount) await page.getByLabel(/^AWS account ID/).fill(awsAccount);
   await onStep('login');
   await next(page);
   await waitForStep(page, 'Customize or default permissions');

@@ -1,0 +1,115 @@
+//! A CloudFormation StackId, as a custom-resource request carries it:
+//! `arn:<partition>:cloudformation:<region>:<account>:stack/<name>/<uuid>`.
+
+use crate::domain::{AccountId, Partition};
+use std::str::FromStr;
+
+/// Longest StackId read: real ones are well under 300 characters.
+const MAX_LEN: usize = 512;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StackArn {
+    pub partition: Partition,
+    pub region: String,
+    pub account: AccountId,
+    pub name: String,
+}
+
+/// `us-east-1`, `us-gov-west-1`, `cn-north-1`, `ap-southeast-5`: letters,
+/// dash-separated words, a number.
+fn is_region(r: &str) -> bool {
+    let parts: Vec<&str> = r.split('-').collect();
+    parts.len() >= 3
+        && parts[..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.len() <= 12 && p.bytes().all(|b| b.is_ascii_lowercase()))
+        && parts[parts.len() - 1].len() <= 2
+        && parts[parts.len() - 1].bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The partition a region belongs to.
+fn partition_of(region: &str) -> Partition {
+    if region.starts_with("cn-") {
+        Partition::AwsCn
+    } else if region.starts_with("us-gov-") {
+        Partition::AwsUsGov
+    } else {
+        Partition::Aws
+    }
+}
+
+impl FromStr for StackArn {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || {
+            format!("{s:.80?} is not a CloudFormation StackId (arn:<partition>:cloudformation:<region>:<account>:stack/<name>/<id>)")
+        };
+        if s.len() > MAX_LEN {
+            return Err(bad());
+        }
+        let parts: Vec<&str> = s.splitn(6, ':').collect();
+        let [arn, partition, service, region, account, resource] = parts[..] else {
+            return Err(bad());
+        };
+        let partition: Partition = partition.parse().map_err(|_| bad())?;
+        if arn != "arn" || service != "cloudformation" || !is_region(region) || partition_of(region) != partition {
+            return Err(bad());
+        }
+        let account: AccountId = account.parse().map_err(|_| bad())?;
+        let mut res = resource.split('/');
+        let (Some("stack"), Some(name), Some(id), None) = (res.next(), res.next(), res.next(), res.next()) else {
+            return Err(bad());
+        };
+        let name_ok = name.starts_with(|c: char| c.is_ascii_alphabetic())
+            && name.len() <= 128
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        let id_ok = !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-');
+        if !name_ok || !id_ok {
+            return Err(bad());
+        }
+        Ok(StackArn {
+            partition,
+            region: region.to_owned(),
+            account,
+            name: name.to_owned(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_each_partition_and_refuses_the_rest() {
+        let s: StackArn = "arn:aws:cloudformation:us-east-1:123456789012:stack/spotinst-iam-stack-0123/3f1c6a20-c3a4-11f0-9d2e-0affd41e6b35"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            (s.partition, s.region.as_str(), s.account.as_str(), s.name.as_str()),
+            (Partition::Aws, "us-east-1", "123456789012", "spotinst-iam-stack-0123")
+        );
+        let gov: StackArn = "arn:aws-us-gov:cloudformation:us-gov-west-1:123456789012:stack/s/1-2"
+            .parse()
+            .unwrap();
+        assert_eq!(gov.partition, Partition::AwsUsGov);
+        let cn: StackArn = "arn:aws-cn:cloudformation:cn-north-1:123456789012:stack/s/1-2"
+            .parse()
+            .unwrap();
+        assert_eq!(cn.partition, Partition::AwsCn);
+        for bad in [
+            "",
+            "arn:aws:cloudformation:us-east-1:123456789012:stack/s",
+            "arn:aws:cloudformation:us-east-1:123456789012:stack/s/1/2",
+            "arn:aws:sns:us-east-1:123456789012:stack/s/1",
+            "arn:aws:cloudformation:cn-north-1:123456789012:stack/s/1",
+            "arn:aws-cn:cloudformation:us-east-1:123456789012:stack/s/1",
+            "arn:aws:cloudformation:evil.example.com:123456789012:stack/s/1",
+            "arn:aws:cloudformation:us-east-1:12345:stack/s/1",
+            "arn:aws:cloudformation:us-east-1:123456789012:stack/s.x/1",
+            "arn:aws:cloudformation:us-east-1:123456789012:stack/s/x",
+        ] {
+            assert!(bad.parse::<StackArn>().is_err(), "{bad}");
+        }
+    }
+}
