@@ -129,6 +129,8 @@ struct Tally {
     conditional: BTreeMap<String, Vec<String>>,
     by_boundary: BTreeSet<String>,
     by_organization: BTreeSet<String>,
+    /// What the local core could not evaluate in the role's policies or boundary.
+    unsupported: Vec<String>,
 }
 
 /// The permissions check from the role's policies, its record (boundary)
@@ -205,6 +207,13 @@ pub fn check(
         }
     }
     t.conditional.retain(|_, v| !v.is_empty());
+    if t.local > 0 {
+        t.unsupported = local
+            .iter()
+            .chain(&boundary)
+            .flat_map(|e| e.notes().iter().cloned())
+            .collect();
+    }
     finish(t, policies, record, simulation)
 }
 
@@ -251,6 +260,9 @@ fn finish(
             }) => notes.push("The role may not call iam:GetRole, so a permissions boundary, if it has one, was not seen.".to_owned()),
             _ => {}
         }
+    }
+    if !t.unsupported.is_empty() {
+        notes.push(format!("Counted against the role: {}.", t.unsupported.join("; ")));
     }
     if t.undecided > 0 {
         let why = match policies {
@@ -389,6 +401,22 @@ mod tests {
             boundary_denies,
             organization_denies,
         }
+    }
+
+    #[test]
+    fn what_the_core_cannot_evaluate_is_said_and_counted_against() {
+        let odd: Result<Vec<Value>, CallError> = Ok(vec![
+            json!({"Statement": {"Effect": "Allow", "Action": "ec2:*", "Resource": "*",
+            "Condition": {"StringSortOf": {"aws:RequestedRegion": "us-east-1"}}}}),
+        ]);
+        let c = check(
+            &[req("ec2:RunInstances")],
+            &odd,
+            &record(Boundary::Unknown),
+            &Err(CallError::AccessDenied("no".into())),
+        );
+        assert_eq!(c.conditional["b"], vec!["ec2:RunInstances"], "{c:?}");
+        assert!(c.message.contains("StringSortOf"), "{}", c.message);
     }
 
     #[test]
