@@ -217,6 +217,30 @@ async fn throttling_is_backed_off_not_reported_as_a_broken_role() {
     assert_eq!(assume["status"], "passed");
     assert_eq!(assume["attempts"], 3, "{assume}");
     assert!(assume["message"].as_str().unwrap().contains("throttled"), "{assume}");
+    // Throttled past the backoff: inconclusive, so health and report stand.
+    e.standin()
+        .with(|s| s.refuse_assume.insert(arn.clone(), (Refusal::Throttling, 1000)));
+    let (status, later) = e.send("POST", &format!("/v1/connections/{id}/checks"), None).await;
+    assert_eq!((status, later["health"].as_str()), (200, Some("healthy")), "{later}");
+    assert_eq!(
+        check(&later["report"], "assume_role")["attempts"],
+        3,
+        "the last conclusive report: {later}"
+    );
+    let (_, events) = e.send("GET", &format!("/v1/connections/{id}/events"), None).await;
+    let last = events["items"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (last["kind"].as_str(), last["outcome"].as_str()),
+        (Some("checked"), Some("inconclusive")),
+        "{last}"
+    );
+    assert!(
+        last["detail"]["failed"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("throttled"),
+        "{last}"
+    );
 }
 
 /// The policy's named actions, and its `prefix*` patterns.

@@ -400,6 +400,19 @@ impl ConnectionService {
                     return Ok(None); // Disconnected meanwhile: nothing to record.
                 }
                 let before = c.health;
+                if report.inconclusive() {
+                    // Throttled or unreachable: the role's health and last
+                    // conclusive report stand; the attempt is on record.
+                    let failed: Vec<serde_json::Value> = report
+                        .failed_checks()
+                        .map(|f| serde_json::json!({"id": f.id, "message": clip(&f.message, MAX_EVENT_TEXT)}))
+                        .collect();
+                    let detail = serde_json::json!({"health": c.health, "outcome": "inconclusive", "failed": failed});
+                    return Ok(Some((
+                        event(c, EventKind::Checked, &actor, "inconclusive", Some(detail)),
+                        Vec::new(),
+                    )));
+                }
                 c.health = Some(health_of(report.outcome));
                 c.report = Some(report_json.clone());
                 let detail = serde_json::json!({"health": c.health, "before": before, "outcome": report.outcome});

@@ -335,7 +335,12 @@ where
             delay = (delay * 2).min(MAX_BACKOFF);
             continue;
         }
+        let transient = matches!(
+            err,
+            CallError::Throttled(_) | CallError::Timeout | CallError::Network(_) | CallError::Deadline
+        );
         let mut c = assume_failure(err, role, waited, attempts);
+        c.transient = transient;
         c.attempts = Some(attempts);
         c.waited_ms = Some(waited.as_millis() as u64);
         return (None, c, ext.to_owned());

@@ -66,6 +66,10 @@ pub struct Check {
     /// Who evaluated the permissions: IAM's policy simulator, or ours.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decided_by: Option<DecidedBy>,
+    /// The failure is AWS's or ours (throttling, a timeout), not the role's:
+    /// a re-check learns nothing from it about the role.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub transient: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -92,6 +96,7 @@ impl Check {
             missing: BTreeMap::new(),
             conditional: BTreeMap::new(),
             decided_by: None,
+            transient: false,
         }
     }
     pub fn passed(id: CheckId, message: impl Into<String>) -> Self {
@@ -153,6 +158,11 @@ impl Report {
         } else {
             Outcome::Passed
         }
+    }
+
+    /// Failed only for a reason on AWS's or our side: says nothing of the role.
+    pub fn inconclusive(&self) -> bool {
+        self.outcome == Outcome::Failed && self.failed_checks().all(|c| c.transient)
     }
 
     pub fn failed_checks(&self) -> impl Iterator<Item = &Check> {
