@@ -82,29 +82,63 @@ fn match_with(p: &[u8], t: &[u8], eq: impl Fn(u8, u8) -> bool + Copy) -> bool {
 
 /// Whether some string matches both patterns.
 pub fn overlaps(a: &str, b: &str, case: Case) -> bool {
+    product_walk(a.as_bytes(), b.as_bytes(), case).is_some()
+}
+
+/// A string both patterns match, if there is one: what a caller could send
+/// to satisfy two `StringLike` conditions on one key at once.
+pub fn common_witness(a: &str, b: &str, case: Case) -> Option<String> {
     let (a, b) = (a.as_bytes(), b.as_bytes());
+    let (parent, m) = product_walk(a, b, case)?;
+    // Walk back from the accepting state; each step that consumed a
+    // character names it (a literal if either side has one, else `x`).
+    let mut out = Vec::new();
+    let mut at = a.len() * m + b.len();
+    while at != 0 {
+        let (prev, consumed) = parent[at].expect("every reached state but the start has a parent");
+        if consumed {
+            let (i, j) = (prev / m, prev % m);
+            let pick = [a.get(i), b.get(j)]
+                .into_iter()
+                .flatten()
+                .copied()
+                .find(|c| *c != b'*' && *c != b'?');
+            out.push(pick.unwrap_or(b'x'));
+        }
+        at = prev;
+    }
+    out.reverse();
+    Some(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// Search of the product automaton; on success, each state's parent (and
+/// whether the step consumed a character) and the row width.
+#[allow(clippy::type_complexity)]
+fn product_walk(a: &[u8], b: &[u8], case: Case) -> Option<(Vec<Option<(usize, bool)>>, usize)> {
     let (n, m) = (a.len() + 1, b.len() + 1);
     // States (i, j): `a[..i]` and `b[..j]` have consumed a common prefix.
+    let mut parent: Vec<Option<(usize, bool)>> = vec![None; n * m];
     let mut seen = vec![false; n * m];
     let mut stack = vec![(0usize, 0usize)];
     seen[0] = true;
     while let Some((i, j)) = stack.pop() {
         if i == a.len() && j == b.len() {
-            return true;
+            return Some((parent, m));
         }
-        let mut push = |i2: usize, j2: usize| {
+        let mut push = |i2: usize, j2: usize, consumed: bool| {
             if !seen[i2 * m + j2] {
                 seen[i2 * m + j2] = true;
+                parent[i2 * m + j2] = Some((i * m + j, consumed));
                 stack.push((i2, j2));
             }
         };
         let (ca, cb) = (a.get(i).copied(), b.get(j).copied());
         // A star may also match nothing.
         if ca == Some(b'*') {
-            push(i + 1, j);
+            push(i + 1, j, false);
         }
         if cb == Some(b'*') {
-            push(i, j + 1);
+            push(i, j + 1, false);
         }
         // One common character: a star stays where it is.
         let (Some(x), Some(y)) = (ca, cb) else { continue };
@@ -113,11 +147,11 @@ pub fn overlaps(a: &str, b: &str, case: Case) -> bool {
             let i2 = if x == b'*' { i } else { i + 1 };
             let j2 = if y == b'*' { j } else { j + 1 };
             if (i2, j2) != (i, j) {
-                push(i2, j2);
+                push(i2, j2, true);
             }
         }
     }
-    false
+    None
 }
 
 /// A string that `pattern` matches (stars empty, `?` as `x`): a value an
@@ -200,6 +234,17 @@ mod tests {
                 prop_assert!(overlaps(&a, &b, Case::Sensitive));
             }
             prop_assert_eq!(overlaps(&a, &b, Case::Sensitive), overlaps(&b, &a, Case::Sensitive));
+        }
+
+        #[test]
+        fn a_common_witness_matches_both(a in "[ab*?]{0,6}", b in "[ab*?]{0,6}") {
+            match common_witness(&a, &b, Case::Sensitive) {
+                Some(w) => {
+                    prop_assert!(matches(&a, &w, Case::Sensitive), "{} {}", a, w);
+                    prop_assert!(matches(&b, &w, Case::Sensitive), "{} {}", b, w);
+                }
+                None => prop_assert!(!overlaps(&a, &b, Case::Sensitive)),
+            }
         }
 
         #[test]

@@ -8,13 +8,16 @@
 
 use crate::iam::condition::{date, Base, Cidr, Operator};
 use crate::iam::eval::applies_before_conditions;
-use crate::iam::wildcard::witness;
+use crate::iam::wildcard::{common_witness, witness, Case};
 use crate::iam::{evaluate, Caller, Context, Decision, Effect, Policy, PrincipalKind, Principals, Request, Tri};
 use std::collections::BTreeSet;
 
 /// More combinations of caller-chosen values than this are not enumerated:
 /// the audit then counts the statement against the role.
 const MAX_COMBINATIONS: usize = 4096;
+/// Patterns on one key beyond this are not paired (quadratic); single
+/// witnesses still are.
+const MAX_PATTERN_PAIRS_OF: usize = 32;
 const UNLISTED: &str = "value-the-policy-does-not-name";
 
 /// Keys AWS sets from the request itself; the caller cannot choose them.
@@ -384,6 +387,25 @@ fn candidates(policy: &Policy) -> Vec<(String, Vec<Option<String>>)> {
             }
             if base == Base::Bool || base == Base::Null {
                 slot.extend(["true".to_owned(), "false".to_owned()]);
+            }
+        }
+    }
+    // Two patterns on one key may both have to match: a string for each pair.
+    for (key, vals) in keys.iter_mut() {
+        let patterns: Vec<&str> = policy
+            .statements
+            .iter()
+            .flat_map(|s| s.condition.clauses.iter())
+            .filter(|c| {
+                c.key.eq_ignore_ascii_case(key) && matches!(c.operator, Operator::Known { base, .. } if base.is_like())
+            })
+            .flat_map(|c| c.values.iter().map(String::as_str))
+            .collect();
+        if patterns.len() <= MAX_PATTERN_PAIRS_OF {
+            for (i, a) in patterns.iter().enumerate() {
+                for b in &patterns[i + 1..] {
+                    vals.extend(common_witness(a, b, Case::Sensitive));
+                }
             }
         }
     }

@@ -306,6 +306,15 @@ fn table() -> Vec<Row> {
             Passed,
             "Only",
         ),
+        row(
+            "two wildcards an attacker meets at once",
+            vec![
+                vendor_ok(),
+                json!({"Effect": "Allow", "Principal": {"AWS": other}, "Action": "sts:AssumeRole", "Condition": {"StringLike": {"sts:ExternalId": "a*"}, "ForAnyValue:StringLike": {"sts:ExternalId": "*b"}}}),
+            ],
+            Failed,
+            "111111111111",
+        ),
         // Warnings, not failures.
         row(
             "a service principal beside the vendor",
