@@ -1,5 +1,6 @@
 //! Schemathesis fuzzes every route of the OpenAPI document: no input a
-//! client can send may produce a 5xx.
+//! client can send may produce a 5xx, and every answer has a documented
+//! content type and matches the documented schema of its status.
 
 mod common;
 
@@ -21,7 +22,7 @@ async fn no_generated_request_gets_a_server_error() {
                 "run",
                 &schema,
                 "--checks",
-                "not_a_server_error",
+                "not_a_server_error,response_schema_conformance,content_type_conformance",
                 "--max-examples",
                 "25",
                 "--workers",

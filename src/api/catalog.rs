@@ -4,15 +4,19 @@ use crate::catalog::{Catalog, StatementTemplate};
 use crate::domain::Partition;
 use crate::policy::Permissions;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct CatalogQuery {
+    /// The AWS partition; default aws.
     partition: Option<Partition>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = Catalog)]
 pub struct CatalogView {
     partition: Partition,
     customizable: bool,
@@ -24,8 +28,9 @@ pub struct CatalogView {
     products: Vec<ProductView>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = Bundle)]
 pub struct BundleView {
     id: String,
     name: String,
@@ -35,8 +40,9 @@ pub struct BundleView {
     resources: Vec<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = Product)]
 pub struct ProductView {
     #[serde(flatten)]
     bundle: BundleView,
@@ -70,6 +76,14 @@ fn bundle<'a>(
     }
 }
 
+#[utoipa::path(get, path = "/v1/catalog", tag = "policies", operation_id = "getCatalog",
+    summary = "Products, integrations and their actions",
+    params(CatalogQuery),
+    security(()),
+    responses(
+        (status = 200, body = CatalogView),
+        (status = 400, description = "A query parameter is not valid"),
+    ))]
 pub async fn get_catalog(Query(q): Query<CatalogQuery>) -> Result<Json<CatalogView>, ApiError> {
     let partition = q.partition.unwrap_or(Partition::Aws);
     let c = Catalog::get();

@@ -4,24 +4,28 @@ use super::view::ConnectionView;
 use super::AppState;
 use crate::auth::Tenant;
 use crate::connections::{ConnectionId, CreateRequest, Event, ListQuery, Method};
-use crate::domain::{AccountId, Partition, SpotAccountId};
+use crate::domain::{AccountId, Partition, RoleArn, SpotAccountId};
 use crate::policy::Permissions;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 /// Longest Idempotency-Key accepted.
 const MAX_IDEMPOTENCY_KEY: usize = 255;
 
-#[derive(Deserialize)]
+/// An automatic connection needs awsAccountId: its callback is bound to the account.
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(as = CreateConnection)]
 pub struct CreateBody {
     account_id: SpotAccountId,
     partition: Partition,
     permissions: Permissions,
     aws_account_id: Option<AccountId>,
     #[serde(default = "manual")]
+    #[schema(default = "manual")]
     method: Method,
 }
 
@@ -56,6 +60,20 @@ pub fn view(state: &AppState, c: crate::connections::Connection) -> ConnectionVi
     ConnectionView::new(c, principal, crate::connections::now())
 }
 
+#[utoipa::path(post, path = "/v1/connections", tag = "connect", operation_id = "createConnection",
+    summary = "Issue an external ID and start connecting an AWS account (honours Idempotency-Key)",
+    params(("Idempotency-Key" = Option<String>, Header, nullable = false, pattern = "^[!-~]+$", max_length = 255,
+        description = "Replays the first answer to a repeated request with the same key")),
+    request_body = CreateBody,
+    responses(
+        (status = 201, body = ConnectionView, description = "Created"),
+        (status = 200, body = ConnectionView, description = "The answer to an earlier request with this Idempotency-Key"),
+        (status = 400, description = "Malformed JSON or Idempotency-Key"),
+        (status = 403, description = "The token does not allow this Spot account"),
+        (status = 409, description = "The account has a live connection, or the Idempotency-Key was used for another request"),
+        (status = 422, description = "A value is not acceptable; see the error code"),
+        (status = 503, description = "The database cannot be reached; retry after Retry-After"),
+    ))]
 pub async fn create(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -80,23 +98,39 @@ pub async fn create(
     Ok(res)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
+    /// Only this Spot account's connections.
     account_id: Option<SpotAccountId>,
+    /// Only connections in this status.
     status: Option<crate::connections::Status>,
+    /// nextCursor of the previous page.
     cursor: Option<String>,
+    /// Page size (default 50).
+    #[param(minimum = 1, maximum = 100)] // store::MAX_PAGE
     limit: Option<usize>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = ConnectionList)]
 pub struct ListView {
     items: Vec<ConnectionView>,
     #[serde(skip_serializing_if = "Option::is_none")]
     next_cursor: Option<String>,
 }
 
+#[utoipa::path(get, path = "/v1/connections", tag = "connect", operation_id = "listConnections",
+    summary = "Page through the tenant's connections",
+    params(ListParams),
+    responses(
+        (status = 200, body = ListView),
+        (status = 400, description = "A query parameter or the cursor is not valid"),
+        (status = 403, description = "The token does not allow this Spot account"),
+        (status = 503, description = "The database cannot be reached; retry after Retry-After"),
+    ))]
 pub async fn list(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -126,6 +160,10 @@ fn check_limit(limit: Option<usize>) -> Result<(), ApiError> {
     Ok(())
 }
 
+#[utoipa::path(get, path = "/v1/connections/{id}", tag = "connect", operation_id = "getConnection",
+    summary = "One connection",
+    params(("id" = ConnectionId, Path, description = "The connection (a malformed id reads as unknown: 404)")),
+    responses((status = 200, body = ConnectionView), (status = 404, description = "No such connection for this token"), (status = 503, description = "The database cannot be reached; retry after Retry-After")))]
 pub async fn get_one(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -135,6 +173,15 @@ pub async fn get_one(
     Ok(Json(view(&state, c)))
 }
 
+#[utoipa::path(delete, path = "/v1/connections/{id}", tag = "connect", operation_id = "disconnect",
+    summary = "Disconnect; the external ID is retired and never reissued",
+    params(("id" = ConnectionId, Path, description = "The connection (a malformed id reads as unknown: 404)")),
+    responses(
+        (status = 200, body = ConnectionView),
+        (status = 404, description = "No such connection for this token"),
+        (status = 409, description = "The connection cannot be disconnected in its status"),
+        (status = 503, description = "The database cannot be reached; retry after Retry-After"),
+    ))]
 pub async fn disconnect(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -144,6 +191,15 @@ pub async fn disconnect(
     Ok(Json(view(&state, c)))
 }
 
+#[utoipa::path(post, path = "/v1/connections/{id}/external-id", tag = "connect", operation_id = "rotateExternalId",
+    summary = "Issue a new external ID beside the current one (409 rotation_pending while one is pending)",
+    params(("id" = ConnectionId, Path, description = "The connection (a malformed id reads as unknown: 404)")),
+    responses(
+        (status = 200, body = ConnectionView),
+        (status = 404, description = "No such connection for this token"),
+        (status = 409, description = "A rotation is pending, or the status does not allow one"),
+        (status = 503, description = "The database cannot be reached; retry after Retry-After"),
+    ))]
 pub async fn rotate(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -153,10 +209,12 @@ pub async fn rotate(
     Ok(Json(view(&state, c)))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = Event)]
 pub struct EventView {
     kind: crate::connections::EventKind,
+    #[schema(format = DateTime)]
     at: String,
     actor: String,
     outcome: String,
@@ -164,21 +222,35 @@ pub struct EventView {
     detail: Option<serde_json::Value>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = EventList)]
 pub struct EventsView {
     items: Vec<EventView>,
     #[serde(skip_serializing_if = "Option::is_none")]
     next_cursor: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct EventParams {
+    /// nextCursor of the previous page.
     cursor: Option<String>,
+    /// Page size (default 50).
+    #[param(minimum = 1, maximum = 100)] // store::MAX_PAGE
     limit: Option<usize>,
 }
 
+#[utoipa::path(get, path = "/v1/connections/{id}/events", tag = "connect", operation_id = "listEvents",
+    summary = "The connection's audit trail",
+    params(("id" = ConnectionId, Path, description = "The connection (a malformed id reads as unknown: 404)"), EventParams),
+    responses(
+        (status = 200, body = EventsView),
+        (status = 400, description = "A query parameter or the cursor is not valid"),
+        (status = 404, description = "No such connection for this token"),
+        (status = 503, description = "The database cannot be reached; retry after Retry-After"),
+    ))]
 pub async fn events(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -208,13 +280,45 @@ pub async fn events(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(as = RoleRequest)]
 pub struct RoleBody {
     /// Parsed by the role_arn check, so a bad ARN gets a full report.
+    #[schema(value_type = RoleArn)]
     role_arn: String,
 }
 
+/// What `GET /v1/connections/{id}/template` answers: a CloudFormation template.
+pub struct CloudFormationTemplate;
+
+crate::domain::string_newtype_schema!(
+    CloudFormationTemplate,
+    serde_json::json!({
+        "type": "object",
+        "required": ["AWSTemplateFormatVersion", "Resources"],
+        "properties": {
+            "AWSTemplateFormatVersion": {"type": "string", "enum": ["2010-09-09"]},
+            "Description": {"type": "string"},
+            "Parameters": {"type": "object"},
+            "Resources": {"type": "object"},
+            "Outputs": {"type": "object"}
+        }
+    })
+);
+
+#[utoipa::path(post, path = "/v1/connections/{id}/role", tag = "connect", operation_id = "connectRole",
+    summary = "Verify a role (AssumeRole with the external ID, trust policy, permissions) and connect it; 422 carries the report",
+    params(("id" = ConnectionId, Path, description = "The connection (a malformed id reads as unknown: 404)")),
+    request_body = RoleBody,
+    responses(
+        (status = 200, body = ConnectionView),
+        (status = 400, description = "Malformed JSON"),
+        (status = 404, description = "No such connection for this token"),
+        (status = 409, description = "The status does not allow it, or another connection holds the role"),
+        (status = 422, description = "The role failed verification (details.report says what to change), or a value is not acceptable"),
+        (status = 503, description = "The database cannot be reached; retry after Retry-After"),
+    ))]
 pub async fn connect_role(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -229,6 +333,15 @@ pub async fn connect_role(
     Ok(Json(view(&state, c)))
 }
 
+#[utoipa::path(post, path = "/v1/connections/{id}/checks", tag = "connect", operation_id = "recheckConnection",
+    summary = "Re-run the checks on a connected role and record its health",
+    params(("id" = ConnectionId, Path, description = "The connection (a malformed id reads as unknown: 404)")),
+    responses(
+        (status = 200, body = ConnectionView),
+        (status = 404, description = "No such connection for this token"),
+        (status = 409, description = "The connection is not connected"),
+        (status = 503, description = "The database cannot be reached; retry after Retry-After"),
+    ))]
 pub async fn checks(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -238,6 +351,10 @@ pub async fn checks(
     Ok(Json(view(&state, c)))
 }
 
+#[utoipa::path(get, path = "/v1/connections/{id}/template", tag = "connect", operation_id = "getTemplate",
+    summary = "The connection's CloudFormation template (role, policies, callback)",
+    params(("id" = ConnectionId, Path, description = "The connection (a malformed id reads as unknown: 404)")),
+    responses((status = 200, body = CloudFormationTemplate), (status = 404, description = "No such connection for this token"), (status = 503, description = "The database cannot be reached; retry after Retry-After")))]
 /// The connection's CloudFormation template, ready for the console.
 pub async fn template(
     State(state): State<AppState>,

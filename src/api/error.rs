@@ -3,7 +3,9 @@
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 use serde_json::{json, Value};
+use utoipa::ToSchema;
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -51,13 +53,35 @@ impl ApiError {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", message)
     }
 
-    pub fn body(&self) -> Value {
-        let mut error = json!({"code": self.code, "message": self.message});
-        if let Some(d) = &self.details {
-            error["details"] = d.clone();
+    pub fn body(&self) -> ErrorBody<'_> {
+        ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: &self.message,
+                details: self.details.as_ref(),
+            },
         }
-        json!({ "error": error })
     }
+}
+
+/// The body of every error outside the Spot-compatible routes.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody<'a> {
+    error: ErrorDetail<'a>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail<'a> {
+    /// Stable, machine-readable; clients switch on it.
+    code: &'static str,
+    /// What is wrong and what to do.
+    message: &'a str,
+    /// Facts about the refusal, such as the offending field or id, or the
+    /// verification report.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    details: Option<&'a Value>,
 }
 
 impl std::fmt::Display for ApiError {

@@ -8,13 +8,12 @@ mod middleware;
 mod openapi;
 mod policies;
 mod routes;
-mod schemas;
 mod spot;
 mod view;
 mod web;
 
 pub use error::ApiError;
-pub use routes::{route_table, RouteDoc};
+pub use routes::{document, route_table, RouteDoc};
 
 use crate::config::Config;
 use crate::connections::ConnectionService;
@@ -52,10 +51,7 @@ impl AppState {
 /// Every route, the error shape for unknown routes and methods, request ids
 /// and logs, the body limit, and a JSON 500 if a handler panics.
 pub fn router(state: AppState) -> Router {
-    let mut router = Router::new();
-    for (doc, method_router) in routes::routes() {
-        router = router.route(doc.path, method_router);
-    }
+    let (router, _) = routes::routes().split_for_parts();
     router
         .route("/", axum::routing::get(web::index))
         .route("/assets/{name}", axum::routing::get(web::asset))

@@ -1,101 +1,166 @@
-//! `/health` and the OpenAPI 3.1 document, generated from the route table.
+//! `/health` and the OpenAPI 3.1 document. The document is derived: paths
+//! from the handlers' `#[utoipa::path]`, schemas from the bodies' types;
+//! this file adds what every operation shares (bearer auth, error bodies).
 
-use super::routes::route_table;
+use super::error::ErrorBody;
+use super::spot::SpotErrorReply;
 use axum::http::header;
 use axum::response::IntoResponse;
-use serde_json::{json, Map, Value};
+use serde::Serialize;
 use std::sync::LazyLock;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, OpenApi as Document, RefOr, Response, ResponseBuilder};
+use utoipa::{Modify, OpenApi, ToSchema};
 
-pub async fn health() -> impl IntoResponse {
-    super::extract::Json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "account-connect",
+        description = "Connects a customer's AWS account through a cross-account IAM role: the permission catalog, policy rendering, external IDs, role verification and CloudFormation."
+    ),
+    security(("bearer" = [])),
+    components(schemas(ErrorBody, SpotErrorReply)),
+    modifiers(&Shared)
+)]
+pub(super) struct ApiDoc;
+
+/// The parts every operation shares; run after the paths are merged in.
+struct Shared;
+
+impl Modify for Shared {
+    fn modify(&self, doc: &mut Document) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                Http::builder()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
 }
 
-static DOCUMENT: LazyLock<String> = LazyLock::new(|| document().to_string());
+/// Fills in the error responses: the 401 of every operation that takes a
+/// token, 413/415 of every one with a body, and each error's body, in
+/// Spot's envelope on the Spot-compatible routes.
+pub(super) fn add_error_responses(doc: &mut Document) {
+    for item in doc.paths.paths.values_mut() {
+        for op in [
+            &mut item.get,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.put,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            add_errors(op);
+        }
+    }
+}
 
+fn add_errors(op: &mut Operation) {
+    let spot = op.tags.iter().flatten().any(|t| t == "spot-compatible");
+    let open = op
+        .security
+        .as_ref()
+        .is_some_and(|s| s.iter().all(|r| *r == Default::default()));
+    let responses = &mut op.responses.responses;
+    let mut add = |status: &str, description: &str| {
+        responses
+            .entry(status.to_owned())
+            .or_insert_with(|| RefOr::T(ResponseBuilder::new().description(description).build()));
+    };
+    if !open {
+        add("401", "Missing or invalid bearer token");
+    }
+    if op.request_body.is_some() {
+        add("413", "Body over the size limit");
+        add("415", "Body is not JSON");
+    }
+    let schema = if spot {
+        RefOr::Ref(utoipa::openapi::Ref::from_schema_name(SpotErrorReply::name()))
+    } else {
+        RefOr::Ref(utoipa::openapi::Ref::from_schema_name(ErrorBody::name()))
+    };
+    for (status, response) in responses.iter_mut() {
+        if let (true, RefOr::T(Response { content, .. })) = (status.as_str() >= "400", response) {
+            if content.is_empty() {
+                content.insert(
+                    "application/json".into(),
+                    RefOr::T(ContentBuilder::new().schema(Some(schema.clone())).build()),
+                );
+            }
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    #[schema(schema_with = ok)]
+    status: &'static str,
+    version: &'static str,
+}
+
+fn ok() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(["ok"]))
+        .build()
+}
+
+#[utoipa::path(get, path = "/health", tag = "service", operation_id = "getHealth",
+    summary = "Liveness of the service", security(()),
+    responses((status = 200, body = Health)))]
+pub async fn health() -> impl IntoResponse {
+    super::extract::Json(Health {
+        status: "ok",
+        version: env!("CARGO_PKG_VERSION"),
+    })
+}
+
+static DOCUMENT: LazyLock<String> =
+    LazyLock::new(|| serde_json::to_string(&super::routes::document()).expect("the document serializes"));
+
+#[utoipa::path(get, path = "/openapi.json", tag = "service", operation_id = "getOpenApi",
+    summary = "This OpenAPI document", security(()),
+    responses((status = 200, body = Object, description = "OpenAPI 3.1")))]
 pub async fn openapi() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/json")], DOCUMENT.as_str())
 }
 
-fn schema_ref(name: &str) -> Value {
-    if name == "string" {
-        json!({"type": "string"})
-    } else {
-        json!({"$ref": format!("#/components/schemas/{name}")})
-    }
-}
+#[cfg(test)]
+mod tests {
+    /// The committed document, so that review shows every change to the
+    /// contract; `UPDATE_SNAPSHOTS=1 cargo test openapi` rewrites it.
+    const SNAPSHOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/snapshots/openapi.json");
 
-fn error_response(description: &str) -> Value {
-    json!({"description": description, "content": {"application/json": {"schema": schema_ref("Error")}}})
-}
-
-/// The whole document; every path and method comes from the route table.
-pub fn document() -> Value {
-    let mut paths = Map::new();
-    for r in route_table() {
-        let mut responses = Map::new();
-        responses.insert(
-            r.ok.0.to_string(),
-            json!({"description": "Success", "content": {"application/json": {"schema": schema_ref(r.ok.1)}}}),
-        );
-        if r.body.is_some() || !r.query.is_empty() || r.path.contains('{') {
-            responses.insert("400".into(), error_response("Malformed request"));
-            responses.insert("422".into(), error_response("A value in the request is not acceptable"));
+    #[test]
+    fn document_matches_the_snapshot() {
+        let doc = super::super::routes::document();
+        let text = format!("{}\n", serde_json::to_string_pretty(&doc).unwrap());
+        if std::env::var_os("UPDATE_SNAPSHOTS").is_some_and(|v| v == "1") {
+            std::fs::write(SNAPSHOT, &text).unwrap();
+            return;
         }
-        if r.body.is_some() {
-            responses.insert("413".into(), error_response("Body over the size limit"));
-            responses.insert("415".into(), error_response("Body is not JSON"));
+        let committed = std::fs::read_to_string(SNAPSHOT).unwrap_or_default();
+        if committed != text {
+            let first = committed
+                .lines()
+                .zip(text.lines())
+                .position(|(a, b)| a != b)
+                .unwrap_or(committed.lines().count().min(text.lines().count()));
+            panic!(
+                "the OpenAPI document differs from tests/snapshots/openapi.json from line {}:\n  committed: {}\n  generated: {}\n\
+                 if the change is intended, run UPDATE_SNAPSHOTS=1 cargo test document_matches_the_snapshot and commit the file",
+                first + 1,
+                committed.lines().nth(first).unwrap_or("<end>"),
+                text.lines().nth(first).unwrap_or("<end>")
+            );
         }
-        if r.auth {
-            responses.insert("401".into(), error_response("Missing or invalid bearer token"));
-        }
-        for status in r.errors {
-            responses.insert(status.to_string(), error_response("See the error code"));
-        }
-        let mut parameters: Vec<Value> = r
-            .query
-            .iter()
-            .map(|(name, required, schema, description)| {
-                json!({"name": name, "in": "query", "required": required, "description": description, "schema": schema_ref(schema)})
-            })
-            .collect();
-        for seg in r
-            .path
-            .split('/')
-            .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
-        {
-            parameters.push(json!({"name": seg, "in": "path", "required": true, "schema": {"type": "string"}}));
-        }
-        let mut op = json!({
-            "operationId": r.operation_id,
-            "summary": r.summary,
-            "tags": [r.tag],
-            "responses": responses,
-        });
-        if !parameters.is_empty() {
-            op["parameters"] = Value::Array(parameters);
-        }
-        if let Some(body) = r.body {
-            op["requestBody"] =
-                json!({"required": true, "content": {"application/json": {"schema": schema_ref(body)}}});
-        }
-        if !r.auth {
-            op["security"] = json!([]);
-        }
-        let entry = paths.entry(r.path.to_owned()).or_insert_with(|| json!({}));
-        entry[r.method] = op;
     }
-    json!({
-        "openapi": "3.1.0",
-        "info": {
-            "title": "account-connect",
-            "version": env!("CARGO_PKG_VERSION"),
-            "description": "Connects a customer's AWS account through a cross-account IAM role: the permission catalog, policy rendering, external IDs, role verification and CloudFormation."
-        },
-        "security": [{"bearer": []}],
-        "paths": paths,
-        "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
-            "schemas": super::schemas::schemas()
-        }
-    })
 }

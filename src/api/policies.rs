@@ -8,15 +8,17 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use std::sync::LazyLock;
+use utoipa::ToSchema;
 
-#[derive(Deserialize)]
+/// Partitions other than aws take the default permissions only (422).
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PolicyRequest {
     partition: Partition,
     permissions: Permissions,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PolicyResponse<'a> {
     partition: Partition,
@@ -24,6 +26,7 @@ pub struct PolicyResponse<'a> {
     /// Every bundle the policies grant, the core bundle first.
     bundles: Vec<&'static str>,
     #[serde(flatten)]
+    #[schema(value_type = Rendered)]
     rendered: &'a Rendered,
 }
 
@@ -31,6 +34,15 @@ pub struct PolicyResponse<'a> {
 static ANSWERS: LazyLock<BoundedCache<Selection, Bytes>> = LazyLock::new(|| BoundedCache::new(MAX_CACHED_ANSWERS));
 const MAX_CACHED_ANSWERS: usize = 512;
 
+#[utoipa::path(post, path = "/v1/policies", tag = "policies", operation_id = "renderPolicies",
+    summary = "Render the IAM managed policies for a selection",
+    security(()),
+    request_body = PolicyRequest,
+    responses(
+        (status = 200, body = PolicyResponse),
+        (status = 400, description = "Malformed JSON"),
+        (status = 422, description = "The selection is not acceptable; see the error code"),
+    ))]
 pub async fn post_policies(Json(req): Json<PolicyRequest>) -> Result<Response, ApiError> {
     let selection = Selection::resolve(req.partition, &req.permissions)?;
     let body = ANSWERS.get_or_try_insert(&selection, || {

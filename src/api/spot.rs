@@ -5,13 +5,15 @@ use super::error::ApiError;
 use super::middleware::RequestId;
 use super::AppState;
 use crate::auth::{tenant_of, Tenant};
-use crate::connections::Connection;
-use crate::domain::SpotAccountId;
+use crate::connections::{Connection, Health, Status};
+use crate::domain::{ExternalId, RoleArn, SpotAccountId};
 use axum::extract::{FromRequestParts, Path, RawQuery, State};
 use axum::http::request::Parts;
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
 
 /// Request facts the envelope echoes.
 pub struct Envelope {
@@ -36,26 +38,96 @@ impl<S: Send + Sync> FromRequestParts<S> for Envelope {
     }
 }
 
+/// Spot's envelope around every answer of these routes.
+#[derive(Serialize, ToSchema)]
+pub struct SpotReply<T: ToSchema> {
+    request: SpotRequest,
+    response: SpotItems<T>,
+}
+
+/// The request, as Spot echoes it.
+#[derive(Serialize, ToSchema)]
+pub struct SpotRequest {
+    id: String,
+    url: String,
+    method: String,
+    #[schema(format = DateTime)]
+    timestamp: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SpotStatus {
+    /// The HTTP status, repeated.
+    code: u16,
+    message: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SpotItems<T: ToSchema> {
+    status: SpotStatus,
+    kind: String,
+    items: Vec<T>,
+    count: usize,
+}
+
+/// Spot's envelope around a refusal: the error first, then each failed check.
+#[derive(Serialize, ToSchema)]
+pub struct SpotErrorReply {
+    request: SpotRequest,
+    response: SpotErrors,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SpotErrors {
+    status: SpotStatus,
+    errors: Vec<SpotError>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SpotError {
+    code: String,
+    message: String,
+    /// The offending field of the first error, or null; absent on checks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    field: Option<Option<String>>,
+}
+
 impl Envelope {
-    fn request(&self) -> Value {
-        json!({
-            "id": self.id,
-            "url": self.url,
-            "method": self.method.as_str(),
-            "timestamp": super::view::iso(crate::connections::now()),
-        })
+    fn request(&self) -> SpotRequest {
+        SpotRequest {
+            id: self.id.clone(),
+            url: self.url.clone(),
+            method: self.method.as_str().to_owned(),
+            timestamp: super::view::iso(crate::connections::now()),
+        }
     }
 
-    pub fn ok(&self, kind: &str, items: Vec<Value>) -> Response {
-        let body = json!({
-            "request": self.request(),
-            "response": {"status": {"code": 200, "message": "OK"}, "kind": kind, "items": items, "count": items.len()}
-        });
+    fn status(status: StatusCode) -> SpotStatus {
+        SpotStatus {
+            code: status.as_u16(),
+            message: status.canonical_reason().unwrap_or("Error").to_owned(),
+        }
+    }
+
+    pub fn ok<T: ToSchema + Serialize>(&self, kind: &str, items: Vec<T>) -> Response {
+        let body = SpotReply {
+            request: self.request(),
+            response: SpotItems {
+                status: SpotStatus {
+                    code: 200,
+                    message: "OK".into(),
+                },
+                kind: kind.to_owned(),
+                count: items.len(),
+                items,
+            },
+        };
         (StatusCode::OK, axum::Json(body)).into_response()
     }
 
     /// One item in Spot's envelope, or the error in it.
-    pub fn reply(&self, kind: &str, result: Result<Value, ApiError>) -> Response {
+    pub fn reply<T: ToSchema + Serialize>(&self, kind: &str, result: Result<T, ApiError>) -> Response {
         match result {
             Ok(item) => self.ok(kind, vec![item]),
             Err(e) => self.error(e),
@@ -63,21 +135,39 @@ impl Envelope {
     }
 
     pub fn error(&self, e: ApiError) -> Response {
-        let mut errors = vec![
-            json!({"code": e.code, "message": e.message, "field": e.details.as_ref().and_then(|d| d.get("field")).cloned()}),
-        ];
+        let field = e
+            .details
+            .as_ref()
+            .and_then(|d| d.get("field"))
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let mut errors = vec![SpotError {
+            code: e.code.to_owned(),
+            message: e.message.clone(),
+            field: Some(field),
+        }];
         if let Some(checks) = e.details.as_ref().and_then(|d| d["report"]["checks"].as_array()) {
             errors.extend(checks.iter().filter(|c| c["status"] == "failed").map(|c| {
-                json!({"code": c["id"], "message": format!("{} {}", c["message"].as_str().unwrap_or(""), c["remediation"].as_str().unwrap_or("")).trim()})
+                SpotError {
+                    code: c["id"].as_str().unwrap_or_default().to_owned(),
+                    message: format!(
+                        "{} {}",
+                        c["message"].as_str().unwrap_or(""),
+                        c["remediation"].as_str().unwrap_or("")
+                    )
+                    .trim()
+                    .to_owned(),
+                    field: None,
+                }
             }));
         }
-        let body = json!({
-            "request": self.request(),
-            "response": {
-                "status": {"code": e.status.as_u16(), "message": e.status.canonical_reason().unwrap_or("Error")},
-                "errors": errors
-            }
-        });
+        let body = SpotErrorReply {
+            request: self.request(),
+            response: SpotErrors {
+                status: Self::status(e.status),
+                errors,
+            },
+        };
         let mut res = (e.status, axum::Json(body)).into_response();
         if let Some(secs) = e.retry_after_secs {
             res.headers_mut().insert(axum::http::header::RETRY_AFTER, secs.into());
@@ -119,10 +209,32 @@ pub fn account_param(query: Option<&str>) -> Result<SpotAccountId, ApiError> {
     Ok(raw.parse()?)
 }
 
-fn external_id_item(c: &Connection) -> Value {
-    json!({"externalId": c.external_id.as_str(), "maxValidUntil": super::view::iso(c.expires_at)})
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SpotExternalId {
+    external_id: ExternalId,
+    /// Until when an unused external ID is valid.
+    #[schema(format = DateTime)]
+    max_valid_until: String,
 }
 
+fn external_id_item(c: &Connection) -> SpotExternalId {
+    SpotExternalId {
+        external_id: c.external_id.clone(),
+        max_valid_until: super::view::iso(c.expires_at),
+    }
+}
+
+#[utoipa::path(post, path = "/setup/credentials/aws/externalId", tag = "spot-compatible",
+    operation_id = "spotCreateExternalId", summary = "Spot API: the account's external ID, created if it has none",
+    params(("accountId" = SpotAccountId, Query, description = "The Spot account (act-…)")),
+    responses(
+        (status = 200, body = SpotReply<SpotExternalId>),
+        (status = 400, description = "accountId is missing"),
+        (status = 403, description = "The token does not allow this Spot account"),
+        (status = 422, description = "accountId is not a Spot account id"),
+        (status = 503, description = "The database cannot be reached; retry after Retry-After"),
+    ))]
 pub async fn create_external_id(
     State(state): State<AppState>,
     env: Envelope,
@@ -140,6 +252,16 @@ pub async fn create_external_id(
     )
 }
 
+#[utoipa::path(get, path = "/setup/credentials/aws/externalId/{accountId}", tag = "spot-compatible",
+    operation_id = "spotReadExternalId", summary = "Spot API: read the account's external ID",
+    params(("accountId" = SpotAccountId, Path, description = "The Spot account (act-…)")),
+    responses(
+        (status = 200, body = SpotReply<SpotExternalId>),
+        (status = 403, description = "The token does not allow this Spot account"),
+        (status = 404, description = "The account has no live external ID"),
+        (status = 422, description = "accountId is not a Spot account id"),
+        (status = 503, description = "The database cannot be reached; retry after Retry-After"),
+    ))]
 pub async fn read_external_id(
     State(state): State<AppState>,
     env: Envelope,
@@ -166,28 +288,53 @@ pub async fn read_external_id(
     )
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SetCredentialsBody {
     credentials: SpotCredentials,
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct SpotCredentials {
+pub struct SpotCredentials {
+    /// Checked like `roleArn` of `POST /v1/connections/{id}/role`.
+    #[schema(value_type = RoleArn)]
     iam_role: String,
 }
 
-fn role_item(c: &Connection) -> Value {
-    json!({
-        "accountId": c.account_id.as_str(),
-        "iamRole": c.role_arn.as_ref().map(|r| r.as_str()),
-        "externalId": c.external_id.as_str(),
-        "status": c.status(crate::connections::now()),
-        "health": c.health,
-    })
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SpotRole {
+    account_id: SpotAccountId,
+    iam_role: Option<RoleArn>,
+    external_id: ExternalId,
+    status: Status,
+    health: Option<Health>,
 }
 
+fn role_item(c: &Connection) -> SpotRole {
+    SpotRole {
+        account_id: c.account_id.clone(),
+        iam_role: c.role_arn.clone(),
+        external_id: c.external_id.clone(),
+        status: c.status(crate::connections::now()),
+        health: c.health,
+    }
+}
+
+#[utoipa::path(post, path = "/setup/credentials/aws", tag = "spot-compatible",
+    operation_id = "spotSetCredentials", summary = "Spot API: connect the account's external ID to a role",
+    params(("accountId" = SpotAccountId, Query, description = "The Spot account (act-…)")),
+    request_body = SetCredentialsBody,
+    responses(
+        (status = 200, body = SpotReply<SpotRole>),
+        (status = 400, description = "accountId is missing, or the body is not valid JSON"),
+        (status = 403, description = "The token does not allow this Spot account"),
+        (status = 404, description = "The account has no live external ID"),
+        (status = 409, description = "The connection cannot take this role now; see the error code"),
+        (status = 422, description = "A value is not acceptable, or the role failed verification (one error per failed check)"),
+        (status = 503, description = "The database cannot be reached; retry after Retry-After"),
+    ))]
 /// Spot's set-credentials: connects the account's live connection to the role.
 pub async fn set_credentials(
     State(state): State<AppState>,
@@ -210,6 +357,17 @@ pub async fn set_credentials(
     env.reply("spotinst:setup:credentials:aws", result.map(|c| role_item(&c)))
 }
 
+#[utoipa::path(get, path = "/setup/credentials/aws", tag = "spot-compatible",
+    operation_id = "spotGetCredentials", summary = "Spot API: the role the account is connected with",
+    params(("accountId" = SpotAccountId, Query, description = "The Spot account (act-…)")),
+    responses(
+        (status = 200, body = SpotReply<SpotRole>),
+        (status = 400, description = "accountId is missing"),
+        (status = 403, description = "The token does not allow this Spot account"),
+        (status = 404, description = "The account is not connected to a role"),
+        (status = 422, description = "accountId is not a Spot account id"),
+        (status = 503, description = "The database cannot be reached; retry after Retry-After"),
+    ))]
 /// Spot's get-credentials: the role the account is connected with.
 pub async fn get_credentials(
     State(state): State<AppState>,

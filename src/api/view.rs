@@ -11,9 +11,11 @@ use serde_json::{json, Value};
 
 pub use crate::clock::iso;
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = Connection)]
 pub struct ConnectionView {
+    #[schema(value_type = crate::connections::ConnectionId)]
     pub id: String,
     pub account_id: SpotAccountId,
     pub partition: Partition,
@@ -25,8 +27,13 @@ pub struct ConnectionView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pending_external_id: Option<ExternalId>,
     /// Until when the unused external ID is valid (pending connections).
+    #[schema(format = DateTime)]
     pub expires_at: String,
+    /// The vendor principal to trust; null while none is configured for the partition.
+    #[schema(required)]
     pub principal: Option<String>,
+    /// The trust policy to give the role; null with the principal.
+    #[schema(required, value_type = Option<Object>)]
     pub trust_policy: Option<Value>,
     pub permissions: Permissions,
     pub policies: Vec<RenderedPolicy>,
@@ -35,16 +42,21 @@ pub struct ConnectionView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub role_arn: Option<RoleArn>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
     pub verified_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// The last verification report.
+    #[schema(value_type = Option<Object>)]
     pub report: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cloud_formation: Option<crate::connections::CloudFormationLinks>,
     /// The stack that connected it (automatic flow).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stack: Option<crate::connections::ConnectedStack>,
+    #[schema(format = DateTime)]
     pub created_at: String,
     pub created_by: String,
+    #[schema(format = DateTime)]
     pub updated_at: String,
     pub version: u64,
 }

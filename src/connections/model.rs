@@ -38,6 +38,11 @@ impl Serialize for ConnectionId {
         s.serialize_str(&self.0)
     }
 }
+crate::domain::string_newtype_schema!(
+    ConnectionId,
+    serde_json::json!({"type": "string", "pattern": "^con-[0-9a-f]{24}$", "examples": ["con-0123456789abcdef01234567"]})
+);
+
 impl<'de> Deserialize<'de> for ConnectionId {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         String::deserialize(d)?
@@ -46,7 +51,7 @@ impl<'de> Deserialize<'de> for ConnectionId {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Method {
     Manual,
@@ -55,7 +60,7 @@ pub enum Method {
 
 /// Stored states; `expired` is derived on read from `expires_at`, so it
 /// holds before any TTL deletion.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Pending,
@@ -92,8 +97,9 @@ impl FromStr for Status {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
+#[schema(as = ConnectionHealth)]
 pub enum Health {
     Healthy,
     Degraded,
@@ -154,7 +160,7 @@ impl Connection {
 }
 
 /// The automatic flow's stack and links; absent links carry the reason.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CloudFormationLinks {
     pub stack_name: String,
@@ -167,14 +173,14 @@ pub struct CloudFormationLinks {
 }
 
 /// A CloudFormation stack, by its StackId ARN and the account in it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ConnectedStack {
     pub stack_id: String,
     pub account_id: AccountId,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum EventKind {
     Created,

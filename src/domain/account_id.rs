@@ -26,6 +26,10 @@ impl FromStr for AccountId {
 }
 
 string_newtype_serde!(AccountId);
+super::string_newtype_schema!(
+    AccountId,
+    serde_json::json!({"type": "string", "pattern": "^[0-9]{12}$", "examples": ["123456789012"]})
+);
 
 #[cfg(test)]
 mod tests {

@@ -54,6 +54,10 @@ impl FromStr for ExternalId {
 }
 
 string_newtype_serde!(ExternalId);
+super::string_newtype_schema!(
+    ExternalId,
+    serde_json::json!({"type": "string", "pattern": "^[A-Za-z0-9_+=,.@:/-]+$", "minLength": MIN_LEN, "maxLength": MAX_LEN})
+);
 
 /// The configured prefix of generated IDs; short enough that an ID stays valid.
 #[derive(Debug, Clone, PartialEq, Eq)]

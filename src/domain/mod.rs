@@ -60,3 +60,22 @@ macro_rules! string_newtype_serde {
     };
 }
 pub(crate) use string_newtype_serde;
+
+/// A schema for the OpenAPI document, written as JSON beside the parser whose
+/// rules it states.
+pub(crate) fn json_schema(v: serde_json::Value) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    serde_json::from_value(v).expect("a valid JSON Schema")
+}
+
+/// Implements `ToSchema` with the given JSON Schema.
+macro_rules! string_newtype_schema {
+    ($ty:ty, $schema:expr) => {
+        impl utoipa::PartialSchema for $ty {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                $crate::domain::json_schema($schema)
+            }
+        }
+        impl utoipa::ToSchema for $ty {}
+    };
+}
+pub(crate) use string_newtype_schema;

@@ -75,6 +75,10 @@ impl FromStr for Partition {
 }
 
 string_newtype_serde!(Partition);
+super::string_newtype_schema!(
+    Partition,
+    serde_json::json!({"type": "string", "enum": Partition::ALL.map(Partition::as_str)})
+);
 
 #[cfg(test)]
 mod tests {

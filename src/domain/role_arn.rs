@@ -105,6 +105,17 @@ impl FromStr for RoleArn {
 }
 
 string_newtype_serde!(RoleArn);
+// The path is `/` or `/segments/`; its own 512-character limit is left to
+// the parser. Longest: "arn:aws-us-gov:iam::" + 12 + ":role" + path + name.
+super::string_newtype_schema!(
+    RoleArn,
+    serde_json::json!({
+        "type": "string",
+        "pattern": format!("^arn:(aws|aws-us-gov|aws-cn):iam::[0-9]{{12}}:role/([!-.0-~]+/)*[A-Za-z0-9_+=,.@-]{{1,{MAX_ROLE_NAME}}}$"),
+        "maxLength": 20 + 12 + 5 + MAX_PATH + MAX_ROLE_NAME,
+        "examples": ["arn:aws:iam::123456789012:role/Spot-Role"]
+    })
+);
 
 #[cfg(test)]
 mod tests {

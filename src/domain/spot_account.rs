@@ -32,6 +32,10 @@ impl FromStr for SpotAccountId {
 }
 
 string_newtype_serde!(SpotAccountId);
+super::string_newtype_schema!(
+    SpotAccountId,
+    serde_json::json!({"type": "string", "pattern": "^act-[A-Za-z0-9]+$", "maxLength": MAX_LEN, "examples": ["act-1a2b3c4d"]})
+);
 
 #[cfg(test)]
 mod tests {

@@ -27,6 +27,29 @@ pub struct Statement {
     pub condition: Option<serde_json::Value>,
 }
 
+// Every statement the renderer writes allows; Condition is IAM's own grammar.
+crate::domain::string_newtype_schema!(
+    PolicyDocument,
+    serde_json::json!({
+        "type": "object",
+        "required": ["Version", "Statement"],
+        "properties": {
+            "Version": {"type": "string", "enum": [POLICY_VERSION]},
+            "Statement": {"type": "array", "items": {
+                "type": "object",
+                "required": ["Sid", "Effect", "Action", "Resource"],
+                "properties": {
+                    "Sid": {"type": "string"},
+                    "Effect": {"type": "string", "enum": ["Allow"]},
+                    "Action": {"type": "array", "items": {"type": "string"}},
+                    "Resource": {"type": "array", "items": {"type": "string"}},
+                    "Condition": {"type": "object"}
+                }
+            }}
+        }
+    })
+);
+
 /// `{"Version":"2012-10-17","Statement":[]}`
 pub const EMPTY_DOCUMENT_SIZE: usize = 39;
 

@@ -7,7 +7,7 @@ use serde::Serialize;
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RenderedPolicy {
     pub name: String,
@@ -16,9 +16,10 @@ pub struct RenderedPolicy {
     pub size: usize,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Rendered {
+    #[schema(min_items = 1, max_items = 10)] // MAX_MANAGED_POLICIES
     pub policies: Vec<RenderedPolicy>,
     /// Size of the selection as one unsplit document.
     pub total_size: usize,

@@ -16,6 +16,35 @@ pub enum Permissions {
     },
 }
 
+/// Custom ids are the catalog's: unknown ids, duplicates and an empty
+/// selection are refused (422), and so is an integration without its product.
+impl utoipa::PartialSchema for Permissions {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        let c = Catalog::get();
+        let products: Vec<&str> = c.products.iter().map(|p| p.id.as_str()).collect();
+        let integrations: Vec<&str> = c
+            .products
+            .iter()
+            .flat_map(|p| p.integrations.iter().map(|i| i.id.as_str()))
+            .collect();
+        crate::domain::json_schema(serde_json::json!({
+            "oneOf": [
+                {"type": "object", "required": ["mode"], "additionalProperties": false,
+                 "properties": {"mode": {"type": "string", "enum": ["default"]}}},
+                {"type": "object", "required": ["mode", "products"], "additionalProperties": false,
+                 "properties": {
+                    "mode": {"type": "string", "enum": ["custom"]},
+                    "products": {"type": "array", "minItems": 1, "uniqueItems": true,
+                                 "items": {"type": "string", "enum": products}},
+                    "integrations": {"type": "array", "uniqueItems": true,
+                                     "items": {"type": "string", "enum": integrations}}
+                 }}
+            ]
+        }))
+    }
+}
+impl utoipa::ToSchema for Permissions {}
+
 /// The wire shape, so that `{"mode": "default", "products": [...]}` is
 /// refused instead of silently ignoring the products.
 #[derive(Deserialize)]
