@@ -3,7 +3,7 @@
 //! foreign cursors, restricted tokens, the accounts claim, idempotency scope
 //! and the size of the audit trail.
 
-mod common;
+use crate::common;
 
 use account_connect::config::Config;
 use base64::Engine;

@@ -2,7 +2,7 @@
 //! Its own test binary, because it points the SDK at a dead port through the
 //! environment.
 
-mod common;
+use crate::common;
 
 use serde_json::json;
 

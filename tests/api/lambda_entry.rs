@@ -1,7 +1,7 @@
 //! The Lambda entry point: API Gateway events through lambda_http's own
 //! conversion give the same bytes as the local server.
 
-mod common;
+use crate::common;
 
 use base64::Engine;
 use serde_json::Value;

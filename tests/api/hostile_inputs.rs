@@ -2,7 +2,7 @@
 //! bodies, tokens and headers, on both stores: nothing a client sends may
 //! produce a 5xx.
 
-mod common;
+use crate::common;
 
 use account_connect::config::Config;
 use base64::Engine;

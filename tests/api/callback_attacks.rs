@@ -3,7 +3,7 @@
 //! token) is publicly readable. Each message goes through the callback entry
 //! point; the connection's state is then read through the API.
 
-mod common;
+use crate::common;
 
 use account_connect::api::AppState;
 use common::callback::{

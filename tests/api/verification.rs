@@ -1,7 +1,7 @@
 //! Verifying a role against moto, with roles created through the IAM API as
 //! a customer would: every check can fail, and says what to change.
 
-mod common;
+use crate::common;
 
 use serde_json::{json, Value};
 

@@ -1,6 +1,6 @@
 //! Spot's public API, driven by Spot's own Python SDK (spotinst-sdk2).
 
-mod common;
+use crate::common;
 
 use serde_json::Value;
 

@@ -1,7 +1,7 @@
 //! The automatic flow: the template (cfn-lint clean, runs in moto), the
 //! quick-create link, and every path of the CloudFormation callback.
 
-mod common;
+use crate::common;
 
 use account_connect::automatic::token;
 use common::callback::{config, create, deliver, fixture, get, stack_in_moto, template, token_of, Receiver, KEY};

@@ -3,8 +3,8 @@
 //! a slow account, through a stand-in in front of moto (tests/aws_standin);
 //! and the permissions boundary, against moto itself.
 
-mod aws_standin;
-mod common;
+use crate::aws_standin;
+use crate::common;
 
 use account_connect::domain::Partition;
 use aws_standin::{Refusal, SimAnswer, Simulator, StandIn};

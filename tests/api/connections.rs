@@ -1,7 +1,7 @@
 //! The connections API: issuing, listing, rotating and retiring external IDs,
 //! per tenant, on SQLite and on DynamoDB (moto).
 
-mod common;
+use crate::common;
 
 use account_connect::config::Config;
 use serde_json::{json, Value};

@@ -1,7 +1,7 @@
 //! Schemathesis fuzzes every route of the OpenAPI document: no input a
 //! client can send may produce a 5xx.
 
-mod common;
+use crate::common;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_generated_request_gets_a_server_error() {

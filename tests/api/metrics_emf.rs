@@ -2,7 +2,7 @@
 //! writes the line the `VerificationFailed` alarm in template.yaml counts,
 //! once per verification.
 
-mod common;
+use crate::common;
 
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};

@@ -1,6 +1,6 @@
 //! The HTTP surface: routes, the OpenAPI document, and 4xx for every bad input.
 
-mod common;
+use crate::common;
 
 use serde_json::{json, Value};
 
