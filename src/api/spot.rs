@@ -42,7 +42,7 @@ impl Envelope {
             "id": self.id,
             "url": self.url,
             "method": self.method.as_str(),
-            "timestamp": super::view::iso(crate::connections::now()),
+            "timestamp": super::view::iso(crate::clock::now()),
         })
     }
 
@@ -178,12 +178,12 @@ struct SpotCredentials {
     iam_role: String,
 }
 
-fn role_item(c: &Connection) -> Value {
+fn role_item(c: &Connection, now: i64) -> Value {
     json!({
         "accountId": c.account_id.as_str(),
         "iamRole": c.role_arn.as_ref().map(|r| r.as_str()),
         "externalId": c.external_id.as_str(),
-        "status": c.status(crate::connections::now()),
+        "status": c.status(now),
         "health": c.health,
     })
 }
@@ -207,7 +207,10 @@ pub async fn set_credentials(
         Ok::<_, ApiError>(c)
     }
     .await;
-    env.reply("spotinst:setup:credentials:aws", result.map(|c| role_item(&c)))
+    env.reply(
+        "spotinst:setup:credentials:aws",
+        result.map(|c| role_item(&c, state.connections.now())),
+    )
 }
 
 /// Spot's get-credentials: the role the account is connected with.
@@ -232,5 +235,8 @@ pub async fn get_credentials(
             })
     }
     .await;
-    env.reply("spotinst:setup:credentials:aws", result.map(|c| role_item(&c)))
+    env.reply(
+        "spotinst:setup:credentials:aws",
+        result.map(|c| role_item(&c, state.connections.now())),
+    )
 }
