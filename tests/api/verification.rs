@@ -410,10 +410,7 @@ async fn a_role_serves_one_connection_and_concurrent_submissions_agree() {
     );
     // Another tenant, whose external ID the role does not trust, is refused by the trust check.
     let other = Env {
-        app: common::TestApp {
-            base: e.app.base.clone(),
-            client: e.app.client.clone(),
-        },
+        app: e.app.clone(),
         iam: e.iam.clone(),
         token: common::token("org-w", None),
     };
