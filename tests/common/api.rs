@@ -8,6 +8,16 @@ use serde_json::{json, Value};
 pub type Answer = (u16, Value);
 
 impl TestApp {
+    /// An app another process serves at `base` (the built binary): its clock
+    /// is the system's, which nobody moves.
+    pub fn at(base: &str) -> TestApp {
+        TestApp {
+            base: base.to_owned(),
+            client: reqwest::Client::new(),
+            clock: account_connect::clock::Clock::system(),
+        }
+    }
+
     /// A request to `path` with a bearer token if given; for headers, raw
     /// bodies and anything else a route method does not say.
     pub fn request(&self, method: &str, path: &str, token: Option<&str>) -> reqwest::RequestBuilder {
