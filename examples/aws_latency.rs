@@ -459,7 +459,7 @@ async fn dynamo_creates(table: &str, run: &str, n: usize, keep: bool) -> DynamoC
 // --- verification -----------------------------------------------------------
 
 /// A role as a customer makes it from a connection: its trust policy and
-/// the connection's managed policies, through the IAM API (as tests/verification.rs).
+/// the connection's managed policies, through the IAM API (as tests/api/verification.rs).
 async fn make_role(iam: &aws_sdk_iam::Client, c: &Value) -> (String, Vec<String>) {
     let mut policies = Vec::new();
     let name = format!("Spot-Role-{}", account_connect::ids::random_token(5));

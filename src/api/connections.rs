@@ -57,7 +57,7 @@ pub fn parse_id(raw: &str) -> Result<ConnectionId, ApiError> {
 
 pub fn view(state: &AppState, c: crate::connections::Connection) -> ConnectionView {
     let principal = state.connections.principal(c.partition).ok();
-    ConnectionView::new(c, principal, crate::connections::now())
+    ConnectionView::new(c, principal, state.connections.now())
 }
 
 #[utoipa::path(post, path = "/v1/connections", tag = "connect", operation_id = "createConnection",

@@ -46,6 +46,12 @@ impl AppState {
             config,
         }
     }
+
+    /// The same state on another clock: tests move theirs instead of sleeping.
+    pub fn with_clock(mut self, clock: crate::clock::Clock) -> Self {
+        self.connections = self.connections.with_clock(clock);
+        self
+    }
 }
 
 /// Every route, the error shape for unknown routes and methods, request ids

@@ -99,7 +99,7 @@ impl Envelope {
             id: self.id.clone(),
             url: self.url.clone(),
             method: self.method.as_str().to_owned(),
-            timestamp: super::view::iso(crate::connections::now()),
+            timestamp: super::view::iso(crate::clock::now()),
         }
     }
 
@@ -312,12 +312,12 @@ pub struct SpotRole {
     health: Option<Health>,
 }
 
-fn role_item(c: &Connection) -> SpotRole {
+fn role_item(c: &Connection, now: i64) -> SpotRole {
     SpotRole {
         account_id: c.account_id.clone(),
         iam_role: c.role_arn.clone(),
         external_id: c.external_id.clone(),
-        status: c.status(crate::connections::now()),
+        status: c.status(now),
         health: c.health,
     }
 }
@@ -354,7 +354,10 @@ pub async fn set_credentials(
         Ok::<_, ApiError>(c)
     }
     .await;
-    env.reply("spotinst:setup:credentials:aws", result.map(|c| role_item(&c)))
+    env.reply(
+        "spotinst:setup:credentials:aws",
+        result.map(|c| role_item(&c, state.connections.now())),
+    )
 }
 
 #[utoipa::path(get, path = "/setup/credentials/aws", tag = "spot-compatible",
@@ -390,5 +393,8 @@ pub async fn get_credentials(
             })
     }
     .await;
-    env.reply("spotinst:setup:credentials:aws", result.map(|c| role_item(&c)))
+    env.reply(
+        "spotinst:setup:credentials:aws",
+        result.map(|c| role_item(&c, state.connections.now())),
+    )
 }

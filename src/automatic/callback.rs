@@ -260,7 +260,7 @@ async fn decide(state: &AppState, req: &Request, stack: &StackArn) -> Result<Dec
         Err(StoreError::Unavailable(m)) => return Err(RetryLater(m)),
         Err(e) => return Ok(refuse(format!("Spot could not read the connection: {e}"))),
     };
-    let now = crate::connections::now();
+    let now = state.connections.now();
     if let Some(why) = token::refusal(key, &conn, p.callback_token.as_deref().unwrap_or_default(), now) {
         tracing::warn!(connection = id.as_str(), stack_id = %req.stack_id, "a callback token does not verify");
         return Ok(refuse(why).rejected("token"));

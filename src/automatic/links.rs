@@ -53,6 +53,7 @@ impl Templates {
         config: &Config,
         conn: &Connection,
         template: &serde_json::Value,
+        now: i64,
     ) -> Result<CloudFormationLinks, String> {
         let stack = stack_name(&config.stack_prefix, conn);
         let unavailable = |reason: String| CloudFormationLinks {
@@ -81,7 +82,7 @@ impl Templates {
         }
         let key = format!(
             "{}{}-{}.json",
-            expiry_prefix(conn.expires_at, crate::clock::now()),
+            expiry_prefix(conn.expires_at, now),
             conn.id.as_str(),
             crate::ids::random_token(8)
         );

@@ -4,7 +4,7 @@
 
 use super::cursor::Binding;
 use super::model::{Connection, ConnectionId, Event};
-use super::service::{now, ConnectionService, ListQuery, ServiceError};
+use super::service::{ConnectionService, ListQuery, ServiceError};
 use crate::auth::Tenant;
 use crate::domain::SpotAccountId;
 use crate::store::{account_prefix, Page, MAX_PAGE};
@@ -27,7 +27,7 @@ impl ConnectionService {
     /// One page of the tenant's connections the token may see, by Spot
     /// account then creation time.
     pub async fn list(&self, tenant: &Tenant, q: &ListQuery) -> Result<ClientPage<Connection>, ServiceError> {
-        let t = now();
+        let t = self.now();
         let scope = tenant.scope();
         let filters = format!(
             "accountId={}\nstatus={}",
@@ -109,7 +109,7 @@ impl ConnectionService {
         cursor: Option<&str>,
         limit: Option<usize>,
     ) -> Result<ClientPage<Event>, ServiceError> {
-        let t = now();
+        let t = self.now();
         let scope = tenant.scope();
         let what = format!("events:{}", id.as_str());
         let binding = Binding {

@@ -11,5 +11,5 @@ pub use listing::{ClientPage, DEFAULT_PAGE};
 pub use model::{
     CloudFormationLinks, ConnectedStack, Connection, ConnectionId, Event, EventKind, Health, Method, Status,
 };
-pub use service::{now, ConnectionService, CreateRequest, ListQuery, ServiceError, MAX_EVENT_DETAIL_BYTES};
+pub use service::{ConnectionService, CreateRequest, ListQuery, ServiceError, MAX_EVENT_DETAIL_BYTES};
 pub use trust::trust_policy;

@@ -3,6 +3,7 @@
 use super::cursor::{CursorError, Cursors};
 use super::model::{ConnectedStack, Connection, ConnectionId, Event, EventKind, Health, Method, Status};
 use crate::auth::Tenant;
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::domain::{AccountId, ExternalId, Partition, RoleArn, SpotAccountId};
 use crate::policy::{render_shared, Permissions, RenderError, Selection, SelectionError};
@@ -20,8 +21,6 @@ const WRITE_ATTEMPTS: u32 = 5;
 pub const MAX_EVENT_DETAIL_BYTES: usize = 4096;
 /// Longest text taken from a client or a customer's account into an event.
 const MAX_EVENT_TEXT: usize = 512;
-
-pub use crate::clock::now;
 
 #[derive(Debug)]
 pub enum ServiceError {
@@ -90,9 +89,18 @@ pub struct ConnectionService {
     pub templates: Arc<crate::automatic::Templates>,
     /// Seals the cursors of lists and audit trails.
     pub cursors: Arc<Cursors>,
+    /// Decides expiry and stamps every record.
+    pub clock: Clock,
 }
 
-fn event(c: &Connection, kind: EventKind, actor: &str, outcome: &str, detail: Option<serde_json::Value>) -> Event {
+fn event(
+    at: i64,
+    c: &Connection,
+    kind: EventKind,
+    actor: &str,
+    outcome: &str,
+    detail: Option<serde_json::Value>,
+) -> Event {
     let detail = detail.map(|d| {
         let size = serde_json::to_vec(&d).map(|v| v.len()).unwrap_or(usize::MAX);
         if size <= MAX_EVENT_DETAIL_BYTES {
@@ -104,7 +112,7 @@ fn event(c: &Connection, kind: EventKind, actor: &str, outcome: &str, detail: Op
     Event {
         connection_id: c.id.clone(),
         kind,
-        at: now(),
+        at,
         actor: actor.to_owned(),
         outcome: outcome.to_owned(),
         detail,
@@ -135,7 +143,17 @@ impl ConnectionService {
             config,
             templates: Default::default(),
             cursors: Arc::new(cursors),
+            clock: Clock::system(),
         }
+    }
+
+    /// The same service on another clock (a test's adjustable one).
+    pub fn with_clock(self, clock: Clock) -> Self {
+        ConnectionService { clock, ..self }
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.now()
     }
 
     pub fn principal(&self, partition: Partition) -> Result<&str, ServiceError> {
@@ -171,7 +189,7 @@ impl ConnectionService {
         });
 
         for attempt in 0..WRITE_ATTEMPTS {
-            let at = now();
+            let at = self.now();
             let mut conn = Connection {
                 id: ConnectionId::generate(),
                 org: tenant.org.clone(),
@@ -201,10 +219,11 @@ impl ConnectionService {
                 // (expired by the bucket's lifecycle) is harmless, a record
                 // without its template is not.
                 let template = self.template_for(&conn)?;
-                let links = self.templates.links(&self.config, &conn, &template).await;
+                let links = self.templates.links(&self.config, &conn, &template, at).await;
                 conn.cloud_formation = Some(links.map_err(|m| ServiceError::Store(StoreError::Unavailable(m)))?);
             }
             let ev = event(
+                at,
                 &conn,
                 EventKind::Created,
                 &tenant.sub,
@@ -279,7 +298,7 @@ impl ConnectionService {
                 Some(c) => c,
                 None => self.get(tenant, id).await?,
             };
-            let t = now();
+            let t = self.now();
             let Some((ev, guards)) = f(&mut c, t)? else {
                 return Ok(c); // Nothing to change.
             };
@@ -321,7 +340,7 @@ impl ConnectionService {
         stack: Option<ConnectedStack>,
     ) -> Result<(Connection, Report), ServiceError> {
         let c = self.get(tenant, id).await?;
-        let status = c.status(now());
+        let status = c.status(self.now());
         if !matches!(status, Status::Pending | Status::Connected) {
             return Err(ServiceError::WrongStatus {
                 status,
@@ -369,7 +388,7 @@ impl ConnectionService {
                 let detail =
                     serde_json::json!({"roleArn": role.as_str(), "outcome": report.outcome, "promoted": promoted});
                 Ok(Some((
-                    event(c, EventKind::Verified, &actor, "ok", Some(detail)),
+                    event(t, c, EventKind::Verified, &actor, "ok", Some(detail)),
                     guards,
                 )))
             })
@@ -380,9 +399,9 @@ impl ConnectionService {
     /// Re-runs the checks on a connected role and records its health.
     pub async fn recheck(&self, tenant: &Tenant, id: &ConnectionId) -> Result<(Connection, Report), ServiceError> {
         let c = self.get(tenant, id).await?;
-        let (Status::Connected, Some(role)) = (c.status(now()), c.role_arn.clone()) else {
+        let (Status::Connected, Some(role)) = (c.status(self.now()), c.role_arn.clone()) else {
             return Err(ServiceError::WrongStatus {
-                status: c.status(now()),
+                status: c.status(self.now()),
                 action: "re-check",
             });
         };
@@ -395,7 +414,7 @@ impl ConnectionService {
         let actor = tenant.sub.clone();
         let report_json = serde_json::to_value(&report).expect("reports serialize");
         let updated = self
-            .change_from(tenant, id, Some(c), |c, _| {
+            .change_from(tenant, id, Some(c), |c, t| {
                 if c.state != Status::Connected {
                     return Ok(None); // Disconnected meanwhile: nothing to record.
                 }
@@ -409,7 +428,7 @@ impl ConnectionService {
                         .collect();
                     let detail = serde_json::json!({"health": c.health, "outcome": "inconclusive", "failed": failed});
                     return Ok(Some((
-                        event(c, EventKind::Checked, &actor, "inconclusive", Some(detail)),
+                        event(t, c, EventKind::Checked, &actor, "inconclusive", Some(detail)),
                         Vec::new(),
                     )));
                 }
@@ -418,6 +437,7 @@ impl ConnectionService {
                 let detail = serde_json::json!({"health": c.health, "before": before, "outcome": report.outcome});
                 Ok(Some((
                     event(
+                        t,
                         c,
                         EventKind::Checked,
                         &actor,
@@ -444,7 +464,14 @@ impl ConnectionService {
             .collect();
         let detail = serde_json::json!({"roleArn": clip(&report.role_arn, MAX_EVENT_TEXT), "failed": failed});
         self.store
-            .append_event(&event(c, EventKind::Failed, &tenant.sub, "failed", Some(detail)))
+            .append_event(&event(
+                self.now(),
+                c,
+                EventKind::Failed,
+                &tenant.sub,
+                "failed",
+                Some(detail),
+            ))
             .await?;
         Err(ServiceError::VerificationFailed {
             report: Box::new(report.clone()),
@@ -480,7 +507,7 @@ impl ConnectionService {
                 c.expires_at = t + ttl;
                 guards.push(Guard::HoldAccount { until: c.expires_at });
             }
-            Ok(Some((event(c, EventKind::Rotated, &actor, "ok", None), guards)))
+            Ok(Some((event(t, c, EventKind::Rotated, &actor, "ok", None), guards)))
         })
         .await
     }
@@ -505,7 +532,7 @@ impl ConnectionService {
     /// Retires the connection and its external IDs (never reissued).
     pub async fn disconnect(&self, tenant: &Tenant, id: &ConnectionId) -> Result<Connection, ServiceError> {
         let actor = tenant.sub.clone();
-        self.change(tenant, id, move |c, _| {
+        self.change(tenant, id, move |c, t| {
             if c.state == Status::Disconnected {
                 return Ok(None);
             }
@@ -513,7 +540,7 @@ impl ConnectionService {
             c.health = None;
             let mut guards = vec![Guard::ReleaseAccount];
             guards.extend(c.role_arn.clone().map(Guard::ReleaseRole));
-            Ok(Some((event(c, EventKind::Disconnected, &actor, "ok", None), guards)))
+            Ok(Some((event(t, c, EventKind::Disconnected, &actor, "ok", None), guards)))
         })
         .await
     }
@@ -527,10 +554,14 @@ impl ConnectionService {
         if !tenant.may_access(account) {
             return Err(ServiceError::AccountNotAllowed(account.clone()));
         }
-        let Some(id) = self.store.account_holder(&tenant.org, account, now()).await? else {
+        let Some(id) = self.store.account_holder(&tenant.org, account, self.now()).await? else {
             return Ok(None);
         };
-        Ok(self.store.get(&tenant.org, &id).await?.filter(|c| c.is_active(now())))
+        Ok(self
+            .store
+            .get(&tenant.org, &id)
+            .await?
+            .filter(|c| c.is_active(self.now())))
     }
 
     /// Spot's externalId call: the live connection's ID, or a new default

@@ -33,6 +33,8 @@ const EXPIRED_RETENTION_SECS: i64 = 90 * 24 * 3600;
 
 pub struct DynamoStore {
     table: String,
+    /// Overrides the SDK's endpoint resolution (and `AWS_ENDPOINT_URL*`).
+    endpoint: Option<String>,
     client: OnceCell<Client>,
 }
 
@@ -60,7 +62,17 @@ impl DynamoStore {
     pub fn new(table: String) -> Self {
         DynamoStore {
             table,
+            endpoint: None,
             client: OnceCell::new(),
+        }
+    }
+
+    /// The store on DynamoDB at `endpoint`, whatever the environment says:
+    /// lets one process talk to two endpoints (a test's unreachable one).
+    pub fn with_endpoint(table: String, endpoint: &str) -> Self {
+        DynamoStore {
+            endpoint: Some(endpoint.to_owned()),
+            ..Self::new(table)
         }
     }
 
@@ -68,7 +80,11 @@ impl DynamoStore {
     async fn client(&self) -> &Client {
         self.client
             .get_or_init(|| async {
-                let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                let mut conf = aws_config::defaults(aws_config::BehaviorVersion::latest());
+                if let Some(url) = &self.endpoint {
+                    conf = conf.endpoint_url(url);
+                }
+                let conf = conf
                     .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(3))
                     .timeout_config(
                         aws_config::timeout::TimeoutConfig::builder()

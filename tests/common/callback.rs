@@ -103,21 +103,13 @@ pub fn config(bucket: Option<String>) -> Config {
 pub async fn create(app: &TestApp, token: &str, account: &str, permissions: Value) -> Value {
     let body = json!({"accountId": account, "partition": "aws", "permissions": permissions,
         "method": "automatic", "awsAccountId": ACCOUNT});
-    let res = app
-        .client
-        .post(app.url("/v1/connections"))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
-    res.json().await.unwrap()
+    let (status, c) = app.create_connection(token, &body).await;
+    assert_eq!(status, 201);
+    c
 }
 
 pub async fn template(app: &TestApp, token: &str, id: &str) -> Value {
-    app.get_json(&format!("/v1/connections/{id}/template"), Some(token))
-        .await
+    app.template(token, id).await.1
 }
 
 /// The CallbackToken a template carries.
@@ -129,14 +121,11 @@ pub fn token_of(template: &Value) -> String {
 }
 
 pub async fn get(app: &TestApp, token: &str, id: &str) -> Value {
-    app.get_json(&format!("/v1/connections/{id}"), Some(token)).await
+    app.get_connection(token, id).await.1
 }
 
 pub async fn events(app: &TestApp, token: &str, id: &str) -> usize {
-    app.get_json(&format!("/v1/connections/{id}/events"), Some(token)).await["items"]
-        .as_array()
-        .unwrap()
-        .len()
+    app.events(token, id, "").await.1["items"].as_array().unwrap().len()
 }
 
 /// Creates the stack in moto from the template without its custom resource

@@ -2,18 +2,24 @@
 //! and the Python tools from the test virtualenv.
 #![allow(dead_code)]
 
+pub mod api;
 pub mod callback;
 
 use account_connect::api::{router, AppState};
 pub use account_connect::auth::AccountsClaim;
+use account_connect::clock::Clock;
 use account_connect::config::Config;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use tower::{Service, ServiceExt};
 
+/// The app on a port; its methods per route are in `api.rs`.
+#[derive(Clone)]
 pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
+    /// The app's clock: `app.clock.advance(secs)` instead of sleeping.
+    pub clock: Clock,
 }
 
 impl TestApp {
@@ -89,18 +95,24 @@ pub async fn spawn_app(config: Config) -> TestApp {
 /// The app and its state, for tests that also drive another entry point
 /// (the callback, the re-check) on the same store.
 pub async fn spawn_with_state(config: Config) -> (TestApp, AppState) {
+    let state = AppState::new(config)
+        .expect("store opens")
+        .with_clock(Clock::adjustable());
+    (serve(state.clone()).await, state)
+}
+
+/// Serves a state the test built itself (its own store or clock).
+pub async fn serve(state: AppState) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let state = AppState::new(config).expect("store opens");
-    let app = router(state.clone());
+    let clock = state.connections.clock.clone();
+    let app = router(state);
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (
-        TestApp {
-            base: format!("http://{addr}"),
-            client: reqwest::Client::new(),
-        },
-        state,
-    )
+    TestApp {
+        base: format!("http://{addr}"),
+        client: reqwest::Client::new(),
+        clock,
+    }
 }
 
 pub fn repo_path(rel: &str) -> PathBuf {

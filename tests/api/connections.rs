@@ -1,7 +1,7 @@
 //! The connections API: issuing, listing, rotating and retiring external IDs,
 //! per tenant, on SQLite and on DynamoDB (moto).
 
-mod common;
+use crate::common;
 
 use account_connect::config::Config;
 use serde_json::{json, Value};
@@ -21,24 +21,11 @@ fn body(account: &str) -> Value {
     json!({"accountId": account, "partition": "aws", "permissions": {"mode": "default"}, "awsAccountId": "123456789012"})
 }
 
-async fn send(app: &common::TestApp, method: &str, path: &str, token: &str, body: Option<&Value>) -> (u16, Value) {
-    let mut req = app
-        .client
-        .request(method.parse().unwrap(), app.url(path))
-        .bearer_auth(token);
-    if let Some(b) = body {
-        req = req.json(b);
-    }
-    let res = req.send().await.unwrap();
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
-}
-
 #[tokio::test]
 async fn create_returns_everything_the_customer_needs() {
     for (name, app) in apps().await {
         let t = common::token("org-a", None);
-        let (status, c) = send(&app, "POST", "/v1/connections", &t, Some(&body("act-1"))).await;
+        let (status, c) = app.create_connection(&t, &body("act-1")).await;
         assert_eq!(status, 201, "{name}: {c}");
         assert_eq!(c["status"], "pending");
         let ext = c["externalId"].as_str().unwrap();
@@ -53,23 +40,9 @@ async fn create_returns_everything_the_customer_needs() {
         assert_eq!(c["policies"][0]["name"], "Spot-Policy");
         assert_eq!(c["permissions"]["mode"], "default");
         assert!(c["expiresAt"].as_str().unwrap().ends_with('Z'));
-        let (status, got) = send(
-            &app,
-            "GET",
-            &format!("/v1/connections/{}", c["id"].as_str().unwrap()),
-            &t,
-            None,
-        )
-        .await;
+        let (status, got) = app.get_connection(&t, c["id"].as_str().unwrap()).await;
         assert_eq!((status, &got["externalId"]), (200, &c["externalId"]), "{name}");
-        let (_, events) = send(
-            &app,
-            "GET",
-            &format!("/v1/connections/{}/events", c["id"].as_str().unwrap()),
-            &t,
-            None,
-        )
-        .await;
+        let (_, events) = app.events(&t, c["id"].as_str().unwrap(), "").await;
         assert_eq!(events["items"][0]["kind"], "created");
         assert_eq!(events["items"][0]["actor"], "user-of-org-a");
     }
@@ -80,7 +53,7 @@ async fn tenants_never_see_each_other() {
     for (name, app) in apps().await {
         let a = common::token("org-a", None);
         let b = common::token("org-b", None);
-        let (_, c) = send(&app, "POST", "/v1/connections", &a, Some(&body("act-1"))).await;
+        let (_, c) = app.create_connection(&a, &body("act-1")).await;
         let id = c["id"].as_str().unwrap();
         let unknown = "con-000000000000000000000000";
         for (method, suffix) in [
@@ -89,24 +62,25 @@ async fn tenants_never_see_each_other() {
             ("POST", "/external-id"),
             ("GET", "/events"),
         ] {
-            let theirs = send(&app, method, &format!("/v1/connections/{id}{suffix}"), &b, None).await;
-            let missing = send(&app, method, &format!("/v1/connections/{unknown}{suffix}"), &b, None).await;
+            let theirs = app
+                .call(method, &format!("/v1/connections/{id}{suffix}"), Some(&*b), None)
+                .await;
+            let missing = app
+                .call(method, &format!("/v1/connections/{unknown}{suffix}"), Some(&*b), None)
+                .await;
             assert_eq!(theirs.0, 404, "{name} {method} {suffix}");
             assert_eq!(
                 theirs, missing,
                 "{name}: another org's id must read like an unknown one"
             );
         }
-        let (_, list) = send(&app, "GET", "/v1/connections", &b, None).await;
+        let (_, list) = app.list_connections(&b, "").await;
         assert_eq!(list["items"].as_array().unwrap().len(), 0, "{name}");
         // The same Spot account id in another org is another account.
-        let (status, _) = send(&app, "POST", "/v1/connections", &b, Some(&body("act-1"))).await;
+        let (status, _) = app.create_connection(&b, &body("act-1")).await;
         assert_eq!(status, 201, "{name}");
         // Still there for its owner.
-        assert_eq!(
-            send(&app, "GET", &format!("/v1/connections/{id}"), &a, None).await.0,
-            200
-        );
+        assert_eq!(app.get_connection(&a, id).await.0, 200);
     }
 }
 
@@ -115,31 +89,15 @@ async fn a_token_limited_to_some_accounts_acts_on_those_only() {
     let app = common::spawn_app(common::test_config()).await;
     let all = common::token("org-a", None);
     let limited = common::token("org-a", Some(&["act-1"]));
-    let (_, other) = send(&app, "POST", "/v1/connections", &all, Some(&body("act-2"))).await;
-    let (status, err) = send(&app, "POST", "/v1/connections", &limited, Some(&body("act-2"))).await;
+    let (_, other) = app.create_connection(&all, &body("act-2")).await;
+    let (status, err) = app.create_connection(&limited, &body("act-2")).await;
     assert_eq!(
         (status, err["error"]["code"].as_str().unwrap()),
         (403, "account_not_allowed")
     );
-    assert_eq!(
-        send(
-            &app,
-            "GET",
-            &format!("/v1/connections/{}", other["id"].as_str().unwrap()),
-            &limited,
-            None
-        )
-        .await
-        .0,
-        404
-    );
-    assert_eq!(
-        send(&app, "POST", "/v1/connections", &limited, Some(&body("act-1")))
-            .await
-            .0,
-        201
-    );
-    let (_, list) = send(&app, "GET", "/v1/connections", &limited, None).await;
+    assert_eq!(app.get_connection(&limited, other["id"].as_str().unwrap()).await.0, 404);
+    assert_eq!(app.create_connection(&limited, &body("act-1")).await.0, 201);
+    let (_, list) = app.list_connections(&limited, "").await;
     let accounts: Vec<&str> = list["items"]
         .as_array()
         .unwrap()
@@ -154,16 +112,8 @@ async fn idempotent_retries_even_all_at_once_give_one_connection() {
     for (name, app) in apps().await {
         let t = common::token("org-a", None);
         let send_keyed = |key: &'static str, b: Value| {
-            let req = app
-                .client
-                .post(app.url("/v1/connections"))
-                .bearer_auth(&t)
-                .header("Idempotency-Key", key)
-                .json(&b);
-            async move {
-                let res = req.send().await.unwrap();
-                (res.status().as_u16(), res.json::<Value>().await.unwrap())
-            }
+            let (app, t) = (app.clone(), t.clone());
+            async move { app.create_connection_keyed(&t, key, &b).await }
         };
         let answers = futures_join_all((0..16).map(|_| send_keyed("k-1", body("act-1")))).await;
         let ids: std::collections::BTreeSet<String> = answers
@@ -179,7 +129,7 @@ async fn idempotent_retries_even_all_at_once_give_one_connection() {
             1,
             "{name}: exactly one creates"
         );
-        let (_, list) = send(&app, "GET", "/v1/connections?accountId=act-1", &t, None).await;
+        let (_, list) = app.list_connections(&t, "accountId=act-1").await;
         assert_eq!(list["items"].as_array().unwrap().len(), 1, "{name}");
         let (status, err) = send_keyed("k-1", body("act-9")).await;
         assert_eq!(
@@ -188,7 +138,7 @@ async fn idempotent_retries_even_all_at_once_give_one_connection() {
             "{name}"
         );
         // Without a key, a second connection for a live account is refused, naming the first.
-        let (status, err) = send(&app, "POST", "/v1/connections", &t, Some(&body("act-1"))).await;
+        let (status, err) = app.create_connection(&t, &body("act-1")).await;
         assert_eq!(
             (status, err["error"]["code"].as_str().unwrap()),
             (409, "account_has_connection"),
@@ -223,33 +173,19 @@ async fn unused_external_ids_expire_before_any_ttl_deletion() {
         };
         let app = common::spawn_app(config).await;
         let t = common::token("org-a", None);
-        let (_, c) = send(&app, "POST", "/v1/connections", &t, Some(&body("act-1"))).await;
-        tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
-        let (_, got) = send(
-            &app,
-            "GET",
-            &format!("/v1/connections/{}", c["id"].as_str().unwrap()),
-            &t,
-            None,
-        )
-        .await;
+        let (_, c) = app.create_connection(&t, &body("act-1")).await;
+        app.clock.advance(2);
+        let (_, got) = app.get_connection(&t, c["id"].as_str().unwrap()).await;
         assert_eq!(got["status"], "expired", "{store}");
-        let (_, expired) = send(&app, "GET", "/v1/connections?status=expired", &t, None).await;
+        let (_, expired) = app.list_connections(&t, "status=expired").await;
         assert_eq!(expired["items"].as_array().unwrap().len(), 1, "{store}");
-        let (_, pending) = send(&app, "GET", "/v1/connections?status=pending", &t, None).await;
+        let (_, pending) = app.list_connections(&t, "status=pending").await;
         assert_eq!(pending["items"].as_array().unwrap().len(), 0, "{store}");
         // The account is free again, with a new ID; the expired one cannot be rotated.
-        let (status, fresh) = send(&app, "POST", "/v1/connections", &t, Some(&body("act-1"))).await;
+        let (status, fresh) = app.create_connection(&t, &body("act-1")).await;
         assert_eq!(status, 201, "{store}");
         assert_ne!(fresh["externalId"], c["externalId"]);
-        let (status, _) = send(
-            &app,
-            "POST",
-            &format!("/v1/connections/{}/external-id", c["id"].as_str().unwrap()),
-            &t,
-            None,
-        )
-        .await;
+        let (status, _) = app.rotate_external_id(&t, c["id"].as_str().unwrap()).await;
         assert_eq!(status, 409, "{store}");
     }
 }
@@ -258,9 +194,9 @@ async fn unused_external_ids_expire_before_any_ttl_deletion() {
 async fn rotation_keeps_the_current_id_beside_the_new_one() {
     for (name, app) in apps().await {
         let t = common::token("org-a", None);
-        let (_, c) = send(&app, "POST", "/v1/connections", &t, Some(&body("act-1"))).await;
+        let (_, c) = app.create_connection(&t, &body("act-1")).await;
         let id = c["id"].as_str().unwrap();
-        let (status, r) = send(&app, "POST", &format!("/v1/connections/{id}/external-id"), &t, None).await;
+        let (status, r) = app.rotate_external_id(&t, id).await;
         assert_eq!(status, 200, "{name}: {r}");
         assert_eq!(r["externalId"], c["externalId"], "the current ID keeps working");
         let new = r["pendingExternalId"].as_str().unwrap();
@@ -269,7 +205,7 @@ async fn rotation_keeps_the_current_id_beside_the_new_one() {
             r["trustPolicy"]["Statement"][0]["Condition"]["StringEquals"]["sts:ExternalId"],
             json!([c["externalId"], new])
         );
-        let (_, events) = send(&app, "GET", &format!("/v1/connections/{id}/events"), &t, None).await;
+        let (_, events) = app.events(&t, id, "").await;
         let kinds: Vec<&str> = events["items"]
             .as_array()
             .unwrap()
@@ -284,22 +220,22 @@ async fn rotation_keeps_the_current_id_beside_the_new_one() {
 async fn disconnect_retires_the_id_and_frees_the_account() {
     for (name, app) in apps().await {
         let t = common::token("org-a", None);
-        let (_, c) = send(&app, "POST", "/v1/connections", &t, Some(&body("act-1"))).await;
+        let (_, c) = app.create_connection(&t, &body("act-1")).await;
         let id = c["id"].as_str().unwrap();
-        let (status, d) = send(&app, "DELETE", &format!("/v1/connections/{id}"), &t, None).await;
+        let (status, d) = app.disconnect(&t, id).await;
         assert_eq!((status, d["status"].as_str().unwrap()), (200, "disconnected"), "{name}");
         // Idempotent.
-        let (status, again) = send(&app, "DELETE", &format!("/v1/connections/{id}"), &t, None).await;
+        let (status, again) = app.disconnect(&t, id).await;
         assert_eq!((status, &again["version"]), (200, &d["version"]), "{name}");
-        let (status, fresh) = send(&app, "POST", "/v1/connections", &t, Some(&body("act-1"))).await;
+        let (status, fresh) = app.create_connection(&t, &body("act-1")).await;
         assert_eq!(status, 201, "{name}");
         assert_ne!(
             fresh["externalId"], c["externalId"],
             "{name}: a retired ID is never reissued"
         );
-        let (status, _) = send(&app, "POST", &format!("/v1/connections/{id}/external-id"), &t, None).await;
+        let (status, _) = app.rotate_external_id(&t, id).await;
         assert_eq!(status, 409, "{name}");
-        let (_, events) = send(&app, "GET", &format!("/v1/connections/{id}/events"), &t, None).await;
+        let (_, events) = app.events(&t, id, "").await;
         assert_eq!(
             events["items"].as_array().unwrap().last().unwrap()["kind"],
             "disconnected"
@@ -312,26 +248,26 @@ async fn refusals_are_clear_4xx() {
     let app = common::spawn_app(common::test_config()).await;
     let t = common::token("org-a", None);
     let gov = json!({"accountId": "act-1", "partition": "aws-us-gov", "permissions": {"mode": "default"}});
-    let (status, err) = send(&app, "POST", "/v1/connections", &t, Some(&gov)).await;
+    let (status, err) = app.create_connection(&t, &gov).await;
     assert_eq!(
         (status, err["error"]["code"].as_str().unwrap()),
         (422, "partition_not_configured")
     );
     let bad = json!({"accountId": "acc-1", "partition": "aws", "permissions": {"mode": "default"}});
-    assert_eq!(send(&app, "POST", "/v1/connections", &t, Some(&bad)).await.0, 422);
+    assert_eq!(app.create_connection(&t, &bad).await.0, 422);
     let bad =
         json!({"accountId": "act-1", "partition": "aws", "permissions": {"mode": "default"}, "awsAccountId": "12"});
-    assert_eq!(send(&app, "POST", "/v1/connections", &t, Some(&bad)).await.0, 422);
-    let (status, err) = send(&app, "GET", "/v1/connections?cursor=garbage", &t, None).await;
+    assert_eq!(app.create_connection(&t, &bad).await.0, 422);
+    let (status, err) = app.list_connections(&t, "cursor=garbage").await;
     assert_eq!(
         (status, err["error"]["code"].as_str().unwrap()),
         (400, "invalid_cursor")
     );
-    assert_eq!(send(&app, "GET", "/v1/connections/not-an-id", &t, None).await.0, 404);
+    assert_eq!(app.get_connection(&t, "not-an-id").await.0, 404);
     // No token, a bad token, a token signed with another key.
-    let res = app.client.get(app.url("/v1/connections")).send().await.unwrap();
+    let res = app.request("GET", "/v1/connections", None).send().await.unwrap();
     assert_eq!(res.status(), 401);
-    assert_eq!(send(&app, "GET", "/v1/connections", "garbage", None).await.0, 401);
+    assert_eq!(app.list_connections("garbage", "").await.0, 401);
     let forged = account_connect::auth::mint(
         b"another-secret-another-secret-123",
         &account_connect::auth::Claims {
@@ -342,7 +278,7 @@ async fn refusals_are_clear_4xx() {
             iat: None,
         },
     );
-    assert_eq!(send(&app, "GET", "/v1/connections", &forged, None).await.0, 401);
+    assert_eq!(app.list_connections(&forged, "").await.0, 401);
 }
 
 #[tokio::test]
@@ -355,7 +291,7 @@ async fn govcloud_connects_once_its_principal_is_configured() {
     let app = common::spawn_app(config).await;
     let t = common::token("org-a", None);
     let gov = json!({"accountId": "act-1", "partition": "aws-us-gov", "permissions": {"mode": "default"}});
-    let (status, c) = send(&app, "POST", "/v1/connections", &t, Some(&gov)).await;
+    let (status, c) = app.create_connection(&t, &gov).await;
     assert_eq!(status, 201, "{c}");
     assert!(!c["policies"].to_string().contains("arn:aws:"));
     assert_eq!(
@@ -363,7 +299,7 @@ async fn govcloud_connects_once_its_principal_is_configured() {
         "arn:aws-us-gov:iam::123456789012:root"
     );
     let custom = json!({"accountId": "act-2", "partition": "aws-us-gov", "permissions": {"mode": "custom", "products": ["ocean"]}});
-    let (status, err) = send(&app, "POST", "/v1/connections", &t, Some(&custom)).await;
+    let (status, err) = app.create_connection(&t, &custom).await;
     assert_eq!(
         (status, err["error"]["code"].as_str().unwrap()),
         (422, "custom_permissions_not_allowed")

@@ -3,8 +3,8 @@
 //! a slow account, through a stand-in in front of moto (tests/aws_standin);
 //! and the permissions boundary, against moto itself.
 
-mod aws_standin;
-mod common;
+use crate::aws_standin;
+use crate::common;
 
 use account_connect::domain::Partition;
 use aws_standin::{Refusal, SimAnswer, Simulator, StandIn};
@@ -40,23 +40,10 @@ async fn env(script: aws_standin::Script, budget_secs: u64) -> Env {
 }
 
 impl Env {
-    async fn send(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut req = self
-            .app
-            .client
-            .request(method.parse().unwrap(), self.app.url(path))
-            .bearer_auth(&self.token);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let res = req.send().await.unwrap();
-        (res.status().as_u16(), res.json().await.unwrap_or(Value::Null))
-    }
-
     async fn connection(&self, account: &str, permissions: Value) -> Value {
         let body =
             json!({"accountId": account, "partition": "aws", "permissions": permissions, "awsAccountId": ACCOUNT});
-        let (status, c) = self.send("POST", "/v1/connections", Some(body)).await;
+        let (status, c) = self.app.create_connection(&self.token, &body).await;
         assert_eq!(status, 201, "{c}");
         c
     }
@@ -104,12 +91,7 @@ impl Env {
     }
 
     async fn connect(&self, c: &Value, arn: &str) -> (u16, Value) {
-        self.send(
-            "POST",
-            &format!("/v1/connections/{}/role", c["id"].as_str().unwrap()),
-            Some(json!({"roleArn": arn})),
-        )
-        .await
+        self.app.connect_role(&self.token, c["id"].as_str().unwrap(), arn).await
     }
 
     fn standin(&self) -> &StandIn {
@@ -211,7 +193,7 @@ async fn throttling_is_backed_off_not_reported_as_a_broken_role() {
     // The re-check allows no wait for propagation, yet backs off throttling.
     e.standin()
         .with(|s| s.refuse_assume.insert(arn.clone(), (Refusal::Throttling, 2)));
-    let (status, again) = e.send("POST", &format!("/v1/connections/{id}/checks"), None).await;
+    let (status, again) = e.app.recheck(&e.token, id).await;
     assert_eq!((status, again["health"].as_str()), (200, Some("healthy")), "{again}");
     let assume = check(&again["report"], "assume_role");
     assert_eq!(assume["status"], "passed");
@@ -220,14 +202,14 @@ async fn throttling_is_backed_off_not_reported_as_a_broken_role() {
     // Throttled past the backoff: inconclusive, so health and report stand.
     e.standin()
         .with(|s| s.refuse_assume.insert(arn.clone(), (Refusal::Throttling, 1000)));
-    let (status, later) = e.send("POST", &format!("/v1/connections/{id}/checks"), None).await;
+    let (status, later) = e.app.recheck(&e.token, id).await;
     assert_eq!((status, later["health"].as_str()), (200, Some("healthy")), "{later}");
     assert_eq!(
         check(&later["report"], "assume_role")["attempts"],
         3,
         "the last conclusive report: {later}"
     );
-    let (_, events) = e.send("GET", &format!("/v1/connections/{id}/events"), None).await;
+    let (_, events) = e.app.events(&e.token, id, "").await;
     let last = events["items"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(
         (last["kind"].as_str(), last["outcome"].as_str()),

@@ -1,6 +1,6 @@
 //! The permission catalog is consistent and names only real IAM actions.
 
-mod common;
+use crate::common;
 
 use account_connect::catalog::Catalog;
 

@@ -2,7 +2,7 @@
 //! writes the line the `VerificationFailed` alarm in template.yaml counts,
 //! once per verification.
 
-mod common;
+use crate::common;
 
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
@@ -135,19 +135,10 @@ async fn each_verification_writes_its_outcome_once_and_a_failure_the_line_the_al
     );
 
     let server = Server::start();
-    let client = reqwest::Client::new();
+    let app = common::TestApp::at(&server.base);
     let token = common::token("org-m", None);
     let body = json!({"accountId": "act-m1", "partition": "aws", "permissions": {"mode": "default"}, "awsAccountId": "123456789012"});
-    let c: Value = client
-        .post(format!("{}/v1/connections", server.base))
-        .bearer_auth(&token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, c) = app.create_connection(&token, &body).await;
     // A role whose trust has no external ID: the trust check fails.
     let conf = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
     let iam = aws_sdk_iam::Client::new(&conf);
@@ -164,18 +155,8 @@ async fn each_verification_writes_its_outcome_once_and_a_failure_the_line_the_al
         .role
         .unwrap()
         .arn;
-    let res = client
-        .post(format!(
-            "{}/v1/connections/{}/role",
-            server.base,
-            c["id"].as_str().unwrap()
-        ))
-        .bearer_auth(&token)
-        .json(&json!({"roleArn": arn}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status().as_u16(), 422);
+    let (status, _) = app.connect_role(&token, c["id"].as_str().unwrap(), &arn).await;
+    assert_eq!(status, 422);
 
     let first = server
         .next_line(|l| l.contains("\"VerificationFailed\""))

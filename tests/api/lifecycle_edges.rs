@@ -3,7 +3,7 @@
 //! foreign cursors, restricted tokens, the accounts claim, idempotency scope
 //! and the size of the audit trail.
 
-mod common;
+use crate::common;
 
 use account_connect::config::Config;
 use base64::Engine;
@@ -31,19 +31,6 @@ fn body(account: &str) -> Value {
     json!({"accountId": account, "partition": "aws", "permissions": {"mode": "default"}, "awsAccountId": "123456789012"})
 }
 
-async fn send(app: &common::TestApp, method: &str, path: &str, token: &str, body: Option<&Value>) -> (u16, Value) {
-    let mut req = app
-        .client
-        .request(method.parse().unwrap(), app.url(path))
-        .bearer_auth(token);
-    if let Some(b) = body {
-        req = req.json(b);
-    }
-    let res = req.send().await.unwrap();
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
-}
-
 fn code(v: &Value) -> &str {
     v["error"]["code"].as_str().unwrap_or("")
 }
@@ -53,14 +40,11 @@ fn code(v: &Value) -> &str {
 async fn connections_of(app: &common::TestApp, t: &str, account: &str, n: usize) -> Vec<String> {
     let mut ids = Vec::new();
     for i in 0..n {
-        let (status, c) = send(app, "POST", "/v1/connections", t, Some(&body(account))).await;
+        let (status, c) = app.create_connection(t, &body(account)).await;
         assert_eq!(status, 201, "{c}");
         let id = c["id"].as_str().unwrap().to_owned();
         if i + 1 < n {
-            assert_eq!(
-                send(app, "DELETE", &format!("/v1/connections/{id}"), t, None).await.0,
-                200
-            );
+            assert_eq!(app.disconnect(t, &id).await.0, 200);
         }
         ids.push(id);
     }
@@ -70,25 +54,25 @@ async fn connections_of(app: &common::TestApp, t: &str, account: &str, n: usize)
 #[tokio::test]
 async fn an_expired_connection_replaced_by_another_can_still_be_disconnected() {
     let config = Config {
-        external_id_ttl_secs: 1,
+        external_id_ttl_secs: 60,
         ..common::test_config()
     };
     for (name, app) in apps_with(config).await {
         let t = common::token("org-a", None);
-        let (_, a) = send(&app, "POST", "/v1/connections", &t, Some(&body("act-1"))).await;
+        let (_, a) = app.create_connection(&t, &body("act-1")).await;
         let a_id = a["id"].as_str().unwrap();
-        tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
-        // The ttl is one second: create B and check its hold at once.
-        let (status, b) = send(&app, "POST", "/v1/connections", &t, Some(&body("act-1"))).await;
+        app.clock.advance(61);
+        // The ttl is a minute of the app's clock: B's hold outlives the test.
+        let (status, b) = app.create_connection(&t, &body("act-1")).await;
         assert_eq!(status, 201, "{name}: {b}");
-        let (status, gone) = send(&app, "DELETE", &format!("/v1/connections/{a_id}"), &t, None).await;
+        let (status, gone) = app.disconnect(&t, a_id).await;
         assert_eq!(
             (status, gone["status"].as_str()),
             (200, Some("disconnected")),
             "{name}: {gone}"
         );
         // B still holds the account (or has expired by now: then nobody does).
-        let (status, ext) = send(&app, "GET", "/setup/credentials/aws/externalId/act-1", &t, None).await;
+        let (status, ext) = app.spot_read_external_id(&t, "act-1").await;
         if status == 200 {
             assert_eq!(
                 ext["response"]["items"][0]["externalId"], b["externalId"],
@@ -102,15 +86,15 @@ async fn an_expired_connection_replaced_by_another_can_still_be_disconnected() {
 async fn a_second_rotation_while_one_is_pending_is_refused_naming_it() {
     for (name, app) in apps().await {
         let t = common::token("org-a", None);
-        let (_, c) = send(&app, "POST", "/v1/connections", &t, Some(&body("act-1"))).await;
+        let (_, c) = app.create_connection(&t, &body("act-1")).await;
         let id = c["id"].as_str().unwrap();
-        let (_, first) = send(&app, "POST", &format!("/v1/connections/{id}/external-id"), &t, None).await;
+        let (_, first) = app.rotate_external_id(&t, id).await;
         let p1 = first["pendingExternalId"].as_str().unwrap();
-        let (status, err) = send(&app, "POST", &format!("/v1/connections/{id}/external-id"), &t, None).await;
+        let (status, err) = app.rotate_external_id(&t, id).await;
         assert_eq!((status, code(&err)), (409, "rotation_pending"), "{name}: {err}");
         assert_eq!(err["error"]["details"]["pendingExternalId"], p1, "{name}");
         assert!(err["error"]["message"].as_str().unwrap().contains(p1));
-        let (_, now) = send(&app, "GET", &format!("/v1/connections/{id}"), &t, None).await;
+        let (_, now) = app.get_connection(&t, id).await;
         assert_eq!(now["pendingExternalId"], p1, "{name}: the first pending ID is kept");
         assert_eq!(now["version"], first["version"], "{name}: nothing was written");
     }
@@ -125,7 +109,7 @@ async fn a_refused_second_rotation_leaves_a_working_role_healthy() {
     for (name, app) in apps().await {
         let t = common::token("org-r", None);
         let account = format!("act-r{}", account_connect::ids::random_token(3));
-        let (_, c) = send(&app, "POST", "/v1/connections", &t, Some(&body(&account))).await;
+        let (_, c) = app.create_connection(&t, &body(&account)).await;
         let id = c["id"].as_str().unwrap();
         let role = format!("Spot-Role-{}", account_connect::ids::random_token(4));
         let arn = iam
@@ -147,30 +131,22 @@ async fn a_refused_second_rotation_leaves_a_working_role_healthy() {
                 .await
                 .unwrap();
         }
-        let role_body = json!({"roleArn": arn});
-        let (status, done) = send(
-            &app,
-            "POST",
-            &format!("/v1/connections/{id}/role"),
-            &t,
-            Some(&role_body),
-        )
-        .await;
+        let (status, done) = app.connect_role(&t, id, &arn).await;
         assert_eq!(
             (status, done["health"].as_str()),
             (200, Some("healthy")),
             "{name}: {done}"
         );
-        let (_, rotated) = send(&app, "POST", &format!("/v1/connections/{id}/external-id"), &t, None).await;
+        let (_, rotated) = app.rotate_external_id(&t, id).await;
         iam.update_assume_role_policy()
             .role_name(&role)
             .policy_document(rotated["trustPolicy"].to_string())
             .send()
             .await
             .unwrap();
-        let (status, _) = send(&app, "POST", &format!("/v1/connections/{id}/external-id"), &t, None).await;
+        let (status, _) = app.rotate_external_id(&t, id).await;
         assert_eq!(status, 409, "{name}");
-        let (status, checked) = send(&app, "POST", &format!("/v1/connections/{id}/checks"), &t, None).await;
+        let (status, checked) = app.recheck(&t, id).await;
         assert_eq!(
             (status, checked["health"].as_str()),
             (200, Some("healthy")),
@@ -188,7 +164,7 @@ async fn a_cursor_not_issued_for_this_query_and_caller_is_a_400() {
         let ids1 = connections_of(&app, &t, "act-1", 3).await;
         let ids2 = connections_of(&app, &t, "act-2", 1).await;
         // Built as cursors once were: base64 of another account's store key.
-        let (_, other) = send(&app, "GET", &format!("/v1/connections/{}", ids2[0]), &t, None).await;
+        let (_, other) = app.get_connection(&t, &ids2[0]).await;
         let created = time::OffsetDateTime::parse(
             other["createdAt"].as_str().unwrap(),
             &time::format_description::well_known::Rfc3339,
@@ -196,30 +172,20 @@ async fn a_cursor_not_issued_for_this_query_and_caller_is_a_400() {
         .unwrap()
         .unix_timestamp();
         let forged = B64.encode(format!("ACCT#act-2#{created:012}#{}", ids2[0]));
-        let (status, err) = send(
-            &app,
-            "GET",
-            &format!("/v1/connections?accountId=act-1&cursor={forged}"),
-            &t,
-            None,
-        )
-        .await;
+        let (status, err) = app
+            .list_connections(&t, &format!("accountId=act-1&cursor={forged}"))
+            .await;
         assert_eq!((status, code(&err)), (400, "invalid_cursor"), "{name}: {err}");
         let own = B64.encode(format!("ACCT#act-1#{created:012}#{}", ids1[0]));
-        let (status, _) = send(&app, "GET", &format!("/v1/connections?cursor={own}"), &t, None).await;
+        let (status, _) = app.list_connections(&t, &format!("cursor={own}")).await;
         assert_eq!(status, 400, "{name}: a cursor the service did not seal");
 
         // A real cursor works for its own query only.
-        let (_, page) = send(&app, "GET", "/v1/connections?accountId=act-1&limit=1", &t, None).await;
+        let (_, page) = app.list_connections(&t, "accountId=act-1&limit=1").await;
         let cursor = page["nextCursor"].as_str().expect("more than one page").to_owned();
-        let (status, next) = send(
-            &app,
-            "GET",
-            &format!("/v1/connections?accountId=act-1&limit=1&cursor={cursor}"),
-            &t,
-            None,
-        )
-        .await;
+        let (status, next) = app
+            .list_connections(&t, &format!("accountId=act-1&limit=1&cursor={cursor}"))
+            .await;
         assert_eq!(status, 200, "{name}: {next}");
         let limited = common::token("org-a", Some(&["act-1", "act-2"]));
         let other_user = common::token_for("org-a", "someone-else", Some(AccountsClaim::every()));
@@ -267,7 +233,7 @@ async fn a_cursor_not_issued_for_this_query_and_caller_is_a_400() {
                 &t,
             ),
         ] {
-            let (status, err) = send(&app, "GET", &path, token, None).await;
+            let (status, err) = app.call("GET", &path, Some(token), None).await;
             assert_eq!((status, code(&err)), (400, "invalid_cursor"), "{name}: {what}: {err}");
         }
     }
@@ -289,7 +255,7 @@ async fn a_restricted_token_pages_through_its_own_accounts_only() {
                 Some(c) => format!("/v1/connections?limit=1&cursor={c}"),
                 None => "/v1/connections?limit=1".to_owned(),
             };
-            let (status, page) = send(&app, "GET", &path, &limited, None).await;
+            let (status, page) = app.call("GET", &path, Some(&*limited), None).await;
             assert_eq!(status, 200, "{name}: {page}");
             let items = page["items"].as_array().unwrap();
             seen.extend(items.iter().map(|c| c["id"].as_str().unwrap().to_owned()));
@@ -315,7 +281,7 @@ async fn a_restricted_token_pages_through_its_own_accounts_only() {
         seen.sort();
         assert_eq!(seen, expected, "{name}");
         // Asking for an account outside the token shows nothing.
-        let (_, none) = send(&app, "GET", "/v1/connections?accountId=act-0", &limited, None).await;
+        let (_, none) = app.list_connections(&limited, "accountId=act-0").await;
         assert_eq!(none["items"], json!([]), "{name}");
         assert!(none.get("nextCursor").is_none(), "{name}");
     }
@@ -325,23 +291,16 @@ async fn a_restricted_token_pages_through_its_own_accounts_only() {
 async fn every_account_is_an_explicit_claim() {
     for (name, app) in apps().await {
         let every = common::token("org-a", None);
-        let (status, _) = send(&app, "POST", "/v1/connections", &every, Some(&body("act-1"))).await;
+        let (status, _) = app.create_connection(&every, &body("act-1")).await;
         assert_eq!(status, 201, "{name}");
         let absent = common::token_for("org-a", "forgotten", None);
-        let (status, err) = send(&app, "GET", "/v1/connections", &absent, None).await;
+        let (status, err) = app.list_connections(&absent, "").await;
         assert_eq!((status, code(&err)), (403, "accounts_claim_missing"), "{name}: {err}");
-        let (status, err) = send(&app, "POST", "/v1/connections", &absent, Some(&body("act-2"))).await;
+        let (status, err) = app.create_connection(&absent, &body("act-2")).await;
         assert_eq!((status, code(&err)), (403, "accounts_claim_missing"), "{name}");
         // Spot's routes answer in Spot's envelope.
-        let res = app
-            .client
-            .get(app.url("/setup/credentials/aws/externalId/act-1"))
-            .bearer_auth(&absent)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 403, "{name}");
-        let env: Value = res.json().await.unwrap();
+        let (status, env) = app.spot_read_external_id(&absent, "act-1").await;
+        assert_eq!(status, 403, "{name}");
         assert_eq!(env["response"]["errors"][0]["code"], "accounts_claim_missing", "{name}");
         for bad in [
             AccountsClaim::Every("all".into()),
@@ -349,11 +308,11 @@ async fn every_account_is_an_explicit_claim() {
             AccountsClaim::only(["act-1", "not an account"]),
         ] {
             let t = common::token_for("org-a", "u", Some(bad.clone()));
-            let (status, err) = send(&app, "GET", "/v1/connections", &t, None).await;
+            let (status, err) = app.list_connections(&t, "").await;
             assert_eq!((status, code(&err)), (403, "invalid_accounts_claim"), "{name}: {bad:?}");
         }
         let nothing = common::token_for("org-a", "u", Some(AccountsClaim::only(Vec::<String>::new())));
-        let (status, list) = send(&app, "GET", "/v1/connections", &nothing, None).await;
+        let (status, list) = app.list_connections(&nothing, "").await;
         assert_eq!(
             (status, &list["items"]),
             (200, &json!([])),
@@ -367,9 +326,9 @@ async fn every_account_is_an_explicit_claim() {
     };
     let app = common::spawn_app(lenient).await;
     let every = common::token("org-a", None);
-    send(&app, "POST", "/v1/connections", &every, Some(&body("act-1"))).await;
+    app.create_connection(&every, &body("act-1")).await;
     let absent = common::token_for("org-a", "legacy", None);
-    let (status, list) = send(&app, "GET", "/v1/connections", &absent, None).await;
+    let (status, list) = app.list_connections(&absent, "").await;
     assert_eq!((status, list["items"].as_array().unwrap().len()), (200, 1));
 }
 
@@ -379,9 +338,7 @@ async fn idempotency_keys_belong_to_their_user() {
         let alice = common::token_for("org-a", "alice", Some(AccountsClaim::every()));
         let bob = common::token_for("org-a", "bob", Some(AccountsClaim::every()));
         let keyed = |token: &str, b: Value| {
-            app.client
-                .post(app.url("/v1/connections"))
-                .bearer_auth(token)
+            app.request("POST", "/v1/connections", Some(token))
                 .header("Idempotency-Key", "k-shared")
                 .json(&b)
                 .send()
@@ -413,7 +370,7 @@ async fn idempotency_keys_belong_to_their_user() {
 async fn the_audit_trail_pages_and_each_event_is_capped() {
     for (name, app) in apps().await {
         let t = common::token("org-a", None);
-        let (_, c) = send(&app, "POST", "/v1/connections", &t, Some(&body("act-1"))).await;
+        let (_, c) = app.create_connection(&t, &body("act-1")).await;
         let id = c["id"].as_str().unwrap();
         // Failing roles, one of them with a 60 KB "ARN".
         let huge = format!("arn:aws:iam::123456789012:role/{}", "x".repeat(60_000));
@@ -424,14 +381,7 @@ async fn the_audit_trail_pages_and_each_event_is_capped() {
             "nope",
             "still-not",
         ] {
-            let (status, _) = send(
-                &app,
-                "POST",
-                &format!("/v1/connections/{id}/role"),
-                &t,
-                Some(&json!({"roleArn": arn})),
-            )
-            .await;
+            let (status, _) = app.connect_role(&t, id, arn).await;
             assert_eq!(status, 422, "{name}");
         }
         let mut kinds = Vec::new();
@@ -442,7 +392,7 @@ async fn the_audit_trail_pages_and_each_event_is_capped() {
                 Some(c) => format!("/v1/connections/{id}/events?limit=2&cursor={c}"),
                 None => format!("/v1/connections/{id}/events?limit=2"),
             };
-            let (status, page) = send(&app, "GET", &path, &t, None).await;
+            let (status, page) = app.call("GET", &path, Some(&*t), None).await;
             assert_eq!(status, 200, "{name}: {page}");
             pages += 1;
             let items = page["items"].as_array().unwrap();
@@ -466,14 +416,7 @@ async fn the_audit_trail_pages_and_each_event_is_capped() {
             ["created", "failed", "failed", "failed", "failed", "failed"],
             "{name}"
         );
-        let (status, err) = send(
-            &app,
-            "GET",
-            &format!("/v1/connections/{id}/events?limit=1000"),
-            &t,
-            None,
-        )
-        .await;
+        let (status, err) = app.events(&t, id, "limit=1000").await;
         assert_eq!((status, code(&err)), (400, "invalid_query"), "{name}");
     }
 }

@@ -1,7 +1,7 @@
 //! The renderer: Spot's default exactly, partition-correct ARNs, splitting,
 //! refusals that name the offending id, and no new linter findings.
 
-mod common;
+use crate::common;
 
 use account_connect::domain::Partition;
 use account_connect::policy::{render, Permissions, Rendered, Selection, SelectionError, MANAGED_POLICY_MAX_CHARS};

@@ -1,6 +1,6 @@
 //! One conformance suite, run against both stores: SQLite and DynamoDB (moto).
 
-mod common;
+use crate::common;
 
 use account_connect::connections::{ConnectedStack, Connection, ConnectionId, Event, EventKind, Method, Status};
 use account_connect::domain::{ExternalId, ExternalIdPrefix, Partition};

@@ -2,12 +2,12 @@
 //! bodies, tokens and headers, on both stores: nothing a client sends may
 //! produce a 5xx.
 
-mod common;
+use crate::common;
 
 use account_connect::config::Config;
 use base64::Engine;
 use common::AccountsClaim;
-use serde_json::{json, Value};
+use serde_json::json;
 
 struct Req {
     method: String,
@@ -18,19 +18,17 @@ struct Req {
 }
 
 async fn create(app: &common::TestApp, t: &str, account: &str) -> String {
-    let res = app
-        .client
-        .post(app.url("/v1/connections"))
-        .bearer_auth(t)
-        .json(&json!({"accountId": account, "partition": "aws", "permissions": {"mode": "default"}}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
-    res.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned()
+    let (status, c) = app
+        .create_connection(
+            t,
+            &json!({"accountId": account, "partition": "aws", "permissions": {"mode": "default"}}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    c["id"].as_str().unwrap().to_owned()
 }
 
-/// Connections to aim at (external IDs live one second here): one rotated,
+/// Connections to aim at (external IDs live one second of the app's clock): one rotated,
 /// one disconnected, one expired whose account another connection took over.
 async fn seed(app: &common::TestApp, t: &str) -> Vec<String> {
     let ids = vec![
@@ -38,15 +36,9 @@ async fn seed(app: &common::TestApp, t: &str) -> Vec<String> {
         create(app, t, "act-2").await,
         create(app, t, "act-3").await,
     ];
-    let post = |p: String| app.client.post(app.url(&p)).bearer_auth(t).send();
-    post(format!("/v1/connections/{}/external-id", ids[0])).await.unwrap();
-    app.client
-        .delete(app.url(&format!("/v1/connections/{}", ids[1])))
-        .bearer_auth(t)
-        .send()
-        .await
-        .unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    app.rotate_external_id(t, &ids[0]).await;
+    app.disconnect(t, &ids[1]).await;
+    app.clock.advance(2);
     create(app, t, "act-3").await;
     ids
 }
@@ -263,7 +255,7 @@ async fn no_hostile_request_on_any_route_gets_a_server_error() {
         let ids = seed(&app, &good).await;
         // A cursor of another query (the list of act-1), and one built as
         // cursors once were: base64 of a store key.
-        let page: Value = app.get_json("/v1/connections?limit=1", Some(&good)).await;
+        let (_, page) = app.list_connections(&good, "limit=1").await;
         let foreign = page["nextCursor"]
             .as_str()
             .expect("two connections, pages of one")

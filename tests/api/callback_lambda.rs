@@ -3,7 +3,7 @@
 //! takes its results (`POST .../invocation/{id}/response` or `/error`).
 //! Also: the deployment template bounds the callback's concurrency.
 
-mod common;
+use crate::common;
 
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;

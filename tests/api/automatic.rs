@@ -1,7 +1,7 @@
 //! The automatic flow: the template (cfn-lint clean, runs in moto), the
 //! quick-create link, and every path of the CloudFormation callback.
 
-mod common;
+use crate::common;
 
 use account_connect::automatic::token;
 use common::callback::{config, create, deliver, fixture, get, stack_in_moto, template, token_of, Receiver, KEY};
@@ -133,7 +133,7 @@ async fn end_to_end_the_stack_reports_back_and_the_account_connects() {
     // The stack that connected is recorded (the fixtures' StackId).
     assert_eq!(now["stack"]["stackId"], common::callback::STACK_A, "{now}");
     assert_eq!(now["stack"]["accountId"], "123456789012");
-    let (_, events) = (0, app.get_json(&format!("/v1/connections/{id}/events"), Some(&t)).await);
+    let (_, events) = app.events(&t, id, "").await;
     assert!(events["items"]
         .as_array()
         .unwrap()
@@ -217,15 +217,8 @@ async fn the_scheduled_recheck_records_health_changes() {
         &template(&app, &t, id).await,
         &format!("{}-r", c["cloudFormation"]["stackName"].as_str().unwrap()),
     );
-    let res = app
-        .client
-        .post(app.url(&format!("/v1/connections/{id}/role")))
-        .bearer_auth(&t)
-        .json(&json!({"roleArn": role}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    let (status, _) = app.connect_role(&t, id, &role).await;
+    assert_eq!(status, 200);
     // The customer detaches the policy: the next scheduled run finds the drift.
     let conf = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
     let iam = aws_sdk_iam::Client::new(&conf);

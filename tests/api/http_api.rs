@@ -1,6 +1,6 @@
 //! The HTTP surface: routes, the OpenAPI document, and 4xx for every bad input.
 
-mod common;
+use crate::common;
 
 use serde_json::{json, Value};
 
@@ -8,9 +8,7 @@ async fn app() -> common::TestApp {
     common::spawn_app(common::test_config()).await
 }
 
-async fn error_of(res: reqwest::Response) -> (u16, Value) {
-    let status = res.status().as_u16();
-    let body: Value = res.json().await.expect("error bodies are JSON");
+fn error_of((status, body): (u16, Value)) -> (u16, Value) {
     assert!(
         body["error"]["code"].is_string() && body["error"]["message"].is_string(),
         "{body}"
@@ -21,7 +19,7 @@ async fn error_of(res: reqwest::Response) -> (u16, Value) {
 #[tokio::test]
 async fn health_answers_ok_with_a_request_id() {
     let app = app().await;
-    let res = app.client.get(app.url("/health")).send().await.unwrap();
+    let res = app.request("GET", "/health", None).send().await.unwrap();
     assert_eq!(res.status(), 200);
     assert!(res.headers().contains_key("x-request-id"));
     let body: Value = res.json().await.unwrap();
@@ -31,7 +29,7 @@ async fn health_answers_ok_with_a_request_id() {
 #[tokio::test]
 async fn catalog_lists_products_integrations_and_actions() {
     let app = app().await;
-    let body: Value = app.get_json("/v1/catalog?partition=aws", None).await;
+    let (_, body) = app.catalog("partition=aws").await;
     assert_eq!(body["customizable"], true);
     let products = body["products"].as_array().unwrap();
     let eg = products.iter().find(|p| p["id"] == "elastigroup").unwrap();
@@ -42,7 +40,7 @@ async fn catalog_lists_products_integrations_and_actions() {
         .any(|i| i["id"] == "elastigroup-route53"));
     assert!(eg["actions"].as_array().unwrap().iter().any(|a| a == "autoscaling:*"));
 
-    let gov: Value = app.get_json("/v1/catalog?partition=aws-us-gov", None).await;
+    let (_, gov) = app.catalog("partition=aws-us-gov").await;
     assert_eq!(gov["customizable"], false);
     assert!(gov["note"].as_str().unwrap().contains("not be able to customize"));
     assert!(!gov.to_string().contains("arn:aws:"));
@@ -51,30 +49,18 @@ async fn catalog_lists_products_integrations_and_actions() {
 #[tokio::test]
 async fn policies_render_default_and_custom() {
     let app = app().await;
-    let res = app
-        .client
-        .post(app.url("/v1/policies"))
-        .json(&json!({"partition": "aws", "permissions": {"mode": "default"}}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    let body: Value = res.json().await.unwrap();
+    let (status, body) = app
+        .render_policies(&json!({"partition": "aws", "permissions": {"mode": "default"}}))
+        .await;
+    assert_eq!(status, 200);
     assert_eq!(body["policies"].as_array().unwrap().len(), 1);
     assert_eq!(body["policies"][0]["name"], "Spot-Policy");
     assert_eq!(body["sizeLimit"], 6144);
     assert_eq!(body["bundles"][0], "core");
 
-    let custom: Value = app
-        .client
-        .post(app.url("/v1/policies"))
-        .json(&json!({"partition": "aws", "permissions": {"mode": "custom", "products": ["ocean"], "integrations": ["ocean-eks"]}}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, custom) = app
+        .render_policies(&json!({"partition": "aws", "permissions": {"mode": "custom", "products": ["ocean"], "integrations": ["ocean-eks"]}}))
+        .await;
     assert_eq!(custom["permissions"]["products"], json!(["ocean"]));
     assert!(!custom.to_string().contains("route53:"));
 }
@@ -83,11 +69,11 @@ async fn policies_render_default_and_custom() {
 async fn every_bad_input_is_a_4xx_with_a_stable_code() {
     let app = app().await;
     let post = |body: String, ctype: &'static str| {
-        app.client
-            .post(app.url("/v1/policies"))
-            .header("content-type", ctype)
-            .body(body)
-            .send()
+        app.answer(
+            app.request("POST", "/v1/policies", None)
+                .header("content-type", ctype)
+                .body(body),
+        )
     };
     let cases: Vec<(String, &str, u16, &str)> = vec![
         ("{\"partition\":".into(), "application/json", 400, "malformed_json"),
@@ -113,7 +99,7 @@ async fn every_bad_input_is_a_4xx_with_a_stable_code() {
         ),
     ];
     for (body, ctype, status, code) in cases {
-        let (got, err) = error_of(post(body.clone(), ctype).await.unwrap()).await;
+        let (got, err) = error_of(post(body.clone(), ctype).await);
         assert_eq!(
             (got, err["error"]["code"].as_str().unwrap()),
             (status, code),
@@ -126,27 +112,18 @@ async fn every_bad_input_is_a_4xx_with_a_stable_code() {
             "{\"partition\":\"aws\",\"permissions\":{\"mode\":\"custom\",\"products\":[\"ocean\",\"ocean\"]}}".into(),
             "application/json",
         )
-        .await
-        .unwrap(),
-    )
-    .await;
+        .await,
+    );
     assert_eq!((status, &err["error"]["details"]["id"]), (422, &json!("ocean")));
 
-    let (status, err) = error_of(
-        app.client
-            .get(app.url("/v1/catalog?partition=mars"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, err) = error_of(app.catalog("partition=mars").await);
     assert_eq!((status, err["error"]["code"].as_str().unwrap()), (400, "invalid_query"));
-    let (status, err) = error_of(app.client.get(app.url("/nowhere")).send().await.unwrap()).await;
+    let (status, err) = error_of(app.call("GET", "/nowhere", None, None).await);
     assert_eq!(
         (status, err["error"]["code"].as_str().unwrap()),
         (404, "route_not_found")
     );
-    let (status, err) = error_of(app.client.delete(app.url("/v1/policies")).send().await.unwrap()).await;
+    let (status, err) = error_of(app.call("DELETE", "/v1/policies", None, None).await);
     assert_eq!(
         (status, err["error"]["code"].as_str().unwrap()),
         (405, "method_not_allowed")
@@ -156,7 +133,7 @@ async fn every_bad_input_is_a_4xx_with_a_stable_code() {
 #[tokio::test]
 async fn openapi_documents_exactly_the_routes_served() {
     let app = app().await;
-    let doc: Value = app.get_json("/openapi.json", None).await;
+    let (_, doc) = app.openapi().await;
     assert_eq!(doc["openapi"], "3.1.0");
     let paths = doc["paths"].as_object().unwrap();
     let mut documented = Vec::new();
@@ -168,8 +145,7 @@ async fn openapi_documents_exactly_the_routes_served() {
                 .replace("{id}", "con-doesnotexist")
                 .replace("{accountId}", "act-00000000");
             let res = app
-                .client
-                .request(method.to_uppercase().parse().unwrap(), app.url(&concrete))
+                .request(&method.to_uppercase(), &concrete, None)
                 .header("content-type", "application/json")
                 .body("{}")
                 .send()

@@ -1,6 +1,6 @@
 //! Spot's public API, driven by Spot's own Python SDK (spotinst-sdk2).
 
-mod common;
+use crate::common;
 
 use serde_json::Value;
 
@@ -32,20 +32,13 @@ async fn the_sdk_gets_one_stable_external_id_per_account() {
     assert_ne!(other["result"]["external_id"], ext.as_str());
 
     // Read back through the GET route, in Spot's envelope.
-    let res = app
-        .client
-        .get(app.url("/setup/credentials/aws/externalId/act-12345678"))
-        .bearer_auth(&t)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    let body: Value = res.json().await.unwrap();
+    let (status, body) = app.spot_read_external_id(&t, "act-12345678").await;
+    assert_eq!(status, 200);
     assert_eq!(body["response"]["status"]["code"], 200);
     assert_eq!(body["response"]["items"][0]["externalId"], ext.as_str());
     assert_eq!(body["response"]["count"], 1);
     // It is the same connection the /v1 API shows.
-    let list: Value = app.get_json("/v1/connections?accountId=act-12345678", Some(&t)).await;
+    let (_, list) = app.list_connections(&t, "accountId=act-12345678").await;
     assert_eq!(list["items"][0]["externalId"], ext.as_str());
 }
 
@@ -55,26 +48,14 @@ async fn errors_come_in_spots_envelope() {
     let t = common::token("org-a", None);
     let (ok, out) = sdk(&app, "not-a-token", "act-12345678", &["create_external_id"]);
     assert!(!ok, "{out}");
-    let res = app
-        .client
-        .post(app.url("/setup/credentials/aws/externalId"))
-        .bearer_auth(&t)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 400);
-    let body: Value = res.json().await.unwrap();
+    let (status, body) = app
+        .call("POST", "/setup/credentials/aws/externalId", Some(&*t), None)
+        .await;
+    assert_eq!(status, 400);
     assert_eq!(body["response"]["status"]["code"], 400);
     assert_eq!(body["response"]["errors"][0]["code"], "missing_account_id");
-    let res = app
-        .client
-        .get(app.url("/setup/credentials/aws/externalId/act-00000000"))
-        .bearer_auth(&t)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 404);
-    let body: Value = res.json().await.unwrap();
+    let (status, body) = app.spot_read_external_id(&t, "act-00000000").await;
+    assert_eq!(status, 404);
     assert_eq!(body["response"]["errors"][0]["code"], "external_id_not_found");
     // Another org does not see org-a's ID.
     let (_, mine) = sdk(&app, &t, "act-12345678", &["create_external_id"]);
@@ -94,7 +75,7 @@ async fn the_sdk_sets_credentials_and_reads_them_back() {
     let t = common::token("org-s", None);
     let (ok, created) = sdk(&app, &t, "act-55555555", &["create_external_id"]);
     assert!(ok, "{created}");
-    let list: Value = app.get_json("/v1/connections?accountId=act-55555555", Some(&t)).await;
+    let (_, list) = app.list_connections(&t, "accountId=act-55555555").await;
     let conn = &list["items"][0];
     let conf = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
     let iam = aws_sdk_iam::Client::new(&conf);
@@ -132,15 +113,8 @@ async fn the_sdk_sets_credentials_and_reads_them_back() {
 
     let (ok, set) = sdk(&app, &t, "act-55555555", &["set_credentials", &arn]);
     assert!(ok, "{set}");
-    let res = app
-        .client
-        .get(app.url("/setup/credentials/aws?accountId=act-55555555"))
-        .bearer_auth(&t)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    let body: Value = res.json().await.unwrap();
+    let (status, body) = app.spot_get_credentials(&t, "act-55555555").await;
+    assert_eq!(status, 200);
     assert_eq!(body["response"]["items"][0]["iamRole"], arn.as_str());
     assert_eq!(body["response"]["items"][0]["status"], "connected");
 }

@@ -2,7 +2,7 @@
 //! client can send may produce a 5xx, and every answer has a documented
 //! content type and matches the documented schema of its status.
 
-mod common;
+use crate::common;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_generated_request_gets_a_server_error() {

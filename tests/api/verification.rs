@@ -1,7 +1,7 @@
 //! Verifying a role against moto, with roles created through the IAM API as
 //! a customer would: every check can fail, and says what to change.
 
-mod common;
+use crate::common;
 
 use serde_json::{json, Value};
 
@@ -24,23 +24,10 @@ async fn env() -> Env {
 }
 
 impl Env {
-    async fn send(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut req = self
-            .app
-            .client
-            .request(method.parse().unwrap(), self.app.url(path))
-            .bearer_auth(&self.token);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let res = req.send().await.unwrap();
-        (res.status().as_u16(), res.json().await.unwrap_or(Value::Null))
-    }
-
     async fn connection(&self, account: &str, permissions: Value) -> Value {
         let body =
             json!({"accountId": account, "partition": "aws", "permissions": permissions, "awsAccountId": ACCOUNT});
-        let (status, c) = self.send("POST", "/v1/connections", Some(body)).await;
+        let (status, c) = self.app.create_connection(&self.token, &body).await;
         assert_eq!(status, 201, "{c}");
         c
     }
@@ -87,12 +74,7 @@ impl Env {
     }
 
     async fn connect(&self, c: &Value, arn: &str) -> (u16, Value) {
-        self.send(
-            "POST",
-            &format!("/v1/connections/{}/role", c["id"].as_str().unwrap()),
-            Some(json!({"roleArn": arn})),
-        )
-        .await
+        self.app.connect_role(&self.token, c["id"].as_str().unwrap(), arn).await
     }
 }
 
@@ -133,17 +115,9 @@ async fn assert_refused(e: &Env, c: &Value, arn: &str, failed: &str) -> Value {
     assert_eq!(chk["status"], "failed", "{report}");
     assert!(chk["remediation"].as_str().is_some_and(|r| r.len() > 20), "{chk}");
     assert_eq!(report["outcome"], "failed");
-    let (_, now) = e
-        .send("GET", &format!("/v1/connections/{}", c["id"].as_str().unwrap()), None)
-        .await;
+    let (_, now) = e.app.get_connection(&e.token, c["id"].as_str().unwrap()).await;
     assert_eq!(now["status"], "pending");
-    let (_, events) = e
-        .send(
-            "GET",
-            &format!("/v1/connections/{}/events", c["id"].as_str().unwrap()),
-            None,
-        )
-        .await;
+    let (_, events) = e.app.events(&e.token, c["id"].as_str().unwrap(), "").await;
     assert_eq!(events["items"].as_array().unwrap().last().unwrap()["kind"], "failed");
     report.clone()
 }
@@ -165,13 +139,7 @@ async fn the_right_role_connects_and_is_healthy() {
     }
     assert_eq!(check(&done["report"], "assume_role")["attempts"], 1);
     // Re-checking a healthy role keeps it healthy.
-    let (status, again) = e
-        .send(
-            "POST",
-            &format!("/v1/connections/{}/checks", c["id"].as_str().unwrap()),
-            None,
-        )
-        .await;
+    let (status, again) = e.app.recheck(&e.token, c["id"].as_str().unwrap()).await;
     assert_eq!((status, again["health"].as_str()), (200, Some("healthy")));
 }
 
@@ -234,7 +202,7 @@ async fn the_role_arn_must_be_of_this_connection() {
     let e = env().await;
     // Declared account differs.
     let body = json!({"accountId": "act-300", "partition": "aws", "permissions": {"mode": "default"}, "awsAccountId": "111111111111"});
-    let (_, c) = e.send("POST", "/v1/connections", Some(body)).await;
+    let (_, c) = e.app.create_connection(&e.token, &body).await;
     let arn = e.role(&c["trustPolicy"], &docs(&c), &[]).await;
     let report = assert_refused(&e, &c, &arn, "role_arn").await;
     assert!(check(&report, "role_arn")["message"]
@@ -325,10 +293,10 @@ async fn a_rotated_external_id_is_promoted_once_the_role_trusts_it() {
     let id = c["id"].as_str().unwrap();
     let arn = e.role(&c["trustPolicy"], &docs(&c), &[]).await;
     assert_eq!(e.connect(&c, &arn).await.0, 200);
-    let (_, rotated) = e.send("POST", &format!("/v1/connections/{id}/external-id"), None).await;
+    let (_, rotated) = e.app.rotate_external_id(&e.token, id).await;
     let new = rotated["pendingExternalId"].as_str().unwrap().to_owned();
     // Not yet in the trust policy: the re-check keeps the current ID.
-    let (_, still) = e.send("POST", &format!("/v1/connections/{id}/checks"), None).await;
+    let (_, still) = e.app.recheck(&e.token, id).await;
     assert_eq!(still["pendingExternalId"], new.as_str());
     // The customer pastes the updated trust policy (both IDs), then connects again.
     let name = arn.rsplit('/').next().unwrap();
@@ -344,14 +312,14 @@ async fn a_rotated_external_id_is_promoted_once_the_role_trusts_it() {
     assert_eq!(done["externalId"], new.as_str());
     assert!(done.get("pendingExternalId").is_none());
     // Afterwards the old ID left in the trust policy is a warning, not a failure.
-    let (_, later) = e.send("POST", &format!("/v1/connections/{id}/checks"), None).await;
+    let (_, later) = e.app.recheck(&e.token, id).await;
     let trust = check(&later["report"], "trust_policy");
     assert_eq!(trust["status"], "warning", "{trust}");
     assert!(trust["message"]
         .as_str()
         .unwrap()
         .contains(c["externalId"].as_str().unwrap()));
-    let (_, events) = e.send("GET", &format!("/v1/connections/{id}/events"), None).await;
+    let (_, events) = e.app.events(&e.token, id, "").await;
     let kinds: Vec<(&str, bool)> = events["items"]
         .as_array()
         .unwrap()
@@ -378,42 +346,26 @@ async fn a_role_serves_one_connection_and_concurrent_submissions_agree() {
     let arn = e.role(&c["trustPolicy"], &docs(&c), &[]).await;
     let handles: Vec<_> = (0..5)
         .map(|_| {
-            let (client, url, token, arn) = (
-                e.app.client.clone(),
-                e.app
-                    .url(&format!("/v1/connections/{}/role", c["id"].as_str().unwrap())),
+            let (app, id, token, arn) = (
+                e.app.clone(),
+                c["id"].as_str().unwrap().to_owned(),
                 e.token.clone(),
                 arn.clone(),
             );
-            tokio::spawn(async move {
-                client
-                    .post(url)
-                    .bearer_auth(token)
-                    .json(&json!({"roleArn": arn}))
-                    .send()
-                    .await
-                    .unwrap()
-                    .status()
-                    .as_u16()
-            })
+            tokio::spawn(async move { app.connect_role(&token, &id, &arn).await.0 })
         })
         .collect();
     for h in handles {
         assert_eq!(h.await.unwrap(), 200);
     }
-    let (_, done) = e
-        .send("GET", &format!("/v1/connections/{}", c["id"].as_str().unwrap()), None)
-        .await;
+    let (_, done) = e.app.get_connection(&e.token, c["id"].as_str().unwrap()).await;
     assert_eq!(
         (done["status"].as_str(), done["roleArn"].as_str()),
         (Some("connected"), Some(arn.as_str()))
     );
     // Another tenant, whose external ID the role does not trust, is refused by the trust check.
     let other = Env {
-        app: common::TestApp {
-            base: e.app.base.clone(),
-            client: e.app.client.clone(),
-        },
+        app: e.app.clone(),
         iam: e.iam.clone(),
         token: common::token("org-w", None),
     };
@@ -435,9 +387,7 @@ async fn a_role_serves_one_connection_and_concurrent_submissions_agree() {
         (409, "role_already_connected"),
         "{err}"
     );
-    let (_, c2_now) = other
-        .send("GET", &format!("/v1/connections/{}", c2["id"].as_str().unwrap()), None)
-        .await;
+    let (_, c2_now) = other.app.get_connection(&other.token, c2["id"].as_str().unwrap()).await;
     assert_eq!(c2_now["status"], "pending");
 }
 

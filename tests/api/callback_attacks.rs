@@ -3,7 +3,7 @@
 //! token) is publicly readable. Each message goes through the callback entry
 //! point; the connection's state is then read through the API.
 
-mod common;
+use crate::common;
 
 use account_connect::api::AppState;
 use common::callback::{
@@ -405,15 +405,8 @@ async fn only_the_stack_that_connected_updates_or_disconnects_and_replays_do_not
 async fn a_rotated_external_id_makes_the_old_token_useless() {
     let s = setup("org-rot", "act-r1").await;
     let url = s.rx.url();
-    let res = s
-        .app
-        .client
-        .post(s.app.url(&format!("/v1/connections/{}/external-id", s.id)))
-        .bearer_auth(&s.t)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    let (status, _) = s.app.rotate_external_id(&s.t, &s.id).await;
+    assert_eq!(status, 200);
     send(&s.state, &s.msg("Create", &url)).await;
     let answer = s.rx.answer();
     assert_eq!(answer["Status"], "FAILED");
@@ -455,24 +448,20 @@ async fn an_expired_external_id_makes_the_token_useless() {
 async fn automatic_connections_need_the_aws_account_and_manual_ones_do_not() {
     let app = common::spawn_app(config(None)).await;
     let t = common::token("org-acc", None);
-    let post = |body: Value| {
-        app.client
-            .post(app.url("/v1/connections"))
-            .bearer_auth(&t)
-            .json(&body)
-            .send()
-    };
-    let res = post(
-        json!({"accountId": "act-n1", "partition": "aws", "permissions": {"mode": "default"}, "method": "automatic"}),
-    )
-    .await
-    .unwrap();
-    assert_eq!(res.status(), 422);
-    let err: Value = res.json().await.unwrap();
+    let (status, err) = app
+        .create_connection(
+            &t,
+            &json!({"accountId": "act-n1", "partition": "aws", "permissions": {"mode": "default"}, "method": "automatic"}),
+        )
+        .await;
+    assert_eq!(status, 422);
     assert_eq!(err["error"]["code"], "aws_account_id_required", "{err}");
     assert!(err["error"]["message"].as_str().unwrap().contains("awsAccountId"));
-    let res = post(json!({"accountId": "act-n1", "partition": "aws", "permissions": {"mode": "default"}}))
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
+    let (status, _) = app
+        .create_connection(
+            &t,
+            &json!({"accountId": "act-n1", "partition": "aws", "permissions": {"mode": "default"}}),
+        )
+        .await;
+    assert_eq!(status, 201);
 }

@@ -1,0 +1,28 @@
+//! The integration tests, one module per feature, in one crate: the library
+//! and its SDK-heavy dependencies are linked once, not once per file.
+//!
+//! `cargo test --test api <filter>` runs some of them; module paths make the
+//! filter (`cargo test connections::`).
+
+#[path = "../aws_standin/mod.rs"]
+mod aws_standin;
+#[path = "../common/mod.rs"]
+mod common;
+
+mod automatic;
+mod callback_attacks;
+mod callback_lambda;
+mod catalog;
+mod connections;
+mod hostile_inputs;
+mod http_api;
+mod lambda_entry;
+mod lifecycle_edges;
+mod metrics_emf;
+mod openapi_fuzz;
+mod policy_render;
+mod spot_compat;
+mod store_conformance;
+mod store_unavailable;
+mod verification;
+mod verification_aws;
