@@ -591,32 +591,26 @@ async fn verify_by_hand(base: &aws_config::SdkConfig, arn: &str, external_id: &s
         .filter_map(|p| p.policy_arn)
         .collect();
     let iam = &iam;
-    let versions = account_connect::join::join_all(
+    let versions = futures::future::join_all(
         arns.iter()
-            .map(|a| async move { iam.get_policy().policy_arn(a).send().await.expect("GetPolicy") })
-            .collect(),
+            .map(|a| async move { iam.get_policy().policy_arn(a).send().await.expect("GetPolicy") }),
     )
     .await;
-    let docs = account_connect::join::join_all(
-        arns.iter()
-            .zip(&versions)
-            .map(|(a, v)| {
-                let version = v
-                    .policy
-                    .as_ref()
-                    .and_then(|p| p.default_version_id.clone())
-                    .unwrap_or_else(|| "v1".into());
-                async move {
-                    iam.get_policy_version()
-                        .policy_arn(a)
-                        .version_id(version)
-                        .send()
-                        .await
-                        .expect("GetPolicyVersion")
-                }
-            })
-            .collect(),
-    )
+    let docs = futures::future::join_all(arns.iter().zip(&versions).map(|(a, v)| {
+        let version = v
+            .policy
+            .as_ref()
+            .and_then(|p| p.default_version_id.clone())
+            .unwrap_or_else(|| "v1".into());
+        async move {
+            iam.get_policy_version()
+                .policy_arn(a)
+                .version_id(version)
+                .send()
+                .await
+                .expect("GetPolicyVersion")
+        }
+    }))
     .await;
     let d = t.elapsed();
     assert!(docs

@@ -7,11 +7,9 @@ use crate::api::{ApiError, AppState};
 use crate::domain::SpotAccountId;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use base64::Engine;
-use hmac::{Hmac, Mac};
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 
 /// Longest org id accepted from a token.
 const MAX_ORG_LEN: usize = 128;
@@ -180,52 +178,99 @@ impl Claims {
     }
 }
 
-fn now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
+/// Who signs the local server's tokens and for whom: the `iss` and `aud`
+/// every token must carry.
+#[derive(Debug, Clone, Copy)]
+pub struct LocalIssuer<'a> {
+    pub secret: &'a [u8],
+    pub issuer: &'a str,
+    pub audience: &'a str,
 }
 
-/// Signs claims as an HS256 JWT.
+impl<'a> LocalIssuer<'a> {
+    /// The server's own settings (None without a secret).
+    pub fn of(config: &'a crate::config::Config) -> Option<Self> {
+        Some(LocalIssuer {
+            secret: config.jwt_secret.as_deref()?,
+            issuer: &config.jwt_issuer,
+            audience: &config.jwt_audience,
+        })
+    }
+}
+
+/// What is signed: the claims, and who issued them for whom.
+#[derive(Serialize)]
+struct Signed<'a> {
+    #[serde(flatten)]
+    claims: &'a Claims,
+    iss: &'a str,
+    aud: &'a str,
+    /// Valid from when it was issued.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nbf: Option<i64>,
+}
+
+/// Signs claims as an HS256 JWT for a server on the default issuer and audience.
 pub fn mint(secret: &[u8], claims: &Claims) -> String {
-    let header = B64.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
-    let payload = B64.encode(serde_json::to_vec(claims).expect("claims serialize"));
-    let signing_input = format!("{header}.{payload}");
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
-    mac.update(signing_input.as_bytes());
-    format!("{signing_input}.{}", B64.encode(mac.finalize().into_bytes()))
+    mint_as(
+        LocalIssuer {
+            secret,
+            issuer: crate::config::DEFAULT_JWT_ISSUER,
+            audience: crate::config::DEFAULT_JWT_AUDIENCE,
+        },
+        claims,
+    )
 }
 
-/// Checks an HS256 JWT's signature and times; returns its claims.
-pub fn verify(secret: &[u8], token: &str) -> Result<Claims, ApiError> {
-    let bad = || {
-        unauthorized(
-            "the bearer token is not valid: sign it with ACCOUNT_CONNECT_JWT_SECRET (account-connect token --org ORG)",
-        )
+/// Signs claims as an HS256 JWT with the issuer's `iss` and `aud`.
+pub fn mint_as(by: LocalIssuer<'_>, claims: &Claims) -> String {
+    let signed = Signed {
+        claims,
+        iss: by.issuer,
+        aud: by.audience,
+        nbf: claims.iat,
     };
-    let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(sig), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
-        return Err(bad());
-    };
-    let header: serde_json::Value = B64
-        .decode(h)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or_else(bad)?;
-    if header["alg"] != "HS256" {
-        return Err(unauthorized("only HS256 tokens are accepted"));
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &signed,
+        &EncodingKey::from_secret(by.secret).expect("the JWT secret is not empty (the settings require 32 bytes)"),
+    )
+    .expect("HS256 signs any serializable claims")
+}
+
+/// Checks an HS256 JWT's signature, `exp` (required), `nbf`, `iss` and
+/// `aud`; returns its claims.
+pub fn verify(by: LocalIssuer<'_>, token: &str) -> Result<Claims, ApiError> {
+    let mut rules = Validation::new(Algorithm::HS256);
+    // Same-host clock: no leeway, an expired token is refused at once.
+    rules.leeway = 0;
+    rules.validate_nbf = true;
+    rules.set_required_spec_claims(&["exp", "iss", "aud"]);
+    rules.set_issuer(&[by.issuer]);
+    rules.set_audience(&[by.audience]);
+    let key = DecodingKey::from_secret(by.secret)
+        .map_err(|_| unauthorized("this server's ACCOUNT_CONNECT_JWT_SECRET is empty: no token can be checked"))?;
+    match jsonwebtoken::decode::<Claims>(token, &key, &rules) {
+        Ok(data) => Ok(data.claims),
+        Err(e) => Err(unauthorized(match e.kind() {
+            ErrorKind::ExpiredSignature => "the bearer token has expired; get a new one".to_owned(),
+            ErrorKind::ImmatureSignature => "the bearer token is not valid yet (its nbf is in the future)".to_owned(),
+            ErrorKind::InvalidAlgorithm => "only HS256 tokens are accepted".to_owned(),
+            ErrorKind::InvalidIssuer => format!(
+                "the bearer token's iss claim must be {:?} (ACCOUNT_CONNECT_JWT_ISSUER)",
+                by.issuer
+            ),
+            ErrorKind::InvalidAudience => format!(
+                "the bearer token's aud claim must be {:?} (ACCOUNT_CONNECT_JWT_AUDIENCE)",
+                by.audience
+            ),
+            ErrorKind::MissingRequiredClaim(claim) => format!(
+                "the bearer token has no {claim} claim; account-connect token --org ORG mints one that has"
+            ),
+            _ => "the bearer token is not valid: sign it with ACCOUNT_CONNECT_JWT_SECRET (account-connect token --org ORG)"
+                .to_owned(),
+        })),
     }
-    let sig = B64.decode(sig).map_err(|_| bad())?;
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
-    mac.update(format!("{h}.{p}").as_bytes());
-    mac.verify_slice(&sig).map_err(|_| bad())?;
-    let claims: Claims = B64
-        .decode(p)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or_else(bad)?;
-    if claims.exp.is_some_and(|exp| exp <= now()) {
-        return Err(unauthorized("the bearer token has expired; get a new one"));
-    }
-    Ok(claims)
 }
 
 /// The claims of the request, from API Gateway's authorizer or the bearer token.
@@ -247,12 +292,9 @@ pub fn claims_of(parts: &Parts, state: &AppState) -> Result<Claims, ApiError> {
         .strip_prefix("Bearer ")
         .or_else(|| header.strip_prefix("bearer "))
         .ok_or_else(|| unauthorized("the Authorization header must be Bearer <token>"))?;
-    let secret = state
-        .config
-        .jwt_secret
-        .as_deref()
+    let by = LocalIssuer::of(&state.config)
         .ok_or_else(|| unauthorized("this server has no ACCOUNT_CONNECT_JWT_SECRET to check tokens with"))?;
-    verify(secret, token.trim())
+    verify(by, token.trim())
 }
 
 /// The caller of the request, under the deployment's accounts-claim rule.
@@ -270,6 +312,22 @@ impl FromRequestParts<AppState> for Tenant {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+    use base64::Engine;
+
+    fn now() -> i64 {
+        time::OffsetDateTime::now_utc().unix_timestamp()
+    }
+
+    const LOCAL: LocalIssuer<'static> = LocalIssuer {
+        secret: b"secret",
+        issuer: crate::config::DEFAULT_JWT_ISSUER,
+        audience: crate::config::DEFAULT_JWT_AUDIENCE,
+    };
+
+    fn code_of(token: &str) -> Result<String, String> {
+        verify(LOCAL, token).map(|c| c.org).map_err(|e| e.message)
+    }
 
     fn claims() -> Claims {
         Claims {
@@ -284,22 +342,87 @@ mod tests {
     #[test]
     fn round_trips_and_rejects_tampering() {
         let t = mint(b"secret", &claims());
-        assert_eq!(verify(b"secret", &t).unwrap().org, "org-a");
-        assert!(verify(b"other", &t).is_err());
+        assert_eq!(verify(LOCAL, &t).unwrap().org, "org-a");
+        assert!(verify(
+            LocalIssuer {
+                secret: b"other",
+                ..LOCAL
+            },
+            &t
+        )
+        .is_err());
         let mut forged = claims();
         forged.org = "org-b".into();
         let payload = B64.encode(serde_json::to_vec(&forged).unwrap());
         let parts: Vec<&str> = t.split('.').collect();
-        assert!(verify(b"secret", &format!("{}.{}.{}", parts[0], payload, parts[2])).is_err());
+        assert!(verify(LOCAL, &format!("{}.{}.{}", parts[0], payload, parts[2])).is_err());
         let none_alg = format!("{}.{}.", B64.encode(br#"{"alg":"none"}"#), payload);
-        assert!(verify(b"secret", &none_alg).is_err());
+        assert!(verify(LOCAL, &none_alg).is_err());
+        let hs512 = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS512),
+            &serde_json::json!({"sub": "u", "org": "o", "exp": now() + 60, "iss": LOCAL.issuer, "aud": LOCAL.audience}),
+            &EncodingKey::from_secret(b"secret").unwrap(),
+        )
+        .unwrap();
+        assert_eq!(code_of(&hs512), Err("only HS256 tokens are accepted".into()));
     }
 
     #[test]
-    fn expired_tokens_are_refused() {
+    fn times_are_checked_and_exp_is_required() {
         let mut c = claims();
         c.exp = Some(now() - 1);
-        assert!(verify(b"secret", &mint(b"secret", &c)).is_err());
+        assert!(code_of(&mint(b"secret", &c)).unwrap_err().contains("expired"));
+        c.exp = None;
+        assert!(code_of(&mint(b"secret", &c)).unwrap_err().contains("no exp claim"));
+        c.exp = Some(now() + 60);
+        c.iat = Some(now() + 30);
+        assert!(code_of(&mint(b"secret", &c)).unwrap_err().contains("not valid yet"));
+        c.iat = Some(now());
+        assert_eq!(
+            code_of(&mint(b"secret", &c)),
+            Ok("org-a".into()),
+            "nbf = iat = now is valid"
+        );
+    }
+
+    #[test]
+    fn issuer_and_audience_must_match() {
+        let c = claims();
+        let other_iss = mint_as(
+            LocalIssuer {
+                issuer: "someone-else",
+                ..LOCAL
+            },
+            &c,
+        );
+        assert!(code_of(&other_iss).unwrap_err().contains("ACCOUNT_CONNECT_JWT_ISSUER"));
+        let other_aud = mint_as(
+            LocalIssuer {
+                audience: "another-service",
+                ..LOCAL
+            },
+            &c,
+        );
+        assert!(code_of(&other_aud)
+            .unwrap_err()
+            .contains("ACCOUNT_CONNECT_JWT_AUDIENCE"));
+        let custom = LocalIssuer {
+            issuer: "idp",
+            audience: "api",
+            ..LOCAL
+        };
+        assert_eq!(verify(custom, &mint_as(custom, &c)).unwrap().org, "org-a");
+        // Without iss or aud at all.
+        let bare = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &serde_json::json!({"sub": "u", "org": "o", "exp": now() + 60}),
+            &EncodingKey::from_secret(b"secret").unwrap(),
+        )
+        .unwrap();
+        assert!(
+            code_of(&bare).unwrap_err().contains("no iss claim")
+                || code_of(&bare).unwrap_err().contains("no aud claim")
+        );
     }
 
     #[test]

@@ -4,33 +4,114 @@ use crate::api::{router, AppState};
 use crate::config::Config;
 use crate::domain::Partition;
 use crate::policy::{render, Permissions, Selection};
+use clap::{CommandFactory, Parser, Subcommand};
 use std::process::ExitCode;
 
-const USAGE: &str = "usage:
-  account-connect serve [--addr 127.0.0.1:3000]   run the API locally
-  account-connect token --org ORG [--accounts act-1,act-2|'*'] [--sub USER] [--hours 12]
-                                                  mint a bearer token (ACCOUNT_CONNECT_JWT_SECRET)
-  account-connect init-table                      create the DynamoDB table ACCOUNT_CONNECT_STORE names
-  account-connect stack-callback --connection ID --role-arn ARN --stack-id ARN [--request-type Create]
-                                                  deliver the request a customer's stack sends (local runs)
-  account-connect policy --partition aws [--products a,b] [--integrations c,d]
-                                                  print the rendered policies
-In AWS Lambda (AWS_LAMBDA_RUNTIME_API set) it serves API Gateway events.";
+/// Connects customers' AWS accounts to Spot through a cross-account IAM role.
+#[derive(Debug, Parser)]
+#[command(
+    name = "account-connect",
+    version,
+    propagate_version = true,
+    after_help = "In AWS Lambda (AWS_LAMBDA_RUNTIME_API set) and without a command, it serves API Gateway events."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the API locally.
+    Serve {
+        /// Address to listen on (port 0: any free port).
+        #[arg(long, default_value = "127.0.0.1:3000")]
+        addr: String,
+    },
+    /// Mint a bearer token for the local server (signed with ACCOUNT_CONNECT_JWT_SECRET).
+    Token {
+        /// The organization the token is for.
+        #[arg(long)]
+        org: String,
+        /// Spot accounts the user may act on, comma-separated, or '*' for every account (the default).
+        #[arg(long)]
+        accounts: Option<String>,
+        /// The user.
+        #[arg(long, default_value = "cli")]
+        sub: String,
+        /// Hours until the token expires.
+        #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(i64).range(1..=MAX_TOKEN_HOURS))]
+        hours: i64,
+    },
+    /// Create the DynamoDB table ACCOUNT_CONNECT_STORE names.
+    InitTable,
+    /// Deliver the request a customer's stack sends to the callback (local runs).
+    StackCallback {
+        /// The connection the stack belongs to.
+        #[arg(long)]
+        connection: String,
+        /// The role the stack created.
+        #[arg(long)]
+        role_arn: String,
+        /// The stack's ARN.
+        #[arg(long)]
+        stack_id: String,
+        /// Create, Update or Delete.
+        #[arg(long, default_value = "Create")]
+        request_type: String,
+    },
+    /// Print the rendered policies.
+    Policy {
+        /// aws, aws-us-gov or aws-cn.
+        #[arg(long, default_value = "aws")]
+        partition: String,
+        /// Products, comma-separated (with --integrations: a custom selection).
+        #[arg(long)]
+        products: Option<String>,
+        /// Integrations, comma-separated.
+        #[arg(long)]
+        integrations: Option<String>,
+    },
+}
+
+/// A year: longer-lived local tokens are a mistake.
+const MAX_TOKEN_HOURS: i64 = 366 * 24;
 
 pub fn main(args: Vec<String>) -> ExitCode {
-    let in_lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
-    let result = match args.first().map(String::as_str) {
-        None if in_lambda => run_lambda(),
-        Some("serve") => serve(&args[1..]),
-        Some("policy") => policy(&args[1..]),
-        Some("token") => token(&args[1..]),
-        Some("init-table") => init_table(),
-        Some("stack-callback") => stack_callback(&args[1..]),
-        Some("-h" | "--help" | "help") => {
-            println!("{USAGE}");
-            Ok(())
+    let cli = match Cli::try_parse_from(std::iter::once("account-connect".to_owned()).chain(args)) {
+        Ok(cli) => cli,
+        Err(e) => {
+            // --help and --version print to stdout and exit 0; mistakes exit 2.
+            let _ = e.print();
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
         }
-        _ => Err(USAGE.to_owned()),
+    };
+    let in_lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
+    let result = match cli.command {
+        None if in_lambda => run_lambda(),
+        None => {
+            let _ = Cli::command().write_long_help(&mut std::io::stderr());
+            return ExitCode::from(2);
+        }
+        Some(Command::Serve { addr }) => serve(addr),
+        Some(Command::Policy {
+            partition,
+            products,
+            integrations,
+        }) => policy(&partition, products, integrations),
+        Some(Command::Token {
+            org,
+            accounts,
+            sub,
+            hours,
+        }) => token(&org, accounts, &sub, hours),
+        Some(Command::InitTable) => init_table(),
+        Some(Command::StackCallback {
+            connection,
+            role_arn,
+            stack_id,
+            request_type,
+        }) => stack_callback(connection, role_arn, stack_id, request_type),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -39,21 +120,6 @@ pub fn main(args: Vec<String>) -> ExitCode {
             ExitCode::from(2)
         }
     }
-}
-
-/// `--name value` pairs after a command.
-fn flags(args: &[String], allowed: &[&str]) -> Result<std::collections::BTreeMap<String, String>, String> {
-    let mut out = std::collections::BTreeMap::new();
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let name = a
-            .strip_prefix("--")
-            .filter(|n| allowed.contains(n))
-            .ok_or_else(|| format!("unknown argument {a:?}\n{USAGE}"))?;
-        let value = it.next().ok_or_else(|| format!("--{name} needs a value"))?;
-        out.insert(name.to_owned(), value.clone());
-    }
-    Ok(out)
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, String> {
@@ -73,17 +139,19 @@ fn run_lambda() -> Result<(), String> {
     runtime()?.block_on(lambda_http::run(app)).map_err(|e| e.to_string())
 }
 
-fn serve(args: &[String]) -> Result<(), String> {
+fn serve(addr: String) -> Result<(), String> {
     crate::telemetry::init(false);
-    let f = flags(args, &["addr"])?;
-    let addr = f.get("addr").map(String::as_str).unwrap_or("127.0.0.1:3000").to_owned();
     let mut config = Config::from_env().map_err(|e| e.to_string())?;
     let generated = config.jwt_secret.is_none();
     if generated {
         // A fresh secret per run: tokens from an earlier run stop working.
         config.jwt_secret = Some(crate::ids::random_token(32).into_bytes());
     }
-    let secret = config.jwt_secret.clone().expect("set above");
+    let (secret, issuer, audience) = (
+        config.jwt_secret.clone().expect("set above"),
+        config.jwt_issuer.clone(),
+        config.jwt_audience.clone(),
+    );
     let store = config.store_url.clone();
     let app = router(AppState::new(config)?);
     runtime()?.block_on(async move {
@@ -91,8 +159,13 @@ fn serve(args: &[String]) -> Result<(), String> {
             .await
             .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
         let local = listener.local_addr().map_err(|e| e.to_string())?;
-        let token = crate::auth::mint(
-            &secret,
+        let by = crate::auth::LocalIssuer {
+            secret: &secret,
+            issuer: &issuer,
+            audience: &audience,
+        };
+        let token = crate::auth::mint_as(
+            by,
             &dev_claims("org-dev", crate::auth::AccountsClaim::every(), "dev-user", 12),
         );
         println!("account-connect listening on http://{local} (store: {store})");
@@ -110,7 +183,7 @@ fn serve(args: &[String]) -> Result<(), String> {
     })
 }
 
-fn list(v: Option<&String>) -> Vec<String> {
+fn list(v: Option<&str>) -> Vec<String> {
     v.map(|s| {
         s.split(',')
             .map(str::trim)
@@ -121,18 +194,12 @@ fn list(v: Option<&String>) -> Vec<String> {
     .unwrap_or_default()
 }
 
-fn policy(args: &[String]) -> Result<(), String> {
-    let f = flags(args, &["partition", "products", "integrations"])?;
-    let partition: Partition = f
-        .get("partition")
-        .map(String::as_str)
-        .unwrap_or("aws")
-        .parse()
-        .map_err(|e: crate::domain::ParseError| e.message)?;
-    let permissions = if f.contains_key("products") || f.contains_key("integrations") {
+fn policy(partition: &str, products: Option<String>, integrations: Option<String>) -> Result<(), String> {
+    let partition: Partition = partition.parse().map_err(|e: crate::domain::ParseError| e.message)?;
+    let permissions = if products.is_some() || integrations.is_some() {
         Permissions::Custom {
-            products: list(f.get("products")),
-            integrations: list(f.get("integrations")),
+            products: list(products.as_deref()),
+            integrations: list(integrations.as_deref()),
         }
     } else {
         Permissions::Default
@@ -155,25 +222,17 @@ fn dev_claims(org: &str, accounts: crate::auth::AccountsClaim, sub: &str, hours:
     }
 }
 
-fn token(args: &[String]) -> Result<(), String> {
-    let f = flags(args, &["org", "accounts", "sub", "hours"])?;
-    let org = f.get("org").ok_or("--org is required")?;
+fn token(org: &str, accounts: Option<String>, sub: &str, hours: i64) -> Result<(), String> {
     // Without --accounts (or with --accounts '*'), the token says "every account" explicitly.
-    let accounts = match f.get("accounts").map(String::as_str) {
+    let accounts = match accounts.as_deref() {
         None | Some(crate::auth::EVERY_ACCOUNT) => crate::auth::AccountsClaim::every(),
-        Some(_) => crate::auth::AccountsClaim::Only(list(f.get("accounts"))),
+        Some(list_of) => crate::auth::AccountsClaim::Only(list(Some(list_of))),
     };
-    let hours: i64 = f
-        .get("hours")
-        .map(|h| h.parse().map_err(|_| "--hours takes a whole number"))
-        .transpose()?
-        .unwrap_or(12);
     let config = Config::from_env().map_err(|e| e.to_string())?;
-    let secret = config
-        .jwt_secret
+    // The issuer and audience the server checks: the same settings on both sides.
+    let by = crate::auth::LocalIssuer::of(&config)
         .ok_or("set ACCOUNT_CONNECT_JWT_SECRET (the same as the server's) to mint a token")?;
-    let claims = dev_claims(org, accounts, f.get("sub").map(String::as_str).unwrap_or("cli"), hours);
-    println!("{}", crate::auth::mint(&secret, &claims));
+    println!("{}", crate::auth::mint_as(by, &dev_claims(org, accounts, sub, hours)));
     Ok(())
 }
 
@@ -192,12 +251,8 @@ fn init_table() -> Result<(), String> {
 /// Plays CloudFormation for a local run: sends the callback the request a
 /// stack's custom resource would, receives the answer on a loopback port,
 /// and prints it.
-fn stack_callback(args: &[String]) -> Result<(), String> {
+fn stack_callback(connection: String, role: String, stack: String, request_type: String) -> Result<(), String> {
     crate::telemetry::init(false);
-    let f = flags(args, &["connection", "role-arn", "stack-id", "request-type"])?;
-    let need = |k: &str| f.get(k).cloned().ok_or_else(|| format!("--{k} is required"));
-    let (connection, role, stack) = (need("connection")?, need("role-arn")?, need("stack-id")?);
-    let request_type = f.get("request-type").cloned().unwrap_or_else(|| "Create".into());
     let mut config = Config::from_env().map_err(|e| e.to_string())?;
     let key = config
         .callback_key

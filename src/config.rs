@@ -7,6 +7,12 @@ use std::collections::BTreeMap;
 pub const DEFAULT_PRINCIPAL_AWS: &str = "arn:aws:iam::922761411349:root";
 /// Local runs keep their state in this SQLite file.
 pub const DEFAULT_STORE: &str = "sqlite://account-connect.db";
+/// `iss` of the tokens `account-connect token` mints and the local server expects.
+pub const DEFAULT_JWT_ISSUER: &str = "account-connect-local";
+/// `aud` of the same tokens.
+pub const DEFAULT_JWT_AUDIENCE: &str = "account-connect";
+/// Longest issuer or audience setting accepted.
+const MAX_JWT_PARTY_LEN: usize = 256;
 /// Shortest JWT secret accepted: HS256 wants at least 256 bits.
 const MIN_JWT_SECRET_BYTES: usize = 32;
 
@@ -21,6 +27,10 @@ pub struct Config {
     /// Key for HS256 bearer tokens on the local server; in Lambda, API
     /// Gateway checks tokens and this stays unset.
     pub jwt_secret: Option<Vec<u8>>,
+    /// `iss` the local server's tokens must carry (and `token` mints).
+    pub jwt_issuer: String,
+    /// `aud` the local server's tokens must carry (and `token` mints).
+    pub jwt_audience: String,
     /// How long a verification waits for IAM to propagate a new role; fits
     /// inside API Gateway's 30 s with the rest of the checks.
     pub propagation_budget_secs: u64,
@@ -63,6 +73,8 @@ impl Default for Config {
             external_id_ttl_secs: 48 * 3600,
             store_url: DEFAULT_STORE.to_owned(),
             jwt_secret: None,
+            jwt_issuer: DEFAULT_JWT_ISSUER.to_owned(),
+            jwt_audience: DEFAULT_JWT_AUDIENCE.to_owned(),
             propagation_budget_secs: 20,
             callback_propagation_secs: 240,
             callback_key: None,
@@ -263,6 +275,19 @@ impl Config {
                 )));
             }
             c.jwt_secret = Some(v.into_bytes());
+        }
+        for (name, field) in [
+            ("ACCOUNT_CONNECT_JWT_ISSUER", &mut c.jwt_issuer),
+            ("ACCOUNT_CONNECT_JWT_AUDIENCE", &mut c.jwt_audience),
+        ] {
+            if let Some(v) = var(name) {
+                if v.len() > MAX_JWT_PARTY_LEN || v.trim() != v {
+                    return Err(ConfigError(format!(
+                        "{name} must be at most {MAX_JWT_PARTY_LEN} characters, without surrounding spaces"
+                    )));
+                }
+                *field = v;
+            }
         }
         Ok(c)
     }

@@ -4,7 +4,6 @@
 pub mod api;
 pub mod auth;
 pub mod automatic;
-pub mod cache;
 pub mod catalog;
 pub mod cli;
 pub mod clock;
@@ -13,7 +12,6 @@ pub mod connections;
 pub mod domain;
 pub mod iam;
 pub mod ids;
-pub mod join;
 pub mod metrics;
 pub mod policy;
 pub mod recheck;

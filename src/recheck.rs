@@ -48,19 +48,14 @@ pub async fn run(state: &AppState, deadline: Instant) -> Summary {
                 summary.unfinished = true;
                 return summary;
             }
-            let results = crate::join::join_all(
-                chunk
-                    .iter()
-                    .map(|c| async move {
-                        let tenant = Tenant {
-                            org: c.org.clone(),
-                            sub: "scheduled-recheck".into(),
-                            accounts: None,
-                        };
-                        (c.health, state.connections.recheck(&tenant, &c.id).await)
-                    })
-                    .collect(),
-            )
+            let results = futures::future::join_all(chunk.iter().map(|c| async move {
+                let tenant = Tenant {
+                    org: c.org.clone(),
+                    sub: "scheduled-recheck".into(),
+                    accounts: None,
+                };
+                (c.health, state.connections.recheck(&tenant, &c.id).await)
+            }))
             .await;
             for (before, r) in results {
                 match r {

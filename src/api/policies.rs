@@ -1,6 +1,5 @@
 use super::error::ApiError;
 use super::extract::Json;
-use crate::cache::BoundedCache;
 use crate::domain::Partition;
 use crate::policy::{render_shared, Permissions, Rendered, Selection};
 use axum::body::Bytes;
@@ -31,7 +30,8 @@ pub struct PolicyResponse<'a> {
 }
 
 /// Answers by selection, serialized: a selection's answer never changes.
-static ANSWERS: LazyLock<BoundedCache<Selection, Bytes>> = LazyLock::new(|| BoundedCache::new(MAX_CACHED_ANSWERS));
+static ANSWERS: LazyLock<quick_cache::sync::Cache<Selection, Bytes>> =
+    LazyLock::new(|| quick_cache::sync::Cache::new(MAX_CACHED_ANSWERS));
 const MAX_CACHED_ANSWERS: usize = 512;
 
 #[utoipa::path(post, path = "/v1/policies", tag = "policies", operation_id = "renderPolicies",
@@ -45,7 +45,7 @@ const MAX_CACHED_ANSWERS: usize = 512;
     ))]
 pub async fn post_policies(Json(req): Json<PolicyRequest>) -> Result<Response, ApiError> {
     let selection = Selection::resolve(req.partition, &req.permissions)?;
-    let body = ANSWERS.get_or_try_insert(&selection, || {
+    let body = ANSWERS.get_or_insert_with(&selection, || {
         let rendered = render_shared(&selection)?;
         let answer = PolicyResponse {
             partition: req.partition,

@@ -1,13 +1,20 @@
 //! Answering CloudFormation: the PUT to a checked ResponseURL, with no
 //! redirects, a short timeout and a body within CloudFormation's limit.
+//! The client is hyper with rustls on aws-lc, the stack the AWS SDK already
+//! links, so the binaries carry one HTTP and one TLS implementation.
 
 use super::response_url::ResponseHosts;
 use super::stack_arn::StackArn;
 use crate::config::Config;
-use reqwest::Url;
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::time::Duration;
+use url::Url;
 
 /// CloudFormation rejects a response body over 4,096 bytes.
 pub const MAX_BODY: usize = 4096;
@@ -39,23 +46,30 @@ pub enum PutError {
     Refused(String),
 }
 
-/// The HTTP client and the allow-list, built once per process.
+type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// The HTTP client and the allow-list, built once per process. hyper's
+/// client follows no redirect: a 3xx is an answer like any other.
 #[derive(Clone)]
 pub struct Responder {
-    http: reqwest::Client,
+    http: HttpClient,
     hosts: ResponseHosts,
 }
 
 impl Responder {
     pub fn new(config: &Config) -> Self {
         let hosts = ResponseHosts::from_setting(config.callback_response_hosts.as_deref());
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .https_only(matches!(hosts, ResponseHosts::CloudFormation))
-            .timeout(PUT_TIMEOUT)
-            .connect_timeout(CONNECT_TIMEOUT)
-            .build()
-            .expect("the TLS backend initialises");
+        let mut tcp = HttpConnector::new();
+        tcp.set_connect_timeout(Some(CONNECT_TIMEOUT));
+        tcp.enforce_http(false);
+        let tls = tls_builder();
+        // In AWS only https goes out; listed hosts (local runs) may be http.
+        let tls = if matches!(hosts, ResponseHosts::CloudFormation) {
+            tls.https_only()
+        } else {
+            tls.https_or_http()
+        };
+        let http = Client::builder(TokioExecutor::new()).build(tls.enable_http1().wrap_connector(tcp));
         Responder { http, hosts }
     }
 
@@ -66,20 +80,41 @@ impl Responder {
     /// PUTs the answer; the pre-signed URL wants no content type.
     pub async fn put(&self, url: &Url, res: &Response) -> Result<(), PutError> {
         let body = fit(res).ok_or(PutError::TooLarge)?;
-        let sent = self
-            .http
-            .put(url.clone())
-            .header("content-type", "")
-            .body(body)
-            .send()
-            .await;
+        let request = hyper::Request::put(url.as_str())
+            .header(hyper::header::CONTENT_TYPE, "")
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| PutError::Refused(format!("the ResponseURL is not a request target: {e}")))?;
+        // The whole exchange, connect included; the answer's body is never read.
+        let sent = tokio::time::timeout(PUT_TIMEOUT, self.http.request(request)).await;
         match sent {
-            Ok(r) if r.status().is_success() => Ok(()),
-            Ok(r) if r.status().is_server_error() => {
+            Ok(Ok(r)) if r.status().is_success() => Ok(()),
+            Ok(Ok(r)) if r.status().is_server_error() => {
                 Err(PutError::Transient(format!("the ResponseURL answered {}", r.status())))
             }
-            Ok(r) => Err(PutError::Refused(format!("the ResponseURL answered {}", r.status()))),
-            Err(e) => Err(PutError::Transient(format!("cannot reach the ResponseURL: {e}"))),
+            Ok(Ok(r)) => Err(PutError::Refused(format!("the ResponseURL answered {}", r.status()))),
+            Ok(Err(e)) => Err(PutError::Transient(format!("cannot reach the ResponseURL: {e}"))),
+            Err(_) => Err(PutError::Transient(format!(
+                "the ResponseURL did not answer within {} s",
+                PUT_TIMEOUT.as_secs()
+            ))),
+        }
+    }
+}
+
+/// rustls on aws-lc with the system's roots, as the AWS SDK's client; with
+/// no roots found every https PUT fails, and the log says why.
+fn tls_builder() -> hyper_rustls::HttpsConnectorBuilder<hyper_rustls::builderstates::WantsSchemes> {
+    let provider = || rustls::crypto::aws_lc_rs::default_provider();
+    match hyper_rustls::HttpsConnectorBuilder::new().with_provider_and_native_roots(provider()) {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::warn!(error = %e, "no CA certificates found: https ResponseURLs cannot be answered");
+            let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(provider()))
+                .with_safe_default_protocol_versions()
+                .expect("aws-lc supports the default TLS versions")
+                .with_root_certificates(rustls::RootCertStore::empty())
+                .with_no_client_auth();
+            hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls)
         }
     }
 }

@@ -5,7 +5,7 @@
 
 use super::stack_arn::StackArn;
 use crate::domain::Partition;
-use reqwest::Url;
+use url::Url;
 
 /// Pre-signed S3 URLs are under 2 KB; anything much longer is not one.
 const MAX_URL: usize = 4096;

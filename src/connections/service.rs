@@ -181,7 +181,7 @@ impl ConnectionService {
         self.principal(req.partition)?;
         let selection = Selection::resolve(req.partition, &req.permissions).map_err(ServiceError::Selection)?;
         render_shared(&selection).map_err(ServiceError::Render)?;
-        let request_hash = hex(&Sha256::digest(serde_json::to_vec(&req).expect("requests serialize")));
+        let request_hash = hex::encode(Sha256::digest(serde_json::to_vec(&req).expect("requests serialize")));
         let idem = idempotency_key.map(|key| Idempotency {
             user: tenant.sub.clone(),
             key,
@@ -621,8 +621,4 @@ fn outcome_word(o: Outcome) -> &'static str {
 
 async fn backoff(attempt: u32) {
     tokio::time::sleep(std::time::Duration::from_millis(10 * (1 << attempt.min(5)) as u64)).await;
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -24,12 +24,7 @@ impl ExternalId {
     pub fn generate(prefix: &ExternalIdPrefix) -> Self {
         let mut bytes = [0u8; RANDOM_BYTES];
         getrandom::fill(&mut bytes).expect("the OS random source is unavailable");
-        let mut s = String::with_capacity(prefix.0.len() + RANDOM_BYTES * 2);
-        s.push_str(&prefix.0);
-        for b in bytes {
-            s.push_str(&format!("{b:02x}"));
-        }
-        ExternalId(s)
+        ExternalId(format!("{}{}", prefix.0, hex::encode(bytes)))
     }
 }
 

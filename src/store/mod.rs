@@ -61,10 +61,7 @@ impl Idempotency {
     /// `#` in a user or key cannot make two scopes collide.
     pub(crate) fn scoped_key(&self) -> String {
         use sha2::{Digest, Sha256};
-        let user: String = Sha256::digest(self.user.as_bytes())[..16]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let user = hex::encode(&Sha256::digest(self.user.as_bytes())[..16]);
         format!("{user}#{}", self.key)
     }
 }

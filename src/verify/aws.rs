@@ -342,10 +342,5 @@ pub async fn role_policies(a: &Assumed, role: &RoleArn) -> Result<Vec<Value>, Ca
 async fn futures_all<T, F: std::future::Future<Output = Result<T, CallError>>>(
     futs: impl Iterator<Item = F>,
 ) -> Result<Vec<T>, CallError> {
-    let mut set = Vec::new();
-    for f in futs {
-        set.push(f);
-    }
-    let results = crate::join::join_all(set).await;
-    results.into_iter().collect()
+    futures::future::join_all(futs).await.into_iter().collect()
 }

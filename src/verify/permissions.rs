@@ -76,7 +76,7 @@ pub async fn simulate_all(
             Ok::<_, CallError>((resources, answers))
         })
         .collect();
-    crate::join::join_all(calls).await.into_iter().collect()
+    futures::future::join_all(calls).await.into_iter().collect()
 }
 
 fn worst(a: Verdict, b: Verdict) -> Verdict {

@@ -61,7 +61,7 @@ pub async fn simulate(
         .map(|chunk| simulate_call(iam, role_arn, chunk, resources))
         .collect();
     let mut out = BTreeMap::new();
-    for part in crate::join::join_all(calls).await {
+    for part in futures::future::join_all(calls).await {
         out.extend(part?);
     }
     Ok(out)
