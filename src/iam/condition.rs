@@ -145,6 +145,8 @@ pub struct Clause {
     pub operator: Operator,
     pub operator_name: String,
     pub key: String,
+    /// `key` lower-cased once: keys compare without case.
+    pub key_lower: String,
     pub values: Vec<String>,
 }
 
@@ -178,6 +180,7 @@ impl Condition {
                     operator: operator.clone(),
                     operator_name: op_name.clone(),
                     key: key.clone(),
+                    key_lower: key.to_ascii_lowercase(),
                     values,
                 });
             }
@@ -220,7 +223,7 @@ impl Clause {
         if self.values.iter().any(|v| v.contains("${")) {
             return Tri::Unknown;
         }
-        let present = ctx.get(&self.key);
+        let present = ctx.get_lower(&self.key_lower);
         if base == Base::Null {
             let absent = present.is_none_or(|v| v.is_empty());
             return Tri::from(self.values.iter().any(|v| v.eq_ignore_ascii_case("true") == absent));

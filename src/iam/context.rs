@@ -16,8 +16,11 @@ impl Context {
         self.keys.remove(&key.to_ascii_lowercase());
     }
     pub fn get(&self, key: &str) -> Option<&[String]> {
-        // Keys are few: lower-casing per look-up costs less than a second map.
         self.keys.get(&key.to_ascii_lowercase()).map(Vec::as_slice)
+    }
+    /// For a key already lower-cased (condition clauses keep one).
+    pub fn get_lower(&self, key: &str) -> Option<&[String]> {
+        self.keys.get(key).map(Vec::as_slice)
     }
     pub fn has(&self, key: &str) -> bool {
         self.keys.contains_key(&key.to_ascii_lowercase())

@@ -9,7 +9,9 @@
 use crate::iam::condition::{date, Base, Cidr, Operator};
 use crate::iam::eval::applies_before_conditions;
 use crate::iam::wildcard::{common_witness, witness, Case};
-use crate::iam::{evaluate, Caller, Context, Decision, Effect, Policy, PrincipalKind, Principals, Request, Tri};
+use crate::iam::{
+    evaluate, Caller, Context, Decision, Effect, Policy, PrincipalKind, Principals, Request, Statement, Tri,
+};
 use std::collections::BTreeSet;
 
 /// More combinations of caller-chosen values than this are not enumerated:
@@ -284,56 +286,80 @@ impl<'a> Prober<'a> {
 
     /// Some context the caller can choose under which IAM may allow it.
     fn any_context(&self, caller: &Caller, action: &'static str) -> Option<Probe> {
-        let base = self.base_context(caller);
+        let mut ctx = self.base_context(caller);
+        // Only statements that fit the caller and action but for their
+        // conditions can decide; only their keys are worth varying.
+        let req = Request {
+            caller,
+            action,
+            resource: None,
+            context: &ctx,
+        };
+        let applicable: Vec<Statement> = self
+            .policy
+            .statements
+            .iter()
+            .filter(|s| applies_before_conditions(s, &req).possible())
+            .cloned()
+            .collect();
+        if !applicable.iter().any(|s| s.effect == Effect::Allow) {
+            return None;
+        }
         let service = matches!(caller, Caller::Service(_));
         let free: Vec<&(String, Vec<Option<String>>)> = self
             .candidates
             .iter()
             .filter(|(k, _)| !SET_BY_AWS.contains(&k.as_str()) && (service || !SERVICE_ONLY.contains(&k.as_str())))
+            .filter(|(k, _)| {
+                applicable
+                    .iter()
+                    .any(|s| s.condition.clauses.iter().any(|c| c.key_lower == *k))
+            })
             .collect();
-        let combos = free.iter().try_fold(1usize, |n, (_, v)| n.checked_mul(v.len()));
+        let sub = Policy { statements: applicable };
+        let ask = |ctx: &Context| {
+            evaluate(
+                &[&sub],
+                &Request {
+                    caller,
+                    action,
+                    resource: None,
+                    context: ctx,
+                },
+            )
+        };
         let probe = |ctx: &Context, decision: Decision| Probe {
             caller: caller.clone(),
             action,
             external_id: ctx.get(EXTERNAL_ID).and_then(|v| v.first().cloned()),
             decision,
         };
+        let combos = free.iter().try_fold(1usize, |n, (_, v)| n.checked_mul(v.len()));
         if combos.is_none_or(|n| n > MAX_COMBINATIONS) {
             // Too many to try: an Allow that fits but for its conditions counts as matching.
-            let req = Request {
-                caller,
-                action,
-                resource: None,
-                context: &base,
-            };
-            let mut d = self.ask(caller, action, &base);
-            d.allowed_by = self
-                .policy
+            let mut d = ask(&ctx);
+            d.allowed_by = sub
                 .statements
                 .iter()
-                .filter(|s| s.effect == Effect::Allow && applies_before_conditions(s, &req).possible())
+                .filter(|s| s.effect == Effect::Allow)
                 .map(|s| s.label.clone())
                 .collect();
-            if d.allowed_by.is_empty() {
-                return None;
-            }
             d.allowed = Tri::Unknown;
             d.unsupported.push(format!(
                 "conditions on {} caller-chosen keys (more combinations than {MAX_COMBINATIONS})",
                 free.len()
             ));
-            return Some(probe(&base, d));
+            return Some(probe(&ctx, d));
         }
         let mut index = vec![0usize; free.len()];
         loop {
-            let mut ctx = base.clone();
             for (i, (key, values)) in free.iter().enumerate() {
                 match &values[index[i]] {
                     Some(v) => ctx.set(key, vec![v.clone()]),
                     None => ctx.remove(key),
                 }
             }
-            let d = self.ask(caller, action, &ctx);
+            let d = ask(&ctx);
             if d.allowed.possible() {
                 return Some(probe(&ctx, d));
             }
