@@ -85,8 +85,23 @@ pub async fn create(
 pub struct ListParams {
     account_id: Option<SpotAccountId>,
     status: Option<crate::connections::Status>,
+    health: Option<crate::connections::Health>,
+    checked_before: Option<String>,
     cursor: Option<String>,
     limit: Option<usize>,
+}
+
+/// `checkedBefore` as unix seconds.
+fn checked_before(raw: Option<&str>) -> Result<Option<i64>, ApiError> {
+    let Some(raw) = raw else { return Ok(None) };
+    time::OffsetDateTime::parse(raw, &time::format_description::well_known::Rfc3339)
+        .map(|t| Some(t.unix_timestamp()))
+        .map_err(|_| {
+            ApiError::bad_request(
+                "invalid_query",
+                "checkedBefore is an RFC 3339 time with a zone, e.g. 2026-01-31T00:00:00Z",
+            )
+        })
 }
 
 #[derive(Serialize)]
@@ -106,6 +121,8 @@ pub async fn list(
     let q = ListQuery {
         account_id: p.account_id,
         status: p.status,
+        health: p.health,
+        checked_before: checked_before(p.checked_before.as_deref())?,
         cursor: p.cursor,
         limit: p.limit,
     };

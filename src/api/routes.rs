@@ -109,6 +109,13 @@ pub(super) fn routes() -> Vec<(RouteDoc, MethodRouter<AppState>)> {
                 query: &[
                     ("accountId", false, "SpotAccountId", "Only this Spot account's connections"),
                     ("status", false, "Status", "Only connections in this status"),
+                    ("health", false, "Health", "Only connections of this health (healthy, degraded, broken)"),
+                    (
+                        "checkedBefore",
+                        false,
+                        "string",
+                        "Only connections last checked before this RFC 3339 time, e.g. 2026-01-31T00:00:00Z",
+                    ),
                     ("cursor", false, "string", "nextCursor of the previous page"),
                     ("limit", false, "string", "Page size, 1 to 100 (default 50)"),
                 ],

@@ -78,6 +78,9 @@ pub struct CreateRequest {
 pub struct ListQuery {
     pub account_id: Option<SpotAccountId>,
     pub status: Option<Status>,
+    pub health: Option<Health>,
+    /// Connections last checked (conclusively) before this unix time.
+    pub checked_before: Option<i64>,
     pub cursor: Option<String>,
     pub limit: Option<usize>,
 }
@@ -194,6 +197,8 @@ impl ConnectionService {
                 updated_at: at,
                 expires_at: at + self.config.external_id_ttl_secs as i64,
                 verified_at: None,
+                checked_at: None,
+                drift: None,
                 version: 1,
             };
             if conn.method == Method::Automatic {
@@ -366,6 +371,10 @@ impl ConnectionService {
                 c.health = Some(health_of(report.outcome));
                 c.report = Some(report_json.clone());
                 c.verified_at = Some(t);
+                c.checked_at = Some(t);
+                if report.outcome != Outcome::Degraded {
+                    c.drift = None;
+                }
                 let detail =
                     serde_json::json!({"roleArn": role.as_str(), "outcome": report.outcome, "promoted": promoted});
                 Ok(Some((
@@ -392,10 +401,16 @@ impl ConnectionService {
             .verifier
             .verify(&c, &principal, role.as_str(), Duration::ZERO)
             .await;
+        // Before the write: an automatic connection's fix uploads a template.
+        let drift = if report.inconclusive() {
+            c.drift.clone()
+        } else {
+            self.drift_of(&c, &report).await
+        };
         let actor = tenant.sub.clone();
         let report_json = serde_json::to_value(&report).expect("reports serialize");
         let updated = self
-            .change_from(tenant, id, Some(c), |c, _| {
+            .change_from(tenant, id, Some(c), |c, t| {
                 if c.state != Status::Connected {
                     return Ok(None); // Disconnected meanwhile: nothing to record.
                 }
@@ -415,7 +430,11 @@ impl ConnectionService {
                 }
                 c.health = Some(health_of(report.outcome));
                 c.report = Some(report_json.clone());
-                let detail = serde_json::json!({"health": c.health, "before": before, "outcome": report.outcome});
+                c.checked_at = Some(t);
+                let fix = drift.as_ref().map(|d| d.fix.kind());
+                c.drift = drift.clone();
+                let detail =
+                    serde_json::json!({"health": c.health, "before": before, "outcome": report.outcome, "fix": fix});
                 Ok(Some((
                     event(
                         c,

@@ -84,6 +84,12 @@ pub enum DecidedBy {
 }
 
 impl Check {
+    /// Marks a failure as AWS's or ours, not the role's.
+    pub fn transient(mut self) -> Self {
+        self.transient = true;
+        self
+    }
+
     pub fn new(id: CheckId, status: CheckStatus, message: impl Into<String>) -> Self {
         Check {
             id,
