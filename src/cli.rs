@@ -15,6 +15,7 @@ const USAGE: &str = "usage:
                                                   deliver the request a customer's stack sends (local runs)
   account-connect policy --partition aws [--products a,b] [--integrations c,d]
                                                   print the rendered policies
+  account-connect recheck [--concurrency N]        re-check every connected connection now
 In AWS Lambda (AWS_LAMBDA_RUNTIME_API set) it serves API Gateway events.";
 
 pub fn main(args: Vec<String>) -> ExitCode {
@@ -26,6 +27,7 @@ pub fn main(args: Vec<String>) -> ExitCode {
         Some("token") => token(&args[1..]),
         Some("init-table") => init_table(),
         Some("stack-callback") => stack_callback(&args[1..]),
+        Some("recheck") => crate::recheck::command::main(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             Ok(())

@@ -13,5 +13,5 @@ pub use model::{
     CloudFormationLinks, ConnectedStack, Connection, ConnectionId, Drift, DriftFix, Event, EventKind, Health, Method,
     Status,
 };
-pub use service::{now, ConnectionService, CreateRequest, ListQuery, ServiceError, MAX_EVENT_DETAIL_BYTES};
+pub use service::{now, ConnectionService, CreateRequest, ListQuery, Rechecked, ServiceError, MAX_EVENT_DETAIL_BYTES};
 pub use trust::trust_policy;

@@ -85,6 +85,14 @@ pub struct ListQuery {
     pub limit: Option<usize>,
 }
 
+/// A re-check's result, with the health the connection had before.
+#[derive(Debug)]
+pub struct Rechecked {
+    pub before: Option<Health>,
+    pub connection: Connection,
+    pub report: Report,
+}
+
 #[derive(Clone)]
 pub struct ConnectionService {
     pub store: DynStore,
@@ -388,7 +396,24 @@ impl ConnectionService {
 
     /// Re-runs the checks on a connected role and records its health.
     pub async fn recheck(&self, tenant: &Tenant, id: &ConnectionId) -> Result<(Connection, Report), ServiceError> {
+        let r = self.recheck_due(tenant, id, None).await?;
+        let r = r.expect("without a time every connected connection is due");
+        Ok((r.connection, r.report))
+    }
+
+    /// `recheck`, unless a conclusive check ended after `queued_at` (a
+    /// second delivery of the same job): then None, and nothing is called.
+    pub async fn recheck_due(
+        &self,
+        tenant: &Tenant,
+        id: &ConnectionId,
+        queued_at: Option<i64>,
+    ) -> Result<Option<Rechecked>, ServiceError> {
         let c = self.get(tenant, id).await?;
+        if queued_at.is_some_and(|q| c.checked_at.is_some_and(|at| at > q)) {
+            return Ok(None);
+        }
+        let health_before = c.health;
         let (Status::Connected, Some(role)) = (c.status(now()), c.role_arn.clone()) else {
             return Err(ServiceError::WrongStatus {
                 status: c.status(now()),
@@ -447,7 +472,11 @@ impl ConnectionService {
                 )))
             })
             .await?;
-        Ok((updated, report))
+        Ok(Some(Rechecked {
+            before: health_before,
+            connection: updated,
+            report,
+        }))
     }
 
     /// A failed verification: an audit event, and the error carrying the report.
