@@ -18,8 +18,8 @@ const EDIT_POLICY_STEPS: &str = "In the AWS console open IAM, then Policies; sea
 impl DriftFix {
     pub fn kind(&self) -> &'static str {
         match self {
-            DriftFix::UpdateStack { .. } => "update_stack",
-            DriftFix::EditPolicy { .. } => "edit_policy",
+            DriftFix::UpdateStack { .. } => "updateStack",
+            DriftFix::EditPolicy { .. } => "editPolicy",
         }
     }
 }
