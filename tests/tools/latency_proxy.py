@@ -96,7 +96,7 @@ async def handle(cr, cw, args):
             await cw.drain()
             if (header(head, "connection") or "").lower() == "close":
                 break
-    except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
+    except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError, OSError):
         pass
     finally:
         STATS["open"] -= 1
@@ -137,6 +137,8 @@ async def main():
             except asyncio.TimeoutError:
                 pass
     write_stats(args.stats)
+    for task in asyncio.all_tasks() - {asyncio.current_task()}:
+        task.cancel()
 
 
 if __name__ == "__main__":

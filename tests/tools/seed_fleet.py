@@ -15,6 +15,8 @@ import json
 import sys
 import urllib.request
 
+import time
+
 import boto3
 
 ACCOUNT = "123456789012"  # moto's
@@ -31,12 +33,23 @@ def call(api, token, method, path, body=None):
         return json.load(res)
 
 
+def retried(f, *args, **kwargs):
+    """moto's IAM is not thread-safe: a rare 500 under concurrent writes."""
+    for attempt in range(5):
+        try:
+            return f(*args, **kwargs)
+        except Exception:
+            if attempt == 4:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--api", required=True)
     p.add_argument("--token", required=True)
     p.add_argument("--count", type=int, default=1000)
-    p.add_argument("--threads", type=int, default=16)
+    p.add_argument("--threads", type=int, default=8)
     p.add_argument("--out", required=True)
     args = p.parse_args()
     iam = boto3.client("iam", region_name="us-east-1")
@@ -58,10 +71,13 @@ def main():
     def seed(i):
         c = first if i == 0 else create(i)
         name = f"Spot-Bench-{i:05d}"
-        arn = iam.create_role(RoleName=name,
-                              AssumeRolePolicyDocument=json.dumps(c["trustPolicy"]))["Role"]["Arn"]
+        try:
+            arn = retried(iam.create_role, RoleName=name,
+                          AssumeRolePolicyDocument=json.dumps(c["trustPolicy"]))["Role"]["Arn"]
+        except iam.exceptions.EntityAlreadyExistsException:  # a retried create that had worked
+            arn = iam.get_role(RoleName=name)["Role"]["Arn"]
         for pol in policies:
-            iam.attach_role_policy(RoleName=name, PolicyArn=pol)
+            retried(iam.attach_role_policy, RoleName=name, PolicyArn=pol)
         done = call(args.api, args.token, "POST", f"/v1/connections/{c['id']}/role", {"roleArn": arn})
         if done.get("health") != "healthy":
             raise SystemExit(f"{c['id']} is {done.get('health')}: {json.dumps(done)[:500]}")
