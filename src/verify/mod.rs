@@ -530,6 +530,24 @@ mod tests {
         assert!(c.message.contains("cannot tell"));
         // Skipped permissions mean degraded, never connected-and-healthy.
         assert_eq!(Report::outcome_of(&[c]), Outcome::Degraded);
+
+        // Out of time instead: the same skip, but it says nothing about the
+        // role, so a re-check keeps the health it had.
+        let late = CallError::Deadline;
+        let c = permissions::check(&reqs, &Err(late.clone()), &Err(late.clone()), &Err(late));
+        assert_eq!((c.status, c.transient), (CheckStatus::Skipped, true));
+        let report = |checks: Vec<Check>| Report {
+            outcome: Report::outcome_of(&checks),
+            checked_at: String::new(),
+            duration_ms: 0,
+            role_arn: String::new(),
+            checks,
+            external_id_used: None,
+            promote_pending: false,
+        };
+        assert!(report(vec![c.clone()]).inconclusive());
+        let missing = Check::failed(CheckId::TrustPolicy, "no external ID", "add it");
+        assert!(!report(vec![c, missing]).inconclusive());
     }
 
     #[test]
