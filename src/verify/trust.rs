@@ -70,6 +70,11 @@ fn statements(labels: &[String]) -> String {
     }
 }
 
+/// "statement X lets WHO": the start of every finding about a probe.
+fn lets(p: &Probe) -> String {
+    format!("{} lets {}", statements(&p.decision.allowed_by), p.caller.describe())
+}
+
 fn unknowns(p: &Probe) -> String {
     if p.decision.unsupported.is_empty() {
         String::new()
@@ -153,9 +158,8 @@ pub fn audit(doc: &Value, vendor_principal: &str, customer_account: &str, ids: &
                     Some(v) => format!("with the external ID {v:?}, which is not this connection's"),
                 };
                 problems.push(format!(
-                    "{} lets {} assume the role {with} (confused deputy: anyone can make the vendor use another ID){}.",
-                    statements(&p.decision.allowed_by),
-                    p.caller.describe(),
+                    "{} assume the role {with} (confused deputy: anyone can make the vendor use another ID){}.",
+                    lets(&p),
                     unknowns(&p)
                 ));
                 edits.push(format!(
@@ -175,9 +179,8 @@ pub fn audit(doc: &Value, vendor_principal: &str, customer_account: &str, ids: &
             Some(v) => format!("with the external ID {v:?}"),
         };
         problems.push(format!(
-            "{} lets {} assume the role {with}; the external ID is not a secret, so only {vendor_principal} may be trusted{}.",
-            statements(&p.decision.allowed_by),
-            p.caller.describe(),
+            "{} assume the role {with}; the external ID is not a secret, so only {vendor_principal} may be trusted{}.",
+            lets(&p),
             unknowns(&p)
         ));
         edits.push(format!(
@@ -189,9 +192,8 @@ pub fn audit(doc: &Value, vendor_principal: &str, customer_account: &str, ids: &
     // 4. No federated identity.
     if let Some(p) = prober.federated_allowed() {
         problems.push(format!(
-            "{} lets {} assume the role ({}): every identity that provider vouches for would get the vendor's permissions{}.",
-            statements(&p.decision.allowed_by),
-            p.caller.describe(),
+            "{} assume the role ({}): every identity that provider vouches for would get the vendor's permissions{}.",
+            lets(&p),
             p.action,
             unknowns(&p)
         ));
