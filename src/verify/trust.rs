@@ -72,7 +72,20 @@ fn statements(labels: &[String]) -> String {
 
 /// "statement X lets WHO": the start of every finding about a probe.
 fn lets(p: &Probe) -> String {
-    format!("{} lets {}", statements(&p.decision.allowed_by), p.caller.describe())
+    sentence(format!(
+        "{} lets {}",
+        statements(&p.decision.allowed_by),
+        p.caller.describe()
+    ))
+}
+
+/// The text with its first letter upper-cased: findings start sentences.
+fn sentence(text: String) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(c) => c.to_uppercase().chain(chars).collect(),
+        None => text,
+    }
 }
 
 fn unknowns(p: &Probe) -> String {
@@ -122,7 +135,7 @@ pub fn audit(doc: &Value, vendor_principal: &str, customer_account: &str, ids: &
         if !p.decision.denied_by.is_empty() {
             problems.push(format!(
                 "{} denies {vendor_principal} even with this connection's external ID, so the role can never be assumed{}.",
-                statements(&p.decision.denied_by),
+                sentence(statements(&p.decision.denied_by)),
                 unknowns(p)
             ));
             edits.push(format!("Remove or narrow {}.", statements(&p.decision.denied_by)));

@@ -87,7 +87,7 @@ fn table() -> Vec<Row> {
                 json!({"Sid": "Ops", "Effect": "Allow", "Principal": {"AWS": other}, "Action": "sts:AssumeRole"}),
             ],
             Failed,
-            "statement \"Ops\"",
+            "Statement \"Ops\"",
         ),
         row(
             "EKS OIDC without a sub condition",
