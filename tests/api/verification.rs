@@ -44,21 +44,7 @@ impl Env {
             .await
             .unwrap();
         for (i, doc) in managed.iter().enumerate() {
-            let p = self
-                .iam
-                .create_policy()
-                .policy_name(format!("{name}-p{i}"))
-                .policy_document(doc.to_string())
-                .send()
-                .await
-                .unwrap();
-            self.iam
-                .attach_role_policy()
-                .role_name(&name)
-                .policy_arn(p.policy.unwrap().arn.unwrap())
-                .send()
-                .await
-                .unwrap();
+            common::attach_managed_policy(&self.iam, &name, &format!("{name}-p{i}"), doc).await;
         }
         for (i, doc) in inline.iter().enumerate() {
             self.iam

@@ -71,21 +71,7 @@ impl Env {
         let arn = create.send().await.unwrap().role.unwrap().arn;
         let docs = c["policies"].as_array().unwrap().iter().map(|p| &p["document"]);
         for (i, doc) in docs.chain(extra).enumerate() {
-            let p = self
-                .iam
-                .create_policy()
-                .policy_name(format!("{name}-p{i}"))
-                .policy_document(doc.to_string())
-                .send()
-                .await
-                .unwrap();
-            self.iam
-                .attach_role_policy()
-                .role_name(&name)
-                .policy_arn(p.policy.unwrap().arn.unwrap())
-                .send()
-                .await
-                .unwrap();
+            common::attach_managed_policy(&self.iam, &name, &format!("{name}-p{i}"), doc).await;
         }
         arn
     }

@@ -175,3 +175,21 @@ pub fn spot_default_policy() -> serde_json::Value {
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap()
 }
+
+/// Creates a managed policy from `doc` and attaches it to `role`, as a
+/// customer does in the IAM console.
+pub async fn attach_managed_policy(iam: &aws_sdk_iam::Client, role: &str, policy_name: &str, doc: &serde_json::Value) {
+    let p = iam
+        .create_policy()
+        .policy_name(policy_name)
+        .policy_document(doc.to_string())
+        .send()
+        .await
+        .unwrap();
+    iam.attach_role_policy()
+        .role_name(role)
+        .policy_arn(p.policy.unwrap().arn.unwrap())
+        .send()
+        .await
+        .unwrap();
+}
