@@ -72,6 +72,12 @@ enum Command {
         #[arg(long)]
         integrations: Option<String>,
     },
+    /// Re-check every connected connection now (enumerator and workers in one process over ACCOUNT_CONNECT_STORE); prints a JSON summary.
+    Recheck {
+        /// Checks run at once (default: ACCOUNT_CONNECT_RECHECK_CONCURRENCY).
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..=crate::recheck::command::MAX_CONCURRENCY as i64))]
+        concurrency: Option<u16>,
+    },
 }
 
 /// A year: longer-lived local tokens are a mistake.
@@ -112,6 +118,7 @@ pub fn main(args: Vec<String>) -> ExitCode {
             stack_id,
             request_type,
         }) => stack_callback(connection, role_arn, stack_id, request_type),
+        Some(Command::Recheck { concurrency }) => crate::recheck::command::main(concurrency.map(usize::from)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

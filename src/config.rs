@@ -52,6 +52,18 @@ pub struct Config {
     pub stack_prefix: String,
     /// Connections the scheduled re-check handles per page.
     pub recheck_batch: usize,
+    /// Checks one re-check worker runs at once.
+    pub recheck_concurrency: usize,
+    /// Each re-check's own deadline, store writes included.
+    pub recheck_check_timeout_secs: u64,
+    /// How often the schedule runs; a connection not checked for two of
+    /// these is stale.
+    pub recheck_interval_secs: u64,
+    /// The SQS queue the enumerator fills and the workers drain.
+    pub recheck_queue_url: Option<String>,
+    /// STS calls per second a process makes per partition (AssumeRole and
+    /// GetCallerIdentity), under STS's per-account request quota.
+    pub sts_per_sec: u32,
     /// STS endpoint per partition for verifications, in place of the SDK's
     /// (a VPC endpoint; a stand-in in tests, where env vars are process-wide).
     pub sts_endpoints: BTreeMap<Partition, String>,
@@ -84,6 +96,11 @@ impl Default for Config {
             quick_create_region: "us-east-1".to_owned(),
             stack_prefix: "spotinst-iam-stack".to_owned(),
             recheck_batch: 50,
+            recheck_concurrency: 16,
+            recheck_check_timeout_secs: 30,
+            recheck_interval_secs: 86_400,
+            recheck_queue_url: None,
+            sts_per_sec: crate::verify::DEFAULT_STS_PER_SEC,
             sts_endpoints: BTreeMap::new(),
             iam_endpoints: BTreeMap::new(),
             cursor_key: None,
@@ -235,6 +252,32 @@ impl Config {
                 .ok()
                 .filter(|n| (1..=1000).contains(n))
                 .ok_or_else(|| ConfigError("ACCOUNT_CONNECT_RECHECK_BATCH must be 1 to 1000".into()))?;
+        }
+        let number = |name: &str, min: u64, max: u64| -> Result<Option<u64>, ConfigError> {
+            var(name)
+                .map(|v| {
+                    v.trim()
+                        .parse::<u64>()
+                        .ok()
+                        .filter(|n| (min..=max).contains(n))
+                        .ok_or_else(|| ConfigError(format!("{name} must be a whole number, {min} to {max}")))
+                })
+                .transpose()
+        };
+        if let Some(n) = number("ACCOUNT_CONNECT_RECHECK_CONCURRENCY", 1, 1024)? {
+            c.recheck_concurrency = n as usize;
+        }
+        if let Some(n) = number("ACCOUNT_CONNECT_RECHECK_CHECK_TIMEOUT_SECS", 1, 600)? {
+            c.recheck_check_timeout_secs = n;
+        }
+        if let Some(n) = number("ACCOUNT_CONNECT_RECHECK_INTERVAL_SECS", 60, 30 * 86_400)? {
+            c.recheck_interval_secs = n;
+        }
+        if let Some(n) = number("ACCOUNT_CONNECT_STS_PER_SEC", 1, 10_000)? {
+            c.sts_per_sec = n as u32;
+        }
+        if let Some(v) = var("ACCOUNT_CONNECT_RECHECK_QUEUE_URL") {
+            c.recheck_queue_url = Some(endpoint_url("ACCOUNT_CONNECT_RECHECK_QUEUE_URL", v.trim())?);
         }
         if let Some(v) = var("ACCOUNT_CONNECT_CURSOR_KEY") {
             if v.len() < MIN_JWT_SECRET_BYTES {

@@ -41,6 +41,10 @@ fn enabled() -> bool {
 }
 
 fn emit(name: &str, dims: &[(&str, &str)]) {
+    emit_value(name, 1, dims);
+}
+
+fn emit_value(name: &str, value: u64, dims: &[(&str, &str)]) {
     if !enabled() {
         return;
     }
@@ -48,7 +52,13 @@ fn emit(name: &str, dims: &[(&str, &str)]) {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis())
         .unwrap_or(0);
-    println!("{}", line(name, 1, dims, ms));
+    println!("{}", line(name, value, dims, ms));
+}
+
+/// A count without dimensions: the re-check's StaleConnections (per
+/// enumeration, summed by the alarm), RecheckTimedOut.
+pub fn count(name: &str, value: u64) {
+    emit_value(name, value, &[]);
 }
 
 /// Connected, Degraded or VerificationFailed, and a FailedCheck per failed

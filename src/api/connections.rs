@@ -106,11 +106,30 @@ pub struct ListParams {
     account_id: Option<SpotAccountId>,
     /// Only connections in this status.
     status: Option<crate::connections::Status>,
+    /// Only connections of this health.
+    health: Option<crate::connections::Health>,
+    /// Only connections last checked (conclusively) before this RFC 3339
+    /// time, e.g. 2026-01-31T00:00:00Z.
+    #[param(value_type = Option<String>, format = DateTime)]
+    checked_before: Option<String>,
     /// nextCursor of the previous page.
     cursor: Option<String>,
     /// Page size (default 50).
     #[param(minimum = 1, maximum = 100)] // store::MAX_PAGE
     limit: Option<usize>,
+}
+
+/// `checkedBefore` as unix seconds.
+fn checked_before(raw: Option<&str>) -> Result<Option<i64>, ApiError> {
+    let Some(raw) = raw else { return Ok(None) };
+    time::OffsetDateTime::parse(raw, &time::format_description::well_known::Rfc3339)
+        .map(|t| Some(t.unix_timestamp()))
+        .map_err(|_| {
+            ApiError::bad_request(
+                "invalid_query",
+                "checkedBefore is an RFC 3339 time with a zone, e.g. 2026-01-31T00:00:00Z",
+            )
+        })
 }
 
 #[derive(Serialize, ToSchema)]
@@ -140,6 +159,8 @@ pub async fn list(
     let q = ListQuery {
         account_id: p.account_id,
         status: p.status,
+        health: p.health,
+        checked_before: checked_before(p.checked_before.as_deref())?,
         cursor: p.cursor,
         limit: p.limit,
     };

@@ -80,6 +80,24 @@ impl Templates {
                     .to_owned(),
             ));
         }
+        let template_url = self.upload(bucket, conn, template, now).await?;
+        Ok(CloudFormationLinks {
+            quick_create_url: Some(quick_create_url(config, conn, &template_url, &stack)),
+            template_url: (template_url.len() <= MAX_TEMPLATE_URL).then_some(template_url),
+            stack_name: stack,
+            unavailable_reason: None,
+        })
+    }
+
+    /// Puts the template under the prefix that expires with the
+    /// connection's external ID; answers its URL.
+    pub async fn upload(
+        &self,
+        bucket: &str,
+        conn: &Connection,
+        template: &serde_json::Value,
+        now: i64,
+    ) -> Result<String, String> {
         let key = format!(
             "{}{}-{}.json",
             expiry_prefix(conn.expires_at, now),
@@ -103,13 +121,7 @@ impl Templates {
                 )
             })?;
         let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into());
-        let template_url = format!("https://{bucket}.s3.{region}.amazonaws.com/{key}");
-        Ok(CloudFormationLinks {
-            quick_create_url: Some(quick_create_url(config, conn, &template_url, &stack)),
-            template_url: (template_url.len() <= MAX_TEMPLATE_URL).then_some(template_url),
-            stack_name: stack,
-            unavailable_reason: None,
-        })
+        Ok(format!("https://{bucket}.s3.{region}.amazonaws.com/{key}"))
     }
 }
 

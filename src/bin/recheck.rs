@@ -1,20 +1,36 @@
-//! Lambda entry point: the scheduled re-check of connected connections.
+//! Lambda entry point of the fleet re-check: the schedule's EventBridge
+//! event enumerates connected connections into the queue; the queue's SQS
+//! batches are the checks (see `account_connect::recheck`).
 
-use account_connect::api::AppState;
 use account_connect::config::Config;
-use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use account_connect::connections::ConnectionService;
+use account_connect::recheck::lambda::Fleet;
+use account_connect::recheck::{EnumerateOptions, SqsQueue, Worker};
+use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{service_fn, LambdaEvent};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Stop starting new checks this long before the function's deadline.
+/// Stop starting new work this long before the function's deadline.
 const SAFETY_MARGIN: Duration = Duration::from_secs(30);
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     account_connect::telemetry::init(true);
-    let state = AppState::new(Config::from_env()?)?;
-    lambda_runtime::run(service_fn(|event: LambdaEvent<EventBridgeEvent>| {
-        let state = state.clone();
+    let config = Config::from_env()?;
+    let url = config
+        .recheck_queue_url
+        .clone()
+        .ok_or("ACCOUNT_CONNECT_RECHECK_QUEUE_URL is not set")?;
+    let store = account_connect::store::open(&config.store_url)?;
+    let fleet = Fleet {
+        options: EnumerateOptions::from_config(&config),
+        concurrency: config.recheck_concurrency,
+        queue: Arc::new(SqsQueue::from_env(url).await),
+        worker: Worker::new(ConnectionService::new(store, Arc::new(config))),
+    };
+    lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
+        let fleet = fleet.clone();
         async move {
             let left = event
                 .context
@@ -22,9 +38,19 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                 .duration_since(std::time::SystemTime::now())
                 .unwrap_or_default();
             let deadline = Instant::now() + left.saturating_sub(SAFETY_MARGIN);
-            let summary = account_connect::recheck::run(&state, deadline).await;
-            tracing::info!(?summary, "re-check done");
-            Ok::<_, lambda_runtime::Error>(serde_json::to_value(summary)?)
+            if event.payload.get("Records").is_some() {
+                let batch: SqsEvent = serde_json::from_value(event.payload)?;
+                let (response, summary) = fleet.on_batch(batch, deadline).await;
+                tracing::info!(
+                    ?summary,
+                    failures = response.batch_item_failures.len(),
+                    "re-check batch done"
+                );
+                return Ok::<_, lambda_runtime::Error>(serde_json::to_value(response)?);
+            }
+            // The schedule (EventBridge "Scheduled Event").
+            let queued = fleet.on_schedule(deadline).await?;
+            Ok(serde_json::to_value(queued)?)
         }
     }))
     .await

@@ -29,11 +29,18 @@ impl ConnectionService {
     pub async fn list(&self, tenant: &Tenant, q: &ListQuery) -> Result<ClientPage<Connection>, ServiceError> {
         let t = self.now();
         let scope = tenant.scope();
-        let filters = format!(
+        let mut filters = format!(
             "accountId={}\nstatus={}",
             q.account_id.as_ref().map(SpotAccountId::as_str).unwrap_or(""),
             q.status.map(|s| s.as_str()).unwrap_or("")
         );
+        // Only when set, so cursors issued before these filters stay valid.
+        if let Some(h) = q.health {
+            filters.push_str(&format!("\nhealth={h:?}"));
+        }
+        if let Some(t) = q.checked_before {
+            filters.push_str(&format!("\ncheckedBefore={t}"));
+        }
         let binding = Binding {
             what: "connections",
             org: &tenant.org,
@@ -94,7 +101,13 @@ impl ConnectionService {
                 break;
             }
         }
-        items.retain(|c| tenant.may_access(&c.account_id) && q.status.is_none_or(|s| c.status(t) == s));
+        items.retain(|c| {
+            tenant.may_access(&c.account_id)
+                && q.status.is_none_or(|s| c.status(t) == s)
+                && q.health.is_none_or(|h| c.health == Some(h))
+                && q.checked_before
+                    .is_none_or(|before| last_checked(c).is_some_and(|at| at < before))
+        });
         Ok(ClientPage {
             items,
             next_cursor: next.map(|p| self.cursors.seal(&binding, &p, t)),
@@ -131,4 +144,10 @@ impl ConnectionService {
             next_cursor: page.next.map(|p| self.cursors.seal(&binding, &p, t)),
         })
     }
+}
+
+/// When the connection was last checked conclusively; records from before
+/// `checked_at` was kept count from their verification.
+pub fn last_checked(c: &Connection) -> Option<i64> {
+    c.checked_at.or(c.verified_at)
 }

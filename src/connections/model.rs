@@ -141,6 +141,13 @@ pub struct Connection {
     /// Until when an unused (pending) external ID is valid.
     pub expires_at: i64,
     pub verified_at: Option<i64>,
+    /// When a check last ended conclusively (a verification or a re-check
+    /// that was not throttled or cut short); staleness is measured from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checked_at: Option<i64>,
+    /// What the last check found missing and how to close it (degraded only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift: Option<Drift>,
     /// Optimistic concurrency: every change is conditional on it.
     pub version: u64,
 }
@@ -157,6 +164,32 @@ impl Connection {
     pub fn is_active(&self, now: i64) -> bool {
         matches!(self.status(now), Status::Pending | Status::Connected)
     }
+}
+
+/// A connected role that lacks actions its bundles need, and the fix.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Drift {
+    /// Per bundle, the actions the role does not grant.
+    pub missing: std::collections::BTreeMap<String, Vec<String>>,
+    pub fix: DriftFix,
+    pub found_at: i64,
+}
+
+/// How the customer closes the drift.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "kind")]
+pub enum DriftFix {
+    /// Update the stack that connected it with the current template.
+    #[serde(rename_all = "camelCase")]
+    UpdateStack {
+        stack_id: String,
+        update_url: String,
+        template_url: String,
+    },
+    /// Paste the current policy documents (the connection's `policies`).
+    #[serde(rename_all = "camelCase")]
+    EditPolicy { steps: String },
 }
 
 /// The automatic flow's stack and links; absent links carry the reason.

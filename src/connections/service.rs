@@ -77,8 +77,19 @@ pub struct CreateRequest {
 pub struct ListQuery {
     pub account_id: Option<SpotAccountId>,
     pub status: Option<Status>,
+    pub health: Option<Health>,
+    /// Connections last checked (conclusively) before this unix time.
+    pub checked_before: Option<i64>,
     pub cursor: Option<String>,
     pub limit: Option<usize>,
+}
+
+/// A re-check's result, with the health the connection had before.
+#[derive(Debug)]
+pub struct Rechecked {
+    pub before: Option<Health>,
+    pub connection: Connection,
+    pub report: Report,
 }
 
 #[derive(Clone)]
@@ -212,6 +223,8 @@ impl ConnectionService {
                 updated_at: at,
                 expires_at: at + self.config.external_id_ttl_secs as i64,
                 verified_at: None,
+                checked_at: None,
+                drift: None,
                 version: 1,
             };
             if conn.method == Method::Automatic {
@@ -385,6 +398,10 @@ impl ConnectionService {
                 c.health = Some(health_of(report.outcome));
                 c.report = Some(report_json.clone());
                 c.verified_at = Some(t);
+                c.checked_at = Some(t);
+                if report.outcome != Outcome::Degraded {
+                    c.drift = None;
+                }
                 let detail =
                     serde_json::json!({"roleArn": role.as_str(), "outcome": report.outcome, "promoted": promoted});
                 Ok(Some((
@@ -398,7 +415,24 @@ impl ConnectionService {
 
     /// Re-runs the checks on a connected role and records its health.
     pub async fn recheck(&self, tenant: &Tenant, id: &ConnectionId) -> Result<(Connection, Report), ServiceError> {
+        let r = self.recheck_due(tenant, id, None).await?;
+        let r = r.expect("without a time every connected connection is due");
+        Ok((r.connection, r.report))
+    }
+
+    /// `recheck`, unless a conclusive check ended after `queued_at` (a
+    /// second delivery of the same job): then None, and nothing is called.
+    pub async fn recheck_due(
+        &self,
+        tenant: &Tenant,
+        id: &ConnectionId,
+        queued_at: Option<i64>,
+    ) -> Result<Option<Rechecked>, ServiceError> {
         let c = self.get(tenant, id).await?;
+        if queued_at.is_some_and(|q| c.checked_at.is_some_and(|at| at > q)) {
+            return Ok(None);
+        }
+        let health_before = c.health;
         let (Status::Connected, Some(role)) = (c.status(self.now()), c.role_arn.clone()) else {
             return Err(ServiceError::WrongStatus {
                 status: c.status(self.now()),
@@ -411,6 +445,12 @@ impl ConnectionService {
             .verifier
             .verify(&c, &principal, role.as_str(), Duration::ZERO)
             .await;
+        // Before the write: an automatic connection's fix uploads a template.
+        let drift = if report.inconclusive() {
+            c.drift.clone()
+        } else {
+            self.drift_of(&c, &report).await
+        };
         let actor = tenant.sub.clone();
         let report_json = serde_json::to_value(&report).expect("reports serialize");
         let updated = self
@@ -434,7 +474,11 @@ impl ConnectionService {
                 }
                 c.health = Some(health_of(report.outcome));
                 c.report = Some(report_json.clone());
-                let detail = serde_json::json!({"health": c.health, "before": before, "outcome": report.outcome});
+                c.checked_at = Some(t);
+                let fix = drift.as_ref().map(|d| d.fix.kind());
+                c.drift = drift.clone();
+                let detail =
+                    serde_json::json!({"health": c.health, "before": before, "outcome": report.outcome, "fix": fix});
                 Ok(Some((
                     event(
                         t,
@@ -448,7 +492,11 @@ impl ConnectionService {
                 )))
             })
             .await?;
-        Ok((updated, report))
+        Ok(Some(Rechecked {
+            before: health_before,
+            connection: updated,
+            report,
+        }))
     }
 
     /// A failed verification: an audit event, and the error carrying the report.

@@ -1,13 +1,16 @@
 //! The AWS calls of a verification, with errors told apart. Temporary
 //! credentials stay in these values and are never logged or stored.
 
+use super::pool::PartitionPool;
 use crate::domain::{Partition, RoleArn};
 use aws_config::Region;
 use aws_config::SdkConfig;
 use aws_sdk_iam::config::Credentials;
 use aws_sdk_sts::config::retry::RetryConfig;
+use aws_sdk_sts::config::SharedHttpClient;
 use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
 use serde_json::Value;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Why an AWS call failed, as the report tells it.
@@ -56,12 +59,19 @@ pub struct Endpoints {
 pub struct Assumed {
     pub iam: aws_sdk_iam::Client,
     pub sts: aws_sdk_sts::Client,
+    pool: Arc<PartitionPool>,
 }
 
 /// The service's STS client for AssumeRole. No SDK retries: the propagation
 /// wait retries with its own backoff and counts every call it makes.
-pub fn sts_client(base: &SdkConfig, partition: Partition, endpoints: &Endpoints) -> aws_sdk_sts::Client {
+pub fn sts_client(
+    base: &SdkConfig,
+    partition: Partition,
+    endpoints: &Endpoints,
+    http: SharedHttpClient,
+) -> aws_sdk_sts::Client {
     let mut conf = aws_sdk_sts::config::Builder::from(base)
+        .http_client(http)
         .region(Region::new(partition.sts_region()))
         .retry_config(RetryConfig::disabled());
     if let Some(url) = &endpoints.sts {
@@ -74,12 +84,14 @@ pub fn sts_client(base: &SdkConfig, partition: Partition, endpoints: &Endpoints)
 /// minimum duration (aws-rules.md: 900 s).
 pub async fn assume(
     sts: &aws_sdk_sts::Client,
+    pool: &Arc<PartitionPool>,
     base: &SdkConfig,
     endpoints: &Endpoints,
     role: &RoleArn,
     external_id: &str,
     session_name: &str,
 ) -> Result<Assumed, CallError> {
+    pool.sts_slot().await;
     let out = sts
         .assume_role()
         .role_arn(role.as_str())
@@ -100,13 +112,16 @@ pub async fn assume(
         "assumed-role",
     );
     let region = Region::new(role.partition().sts_region());
+    // The partition's HTTP client: its connections outlive this verification.
     let mut iam = aws_sdk_iam::config::Builder::from(base)
+        .http_client(pool.http.clone())
         .credentials_provider(creds.clone())
         .region(region.clone());
     if let Some(url) = &endpoints.iam {
         iam = iam.endpoint_url(url);
     }
     let mut sts = aws_sdk_sts::config::Builder::from(base)
+        .http_client(pool.http.clone())
         .credentials_provider(creds)
         .region(region);
     if let Some(url) = &endpoints.sts {
@@ -115,6 +130,7 @@ pub async fn assume(
     Ok(Assumed {
         iam: aws_sdk_iam::Client::from_conf(iam.build()),
         sts: aws_sdk_sts::Client::from_conf(sts.build()),
+        pool: pool.clone(),
     })
 }
 
@@ -124,6 +140,7 @@ pub const ASSUME_DURATION_SECS: i32 = 900;
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub async fn caller_account(a: &Assumed) -> Result<String, CallError> {
+    a.pool.sts_slot().await;
     let out = a.sts.get_caller_identity().send().await.map_err(|e| classify(&e))?;
     Ok(out.account.unwrap_or_default())
 }

@@ -6,6 +6,7 @@
 mod aws;
 pub mod evaluate;
 mod permissions;
+pub mod pool;
 pub mod report;
 mod simulate;
 pub mod trust;
@@ -38,8 +39,12 @@ const MIN_ATTEMPT: Duration = Duration::from_secs(1);
 /// Gateway's 30 s, with room for the store's writes.
 pub const CHECKS_BUDGET: Duration = Duration::from_secs(6);
 
+/// STS calls a process makes per second per partition when no budget is configured.
+pub const DEFAULT_STS_PER_SEC: u32 = 100;
+
 pub struct Verifier {
     base: OnceCell<SdkConfig>,
+    pools: pool::Pools,
     sts_endpoints: BTreeMap<Partition, String>,
     iam_endpoints: BTreeMap<Partition, String>,
 }
@@ -54,6 +59,7 @@ impl Verifier {
     pub fn new() -> Self {
         Verifier {
             base: OnceCell::new(),
+            pools: pool::Pools::new(DEFAULT_STS_PER_SEC),
             sts_endpoints: BTreeMap::new(),
             iam_endpoints: BTreeMap::new(),
         }
@@ -64,6 +70,7 @@ impl Verifier {
         Verifier {
             sts_endpoints: config.sts_endpoints.clone(),
             iam_endpoints: config.iam_endpoints.clone(),
+            pools: pool::Pools::new(config.sts_per_sec),
             ..Self::new()
         }
     }
@@ -126,11 +133,15 @@ impl Verifier {
 
         let base = self.base().await;
         let endpoints = self.endpoints(role.partition());
-        let sts = aws::sts_client(base, role.partition(), &endpoints);
+        let pool = self.pools.get(role.partition());
+        let sts = pool
+            .sts
+            .get_or_init(|| async { aws::sts_client(base, role.partition(), &endpoints, pool.http.clone()) })
+            .await;
         let session = format!("spot-verify-{}", conn.id.as_str());
         let call = |ext: String| {
-            let (sts, endpoints, role, session) = (&sts, &endpoints, &role, &session);
-            async move { aws::assume(sts, base, endpoints, role, &ext, session).await }
+            let (sts, pool, endpoints, role, session) = (sts, &pool, &endpoints, &role, &session);
+            async move { aws::assume(sts, pool, base, endpoints, role, &ext, session).await }
         };
         let (assumed, check, used) = assume_with_wait(call, conn, &role, budget).await;
         checks.push(check);
@@ -397,7 +408,8 @@ fn identity_check(r: Result<String, CallError>, role: &RoleArn) -> Check {
                 CHECKS_BUDGET.as_secs()
             ),
             "This is on our side or AWS's; try again in a minute.",
-        ),
+        )
+        .transient(),
         Err(e) => Check::failed(
             CheckId::Identity,
             format!("GetCallerIdentity failed: {e:?}"),
@@ -438,7 +450,8 @@ fn trust_check(r: Result<String, CallError>, conn: &Connection, principal: &str,
                         CHECKS_BUDGET.as_secs()
                     ),
                     "This is on our side or AWS's; try again in a minute.",
-                ),
+                )
+                .transient(),
                 false,
             )
         }
@@ -517,6 +530,24 @@ mod tests {
         assert!(c.message.contains("cannot tell"));
         // Skipped permissions mean degraded, never connected-and-healthy.
         assert_eq!(Report::outcome_of(&[c]), Outcome::Degraded);
+
+        // Out of time instead: the same skip, but it says nothing about the
+        // role, so a re-check keeps the health it had.
+        let late = CallError::Deadline;
+        let c = permissions::check(&reqs, &Err(late.clone()), &Err(late.clone()), &Err(late));
+        assert_eq!((c.status, c.transient), (CheckStatus::Skipped, true));
+        let report = |checks: Vec<Check>| Report {
+            outcome: Report::outcome_of(&checks),
+            checked_at: String::new(),
+            duration_ms: 0,
+            role_arn: String::new(),
+            checks,
+            external_id_used: None,
+            promote_pending: false,
+        };
+        assert!(report(vec![c.clone()]).inconclusive());
+        let missing = Check::failed(CheckId::TrustPolicy, "no external ID", "add it");
+        assert!(!report(vec![c, missing]).inconclusive());
     }
 
     #[test]

@@ -293,6 +293,8 @@ fn finish(
         }
         let mut c = Check::skipped(CheckId::Permissions, skipped_message(policies, simulation, &notes));
         c.decided_by = decided_by;
+        // Out of time reading the policies says nothing about the role.
+        c.transient = matches!(policies, Err(CallError::Deadline | CallError::Timeout));
         return c;
     }
     let count: usize = t.missing.values().map(Vec::len).sum();

@@ -84,6 +84,12 @@ pub enum DecidedBy {
 }
 
 impl Check {
+    /// Marks a failure as AWS's or ours, not the role's.
+    pub fn transient(mut self) -> Self {
+        self.transient = true;
+        self
+    }
+
     pub fn new(id: CheckId, status: CheckStatus, message: impl Into<String>) -> Self {
         Check {
             id,
@@ -161,8 +167,19 @@ impl Report {
     }
 
     /// Failed only for a reason on AWS's or our side: says nothing of the role.
+    /// Not passed only for AWS's or our reasons: every failed check is
+    /// transient, and some check failed or was skipped for such a reason
+    /// (the role's policies not read in time).
     pub fn inconclusive(&self) -> bool {
-        self.outcome == Outcome::Failed && self.failed_checks().all(|c| c.transient)
+        let mut transient = false;
+        for c in &self.checks {
+            match c.status {
+                CheckStatus::Failed if !c.transient => return false,
+                CheckStatus::Failed | CheckStatus::Skipped if c.transient => transient = true,
+                _ => {}
+            }
+        }
+        transient && self.outcome != Outcome::Passed
     }
 
     pub fn failed_checks(&self) -> impl Iterator<Item = &Check> {

@@ -242,8 +242,9 @@ async fn the_scheduled_recheck_records_health_changes() {
     let event: aws_lambda_events::event::eventbridge::EventBridgeEvent =
         serde_json::from_str(&common::read_event("recheck-schedule.json")).unwrap();
     assert_eq!(event.detail_type, "Scheduled Event");
-    let summary =
-        account_connect::recheck::run(&state, std::time::Instant::now() + std::time::Duration::from_secs(60)).await;
+    let worker = account_connect::recheck::Worker::new(state.connections.clone());
+    let options = account_connect::recheck::EnumerateOptions::from_config(&state.config);
+    let summary = account_connect::recheck::local::run(&worker, &options, 4).await;
     assert!(summary.checked >= 1 && summary.changed >= 1, "{summary:?}");
     let now = get(&app, &t, id).await;
     assert_eq!(now["health"], "degraded", "{now}");

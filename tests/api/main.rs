@@ -21,6 +21,7 @@ mod lifecycle_edges;
 mod metrics_emf;
 mod openapi_fuzz;
 mod policy_render;
+mod recheck_fleet;
 mod spot_compat;
 mod store_conformance;
 mod store_unavailable;

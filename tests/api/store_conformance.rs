@@ -39,6 +39,8 @@ fn conn(org: &str, account: &str) -> Connection {
         updated_at: NOW,
         expires_at: NOW + 100,
         verified_at: None,
+        checked_at: None,
+        drift: None,
         version: 1,
     }
 }

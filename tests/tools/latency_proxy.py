@@ -1,0 +1,145 @@
+"""An HTTP/1.1 proxy in front of moto for the re-check benchmark (scripts/bench-recheck).
+
+Every request waits --delay-ms before it goes on, as if AWS were that far
+away. A request whose bytes name --hang (a role name), and not --hang-skip,
+waits --hang-secs more: one account's calls hanging. Client connections are
+kept alive as AWS keeps them (moto closes every connection after its
+answer, so this proxy opens one upstream per request): what it counts, TCP
+connections accepted and requests, is what the client would open to AWS.
+Counts go to --stats as JSON every half second and on exit.
+
+    python latency_proxy.py --upstream 127.0.0.1:5000 --delay-ms 100 \
+        --stats stats.json --port-file port.txt
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+
+STATS = {"connections": 0, "requests": 0, "hung": 0, "open": 0, "maxOpen": 0}
+MAX_HEADER_LINES = 200
+
+
+async def read_head(reader):
+    """The start line and header lines (bytes, CRLF kept); None at EOF."""
+    first = await reader.readline()
+    if not first:
+        return None
+    lines = [first]
+    while len(lines) < MAX_HEADER_LINES:
+        line = await reader.readline()
+        if not line:
+            raise ConnectionError("EOF inside headers")
+        lines.append(line)
+        if line in (b"\r\n", b"\n"):
+            return lines
+    raise ConnectionError("too many header lines")
+
+
+def header(lines, name):
+    name = name.lower()
+    for line in lines[1:]:
+        k, _, v = line.partition(b":")
+        if k.strip().lower().decode() == name:
+            return v.strip().decode()
+    return None
+
+
+async def forward(raw, args):
+    """One request to moto on its own connection; the answer's head and body."""
+    host, port = args.upstream.rsplit(":", 1)
+    ur, uw = await asyncio.open_connection(host, int(port))
+    try:
+        uw.write(raw)
+        await uw.drain()
+        head = await read_head(ur)
+        if head is None:
+            raise ConnectionError("no answer from upstream")
+        length = header(head, "content-length")
+        chunked = (header(head, "transfer-encoding") or "").lower() == "chunked"
+        if length is not None:
+            body = await ur.readexactly(int(length))
+        else:
+            body = await ur.read()  # until moto closes
+        return head, body, chunked
+    finally:
+        uw.close()
+
+
+async def handle(cr, cw, args):
+    STATS["connections"] += 1
+    STATS["open"] += 1
+    STATS["maxOpen"] = max(STATS["maxOpen"], STATS["open"])
+    hang = args.hang.encode() if args.hang else None
+    skip = args.hang_skip.encode() if args.hang_skip else None
+    try:
+        while True:
+            head = await read_head(cr)
+            if head is None:
+                break
+            length = int(header(head, "content-length") or 0)
+            body = await cr.readexactly(length)
+            raw = b"".join(head) + body
+            STATS["requests"] += 1
+            await asyncio.sleep(args.delay_ms / 1000)
+            if hang and hang in raw and not (skip and skip in raw):
+                STATS["hung"] += 1
+                await asyncio.sleep(args.hang_secs)
+            rhead, rbody, chunked = await forward(raw, args)
+            keep = [l for l in rhead[1:-1]
+                    if l.split(b":")[0].strip().lower() not in (b"connection", b"content-length")]
+            if not chunked:
+                keep.append(b"Content-Length: %d\r\n" % len(rbody))
+            cw.write(rhead[0] + b"".join(keep) + b"\r\n" + rbody)
+            await cw.drain()
+            if (header(head, "connection") or "").lower() == "close":
+                break
+    except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError, OSError):
+        pass
+    finally:
+        STATS["open"] -= 1
+        cw.close()
+
+
+def write_stats(path):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(STATS, f)
+    os.replace(tmp, path)
+
+
+async def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--listen", default="127.0.0.1:0")
+    p.add_argument("--upstream", required=True)
+    p.add_argument("--delay-ms", type=float, default=100)
+    p.add_argument("--hang", default="")
+    p.add_argument("--hang-secs", type=float, default=60)
+    p.add_argument("--hang-skip", default="", help="requests holding these bytes never hang")
+    p.add_argument("--stats", required=True)
+    p.add_argument("--port-file", required=True)
+    args = p.parse_args()
+    host, port = args.listen.rsplit(":", 1)
+    server = await asyncio.start_server(lambda r, w: handle(r, w, args), host, int(port), backlog=1024)
+    with open(args.port_file, "w") as f:
+        f.write(str(server.sockets[0].getsockname()[1]))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with server:
+        while not stop.is_set():
+            write_stats(args.stats)
+            try:
+                await asyncio.wait_for(stop.wait(), 0.5)
+            except asyncio.TimeoutError:
+                pass
+    write_stats(args.stats)
+    for task in asyncio.all_tasks() - {asyncio.current_task()}:
+        task.cancel()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
