@@ -2,6 +2,7 @@
 
 mod catalog;
 mod connections;
+mod drift_view;
 pub mod error;
 mod extract;
 mod middleware;

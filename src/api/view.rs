@@ -46,10 +46,11 @@ pub struct ConnectionView {
     pub verified_at: Option<String>,
     /// When a check last ended conclusively.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
     pub checked_at: Option<String>,
     /// What is missing and the one step that closes it (degraded only).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub drift: Option<Value>,
+    pub drift: Option<super::drift_view::DriftView>,
     #[serde(skip_serializing_if = "Option::is_none")]
     /// The last verification report.
     #[schema(value_type = Option<Object>)]
@@ -74,7 +75,10 @@ impl ConnectionView {
             .and_then(|s| render_shared(&s).ok())
             .map(|r| r.policies.clone())
             .unwrap_or_default();
-        let drift = c.drift.as_ref().map(|d| drift_view(d, &policies));
+        let drift = c
+            .drift
+            .as_ref()
+            .map(|d| super::drift_view::DriftView::new(d, &policies));
         let checked_at = crate::connections::last_checked(&c);
         ConnectionView {
             id: c.id.as_str().to_owned(),
@@ -104,15 +108,6 @@ impl ConnectionView {
             version: c.version,
         }
     }
-}
-
-/// The drift as a client sees it; a manual fix carries the documents to paste.
-fn drift_view(d: &crate::connections::Drift, policies: &[RenderedPolicy]) -> Value {
-    let mut v = json!({"missing": d.missing, "fix": d.fix, "foundAt": iso(d.found_at)});
-    if matches!(d.fix, crate::connections::DriftFix::EditPolicy { .. }) {
-        v["fix"]["policies"] = json!(policies);
-    }
-    v
 }
 
 impl From<ServiceError> for ApiError {
