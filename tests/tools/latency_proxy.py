@@ -6,6 +6,10 @@ waits --hang-secs more: one account's calls hanging. Client connections are
 kept alive as AWS keeps them (moto closes every connection after its
 answer, so this proxy opens one upstream per request): what it counts, TCP
 connections accepted and requests, is what the client would open to AWS.
+Per action (the query protocol's Action=, or the JSON protocol's
+X-Amz-Target) it counts requests and the milliseconds moto took to answer
+them (the upstream time, after the delay). With --simulate-standin it
+answers SimulatePrincipalPolicy itself (iam_simulate.py), as moto cannot.
 Counts go to --stats as JSON every half second and on exit.
 
     python latency_proxy.py --upstream 127.0.0.1:5000 --delay-ms 100 \
@@ -16,9 +20,28 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import signal
+import time
 
-STATS = {"connections": 0, "requests": 0, "hung": 0, "open": 0, "maxOpen": 0}
+import iam_simulate
+
+STATS = {"connections": 0, "requests": 0, "hung": 0, "open": 0, "maxOpen": 0, "byAction": {}}
+ACTION = re.compile(rb"(?:^|&)Action=([A-Za-z]+)")
+
+
+def action_of(head, body):
+    m = ACTION.search(body)
+    if m:
+        return m.group(1).decode()
+    return header(head, "x-amz-target") or "other"
+
+
+def count(action, upstream_ms):
+    a = STATS["byAction"].setdefault(action, {"requests": 0, "upstreamMs": 0.0, "maxUpstreamMs": 0.0})
+    a["requests"] += 1
+    a["upstreamMs"] += upstream_ms
+    a["maxUpstreamMs"] = max(a["maxUpstreamMs"], upstream_ms)
 MAX_HEADER_LINES = 200
 
 
@@ -87,7 +110,15 @@ async def handle(cr, cw, args):
             if hang and hang in raw and not (skip and skip in raw):
                 STATS["hung"] += 1
                 await asyncio.sleep(args.hang_secs)
-            rhead, rbody, chunked = await forward(raw, args)
+            started = time.monotonic()
+            if args.simulate_standin and iam_simulate.is_simulate(body):
+                status, xml = iam_simulate.answer(body)
+                rhead = [b"HTTP/1.1 %d %s\r\n" % (status, b"OK" if status == 200 else b"Bad Request"),
+                         b"Content-Type: text/xml\r\n", b"\r\n"]
+                rbody, chunked = xml, False
+            else:
+                rhead, rbody, chunked = await forward(raw, args)
+            count(action_of(head, body), (time.monotonic() - started) * 1000)
             keep = [l for l in rhead[1:-1]
                     if l.split(b":")[0].strip().lower() not in (b"connection", b"content-length")]
             if not chunked:
@@ -118,6 +149,8 @@ async def main():
     p.add_argument("--hang", default="")
     p.add_argument("--hang-secs", type=float, default=60)
     p.add_argument("--hang-skip", default="", help="requests holding these bytes never hang")
+    p.add_argument("--simulate-standin", action="store_true",
+                   help="answer SimulatePrincipalPolicy here (iam_simulate.py), not at moto")
     p.add_argument("--stats", required=True)
     p.add_argument("--port-file", required=True)
     args = p.parse_args()

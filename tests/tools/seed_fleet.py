@@ -6,6 +6,11 @@ permissions as managed policies shared by every role, then POST .../role
 (a real verification against moto). Prints one JSON line per connection
 ({"id", "role"}) to --out.
 
+moto holds every role in one account; in AWS each connection is an account
+of its own. So each role gets a path of its own: the ListRoles the verifier
+pages (PathPrefix, the role's path: the default policy has no iam:GetRole)
+then lists that "account's" role, not the whole fleet's.
+
     python seed_fleet.py --api http://127.0.0.1:3000 --token T --count 1000 --out fleet.jsonl
 """
 
@@ -49,6 +54,7 @@ def main():
     p.add_argument("--api", required=True)
     p.add_argument("--token", required=True)
     p.add_argument("--count", type=int, default=1000)
+    p.add_argument("--start", type=int, default=0, help="number of the first connection (names are numbered)")
     p.add_argument("--threads", type=int, default=8)
     p.add_argument("--out", required=True)
     args = p.parse_args()
@@ -59,20 +65,20 @@ def main():
                 "permissions": {"mode": "default"}, "awsAccountId": ACCOUNT}
         return call(args.api, args.token, "POST", "/v1/connections", body)
 
-    first = create(0)
+    first = create(args.start)
     # Every default connection renders the same documents: one set of
     # managed policies serves every role.
     policies = []
     for n, pol in enumerate(first["policies"]):
-        arn = iam.create_policy(PolicyName=f"bench-spot-{n}",
+        arn = iam.create_policy(PolicyName=f"bench-spot-{args.start}-{n}",
                                 PolicyDocument=json.dumps(pol["document"]))["Policy"]["Arn"]
         policies.append(arn)
 
     def seed(i):
-        c = first if i == 0 else create(i)
+        c = first if i == args.start else create(i)
         name = f"Spot-Bench-{i:05d}"
         try:
-            arn = retried(iam.create_role, RoleName=name,
+            arn = retried(iam.create_role, RoleName=name, Path=f"/bench-{i:05d}/",
                           AssumeRolePolicyDocument=json.dumps(c["trustPolicy"]))["Role"]["Arn"]
         except iam.exceptions.EntityAlreadyExistsException:  # a retried create that had worked
             arn = iam.get_role(RoleName=name)["Role"]["Arn"]
@@ -84,7 +90,7 @@ def main():
         return {"id": c["id"], "role": name}
 
     with concurrent.futures.ThreadPoolExecutor(args.threads) as pool, open(args.out, "w") as out:
-        for n, row in enumerate(pool.map(seed, range(args.count)), 1):
+        for n, row in enumerate(pool.map(seed, range(args.start, args.start + args.count)), 1):
             out.write(json.dumps(row) + "\n")
             if n % 100 == 0:
                 print(f"seeded {n}", file=sys.stderr, flush=True)
