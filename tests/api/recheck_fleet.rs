@@ -596,3 +596,55 @@ async fn the_enumerator_pages_the_connected_index_into_sqs() {
     all.sort();
     assert_eq!(all, ids.iter().cloned().collect::<Vec<_>>());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_recheck_command_checks_the_configured_store_and_prints_its_summary() {
+    let dir = std::env::temp_dir().join(format!("recheck-{}", account_connect::ids::random_token(6)));
+    std::fs::create_dir_all(&dir).unwrap();
+    let store = format!("sqlite://{}", dir.join("fleet.db").display());
+    let mut config = common::test_config();
+    config.store_url = store.clone();
+    let e = env(config, false).await;
+    let (stays, _, _) = e.connected(json!({"mode": "default"})).await;
+    let (gone, role, policies) = e.connected(json!({"mode": "default"})).await;
+    for p in &policies {
+        e.iam
+            .detach_role_policy()
+            .role_name(role_name(&role))
+            .policy_arn(p)
+            .send()
+            .await
+            .unwrap();
+    }
+    e.iam.delete_role().role_name(role_name(&role)).send().await.unwrap();
+
+    let bin = env!("CARGO_BIN_EXE_account-connect");
+    let run = |args: &'static [&'static str]| {
+        let store = store.clone();
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(bin)
+                .args(args)
+                .env("ACCOUNT_CONNECT_STORE", store)
+                .output()
+                .unwrap()
+        })
+    };
+    let out = run(&["recheck", "--concurrency", "2"]).await.unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let counts: Vec<i64> = ["queued", "checked", "healthy", "broken", "changed", "errors"]
+        .iter()
+        .map(|k| summary[k].as_i64().unwrap())
+        .collect();
+    assert_eq!(counts, [2, 2, 1, 1, 1, 0], "{summary}");
+    assert_eq!(summary["concurrency"], 2);
+    assert!(summary["slowest"]["ms"].as_u64().is_some(), "{summary}");
+    // What the command recorded, the API serves.
+    assert_eq!(e.get(&gone).await["health"], "broken");
+    assert_eq!(e.get(&stays).await["health"], "healthy");
+
+    let out = run(&["recheck", "--concurrency", "0"]).await.unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1..=1024"));
+    std::fs::remove_dir_all(&dir).ok();
+}
