@@ -27,19 +27,23 @@ import boto3
 ACCOUNT = "123456789012"  # moto's
 
 
-def call(api, token, method, path, body=None):
+def call(api, token, method, path, body=None, key=None):
+    headers = {"authorization": "Bearer " + token, "content-type": "application/json"}
+    if key:
+        headers["idempotency-key"] = key
     req = urllib.request.Request(
         api + path,
         method=method,
         data=json.dumps(body).encode() if body is not None else None,
-        headers={"authorization": "Bearer " + token, "content-type": "application/json"},
+        headers=headers,
     )
     with urllib.request.urlopen(req, timeout=60) as res:
         return json.load(res)
 
 
 def retried(f, *args, **kwargs):
-    """moto's IAM is not thread-safe: a rare 500 under concurrent writes."""
+    """moto's IAM is not thread-safe: a rare 500 under concurrent writes; on
+    a loaded machine a connection to the API is sometimes dropped."""
     for attempt in range(5):
         try:
             return f(*args, **kwargs)
@@ -63,7 +67,8 @@ def main():
     def create(i):
         body = {"accountId": f"act-bench{i:05d}", "partition": "aws",
                 "permissions": {"mode": "default"}, "awsAccountId": ACCOUNT}
-        return call(args.api, args.token, "POST", "/v1/connections", body)
+        # Keyed, so a retry after a dropped connection gets the same one.
+        return retried(call, args.api, args.token, "POST", "/v1/connections", body, key=f"bench-{i}")
 
     first = create(args.start)
     # Every default connection renders the same documents: one set of
@@ -84,7 +89,7 @@ def main():
             arn = iam.get_role(RoleName=name)["Role"]["Arn"]
         for pol in policies:
             retried(iam.attach_role_policy, RoleName=name, PolicyArn=pol)
-        done = call(args.api, args.token, "POST", f"/v1/connections/{c['id']}/role", {"roleArn": arn})
+        done = retried(call, args.api, args.token, "POST", f"/v1/connections/{c['id']}/role", {"roleArn": arn})
         if done.get("health") != "healthy":
             raise SystemExit(f"{c['id']} is {done.get('health')}: {json.dumps(done)[:500]}")
         return {"id": c["id"], "role": name}
