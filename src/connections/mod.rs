@@ -3,13 +3,7 @@
 
 pub mod cursor;
 mod listing;
-mod model;
 mod service;
-mod trust;
 
 pub use listing::{ClientPage, DEFAULT_PAGE};
-pub use model::{
-    CloudFormationLinks, ConnectedStack, Connection, ConnectionId, Event, EventKind, Health, Method, Status,
-};
 pub use service::{ConnectionService, CreateRequest, ListQuery, ServiceError, MAX_EVENT_DETAIL_BYTES};
-pub use trust::trust_policy;

@@ -13,8 +13,8 @@
 //! (`gsi2pk` = `CONNECTED`, `gsi2sk` = id) lists connected ones for re-checks.
 
 use super::{account_prefix, list_start, tenant_sort_key, Guard, Idempotency, Page, Store, StoreError};
-use crate::connections::{Connection, ConnectionId, Event};
 use crate::domain::SpotAccountId;
+use crate::domain::{Connection, ConnectionId, Event};
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, Delete, GlobalSecondaryIndex, KeySchemaElement, KeyType,
@@ -112,10 +112,10 @@ impl DynamoStore {
                 s(serde_json::to_string(c).expect("connections serialize")),
             ),
         ]);
-        if c.state == crate::connections::Status::Pending {
+        if c.state == crate::domain::Status::Pending {
             item.insert("ttl".into(), n(c.expires_at + EXPIRED_RETENTION_SECS));
         }
-        if c.state == crate::connections::Status::Connected {
+        if c.state == crate::domain::Status::Connected {
             item.insert("gsi2pk".into(), s("CONNECTED"));
             item.insert("gsi2sk".into(), s(c.id.as_str()));
         }

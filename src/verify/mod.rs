@@ -5,6 +5,7 @@
 
 mod aws;
 pub mod evaluate;
+mod metrics;
 mod permissions;
 pub mod report;
 mod simulate;
@@ -14,8 +15,7 @@ mod trust_probe;
 pub use report::{Check, CheckId, CheckStatus, DecidedBy, Outcome, Report};
 
 use crate::config::Config;
-use crate::connections::Connection;
-use crate::domain::{Partition, RoleArn};
+use crate::domain::{Connection, Partition, RoleArn};
 use aws::CallError;
 use aws_config::SdkConfig;
 use std::collections::BTreeMap;
@@ -96,7 +96,7 @@ impl Verifier {
     /// completed verification counts in the metrics, whoever asked for it.
     pub async fn verify(&self, conn: &Connection, principal: &str, role_arn: &str, budget: Duration) -> Report {
         let report = self.run(conn, principal, role_arn, budget).await;
-        crate::metrics::verification(&report);
+        metrics::verification(&report);
         report
     }
 
