@@ -3,7 +3,8 @@
 //! `cursor`), opened before any store call.
 
 use super::cursor::Binding;
-use super::service::{ConnectionService, ListQuery, ServiceError};
+use super::service::{ConnectionService, ListQuery};
+use super::ServiceError;
 use crate::domain::SpotAccountId;
 use crate::domain::{Connection, ConnectionId, Event};
 use crate::store::{account_prefix, Page, MAX_PAGE};
