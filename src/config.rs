@@ -6,6 +6,9 @@ use std::collections::BTreeMap;
 /// Spot's commercial principal, from its public docs (the seeds).
 pub const DEFAULT_PRINCIPAL_AWS: &str = "arn:aws:iam::922761411349:root";
 /// Local runs keep their state in this SQLite file.
+/// STS calls a process makes per second per partition unless configured.
+pub const DEFAULT_STS_PER_SEC: u32 = 100;
+
 pub const DEFAULT_STORE: &str = "sqlite://account-connect.db";
 /// `iss` of the tokens `account-connect token` mints and the local server expects.
 pub const DEFAULT_JWT_ISSUER: &str = "account-connect-local";
@@ -100,7 +103,7 @@ impl Default for Config {
             recheck_check_timeout_secs: 30,
             recheck_interval_secs: 86_400,
             recheck_queue_url: None,
-            sts_per_sec: crate::verify::DEFAULT_STS_PER_SEC,
+            sts_per_sec: DEFAULT_STS_PER_SEC,
             sts_endpoints: BTreeMap::new(),
             iam_endpoints: BTreeMap::new(),
             cursor_key: None,

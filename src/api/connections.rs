@@ -2,10 +2,11 @@ use super::error::ApiError;
 use super::extract::{Json, Query};
 use super::view::ConnectionView;
 use super::AppState;
-use crate::auth::Tenant;
-use crate::connections::{ConnectionId, CreateRequest, Event, ListQuery, Method};
+use crate::connections::{CreateRequest, ListQuery};
 use crate::domain::{AccountId, Partition, RoleArn, SpotAccountId};
+use crate::domain::{ConnectionId, Event, Method};
 use crate::policy::Permissions;
+use crate::tenancy::Tenant;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -55,7 +56,7 @@ pub fn parse_id(raw: &str) -> Result<ConnectionId, ApiError> {
         .map_err(|_| crate::connections::ServiceError::NotFound.into())
 }
 
-pub fn view(state: &AppState, c: crate::connections::Connection) -> ConnectionView {
+pub fn view(state: &AppState, c: crate::domain::Connection) -> ConnectionView {
     let principal = state.connections.principal(c.partition).ok();
     ConnectionView::new(c, principal, state.connections.now())
 }
@@ -105,9 +106,9 @@ pub struct ListParams {
     /// Only this Spot account's connections.
     account_id: Option<SpotAccountId>,
     /// Only connections in this status.
-    status: Option<crate::connections::Status>,
+    status: Option<crate::domain::Status>,
     /// Only connections of this health.
-    health: Option<crate::connections::Health>,
+    health: Option<crate::domain::Health>,
     /// Only connections last checked (conclusively) before this RFC 3339
     /// time, e.g. 2026-01-31T00:00:00Z.
     #[param(value_type = Option<String>, format = DateTime)]
@@ -234,7 +235,7 @@ pub async fn rotate(
 #[serde(rename_all = "camelCase")]
 #[schema(as = Event)]
 pub struct EventView {
-    kind: crate::connections::EventKind,
+    kind: crate::domain::EventKind,
     #[schema(format = DateTime)]
     at: String,
     actor: String,

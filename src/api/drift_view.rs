@@ -1,8 +1,8 @@
 //! A connection's drift as API clients see it: what is missing, per bundle,
 //! and the one step that closes it.
 
-use super::view::iso;
-use crate::connections::{Drift, DriftFix};
+use crate::clock::iso;
+use crate::domain::{Drift, DriftFix};
 use crate::policy::RenderedPolicy;
 use serde::Serialize;
 use std::collections::BTreeMap;

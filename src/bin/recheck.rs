@@ -2,8 +2,7 @@
 //! event enumerates connected connections into the queue; the queue's SQS
 //! batches are the checks (see `account_connect::recheck`).
 
-use account_connect::config::Config;
-use account_connect::connections::ConnectionService;
+use account_connect::app;
 use account_connect::recheck::lambda::Fleet;
 use account_connect::recheck::{EnumerateOptions, SqsQueue, Worker};
 use aws_lambda_events::event::sqs::SqsEvent;
@@ -17,17 +16,19 @@ const SAFETY_MARGIN: Duration = Duration::from_secs(30);
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     account_connect::telemetry::init(true);
-    let config = Config::from_env()?;
+    let config = app::config_from_env()?;
     let url = config
         .recheck_queue_url
         .clone()
         .ok_or("ACCOUNT_CONNECT_RECHECK_QUEUE_URL is not set")?;
-    let store = account_connect::store::open(&config.store_url)?;
+    let options = EnumerateOptions::from_config(&config);
+    let concurrency = config.recheck_concurrency;
+    let services = app::build(config)?;
     let fleet = Fleet {
-        options: EnumerateOptions::from_config(&config),
-        concurrency: config.recheck_concurrency,
+        options,
+        concurrency,
         queue: Arc::new(SqsQueue::from_env(url).await),
-        worker: Worker::new(ConnectionService::new(store, Arc::new(config))),
+        worker: Worker::new(services.connections),
     };
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
         let fleet = fleet.clone();

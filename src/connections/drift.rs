@@ -4,9 +4,9 @@
 //! a manual one gets the policy documents to paste (the seeds' "Edit Policy
 //! Option").
 
-use super::model::{Connection, Drift, DriftFix, Method};
 use super::service::ConnectionService;
 use crate::automatic::stack_arn::StackArn;
+use crate::domain::{Connection, Drift, DriftFix, Method};
 use crate::verify::{CheckId, Outcome, Report};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
@@ -14,15 +14,6 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
 
 const EDIT_POLICY_STEPS: &str = "In the AWS console open IAM, then Policies; search for the policy attached to the role (the spotinst-iam-stack prefix finds the ones a stack created), choose Edit, paste the matching document from this connection's policies into the JSON editor, then Next and Save changes. The next check records the recovery.";
-
-impl DriftFix {
-    pub fn kind(&self) -> &'static str {
-        match self {
-            DriftFix::UpdateStack { .. } => "updateStack",
-            DriftFix::EditPolicy { .. } => "editPolicy",
-        }
-    }
-}
 
 /// The console page that updates `stack_id` with the template at `template_url`.
 pub fn update_stack_url(stack: &StackArn, stack_id: &str, template_url: &str) -> String {

@@ -1,51 +1,12 @@
-//! `account-connect recheck [--concurrency N]`: the fleet re-check in one
-//! process over the configured store, with an in-process queue; prints the
-//! summary as JSON.
+//! What `account-connect recheck [--concurrency N]` prints (the CLI builds
+//! the services and runs `local::run`): the summary with the figures
+//! derived from it.
 
-use super::{local, EnumerateOptions, Summary, Worker};
-use crate::config::Config;
-use crate::connections::ConnectionService;
+use super::Summary;
 use serde_json::json;
-use std::sync::Arc;
 
 /// Most checks one process runs at once.
 pub const MAX_CONCURRENCY: usize = 1024;
-
-/// `concurrency` overrides the configured one (the CLI checks its range).
-pub fn main(concurrency: Option<usize>) -> Result<(), String> {
-    let mut config = Config::from_env().map_err(|e| e.to_string())?;
-    if let Some(n) = concurrency {
-        config.recheck_concurrency = n.clamp(1, MAX_CONCURRENCY);
-    }
-    // Logs to stderr, so stdout is the summary alone.
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .compact()
-        .try_init();
-    let store = crate::store::open(&config.store_url)?;
-    let concurrency = config.recheck_concurrency;
-    let options = EnumerateOptions::from_config(&config);
-    let worker = Worker::new(ConnectionService::new(store, Arc::new(config)));
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
-    let summary = runtime.block_on(local::run(&worker, &options, concurrency));
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&report(&summary, concurrency)).expect("json")
-    );
-    if summary.errors > 0 {
-        return Err(format!(
-            "{} re-check(s) failed on the store or the queue",
-            summary.errors
-        ));
-    }
-    Ok(())
-}
 
 /// The summary with the figures derived from it.
 pub fn report(s: &Summary, concurrency: usize) -> serde_json::Value {

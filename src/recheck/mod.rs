@@ -21,7 +21,7 @@ pub use enumerate::{enumerate, EnumerateOptions, Enumerated};
 pub use queue::{ChannelQueue, Queue, QueueError, SqsQueue};
 pub use worker::{JobOutcome, Slowest, Summary, Worker};
 
-use crate::connections::ConnectionId;
+use crate::domain::ConnectionId;
 use serde::{Deserialize, Serialize};
 
 /// One queue message.

@@ -1,7 +1,8 @@
 //! The worker: one job, one check, under the check's own deadline.
 
-use crate::auth::Tenant;
-use crate::connections::{ConnectionId, ConnectionService, Health, ServiceError};
+use crate::connections::{ConnectionService, ServiceError};
+use crate::domain::{ConnectionId, Health};
+use crate::tenancy::Tenant;
 use serde::Serialize;
 use std::time::{Duration, Instant};
 

@@ -5,11 +5,11 @@
 //! failures, and the enumerator paging into a real queue in moto.
 
 use crate::common::{self, TestApp};
-use account_connect::auth::Tenant;
-use account_connect::connections::{ConnectedStack, Connection, ConnectionId, Event, EventKind};
+use account_connect::domain::{ConnectedStack, Connection, ConnectionId, Event, EventKind};
 use account_connect::policy::Permissions;
 use account_connect::recheck::lambda::Fleet;
 use account_connect::recheck::{enumerate, local, EnumerateOptions, Message, SqsQueue, Summary, Worker};
+use account_connect::tenancy::Tenant;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -24,7 +24,7 @@ async fn sdk() -> aws_config::SdkConfig {
 
 struct Env {
     app: TestApp,
-    state: account_connect::api::AppState,
+    state: account_connect::services::Services,
     iam: aws_sdk_iam::Client,
     token: String,
     org: String,
@@ -367,7 +367,7 @@ async fn a_degraded_stack_offers_its_update_link_with_the_current_template() {
         .connect_role_from(&e.tenant(), &id, &role, Duration::ZERO, Some(stack))
         .await
         .unwrap();
-    assert_eq!(connected.health, Some(account_connect::connections::Health::Healthy));
+    assert_eq!(connected.health, Some(account_connect::domain::Health::Healthy));
 
     let action = some_action(&c);
     let old = drop_action(&e.iam, &policies[0], &action).await;
@@ -500,7 +500,7 @@ async fn the_worker_hands_back_only_the_messages_worth_retrying() {
     // The store fails: the job comes back for a retry.
     let mut broken = common::test_config();
     broken.store_url = format!("dynamodb://missing-{}", account_connect::ids::random_token(4));
-    let state = account_connect::api::AppState::new(broken).unwrap();
+    let state = account_connect::app::build(broken).unwrap();
     let f = fleet(Worker::new(state.connections.clone()), &sqs, &url, 10);
     let (response, summary) = f.on_batch(sqs_event(&[job(id, before)]), deadline).await;
     assert_eq!(failures(&response), ["m0"], "{summary:?}");

@@ -1,0 +1,23 @@
+//! What the entry points share: the configuration and the connection service
+//! (store, verifier, templates, cursors and clock inside). `app` builds it
+//! once; the HTTP layer takes it as its axum state, the callback and the
+//! re-check as an argument. Nothing here knows HTTP.
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::connections::ConnectionService;
+use std::sync::Arc;
+
+#[derive(Clone)]
+pub struct Services {
+    pub config: Arc<Config>,
+    pub connections: ConnectionService,
+}
+
+impl Services {
+    /// The same services on another clock: tests move theirs instead of sleeping.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.connections = self.connections.with_clock(clock);
+        self
+    }
+}
