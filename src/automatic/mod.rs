@@ -9,5 +9,5 @@ pub mod stack_arn;
 mod template;
 pub mod token;
 
-pub use links::Templates;
+pub use links::{TemplateUploadError, Templates};
 pub use template::{render, stack_name, CUSTOM_RESOURCE_ID, ROLE_NAME_PARAMETER};
