@@ -51,6 +51,12 @@ fn emit(name: &str, dims: &[(&str, &str)]) {
     println!("{}", line(name, 1, dims, ms));
 }
 
+/// PartitionCredentialsRejected per partition: STS refused the vendor's own
+/// key there (expired, deleted, rotated away); template.yaml alarms on it.
+pub fn partition_credentials_rejected(p: crate::domain::Partition) {
+    emit("PartitionCredentialsRejected", &[("Partition", p.as_str())]);
+}
+
 /// Connected, Degraded or VerificationFailed, and a FailedCheck per failed
 /// check; once per completed verification (the verifier calls it).
 pub fn verification(report: &Report) {

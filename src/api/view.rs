@@ -111,10 +111,23 @@ impl From<ServiceError> for ApiError {
             ServiceError::PartitionNotConfigured(p) => ApiError::unprocessable(
                 "partition_not_configured",
                 format!(
-                    "{} accounts cannot be connected here yet: no vendor principal is configured for {p}",
-                    p.display_name()
+                    "{} accounts cannot be connected here yet: no vendor principal is configured for {p} (the operator sets ACCOUNT_CONNECT_PRINCIPAL_{})",
+                    p.display_name(),
+                    p.env_suffix()
                 ),
-            ),
+            )
+            .with_details(json!({"partition": p})),
+            ServiceError::PartitionCredentialsMissing(p) => {
+                let [secret, profile] = crate::config::Config::credential_settings(p);
+                ApiError::unprocessable(
+                    "partition_not_configured",
+                    format!(
+                        "{} accounts cannot be connected here yet: the service has no credentials to verify roles in {p} (the operator sets {secret}, or {profile} for local runs)",
+                        p.display_name()
+                    ),
+                )
+                .with_details(json!({"partition": p, "setting": secret}))
+            }
             ServiceError::Selection(e) => e.into(),
             ServiceError::Render(e) => e.into(),
             ServiceError::AccountBusy(id) => ApiError::conflict(

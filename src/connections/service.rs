@@ -27,6 +27,8 @@ pub enum ServiceError {
     NotFound,
     AccountNotAllowed(SpotAccountId),
     PartitionNotConfigured(Partition),
+    /// No vendor identity to verify with in this partition.
+    PartitionCredentialsMissing(Partition),
     Selection(SelectionError),
     Render(RenderError),
     /// The Spot account already has a live connection.
@@ -149,7 +151,11 @@ impl ConnectionService {
 
     /// The same service on another clock (a test's adjustable one).
     pub fn with_clock(self, clock: Clock) -> Self {
-        ConnectionService { clock, ..self }
+        ConnectionService {
+            verifier: Arc::new(Verifier::from_config(&self.config).with_clock(clock.clone())),
+            clock,
+            ..self
+        }
     }
 
     pub fn now(&self) -> i64 {
@@ -179,6 +185,10 @@ impl ConnectionService {
             return Err(ServiceError::AwsAccountRequired);
         }
         self.principal(req.partition)?;
+        // Refused now, not when the customer has made the role.
+        if !self.config.has_credentials(req.partition) {
+            return Err(ServiceError::PartitionCredentialsMissing(req.partition));
+        }
         let selection = Selection::resolve(req.partition, &req.permissions).map_err(ServiceError::Selection)?;
         render_shared(&selection).map_err(ServiceError::Render)?;
         let request_hash = hex::encode(Sha256::digest(serde_json::to_vec(&req).expect("requests serialize")));

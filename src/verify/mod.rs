@@ -5,8 +5,10 @@
 
 mod aws;
 pub mod evaluate;
+pub mod partitions;
 mod permissions;
 pub mod report;
+mod secret_source;
 mod simulate;
 pub mod trust;
 mod trust_probe;
@@ -15,12 +17,9 @@ pub use report::{Check, CheckId, CheckStatus, DecidedBy, Outcome, Report};
 
 use crate::config::Config;
 use crate::connections::Connection;
-use crate::domain::{Partition, RoleArn};
+use crate::domain::RoleArn;
 use aws::CallError;
-use aws_config::SdkConfig;
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
-use tokio::sync::OnceCell;
 
 /// AssumeRole's retry delays grow to this.
 const MAX_BACKOFF: Duration = Duration::from_secs(4);
@@ -39,57 +38,32 @@ const MIN_ATTEMPT: Duration = Duration::from_secs(1);
 pub const CHECKS_BUDGET: Duration = Duration::from_secs(6);
 
 pub struct Verifier {
-    base: OnceCell<SdkConfig>,
-    sts_endpoints: BTreeMap<Partition, String>,
-    iam_endpoints: BTreeMap<Partition, String>,
+    partitions: partitions::Partitions,
 }
 
 impl Default for Verifier {
     fn default() -> Self {
-        Self::new()
+        Self::from_config(&Config::default())
     }
 }
 
 impl Verifier {
     pub fn new() -> Self {
-        Verifier {
-            base: OnceCell::new(),
-            sts_endpoints: BTreeMap::new(),
-            iam_endpoints: BTreeMap::new(),
-        }
+        Self::default()
     }
 
-    /// With the configured endpoint overrides.
+    /// With each partition's credential source and endpoint settings.
     pub fn from_config(config: &Config) -> Self {
         Verifier {
-            sts_endpoints: config.sts_endpoints.clone(),
-            iam_endpoints: config.iam_endpoints.clone(),
-            ..Self::new()
+            partitions: partitions::Partitions::from_config(config),
         }
     }
 
-    fn endpoints(&self, partition: Partition) -> aws::Endpoints {
-        aws::Endpoints {
-            sts: self.sts_endpoints.get(&partition).cloned(),
-            iam: self.iam_endpoints.get(&partition).cloned(),
+    /// The same on the service's clock (a test's adjustable one).
+    pub fn with_clock(self, clock: crate::clock::Clock) -> Self {
+        Verifier {
+            partitions: self.partitions.with_clock(clock),
         }
-    }
-
-    /// The service's own AWS configuration, loaded on first use.
-    async fn base(&self) -> &SdkConfig {
-        self.base
-            .get_or_init(|| async {
-                aws_config::defaults(aws_config::BehaviorVersion::latest())
-                    .timeout_config(
-                        aws_config::timeout::TimeoutConfig::builder()
-                            .operation_timeout(aws::CALL_TIMEOUT)
-                            .build(),
-                    )
-                    .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(2))
-                    .load()
-                    .await
-            })
-            .await
     }
 
     /// Runs every check; `budget` bounds the wait for IAM propagation. Every
@@ -124,13 +98,21 @@ impl Verifier {
             }
         };
 
-        let base = self.base().await;
-        let endpoints = self.endpoints(role.partition());
-        let sts = aws::sts_client(base, role.partition(), &endpoints);
+        let access = match self.partitions.get(role.partition()).await {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::error!(partition = %role.partition(), error = ?e, "no vendor credentials for this partition");
+                let mut c = assume_failure(e, &role, Duration::ZERO, 0);
+                c.transient = true;
+                checks.push(c);
+                skip_rest(&mut checks, CheckId::AssumeRole);
+                return finish(checks, None, false);
+            }
+        };
         let session = format!("spot-verify-{}", conn.id.as_str());
         let call = |ext: String| {
-            let (sts, endpoints, role, session) = (&sts, &endpoints, &role, &session);
-            async move { aws::assume(sts, base, endpoints, role, &ext, session).await }
+            let (access, role, session) = (&access, &role, &session);
+            async move { assume_as_vendor(access, role, &ext, session).await }
         };
         let (assumed, check, used) = assume_with_wait(call, conn, &role, budget).await;
         checks.push(check);
@@ -171,6 +153,30 @@ impl Verifier {
         checks.push(permissions::check(&reqs, &policies, &record, &simulation));
         finish(checks, Some(used), promote)
     }
+}
+
+/// AssumeRole signed with the partition's vendor identity. A refused vendor
+/// key is read again once (a rotation); refused again, the check fails as
+/// ours, never as the customer's role, and the partition's metric counts it.
+async fn assume_as_vendor(
+    access: &partitions::PartitionAccess,
+    role: &RoleArn,
+    external_id: &str,
+    session: &str,
+) -> Result<aws::Assumed, CallError> {
+    let attempt = || async {
+        access.ready().await?;
+        aws::assume(&access.sts, &access.sdk, &access.endpoints, role, external_id, session).await
+    };
+    let mut result = attempt().await;
+    if matches!(result, Err(CallError::VendorCredentials(_))) && access.refresh().await {
+        result = attempt().await;
+    }
+    if let Err(CallError::VendorCredentials(m)) = &result {
+        tracing::error!(partition = %access.partition, error = %m, "AWS refused this partition's vendor credentials");
+        crate::metrics::partition_credentials_rejected(access.partition);
+    }
+    result
 }
 
 /// The call's result, or Deadline once `deadline` passes.
@@ -337,7 +343,11 @@ where
         }
         let transient = matches!(
             err,
-            CallError::Throttled(_) | CallError::Timeout | CallError::Network(_) | CallError::Deadline
+            CallError::Throttled(_)
+                | CallError::Timeout
+                | CallError::Network(_)
+                | CallError::Deadline
+                | CallError::VendorCredentials(_)
         );
         let mut c = assume_failure(err, role, waited, attempts);
         c.transient = transient;
@@ -369,6 +379,15 @@ fn assume_failure(err: CallError, role: &RoleArn, waited: Duration, attempts: u3
             CheckId::AssumeRole,
             "We could not reach AWS STS in time.",
             "This is on our side or AWS's; try again in a minute.",
+        ),
+        // What went wrong is in the log: it names our secret or settings.
+        CallError::VendorCredentials(_) => Check::failed(
+            CheckId::AssumeRole,
+            format!(
+                "AWS STS refused Spot's own credentials for {}, or they could not be read, so your role was not tried.",
+                role.partition().display_name()
+            ),
+            "Nothing is wrong with your role as far as we know: this is on our side, and our operators are alerted. Try again later.",
         ),
         CallError::NotFound(m) | CallError::PageCap(m) | CallError::Other(m) => {
             Check::failed(CheckId::AssumeRole, format!("AssumeRole failed: {m}"), "Check the role ARN and its trust relationship, then try again.")

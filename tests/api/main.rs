@@ -3,6 +3,7 @@
 //!
 //! `cargo test --test api <filter>` runs some of them; module paths make the
 //! filter (`cargo test connections::`).
+#![recursion_limit = "256"] // The callback future nests verification (per-partition access), store and HTTP futures deeply.
 
 #[path = "../aws_standin/mod.rs"]
 mod aws_standin;
