@@ -114,29 +114,33 @@ print(s.getsockname()[1])
 s.close()'
 }
 
+# wait_moto PID URL LOG: until moto answers, or die.
+wait_moto() {
+    local pid="$1" url="$2" logfile="$3" deadline
+    deadline=$((SECONDS + MOTO_START_TIMEOUT))
+    until curl --silent --fail --noproxy '*' --max-time 2 -o /dev/null "$url/moto-api/"; do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            tail -n 30 "$logfile" >&2 || true
+            die "moto_server exited before answering on $url (log: $logfile)"
+        fi
+        if ((SECONDS >= deadline)); then
+            tail -n 30 "$logfile" >&2 || true
+            die "moto_server did not answer on $url within ${MOTO_START_TIMEOUT}s (log: $logfile)"
+        fi
+        sleep 0.2
+    done
+    log "moto_server pid $pid answering on $url (log: $logfile)"
+}
+
 start_moto() {
-    local port url deadline
+    local port url
     port="$(free_port)"
     url="http://127.0.0.1:$port"
     mkdir -p "$(dirname "$MOTO_LOG")"
     # moto_server with DynamoDB taken one request at a time (tests/tools/moto_serve.py says why).
     "$VENV/bin/python" "$ROOT/tests/tools/moto_serve.py" -H 127.0.0.1 -p "$port" >"$MOTO_LOG" 2>&1 </dev/null &
     MOTO_PID=$!
-    deadline=$((SECONDS + MOTO_START_TIMEOUT))
-    until curl --silent --fail --noproxy '*' --max-time 2 -o /dev/null "$url/moto-api/"; do
-        if ! kill -0 "$MOTO_PID" 2>/dev/null; then
-            MOTO_PID=""
-PARTITION_MOTO_PIDS=()
-            tail -n 30 "$MOTO_LOG" >&2 || true
-            die "moto_server exited before answering on $url (log: $MOTO_LOG)"
-        fi
-        if ((SECONDS >= deadline)); then
-            tail -n 30 "$MOTO_LOG" >&2 || true
-            die "moto_server did not answer on $url within ${MOTO_START_TIMEOUT}s (log: $MOTO_LOG)"
-        fi
-        sleep 0.2
-    done
-    log "moto_server pid $MOTO_PID answering on $url (log: $MOTO_LOG)"
+    wait_moto "$MOTO_PID" "$url" "$MOTO_LOG"
 
     export AWS_ENDPOINT_URL="$url"
     export AWS_ACCESS_KEY_ID=testing

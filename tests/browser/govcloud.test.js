@@ -13,7 +13,11 @@ const NOTE = 'If you are connected to an AWS GovCloud or China account, you will
 let server;
 let browser;
 before(async () => {
-  server = await startServer({ ACCOUNT_CONNECT_PRINCIPAL_AWS_US_GOV: GOV_PRINCIPAL });
+  server = await startServer({
+    ACCOUNT_CONNECT_PRINCIPAL_AWS_US_GOV: GOV_PRINCIPAL,
+    // A GovCloud connection needs a vendor identity there (scripts/test's profile).
+    ACCOUNT_CONNECT_PROFILE_AWS_US_GOV: process.env.ACCOUNT_CONNECT_TEST_PROFILE_AWS_US_GOV || 'govcloud',
+  });
   browser = await launch();
 });
 after(async () => {
