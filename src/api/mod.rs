@@ -6,7 +6,9 @@ pub mod error;
 mod extract;
 mod middleware;
 mod openapi;
+mod partitions;
 mod policies;
+mod relay;
 mod routes;
 mod spot;
 mod view;
@@ -30,6 +32,8 @@ pub const BODY_LIMIT_BYTES: usize = 64 * 1024;
 pub struct AppState {
     pub config: Arc<Config>,
     pub connections: ConnectionService,
+    /// The partition relays' keys and the responder their requests answer with.
+    pub relay: Arc<crate::automatic::RelayIntake>,
 }
 
 impl AppState {
@@ -43,12 +47,17 @@ impl AppState {
         let config = Arc::new(config);
         AppState {
             connections: ConnectionService::new(store, config.clone()),
+            relay: Arc::new(crate::automatic::RelayIntake::new(
+                &config,
+                crate::clock::Clock::system(),
+            )),
             config,
         }
     }
 
     /// The same state on another clock: tests move theirs instead of sleeping.
     pub fn with_clock(mut self, clock: crate::clock::Clock) -> Self {
+        self.relay = Arc::new(crate::automatic::RelayIntake::new(&self.config, clock.clone()));
         self.connections = self.connections.with_clock(clock);
         self
     }

@@ -23,6 +23,7 @@ mod metrics_emf;
 mod openapi_fuzz;
 mod partitions;
 mod policy_render;
+mod relay;
 mod spot_compat;
 mod store_conformance;
 mod store_unavailable;
