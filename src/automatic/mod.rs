@@ -4,6 +4,7 @@
 pub mod callback;
 mod links;
 pub mod relay;
+pub mod relay_forward;
 pub mod relay_intake;
 pub mod responder;
 pub mod response_url;

@@ -253,3 +253,45 @@ async fn without_a_relay_the_wizard_is_told_and_the_template_has_no_custom_resou
     assert!(template["Resources"].get("SpotConnection").is_none(), "{template}");
     assert!(template["Resources"].get("Role").is_some());
 }
+
+#[tokio::test]
+async fn the_relay_function_forwards_what_its_topic_delivers() {
+    use account_connect::automatic::relay_forward::{Forwarded, Forwarder};
+    let (app, _state) = common::spawn_with_state(config(true).await).await;
+    let receiver = Receiver::start().await;
+    let t = common::token("org-relay", None);
+    let c = gov_connection(&app, &t, "act-forward").await;
+    let id = c["id"].as_str().unwrap();
+    let template = common::callback::template(&app, &t, id).await;
+    let role = stack_role(&c).await;
+    let (url, token) = (receiver.url(), common::callback::token_of(&template));
+    let msg = Message {
+        request_type: "Create",
+        url: &url,
+        stack_id: STACK,
+        request_id: "req-forward-1",
+        physical: None,
+        connection: id,
+        role: &role,
+        token: &token,
+    }
+    .text();
+    let forwarder = Forwarder::new(&app.url("/v1/relay/aws-us-gov")).unwrap();
+    let now = app.clock.now();
+    // A relay whose key was rotated but not yet copied: retried later.
+    let stale = forwarder
+        .forward(b"an-old-relay-key-an-old-relay-key!!", &msg, now)
+        .await;
+    assert!(
+        matches!(stale, Forwarded::Retry(ref m) if m.contains("401")),
+        "{stale:?}"
+    );
+    assert_eq!(
+        forwarder.forward(RELAY_KEY.as_bytes(), &msg, now).await,
+        Forwarded::Handled
+    );
+    assert_eq!(receiver.answer()["Status"], "SUCCESS");
+    assert_eq!(common::callback::get(&app, &t, id).await["status"], "connected");
+    // Only https leaves this machine.
+    assert!(Forwarder::new("http://main.example.com/v1/relay/aws-us-gov").is_err());
+}
