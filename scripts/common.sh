@@ -103,6 +103,9 @@ lint() {
     "${lint_env[@]}" "$VENV/bin/cfn-lint" template.yaml
     log "--- sam validate --lint --template template.yaml"
     "${lint_env[@]}" "$VENV/bin/sam" validate --lint --template template.yaml
+    # The relay runs in GovCloud and China: linted for their regions.
+    log "--- cfn-lint infra/partition-relay.yaml (us-gov-west-1, cn-north-1)"
+    "${lint_env[@]}" "$VENV/bin/cfn-lint" --regions us-gov-west-1 cn-north-1 -- infra/partition-relay.yaml
 }
 
 free_port() {

@@ -295,3 +295,26 @@ async fn the_relay_function_forwards_what_its_topic_delivers() {
     // Only https leaves this machine.
     assert!(Forwarder::new("http://main.example.com/v1/relay/aws-us-gov").is_err());
 }
+
+#[test]
+fn the_relay_stack_lints_for_govcloud_and_china() {
+    let out = std::process::Command::new(common::venv_bin("cfn-lint"))
+        .args(["--regions", "us-gov-west-1", "cn-north-1", "--"])
+        .arg(common::repo_path("infra/partition-relay.yaml"))
+        .env_remove("AWS_ENDPOINT_URL")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "cfn-lint infra/partition-relay.yaml:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The relay forwards to the intake the main template serves.
+    let relay = std::fs::read_to_string(common::repo_path("infra/partition-relay.yaml")).unwrap();
+    assert!(relay.contains("Binary: account-connect-relay"));
+    let main = std::fs::read_to_string(common::repo_path("template.yaml")).unwrap();
+    assert!(main.contains("RelayIntakeFunction:") && main.contains("AuthType: NONE"));
+}
