@@ -71,3 +71,25 @@ test('(3) GovCloud: default policy only, with the note, and GovCloud ARNs', { ti
   assertNoConsoleErrors(page);
   await context.close();
 });
+
+test('(3b) A partition this service cannot connect is said before the customer starts', { timeout: 60_000 }, async () => {
+  const { context, page } = await openPage(browser);
+  await open(page, server);
+  await page.getByLabel('Spot account ID').fill(spotAccount());
+  await page.getByRole('button', { name: 'Manually', exact: true }).click();
+  await waitForStep(page, 'GovCloud or China account?');
+  // China has no vendor principal here (GET /v1/partitions says so).
+  await page.getByRole('radio', { name: 'Yes, an AWS China account' }).check();
+  const notice = page.getByRole('status').filter({ hasText: /AWS China accounts cannot be connected here yet/ });
+  await notice.waitFor();
+  await next(page);
+  // Next stays on the step: no connection is started for it.
+  await waitForStep(page, 'GovCloud or China account?');
+  assert.equal(await page.getByRole('heading', { level: 3, name: 'AWS login' }).count(), 0);
+  await page.getByRole('radio', { name: 'Yes, an AWS GovCloud (US) account' }).check();
+  await notice.waitFor({ state: 'hidden' });
+  await next(page);
+  await waitForStep(page, 'AWS login');
+  assertNoConsoleErrors(page);
+  await context.close();
+});
