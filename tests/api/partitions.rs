@@ -141,9 +141,16 @@ async fn govcloud_and_china_roles_connect_and_recheck_beside_commercial() {
 
 #[tokio::test]
 async fn a_partition_without_credentials_is_refused_at_creation() {
-    // The GovCloud role exists and would connect with the GovCloud profile.
-    let app = common::spawn_app(config_with(&profiles()[1..])).await;
+    // A GovCloud role that connects where GovCloud has its profile...
+    let with = common::spawn_app(config_with(&profiles())).await;
     let t = common::token("org-partitions", None);
+    let c = create(&with, &t, "act-withcreds", Partition::AwsUsGov).await;
+    let arn = role_for(&iam_in(Partition::AwsUsGov).await, &c).await;
+    let (status, done) = with.connect_role(&t, c["id"].as_str().unwrap(), &arn).await;
+    assert_eq!(status, 200, "{done}");
+
+    // ...cannot even get a connection where it has none.
+    let app = common::spawn_app(config_with(&profiles()[1..])).await;
     let body = json!({"accountId": "act-nocreds", "partition": "aws-us-gov", "permissions": {"mode": "default"}});
     let (status, err) = app.create_connection(&t, &body).await;
     assert_eq!(
@@ -159,6 +166,14 @@ async fn a_partition_without_credentials_is_refused_at_creation() {
     );
     let (_, list) = app.list_connections(&t, "").await;
     assert_eq!(list["items"].as_array().unwrap().len(), 0, "{list}");
+    // A commercial connection does not take the GovCloud ARN either.
+    let commercial = create(&app, &t, "act-commercial", Partition::Aws).await;
+    let (status, err) = app.connect_role(&t, commercial["id"].as_str().unwrap(), &arn).await;
+    assert_eq!(status, 422, "{err}");
+    assert_eq!(
+        check(&err["error"]["details"]["report"], "role_arn")["status"],
+        "failed"
+    );
     // China, which has its source, is unaffected.
     create(&app, &t, "act-cnok", Partition::AwsCn).await;
 }
