@@ -327,17 +327,37 @@ impl Config {
                 c.relay_key_secrets.insert(p, secret_arn(&relay, &arn)?);
             }
             let [secret_name, profile_name] = Config::credential_settings(p);
-            let source = match (var(&secret_name), var(&profile_name)) {
-                (Some(_), Some(_)) => {
-                    return Err(ConfigError(format!("set {secret_name} or {profile_name}, not both")));
-                }
-                (Some(arn), None) => CredentialSource::Secret(secret_arn(&secret_name, &arn)?),
-                (None, Some(profile)) => CredentialSource::Profile(profile),
-                (None, None) => continue,
-            };
-            c.credential_sources.insert(p, source);
+            if let Some(source) = credential_source(p, var(&secret_name), var(&profile_name))? {
+                c.credential_sources.insert(p, source);
+            }
         }
         Ok(c)
+    }
+}
+
+/// A partition's source from its two settings: one or none, not both.
+fn credential_source(
+    p: Partition,
+    secret: Option<String>,
+    profile: Option<String>,
+) -> Result<Option<CredentialSource>, ConfigError> {
+    let [secret_name, profile_name] = Config::credential_settings(p);
+    match (secret, profile) {
+        (Some(_), Some(_)) => Err(ConfigError(format!("set {secret_name} or {profile_name}, not both"))),
+        (Some(arn), None) => Ok(Some(CredentialSource::Secret(secret_arn(&secret_name, &arn)?))),
+        (None, Some(profile)) => {
+            let ok = profile.len() <= 128
+                && profile
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'@' | b'+'));
+            if !ok {
+                return Err(ConfigError(format!(
+                    "{profile_name} must name a profile of the AWS config files (letters, digits, - _ . @ +)"
+                )));
+            }
+            Ok(Some(CredentialSource::Profile(profile)))
+        }
+        (None, None) => Ok(None),
     }
 }
 
@@ -354,7 +374,30 @@ fn secret_arn(name: &str, v: &str) -> Result<String, ConfigError> {
 
 #[cfg(test)]
 mod tests {
-    use super::endpoint_url;
+    use super::{credential_source, endpoint_url, CredentialSource};
+    use crate::domain::Partition;
+
+    #[test]
+    fn a_partition_takes_a_secret_or_a_profile() {
+        let gov = Partition::AwsUsGov;
+        let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:account-connect/partitions/gov-AbCdEf";
+        assert_eq!(
+            credential_source(gov, Some(arn.into()), None).unwrap(),
+            Some(CredentialSource::Secret(arn.into()))
+        );
+        assert_eq!(
+            credential_source(gov, None, Some("govcloud".into())).unwrap(),
+            Some(CredentialSource::Profile("govcloud".into()))
+        );
+        assert_eq!(credential_source(gov, None, None).unwrap(), None);
+        let both = credential_source(gov, Some(arn.into()), Some("govcloud".into())).unwrap_err();
+        assert!(both.0.contains("ACCOUNT_CONNECT_PROFILE_AWS_US_GOV"), "{both}");
+        for bad in ["arn:aws-us-gov:secretsmanager:us-gov-west-1:1:secret:x", "my-secret"] {
+            let e = credential_source(gov, Some(bad.into()), None).unwrap_err();
+            assert!(e.0.contains("ACCOUNT_CONNECT_CREDENTIALS_SECRET_AWS_US_GOV"), "{e}");
+        }
+        assert!(credential_source(gov, None, Some("gov cloud; rm".into())).is_err());
+    }
 
     #[test]
     fn endpoint_overrides_are_https_or_loopback() {
