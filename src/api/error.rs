@@ -1,5 +1,10 @@
-//! One error shape for every route: `{"error": {"code", "message", "details"}}`.
+//! One error shape for every route: `{"error": {"code", "message", "details"}}`,
+//! and the one place where the layers' typed errors get an HTTP status and a
+//! stable code (their messages are their own).
 
+use crate::connections::ServiceError;
+use crate::store::StoreError;
+use crate::tenancy::TenancyError;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -172,5 +177,75 @@ impl From<crate::policy::RenderError> for ApiError {
 impl From<crate::domain::ParseError> for ApiError {
     fn from(e: crate::domain::ParseError) -> Self {
         ApiError::unprocessable("invalid_field", e.message.clone()).with_details(json!({ "field": e.field }))
+    }
+}
+
+impl From<TenancyError> for ApiError {
+    fn from(e: TenancyError) -> Self {
+        use TenancyError::*;
+        let (status, code) = match &e {
+            AccountsClaimMissing => (StatusCode::FORBIDDEN, "accounts_claim_missing"),
+            AccountsNotEvery | TooManyAccounts | EveryInList | NotSpotAccounts => {
+                (StatusCode::FORBIDDEN, "invalid_accounts_claim")
+            }
+            NoAuthorizer
+            | NoCredentials
+            | NotBearer
+            | NoSecret
+            | EmptySecret
+            | Expired
+            | NotYetValid
+            | WrongAlgorithm
+            | WrongIssuer { .. }
+            | WrongAudience { .. }
+            | MissingClaim(_)
+            | InvalidToken
+            | InvalidIdentity => (StatusCode::UNAUTHORIZED, "unauthorized"),
+        };
+        ApiError::new(status, code, e.to_string())
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        let message = e.to_string();
+        match e {
+            ServiceError::NotFound => ApiError::not_found("connection_not_found", message),
+            ServiceError::AccountNotAllowed(_) => ApiError::new(StatusCode::FORBIDDEN, "account_not_allowed", message),
+            ServiceError::PartitionNotConfigured(p) => {
+                ApiError::unprocessable("partition_not_configured", message).with_details(json!({"partition": p}))
+            }
+            ServiceError::PartitionCredentialsMissing(p) => {
+                ApiError::unprocessable("partition_not_configured", message)
+                    .with_details(json!({"partition": p, "setting": crate::config::Config::credential_settings(p)[0]}))
+            }
+            ServiceError::Selection(e) => e.into(),
+            ServiceError::Render(e) => e.into(),
+            ServiceError::AccountBusy(id) => {
+                ApiError::conflict("account_has_connection", message).with_details(json!({"connectionId": id.as_str()}))
+            }
+            ServiceError::IdempotencyMismatch => ApiError::conflict("idempotency_key_reused", message),
+            ServiceError::WrongStatus { status, .. } => {
+                ApiError::conflict("invalid_status", message).with_details(json!({"status": status}))
+            }
+            ServiceError::VerificationFailed { report, .. } => {
+                ApiError::unprocessable("verification_failed", message).with_details(json!({ "report": report }))
+            }
+            ServiceError::RoleHeld => ApiError::conflict("role_already_connected", message),
+            ServiceError::RotationPending(pending) => ApiError::conflict("rotation_pending", message)
+                .with_details(json!({"pendingExternalId": pending.as_str()})),
+            ServiceError::InvalidCursor(_) | ServiceError::Store(StoreError::OutsideQuery) => {
+                ApiError::bad_request("invalid_cursor", message)
+            }
+            ServiceError::AwsAccountRequired => ApiError::unprocessable("aws_account_id_required", message)
+                .with_details(json!({"field": "awsAccountId"})),
+            ServiceError::OtherStack(_) => ApiError::conflict("connected_by_another_stack", message),
+            ServiceError::Store(StoreError::Unavailable(m)) => {
+                tracing::warn!(reason = %m, "store unavailable");
+                ApiError::unavailable(message)
+            }
+            ServiceError::Store(StoreError::Conflict) => ApiError::conflict("concurrent_change", message),
+            ServiceError::Store(_) => ApiError::internal(message),
+        }
     }
 }

@@ -17,51 +17,17 @@ mod web;
 pub use error::ApiError;
 pub use routes::{document, route_table, RouteDoc};
 
-use crate::config::Config;
-use crate::connections::ConnectionService;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, Uri};
 use axum::Router;
-use std::sync::Arc;
 
 /// Largest request body accepted; the biggest real one (a custom selection)
 /// is a few hundred bytes.
 pub const BODY_LIMIT_BYTES: usize = 64 * 1024;
 
-#[derive(Clone)]
-pub struct AppState {
-    pub config: Arc<Config>,
-    pub connections: ConnectionService,
-    /// The partition relays' keys and the responder their requests answer with.
-    pub relay: Arc<crate::automatic::RelayIntake>,
-}
-
-impl AppState {
-    /// Opens the configured store; AWS clients are made on first use.
-    pub fn new(config: Config) -> Result<Self, String> {
-        let store = crate::store::open(&config.store_url)?;
-        Ok(Self::with_store(config, store))
-    }
-
-    pub fn with_store(config: Config, store: crate::store::DynStore) -> Self {
-        let config = Arc::new(config);
-        AppState {
-            connections: ConnectionService::new(store, config.clone()),
-            relay: Arc::new(crate::automatic::RelayIntake::new(
-                &config,
-                crate::clock::Clock::system(),
-            )),
-            config,
-        }
-    }
-
-    /// The same state on another clock: tests move theirs instead of sleeping.
-    pub fn with_clock(mut self, clock: crate::clock::Clock) -> Self {
-        self.relay = Arc::new(crate::automatic::RelayIntake::new(&self.config, clock.clone()));
-        self.connections = self.connections.with_clock(clock);
-        self
-    }
-}
+/// The handlers' axum state: the services, built below this layer (`app`
+/// composes them).
+pub type AppState = crate::services::Services;
 
 /// Every route, the error shape for unknown routes and methods, request ids
 /// and logs, the body limit, and a JSON 500 if a handler panics.

@@ -2,8 +2,8 @@
 
 use super::template::{default_role_name, stack_name};
 use crate::config::Config;
-use crate::connections::{CloudFormationLinks, Connection};
 use crate::domain::Partition;
+use crate::domain::{CloudFormationLinks, Connection};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use tokio::sync::OnceCell;
 
@@ -154,7 +154,7 @@ mod tests {
                 "https://cn-north-1.console.amazonaws.cn/cloudformation/home?region=cn-north-1#",
             ),
         ] {
-            let conn: crate::connections::Connection = serde_json::from_value(serde_json::json!({
+            let conn: crate::domain::Connection = serde_json::from_value(serde_json::json!({
                 "id": "con-000000000000000000000000", "org": "o", "accountId": "act-1", "partition": p, "method": "automatic",
                 "permissions": {"mode": "default"}, "awsAccountId": "123456789012", "externalId": "ext-1", "pendingExternalId": null,
                 "state": "pending", "health": null, "roleArn": null, "report": null, "createdAt": 0, "createdBy": "t",
