@@ -51,7 +51,12 @@ pub fn build_with_store(config: Config, store: DynStore) -> Services {
         cursors: Arc::new(cursors),
         clock: Clock::system(),
     };
-    Services { config, connections }
+    let relay = Arc::new(crate::automatic::RelayIntake::new(&config, Clock::system()));
+    Services {
+        config,
+        connections,
+        relay,
+    }
 }
 
 /// The HTTP API over the services, for Lambda and the local server alike.

@@ -1,8 +1,9 @@
-//! What the entry points share: the configuration and the connection service
-//! (store, verifier, templates, cursors and clock inside). `app` builds it
+//! What the entry points share: the configuration, the connection service
+//! (store, verifier, templates, cursors and clock inside) and the relay intake. `app` builds it
 //! once; the HTTP layer takes it as its axum state, the callback and the
 //! re-check as an argument. Nothing here knows HTTP.
 
+use crate::automatic::RelayIntake;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::connections::ConnectionService;
@@ -12,11 +13,14 @@ use std::sync::Arc;
 pub struct Services {
     pub config: Arc<Config>,
     pub connections: ConnectionService,
+    /// The partition relays' keys and the responder their requests answer with.
+    pub relay: Arc<RelayIntake>,
 }
 
 impl Services {
     /// The same services on another clock: tests move theirs instead of sleeping.
     pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.relay = Arc::new(RelayIntake::new(&self.config, clock.clone()));
         self.connections = self.connections.with_clock(clock);
         self
     }

@@ -29,6 +29,17 @@ pub fn expiry_prefix(expires_at: i64, now: i64) -> String {
     format!("templates/{n}d/")
 }
 
+/// S3 did not take the template. The message is for the client; the bucket
+/// and S3's answer are for the log.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "could not store the CloudFormation template for the quick-create link; nothing was saved, try again in a moment"
+)]
+pub struct TemplateUploadError {
+    pub bucket: String,
+    pub detail: String,
+}
+
 #[derive(Default)]
 pub struct Templates {
     s3: OnceCell<aws_sdk_s3::Client>,
@@ -47,14 +58,15 @@ impl Templates {
     }
 
     /// Uploads the template (commercial partition, bucket configured) and
-    /// returns the links; otherwise says why there are none.
+    /// returns the links; otherwise says why there are none. A failed upload
+    /// is an error: the connection is not created without its template.
     pub async fn links(
         &self,
         config: &Config,
         conn: &Connection,
         template: &serde_json::Value,
         now: i64,
-    ) -> Result<CloudFormationLinks, String> {
+    ) -> Result<CloudFormationLinks, TemplateUploadError> {
         let stack = stack_name(&config.stack_prefix, conn);
         let unavailable = |reason: String| CloudFormationLinks {
             stack_name: stack.clone(),
@@ -69,6 +81,8 @@ impl Templates {
             )));
         };
         if conn.partition != Partition::Aws {
+            // The bucket is commercial; CloudFormation in GovCloud or China
+            // reads templates from its own partition's S3 only.
             return Ok(unavailable(format!(
                 "Quick-create links are offered for commercial AWS only; for {} download the template and create the stack {stack} in the CloudFormation console.",
                 conn.partition.display_name()
@@ -97,7 +111,7 @@ impl Templates {
         conn: &Connection,
         template: &serde_json::Value,
         now: i64,
-    ) -> Result<String, String> {
+    ) -> Result<String, TemplateUploadError> {
         let key = format!(
             "{}{}-{}.json",
             expiry_prefix(conn.expires_at, now),
@@ -114,20 +128,23 @@ impl Templates {
             .body(body.into())
             .send()
             .await
-            .map_err(|e| {
-                format!(
-                    "cannot upload the template to s3://{bucket}: {:?}",
-                    e.into_service_error()
-                )
+            .map_err(|e| TemplateUploadError {
+                bucket: bucket.to_owned(),
+                detail: format!("{:?}", e.into_service_error()),
             })?;
         let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into());
         Ok(format!("https://{bucket}.s3.{region}.amazonaws.com/{key}"))
     }
 }
 
-/// The console's quick-create page for the stack (aws-rules.md).
+/// The console's quick-create page for the stack (aws-rules.md), on the
+/// partition's console, in its region: the stack's ServiceToken (the
+/// partition's relay topic) must be in the stack's region.
 pub fn quick_create_url(config: &Config, conn: &Connection, template_url: &str, stack: &str) -> String {
-    let region = &config.quick_create_region;
+    let region = match conn.partition {
+        Partition::Aws => config.quick_create_region.as_str(),
+        other => other.sts_region(),
+    };
     let enc = |s: &str| utf8_percent_encode(s, QUERY_VALUE).to_string();
     format!(
         "https://{region}.{}/cloudformation/home?region={region}#/stacks/quickcreate?templateURL={}&stackName={}&param_RoleName={}",
@@ -140,7 +157,36 @@ pub fn quick_create_url(config: &Config, conn: &Connection, template_url: &str, 
 
 #[cfg(test)]
 mod tests {
-    use super::{expiry_prefix, EXPIRY_DAYS};
+    use super::{expiry_prefix, quick_create_url, EXPIRY_DAYS};
+
+    #[test]
+    fn quick_create_opens_the_partitions_console_in_its_region() {
+        let config = crate::config::Config::default();
+        for (p, start) in [
+            (
+                "aws",
+                "https://us-east-1.console.aws.amazon.com/cloudformation/home?region=us-east-1#",
+            ),
+            (
+                "aws-us-gov",
+                "https://us-gov-west-1.console.amazonaws-us-gov.com/cloudformation/home?region=us-gov-west-1#",
+            ),
+            (
+                "aws-cn",
+                "https://cn-north-1.console.amazonaws.cn/cloudformation/home?region=cn-north-1#",
+            ),
+        ] {
+            let conn: crate::domain::Connection = serde_json::from_value(serde_json::json!({
+                "id": "con-000000000000000000000000", "org": "o", "accountId": "act-1", "partition": p, "method": "automatic",
+                "permissions": {"mode": "default"}, "awsAccountId": "123456789012", "externalId": "ext-1", "pendingExternalId": null,
+                "state": "pending", "health": null, "roleArn": null, "report": null, "createdAt": 0, "createdBy": "t",
+                "updatedAt": 0, "expiresAt": 1, "verifiedAt": null, "version": 1
+            }))
+            .unwrap();
+            let url = quick_create_url(&config, &conn, "https://b.s3.amazonaws.com/t.json", "s");
+            assert!(url.starts_with(start), "{url}");
+        }
+    }
 
     #[test]
     fn templates_expire_with_their_external_id() {

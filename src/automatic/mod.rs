@@ -3,11 +3,15 @@
 
 pub mod callback;
 mod links;
+pub mod relay;
+pub mod relay_forward;
+pub mod relay_intake;
 pub mod responder;
 pub mod response_url;
 pub mod stack_arn;
 mod template;
 pub mod token;
 
-pub use links::Templates;
+pub use links::{TemplateUploadError, Templates};
+pub use relay_intake::RelayIntake;
 pub use template::{render, stack_name, CUSTOM_RESOURCE_ID, ROLE_NAME_PARAMETER};

@@ -2,6 +2,9 @@
 //! event enumerates connected connections into the queue; the queue's SQS
 //! batches are the checks (see `account_connect::recheck`).
 
+// The SQS batch handler nests a check's futures deeper than the default 128.
+#![recursion_limit = "256"]
+
 use account_connect::app;
 use account_connect::recheck::lambda::Fleet;
 use account_connect::recheck::{EnumerateOptions, SqsQueue, Worker};

@@ -61,14 +61,18 @@ impl ConnectionService {
     /// Uploads the current template (the connection's selection, external
     /// ID and callback token) and links the stack's update page to it.
     async fn update_stack_fix(&self, c: &Connection, stack_id: &str) -> Result<DriftFix, String> {
-        let stack: StackArn = stack_id.parse()?;
+        let stack: StackArn = stack_id.parse().map_err(|e| format!("{e:?}"))?;
         let bucket = self
             .config
             .template_bucket
             .as_deref()
             .ok_or("no template bucket is configured")?;
         let template = self.template_for(c).map_err(|e| format!("{e:?}"))?;
-        let template_url = self.templates.upload(bucket, c, &template, self.now()).await?;
+        let template_url = self
+            .templates
+            .upload(bucket, c, &template, self.now())
+            .await
+            .map_err(|e| format!("cannot upload the template to s3://{}: {}", e.bucket, e.detail))?;
         Ok(DriftFix::UpdateStack {
             update_url: update_stack_url(&stack, stack_id, &template_url),
             stack_id: stack_id.to_owned(),

@@ -1,16 +1,12 @@
 //! The AWS calls of a verification, with errors told apart. Temporary
 //! credentials stay in these values and are never logged or stored.
 
-use super::pool::PartitionPool;
-use crate::domain::{Partition, RoleArn};
+use crate::domain::RoleArn;
 use aws_config::Region;
 use aws_config::SdkConfig;
 use aws_sdk_iam::config::Credentials;
-use aws_sdk_sts::config::retry::RetryConfig;
-use aws_sdk_sts::config::SharedHttpClient;
 use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
 use serde_json::Value;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// Why an AWS call failed, as the report tells it.
@@ -26,7 +22,18 @@ pub enum CallError {
     PageCap(String),
     /// The verification's shared deadline passed before the call finished.
     Deadline,
+    /// STS refused the vendor's own credentials in this partition
+    /// (InvalidClientTokenId, ExpiredToken): ours to fix, not the customer's.
+    VendorCredentials(String),
     Other(String),
+}
+
+/// `classify`, as text for a log or an error message.
+pub fn classify_message<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(e: &SdkError<E, R>) -> String {
+    match classify(e) {
+        CallError::Other(m) => m,
+        other => format!("{other:?}"),
+    }
 }
 
 pub fn classify<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(e: &SdkError<E, R>) -> CallError {
@@ -41,6 +48,9 @@ pub fn classify<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(e
                 "NoSuchEntity" | "NoSuchEntityException" => CallError::NotFound(msg),
                 "RegionDisabledException" => CallError::RegionDisabled(msg),
                 "Throttling" | "ThrottlingException" | "RequestLimitExceeded" => CallError::Throttled(msg),
+                "InvalidClientTokenId" | "ExpiredToken" | "ExpiredTokenException" | "UnrecognizedClientException" => {
+                    CallError::VendorCredentials(format!("{code}: {msg}"))
+                }
                 _ => CallError::Other(format!("{code}: {msg}")),
             }
         }
@@ -59,39 +69,18 @@ pub struct Endpoints {
 pub struct Assumed {
     pub iam: aws_sdk_iam::Client,
     pub sts: aws_sdk_sts::Client,
-    pool: Arc<PartitionPool>,
-}
-
-/// The service's STS client for AssumeRole. No SDK retries: the propagation
-/// wait retries with its own backoff and counts every call it makes.
-pub fn sts_client(
-    base: &SdkConfig,
-    partition: Partition,
-    endpoints: &Endpoints,
-    http: SharedHttpClient,
-) -> aws_sdk_sts::Client {
-    let mut conf = aws_sdk_sts::config::Builder::from(base)
-        .http_client(http)
-        .region(Region::new(partition.sts_region()))
-        .retry_config(RetryConfig::disabled());
-    if let Some(url) = &endpoints.sts {
-        conf = conf.endpoint_url(url);
-    }
-    aws_sdk_sts::Client::from_conf(conf.build())
 }
 
 /// AssumeRole with the external ID, a session named for the connection, the
 /// minimum duration (aws-rules.md: 900 s).
 pub async fn assume(
     sts: &aws_sdk_sts::Client,
-    pool: &Arc<PartitionPool>,
     base: &SdkConfig,
     endpoints: &Endpoints,
     role: &RoleArn,
     external_id: &str,
     session_name: &str,
 ) -> Result<Assumed, CallError> {
-    pool.sts_slot().await;
     let out = sts
         .assume_role()
         .role_arn(role.as_str())
@@ -112,16 +101,13 @@ pub async fn assume(
         "assumed-role",
     );
     let region = Region::new(role.partition().sts_region());
-    // The partition's HTTP client: its connections outlive this verification.
     let mut iam = aws_sdk_iam::config::Builder::from(base)
-        .http_client(pool.http.clone())
         .credentials_provider(creds.clone())
         .region(region.clone());
     if let Some(url) = &endpoints.iam {
         iam = iam.endpoint_url(url);
     }
     let mut sts = aws_sdk_sts::config::Builder::from(base)
-        .http_client(pool.http.clone())
         .credentials_provider(creds)
         .region(region);
     if let Some(url) = &endpoints.sts {
@@ -130,7 +116,6 @@ pub async fn assume(
     Ok(Assumed {
         iam: aws_sdk_iam::Client::from_conf(iam.build()),
         sts: aws_sdk_sts::Client::from_conf(sts.build()),
-        pool: pool.clone(),
     })
 }
 
@@ -140,7 +125,6 @@ pub const ASSUME_DURATION_SECS: i32 = 900;
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub async fn caller_account(a: &Assumed) -> Result<String, CallError> {
-    a.pool.sts_slot().await;
     let out = a.sts.get_caller_identity().send().await.map_err(|e| classify(&e))?;
     Ok(out.account.unwrap_or_default())
 }
@@ -275,7 +259,7 @@ async fn managed_document(a: &Assumed, arn: &str) -> Result<Value, CallError> {
         .await
         .map_err(|e| classify(&e))?;
     let raw = out.policy_version.and_then(|p| p.document).unwrap_or_default();
-    super::trust::decode_policy(&raw).map_err(CallError::Other)
+    super::trust::decode_policy(&raw).map_err(|e| CallError::Other(e.to_string()))
 }
 
 /// Pages of the role's policy names read at most: IAM allows 20 attached
@@ -348,7 +332,7 @@ pub async fn role_policies(a: &Assumed, role: &RoleArn) -> Result<Vec<Value>, Ca
             .send()
             .await
             .map_err(|e| classify(&e))?;
-        super::trust::decode_policy(&out.policy_document).map_err(CallError::Other)
+        super::trust::decode_policy(&out.policy_document).map_err(|e| CallError::Other(e.to_string()))
     }));
     let (managed, mut docs) = tokio::try_join!(managed, inline_docs)?;
     docs.extend(managed);

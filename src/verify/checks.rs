@@ -1,7 +1,7 @@
 //! The checks pipeline: the role's ARN, AssumeRole (see `assume`), then
 //! identity, trust policy and permissions concurrently under one deadline.
 
-use super::assume::assume_with_wait;
+use super::assume::{assume_as_vendor, assume_with_wait, no_vendor_credentials};
 use super::aws::{self, CallError};
 use super::verifier::Verifier;
 use super::{evaluate, permissions, trust, Check, CheckId, Report, CHECKS_BUDGET};
@@ -33,17 +33,22 @@ impl Verifier {
             }
         };
 
-        let base = self.base().await;
-        let endpoints = self.endpoints(role.partition());
-        let pool = self.pools.get(role.partition());
-        let sts = pool
-            .sts
-            .get_or_init(|| async { aws::sts_client(base, role.partition(), &endpoints, pool.http.clone()) })
-            .await;
+        let access = match self.partitions.get(role.partition()).await {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::error!(partition = %role.partition(), error = ?e, "no vendor credentials for this partition");
+                checks.push(no_vendor_credentials(e, &role));
+                skip_rest(&mut checks, CheckId::AssumeRole);
+                return finish(checks, None, false);
+            }
+        };
         let session = format!("spot-verify-{}", conn.id.as_str());
         let call = |ext: String| {
-            let (sts, pool, endpoints, role, session) = (sts, &pool, &endpoints, &role, &session);
-            async move { aws::assume(sts, pool, base, endpoints, role, &ext, session).await }
+            let (access, role, session) = (&access, &role, &session);
+            async move {
+                self.pools.get(role.partition()).sts_slot().await;
+                assume_as_vendor(access, role, &ext, session).await
+            }
         };
         let (assumed, check, used) = assume_with_wait(call, conn, &role, budget).await;
         checks.push(check);
@@ -69,7 +74,10 @@ impl Verifier {
             (policies, record)
         };
         let (identity, (policies, record), simulation) = tokio::join!(
-            within(deadline, aws::caller_account(&assumed)),
+            within(deadline, async {
+                self.pools.get(role.partition()).sts_slot().await;
+                aws::caller_account(&assumed).await
+            }),
             reads,
             within(deadline, permissions::simulate_all(&assumed.iam, role.as_str(), &reqs)),
         );
@@ -181,8 +189,7 @@ fn identity_check(r: Result<String, CallError>, role: &RoleArn) -> Check {
                 CHECKS_BUDGET.as_secs()
             ),
             "This is on our side or AWS's; try again in a minute.",
-        )
-        .transient(),
+        ),
         Err(e) => Check::failed(
             CheckId::Identity,
             format!("GetCallerIdentity failed: {e:?}"),
@@ -223,8 +230,7 @@ fn trust_check(r: Result<String, CallError>, conn: &Connection, principal: &str,
                         CHECKS_BUDGET.as_secs()
                     ),
                     "This is on our side or AWS's; try again in a minute.",
-                )
-                .transient(),
+                ),
                 false,
             )
         }
@@ -251,7 +257,7 @@ fn trust_check(r: Result<String, CallError>, conn: &Connection, principal: &str,
             return (
                 Check::failed(
                     CheckId::TrustPolicy,
-                    m,
+                    m.to_string(),
                     "Re-save the role's trust relationship as valid JSON.",
                 ),
                 false,
@@ -304,23 +310,5 @@ mod tests {
         assert!(c.message.contains("cannot tell"));
         // Skipped permissions mean degraded, never connected-and-healthy.
         assert_eq!(Report::outcome_of(&[c]), Outcome::Degraded);
-
-        // Out of time instead: the same skip, but it says nothing about the
-        // role, so a re-check keeps the health it had.
-        let late = CallError::Deadline;
-        let c = permissions::check(&reqs, &Err(late.clone()), &Err(late.clone()), &Err(late));
-        assert_eq!((c.status, c.transient), (CheckStatus::Skipped, true));
-        let report = |checks: Vec<Check>| Report {
-            outcome: Report::outcome_of(&checks),
-            checked_at: String::new(),
-            duration_ms: 0,
-            role_arn: String::new(),
-            checks,
-            external_id_used: None,
-            promote_pending: false,
-        };
-        assert!(report(vec![c.clone()]).inconclusive());
-        let missing = Check::failed(CheckId::TrustPolicy, "no external ID", "add it");
-        assert!(!report(vec![c, missing]).inconclusive());
     }
 }

@@ -1,6 +1,7 @@
 //! What the verifications of one partition share: one HTTP client, so its
-//! pooled connections and TLS sessions serve every assumed role's STS and
-//! IAM calls, the service's own STS client, and one STS rate budget.
+//! pooled connections and TLS sessions serve the vendor's STS client and
+//! every assumed role's STS and IAM calls (`partitions` puts it in the
+//! partition's SdkConfig), and one STS rate budget.
 
 use crate::domain::Partition;
 use aws_sdk_sts::config::SharedHttpClient;
@@ -8,13 +9,25 @@ use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use std::collections::BTreeMap;
 use std::num::NonZeroU32;
-use std::sync::{Arc, Mutex};
-use tokio::sync::OnceCell;
+use std::sync::{Arc, LazyLock, Mutex};
+
+/// The partition's HTTP client (rustls with aws-lc, the SDK's default),
+/// built once per process.
+pub fn http_client(p: Partition) -> SharedHttpClient {
+    static CLIENTS: LazyLock<Mutex<BTreeMap<Partition, SharedHttpClient>>> = LazyLock::new(Default::default);
+    CLIENTS
+        .lock()
+        .expect("client lock")
+        .entry(p)
+        .or_insert_with(|| {
+            aws_smithy_http_client::Builder::new()
+                .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
+                .build_https()
+        })
+        .clone()
+}
 
 pub struct PartitionPool {
-    pub http: SharedHttpClient,
-    /// The service's STS client (AssumeRole), made on first use.
-    pub sts: OnceCell<aws_sdk_sts::Client>,
     sts_budget: DefaultDirectRateLimiter,
 }
 
@@ -44,11 +57,6 @@ impl Pools {
         map.entry(partition)
             .or_insert_with(|| {
                 Arc::new(PartitionPool {
-                    // The SDK's default client (rustls with aws-lc), built once.
-                    http: aws_smithy_http_client::Builder::new()
-                        .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
-                        .build_https(),
-                    sts: OnceCell::new(),
                     // A burst of one second's budget, then the steady rate.
                     sts_budget: RateLimiter::direct(Quota::per_second(self.sts_per_sec)),
                 })

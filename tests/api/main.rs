@@ -3,6 +3,7 @@
 //!
 //! `cargo test --test api <filter>` runs some of them; module paths make the
 //! filter (`cargo test connections::`).
+#![recursion_limit = "256"] // The callback future nests verification (per-partition access), store and HTTP futures deeply.
 
 #[path = "../aws_standin/mod.rs"]
 mod aws_standin;
@@ -21,10 +22,14 @@ mod layering;
 mod lifecycle_edges;
 mod metrics_emf;
 mod openapi_fuzz;
+mod partitions;
 mod policy_render;
 mod recheck_fleet;
+mod relay;
 mod spot_compat;
+mod spot_report;
 mod store_conformance;
 mod store_unavailable;
+mod template_upload;
 mod verification;
 mod verification_aws;
