@@ -61,6 +61,10 @@ pub async fn run(state: &AppState, deadline: Instant) -> Summary {
                 match r {
                     Ok((c, _)) => {
                         summary.checked += 1;
+                        // An organization's management connection: reconcile its members too.
+                        if let Err(e) = state.organizations.reconcile_for(&c).await {
+                            tracing::warn!(error = %e, connection = c.id.as_str(), "organization reconciliation failed");
+                        }
                         match c.health {
                             Some(Health::Healthy) => summary.healthy += 1,
                             Some(Health::Degraded) => summary.degraded += 1,

@@ -174,3 +174,52 @@ impl From<crate::domain::ParseError> for ApiError {
         ApiError::unprocessable("invalid_field", e.message.clone()).with_details(json!({ "field": e.field }))
     }
 }
+
+impl From<crate::organizations::OrganizationError> for ApiError {
+    fn from(e: crate::organizations::OrganizationError) -> Self {
+        use crate::organizations::OrganizationError as E;
+        match e {
+            E::NotFound => ApiError::not_found(
+                "organization_not_found",
+                "no organization with this id for this token; start one with POST /v1/organizations",
+            ),
+            E::Offboarded => ApiError::conflict(
+                "organization_offboarded",
+                "this organization was offboarded; start again with POST /v1/organizations",
+            ),
+            E::CallbackUnavailable(p) => ApiError::unprocessable(
+                "organization_flow_unavailable",
+                format!(
+                    "{} organizations cannot be connected here: no callback topic or key is configured, so member accounts could not report back; connect the accounts one by one",
+                    p.display_name()
+                ),
+            ),
+            E::TooManyTargets(n) => ApiError::unprocessable(
+                "too_many_organizational_units",
+                format!(
+                    "{n} organizational units given; a StackSet targets at most {} at once: target a parent unit instead",
+                    crate::organizations::MAX_TARGETS
+                ),
+            )
+            .with_details(json!({"field": "organizationalUnitIds"})),
+            E::MemberTemplateTooLarge(n) => ApiError::unprocessable(
+                "member_template_too_large",
+                format!(
+                    "with these permissions the member template is {n} bytes, over a StackSet's {} byte limit: choose fewer products or integrations",
+                    crate::organizations::template::MAX_MEMBER_TEMPLATE
+                ),
+            )
+            .with_details(json!({"field": "permissions"})),
+            E::NotAMember => ApiError::not_found(
+                "member_not_found",
+                "no organization member with this id; members are listed by GET /v1/connections?organizationId=",
+            ),
+            E::SpotAccountAssigned(a) => ApiError::conflict(
+                "spot_account_assigned",
+                format!("this member already has the Spot account {a}; a member's Spot account does not change"),
+            )
+            .with_details(json!({"accountId": a.as_str()})),
+            E::Connection(e) => e.into(),
+        }
+    }
+}

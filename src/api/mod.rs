@@ -6,6 +6,7 @@ pub mod error;
 mod extract;
 mod middleware;
 mod openapi;
+mod organizations;
 mod policies;
 mod routes;
 mod spot;
@@ -30,6 +31,7 @@ pub const BODY_LIMIT_BYTES: usize = 64 * 1024;
 pub struct AppState {
     pub config: Arc<Config>,
     pub connections: ConnectionService,
+    pub organizations: crate::organizations::OrganizationService,
 }
 
 impl AppState {
@@ -41,8 +43,10 @@ impl AppState {
 
     pub fn with_store(config: Config, store: crate::store::DynStore) -> Self {
         let config = Arc::new(config);
+        let connections = ConnectionService::new(store, config.clone());
         AppState {
-            connections: ConnectionService::new(store, config.clone()),
+            organizations: crate::organizations::OrganizationService::new(connections.clone()),
+            connections,
             config,
         }
     }
@@ -50,6 +54,7 @@ impl AppState {
     /// The same state on another clock: tests move theirs instead of sleeping.
     pub fn with_clock(mut self, clock: crate::clock::Clock) -> Self {
         self.connections = self.connections.with_clock(clock);
+        self.organizations = self.organizations.with_connections(self.connections.clone());
         self
     }
 }

@@ -1,7 +1,7 @@
 //! The routes: each handler is served and documented from the same
 //! `routes!` entry, so the router and the OpenAPI document cannot drift.
 
-use super::{catalog, connections, openapi, policies, spot, AppState};
+use super::{catalog, connections, openapi, organizations, policies, spot, AppState};
 use std::sync::LazyLock;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -20,6 +20,11 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(connections::connect_role))
         .routes(routes!(connections::checks))
         .routes(routes!(connections::template))
+        .routes(routes!(organizations::assign_account))
+        .routes(routes!(organizations::create))
+        .routes(routes!(organizations::get_one, organizations::offboard))
+        .routes(routes!(organizations::sync))
+        .routes(routes!(organizations::get_template))
         .routes(routes!(spot::set_credentials, spot::get_credentials))
         .routes(routes!(spot::create_external_id))
         .routes(routes!(spot::read_external_id))

@@ -10,4 +10,5 @@ mod template;
 pub mod token;
 
 pub use links::Templates;
+pub(crate) use template::{default_role_name, partition_agnostic};
 pub use template::{render, stack_name, CUSTOM_RESOURCE_ID, ROLE_NAME_PARAMETER};

@@ -8,6 +8,8 @@
 //! - `HOLD#<org>#<account>` / `HOLD`: the connection holding a Spot account
 //! - `IDEM#<org>#<user hash>#<key>` / `IDEM`: an idempotency record (`ttl`)
 //! - `ROLE#<role arn>` / `ROLE`: the one connection connected to a role
+//! - `AWSORG#<id>` / `AWSORG`: an AWS Organization (`data`, `version`)
+//! - `AWSORG#<id>` / `MEMBER#<aws account>`: its member connection for that account
 //!
 //! Index `gsi1` lists a tenant's connections; sparse index `gsi2`
 //! (`gsi2pk` = `CONNECTED`, `gsi2sk` = id) lists connected ones for re-checks.
@@ -24,6 +26,8 @@ use aws_sdk_dynamodb::Client;
 use std::collections::HashMap;
 use std::time::Duration;
 use tokio::sync::OnceCell;
+
+mod organizations;
 
 pub const GSI_TENANT: &str = "gsi1";
 /// Sparse: only connected connections carry `gsi2pk`.

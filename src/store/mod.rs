@@ -2,9 +2,11 @@
 //! one for local runs, both held to one conformance suite.
 
 mod dynamo;
+mod organizations;
 mod sqlite;
 
 pub use dynamo::{create_table, DynamoStore};
+pub use organizations::OrganizationStore;
 pub use sqlite::SqliteStore;
 
 use crate::connections::{Connection, ConnectionId, Event};
@@ -90,7 +92,7 @@ pub struct Page<T = Connection> {
 }
 
 #[async_trait::async_trait]
-pub trait Store: Send + Sync {
+pub trait Store: OrganizationStore + Send + Sync {
     /// Writes a new connection, its external-ID claim, its hold on the Spot
     /// account, the idempotency record and the `created` event, all or nothing.
     async fn create(
@@ -146,7 +148,13 @@ pub trait Store: Send + Sync {
 pub type DynStore = Arc<dyn Store>;
 
 /// Sort key within a tenant: Spot account, creation time, id.
+/// A member without a Spot account sorts outside every account's range, so
+/// account listings and holds never see it (`GET /v1/connections?organizationId=` does).
 pub(crate) fn tenant_sort_key(c: &Connection) -> String {
+    if c.spot_account().is_none() {
+        let aws = c.aws_account_id.as_ref().map(|a| a.as_str()).unwrap_or_default();
+        return format!("MEMBER#{}#{aws}#{}", c.account_id.as_str(), c.id.as_str());
+    }
     format!("ACCT#{}#{:012}#{}", c.account_id.as_str(), c.created_at, c.id.as_str())
 }
 

@@ -1,0 +1,783 @@
+//! What the organization routes and the callback do, independent of HTTP.
+
+use super::aws::{OrgReader, Standing};
+use super::model::{Membership, OrgState, Organization, OrganizationId, Reconciliation, TargetId};
+use super::{template, token};
+use crate::auth::Tenant;
+use crate::connections::{
+    ConnectedStack, Connection, ConnectionId, ConnectionService, Event, EventKind, Health, Method, ServiceError, Status,
+};
+use crate::domain::{AccountId, ExternalId, Partition, RoleArn, SpotAccountId};
+use crate::policy::{render_shared, Permissions, Selection};
+use crate::store::{Guard, StoreError};
+use crate::verify::Outcome;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// `CreateStackInstances` takes at most 50 organizational units per call.
+pub const MAX_TARGETS: usize = 50;
+/// A member's external ID does not expire: its account may join at any time.
+const MEMBER_EXPIRES_AT: i64 = 253_402_300_799; // 9999-12-31T23:59:59Z
+/// Members read per page while reconciling or offboarding.
+const PAGE: usize = 100;
+/// Members an organization view reads at most (a bigger organization pages
+/// through GET /v1/connections?organizationId=).
+const MAX_VIEW_MEMBERS: usize = 10_000;
+const WRITE_ATTEMPTS: u32 = 5;
+
+#[derive(Debug)]
+pub enum OrganizationError {
+    NotFound,
+    /// The organization was offboarded: nothing joins it any more.
+    Offboarded,
+    /// No callback topic or key for the partition: members could not report.
+    CallbackUnavailable(Partition),
+    TooManyTargets(usize),
+    /// The member template does not fit a StackSet's inline TemplateBody.
+    MemberTemplateTooLarge(usize),
+    /// The connection is not an organization member.
+    NotAMember,
+    /// The member already has another Spot account.
+    SpotAccountAssigned(SpotAccountId),
+    Connection(ServiceError),
+}
+
+impl From<ServiceError> for OrganizationError {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::NotFound => OrganizationError::NotFound,
+            e => OrganizationError::Connection(e),
+        }
+    }
+}
+
+impl From<StoreError> for OrganizationError {
+    fn from(e: StoreError) -> Self {
+        OrganizationError::Connection(ServiceError::Store(e))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct CreateOrganization {
+    pub account_id: SpotAccountId,
+    pub partition: Partition,
+    pub permissions: Permissions,
+    pub management_account_id: AccountId,
+    pub organizational_unit_ids: Vec<TargetId>,
+}
+
+/// An organization with its management connection and members.
+pub struct OrganizationSnapshot {
+    pub organization: Organization,
+    pub management: Connection,
+    pub members: Vec<Connection>,
+    /// Set when the organization has more members than one view reads.
+    pub truncated: bool,
+}
+
+#[derive(Clone)]
+pub struct OrganizationService {
+    pub connections: ConnectionService,
+    reader: Arc<OrgReader>,
+}
+
+fn event(
+    c: &Connection,
+    at: i64,
+    kind: EventKind,
+    actor: &str,
+    outcome: &str,
+    detail: Option<serde_json::Value>,
+) -> Event {
+    Event {
+        connection_id: c.id.clone(),
+        kind,
+        at,
+        actor: actor.to_owned(),
+        outcome: outcome.to_owned(),
+        detail,
+    }
+}
+
+fn health_of(o: Outcome) -> Health {
+    match o {
+        Outcome::Passed => Health::Healthy,
+        Outcome::Degraded => Health::Degraded,
+        Outcome::Failed => Health::Broken,
+    }
+}
+
+/// Who acts for a tenant when no person does.
+pub(crate) fn system_tenant(org: &str, who: &str) -> Tenant {
+    Tenant {
+        org: org.to_owned(),
+        sub: who.to_owned(),
+        accounts: None,
+    }
+}
+
+/// What a member link concluded.
+pub enum Linked {
+    Connected(Connection, Outcome),
+    /// Another stack (a second region's instance) connected it: unchanged.
+    AlreadyBy(Connection, ConnectedStack),
+    Failed(String),
+}
+
+impl OrganizationService {
+    pub fn new(connections: ConnectionService) -> Self {
+        OrganizationService {
+            reader: Arc::new(OrgReader::from_config(&connections.config)),
+            connections,
+        }
+    }
+
+    pub fn with_connections(self, connections: ConnectionService) -> Self {
+        OrganizationService { connections, ..self }
+    }
+
+    fn now(&self) -> i64 {
+        self.connections.now()
+    }
+
+    fn callback(&self, partition: Partition) -> Result<(&str, &[u8]), OrganizationError> {
+        let c = &self.connections.config;
+        match (c.topics.get(&partition), c.callback_key.as_deref()) {
+            (Some(t), Some(k)) => Ok((t.as_str(), k)),
+            _ => Err(OrganizationError::CallbackUnavailable(partition)),
+        }
+    }
+
+    /// The management template of an organization, for its management connection.
+    pub fn template_for(&self, o: &Organization, mgmt: &Connection) -> Result<serde_json::Value, OrganizationError> {
+        let principal = self.connections.principal(o.partition)?;
+        let (topic, key) = self.callback(o.partition)?;
+        let conn_token =
+            crate::automatic::token::issue_for(key, mgmt).expect("the management connection has its account");
+        let org_token = token::issue(key, o.id.as_str(), o.management_account_id.as_str());
+        let member = template::member(o, principal, topic, &org_token);
+        let size = serde_json::to_string(&member).map(|s| s.len()).unwrap_or(usize::MAX);
+        if size > template::MAX_MEMBER_TEMPLATE {
+            return Err(OrganizationError::MemberTemplateTooLarge(size));
+        }
+        Ok(template::management(o, mgmt, principal, topic, &conn_token, &member))
+    }
+
+    /// A new organization: its record, its management connection (holding
+    /// the Spot account), the management template and its links.
+    pub async fn create(
+        &self,
+        tenant: &Tenant,
+        req: CreateOrganization,
+    ) -> Result<(Organization, Connection, serde_json::Value), OrganizationError> {
+        if !tenant.may_access(&req.account_id) {
+            return Err(ServiceError::AccountNotAllowed(req.account_id).into());
+        }
+        let mut targets = req.organizational_unit_ids;
+        targets.sort();
+        targets.dedup();
+        if targets.len() > MAX_TARGETS {
+            return Err(OrganizationError::TooManyTargets(targets.len()));
+        }
+        self.connections.principal(req.partition)?;
+        self.callback(req.partition)?;
+        let selection = Selection::resolve(req.partition, &req.permissions)
+            .map_err(|e| OrganizationError::Connection(ServiceError::Selection(e)))?;
+        render_shared(&selection).map_err(|e| OrganizationError::Connection(ServiceError::Render(e)))?;
+        let config = &self.connections.config;
+        for _ in 0..WRITE_ATTEMPTS {
+            let at = self.now();
+            let o = Organization {
+                id: OrganizationId::generate(),
+                org: tenant.org.clone(),
+                account_id: req.account_id.clone(),
+                partition: req.partition,
+                permissions: selection.permissions(),
+                management_account_id: req.management_account_id.clone(),
+                organizational_unit_ids: targets.clone(),
+                management_connection_id: ConnectionId::generate(),
+                state: OrgState::Active,
+                last_reconciliation: None,
+                created_at: at,
+                created_by: tenant.sub.clone(),
+                updated_at: at,
+                version: 1,
+            };
+            let mut mgmt = Connection {
+                id: o.management_connection_id.clone(),
+                org: tenant.org.clone(),
+                account_id: req.account_id.clone(),
+                partition: req.partition,
+                method: Method::Automatic,
+                permissions: o.permissions.clone(),
+                aws_account_id: Some(req.management_account_id.clone()),
+                external_id: ExternalId::generate(&config.external_id_prefix),
+                pending_external_id: None,
+                previous_external_ids: Vec::new(),
+                state: Status::Pending,
+                health: None,
+                role_arn: None,
+                report: None,
+                cloud_formation: None,
+                stack: None,
+                organization: Some(Membership {
+                    organization_id: o.id.clone(),
+                    management: true,
+                    spot_account_assigned: true,
+                    note: None,
+                }),
+                created_at: at,
+                created_by: tenant.sub.clone(),
+                updated_at: at,
+                expires_at: at + config.external_id_ttl_secs as i64,
+                verified_at: None,
+                version: 1,
+            };
+            let tpl = self.template_for(&o, &mgmt)?;
+            let links = self.connections.templates.links(config, &mgmt, &tpl, at).await;
+            mgmt.cloud_formation = Some(links.map_err(StoreError::Unavailable)?);
+            // The record first: a management connection never lacks its organization.
+            self.connections.store.create_organization(&o).await?;
+            let ev = event(
+                &mgmt,
+                at,
+                EventKind::Created,
+                &tenant.sub,
+                "ok",
+                Some(serde_json::json!({"method": "automatic", "organizationId": o.id.as_str()})),
+            );
+            match self.connections.store.create(&mgmt, &ev, None, at).await {
+                Ok(()) => return Ok((o, mgmt, tpl)),
+                Err(StoreError::AccountHeld(id)) => return Err(ServiceError::AccountBusy(id).into()),
+                Err(StoreError::ExternalIdTaken | StoreError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(StoreError::Unavailable("too many concurrent writes; try again".into()).into())
+    }
+
+    /// The tenant's organization, or NotFound.
+    pub async fn organization(&self, tenant: &Tenant, id: &OrganizationId) -> Result<Organization, OrganizationError> {
+        match self.connections.store.get_organization(id).await? {
+            Some(o) if o.org == tenant.org && tenant.may_access(&o.account_id) => Ok(o),
+            _ => Err(OrganizationError::NotFound),
+        }
+    }
+
+    async fn all_members(&self, id: &OrganizationId, max: usize) -> Result<(Vec<Connection>, bool), OrganizationError> {
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = self.connections.store.list_members(id, after.as_deref(), PAGE).await?;
+            out.extend(page.items);
+            if out.len() >= max {
+                out.truncate(max);
+                return Ok((out, page.next.is_some()));
+            }
+            match page.next {
+                Some(n) => after = Some(n),
+                None => return Ok((out, false)),
+            }
+        }
+    }
+
+    pub async fn snapshot(
+        &self,
+        tenant: &Tenant,
+        id: &OrganizationId,
+    ) -> Result<OrganizationSnapshot, OrganizationError> {
+        let o = self.organization(tenant, id).await?;
+        self.snapshot_of(o).await
+    }
+
+    async fn snapshot_of(&self, o: Organization) -> Result<OrganizationSnapshot, OrganizationError> {
+        let management = self
+            .connections
+            .store
+            .get(&o.org, &o.management_connection_id)
+            .await?
+            .ok_or(OrganizationError::NotFound)?;
+        let (members, truncated) = self.all_members(&o.id, MAX_VIEW_MEMBERS).await?;
+        Ok(OrganizationSnapshot {
+            organization: o,
+            management,
+            members,
+            truncated,
+        })
+    }
+
+    /// The management template again (the one the links point to).
+    pub async fn template(&self, tenant: &Tenant, id: &OrganizationId) -> Result<serde_json::Value, OrganizationError> {
+        let s = self.snapshot(tenant, id).await?;
+        self.template_for(&s.organization, &s.management)
+    }
+
+    /// One page of members, for `GET /v1/connections?organizationId=`, by
+    /// AWS account; the cursor is sealed like the connection list's.
+    pub async fn member_page(
+        &self,
+        tenant: &Tenant,
+        id: &OrganizationId,
+        status: Option<Status>,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<crate::connections::ClientPage<Connection>, OrganizationError> {
+        let t = self.now();
+        let scope = tenant.scope();
+        let what = format!("members:{}", id.as_str());
+        let filters = format!("status={}", status.map(|s| s.as_str()).unwrap_or(""));
+        let binding = crate::connections::cursor::Binding {
+            what: &what,
+            org: &tenant.org,
+            user: &tenant.sub,
+            scope: &scope,
+            query: &filters,
+        };
+        let cursors = &self.connections.cursors;
+        let after = cursor
+            .map(|c| cursors.open(&binding, c, t))
+            .transpose()
+            .map_err(|e| OrganizationError::Connection(ServiceError::InvalidCursor(e)))?;
+        self.organization(tenant, id).await?;
+        let page = self.connections.store.list_members(id, after.as_deref(), limit).await?;
+        let items = page
+            .items
+            .into_iter()
+            .filter(|c| status.is_none_or(|s| c.status(t) == s))
+            .collect();
+        Ok(crate::connections::ClientPage {
+            items,
+            next_cursor: page.next.map(|p| cursors.seal(&binding, &p, t)),
+        })
+    }
+
+    /// Reads Organizations through the management role and records what it
+    /// saw, or why it could not look.
+    pub async fn sync(&self, tenant: &Tenant, id: &OrganizationId) -> Result<OrganizationSnapshot, OrganizationError> {
+        let o = self.organization(tenant, id).await?;
+        let o = self.reconcile(o).await?;
+        self.snapshot_of(o).await
+    }
+
+    /// Reconciles the organization a management connection belongs to: the
+    /// scheduled re-check calls this for every connected management connection.
+    pub async fn reconcile_for(&self, management: &Connection) -> Result<Option<Organization>, OrganizationError> {
+        let Some(m) = management.organization.as_ref().filter(|m| m.management) else {
+            return Ok(None);
+        };
+        let Some(o) = self.connections.store.get_organization(&m.organization_id).await? else {
+            return Ok(None);
+        };
+        if o.state != OrgState::Active {
+            return Ok(None);
+        }
+        self.reconcile(o).await.map(Some)
+    }
+
+    async fn reconcile(&self, o: Organization) -> Result<Organization, OrganizationError> {
+        if o.state != OrgState::Active {
+            return Err(OrganizationError::Offboarded);
+        }
+        let at = self.now();
+        let seen = match self.session(&o).await {
+            Ok(s) => s.accounts(&o.organizational_unit_ids, &o.management_account_id).await,
+            Err(e) => Err(e),
+        };
+        let rec = match seen {
+            Ok(accounts) => Reconciliation {
+                at,
+                accounts,
+                error: None,
+            },
+            Err(e) => Reconciliation {
+                at,
+                // What was seen before stays visible; the error says it is stale.
+                accounts: o
+                    .last_reconciliation
+                    .as_ref()
+                    .map(|r| r.accounts.clone())
+                    .unwrap_or_default(),
+                error: Some(e),
+            },
+        };
+        let mut o = o;
+        for attempt in 0..WRITE_ATTEMPTS {
+            o.last_reconciliation = Some(rec.clone());
+            o.updated_at = at;
+            o.version += 1;
+            match self.connections.store.update_organization(&o).await {
+                Ok(()) => return Ok(o),
+                Err(StoreError::Conflict) if attempt + 1 < WRITE_ATTEMPTS => {
+                    o = self
+                        .connections
+                        .store
+                        .get_organization(&o.id)
+                        .await?
+                        .ok_or(OrganizationError::NotFound)?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(StoreError::Conflict.into())
+    }
+
+    /// A session in the management account, once its role is connected.
+    async fn session(&self, o: &Organization) -> Result<super::aws::Session, String> {
+        let mgmt = self
+            .connections
+            .store
+            .get(&o.org, &o.management_connection_id)
+            .await
+            .map_err(|e| format!("Spot could not read the management connection: {e}"))?
+            .ok_or("the management connection is gone")?;
+        let (Status::Connected, Some(role)) = (mgmt.status(self.now()), mgmt.role_arn.as_ref()) else {
+            return Err(format!(
+                "The management account {} is not connected yet: create the management stack there first.",
+                o.management_account_id
+            ));
+        };
+        self.reader
+            .session(role, mgmt.external_id.as_str(), &format!("spot-{}", o.id.short()))
+            .await
+    }
+
+    /// Whether the management role confirms the account is a member, in
+    /// words for the customer when it does not.
+    pub async fn confirm_member(&self, o: &Organization, account: &AccountId) -> Result<(), String> {
+        if account == &o.management_account_id {
+            return Err(format!(
+                "Account {account} is the organization's management account: the management stack connects it, not a member stack instance."
+            ));
+        }
+        let session = self.session(o).await?;
+        match session.standing(account).await? {
+            Standing::Member { status } if status == "ACTIVE" => Ok(()),
+            Standing::Member { status } => Err(format!(
+                "Organizations reports account {account} as {status}; Spot connects active accounts only."
+            )),
+            Standing::NotMember => Err(format!(
+                "AWS account {account} is not a member of the organization whose management account is {}: Spot refuses it. Deploy this template only through the StackSet the management stack created.",
+                o.management_account_id
+            )),
+        }
+    }
+
+    /// The member connection of (organization, account): the same one for a
+    /// repeated Create, a second region or a re-added account.
+    pub async fn enroll(
+        &self,
+        o: &Organization,
+        account: &AccountId,
+        actor: &str,
+    ) -> Result<Connection, OrganizationError> {
+        if o.state != OrgState::Active {
+            return Err(OrganizationError::Offboarded);
+        }
+        let config = &self.connections.config;
+        for _ in 0..WRITE_ATTEMPTS {
+            let at = self.now();
+            let member = Connection {
+                id: ConnectionId::generate(),
+                org: o.org.clone(),
+                account_id: o.account_id.clone(),
+                partition: o.partition,
+                method: Method::Automatic,
+                permissions: o.permissions.clone(),
+                aws_account_id: Some(account.clone()),
+                external_id: ExternalId::generate(&config.external_id_prefix),
+                pending_external_id: None,
+                previous_external_ids: Vec::new(),
+                state: Status::Pending,
+                health: None,
+                role_arn: None,
+                report: None,
+                cloud_formation: None,
+                stack: None,
+                organization: Some(Membership {
+                    organization_id: o.id.clone(),
+                    management: false,
+                    spot_account_assigned: false,
+                    note: None,
+                }),
+                created_at: at,
+                created_by: actor.to_owned(),
+                updated_at: at,
+                expires_at: MEMBER_EXPIRES_AT,
+                verified_at: None,
+                version: 1,
+            };
+            let ev = event(
+                &member,
+                at,
+                EventKind::Created,
+                actor,
+                "ok",
+                Some(serde_json::json!({"method": "automatic", "organizationId": o.id.as_str()})),
+            );
+            match self.connections.store.enroll_member(&member, &ev).await {
+                Ok(c) => return Ok(c),
+                Err(StoreError::ExternalIdTaken | StoreError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(StoreError::Unavailable("too many concurrent enrollments; try again".into()).into())
+    }
+
+    /// Verifies a member's role exactly as a manual connection's and
+    /// connects it, recording the stack; another stack's connection stands.
+    pub async fn link(
+        &self,
+        member: &Connection,
+        role_arn: &str,
+        stack: ConnectedStack,
+        actor: &str,
+    ) -> Result<Linked, OrganizationError> {
+        if let (Status::Connected, Some(old)) = (member.status(self.now()), member.stack.as_ref()) {
+            if old.stack_id != stack.stack_id {
+                return Ok(Linked::AlreadyBy(member.clone(), old.clone()));
+            }
+        }
+        if member.state == Status::Disconnected {
+            return Ok(Linked::Failed(
+                "This member was disconnected in Spot (the organization was offboarded); it does not connect again."
+                    .into(),
+            ));
+        }
+        let tenant = system_tenant(&member.org, actor);
+        let principal = self.connections.principal(member.partition)?.to_owned();
+        let budget = Duration::from_secs(self.connections.config.callback_propagation_secs);
+        let report = self
+            .connections
+            .verifier
+            .verify(member, &principal, role_arn, budget)
+            .await;
+        if report.outcome == Outcome::Failed {
+            let summary = report.summary();
+            let failed: Vec<serde_json::Value> = report
+                .failed_checks()
+                .map(|c| serde_json::json!({"id": c.id, "message": c.message.chars().take(512).collect::<String>()}))
+                .collect();
+            self.connections
+                .store
+                .append_event(&event(
+                    member,
+                    self.now(),
+                    EventKind::Failed,
+                    actor,
+                    "failed",
+                    Some(serde_json::json!({"roleArn": role_arn.chars().take(512).collect::<String>(), "failed": failed})),
+                ))
+                .await?;
+            let note = format!("Its role did not verify: {summary}");
+            self.note(&tenant, &member.id, Some(note.clone())).await?;
+            return Ok(Linked::Failed(format!("Spot could not connect the role. {summary}")));
+        }
+        let role: RoleArn = role_arn.parse().expect("the report passed the ARN check");
+        let report_json = serde_json::to_value(&report).expect("reports serialize");
+        let outcome = report.outcome;
+        let mut other: Option<ConnectedStack> = None;
+        let updated = self
+            .connections
+            .change(&tenant, &member.id, |c, t| {
+                if let (Status::Connected, Some(old)) = (c.state, c.stack.as_ref()) {
+                    if old.stack_id != stack.stack_id {
+                        other = Some(old.clone());
+                        return Ok(None);
+                    }
+                }
+                if c.state == Status::Disconnected {
+                    return Err(ServiceError::WrongStatus {
+                        status: Status::Disconnected,
+                        action: "connect a role to",
+                    });
+                }
+                let mut guards = vec![Guard::ClaimRole(role.clone())];
+                if c.spot_account().is_some() {
+                    guards.push(Guard::HoldAccount { until: i64::MAX });
+                }
+                if let Some(old) = c.role_arn.take().filter(|old| *old != role) {
+                    guards.push(Guard::ReleaseRole(old));
+                }
+                c.state = Status::Connected;
+                c.role_arn = Some(role.clone());
+                c.stack = Some(stack.clone());
+                c.health = Some(health_of(outcome));
+                c.report = Some(report_json.clone());
+                c.verified_at = Some(t);
+                if let Some(m) = c.organization.as_mut() {
+                    m.note = None;
+                }
+                let detail =
+                    serde_json::json!({"roleArn": role.as_str(), "outcome": outcome, "stackId": stack.stack_id});
+                Ok(Some((
+                    event(c, t, EventKind::Verified, actor, "ok", Some(detail)),
+                    guards,
+                )))
+            })
+            .await?;
+        Ok(match other {
+            Some(s) => Linked::AlreadyBy(updated, s),
+            None => Linked::Connected(updated, outcome),
+        })
+    }
+
+    /// A link's Delete: only the stack that connected the member lets go of
+    /// it. The member goes back to pending with its external ID, so the same
+    /// account re-added connects with the same ID. Answers whether it acted.
+    pub async fn unlink(&self, member: &Connection, stack_id: &str, actor: &str) -> Result<bool, OrganizationError> {
+        let ours = member.state == Status::Connected && member.stack.as_ref().is_some_and(|s| s.stack_id == stack_id);
+        if !ours {
+            return Ok(false);
+        }
+        let tenant = system_tenant(&member.org, actor);
+        let mut acted = false;
+        self.connections
+            .change(&tenant, &member.id, |c, t| {
+                if !(c.state == Status::Connected && c.stack.as_ref().is_some_and(|s| s.stack_id == stack_id)) {
+                    return Ok(None);
+                }
+                acted = true;
+                let mut guards: Vec<Guard> = c.role_arn.take().map(Guard::ReleaseRole).into_iter().collect();
+                if c.spot_account().is_some() {
+                    guards.push(Guard::ReleaseAccount);
+                }
+                c.state = Status::Pending;
+                c.health = None;
+                c.stack = None;
+                if let Some(m) = c.organization.as_mut() {
+                    m.note = Some(format!(
+                        "The stack instance that connected it was deleted ({}); Spot no longer uses its role.",
+                        stack_id.chars().take(256).collect::<String>()
+                    ));
+                }
+                let detail = serde_json::json!({"stackId": stack_id, "reason": "stack deleted"});
+                Ok(Some((
+                    event(c, t, EventKind::Disconnected, actor, "ok", Some(detail)),
+                    guards,
+                )))
+            })
+            .await?;
+        Ok(acted)
+    }
+
+    async fn note(&self, tenant: &Tenant, id: &ConnectionId, note: Option<String>) -> Result<(), OrganizationError> {
+        // Only the note changes: the audit trail has the failure already.
+        let actor = tenant.sub.clone();
+        self.connections
+            .change(tenant, id, |c, t| {
+                let m = c.organization.as_mut().expect("members have a membership");
+                if m.note == note || c.state == Status::Connected {
+                    return Ok(None);
+                }
+                m.note = note.clone();
+                Ok(Some((
+                    event(c, t, EventKind::Checked, &actor, "failed", None),
+                    Vec::new(),
+                )))
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// The platform assigns a member its Spot account; from then on it holds
+    /// that account like any connection, and Spot's routes find it.
+    pub async fn assign_account(
+        &self,
+        tenant: &Tenant,
+        id: &ConnectionId,
+        account: SpotAccountId,
+    ) -> Result<Connection, OrganizationError> {
+        if !tenant.may_access(&account) {
+            return Err(ServiceError::AccountNotAllowed(account).into());
+        }
+        let actor = tenant.sub.clone();
+        let c = self
+            .connections
+            .change(tenant, id, |c, t| {
+                let Some(m) = c.organization.as_ref() else {
+                    return Err(ServiceError::NotFound);
+                };
+                if m.management {
+                    return Err(ServiceError::NotFound);
+                }
+                if m.spot_account_assigned {
+                    // Repeated: same answer. Another account: refused below.
+                    return Ok(None);
+                }
+                let status = c.status(t);
+                if status == Status::Disconnected {
+                    return Err(ServiceError::WrongStatus {
+                        status,
+                        action: "assign a Spot account to",
+                    });
+                }
+                c.account_id = account.clone();
+                c.organization.as_mut().expect("checked").spot_account_assigned = true;
+                let until = if status == Status::Connected {
+                    i64::MAX
+                } else {
+                    c.expires_at
+                };
+                let detail = serde_json::json!({"spotAccountId": account.as_str()});
+                Ok(Some((
+                    event(c, t, EventKind::Checked, &actor, "account_assigned", Some(detail)),
+                    vec![Guard::HoldAccount { until }],
+                )))
+            })
+            .await
+            .map_err(|e| match e {
+                ServiceError::NotFound => OrganizationError::NotAMember,
+                e => e.into(),
+            })?;
+        if c.account_id != account {
+            return Err(OrganizationError::SpotAccountAssigned(c.account_id));
+        }
+        Ok(c)
+    }
+
+    /// Offboards: every member and the management connection disconnected
+    /// (their external IDs retired); the customer's stacks and roles stay.
+    pub async fn offboard(
+        &self,
+        tenant: &Tenant,
+        id: &OrganizationId,
+    ) -> Result<OrganizationSnapshot, OrganizationError> {
+        let mut o = self.organization(tenant, id).await?;
+        if o.state == OrgState::Active {
+            o.state = OrgState::Offboarded;
+            o.version += 1;
+            o.updated_at = self.now();
+            self.connections.store.update_organization(&o).await?;
+        }
+        let system = system_tenant(&o.org, &tenant.sub);
+        let mut after: Option<String> = None;
+        loop {
+            let page = self
+                .connections
+                .store
+                .list_members(&o.id, after.as_deref(), PAGE)
+                .await?;
+            for m in &page.items {
+                self.connections.disconnect(&system, &m.id).await?;
+            }
+            match page.next {
+                Some(n) => after = Some(n),
+                None => break,
+            }
+        }
+        self.connections
+            .disconnect(&system, &o.management_connection_id)
+            .await?;
+        self.snapshot_of(o).await
+    }
+}
+
+impl std::fmt::Display for OrganizationError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OrganizationError::Connection(ServiceError::Store(e)) => write!(f, "storage error ({e})"),
+            OrganizationError::Connection(e) => write!(f, "{e:?}"),
+            e => write!(f, "{e:?}"),
+        }
+    }
+}
