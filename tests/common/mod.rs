@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod callback;
+pub mod organization;
 
 use account_connect::api::{router, AppState};
 pub use account_connect::auth::AccountsClaim;
