@@ -20,6 +20,7 @@ mod lambda_entry;
 mod lifecycle_edges;
 mod metrics_emf;
 mod openapi_fuzz;
+mod organization_store;
 mod organizations;
 mod policy_render;
 mod spot_compat;
