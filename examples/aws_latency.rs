@@ -16,9 +16,10 @@
 //! (d) the same verification with a DynamoDB store (its store calls are
 //!     round trips too).
 
-use account_connect::api::{router, AppState};
+use account_connect::app::{self, router};
 use account_connect::config::Config;
-use account_connect::connections::ConnectionId;
+use account_connect::domain::ConnectionId;
+use account_connect::services::Services;
 use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, Put, TransactWriteItem, WriteRequest};
 use aws_sdk_iam::config::Credentials;
 use serde_json::{json, Value};
@@ -211,7 +212,7 @@ fn ratio(label: &str, ours: &Series, base: &Series, target: f64) {
 struct App {
     base: String,
     http: reqwest::Client,
-    state: AppState,
+    state: Services,
     token: String,
 }
 
@@ -221,15 +222,15 @@ async fn spawn_app(store_url: &str) -> App {
         jwt_secret: Some(SECRET.to_vec()),
         ..Config::default()
     };
-    let state = AppState::new(config).expect("store opens");
+    let state = app::build(config).expect("store opens");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("bound");
     let app = router(state.clone());
     tokio::spawn(async move { axum::serve(listener, app).await });
-    let claims = account_connect::auth::Claims {
+    let claims = account_connect::tenancy::Claims {
         sub: "bench".into(),
         org: ORG.into(),
-        accounts: Some(account_connect::auth::AccountsClaim::every()),
+        accounts: Some(account_connect::tenancy::AccountsClaim::every()),
         exp: Some(time::OffsetDateTime::now_utc().unix_timestamp() + 3 * 3600),
         iat: None,
     };
@@ -237,7 +238,7 @@ async fn spawn_app(store_url: &str) -> App {
         base: format!("http://{addr}"),
         http: reqwest::Client::new(),
         state,
-        token: account_connect::auth::mint(SECRET, &claims),
+        token: account_connect::tenancy::mint(SECRET, &claims),
     }
 }
 

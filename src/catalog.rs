@@ -89,11 +89,8 @@ impl StatementTemplate {
             .collect();
         keyed.sort();
         keyed.dedup_by(|b, a| a.0 == b.0);
-        let prefixes: Vec<String> = keyed
-            .iter()
-            .filter_map(|(l, _)| crate::policy::wildcard_prefix(l))
-            .collect();
-        keyed.retain(|(l, _)| !crate::policy::covered(l, &prefixes));
+        let prefixes: Vec<String> = keyed.iter().filter_map(|(l, _)| wildcard_prefix(l)).collect();
+        keyed.retain(|(l, _)| !covered(l, &prefixes));
         self.prepared = Prepared {
             actions: keyed,
             wildcard_prefixes: prefixes,
@@ -254,4 +251,22 @@ impl Catalog {
             Err(problems)
         }
     }
+}
+
+// Action-pattern helpers: the catalog prepares its statements with them and
+// the renderer normalizes with them, so they live here, below `policy`.
+
+/// `svc:Pre*` -> `svc:pre`; other wildcards are not used for covering.
+pub fn wildcard_prefix(lower: &str) -> Option<String> {
+    lower
+        .strip_suffix('*')
+        .filter(|p| !p.contains(['*', '?']))
+        .map(str::to_owned)
+}
+
+/// Whether a `prefix*` other than the action itself covers it.
+pub fn covered(lower: &str, prefixes: &[String]) -> bool {
+    prefixes
+        .iter()
+        .any(|p| lower.starts_with(p.as_str()) && lower.len() > p.len() && &lower[p.len()..] != "*")
 }

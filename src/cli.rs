@@ -1,6 +1,6 @@
 //! The binary's commands: the Lambda entry point, `serve`, and operator tools.
 
-use crate::api::{router, AppState};
+use crate::app;
 use crate::config::Config;
 use crate::domain::Partition;
 use crate::policy::{render, Permissions, Selection};
@@ -173,7 +173,7 @@ fn run_lambda() -> Result<(), String> {
     if config.cursor_key.is_none() {
         tracing::warn!("ACCOUNT_CONNECT_CURSOR_KEY is not set: a cursor from one instance is refused by another");
     }
-    let app = router(AppState::new(config)?);
+    let app = app::router(app::build(config).map_err(|e| e.to_string())?);
     runtime()?.block_on(lambda_http::run(app)).map_err(|e| e.to_string())
 }
 
@@ -191,20 +191,20 @@ fn serve(addr: String) -> Result<(), String> {
         config.jwt_audience.clone(),
     );
     let store = config.store_url.clone();
-    let app = router(AppState::new(config)?);
+    let app = app::router(app::build(config).map_err(|e| e.to_string())?);
     runtime()?.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&addr)
             .await
             .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
         let local = listener.local_addr().map_err(|e| e.to_string())?;
-        let by = crate::auth::LocalIssuer {
+        let by = crate::tenancy::LocalIssuer {
             secret: &secret,
             issuer: &issuer,
             audience: &audience,
         };
-        let token = crate::auth::mint_as(
+        let token = crate::tenancy::mint_as(
             by,
-            &dev_claims("org-dev", crate::auth::AccountsClaim::every(), "dev-user", 12),
+            &dev_claims("org-dev", crate::tenancy::AccountsClaim::every(), "dev-user", 12),
         );
         println!("account-connect listening on http://{local} (store: {store})");
         if generated {
@@ -249,9 +249,9 @@ fn policy(partition: &str, products: Option<String>, integrations: Option<String
     Ok(())
 }
 
-fn dev_claims(org: &str, accounts: crate::auth::AccountsClaim, sub: &str, hours: i64) -> crate::auth::Claims {
+fn dev_claims(org: &str, accounts: crate::tenancy::AccountsClaim, sub: &str, hours: i64) -> crate::tenancy::Claims {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    crate::auth::Claims {
+    crate::tenancy::Claims {
         sub: sub.to_owned(),
         org: org.to_owned(),
         accounts: Some(accounts),
@@ -263,14 +263,17 @@ fn dev_claims(org: &str, accounts: crate::auth::AccountsClaim, sub: &str, hours:
 fn token(org: &str, accounts: Option<String>, sub: &str, hours: i64) -> Result<(), String> {
     // Without --accounts (or with --accounts '*'), the token says "every account" explicitly.
     let accounts = match accounts.as_deref() {
-        None | Some(crate::auth::EVERY_ACCOUNT) => crate::auth::AccountsClaim::every(),
-        Some(list_of) => crate::auth::AccountsClaim::Only(list(Some(list_of))),
+        None | Some(crate::tenancy::EVERY_ACCOUNT) => crate::tenancy::AccountsClaim::every(),
+        Some(list_of) => crate::tenancy::AccountsClaim::Only(list(Some(list_of))),
     };
     let config = Config::from_env().map_err(|e| e.to_string())?;
     // The issuer and audience the server checks: the same settings on both sides.
-    let by = crate::auth::LocalIssuer::of(&config)
+    let by = crate::tenancy::LocalIssuer::of(&config)
         .ok_or("set ACCOUNT_CONNECT_JWT_SECRET (the same as the server's) to mint a token")?;
-    println!("{}", crate::auth::mint_as(by, &dev_claims(org, accounts, sub, hours)));
+    println!(
+        "{}",
+        crate::tenancy::mint_as(by, &dev_claims(org, accounts, sub, hours))
+    );
     Ok(())
 }
 
@@ -296,11 +299,11 @@ fn stack_callback(connection: String, role: String, stack: String, request_type:
         .callback_key
         .clone()
         .ok_or("set ACCOUNT_CONNECT_CALLBACK_KEY (the server's) first")?;
-    let id: crate::connections::ConnectionId = connection.parse().map_err(|e: crate::domain::ParseError| e.message)?;
+    let id: crate::domain::ConnectionId = connection.parse().map_err(|e: crate::domain::ParseError| e.message)?;
     // The answer comes back to this command's own loopback receiver.
     config.callback_response_hosts = Some(vec!["127.0.0.1".into()]);
-    let responder = crate::automatic::callback::Responder::new(&config);
-    let state = AppState::new(config)?;
+    let responder = app::responder(&config);
+    let state = app::build(config).map_err(|e| e.to_string())?;
     runtime()?.block_on(async move {
         let conn = state
             .connections
@@ -331,7 +334,7 @@ fn stack_callback(connection: String, role: String, stack: String, request_type:
 /// Delivers a custom resource request (its ResponseURL set to a loopback
 /// receiver here) through the callback entry point and prints the answer.
 async fn deliver(
-    state: &AppState,
+    state: &crate::services::Services,
     responder: &crate::automatic::callback::Responder,
     mut message: serde_json::Value,
 ) -> Result<(), String> {

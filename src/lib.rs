@@ -2,7 +2,7 @@
 //! IAM role. One axum Router serves both Lambda and the local server.
 
 pub mod api;
-pub mod auth;
+pub mod app;
 pub mod automatic;
 pub mod catalog;
 pub mod cli;
@@ -16,6 +16,8 @@ pub mod metrics;
 pub mod organizations;
 pub mod policy;
 pub mod recheck;
+pub mod services;
 pub mod store;
 pub mod telemetry;
+pub mod tenancy;
 pub mod verify;

@@ -3,7 +3,6 @@
 //! Lambda, or where `ACCOUNT_CONNECT_METRICS=emf` asks (a container whose
 //! logs reach CloudWatch); elsewhere they would be noise.
 
-use crate::verify::{CheckStatus, Outcome, Report};
 use serde_json::{json, Map, Value};
 
 pub const NAMESPACE: &str = "AccountConnect";
@@ -40,7 +39,9 @@ fn enabled() -> bool {
     }
 }
 
-fn emit(name: &str, dims: &[(&str, &str)]) {
+/// Counts one `name`, if metrics are on; for the modules above that have
+/// counts of their own (the verifier's).
+pub fn emit(name: &str, dims: &[(&str, &str)]) {
     if !enabled() {
         return;
     }
@@ -49,20 +50,6 @@ fn emit(name: &str, dims: &[(&str, &str)]) {
         .map(|d| d.as_millis())
         .unwrap_or(0);
     println!("{}", line(name, 1, dims, ms));
-}
-
-/// Connected, Degraded or VerificationFailed, and a FailedCheck per failed
-/// check; once per completed verification (the verifier calls it).
-pub fn verification(report: &Report) {
-    let name = match report.outcome {
-        Outcome::Passed => "Connected",
-        Outcome::Degraded => "Degraded",
-        Outcome::Failed => "VerificationFailed",
-    };
-    emit(name, &[]);
-    for c in report.checks.iter().filter(|c| c.status == CheckStatus::Failed) {
-        emit("FailedCheck", &[("Check", c.id.as_str())]);
-    }
 }
 
 /// What the callback answered CloudFormation.

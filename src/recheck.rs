@@ -2,9 +2,9 @@
 //! its health recorded when it changes (drift, removed permissions, a role
 //! deleted).
 
-use crate::api::AppState;
-use crate::auth::Tenant;
-use crate::connections::Health;
+use crate::domain::Health;
+use crate::services::Services;
+use crate::tenancy::Tenant;
 use serde::Serialize;
 use std::time::Instant;
 
@@ -26,7 +26,7 @@ pub struct Summary {
 }
 
 /// Re-checks connected connections page by page until done or `deadline`.
-pub async fn run(state: &AppState, deadline: Instant) -> Summary {
+pub async fn run(state: &Services, deadline: Instant) -> Summary {
     let mut summary = Summary::default();
     let mut cursor: Option<String> = None;
     loop {

@@ -2,10 +2,11 @@ use super::error::ApiError;
 use super::extract::{Json, Query};
 use super::view::ConnectionView;
 use super::AppState;
-use crate::auth::Tenant;
-use crate::connections::{ConnectionId, CreateRequest, Event, ListQuery, Method};
+use crate::connections::{CreateRequest, ListQuery};
 use crate::domain::{AccountId, Partition, RoleArn, SpotAccountId};
+use crate::domain::{ConnectionId, Event, Method};
 use crate::policy::Permissions;
+use crate::tenancy::Tenant;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -55,7 +56,7 @@ pub fn parse_id(raw: &str) -> Result<ConnectionId, ApiError> {
         .map_err(|_| crate::connections::ServiceError::NotFound.into())
 }
 
-pub fn view(state: &AppState, c: crate::connections::Connection) -> ConnectionView {
+pub fn view(state: &AppState, c: crate::domain::Connection) -> ConnectionView {
     let principal = state.connections.principal(c.partition).ok();
     ConnectionView::new(c, principal, state.connections.now())
 }
@@ -107,7 +108,7 @@ pub struct ListParams {
     /// Only this AWS Organization's members, by AWS account (not with accountId).
     organization_id: Option<crate::organizations::OrganizationId>,
     /// Only connections in this status.
-    status: Option<crate::connections::Status>,
+    status: Option<crate::domain::Status>,
     /// nextCursor of the previous page.
     cursor: Option<String>,
     /// Page size (default 50).
@@ -232,7 +233,7 @@ pub async fn rotate(
 #[serde(rename_all = "camelCase")]
 #[schema(as = Event)]
 pub struct EventView {
-    kind: crate::connections::EventKind,
+    kind: crate::domain::EventKind,
     #[schema(format = DateTime)]
     at: String,
     actor: String,

@@ -1,5 +1,10 @@
-//! One error shape for every route: `{"error": {"code", "message", "details"}}`.
+//! One error shape for every route: `{"error": {"code", "message", "details"}}`,
+//! and the one place where the layers' typed errors get an HTTP status and a
+//! stable code (their messages are their own).
 
+use crate::connections::ServiceError;
+use crate::store::StoreError;
+use crate::tenancy::TenancyError;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -175,50 +180,86 @@ impl From<crate::domain::ParseError> for ApiError {
     }
 }
 
+impl From<TenancyError> for ApiError {
+    fn from(e: TenancyError) -> Self {
+        use TenancyError::*;
+        let (status, code) = match &e {
+            AccountsClaimMissing => (StatusCode::FORBIDDEN, "accounts_claim_missing"),
+            AccountsNotEvery | TooManyAccounts | EveryInList | NotSpotAccounts => {
+                (StatusCode::FORBIDDEN, "invalid_accounts_claim")
+            }
+            NoAuthorizer
+            | NoCredentials
+            | NotBearer
+            | NoSecret
+            | EmptySecret
+            | Expired
+            | NotYetValid
+            | WrongAlgorithm
+            | WrongIssuer { .. }
+            | WrongAudience { .. }
+            | MissingClaim(_)
+            | InvalidToken
+            | InvalidIdentity => (StatusCode::UNAUTHORIZED, "unauthorized"),
+        };
+        ApiError::new(status, code, e.to_string())
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        let message = e.to_string();
+        match e {
+            ServiceError::NotFound => ApiError::not_found("connection_not_found", message),
+            ServiceError::AccountNotAllowed(_) => ApiError::new(StatusCode::FORBIDDEN, "account_not_allowed", message),
+            ServiceError::PartitionNotConfigured(_) => ApiError::unprocessable("partition_not_configured", message),
+            ServiceError::Selection(e) => e.into(),
+            ServiceError::Render(e) => e.into(),
+            ServiceError::AccountBusy(id) => {
+                ApiError::conflict("account_has_connection", message).with_details(json!({"connectionId": id.as_str()}))
+            }
+            ServiceError::IdempotencyMismatch => ApiError::conflict("idempotency_key_reused", message),
+            ServiceError::WrongStatus { status, .. } => {
+                ApiError::conflict("invalid_status", message).with_details(json!({"status": status}))
+            }
+            ServiceError::VerificationFailed { report, .. } => {
+                ApiError::unprocessable("verification_failed", message).with_details(json!({ "report": report }))
+            }
+            ServiceError::RoleHeld => ApiError::conflict("role_already_connected", message),
+            ServiceError::RotationPending(pending) => ApiError::conflict("rotation_pending", message)
+                .with_details(json!({"pendingExternalId": pending.as_str()})),
+            ServiceError::InvalidCursor(_) | ServiceError::Store(StoreError::OutsideQuery) => {
+                ApiError::bad_request("invalid_cursor", message)
+            }
+            ServiceError::AwsAccountRequired => ApiError::unprocessable("aws_account_id_required", message)
+                .with_details(json!({"field": "awsAccountId"})),
+            ServiceError::OtherStack(_) => ApiError::conflict("connected_by_another_stack", message),
+            ServiceError::Store(StoreError::Unavailable(m)) => {
+                tracing::warn!(reason = %m, "store unavailable");
+                ApiError::unavailable(message)
+            }
+            ServiceError::Store(StoreError::Conflict) => ApiError::conflict("concurrent_change", message),
+            ServiceError::Store(_) => ApiError::internal(message),
+        }
+    }
+}
+
 impl From<crate::organizations::OrganizationError> for ApiError {
     fn from(e: crate::organizations::OrganizationError) -> Self {
         use crate::organizations::OrganizationError as E;
+        let message = e.to_string();
         match e {
-            E::NotFound => ApiError::not_found(
-                "organization_not_found",
-                "no organization with this id for this token; start one with POST /v1/organizations",
-            ),
-            E::Offboarded => ApiError::conflict(
-                "organization_offboarded",
-                "this organization was offboarded; start again with POST /v1/organizations",
-            ),
-            E::CallbackUnavailable(p) => ApiError::unprocessable(
-                "organization_flow_unavailable",
-                format!(
-                    "{} organizations cannot be connected here: no callback topic or key is configured, so member accounts could not report back; connect the accounts one by one",
-                    p.display_name()
-                ),
-            ),
-            E::TooManyTargets(n) => ApiError::unprocessable(
-                "too_many_organizational_units",
-                format!(
-                    "{n} organizational units given; a StackSet targets at most {} at once: target a parent unit instead",
-                    crate::organizations::MAX_TARGETS
-                ),
-            )
-            .with_details(json!({"field": "organizationalUnitIds"})),
-            E::MemberTemplateTooLarge(n) => ApiError::unprocessable(
-                "member_template_too_large",
-                format!(
-                    "with these permissions the member template is {n} bytes, over a StackSet's {} byte limit: choose fewer products or integrations",
-                    crate::organizations::template::MAX_MEMBER_TEMPLATE
-                ),
-            )
-            .with_details(json!({"field": "permissions"})),
-            E::NotAMember => ApiError::not_found(
-                "member_not_found",
-                "no organization member with this id; members are listed by GET /v1/connections?organizationId=",
-            ),
-            E::SpotAccountAssigned(a) => ApiError::conflict(
-                "spot_account_assigned",
-                format!("this member already has the Spot account {a}; a member's Spot account does not change"),
-            )
-            .with_details(json!({"accountId": a.as_str()})),
+            E::NotFound => ApiError::not_found("organization_not_found", message),
+            E::Offboarded => ApiError::conflict("organization_offboarded", message),
+            E::CallbackUnavailable(_) => ApiError::unprocessable("organization_flow_unavailable", message),
+            E::TooManyTargets(_) => ApiError::unprocessable("too_many_organizational_units", message)
+                .with_details(json!({"field": "organizationalUnitIds"})),
+            E::MemberTemplateTooLarge(_) => ApiError::unprocessable("member_template_too_large", message)
+                .with_details(json!({"field": "permissions"})),
+            E::NotAMember => ApiError::not_found("member_not_found", message),
+            E::SpotAccountAssigned(a) => {
+                ApiError::conflict("spot_account_assigned", message).with_details(json!({"accountId": a.as_str()}))
+            }
             E::Connection(e) => e.into(),
         }
     }

@@ -16,48 +16,17 @@ mod web;
 pub use error::ApiError;
 pub use routes::{document, route_table, RouteDoc};
 
-use crate::config::Config;
-use crate::connections::ConnectionService;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, Uri};
 use axum::Router;
-use std::sync::Arc;
 
 /// Largest request body accepted; the biggest real one (a custom selection)
 /// is a few hundred bytes.
 pub const BODY_LIMIT_BYTES: usize = 64 * 1024;
 
-#[derive(Clone)]
-pub struct AppState {
-    pub config: Arc<Config>,
-    pub connections: ConnectionService,
-    pub organizations: crate::organizations::OrganizationService,
-}
-
-impl AppState {
-    /// Opens the configured store; AWS clients are made on first use.
-    pub fn new(config: Config) -> Result<Self, String> {
-        let store = crate::store::open(&config.store_url)?;
-        Ok(Self::with_store(config, store))
-    }
-
-    pub fn with_store(config: Config, store: crate::store::DynStore) -> Self {
-        let config = Arc::new(config);
-        let connections = ConnectionService::new(store, config.clone());
-        AppState {
-            organizations: crate::organizations::OrganizationService::new(connections.clone()),
-            connections,
-            config,
-        }
-    }
-
-    /// The same state on another clock: tests move theirs instead of sleeping.
-    pub fn with_clock(mut self, clock: crate::clock::Clock) -> Self {
-        self.connections = self.connections.with_clock(clock);
-        self.organizations = self.organizations.with_connections(self.connections.clone());
-        self
-    }
-}
+/// The handlers' axum state: the services, built below this layer (`app`
+/// composes them).
+pub type AppState = crate::services::Services;
 
 /// Every route, the error shape for unknown routes and methods, request ids
 /// and logs, the body limit, and a JSON 500 if a handler panics.

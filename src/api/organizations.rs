@@ -7,13 +7,13 @@ use super::error::ApiError;
 use super::extract::Json;
 use super::view::{iso, ConnectionView};
 use super::AppState;
-use crate::auth::Tenant;
+use crate::domain::Permissions;
 use crate::domain::{AccountId, Partition, SpotAccountId};
 use crate::organizations::{
     template, Counts, CreateOrganization, MemberRow, OrgState, OrganizationError, OrganizationId, OrganizationSnapshot,
     TargetId,
 };
-use crate::policy::Permissions;
+use crate::tenancy::Tenant;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -217,7 +217,7 @@ pub struct AssignBody {
 
 #[utoipa::path(put, path = "/v1/connections/{id}/account", tag = "organizations", operation_id = "assignSpotAccount",
     summary = "Assign an organization member its Spot account (the platform creates Spot accounts); repeating it is a no-op",
-    params(("id" = crate::connections::ConnectionId, Path, description = "The member connection (a malformed id reads as unknown: 404)")),
+    params(("id" = crate::domain::ConnectionId, Path, description = "The member connection (a malformed id reads as unknown: 404)")),
     request_body = AssignBody,
     responses(
         (status = 200, body = ConnectionView),

@@ -2,11 +2,12 @@
 //! Terraform module) work unchanged: Spot's envelope, HTTP 200 on success.
 
 use super::error::ApiError;
+use super::extract::tenant_of;
 use super::middleware::RequestId;
 use super::AppState;
-use crate::auth::{tenant_of, Tenant};
-use crate::connections::{Connection, Health, Status};
+use crate::domain::{Connection, Health, Status};
 use crate::domain::{ExternalId, RoleArn, SpotAccountId};
+use crate::tenancy::Tenant;
 use axum::extract::{FromRequestParts, Path, RawQuery, State};
 use axum::http::request::Parts;
 use axum::http::{Method, StatusCode};
@@ -186,7 +187,7 @@ impl FromRequestParts<AppState> for SpotTenant {
             Ok(t) => Ok(SpotTenant(t)),
             Err(e) => {
                 let env = Envelope::from_request_parts(parts, state).await.expect("infallible");
-                Err(env.error(e))
+                Err(env.error(e.into()))
             }
         }
     }

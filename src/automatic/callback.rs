@@ -4,15 +4,18 @@
 //! token verifies; Update and Delete act only for the stack that connected.
 //! Every message that reaches a valid ResponseURL is answered, so no stack hangs.
 
+mod organization;
+
 use super::responder::PutError;
 pub use super::responder::{Responder, Response};
 use super::stack_arn::StackArn;
 use super::token;
-use crate::api::AppState;
-use crate::auth::Tenant;
-use crate::connections::{ConnectedStack, Connection, ConnectionId, ServiceError};
+use crate::connections::ServiceError;
 use crate::domain::RoleArn;
+use crate::domain::{ConnectedStack, Connection, ConnectionId};
+use crate::services::Services;
 use crate::store::StoreError;
+use crate::tenancy::Tenant;
 use aws_lambda_events::event::sns::SnsEvent;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -52,7 +55,7 @@ pub(crate) struct Properties {
     connection_id: Option<String>,
     pub(crate) role_arn: Option<String>,
     pub(crate) callback_token: Option<String>,
-    /// Set by an organization's member template (src/organizations).
+    /// Set by an organization's member template (`organization` answers those).
     pub(crate) organization_id: Option<String>,
 }
 
@@ -111,14 +114,14 @@ impl Decision {
     }
 }
 
-pub async fn handle(state: &AppState, responder: &Responder, event: SnsEvent) -> Result<(), RetryLater> {
+pub async fn handle(state: &Services, responder: &Responder, event: SnsEvent) -> Result<(), RetryLater> {
     for record in event.records {
         handle_message(state, responder, &record.sns.message).await?;
     }
     Ok(())
 }
 
-pub async fn handle_message(state: &AppState, responder: &Responder, message: &str) -> Result<(), RetryLater> {
+pub async fn handle_message(state: &Services, responder: &Responder, message: &str) -> Result<(), RetryLater> {
     if message.len() > MAX_MESSAGE {
         return ignore("too_large", "a callback message is over 64 KB; ignored");
     }
@@ -228,7 +231,7 @@ fn fallback_physical(req: &Request) -> String {
     }
 }
 
-async fn decide(state: &AppState, req: &Request, stack: &StackArn) -> Result<Decision, RetryLater> {
+async fn decide(state: &Services, req: &Request, stack: &StackArn) -> Result<Decision, RetryLater> {
     let physical = fallback_physical(req);
     let is_delete = req.request_type == "Delete";
     // A Delete is always SUCCESS, so a stack can always be deleted; it acts
@@ -253,7 +256,7 @@ async fn decide(state: &AppState, req: &Request, stack: &StackArn) -> Result<Dec
         ));
     };
     if p.organization_id.is_some() {
-        return crate::organizations::callback::decide(&state.organizations, key, req, stack, &physical).await;
+        return organization::decide(&state.organizations, key, req, stack, &physical).await;
     }
     let Some(id) = p.connection_id.as_deref().and_then(|s| s.parse::<ConnectionId>().ok()) else {
         return Ok(refuse(
@@ -299,7 +302,7 @@ async fn decide(state: &AppState, req: &Request, stack: &StackArn) -> Result<Dec
 }
 
 async fn delete(
-    state: &AppState,
+    state: &Services,
     tenant: &Tenant,
     conn: &Connection,
     req: &Request,
@@ -333,7 +336,7 @@ async fn delete(
 }
 
 async fn connect(
-    state: &AppState,
+    state: &Services,
     tenant: &Tenant,
     conn: &Connection,
     req: &Request,
@@ -413,10 +416,7 @@ async fn connect(
         Err(ServiceError::RoleHeld) => fail(
             "Another Spot connection already uses this role; give the role another name (RoleName parameter).".into(),
         ),
-        Err(e) => fail(format!(
-            "Spot could not connect the role: {}",
-            crate::api::ApiError::from(e).message
-        )),
+        Err(e) => fail(format!("Spot could not connect the role: {e}")),
     }
 }
 

@@ -2,8 +2,8 @@
 
 use super::template::{default_role_name, stack_name};
 use crate::config::Config;
-use crate::connections::{CloudFormationLinks, Connection};
 use crate::domain::Partition;
+use crate::domain::{CloudFormationLinks, Connection};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use tokio::sync::OnceCell;
 

@@ -1,7 +1,7 @@
 //! The CloudFormation template of a connection: its managed policies, the
 //! role with the trust policy, and the custom resource that reports back.
 
-use crate::connections::{trust_policy, Connection};
+use crate::domain::{trust_policy, Connection};
 use crate::policy::{render_shared, Selection};
 use serde_json::{json, Map, Value};
 

@@ -5,7 +5,7 @@
 //! disconnected connections (`live_for`). The external ID alone proves
 //! nothing, since it is not secret.
 
-use crate::connections::{Connection, Status};
+use crate::domain::{Connection, Status};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use hmac::{Hmac, Mac};

@@ -1,7 +1,6 @@
 //! Lambda entry point: the scheduled re-check of connected connections.
 
-use account_connect::api::AppState;
-use account_connect::config::Config;
+use account_connect::app;
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use lambda_runtime::{service_fn, LambdaEvent};
 use std::time::{Duration, Instant};
@@ -12,7 +11,7 @@ const SAFETY_MARGIN: Duration = Duration::from_secs(30);
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     account_connect::telemetry::init(true);
-    let state = AppState::new(Config::from_env()?)?;
+    let state = app::build(app::config_from_env()?)?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<EventBridgeEvent>| {
         let state = state.clone();
         async move {

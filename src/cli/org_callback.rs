@@ -1,7 +1,7 @@
 //! `account-connect org-callback`: plays an organization member's stack
 //! instance (enroll or link) against the local store, for scripts/local-org.
 
-use crate::api::AppState;
+use crate::app;
 use crate::config::Config;
 use crate::organizations::template::{ENROLL_ID, ENROLL_TYPE, LINK_ID, LINK_TYPE};
 use crate::organizations::OrganizationId;
@@ -32,8 +32,8 @@ pub fn run(a: Args) -> Result<(), String> {
         other => return Err(format!("--resource is enroll or link, not {other:?}")),
     };
     config.callback_response_hosts = Some(vec!["127.0.0.1".into()]);
-    let responder = crate::automatic::callback::Responder::new(&config);
-    let state = AppState::new(config)?;
+    let responder = app::responder(&config);
+    let state = app::build(config).map_err(|e| e.to_string())?;
     super::runtime()?.block_on(async move {
         let o = state
             .connections

@@ -15,11 +15,13 @@ pub const MAX_CURSOR_LEN: usize = 512;
 const VERSION: u8 = 1;
 const NONCE_LEN: usize = 24;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum CursorError {
     /// Not a cursor this service sealed for this caller and query.
+    #[error("the cursor is not one this API gave out for this query and token; start again without it")]
     Invalid,
     /// Sealed by us, but more than `CURSOR_TTL_SECS` ago.
+    #[error("the cursor has expired; start again without it")]
     Expired,
 }
 

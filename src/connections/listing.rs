@@ -3,11 +3,12 @@
 //! `cursor`), opened before any store call.
 
 use super::cursor::Binding;
-use super::model::{Connection, ConnectionId, Event};
-use super::service::{ConnectionService, ListQuery, ServiceError};
-use crate::auth::Tenant;
+use super::service::{ConnectionService, ListQuery};
+use super::ServiceError;
 use crate::domain::SpotAccountId;
+use crate::domain::{Connection, ConnectionId, Event};
 use crate::store::{account_prefix, Page, MAX_PAGE};
+use crate::tenancy::Tenant;
 
 /// Page size when the client names none.
 pub const DEFAULT_PAGE: usize = 50;

@@ -1,15 +1,15 @@
 //! Connections: an external ID issued to a tenant for one Spot account, and
 //! what becomes of it (verified, rotated, disconnected, expired).
 
+mod connect;
+mod create;
 pub mod cursor;
+mod error;
+mod lifecycle;
 mod listing;
-mod model;
 mod service;
-mod trust;
 
+pub use create::CreateRequest;
+pub use error::ServiceError;
 pub use listing::{ClientPage, DEFAULT_PAGE};
-pub use model::{
-    CloudFormationLinks, ConnectedStack, Connection, ConnectionId, Event, EventKind, Health, Method, Status,
-};
-pub use service::{ConnectionService, CreateRequest, ListQuery, ServiceError, MAX_EVENT_DETAIL_BYTES};
-pub use trust::trust_policy;
+pub use service::{ConnectionService, ListQuery, MAX_EVENT_DETAIL_BYTES};

@@ -1,16 +1,27 @@
-//! Domain types that can only hold valid values: input is parsed once, at the edge.
+//! Domain types that can only hold valid values (input is parsed once, at
+//! the edge), and the connection model built from them.
 
 mod account_id;
+mod connection;
 mod external_id;
+mod organization;
 mod partition;
+mod permissions;
 mod role_arn;
 mod spot_account;
+mod trust_policy;
 
 pub use account_id::AccountId;
+pub use connection::{
+    CloudFormationLinks, ConnectedStack, Connection, ConnectionId, Event, EventKind, Health, Method, Status,
+};
 pub use external_id::{ExternalId, ExternalIdPrefix};
+pub use organization::{Membership, OrgState, Organization, OrganizationId, Reconciliation, SeenAccount, TargetId};
 pub use partition::Partition;
+pub use permissions::Permissions;
 pub use role_arn::RoleArn;
 pub use spot_account::SpotAccountId;
+pub use trust_policy::trust_policy;
 
 /// Why a value was refused; the message is written for the person who sent it.
 #[derive(Debug, Clone, PartialEq, Eq)]

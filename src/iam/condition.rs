@@ -6,8 +6,8 @@
 //! evaluates to `Tri::Unknown`, never to a silent pass.
 
 use super::context::Context;
-use super::policy::{strings, ParseError};
 use super::tri::Tri;
+use super::values::{strings, ParseError};
 use super::wildcard::{self, Case};
 use serde_json::Value;
 use std::net::IpAddr;

@@ -8,6 +8,7 @@ pub mod context;
 pub mod eval;
 pub mod policy;
 pub mod tri;
+pub mod values;
 pub mod wildcard;
 
 pub use context::Context;

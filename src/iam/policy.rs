@@ -4,13 +4,13 @@
 //! statement, so evaluation can count it against the customer's role.
 
 use super::condition::{Clause, Condition};
+use super::values::strings;
+pub use super::values::ParseError;
 use serde_json::Value;
-use std::fmt;
 
 /// Bounds on untrusted documents (IAM's own are far smaller: 10,240
 /// characters for a role's inline policies, 6,144 for a managed one).
 pub const MAX_STATEMENTS: usize = 500;
-pub const MAX_VALUES: usize = 2_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Effect {
@@ -83,41 +83,6 @@ impl Statement {
 #[derive(Debug, Clone, Default)]
 pub struct Policy {
     pub statements: Vec<Statement>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ParseError(pub String);
-
-impl fmt::Display for ParseError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for ParseError {}
-
-/// A string or a list of strings; anything else is an error.
-pub(crate) fn strings(v: &Value, what: &str) -> Result<Vec<String>, ParseError> {
-    let out: Vec<String> = match v {
-        Value::String(s) => vec![s.clone()],
-        Value::Array(a) => a
-            .iter()
-            .map(|x| match x {
-                Value::String(s) => Ok(s.clone()),
-                // IAM accepts numbers and booleans in condition values.
-                Value::Number(n) => Ok(n.to_string()),
-                Value::Bool(b) => Ok(b.to_string()),
-                _ => Err(ParseError(format!("{what} holds {x}, which is not a string"))),
-            })
-            .collect::<Result<_, _>>()?,
-        Value::Number(n) => vec![n.to_string()],
-        Value::Bool(b) => vec![b.to_string()],
-        _ => return Err(ParseError(format!("{what} must be a string or a list of strings"))),
-    };
-    if out.len() > MAX_VALUES {
-        return Err(ParseError(format!("{what} holds more than {MAX_VALUES} values")));
-    }
-    Ok(out)
 }
 
 fn principals(v: &Value, what: &str) -> Result<Principals, ParseError> {

@@ -2,9 +2,9 @@
 //! with the management connection's external ID): whether an account is a
 //! member, and which accounts the StackSet's targets hold.
 
-use super::model::{SeenAccount, TargetId};
 use crate::config::Config;
 use crate::domain::{AccountId, Partition, RoleArn};
+use crate::domain::{SeenAccount, TargetId};
 use aws_config::SdkConfig;
 use aws_sdk_organizations::types::ChildType;
 use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};

@@ -2,9 +2,8 @@
 //! what the last reconciliation saw in Organizations. Pure: the service reads,
 //! this decides.
 
-use super::model::Organization;
-use crate::connections::{Connection, ConnectionId, Health, Status};
-use crate::domain::{AccountId, RoleArn, SpotAccountId};
+use crate::domain::Organization;
+use crate::domain::{AccountId, Connection, ConnectionId, Health, RoleArn, SpotAccountId, Status};
 use serde::Serialize;
 use std::collections::BTreeMap;
 

@@ -1,15 +1,16 @@
 //! What the organization routes and the callback do, independent of HTTP.
 
 use super::aws::{OrgReader, Standing};
-use super::model::{Membership, OrgState, Organization, OrganizationId, Reconciliation, TargetId};
 use super::{template, token};
-use crate::auth::Tenant;
-use crate::connections::{
-    ConnectedStack, Connection, ConnectionId, ConnectionService, Event, EventKind, Health, Method, ServiceError, Status,
+use crate::connections::{ConnectionService, ServiceError};
+use crate::domain::{
+    AccountId, ConnectedStack, Connection, ConnectionId, Event, EventKind, ExternalId, Health, Method, Partition,
+    Permissions, RoleArn, SpotAccountId, Status,
 };
-use crate::domain::{AccountId, ExternalId, Partition, RoleArn, SpotAccountId};
-use crate::policy::{render_shared, Permissions, Selection};
+use crate::domain::{Membership, OrgState, Organization, OrganizationId, Reconciliation, TargetId};
+use crate::policy::{render_shared, Selection};
 use crate::store::{Guard, StoreError};
+use crate::tenancy::Tenant;
 use crate::verify::Outcome;
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,20 +26,28 @@ const PAGE: usize = 100;
 const MAX_VIEW_MEMBERS: usize = 10_000;
 const WRITE_ATTEMPTS: u32 = 5;
 
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum OrganizationError {
+    #[error("no organization with this id for this token; start one with POST /v1/organizations")]
     NotFound,
     /// The organization was offboarded: nothing joins it any more.
+    #[error("this organization was offboarded; start again with POST /v1/organizations")]
     Offboarded,
     /// No callback topic or key for the partition: members could not report.
+    #[error("{} organizations cannot be connected here: no callback topic or key is configured, so member accounts could not report back; connect the accounts one by one", .0.display_name())]
     CallbackUnavailable(Partition),
+    #[error("{0} organizational units given; a StackSet targets at most {MAX_TARGETS} at once: target a parent unit instead")]
     TooManyTargets(usize),
     /// The member template does not fit a StackSet's inline TemplateBody.
+    #[error("with these permissions the member template is {0} bytes, over a StackSet's {limit} byte limit: choose fewer products or integrations", limit = template::MAX_MEMBER_TEMPLATE)]
     MemberTemplateTooLarge(usize),
     /// The connection is not an organization member.
+    #[error("no organization member with this id; members are listed by GET /v1/connections?organizationId=")]
     NotAMember,
     /// The member already has another Spot account.
+    #[error("this member already has the Spot account {0}; a member's Spot account does not change")]
     SpotAccountAssigned(SpotAccountId),
+    #[error(transparent)]
     Connection(ServiceError),
 }
 
@@ -769,15 +778,5 @@ impl OrganizationService {
             .disconnect(&system, &o.management_connection_id)
             .await?;
         self.snapshot_of(o).await
-    }
-}
-
-impl std::fmt::Display for OrganizationError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            OrganizationError::Connection(ServiceError::Store(e)) => write!(f, "storage error ({e})"),
-            OrganizationError::Connection(e) => write!(f, "{e:?}"),
-            e => write!(f, "{e:?}"),
-        }
     }
 }

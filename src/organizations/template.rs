@@ -4,9 +4,9 @@
 //! role, and a service-managed StackSet whose member template enrolls each
 //! account (its own external ID, through `Fn::GetAtt`) and links its role.
 
-use super::model::Organization;
 use crate::automatic::{default_role_name, partition_agnostic, CUSTOM_RESOURCE_ID, ROLE_NAME_PARAMETER};
-use crate::connections::Connection;
+use crate::domain::Connection;
+use crate::domain::Organization;
 use crate::policy::{render_shared, Selection};
 use serde_json::{json, Map, Value};
 

@@ -5,11 +5,10 @@ mod render;
 mod selection;
 mod split;
 
+pub use crate::domain::Permissions;
 pub use document::{iam_size, PolicyDocument, Statement};
-pub use render::{
-    covered, normalize_actions as normalize, render, wildcard_prefix, RenderError, Rendered, RenderedPolicy,
-};
-pub use selection::{Permissions, Selection, SelectionError};
+pub use render::{normalize_actions as normalize, render, RenderError, Rendered, RenderedPolicy};
+pub use selection::{Selection, SelectionError};
 pub use split::{MANAGED_POLICY_MAX_CHARS, MAX_MANAGED_POLICIES};
 
 /// Renders, shared: a selection always renders the same, so views, templates

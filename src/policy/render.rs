@@ -2,7 +2,7 @@ use super::document::{PolicyDocument, Statement};
 use super::selection::Selection;
 use super::split::{split, MANAGED_POLICY_MAX_CHARS, MAX_MANAGED_POLICIES};
 use super::POLICY_NAME;
-use crate::catalog::StatementTemplate;
+use crate::catalog::{covered, wildcard_prefix, StatementTemplate};
 use serde::Serialize;
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
@@ -174,21 +174,6 @@ impl std::hash::Hasher for FnvHasher {
         }
         self.0 = h;
     }
-}
-
-/// `svc:Pre*` -> `svc:pre`; other wildcards are not used for covering.
-pub fn wildcard_prefix(lower: &str) -> Option<String> {
-    lower
-        .strip_suffix('*')
-        .filter(|p| !p.contains(['*', '?']))
-        .map(str::to_owned)
-}
-
-/// Whether a `prefix*` other than the action itself covers it.
-pub fn covered(lower: &str, prefixes: &[String]) -> bool {
-    prefixes
-        .iter()
-        .any(|p| lower.starts_with(p.as_str()) && lower.len() > p.len() && &lower[p.len()..] != "*")
 }
 
 /// Sorted case-insensitively, duplicates (without case) removed, and actions

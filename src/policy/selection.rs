@@ -1,20 +1,8 @@
 use crate::catalog::{BundleRef, Catalog, Product, StatementTemplate};
-use crate::domain::Partition;
-use serde::{Deserialize, Serialize};
+use crate::domain::{Partition, Permissions};
 use std::collections::BTreeSet;
 
-/// What the customer asked for, as sent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "mode", rename_all = "camelCase", try_from = "PermissionsWire")]
-pub enum Permissions {
-    Default,
-    Custom {
-        #[serde(default)]
-        products: Vec<String>,
-        #[serde(default)]
-        integrations: Vec<String>,
-    },
-}
+// The type is the domain's; its schema and `everything` need the catalog.
 
 /// Custom ids are the catalog's: unknown ids, duplicates and an empty
 /// selection are refused (422), and so is an integration without its product.
@@ -45,23 +33,6 @@ impl utoipa::PartialSchema for Permissions {
 }
 impl utoipa::ToSchema for Permissions {}
 
-/// The wire shape, so that `{"mode": "default", "products": [...]}` is
-/// refused instead of silently ignoring the products.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct PermissionsWire {
-    mode: Mode,
-    products: Option<Vec<String>>,
-    integrations: Option<Vec<String>>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-enum Mode {
-    Default,
-    Custom,
-}
-
 impl Permissions {
     /// Every product and integration of the catalog.
     pub fn everything() -> Permissions {
@@ -73,22 +44,6 @@ impl Permissions {
                 .iter()
                 .flat_map(|p| p.integrations.iter().map(|i| i.id.clone()))
                 .collect(),
-        }
-    }
-}
-
-impl TryFrom<PermissionsWire> for Permissions {
-    type Error = &'static str;
-    fn try_from(w: PermissionsWire) -> Result<Self, Self::Error> {
-        match w.mode {
-            Mode::Default if w.products.is_some() || w.integrations.is_some() => {
-                Err("\"default\" takes no products or integrations; use \"mode\": \"custom\" to choose them")
-            }
-            Mode::Default => Ok(Permissions::Default),
-            Mode::Custom => Ok(Permissions::Custom {
-                products: w.products.unwrap_or_default(),
-                integrations: w.integrations.unwrap_or_default(),
-            }),
         }
     }
 }

@@ -2,15 +2,16 @@
 //! one for local runs, both held to one conformance suite.
 
 mod dynamo;
+mod open;
 mod organizations;
 mod sqlite;
 
 pub use dynamo::{create_table, DynamoStore};
+pub use open::{open, OpenError};
 pub use organizations::OrganizationStore;
 pub use sqlite::SqliteStore;
 
-use crate::connections::{Connection, ConnectionId, Event};
-use crate::domain::{ExternalId, RoleArn, SpotAccountId};
+use crate::domain::{Connection, ConnectionId, Event, ExternalId, RoleArn, SpotAccountId};
 use std::sync::Arc;
 
 /// How long an idempotency key is remembered.
@@ -182,26 +183,4 @@ pub(crate) fn list_start(account: Option<&SpotAccountId>, after: Option<&str>) -
             Ok(Some(a.to_owned()))
         }
     }
-}
-
-/// Opens the store a URL names: `sqlite://path`, `sqlite::memory:` or `dynamodb://table`.
-pub fn open(url: &str) -> Result<DynStore, String> {
-    if let Some(table) = url.strip_prefix("dynamodb://") {
-        if table.is_empty()
-            || table.len() > 255
-            || !table.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
-        {
-            return Err(format!("ACCOUNT_CONNECT_STORE: {table:?} is not a DynamoDB table name"));
-        }
-        return Ok(Arc::new(DynamoStore::new(table.to_owned())));
-    }
-    if url == "sqlite::memory:" {
-        return SqliteStore::open_in_memory().map(|s| Arc::new(s) as DynStore);
-    }
-    if let Some(path) = url.strip_prefix("sqlite://") {
-        return SqliteStore::open(path).map(|s| Arc::new(s) as DynStore);
-    }
-    Err(format!(
-        "ACCOUNT_CONNECT_STORE {url:?}: use sqlite://PATH, sqlite::memory: or dynamodb://TABLE"
-    ))
 }

@@ -3,8 +3,8 @@
 //! store so concurrent or repeated enrollments get the same connection.
 
 use super::{Page, StoreError};
-use crate::connections::{Connection, Event};
-use crate::organizations::{Organization, OrganizationId};
+use crate::domain::{Connection, Event};
+use crate::domain::{Organization, OrganizationId};
 
 #[async_trait::async_trait]
 pub trait OrganizationStore: Send + Sync {

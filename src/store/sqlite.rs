@@ -1,9 +1,9 @@
 //! SQLite store for local runs: the same guarantees as DynamoDB, from one
 //! transaction per write.
 
-use super::{account_prefix, list_start, tenant_sort_key, Guard, Idempotency, Page, Store, StoreError};
-use crate::connections::{Connection, ConnectionId, Event};
+use super::{account_prefix, list_start, tenant_sort_key, Guard, Idempotency, OpenError, Page, Store, StoreError};
 use crate::domain::SpotAccountId;
+use crate::domain::{Connection, ConnectionId, Event};
 use rusqlite::{params, OptionalExtension, TransactionBehavior};
 use std::sync::{Arc, Mutex};
 
@@ -48,22 +48,24 @@ fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, StoreError> {
 }
 
 impl SqliteStore {
-    pub fn open(path: &str) -> Result<Self, String> {
-        let conn =
-            rusqlite::Connection::open(path).map_err(|e| format!("cannot open SQLite database {path:?}: {e}"))?;
+    pub fn open(path: &str) -> Result<Self, OpenError> {
+        let conn = rusqlite::Connection::open(path).map_err(|source| OpenError::SqliteOpen {
+            path: path.to_owned(),
+            source,
+        })?;
         Self::init(conn)
     }
 
-    pub fn open_in_memory() -> Result<Self, String> {
-        Self::init(rusqlite::Connection::open_in_memory().map_err(|e| e.to_string())?)
+    pub fn open_in_memory() -> Result<Self, OpenError> {
+        Self::init(rusqlite::Connection::open_in_memory().map_err(OpenError::SqliteSetup)?)
     }
 
-    fn init(conn: rusqlite::Connection) -> Result<Self, String> {
+    fn init(conn: rusqlite::Connection) -> Result<Self, OpenError> {
         conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(|e| e.to_string())?;
+            .map_err(OpenError::SqliteSetup)?;
         conn.execute_batch(SCHEMA)
             .and_then(|()| conn.execute_batch(organizations::SCHEMA))
-            .map_err(|e| format!("cannot create the SQLite schema: {e}"))?;
+            .map_err(OpenError::SqliteSchema)?;
         Ok(SqliteStore {
             db: Arc::new(Mutex::new(conn)),
         })

@@ -8,7 +8,7 @@ use super::evaluate::{Evaluator, Verdict};
 use super::report::{Check, CheckId, DecidedBy};
 use super::simulate::{self, Decision, Simulated};
 use crate::catalog::{BundleRef, Catalog, StatementTemplate};
-use crate::connections::Connection;
+use crate::domain::Connection;
 use crate::policy::Selection;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};

@@ -5,7 +5,8 @@
 
 use crate::common;
 
-use account_connect::api::AppState;
+use account_connect::app;
+use account_connect::services::Services;
 use common::callback::{
     config, create, events, get, send, stack_in_moto, template, token_of, Message, Receiver, ACCOUNT,
 };
@@ -20,7 +21,7 @@ const STACK_OTHER_ACCOUNT: &str =
 /// A pending automatic connection, its template's stack in moto, and a receiver.
 struct Setup {
     app: TestApp,
-    state: AppState,
+    state: Services,
     rx: Receiver,
     t: String,
     id: String,
@@ -138,7 +139,7 @@ async fn forged_response_urls_get_no_request_and_change_nothing() {
     // of the stack's region. A genuine Create to anything else changes nothing.
     let mut cfg = (*s.state.config).clone();
     cfg.callback_response_hosts = None;
-    let aws = AppState::with_store(cfg, s.state.connections.store.clone());
+    let aws = app::build_with_store(cfg, s.state.connections.store.clone());
     for url in [
         s.rx.url(),
         format!("https://127.0.0.1:{port}/response"),

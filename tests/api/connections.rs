@@ -268,9 +268,9 @@ async fn refusals_are_clear_4xx() {
     let res = app.request("GET", "/v1/connections", None).send().await.unwrap();
     assert_eq!(res.status(), 401);
     assert_eq!(app.list_connections("garbage", "").await.0, 401);
-    let forged = account_connect::auth::mint(
+    let forged = account_connect::tenancy::mint(
         b"another-secret-another-secret-123",
-        &account_connect::auth::Claims {
+        &account_connect::tenancy::Claims {
             sub: "x".into(),
             org: "org-a".into(),
             accounts: Some(common::AccountsClaim::every()),

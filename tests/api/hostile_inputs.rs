@@ -44,7 +44,7 @@ async fn seed(app: &common::TestApp, t: &str) -> Vec<String> {
 }
 
 fn tokens(org: &str) -> Vec<Option<String>> {
-    let claims = |sub: &str, org: &str, accounts: Option<AccountsClaim>, exp: i64| account_connect::auth::Claims {
+    let claims = |sub: &str, org: &str, accounts: Option<AccountsClaim>, exp: i64| account_connect::tenancy::Claims {
         sub: sub.into(),
         org: org.into(),
         accounts,
@@ -52,7 +52,7 @@ fn tokens(org: &str) -> Vec<Option<String>> {
         iat: None,
     };
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let mint = |c| Some(account_connect::auth::mint(common::TEST_SECRET, &c));
+    let mint = |c| Some(account_connect::tenancy::mint(common::TEST_SECRET, &c));
     vec![
         None,
         Some("garbage".into()),

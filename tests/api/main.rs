@@ -17,6 +17,7 @@ mod connections;
 mod hostile_inputs;
 mod http_api;
 mod lambda_entry;
+mod layering;
 mod lifecycle_edges;
 mod metrics_emf;
 mod openapi_fuzz;

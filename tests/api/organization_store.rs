@@ -3,10 +3,10 @@
 
 use crate::common;
 
-use account_connect::connections::{Connection, ConnectionId, Event, EventKind, Method, Status};
+use account_connect::domain::Permissions;
+use account_connect::domain::{Connection, ConnectionId, Event, EventKind, Method, Status};
 use account_connect::domain::{ExternalId, ExternalIdPrefix, Partition};
-use account_connect::organizations::{Membership, OrgState, Organization, OrganizationId};
-use account_connect::policy::Permissions;
+use account_connect::domain::{Membership, OrgState, Organization, OrganizationId};
 use account_connect::store::{self, DynStore, StoreError};
 
 const NOW: i64 = 1_800_000_000;

@@ -2,7 +2,7 @@
 
 use crate::common;
 
-use account_connect::connections::{ConnectedStack, Connection, ConnectionId, Event, EventKind, Method, Status};
+use account_connect::domain::{ConnectedStack, Connection, ConnectionId, Event, EventKind, Method, Status};
 use account_connect::domain::{ExternalId, ExternalIdPrefix, Partition};
 use account_connect::policy::Permissions;
 use account_connect::store::{self, DynStore, Guard, Idempotency, StoreError};

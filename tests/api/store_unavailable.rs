@@ -4,7 +4,7 @@
 
 use crate::common;
 
-use account_connect::api::AppState;
+use account_connect::app;
 use account_connect::store::DynamoStore;
 use serde_json::json;
 use std::sync::Arc;
@@ -17,7 +17,7 @@ async fn app_on_a_dead_store() -> common::TestApp {
         ..common::test_config()
     };
     let store = Arc::new(DynamoStore::with_endpoint("nowhere".into(), "http://127.0.0.1:9"));
-    common::serve(AppState::with_store(config, store)).await
+    common::serve(app::build_with_store(config, store)).await
 }
 
 #[tokio::test]

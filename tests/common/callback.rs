@@ -2,10 +2,10 @@
 //! pre-signed ResponseURL, stacks in moto, and custom-resource requests.
 
 use super::TestApp;
-use account_connect::api::AppState;
 use account_connect::automatic::callback::{self, Responder};
 use account_connect::config::Config;
 use account_connect::domain::Partition;
+use account_connect::services::Services;
 use axum::extract::State;
 use axum::response::IntoResponse;
 use serde_json::{json, Value};
@@ -191,14 +191,14 @@ impl Message<'_> {
     }
 }
 
-pub async fn deliver(state: &AppState, event: aws_lambda_events::event::sns::SnsEvent) {
+pub async fn deliver(state: &Services, event: aws_lambda_events::event::sns::SnsEvent) {
     callback::handle(state, &Responder::new(&state.config), event)
         .await
         .expect("answered");
 }
 
 /// One message through the callback entry point; it must not ask for a retry.
-pub async fn send(state: &AppState, m: &Message<'_>) {
+pub async fn send(state: &Services, m: &Message<'_>) {
     callback::handle_message(state, &Responder::new(&state.config), &m.text())
         .await
         .expect("not retried");

@@ -6,10 +6,11 @@ pub mod api;
 pub mod callback;
 pub mod organization;
 
-use account_connect::api::{router, AppState};
-pub use account_connect::auth::AccountsClaim;
+use account_connect::app::{self, router};
 use account_connect::clock::Clock;
 use account_connect::config::Config;
+use account_connect::services::Services;
+pub use account_connect::tenancy::AccountsClaim;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use tower::{Service, ServiceExt};
@@ -62,14 +63,14 @@ pub fn token(org: &str, accounts: Option<&[&str]>) -> String {
 /// A bearer token for a user of `org` with exactly this `accounts` claim
 /// (None: no claim at all).
 pub fn token_for(org: &str, sub: &str, accounts: Option<AccountsClaim>) -> String {
-    let claims = account_connect::auth::Claims {
+    let claims = account_connect::tenancy::Claims {
         sub: sub.to_owned(),
         org: org.to_owned(),
         accounts,
         exp: Some(time::OffsetDateTime::now_utc().unix_timestamp() + 3600),
         iat: None,
     };
-    account_connect::auth::mint(TEST_SECRET, &claims)
+    account_connect::tenancy::mint(TEST_SECRET, &claims)
 }
 
 /// Whether the tests run beside moto (scripts/test starts it).
@@ -95,15 +96,13 @@ pub async fn spawn_app(config: Config) -> TestApp {
 
 /// The app and its state, for tests that also drive another entry point
 /// (the callback, the re-check) on the same store.
-pub async fn spawn_with_state(config: Config) -> (TestApp, AppState) {
-    let state = AppState::new(config)
-        .expect("store opens")
-        .with_clock(Clock::adjustable());
+pub async fn spawn_with_state(config: Config) -> (TestApp, Services) {
+    let state = app::build(config).expect("store opens").with_clock(Clock::adjustable());
     (serve(state.clone()).await, state)
 }
 
 /// Serves a state the test built itself (its own store or clock).
-pub async fn serve(state: AppState) -> TestApp {
+pub async fn serve(state: Services) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let clock = state.connections.clock.clone();
@@ -124,7 +123,7 @@ pub fn repo_path(rel: &str) -> PathBuf {
 /// Router, the response as API Gateway receives it.
 pub async fn invoke_lambda(config: Config, event_json: &str) -> serde_json::Value {
     let request: lambda_http::request::LambdaRequest = serde_json::from_str(event_json).expect("event parses");
-    let mut adapter = lambda_http::Adapter::from(router(AppState::new(config).expect("store opens")));
+    let mut adapter = lambda_http::Adapter::from(router(app::build(config).expect("store opens")));
     let event = lambda_runtime::LambdaEvent::new(request, lambda_runtime::Context::default());
     let response = adapter
         .ready()

@@ -2,9 +2,10 @@
 //! organization and AWS account, written in the same transaction as the
 //! member connection, makes enrollment idempotent.
 
-use super::{attr_s, is_failed, n, parse_connection, put, s, sdk_err, DynamoStore, Item};
-use crate::connections::{Connection, Event};
-use crate::organizations::{Organization, OrganizationId};
+use super::items::parse_connection;
+use super::{attr_s, is_failed, n, put, s, sdk_err, DynamoStore, Item};
+use crate::domain::{Connection, Event};
+use crate::domain::{Organization, OrganizationId};
 use crate::store::organizations::{member_after, member_key};
 use crate::store::{OrganizationStore, Page, Store, StoreError};
 

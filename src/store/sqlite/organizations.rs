@@ -2,8 +2,8 @@
 //! and AWS account makes enrollment idempotent).
 
 use super::{claim_external_id, from_json, insert_event, to_json, unavailable, SqliteStore};
-use crate::connections::{Connection, Event};
-use crate::organizations::{Organization, OrganizationId};
+use crate::domain::{Connection, Event};
+use crate::domain::{Organization, OrganizationId};
 use crate::store::organizations::{member_after, member_key};
 use crate::store::{tenant_sort_key, OrganizationStore, Page, StoreError};
 use rusqlite::{params, OptionalExtension, TransactionBehavior};

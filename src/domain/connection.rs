@@ -1,5 +1,7 @@
-use crate::domain::{AccountId, ExternalId, Partition, RoleArn, SpotAccountId};
-use crate::policy::Permissions;
+//! A connection as stored and its audit trail: the model every layer above
+//! the domain shares (the store persists it, the services change it).
+
+use super::{AccountId, ExternalId, Partition, Permissions, RoleArn, SpotAccountId};
 use serde::{Deserialize, Serialize};
 use std::str::FromStr;
 
@@ -17,7 +19,7 @@ impl ConnectionId {
 }
 
 impl FromStr for ConnectionId {
-    type Err = crate::domain::ParseError;
+    type Err = super::ParseError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let ok = s
             .strip_prefix("con-")
@@ -25,7 +27,7 @@ impl FromStr for ConnectionId {
         if ok {
             Ok(ConnectionId(s.to_owned()))
         } else {
-            Err(crate::domain::ParseError::new(
+            Err(super::ParseError::new(
                 "id",
                 format!("{s:?} is not a connection id (con- and 24 hex digits)"),
             ))
@@ -38,7 +40,7 @@ impl Serialize for ConnectionId {
         s.serialize_str(&self.0)
     }
 }
-crate::domain::string_newtype_schema!(
+super::string_newtype_schema!(
     ConnectionId,
     serde_json::json!({"type": "string", "pattern": "^con-[0-9a-f]{24}$", "examples": ["con-0123456789abcdef01234567"]})
 );
@@ -47,7 +49,7 @@ impl<'de> Deserialize<'de> for ConnectionId {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         String::deserialize(d)?
             .parse()
-            .map_err(|e: crate::domain::ParseError| serde::de::Error::custom(e.message))
+            .map_err(|e: super::ParseError| serde::de::Error::custom(e.message))
     }
 }
 
@@ -81,7 +83,7 @@ impl Status {
 }
 
 impl FromStr for Status {
-    type Err = crate::domain::ParseError;
+    type Err = super::ParseError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         [
             Status::Pending,
@@ -91,9 +93,7 @@ impl FromStr for Status {
         ]
         .into_iter()
         .find(|st| st.as_str() == s)
-        .ok_or_else(|| {
-            crate::domain::ParseError::new("status", "status is one of pending, connected, disconnected, expired")
-        })
+        .ok_or_else(|| super::ParseError::new("status", "status is one of pending, connected, disconnected, expired"))
     }
 }
 
@@ -137,7 +137,7 @@ pub struct Connection {
     pub stack: Option<ConnectedStack>,
     /// The AWS Organization it belongs to, as its management account or a member.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub organization: Option<crate::organizations::Membership>,
+    pub organization: Option<super::Membership>,
     pub created_at: i64,
     pub created_by: String,
     pub updated_at: i64,

@@ -1,17 +1,16 @@
 //! The organization's custom resources, arriving over the automatic flow's
-//! SNS callback (src/automatic/callback.rs checks size, ResponseURL and shape
-//! first, and answers). Enroll answers the member's own external ID; link
+//! SNS callback (the parent checks size, ResponseURL and shape first, and
+//! answers). Enroll answers the member's own external ID; link
 //! verifies and connects its role. Nothing changes before the organization's
 //! token verifies and the management role confirms the account is a member;
 //! a Delete is always SUCCESS and acts only for the stack that connected.
 
-use super::service::{Linked, OrganizationError, OrganizationService};
-use super::template::{ENROLL_TYPE, LINK_TYPE};
-use super::{OrgState, OrganizationId};
-use crate::automatic::callback::{Decision, Request, RetryLater};
+use super::{Decision, Request, RetryLater};
 use crate::automatic::stack_arn::StackArn;
-use crate::connections::{ConnectedStack, ConnectionId, ServiceError};
-use crate::domain::RoleArn;
+use crate::connections::ServiceError;
+use crate::domain::{ConnectedStack, Connection, ConnectionId, OrgState, OrganizationId, RoleArn};
+use crate::organizations::template::{ENROLL_TYPE, LINK_TYPE};
+use crate::organizations::{Linked, OrganizationError, OrganizationService};
 use crate::store::StoreError;
 use serde_json::json;
 
@@ -80,7 +79,7 @@ pub(crate) async fn decide(
         Err(e) => return Ok(refuse(format!("Spot could not read the organization: {e}"))),
     };
     let tok = p.callback_token.as_deref().unwrap_or_default();
-    if !super::token::verify(key, o.id.as_str(), o.management_account_id.as_str(), tok) {
+    if !crate::organizations::token::verify(key, o.id.as_str(), o.management_account_id.as_str(), tok) {
         tracing::warn!(organization = id.as_str(), stack_id = %req.stack_id, "an organization callback token does not verify");
         return Ok(refuse(
             "The CallbackToken does not match this organization and its management account: the template was not issued by Spot for it. Use the management stack's StackSet, unmodified.".into(),
@@ -189,7 +188,7 @@ pub(crate) async fn decide(
         stack_id: req.stack_id.clone(),
         account_id: account.clone(),
     };
-    let data = |c: &crate::connections::Connection| json!({"RoleArn": c.role_arn.as_ref().map(|r| r.as_str()).unwrap_or(role_raw), "ConnectionId": c.id.as_str()});
+    let data = |c: &Connection| json!({"RoleArn": c.role_arn.as_ref().map(|r| r.as_str()).unwrap_or(role_raw), "ConnectionId": c.id.as_str()});
     match orgs.link(&member, role_raw, record, &actor).await {
         Ok(Linked::Connected(c, outcome)) => Ok(Decision::success(
             c.id.as_str(),

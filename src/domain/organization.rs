@@ -1,9 +1,7 @@
 //! An AWS Organization connected through its management account: the record,
 //! its members' place in it, and what the last reconciliation saw.
 
-use crate::connections::ConnectionId;
-use crate::domain::{AccountId, Partition, SpotAccountId};
-use crate::policy::Permissions;
+use super::{AccountId, ConnectionId, Partition, Permissions, SpotAccountId};
 use serde::{Deserialize, Serialize};
 use std::str::FromStr;
 
@@ -25,7 +23,7 @@ impl OrganizationId {
 }
 
 impl FromStr for OrganizationId {
-    type Err = crate::domain::ParseError;
+    type Err = super::ParseError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let ok = s
             .strip_prefix("awsorg-")
@@ -33,7 +31,7 @@ impl FromStr for OrganizationId {
         if ok {
             Ok(OrganizationId(s.to_owned()))
         } else {
-            Err(crate::domain::ParseError::new(
+            Err(super::ParseError::new(
                 "organizationId",
                 format!("{s:?} is not an organization id (awsorg- and 24 hex digits)"),
             ))
@@ -41,8 +39,8 @@ impl FromStr for OrganizationId {
     }
 }
 
-crate::domain::string_newtype_serde!(OrganizationId);
-crate::domain::string_newtype_schema!(
+super::string_newtype_serde!(OrganizationId);
+super::string_newtype_schema!(
     OrganizationId,
     serde_json::json!({"type": "string", "pattern": "^awsorg-[0-9a-f]{24}$", "examples": ["awsorg-0123456789abcdef01234567"]})
 );
@@ -61,7 +59,7 @@ impl TargetId {
 }
 
 impl FromStr for TargetId {
-    type Err = crate::domain::ParseError;
+    type Err = super::ParseError;
     /// AWS's patterns: `^r-[0-9a-z]{4,32}$` and `^ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}$`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let alnum = |p: &str, min: usize| {
@@ -75,7 +73,7 @@ impl FromStr for TargetId {
         if ok {
             Ok(TargetId(s.to_owned()))
         } else {
-            Err(crate::domain::ParseError::new(
+            Err(super::ParseError::new(
                 "organizationalUnitIds",
                 format!("{s:?} is neither an organizational unit id (ou-…) nor a root id (r-…)"),
             ))
@@ -83,8 +81,8 @@ impl FromStr for TargetId {
     }
 }
 
-crate::domain::string_newtype_serde!(TargetId);
-crate::domain::string_newtype_schema!(
+super::string_newtype_serde!(TargetId);
+super::string_newtype_schema!(
     TargetId,
     serde_json::json!({"type": "string", "pattern": "^(r-[0-9a-z]{4,32}|ou-[0-9a-z]{4,32}-[a-z0-9]{8,32})$", "examples": ["ou-ab12-cd34ef56"]})
 );

@@ -1,4 +1,4 @@
-use crate::domain::ExternalId;
+use super::ExternalId;
 use serde_json::{json, Value};
 
 /// The role's trust policy: only the vendor principal, only with this

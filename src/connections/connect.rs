@@ -1,0 +1,200 @@
+//! Verifying a role and connecting it, and the scheduled re-check of a
+//! connected one: the verifier's report decides, the store records it.
+
+use super::service::{clip, event, ConnectionService, MAX_EVENT_TEXT};
+use super::ServiceError;
+use crate::domain::{ConnectedStack, Connection, ConnectionId, EventKind, Health, RoleArn, Status};
+use crate::store::Guard;
+use crate::tenancy::Tenant;
+use crate::verify::{Outcome, Report};
+use std::time::Duration;
+
+impl ConnectionService {
+    /// Verifies the role and, when every check passes (permissions may be
+    /// missing), connects it. A failed check changes nothing but the audit trail.
+    pub async fn connect_role(
+        &self,
+        tenant: &Tenant,
+        id: &ConnectionId,
+        role_arn: &str,
+        budget: Duration,
+    ) -> Result<(Connection, Report), ServiceError> {
+        self.connect_role_from(tenant, id, role_arn, budget, None).await
+    }
+
+    /// `connect_role` for a CloudFormation stack's custom resource: records
+    /// the stack, and refuses a stack other than the one that connected it.
+    pub async fn connect_role_from(
+        &self,
+        tenant: &Tenant,
+        id: &ConnectionId,
+        role_arn: &str,
+        budget: Duration,
+        stack: Option<ConnectedStack>,
+    ) -> Result<(Connection, Report), ServiceError> {
+        let c = self.get(tenant, id).await?;
+        let status = c.status(self.now());
+        if !matches!(status, Status::Pending | Status::Connected) {
+            return Err(ServiceError::WrongStatus {
+                status,
+                action: "connect a role to",
+            });
+        }
+        // Before the checks, which may wait minutes for IAM; again below, atomically.
+        other_stack(&c, stack.as_ref())?;
+        let principal = self.principal(c.partition)?.to_owned();
+        let report = self.verifier.verify(&c, &principal, role_arn, budget).await;
+        self.record_failure(tenant, &c, &report).await?;
+        let role: RoleArn = role_arn.parse().expect("the report passed the ARN check");
+        let actor = tenant.sub.clone();
+        let report_json = serde_json::to_value(&report).expect("reports serialize");
+        let updated = self
+            .change_from(tenant, id, Some(c), |c, t| {
+                let status = c.status(t);
+                if !matches!(status, Status::Pending | Status::Connected) {
+                    return Err(ServiceError::WrongStatus {
+                        status,
+                        action: "connect a role to",
+                    });
+                }
+                other_stack(c, stack.as_ref())?;
+                if stack.is_some() {
+                    c.stack = stack.clone();
+                }
+                let mut guards = vec![Guard::HoldAccount { until: i64::MAX }, Guard::ClaimRole(role.clone())];
+                if let Some(old) = c.role_arn.take().filter(|old| *old != role) {
+                    guards.push(Guard::ReleaseRole(old));
+                }
+                let promoted = report.promote_pending
+                    && c.pending_external_id.as_ref().map(|p| p.as_str()) == report.external_id_used.as_deref();
+                if promoted {
+                    let new = c.pending_external_id.take().expect("checked above");
+                    c.previous_external_ids
+                        .push(std::mem::replace(&mut c.external_id, new).as_str().to_owned());
+                }
+                c.state = Status::Connected;
+                c.aws_account_id.get_or_insert_with(|| role.account().clone());
+                c.role_arn = Some(role.clone());
+                c.health = Some(health_of(report.outcome));
+                c.report = Some(report_json.clone());
+                c.verified_at = Some(t);
+                let detail =
+                    serde_json::json!({"roleArn": role.as_str(), "outcome": report.outcome, "promoted": promoted});
+                Ok(Some((
+                    event(t, c, EventKind::Verified, &actor, "ok", Some(detail)),
+                    guards,
+                )))
+            })
+            .await?;
+        Ok((updated, report))
+    }
+
+    /// Re-runs the checks on a connected role and records its health.
+    pub async fn recheck(&self, tenant: &Tenant, id: &ConnectionId) -> Result<(Connection, Report), ServiceError> {
+        let c = self.get(tenant, id).await?;
+        let (Status::Connected, Some(role)) = (c.status(self.now()), c.role_arn.clone()) else {
+            return Err(ServiceError::WrongStatus {
+                status: c.status(self.now()),
+                action: "re-check",
+            });
+        };
+        let principal = self.principal(c.partition)?.to_owned();
+        // A connected role has long propagated: no waiting.
+        let report = self
+            .verifier
+            .verify(&c, &principal, role.as_str(), Duration::ZERO)
+            .await;
+        let actor = tenant.sub.clone();
+        let report_json = serde_json::to_value(&report).expect("reports serialize");
+        let updated = self
+            .change_from(tenant, id, Some(c), |c, t| {
+                if c.state != Status::Connected {
+                    return Ok(None); // Disconnected meanwhile: nothing to record.
+                }
+                let before = c.health;
+                if report.inconclusive() {
+                    // Throttled or unreachable: the role's health and last
+                    // conclusive report stand; the attempt is on record.
+                    let failed: Vec<serde_json::Value> = report
+                        .failed_checks()
+                        .map(|f| serde_json::json!({"id": f.id, "message": clip(&f.message, MAX_EVENT_TEXT)}))
+                        .collect();
+                    let detail = serde_json::json!({"health": c.health, "outcome": "inconclusive", "failed": failed});
+                    return Ok(Some((
+                        event(t, c, EventKind::Checked, &actor, "inconclusive", Some(detail)),
+                        Vec::new(),
+                    )));
+                }
+                c.health = Some(health_of(report.outcome));
+                c.report = Some(report_json.clone());
+                let detail = serde_json::json!({"health": c.health, "before": before, "outcome": report.outcome});
+                Ok(Some((
+                    event(
+                        t,
+                        c,
+                        EventKind::Checked,
+                        &actor,
+                        outcome_word(report.outcome),
+                        Some(detail),
+                    ),
+                    Vec::new(),
+                )))
+            })
+            .await?;
+        Ok((updated, report))
+    }
+
+    /// A failed verification: an audit event, and the error carrying the report.
+    async fn record_failure(&self, tenant: &Tenant, c: &Connection, report: &Report) -> Result<(), ServiceError> {
+        if report.outcome != Outcome::Failed {
+            return Ok(());
+        }
+        // What failed, not the whole report (the connection keeps the last
+        // one): a client may send failing roles without end.
+        let failed: Vec<serde_json::Value> = report
+            .failed_checks()
+            .map(|c| serde_json::json!({"id": c.id, "message": clip(&c.message, MAX_EVENT_TEXT)}))
+            .collect();
+        let detail = serde_json::json!({"roleArn": clip(&report.role_arn, MAX_EVENT_TEXT), "failed": failed});
+        self.store
+            .append_event(&event(
+                self.now(),
+                c,
+                EventKind::Failed,
+                &tenant.sub,
+                "failed",
+                Some(detail),
+            ))
+            .await?;
+        Err(ServiceError::VerificationFailed {
+            report: Box::new(report.clone()),
+            connection: Box::new(c.clone()),
+        })
+    }
+}
+
+/// A connected connection belongs to the stack that connected it.
+fn other_stack(c: &Connection, stack: Option<&ConnectedStack>) -> Result<(), ServiceError> {
+    match (stack, &c.stack) {
+        (Some(new), Some(old)) if c.state == Status::Connected && old.stack_id != new.stack_id => {
+            Err(ServiceError::OtherStack(old.clone()))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn health_of(o: Outcome) -> Health {
+    match o {
+        Outcome::Passed => Health::Healthy,
+        Outcome::Degraded => Health::Degraded,
+        Outcome::Failed => Health::Broken,
+    }
+}
+
+fn outcome_word(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Passed => "ok",
+        Outcome::Degraded => "degraded",
+        Outcome::Failed => "failed",
+    }
+}

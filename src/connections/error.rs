@@ -1,0 +1,100 @@
+//! Why a connection request was refused or failed.
+
+use super::cursor::CursorError;
+use crate::domain::{ConnectedStack, Connection, ConnectionId, ExternalId, Partition, SpotAccountId, Status};
+use crate::policy::{RenderError, SelectionError};
+use crate::store::StoreError;
+use crate::verify::Report;
+
+/// Why a connection request was refused or failed; each message says what
+/// to do. The API maps them to statuses and codes (src/api/error.rs), the
+/// callback quotes them to CloudFormation.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("no connection with this id; list yours with GET /v1/connections")]
+    NotFound,
+    #[error("your token does not allow acting on the Spot account {0}")]
+    AccountNotAllowed(SpotAccountId),
+    #[error(
+        "{} accounts cannot be connected here yet: no vendor principal is configured for {}",
+        .0.display_name(),
+        .0
+    )]
+    PartitionNotConfigured(Partition),
+    #[error("{0}")]
+    Selection(SelectionError),
+    #[error("{0}")]
+    Render(RenderError),
+    /// The Spot account already has a live connection.
+    #[error(
+        "this Spot account already has a live connection ({}); use it, or disconnect it first",
+        .0.as_str()
+    )]
+    AccountBusy(ConnectionId),
+    #[error("this Idempotency-Key was used for a different request; use a new key for a new request")]
+    IdempotencyMismatch,
+    /// The connection's status does not allow this.
+    #[error("cannot {action} a connection that is {}", status.as_str())]
+    WrongStatus { status: Status, action: &'static str },
+    /// A check failed; the connection is unchanged but for an audit event.
+    #[error(
+        "The role is not connected: {} failed. The report says what to change.",
+        failed_titles(report)
+    )]
+    VerificationFailed {
+        report: Box<Report>,
+        connection: Box<Connection>,
+    },
+    /// Another connection is connected to this role.
+    #[error("another connection is already connected to this role; create a separate role for this account or disconnect the other connection")]
+    RoleHeld,
+    /// A rotation is already pending: put this ID in the trust policy and
+    /// verify the role, or disconnect.
+    #[error(
+        "a rotation is already pending with the external ID {}: put it in the role's trust policy and \
+         verify the role (POST /v1/connections/{{id}}/role) to finish it before rotating again",
+        .0.as_str()
+    )]
+    RotationPending(ExternalId),
+    /// The cursor is not one this service issued for this caller and query.
+    #[error("{0}")]
+    InvalidCursor(CursorError),
+    /// An automatic connection needs the AWS account it is for: the
+    /// callback token is bound to it.
+    #[error("an automatic connection needs awsAccountId: the 12-digit id of the AWS account the stack will run in (the account you are logged in to)")]
+    AwsAccountRequired,
+    /// The connection is connected by another CloudFormation stack.
+    #[error(
+        "this connection is connected by the CloudFormation stack {}; change or delete that stack",
+        .0.stack_id
+    )]
+    OtherStack(ConnectedStack),
+    #[error("{}", store_message(.0))]
+    Store(StoreError),
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> Self {
+        ServiceError::Store(e)
+    }
+}
+
+fn failed_titles(report: &Report) -> String {
+    report
+        .failed_checks()
+        .map(|c| c.title.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// What a client is told of a store failure: never the store's own detail.
+fn store_message(e: &StoreError) -> String {
+    match e {
+        StoreError::Unavailable(_) => {
+            "the service cannot reach its database right now; nothing was saved, try again in a moment".into()
+        }
+        StoreError::OutsideQuery => CursorError::Invalid.to_string(),
+        StoreError::Conflict => "the connection changed while we were updating it; read it again and retry".into(),
+        other => format!("storage error: {other}"),
+    }
+}

@@ -1,0 +1,107 @@
+//! The table's items: a connection and its index keys, an audit event, and
+//! the guard items (external-ID claim, account hold, role claim) written in
+//! the same transaction.
+
+use super::{attr_s, n, put, s, unix_nanos, DynamoStore, Item};
+use crate::domain::{Connection, ConnectionId, Event};
+use crate::store::{tenant_sort_key, StoreError};
+use aws_sdk_dynamodb::types::{Delete, TransactWriteItem};
+
+/// Pending connections linger this long after expiry before TTL removes them.
+const EXPIRED_RETENTION_SECS: i64 = 90 * 24 * 3600;
+
+impl DynamoStore {
+    pub(super) fn connection_item(&self, c: &Connection) -> Item {
+        let mut item = Item::from([
+            ("pk".into(), s(format!("CONN#{}", c.id.as_str()))),
+            ("sk".into(), s("CONN")),
+            ("gsi1pk".into(), s(format!("ORG#{}", c.org))),
+            ("gsi1sk".into(), s(tenant_sort_key(c))),
+            ("org".into(), s(&c.org)),
+            ("version".into(), n(c.version)),
+            (
+                "data".into(),
+                s(serde_json::to_string(c).expect("connections serialize")),
+            ),
+        ]);
+        if c.state == crate::domain::Status::Pending {
+            item.insert("ttl".into(), n(c.expires_at + EXPIRED_RETENTION_SECS));
+        }
+        if c.state == crate::domain::Status::Connected {
+            item.insert("gsi2pk".into(), s("CONNECTED"));
+            item.insert("gsi2sk".into(), s(c.id.as_str()));
+        }
+        item
+    }
+
+    pub(super) fn event_put(&self, e: &Event) -> TransactWriteItem {
+        let item = Item::from([
+            ("pk".into(), s(format!("CONN#{}", e.connection_id.as_str()))),
+            (
+                "sk".into(),
+                s(format!("EVENT#{:020}#{}", unix_nanos(), crate::ids::random_token(4))),
+            ),
+            ("data".into(), s(serde_json::to_string(e).expect("events serialize"))),
+        ]);
+        put(&self.table, item, None, &[])
+    }
+
+    pub(super) fn claim_put(&self, ext: &str, id: &ConnectionId) -> TransactWriteItem {
+        let item = Item::from([
+            ("pk".into(), s(format!("EXTID#{ext}"))),
+            ("sk".into(), s("EXTID")),
+            ("connection_id".into(), s(id.as_str())),
+        ]);
+        put(&self.table, item, Some("attribute_not_exists(pk)"), &[])
+    }
+
+    pub(super) fn hold_put(&self, c: &Connection, until: i64, now: i64) -> TransactWriteItem {
+        let item = Item::from([
+            ("pk".into(), s(format!("HOLD#{}#{}", c.org, c.account_id.as_str()))),
+            ("sk".into(), s("HOLD")),
+            ("connection_id".into(), s(c.id.as_str())),
+            ("until".into(), n(until)),
+        ]);
+        put(
+            &self.table,
+            item,
+            Some("attribute_not_exists(pk) OR connection_id = :id OR #until <= :now"),
+            &[(":id", s(c.id.as_str())), (":now", n(now)), ("#until", s("until"))],
+        )
+    }
+
+    /// Deletes a hold item on condition that this connection still holds it.
+    pub(super) fn release(&self, pk: String, sk: &str, id: &ConnectionId) -> TransactWriteItem {
+        let d = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(Item::from([("pk".into(), s(pk)), ("sk".into(), s(sk))])))
+            .condition_expression("connection_id = :id")
+            .expression_attribute_values(":id", s(id.as_str()))
+            .build()
+            .expect("table and key are set");
+        TransactWriteItem::builder().delete(d).build()
+    }
+
+    /// The release of a hold item, if this connection holds it now. A hold
+    /// another connection took over (after this one expired) is theirs: left
+    /// alone, as SQLite's `DELETE … AND connection_id = ?` leaves it. Should
+    /// the holder change between this read and the write, the condition
+    /// cancels the transaction and the caller's retry reads again.
+    pub(super) async fn release_if_held(
+        &self,
+        pk: String,
+        sk: &str,
+        id: &ConnectionId,
+    ) -> Result<Option<TransactWriteItem>, StoreError> {
+        let held = self
+            .get_item(pk.clone(), sk)
+            .await?
+            .is_some_and(|item| attr_s(&item, "connection_id") == Some(id.as_str()));
+        Ok(held.then(|| self.release(pk, sk, id)))
+    }
+}
+
+pub(super) fn parse_connection(item: &Item) -> Result<Connection, StoreError> {
+    let data = attr_s(item, "data").ok_or_else(|| StoreError::Corrupt("connection item without data".into()))?;
+    serde_json::from_str(data).map_err(|e| StoreError::Corrupt(e.to_string()))
+}

@@ -1,0 +1,303 @@
+//! The `Store` operations on DynamoDB: every write one conditional
+//! transaction, reads by key or by index.
+
+use super::items::parse_connection;
+use super::{attr_s, is_failed, n, put, s, sdk_err, DynamoStore, Item, GSI_CONNECTED, GSI_TENANT};
+use crate::domain::{Connection, ConnectionId, Event, SpotAccountId};
+use crate::store::{account_prefix, list_start, Guard, Idempotency, Page, Store, StoreError};
+
+#[async_trait::async_trait]
+impl Store for DynamoStore {
+    async fn create(
+        &self,
+        c: &Connection,
+        event: &Event,
+        idem: Option<&Idempotency>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let mut items = vec![
+            put(
+                &self.table,
+                self.connection_item(c),
+                Some("attribute_not_exists(pk)"),
+                &[],
+            ),
+            self.claim_put(c.external_id.as_str(), &c.id),
+            self.hold_put(c, c.expires_at, now),
+            self.event_put(event),
+        ];
+        if let Some(idem) = idem {
+            let item = Item::from([
+                ("pk".into(), s(format!("IDEM#{}#{}", c.org, idem.scoped_key()))),
+                ("sk".into(), s("IDEM")),
+                ("request_hash".into(), s(&idem.request_hash)),
+                ("connection_id".into(), s(c.id.as_str())),
+                ("ttl".into(), n(now + crate::store::IDEMPOTENCY_TTL_SECS)),
+            ]);
+            items.push(put(
+                &self.table,
+                item,
+                Some("attribute_not_exists(pk) OR #ttl <= :now"),
+                &[(":now", n(now)), ("#ttl", s("ttl"))],
+            ));
+        }
+        match self.transact(items).await {
+            Ok(()) => Ok(()),
+            Err((codes, StoreError::Conflict)) => {
+                // Reasons come in item order: connection, external ID, hold, event, idempotency.
+                if let (Some(idem), true) = (idem, is_failed(&codes, 4)) {
+                    let rec = self
+                        .get_item(format!("IDEM#{}#{}", c.org, idem.scoped_key()), "IDEM")
+                        .await?;
+                    if let Some(rec) = rec {
+                        let request_hash = attr_s(&rec, "request_hash").unwrap_or_default().to_owned();
+                        let id = attr_s(&rec, "connection_id").unwrap_or_default();
+                        let connection_id = id.parse().map_err(|_| StoreError::Corrupt(id.to_owned()))?;
+                        return Err(StoreError::IdempotencyKeyUsed {
+                            request_hash,
+                            connection_id,
+                        });
+                    }
+                    return Err(StoreError::Conflict);
+                }
+                if is_failed(&codes, 1) {
+                    return Err(StoreError::ExternalIdTaken);
+                }
+                if is_failed(&codes, 2) {
+                    if let Some(holder) = self.account_holder(&c.org, &c.account_id, now).await? {
+                        return Err(StoreError::AccountHeld(holder));
+                    }
+                }
+                Err(StoreError::Conflict)
+            }
+            Err((_, e)) => Err(e),
+        }
+    }
+
+    async fn update(&self, c: &Connection, event: &Event, guards: &[Guard], now: i64) -> Result<(), StoreError> {
+        let mut items = vec![
+            put(
+                &self.table,
+                self.connection_item(c),
+                Some("version = :v AND org = :org"),
+                &[(":v", n(c.version - 1)), (":org", s(&c.org))],
+            ),
+            self.event_put(event),
+        ];
+        // Which guard wrote each item after the first two (a release of
+        // something no longer held writes none).
+        let mut written: Vec<&Guard> = Vec::new();
+        for g in guards {
+            let item = match g {
+                Guard::ClaimExternalId(ext) => Some(self.claim_put(ext.as_str(), &c.id)),
+                Guard::HoldAccount { until } => Some(self.hold_put(c, *until, now)),
+                Guard::ClaimRole(arn) => {
+                    let item = Item::from([
+                        ("pk".into(), s(format!("ROLE#{}", arn.as_str()))),
+                        ("sk".into(), s("ROLE")),
+                        ("connection_id".into(), s(c.id.as_str())),
+                    ]);
+                    Some(put(
+                        &self.table,
+                        item,
+                        Some("attribute_not_exists(pk) OR connection_id = :id"),
+                        &[(":id", s(c.id.as_str()))],
+                    ))
+                }
+                Guard::ReleaseRole(arn) => {
+                    self.release_if_held(format!("ROLE#{}", arn.as_str()), "ROLE", &c.id)
+                        .await?
+                }
+                Guard::ReleaseAccount => {
+                    self.release_if_held(format!("HOLD#{}#{}", c.org, c.account_id.as_str()), "HOLD", &c.id)
+                        .await?
+                }
+            };
+            if let Some(item) = item {
+                items.push(item);
+                written.push(g);
+            }
+        }
+        match self.transact(items).await {
+            Ok(()) => Ok(()),
+            Err((codes, StoreError::Conflict)) => {
+                for (i, g) in written.iter().enumerate() {
+                    if is_failed(&codes, i + 2) {
+                        match g {
+                            Guard::ClaimExternalId(_) => return Err(StoreError::ExternalIdTaken),
+                            Guard::HoldAccount { .. } => {
+                                if let Some(h) = self.account_holder(&c.org, &c.account_id, now).await? {
+                                    return Err(StoreError::AccountHeld(h));
+                                }
+                            }
+                            Guard::ClaimRole(_) => return Err(StoreError::RoleHeld),
+                            Guard::ReleaseAccount | Guard::ReleaseRole(_) => {}
+                        }
+                    }
+                }
+                Err(StoreError::Conflict)
+            }
+            Err((_, e)) => Err(e),
+        }
+    }
+
+    async fn append_event(&self, event: &Event) -> Result<(), StoreError> {
+        self.transact(vec![self.event_put(event)]).await.map_err(|(_, e)| e)
+    }
+
+    async fn get(&self, org: &str, id: &ConnectionId) -> Result<Option<Connection>, StoreError> {
+        let Some(item) = self.get_item(format!("CONN#{}", id.as_str()), "CONN").await? else {
+            return Ok(None);
+        };
+        // Another tenant's connection reads exactly like a missing one.
+        if attr_s(&item, "org") != Some(org) {
+            return Ok(None);
+        }
+        parse_connection(&item).map(Some)
+    }
+
+    async fn list(
+        &self,
+        org: &str,
+        account: Option<&SpotAccountId>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page, StoreError> {
+        let limit = limit.clamp(1, crate::store::MAX_PAGE);
+        let prefix = account_prefix(account);
+        let start = list_start(account, after)?;
+        let mut q = self
+            .client()
+            .await
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI_TENANT)
+            .key_condition_expression("gsi1pk = :o AND begins_with(gsi1sk, :p)")
+            .expression_attribute_values(":o", s(format!("ORG#{org}")))
+            .expression_attribute_values(":p", s(&prefix))
+            // One more than the page, to know whether there is a next one.
+            .limit(limit as i32 + 1);
+        if let Some(after) = start {
+            let id = after.rsplit('#').next().unwrap_or_default().to_owned();
+            q = q
+                .exclusive_start_key("pk", s(format!("CONN#{id}")))
+                .exclusive_start_key("sk", s("CONN"))
+                .exclusive_start_key("gsi1pk", s(format!("ORG#{org}")))
+                .exclusive_start_key("gsi1sk", s(after));
+        }
+        let out = q.send().await.map_err(sdk_err)?;
+        let rows = out.items();
+        let items: Vec<Connection> = rows
+            .iter()
+            .take(limit)
+            .map(parse_connection)
+            .collect::<Result<_, _>>()?;
+        let next = if rows.len() > limit {
+            attr_s(&rows[limit - 1], "gsi1sk").map(str::to_owned)
+        } else {
+            // Short of a page with a key: DynamoDB stopped at its 1 MB.
+            out.last_evaluated_key()
+                .and_then(|k| attr_s(k, "gsi1sk"))
+                .map(str::to_owned)
+        };
+        Ok(Page { items, next })
+    }
+
+    async fn events(&self, id: &ConnectionId, after: Option<&str>, limit: usize) -> Result<Page<Event>, StoreError> {
+        let limit = limit.clamp(1, crate::store::MAX_PAGE);
+        let pk = format!("CONN#{}", id.as_str());
+        let mut q = self
+            .client()
+            .await
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :e)")
+            .expression_attribute_values(":pk", s(&pk))
+            .expression_attribute_values(":e", s("EVENT#"))
+            .consistent_read(true)
+            // One more than the page, to know whether there is a next one.
+            .limit(limit as i32 + 1);
+        if let Some(after) = after {
+            // Positions are event sort keys of this connection.
+            let ok = after.len() <= 64
+                && after
+                    .strip_prefix("EVENT#")
+                    .is_some_and(|r| r.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'#'));
+            if !ok {
+                return Err(StoreError::OutsideQuery);
+            }
+            q = q.exclusive_start_key("pk", s(&pk)).exclusive_start_key("sk", s(after));
+        }
+        let out = q.send().await.map_err(sdk_err)?;
+        let rows = out.items();
+        let mut items = Vec::new();
+        for item in rows.iter().take(limit) {
+            let data = attr_s(item, "data").ok_or_else(|| StoreError::Corrupt("event without data".into()))?;
+            items.push(serde_json::from_str(data).map_err(|e| StoreError::Corrupt(e.to_string()))?);
+        }
+        let next = if rows.len() > limit {
+            attr_s(&rows[limit - 1], "sk").map(str::to_owned)
+        } else {
+            // Short of a page with a key: DynamoDB stopped at its 1 MB.
+            out.last_evaluated_key()
+                .and_then(|k| attr_s(k, "sk"))
+                .map(str::to_owned)
+        };
+        Ok(Page { items, next })
+    }
+
+    async fn get_any(&self, id: &ConnectionId) -> Result<Option<Connection>, StoreError> {
+        let item = self.get_item(format!("CONN#{}", id.as_str()), "CONN").await?;
+        item.as_ref().map(parse_connection).transpose()
+    }
+
+    async fn list_connected(&self, cursor: Option<&str>, limit: usize) -> Result<Page, StoreError> {
+        let mut q = self
+            .client()
+            .await
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI_CONNECTED)
+            .key_condition_expression("gsi2pk = :c")
+            .expression_attribute_values(":c", s("CONNECTED"))
+            .limit(limit.clamp(1, 1000) as i32);
+        if let Some(id) = cursor.and_then(|c| c.parse::<ConnectionId>().ok()) {
+            q = q
+                .exclusive_start_key("pk", s(format!("CONN#{}", id.as_str())))
+                .exclusive_start_key("sk", s("CONN"))
+                .exclusive_start_key("gsi2pk", s("CONNECTED"))
+                .exclusive_start_key("gsi2sk", s(id.as_str()));
+        }
+        let out = q.send().await.map_err(sdk_err)?;
+        let items: Vec<Connection> = out.items().iter().map(parse_connection).collect::<Result<_, _>>()?;
+        let next = out
+            .last_evaluated_key()
+            .and_then(|k| attr_s(k, "gsi2sk"))
+            .map(str::to_owned);
+        Ok(Page { items, next })
+    }
+
+    async fn account_holder(
+        &self,
+        org: &str,
+        account: &SpotAccountId,
+        now: i64,
+    ) -> Result<Option<ConnectionId>, StoreError> {
+        let Some(item) = self
+            .get_item(format!("HOLD#{org}#{}", account.as_str()), "HOLD")
+            .await?
+        else {
+            return Ok(None);
+        };
+        let until: i64 = item
+            .get("until")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        if until <= now {
+            return Ok(None);
+        }
+        let id = attr_s(&item, "connection_id").unwrap_or_default();
+        id.parse().map(Some).map_err(|_| StoreError::Corrupt(id.to_owned()))
+    }
+}

@@ -1,0 +1,175 @@
+//! AssumeRole within the propagation budget: AccessDenied retried while a
+//! new role propagates, throttling backed off, each failure told apart.
+
+use super::aws::{self, CallError};
+use super::{Check, CheckId};
+use crate::domain::{Connection, RoleArn};
+use std::time::{Duration, Instant};
+
+/// AssumeRole's retry delays grow to this.
+const MAX_BACKOFF: Duration = Duration::from_secs(4);
+const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+/// Throttling is backed off for at least this long, even where no wait for
+/// propagation is allowed (the re-check): it says nothing about the role.
+const THROTTLE_PATIENCE: Duration = Duration::from_secs(4);
+/// A retry after the first attempt gets the rest of the budget, but at least
+/// this, so the wait ends at most this long after its budget.
+const MIN_ATTEMPT: Duration = Duration::from_secs(1);
+
+/// AssumeRole, retrying AccessDenied (a new role takes seconds to
+/// propagate) within the budget and backing off throttling. With a rotation
+/// pending, the new ID is tried first: verifying with it is what promotes it.
+pub(super) async fn assume_with_wait<F, Fut>(
+    call: F,
+    conn: &Connection,
+    role: &RoleArn,
+    budget: Duration,
+) -> (Option<aws::Assumed>, Check, String)
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = Result<aws::Assumed, CallError>>,
+{
+    let started = Instant::now();
+    let mut attempts = 0u32;
+    // An attempt after a backoff ends by the budget (or MIN_ATTEMPT after);
+    // one before any gets the whole call timeout.
+    let attempt = |ext: String, first: bool| {
+        let left = budget.saturating_sub(started.elapsed());
+        let limit = if first {
+            aws::CALL_TIMEOUT
+        } else {
+            left.clamp(MIN_ATTEMPT, aws::CALL_TIMEOUT)
+        };
+        let fut = call(ext);
+        async move {
+            tokio::time::timeout(limit, fut)
+                .await
+                .unwrap_or(Err(CallError::Timeout))
+        }
+    };
+    if let Some(pending) = &conn.pending_external_id {
+        attempts += 1;
+        if let Ok(a) = attempt(pending.as_str().to_owned(), true).await {
+            let mut c = Check::passed(
+                CheckId::AssumeRole,
+                "Assumed the role with the new (rotated) external ID.",
+            );
+            c.attempts = Some(attempts);
+            c.waited_ms = Some(0);
+            return (Some(a), c, pending.as_str().to_owned());
+        }
+    }
+    let ext = conn.external_id.as_str();
+    let mut delay = FIRST_BACKOFF;
+    let mut waited = Duration::ZERO;
+    let mut throttled = 0u32;
+    loop {
+        attempts += 1;
+        let err = match attempt(ext.to_owned(), waited.is_zero()).await {
+            Ok(a) => {
+                let mut msg = if waited.is_zero() {
+                    "Assumed the role with the external ID.".to_owned()
+                } else if throttled == attempts - 1 {
+                    format!(
+                        "Assumed the role with the external ID on attempt {attempts}, after backing off {:.1} s because AWS throttled our calls.",
+                        waited.as_secs_f64()
+                    )
+                } else {
+                    format!(
+                        "Assumed the role with the external ID on attempt {attempts}, after waiting {:.1} s for IAM to propagate it.",
+                        waited.as_secs_f64()
+                    )
+                };
+                if throttled > 0 && throttled < attempts - 1 {
+                    msg.push_str(&format!(" AWS throttled {throttled} of those calls."));
+                }
+                let mut c = Check::passed(CheckId::AssumeRole, msg);
+                c.attempts = Some(attempts);
+                c.waited_ms = Some(waited.as_millis() as u64);
+                return (Some(a), c, ext.to_owned());
+            }
+            Err(e) => e,
+        };
+        let patience = match err {
+            CallError::Throttled(_) => {
+                throttled += 1;
+                budget.max(THROTTLE_PATIENCE)
+            }
+            CallError::AccessDenied(_) | CallError::Timeout => budget,
+            _ => Duration::ZERO,
+        };
+        if started.elapsed() + delay < patience {
+            tokio::time::sleep(delay).await;
+            waited += delay;
+            delay = (delay * 2).min(MAX_BACKOFF);
+            continue;
+        }
+        let transient = matches!(
+            err,
+            CallError::Throttled(_) | CallError::Timeout | CallError::Network(_) | CallError::Deadline
+        );
+        let mut c = assume_failure(err, role, waited, attempts);
+        c.transient = transient;
+        c.attempts = Some(attempts);
+        c.waited_ms = Some(waited.as_millis() as u64);
+        return (None, c, ext.to_owned());
+    }
+}
+
+fn assume_failure(err: CallError, role: &RoleArn, waited: Duration, attempts: u32) -> Check {
+    let secs = waited.as_secs_f64();
+    match err {
+        CallError::AccessDenied(_) => Check::failed(
+            CheckId::AssumeRole,
+            format!("AWS refused to let us assume {} (AccessDenied) on each of {attempts} attempt(s), over {secs:.0} s of waiting for IAM to propagate a new role.", role.name()),
+            "A role created or changed a moment ago can take up to a minute to propagate in IAM: if that is the case, wait a minute and press Connect again. Otherwise check that the role exists with exactly this ARN and that its trust relationship names the vendor account with \"Require external ID\" set to this connection's external ID.",
+        ),
+        CallError::RegionDisabled(_) => Check::failed(
+            CheckId::AssumeRole,
+            format!("STS is not active in {} for your account (RegionDisabled).", role.partition().sts_region()),
+            "In the IAM console, under Account settings, activate STS for that region, then try again.",
+        ),
+        CallError::Throttled(_) => Check::failed(
+            CheckId::AssumeRole,
+            format!("AWS throttled our AssumeRole calls ({attempts} attempt(s) over {secs:.0} s of backing off)."),
+            "Nothing is wrong with your role as far as we know; try again in a minute.",
+        ),
+        CallError::Timeout | CallError::Network(_) | CallError::Deadline => Check::failed(
+            CheckId::AssumeRole,
+            "We could not reach AWS STS in time.",
+            "This is on our side or AWS's; try again in a minute.",
+        ),
+        CallError::NotFound(m) | CallError::PageCap(m) | CallError::Other(m) => {
+            Check::failed(CheckId::AssumeRole, format!("AssumeRole failed: {m}"), "Check the role ARN and its trust relationship, then try again.")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::RoleArn;
+
+    fn role() -> RoleArn {
+        "arn:aws:iam::123456789012:role/Spot-Role".parse().unwrap()
+    }
+
+    #[test]
+    fn assume_role_errors_are_told_apart() {
+        let waited = Duration::from_secs(20);
+        let denied = assume_failure(CallError::AccessDenied(String::new()), &role(), waited, 6);
+        assert!(denied.message.contains("AccessDenied") && denied.message.contains("20 s"));
+        assert!(denied.remediation.unwrap().contains("propagate"));
+        assert!(
+            assume_failure(CallError::RegionDisabled(String::new()), &role(), waited, 1)
+                .message
+                .contains("RegionDisabled")
+        );
+        assert!(assume_failure(CallError::Throttled(String::new()), &role(), waited, 3)
+            .message
+            .contains("throttled"));
+        assert!(assume_failure(CallError::Timeout, &role(), waited, 1)
+            .message
+            .contains("in time"));
+    }
+}

@@ -1,0 +1,302 @@
+//! The checks pipeline: the role's ARN, AssumeRole (see `assume`), then
+//! identity, trust policy and permissions concurrently under one deadline.
+
+use super::assume::assume_with_wait;
+use super::aws::{self, CallError};
+use super::verifier::Verifier;
+use super::{evaluate, permissions, trust, Check, CheckId, Report, CHECKS_BUDGET};
+use crate::domain::{Connection, RoleArn};
+use std::time::{Duration, Instant};
+
+impl Verifier {
+    pub(super) async fn run(&self, conn: &Connection, principal: &str, role_arn: &str, budget: Duration) -> Report {
+        let started = Instant::now();
+        let mut checks = Vec::new();
+        let finish = |checks: Vec<Check>, used: Option<String>, promote: bool| Report {
+            outcome: Report::outcome_of(&checks),
+            checked_at: crate::clock::iso_now(),
+            duration_ms: started.elapsed().as_millis() as u64,
+            role_arn: role_arn.to_owned(),
+            checks,
+            external_id_used: used,
+            promote_pending: promote,
+        };
+        let role = match check_arn(conn, role_arn) {
+            Ok((role, check)) => {
+                checks.push(check);
+                role
+            }
+            Err(check) => {
+                checks.push(check);
+                skip_rest(&mut checks, CheckId::RoleArn);
+                return finish(checks, None, false);
+            }
+        };
+
+        let base = self.base().await;
+        let endpoints = self.endpoints(role.partition());
+        let sts = aws::sts_client(base, role.partition(), &endpoints);
+        let session = format!("spot-verify-{}", conn.id.as_str());
+        let call = |ext: String| {
+            let (sts, endpoints, role, session) = (&sts, &endpoints, &role, &session);
+            async move { aws::assume(sts, base, endpoints, role, &ext, session).await }
+        };
+        let (assumed, check, used) = assume_with_wait(call, conn, &role, budget).await;
+        checks.push(check);
+        let Some(assumed) = assumed else {
+            skip_rest(&mut checks, CheckId::AssumeRole);
+            return finish(checks, None, false);
+        };
+
+        // One deadline for every read after AssumeRole.
+        let deadline = tokio::time::Instant::now() + CHECKS_BUDGET;
+        let reqs = permissions::required(conn);
+        let reads = async {
+            let policies = within(deadline, aws::role_policies(&assumed, &role)).await;
+            // GetRole only where the role's policies allow it: a refused call
+            // is an AccessDenied in the customer's CloudTrail.
+            let get_role = match &policies {
+                Ok(docs) => {
+                    evaluate::Evaluator::new(docs).verdict("iam:GetRole", role.as_str()) != evaluate::Verdict::Missing
+                }
+                Err(_) => true,
+            };
+            let record = within(deadline, aws::read_role(&assumed, &role, get_role)).await;
+            (policies, record)
+        };
+        let (identity, (policies, record), simulation) = tokio::join!(
+            within(deadline, aws::caller_account(&assumed)),
+            reads,
+            within(deadline, permissions::simulate_all(&assumed.iam, role.as_str(), &reqs)),
+        );
+        checks.push(identity_check(identity, &role));
+        let (trust_check, promote) = trust_check(
+            record.as_ref().map(|r| r.trust.clone()).map_err(Clone::clone),
+            conn,
+            principal,
+            &role,
+        );
+        checks.push(trust_check);
+        checks.push(permissions::check(&reqs, &policies, &record, &simulation));
+        finish(checks, Some(used), promote)
+    }
+}
+
+/// The call's result, or Deadline once `deadline` passes.
+async fn within<T>(
+    deadline: tokio::time::Instant,
+    call: impl std::future::Future<Output = Result<T, CallError>>,
+) -> Result<T, CallError> {
+    tokio::time::timeout_at(deadline, call)
+        .await
+        .unwrap_or(Err(CallError::Deadline))
+}
+
+fn skip_rest(checks: &mut Vec<Check>, after: CheckId) {
+    let order = [
+        CheckId::RoleArn,
+        CheckId::AssumeRole,
+        CheckId::Identity,
+        CheckId::TrustPolicy,
+        CheckId::Permissions,
+    ];
+    let pos = order.iter().position(|c| *c == after).unwrap_or(0);
+    for id in &order[pos + 1..] {
+        checks.push(Check::skipped(
+            *id,
+            format!("Not checked: the {} check failed first.", after.title().to_lowercase()),
+        ));
+    }
+}
+
+fn check_arn(conn: &Connection, raw: &str) -> Result<(RoleArn, Check), Check> {
+    let fix_copy = "In the IAM console, open the role and copy the ARN from its Summary page, e.g. arn:aws:iam::123456789012:role/Spot-Role.";
+    let role: RoleArn = raw
+        .parse()
+        .map_err(|e: crate::domain::ParseError| Check::failed(CheckId::RoleArn, e.message, fix_copy))?;
+    if role.partition() != conn.partition {
+        return Err(Check::failed(
+            CheckId::RoleArn,
+            format!(
+                "The role is in the {} partition ({}) but this connection is for {} ({}).",
+                role.partition().display_name(),
+                role.partition(),
+                conn.partition.display_name(),
+                conn.partition
+            ),
+            format!(
+                "Create the role in your {} account, or start a connection for {}.",
+                conn.partition.display_name(),
+                role.partition().display_name()
+            ),
+        ));
+    }
+    if let Some(declared) = &conn.aws_account_id {
+        if declared != role.account() {
+            return Err(Check::failed(
+                CheckId::RoleArn,
+                format!(
+                    "The role is in AWS account {}, but this connection was started for account {}.",
+                    role.account(),
+                    declared
+                ),
+                format!(
+                    "Create the role in account {declared}, or start a new connection for account {}.",
+                    role.account()
+                ),
+            ));
+        }
+    }
+    Ok((
+        role.clone(),
+        Check::passed(
+            CheckId::RoleArn,
+            format!("{} is a role in account {}.", role.name(), role.account()),
+        ),
+    ))
+}
+
+fn identity_check(r: Result<String, CallError>, role: &RoleArn) -> Check {
+    match r {
+        Ok(account) if account == role.account().as_str() => Check::passed(
+            CheckId::Identity,
+            format!("The assumed role acts in account {account}."),
+        ),
+        Ok(account) => Check::failed(
+            CheckId::Identity,
+            format!(
+                "The assumed role acts in account {account}, not {} as its ARN says.",
+                role.account()
+            ),
+            "Paste the ARN of the role exactly as the IAM console shows it.",
+        ),
+        Err(CallError::Deadline | CallError::Timeout) => Check::failed(
+            CheckId::Identity,
+            format!(
+                "GetCallerIdentity did not answer in time (the checks share {} s), so we could not confirm the role's account.",
+                CHECKS_BUDGET.as_secs()
+            ),
+            "This is on our side or AWS's; try again in a minute.",
+        ),
+        Err(e) => Check::failed(
+            CheckId::Identity,
+            format!("GetCallerIdentity failed: {e:?}"),
+            "Try again in a minute.",
+        ),
+    }
+}
+
+fn trust_check(r: Result<String, CallError>, conn: &Connection, principal: &str, role: &RoleArn) -> (Check, bool) {
+    let raw = match r {
+        Ok(raw) => raw,
+        Err(CallError::AccessDenied(_)) => {
+            return (
+                Check::failed(
+                    CheckId::TrustPolicy,
+                    "The role may not read its own trust policy (neither iam:GetRole nor iam:ListRoles is allowed), so we cannot make sure it requires the external ID.",
+                    "Attach the policy this connection gives you: it includes iam:ListRoles in its core statement.",
+                ),
+                false,
+            )
+        }
+        Err(CallError::PageCap(m)) => {
+            return (
+                Check::failed(
+                    CheckId::TrustPolicy,
+                    format!("We could not find the role among the account's roles: {m}."),
+                    format!("Allow the role iam:GetRole on itself ({}), so we can read it directly, then try again.", role.as_str()),
+                ),
+                false,
+            )
+        }
+        Err(CallError::Deadline | CallError::Timeout) => {
+            return (
+                Check::failed(
+                    CheckId::TrustPolicy,
+                    format!(
+                        "Reading the role's trust policy did not finish in time (the checks share {} s), so we cannot make sure it requires the external ID.",
+                        CHECKS_BUDGET.as_secs()
+                    ),
+                    "This is on our side or AWS's; try again in a minute.",
+                ),
+                false,
+            )
+        }
+        Err(CallError::NotFound(_)) => {
+            return (
+                Check::failed(
+                    CheckId::TrustPolicy,
+                    format!("There is no role named {} (path {}) in account {}.", role.name(), role.path(), role.account()),
+                    "Check the role name in the ARN, or create the role, then try again.",
+                ),
+                false,
+            )
+        }
+        Err(e) => {
+            return (
+                Check::failed(CheckId::TrustPolicy, format!("Could not read the role's trust policy: {e:?}"), "Try again in a minute."),
+                false,
+            )
+        }
+    };
+    let doc = match trust::decode_policy(&raw) {
+        Ok(d) => d,
+        Err(m) => {
+            return (
+                Check::failed(
+                    CheckId::TrustPolicy,
+                    m,
+                    "Re-save the role's trust relationship as valid JSON.",
+                ),
+                false,
+            )
+        }
+    };
+    let ids = trust::OurIds {
+        current: conn.external_id.as_str(),
+        pending: conn.pending_external_id.as_ref().map(|e| e.as_str()),
+        previous: &conn.previous_external_ids,
+    };
+    let audit = trust::audit(&doc, principal, role.account().as_str(), &ids);
+    (audit.check, audit.pending_found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verify::{CheckStatus, Outcome};
+
+    fn role() -> RoleArn {
+        "arn:aws:iam::123456789012:role/Spot-Role".parse().unwrap()
+    }
+
+    #[test]
+    fn identity_fails_when_the_caller_is_in_another_account() {
+        assert_eq!(
+            identity_check(Ok("123456789012".into()), &role()).status,
+            CheckStatus::Passed
+        );
+        let c = identity_check(Ok("999999999999".into()), &role());
+        assert_eq!(c.status, CheckStatus::Failed);
+        assert!(c.message.contains("999999999999"));
+    }
+
+    #[test]
+    fn unreadable_policies_are_skipped_not_guessed() {
+        let conn_json = serde_json::json!({
+            "id": "con-000000000000000000000000", "org": "o", "accountId": "act-1", "partition": "aws", "method": "manual",
+            "permissions": {"mode": "default"}, "awsAccountId": null, "externalId": "ext-1", "pendingExternalId": null,
+            "state": "pending", "health": null, "roleArn": null, "report": null, "createdAt": 0, "createdBy": "t",
+            "updatedAt": 0, "expiresAt": 1, "verifiedAt": null, "version": 1
+        });
+        let conn: Connection = serde_json::from_value(conn_json).unwrap();
+        let reqs = permissions::required(&conn);
+        assert!(reqs.len() > 100, "the default selection needs Spot's actions");
+        let denied = CallError::AccessDenied("no".into());
+        let c = permissions::check(&reqs, &Err(denied.clone()), &Err(denied.clone()), &Err(denied));
+        assert_eq!(c.status, CheckStatus::Skipped);
+        assert!(c.message.contains("cannot tell"));
+        // Skipped permissions mean degraded, never connected-and-healthy.
+        assert_eq!(Report::outcome_of(&[c]), Outcome::Degraded);
+    }
+}
