@@ -4,13 +4,13 @@
 //! automatic flow's callback, and reconciliation against Organizations.
 
 mod aws;
+mod members;
 mod reconcile;
 mod service;
 pub mod template;
 pub mod token;
 
 pub use crate::domain::{Membership, OrgState, Organization, OrganizationId, Reconciliation, SeenAccount, TargetId};
+pub use members::Linked;
 pub use reconcile::{members, Counts, MemberRow, MemberState};
-pub use service::{
-    CreateOrganization, Linked, OrganizationError, OrganizationService, OrganizationSnapshot, MAX_TARGETS,
-};
+pub use service::{CreateOrganization, OrganizationError, OrganizationService, OrganizationSnapshot, MAX_TARGETS};
