@@ -382,5 +382,9 @@ pub async fn template(
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let c = state.connections.get(&tenant, &parse_id(&id)?).await?;
+    // An organization's management connection runs the organization's stack.
+    if let Some(m) = c.organization.as_ref().filter(|m| m.management) {
+        return Ok(Json(state.organizations.template(&tenant, &m.organization_id).await?));
+    }
     Ok(Json(state.connections.template_for(&c)?))
 }

@@ -261,6 +261,10 @@ async fn an_organization_in_two_ous_connects_every_member() {
     // The management template is served again as it was.
     let (_, again) = w.app.organization_template(&w.token, &w.id).await;
     assert_eq!(member_template(&again), member);
+    // The management connection's own template route gives the same stack.
+    let mgmt_id = o["managementConnection"]["id"].as_str().unwrap();
+    let (_, via_connection) = w.app.template(&w.token, mgmt_id).await;
+    assert_eq!(member_template(&via_connection), member);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
