@@ -284,7 +284,9 @@ fn init_table() -> Result<(), String> {
         .strip_prefix("dynamodb://")
         .ok_or("ACCOUNT_CONNECT_STORE must be dynamodb://TABLE")?
         .to_owned();
-    runtime()?.block_on(crate::store::create_table(&table))?;
+    runtime()?
+        .block_on(crate::store::create_table(&table))
+        .map_err(|e| e.to_string())?;
     println!("table {table} is ready");
     Ok(())
 }

@@ -73,7 +73,7 @@ pub fn view(state: &AppState, c: crate::domain::Connection) -> ConnectionView {
         (status = 403, description = "The token does not allow this Spot account"),
         (status = 409, description = "The account has a live connection, or the Idempotency-Key was used for another request"),
         (status = 422, description = "A value is not acceptable; see the error code"),
-        (status = 503, description = "The database cannot be reached; retry after Retry-After"),
+        (status = 503, description = "The database cannot be reached (store_unavailable), or the automatic flow's template cannot be stored (template_upload_failed); retry after Retry-After"),
     ))]
 pub async fn create(
     State(state): State<AppState>,

@@ -5,6 +5,7 @@
 use crate::connections::ServiceError;
 use crate::store::StoreError;
 use crate::tenancy::TenancyError;
+use crate::verify::Report;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -21,6 +22,9 @@ pub struct ApiError {
     pub message: String,
     pub details: Option<Value>,
     pub retry_after_secs: Option<u32>,
+    /// The failed verification's report, typed, for the Spot envelope's
+    /// one-error-per-failed-check (`details` carries it as JSON).
+    pub report: Option<Box<Report>>,
 }
 
 impl ApiError {
@@ -31,6 +35,7 @@ impl ApiError {
             message: message.into(),
             details: None,
             retry_after_secs: None,
+            report: None,
         }
     }
     pub fn with_details(mut self, details: Value) -> Self {
@@ -223,7 +228,10 @@ impl From<ServiceError> for ApiError {
                 ApiError::conflict("invalid_status", message).with_details(json!({"status": status}))
             }
             ServiceError::VerificationFailed { report, .. } => {
-                ApiError::unprocessable("verification_failed", message).with_details(json!({ "report": report }))
+                let mut err =
+                    ApiError::unprocessable("verification_failed", message).with_details(json!({ "report": report }));
+                err.report = Some(report);
+                err
             }
             ServiceError::RoleHeld => ApiError::conflict("role_already_connected", message),
             ServiceError::RotationPending(pending) => ApiError::conflict("rotation_pending", message)
@@ -237,6 +245,12 @@ impl From<ServiceError> for ApiError {
             ServiceError::Store(StoreError::Unavailable(m)) => {
                 tracing::warn!(reason = %m, "store unavailable");
                 ApiError::unavailable(message)
+            }
+            ServiceError::TemplateUpload(e) => {
+                tracing::warn!(bucket = %e.bucket, reason = %e.detail, "template upload failed");
+                let mut err = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "template_upload_failed", message);
+                err.retry_after_secs = Some(2);
+                err
             }
             ServiceError::Store(StoreError::Conflict) => ApiError::conflict("concurrent_change", message),
             ServiceError::Store(_) => ApiError::internal(message),

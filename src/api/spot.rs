@@ -147,17 +147,13 @@ impl Envelope {
             message: e.message.clone(),
             field: Some(field),
         }];
-        if let Some(checks) = e.details.as_ref().and_then(|d| d["report"]["checks"].as_array()) {
-            errors.extend(checks.iter().filter(|c| c["status"] == "failed").map(|c| {
+        if let Some(report) = &e.report {
+            errors.extend(report.failed_checks().map(|c| {
                 SpotError {
-                    code: c["id"].as_str().unwrap_or_default().to_owned(),
-                    message: format!(
-                        "{} {}",
-                        c["message"].as_str().unwrap_or(""),
-                        c["remediation"].as_str().unwrap_or("")
-                    )
-                    .trim()
-                    .to_owned(),
+                    code: c.id.as_str().to_owned(),
+                    message: format!("{} {}", c.message, c.remediation.as_deref().unwrap_or(""))
+                        .trim()
+                        .to_owned(),
                     field: None,
                 }
             }));

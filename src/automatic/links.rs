@@ -29,6 +29,17 @@ pub fn expiry_prefix(expires_at: i64, now: i64) -> String {
     format!("templates/{n}d/")
 }
 
+/// S3 did not take the template. The message is for the client; the bucket
+/// and S3's answer are for the log.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "could not store the CloudFormation template for the quick-create link; nothing was saved, try again in a moment"
+)]
+pub struct TemplateUploadError {
+    pub bucket: String,
+    pub detail: String,
+}
+
 #[derive(Default)]
 pub struct Templates {
     s3: OnceCell<aws_sdk_s3::Client>,
@@ -47,14 +58,15 @@ impl Templates {
     }
 
     /// Uploads the template (commercial partition, bucket configured) and
-    /// returns the links; otherwise says why there are none.
+    /// returns the links; otherwise says why there are none. A failed upload
+    /// is an error: the connection is not created without its template.
     pub async fn links(
         &self,
         config: &Config,
         conn: &Connection,
         template: &serde_json::Value,
         now: i64,
-    ) -> Result<CloudFormationLinks, String> {
+    ) -> Result<CloudFormationLinks, TemplateUploadError> {
         let stack = stack_name(&config.stack_prefix, conn);
         let unavailable = |reason: String| CloudFormationLinks {
             stack_name: stack.clone(),
@@ -96,11 +108,9 @@ impl Templates {
             .body(body.into())
             .send()
             .await
-            .map_err(|e| {
-                format!(
-                    "cannot upload the template to s3://{bucket}: {:?}",
-                    e.into_service_error()
-                )
+            .map_err(|e| TemplateUploadError {
+                bucket: bucket.to_owned(),
+                detail: format!("{:?}", e.into_service_error()),
             })?;
         let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into());
         let template_url = format!("https://{bucket}.s3.{region}.amazonaws.com/{key}");

@@ -9,6 +9,6 @@ pub mod stack_arn;
 mod template;
 pub mod token;
 
-pub use links::Templates;
+pub use links::{TemplateUploadError, Templates};
 pub(crate) use template::{default_role_name, partition_agnostic};
 pub use template::{render, stack_name, CUSTOM_RESOURCE_ID, ROLE_NAME_PARAMETER};

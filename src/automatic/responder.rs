@@ -3,7 +3,7 @@
 //! The client is hyper with rustls on aws-lc, the stack the AWS SDK already
 //! links, so the binaries carry one HTTP and one TLS implementation.
 
-use super::response_url::ResponseHosts;
+use super::response_url::{ResponseHosts, UrlRefused};
 use super::stack_arn::StackArn;
 use crate::config::Config;
 use http_body_util::Full;
@@ -36,13 +36,16 @@ pub struct Response {
 }
 
 /// Why a PUT did not go through.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum PutError {
     /// Not sent: the body cannot fit CloudFormation's limit.
+    #[error("the answer does not fit CloudFormation's {MAX_BODY}-byte limit")]
     TooLarge,
     /// Worth another try (network, timeout, a 5xx).
+    #[error("{0}")]
     Transient(String),
     /// Will not change on a retry (a 3xx not followed, a 4xx).
+    #[error("{0}")]
     Refused(String),
 }
 
@@ -73,7 +76,7 @@ impl Responder {
         Responder { http, hosts }
     }
 
-    pub fn check(&self, raw: Option<&str>, stack: Option<&StackArn>) -> Result<Url, String> {
+    pub fn check(&self, raw: Option<&str>, stack: Option<&StackArn>) -> Result<Url, UrlRefused> {
         self.hosts.check(raw, stack)
     }
 

@@ -10,6 +10,33 @@ use url::Url;
 /// Pre-signed S3 URLs are under 2 KB; anything much longer is not one.
 const MAX_URL: usize = 4096;
 
+/// Why a ResponseURL is refused (for the log and the metric, never sent).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UrlRefused {
+    #[error("the message has no ResponseURL")]
+    Missing,
+    #[error("the ResponseURL is over {MAX_URL} characters")]
+    TooLong,
+    #[error("the ResponseURL does not parse: {0}")]
+    Unparsable(url::ParseError),
+    #[error("the ResponseURL carries credentials")]
+    Credentials,
+    #[error("the ResponseURL has no host")]
+    NoHost,
+    #[error("the ResponseURL is {0}, not https")]
+    NotHttps(String),
+    #[error("the ResponseURL names a port")]
+    Port,
+    #[error("the message has no valid StackId to tell the region's response bucket")]
+    NoStack,
+    #[error("{host:.100} is not CloudFormation's response bucket for {region}")]
+    NotCloudFormation { host: String, region: String },
+    #[error("the ResponseURL is {0}, not https or http")]
+    NotHttpOrHttps(String),
+    #[error("{0:.100} is not in ACCOUNT_CONNECT_CALLBACK_RESPONSE_HOSTS")]
+    NotListed(String),
+}
+
 /// Where answers may go.
 #[derive(Debug, Clone)]
 pub enum ResponseHosts {
@@ -29,38 +56,38 @@ impl ResponseHosts {
     }
 
     /// The URL to PUT to, or why it is refused (for the log, never sent).
-    pub fn check(&self, raw: Option<&str>, stack: Option<&StackArn>) -> Result<Url, String> {
-        let raw = raw.ok_or("the message has no ResponseURL")?;
+    pub fn check(&self, raw: Option<&str>, stack: Option<&StackArn>) -> Result<Url, UrlRefused> {
+        let raw = raw.ok_or(UrlRefused::Missing)?;
         if raw.len() > MAX_URL {
-            return Err(format!("the ResponseURL is over {MAX_URL} characters"));
+            return Err(UrlRefused::TooLong);
         }
-        let url = Url::parse(raw).map_err(|e| format!("the ResponseURL does not parse: {e}"))?;
+        let url = Url::parse(raw).map_err(UrlRefused::Unparsable)?;
         if !url.username().is_empty() || url.password().is_some() {
-            return Err("the ResponseURL carries credentials".into());
+            return Err(UrlRefused::Credentials);
         }
-        let host = url.host_str().ok_or("the ResponseURL has no host")?.to_owned();
+        let host = url.host_str().ok_or(UrlRefused::NoHost)?.to_owned();
         match self {
             ResponseHosts::CloudFormation => {
                 if url.scheme() != "https" {
-                    return Err(format!("the ResponseURL is {}, not https", url.scheme()));
+                    return Err(UrlRefused::NotHttps(url.scheme().to_owned()));
                 }
                 if url.port().is_some() {
-                    return Err("the ResponseURL names a port".into());
+                    return Err(UrlRefused::Port);
                 }
-                let stack = stack.ok_or("the message has no valid StackId to tell the region's response bucket")?;
+                let stack = stack.ok_or(UrlRefused::NoStack)?;
                 if !cloudformation_hosts(stack).contains(&host) {
-                    return Err(format!(
-                        "{host:.100} is not CloudFormation's response bucket for {}",
-                        stack.region
-                    ));
+                    return Err(UrlRefused::NotCloudFormation {
+                        host,
+                        region: stack.region.clone(),
+                    });
                 }
             }
             ResponseHosts::Listed(patterns) => {
                 if !matches!(url.scheme(), "https" | "http") {
-                    return Err(format!("the ResponseURL is {}, not https or http", url.scheme()));
+                    return Err(UrlRefused::NotHttpOrHttps(url.scheme().to_owned()));
                 }
                 if !patterns.iter().any(|p| host_matches(p, &host)) {
-                    return Err(format!("{host:.100} is not in ACCOUNT_CONNECT_CALLBACK_RESPONSE_HOSTS"));
+                    return Err(UrlRefused::NotListed(host));
                 }
             }
         }

@@ -38,12 +38,17 @@ fn partition_of(region: &str) -> Partition {
     }
 }
 
+/// The value is not a CloudFormation StackId.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{0:.80?} is not a CloudFormation StackId (arn:<partition>:cloudformation:<region>:<account>:stack/<name>/<id>)"
+)]
+pub struct NotAStackId(String);
+
 impl FromStr for StackArn {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        let bad = || {
-            format!("{s:.80?} is not a CloudFormation StackId (arn:<partition>:cloudformation:<region>:<account>:stack/<name>/<id>)")
-        };
+    type Err = NotAStackId;
+    fn from_str(s: &str) -> Result<Self, NotAStackId> {
+        let bad = || NotAStackId(s.to_owned());
         if s.len() > MAX_LEN {
             return Err(bad());
         }

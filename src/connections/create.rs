@@ -79,7 +79,7 @@ impl ConnectionService {
                 // without its template is not.
                 let template = self.template_for(&conn)?;
                 let links = self.templates.links(&self.config, &conn, &template, at).await;
-                conn.cloud_formation = Some(links.map_err(|m| ServiceError::Store(StoreError::Unavailable(m)))?);
+                conn.cloud_formation = Some(links.map_err(ServiceError::TemplateUpload)?);
             }
             let ev = event(
                 at,

@@ -1,6 +1,7 @@
 //! Why a connection request was refused or failed.
 
 use super::cursor::CursorError;
+use crate::automatic::TemplateUploadError;
 use crate::domain::{ConnectedStack, Connection, ConnectionId, ExternalId, Partition, SpotAccountId, Status};
 use crate::policy::{RenderError, SelectionError};
 use crate::store::StoreError;
@@ -69,6 +70,9 @@ pub enum ServiceError {
         .0.stack_id
     )]
     OtherStack(ConnectedStack),
+    /// The automatic flow's template could not be stored; nothing was created.
+    #[error("{0}")]
+    TemplateUpload(TemplateUploadError),
     #[error("{}", store_message(.0))]
     Store(StoreError),
 }

@@ -224,7 +224,7 @@ impl OrganizationService {
             };
             let tpl = self.template_for(&o, &mgmt)?;
             let links = self.connections.templates.links(config, &mgmt, &tpl, at).await;
-            mgmt.cloud_formation = Some(links.map_err(StoreError::Unavailable)?);
+            mgmt.cloud_formation = Some(links.map_err(ServiceError::TemplateUpload)?);
             // The record first: a management connection never lacks its organization.
             self.connections.store.create_organization(&o).await?;
             let ev = event(

@@ -6,7 +6,7 @@ mod open;
 mod organizations;
 mod sqlite;
 
-pub use dynamo::{create_table, DynamoStore};
+pub use dynamo::{create_table, CreateTableError, DynamoStore};
 pub use open::{open, OpenError};
 pub use organizations::OrganizationStore;
 pub use sqlite::SqliteStore;
@@ -19,34 +19,39 @@ pub const IDEMPOTENCY_TTL_SECS: i64 = 24 * 3600;
 /// Largest page `list` and `events` return.
 pub const MAX_PAGE: usize = 100;
 
-#[derive(Debug, Clone, PartialEq)]
+/// What a store answers besides success. The service decides what a client
+/// is told (most of these are races it retries or refusals it words itself);
+/// the messages are for logs and operators.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum StoreError {
     /// The store cannot be reached or refused for load; try again later.
+    #[error("the store cannot be reached: {0}")]
     Unavailable(String),
     /// The connection changed since it was read (version mismatch).
+    #[error("the connection changed since it was read")]
     Conflict,
     /// The external ID was issued before, to someone: never reissue it.
+    #[error("the external ID was issued before")]
     ExternalIdTaken,
     /// Another live connection holds this Spot account.
+    #[error("the Spot account is held by the connection {}", .0.as_str())]
     AccountHeld(ConnectionId),
     /// Another connection, of any tenant, is connected to this role.
+    #[error("another connection is connected to this role")]
     RoleHeld,
     /// The idempotency key was used before, for the request with this hash.
+    #[error("the idempotency key was used before, for the connection {}", connection_id.as_str())]
     IdempotencyKeyUsed {
         request_hash: String,
         connection_id: ConnectionId,
     },
     /// A stored record does not parse: a bug, not the client's fault.
+    #[error("a stored record does not parse: {0}")]
     Corrupt(String),
     /// A list position that is not within the query asked (the service
     /// refuses such cursors before any store call; this is the backstop).
+    #[error("the list position is outside the query")]
     OutsideQuery,
-}
-
-impl std::fmt::Display for StoreError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{self:?}")
-    }
 }
 
 /// A key, whose it is, and the hash of the request that first used it.

@@ -51,18 +51,3 @@ pub enum TenancyError {
     #[error("the token's accounts claim must list Spot account ids (act-…)")]
     NotSpotAccounts,
 }
-
-impl TenancyError {
-    /// Whether the caller is known and only its accounts claim is refused
-    /// (403), rather than unknown (401).
-    pub fn is_accounts_claim(&self) -> bool {
-        matches!(
-            self,
-            TenancyError::AccountsClaimMissing
-                | TenancyError::AccountsNotEvery
-                | TenancyError::TooManyAccounts
-                | TenancyError::EveryInList
-                | TenancyError::NotSpotAccounts
-        )
-    }
-}

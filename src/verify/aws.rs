@@ -258,7 +258,7 @@ async fn managed_document(a: &Assumed, arn: &str) -> Result<Value, CallError> {
         .await
         .map_err(|e| classify(&e))?;
     let raw = out.policy_version.and_then(|p| p.document).unwrap_or_default();
-    super::trust::decode_policy(&raw).map_err(CallError::Other)
+    super::trust::decode_policy(&raw).map_err(|e| CallError::Other(e.to_string()))
 }
 
 /// Pages of the role's policy names read at most: IAM allows 20 attached
@@ -331,7 +331,7 @@ pub async fn role_policies(a: &Assumed, role: &RoleArn) -> Result<Vec<Value>, Ca
             .send()
             .await
             .map_err(|e| classify(&e))?;
-        super::trust::decode_policy(&out.policy_document).map_err(CallError::Other)
+        super::trust::decode_policy(&out.policy_document).map_err(|e| CallError::Other(e.to_string()))
     }));
     let (managed, mut docs) = tokio::try_join!(managed, inline_docs)?;
     docs.extend(managed);

@@ -245,7 +245,7 @@ fn trust_check(r: Result<String, CallError>, conn: &Connection, principal: &str,
             return (
                 Check::failed(
                     CheckId::TrustPolicy,
-                    m,
+                    m.to_string(),
                     "Re-save the role's trust relationship as valid JSON.",
                 ),
                 false,

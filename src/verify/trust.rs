@@ -38,8 +38,13 @@ pub struct TrustAudit {
     pub pending_found: bool,
 }
 
+/// A policy document from the customer's account that is not JSON.
+#[derive(Debug, thiserror::Error)]
+#[error("the policy document does not parse: {0}")]
+pub struct UnreadablePolicy(serde_json::Error);
+
 /// Decodes a policy as IAM returns it: URL-encoded, or (moto) plain.
-pub fn decode_policy(raw: &str) -> Result<Value, String> {
+pub fn decode_policy(raw: &str) -> Result<Value, UnreadablePolicy> {
     let text = if raw.trim_start().starts_with('{') {
         raw.to_owned()
     } else {
@@ -47,7 +52,7 @@ pub fn decode_policy(raw: &str) -> Result<Value, String> {
             .decode_utf8_lossy()
             .into_owned()
     };
-    serde_json::from_str(&text).map_err(|e| format!("the policy document does not parse: {e}"))
+    serde_json::from_str(&text).map_err(UnreadablePolicy)
 }
 
 /// The statement the customer should have: the exact edit every failure ends with.

@@ -23,7 +23,7 @@ mod organizations;
 mod store;
 mod table;
 
-pub use table::create_table;
+pub use table::{create_table, CreateTableError};
 
 use super::StoreError;
 use aws_sdk_dynamodb::error::SdkError;

@@ -6,8 +6,16 @@ use aws_sdk_dynamodb::types::{
     ScalarAttributeType,
 };
 
+/// DynamoDB refused to create the table.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot create table {table}: {detail}")]
+pub struct CreateTableError {
+    table: String,
+    detail: String,
+}
+
 /// Creates the table as `template.yaml` declares it (local runs and tests).
-pub async fn create_table(table: &str) -> Result<(), String> {
+pub async fn create_table(table: &str) -> Result<(), CreateTableError> {
     let store = DynamoStore::new(table.to_owned());
     let client = store.client().await;
     let attr = |name: &str| {
@@ -59,6 +67,9 @@ pub async fn create_table(table: &str) -> Result<(), String> {
     match res {
         Ok(_) => Ok(()),
         Err(e) if e.as_service_error().is_some_and(|se| se.is_resource_in_use_exception()) => Ok(()),
-        Err(e) => Err(format!("cannot create table {table}: {:?}", e.into_service_error())),
+        Err(e) => Err(CreateTableError {
+            table: table.to_owned(),
+            detail: format!("{:?}", e.into_service_error()),
+        }),
     }
 }
