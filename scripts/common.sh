@@ -9,6 +9,7 @@ STAMP="$VENV/.requirements.sha256"
 MOTO_LOG="$ROOT/target/moto.log"
 MOTO_START_TIMEOUT=30   # seconds
 MOTO_PID=""
+PARTITION_MOTO_PIDS=()
 
 log() { printf '%s\n' "$*"; }
 die() { printf '%s: error: %s\n' "$(basename "$0")" "$*" >&2; exit 1; }
@@ -28,19 +29,25 @@ elapsed() {
     awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }'
 }
 
-cleanup() {
-    local status=$?
-    if [[ -n "$MOTO_PID" ]] && kill -0 "$MOTO_PID" 2>/dev/null; then
-        kill "$MOTO_PID" 2>/dev/null || true
+stop_pid() {
+    local pid="$1"
+    if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
+        kill "$pid" 2>/dev/null || true
         # Give it up to 5 s to exit, then force.
         for _ in $(seq 50); do
-            kill -0 "$MOTO_PID" 2>/dev/null || break
+            kill -0 "$pid" 2>/dev/null || break
             sleep 0.1
         done
-        kill -9 "$MOTO_PID" 2>/dev/null || true
-        wait "$MOTO_PID" 2>/dev/null || true
-        log "moto_server (pid $MOTO_PID) stopped"
+        kill -9 "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+        log "moto_server (pid $pid) stopped"
     fi
+}
+
+cleanup() {
+    local status=$?
+    stop_pid "$MOTO_PID"
+    for pid in "${PARTITION_MOTO_PIDS[@]}"; do stop_pid "$pid"; done
     exit "$status"
 }
 trap cleanup EXIT
@@ -96,6 +103,9 @@ lint() {
     "${lint_env[@]}" "$VENV/bin/cfn-lint" template.yaml
     log "--- sam validate --lint --template template.yaml"
     "${lint_env[@]}" "$VENV/bin/sam" validate --lint --template template.yaml
+    # The relay runs in GovCloud and China: linted for their regions.
+    log "--- cfn-lint infra/partition-relay.yaml (us-gov-west-1, cn-north-1)"
+    "${lint_env[@]}" "$VENV/bin/cfn-lint" --regions us-gov-west-1 cn-north-1 -- infra/partition-relay.yaml
 }
 
 free_port() {
@@ -107,28 +117,33 @@ print(s.getsockname()[1])
 s.close()'
 }
 
+# wait_moto PID URL LOG: until moto answers, or die.
+wait_moto() {
+    local pid="$1" url="$2" logfile="$3" deadline
+    deadline=$((SECONDS + MOTO_START_TIMEOUT))
+    until curl --silent --fail --noproxy '*' --max-time 2 -o /dev/null "$url/moto-api/"; do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            tail -n 30 "$logfile" >&2 || true
+            die "moto_server exited before answering on $url (log: $logfile)"
+        fi
+        if ((SECONDS >= deadline)); then
+            tail -n 30 "$logfile" >&2 || true
+            die "moto_server did not answer on $url within ${MOTO_START_TIMEOUT}s (log: $logfile)"
+        fi
+        sleep 0.2
+    done
+    log "moto_server pid $pid answering on $url (log: $logfile)"
+}
+
 start_moto() {
-    local port url deadline
+    local port url
     port="$(free_port)"
     url="http://127.0.0.1:$port"
     mkdir -p "$(dirname "$MOTO_LOG")"
     # moto_server with DynamoDB taken one request at a time (tests/tools/moto_serve.py says why).
     "$VENV/bin/python" "$ROOT/tests/tools/moto_serve.py" -H 127.0.0.1 -p "$port" >"$MOTO_LOG" 2>&1 </dev/null &
     MOTO_PID=$!
-    deadline=$((SECONDS + MOTO_START_TIMEOUT))
-    until curl --silent --fail --noproxy '*' --max-time 2 -o /dev/null "$url/moto-api/"; do
-        if ! kill -0 "$MOTO_PID" 2>/dev/null; then
-            MOTO_PID=""
-            tail -n 30 "$MOTO_LOG" >&2 || true
-            die "moto_server exited before answering on $url (log: $MOTO_LOG)"
-        fi
-        if ((SECONDS >= deadline)); then
-            tail -n 30 "$MOTO_LOG" >&2 || true
-            die "moto_server did not answer on $url within ${MOTO_START_TIMEOUT}s (log: $MOTO_LOG)"
-        fi
-        sleep 0.2
-    done
-    log "moto_server pid $MOTO_PID answering on $url (log: $MOTO_LOG)"
+    wait_moto "$MOTO_PID" "$url" "$MOTO_LOG"
 
     export AWS_ENDPOINT_URL="$url"
     export AWS_ACCESS_KEY_ID=testing
@@ -144,3 +159,45 @@ start_moto() {
     export no_proxy="$NO_PROXY"
 }
 
+
+# Two more moto servers, for GovCloud and China, each refusing any key but
+# its partition's (tests/tools/moto_serve.py --access-key), and the AWS
+# config files that reach all three: commercial through the default
+# profile, the others through the profiles ACCOUNT_CONNECT_PROFILE_* name.
+# Run after start_moto. The tests run without AWS_ENDPOINT_URL (see
+# without_endpoint_env), which would send every profile to one server.
+start_partition_motos() {
+    local dir="$ROOT/target/aws-test" partition profile region key port url logfile
+    mkdir -p "$dir"
+    {
+        printf '[default]\nregion = us-east-1\nendpoint_url = %s\n' "$AWS_ENDPOINT_URL"
+    } >"$dir/config"
+    printf '[default]\naws_access_key_id = testing\naws_secret_access_key = testing\n' >"$dir/credentials"
+    export ACCOUNT_CONNECT_TEST_MOTO_URL="$AWS_ENDPOINT_URL"
+    for partition in AWS_US_GOV AWS_CN; do
+        case "$partition" in
+            AWS_US_GOV) profile=govcloud region=us-gov-west-1 key=AKIAGOVCLOUDVENDOR01 ;;
+            AWS_CN) profile=china region=cn-north-1 key=AKIACHINAVENDOR00001 ;;
+        esac
+        port="$(free_port)"
+        url="http://127.0.0.1:$port"
+        logfile="$ROOT/target/moto-$profile.log"
+        "$VENV/bin/python" "$ROOT/tests/tools/moto_serve.py" -H 127.0.0.1 -p "$port" --access-key "$key" \
+            >"$logfile" 2>&1 </dev/null &
+        PARTITION_MOTO_PIDS+=("$!")
+        wait_moto "$!" "$url" "$logfile"
+        printf '[profile %s]\nregion = %s\nendpoint_url = %s\n' "$profile" "$region" "$url" >>"$dir/config"
+        printf '[%s]\naws_access_key_id = %s\naws_secret_access_key = %s-secret\n' "$profile" "$key" "$profile" \
+            >>"$dir/credentials"
+        export "ACCOUNT_CONNECT_TEST_PROFILE_$partition=$profile"
+        export "ACCOUNT_CONNECT_TEST_KEY_$partition=$key"
+        export "ACCOUNT_CONNECT_TEST_MOTO_URL_$partition=$url"
+    done
+    export AWS_CONFIG_FILE="$dir/config"
+    export AWS_SHARED_CREDENTIALS_FILE="$dir/credentials"
+}
+
+# Runs a command reaching moto through the config files only.
+without_endpoint_env() {
+    env -u AWS_ENDPOINT_URL -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY AWS_PROFILE=default "$@"
+}

@@ -63,6 +63,36 @@ pub struct Config {
     /// Refuse tokens without an `accounts` claim (every account is the
     /// explicit `"*"`), so an issuer that forgets it grants nothing.
     pub require_accounts_claim: bool,
+    /// Where each partition's vendor identity comes from; commercial
+    /// without one uses the service's own credentials (its role).
+    pub credential_sources: BTreeMap<Partition, CredentialSource>,
+    /// Secret (ARN) holding the HMAC key a partition's relay signs with.
+    pub relay_key_secrets: BTreeMap<Partition, String>,
+}
+
+/// A partition's vendor identity: partitions have separate IAM, so each
+/// signs with credentials of its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CredentialSource {
+    /// A named profile of the standard AWS config files (local runs, tests).
+    Profile(String),
+    /// A Secrets Manager secret (ARN) holding the vendor IAM user's access key.
+    Secret(String),
+}
+
+impl Config {
+    /// The settings that give `p` a vendor identity, for messages.
+    pub fn credential_settings(p: Partition) -> [String; 2] {
+        [
+            format!("ACCOUNT_CONNECT_CREDENTIALS_SECRET_{}", p.env_suffix()),
+            format!("ACCOUNT_CONNECT_PROFILE_{}", p.env_suffix()),
+        ]
+    }
+
+    /// Whether verifications in `p` have credentials to sign with.
+    pub fn has_credentials(&self, p: Partition) -> bool {
+        p == Partition::Aws || self.credential_sources.contains_key(&p)
+    }
 }
 
 impl Default for Config {
@@ -88,6 +118,8 @@ impl Default for Config {
             iam_endpoints: BTreeMap::new(),
             cursor_key: None,
             require_accounts_claim: true,
+            credential_sources: BTreeMap::new(),
+            relay_key_secrets: BTreeMap::new(),
         }
     }
 }
@@ -289,13 +321,83 @@ impl Config {
                 *field = v;
             }
         }
+        for p in Partition::ALL {
+            let relay = format!("ACCOUNT_CONNECT_RELAY_KEY_SECRET_{}", p.env_suffix());
+            if let Some(arn) = var(&relay) {
+                c.relay_key_secrets.insert(p, secret_arn(&relay, &arn)?);
+            }
+            let [secret_name, profile_name] = Config::credential_settings(p);
+            if let Some(source) = credential_source(p, var(&secret_name), var(&profile_name))? {
+                c.credential_sources.insert(p, source);
+            }
+        }
         Ok(c)
+    }
+}
+
+/// A partition's source from its two settings: one or none, not both.
+fn credential_source(
+    p: Partition,
+    secret: Option<String>,
+    profile: Option<String>,
+) -> Result<Option<CredentialSource>, ConfigError> {
+    let [secret_name, profile_name] = Config::credential_settings(p);
+    match (secret, profile) {
+        (Some(_), Some(_)) => Err(ConfigError(format!("set {secret_name} or {profile_name}, not both"))),
+        (Some(arn), None) => Ok(Some(CredentialSource::Secret(secret_arn(&secret_name, &arn)?))),
+        (None, Some(profile)) => {
+            let ok = profile.len() <= 128
+                && profile
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'@' | b'+'));
+            if !ok {
+                return Err(ConfigError(format!(
+                    "{profile_name} must name a profile of the AWS config files (letters, digits, - _ . @ +)"
+                )));
+            }
+            Ok(Some(CredentialSource::Profile(profile)))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+/// Secrets live beside the service, in the commercial partition.
+fn secret_arn(name: &str, v: &str) -> Result<String, ConfigError> {
+    if v.starts_with("arn:aws:secretsmanager:") && v.len() <= 2048 {
+        Ok(v.to_owned())
+    } else {
+        Err(ConfigError(format!(
+            "{name} must be a Secrets Manager secret ARN (arn:aws:secretsmanager:…)"
+        )))
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::endpoint_url;
+    use super::{credential_source, endpoint_url, CredentialSource};
+    use crate::domain::Partition;
+
+    #[test]
+    fn a_partition_takes_a_secret_or_a_profile() {
+        let gov = Partition::AwsUsGov;
+        let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:account-connect/partitions/gov-AbCdEf";
+        assert_eq!(
+            credential_source(gov, Some(arn.into()), None).unwrap(),
+            Some(CredentialSource::Secret(arn.into()))
+        );
+        assert_eq!(
+            credential_source(gov, None, Some("govcloud".into())).unwrap(),
+            Some(CredentialSource::Profile("govcloud".into()))
+        );
+        assert_eq!(credential_source(gov, None, None).unwrap(), None);
+        let both = credential_source(gov, Some(arn.into()), Some("govcloud".into())).unwrap_err();
+        assert!(both.0.contains("ACCOUNT_CONNECT_PROFILE_AWS_US_GOV"), "{both}");
+        for bad in ["arn:aws-us-gov:secretsmanager:us-gov-west-1:1:secret:x", "my-secret"] {
+            let e = credential_source(gov, Some(bad.into()), None).unwrap_err();
+            assert!(e.0.contains("ACCOUNT_CONNECT_CREDENTIALS_SECRET_AWS_US_GOV"), "{e}");
+        }
+        assert!(credential_source(gov, None, Some("gov cloud; rm".into())).is_err());
+    }
 
     #[test]
     fn endpoint_overrides_are_https_or_loopback() {

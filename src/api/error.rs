@@ -217,7 +217,13 @@ impl From<ServiceError> for ApiError {
         match e {
             ServiceError::NotFound => ApiError::not_found("connection_not_found", message),
             ServiceError::AccountNotAllowed(_) => ApiError::new(StatusCode::FORBIDDEN, "account_not_allowed", message),
-            ServiceError::PartitionNotConfigured(_) => ApiError::unprocessable("partition_not_configured", message),
+            ServiceError::PartitionNotConfigured(p) => {
+                ApiError::unprocessable("partition_not_configured", message).with_details(json!({"partition": p}))
+            }
+            ServiceError::PartitionCredentialsMissing(p) => {
+                ApiError::unprocessable("partition_not_configured", message)
+                    .with_details(json!({"partition": p, "setting": crate::config::Config::credential_settings(p)[0]}))
+            }
             ServiceError::Selection(e) => e.into(),
             ServiceError::Render(e) => e.into(),
             ServiceError::AccountBusy(id) => {

@@ -1,7 +1,7 @@
 //! The routes: each handler is served and documented from the same
 //! `routes!` entry, so the router and the OpenAPI document cannot drift.
 
-use super::{catalog, connections, openapi, organizations, policies, spot, AppState};
+use super::{catalog, connections, openapi, organizations, partitions, policies, relay, spot, AppState};
 use std::sync::LazyLock;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -12,6 +12,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(openapi::health))
         .routes(routes!(openapi::openapi))
         .routes(routes!(catalog::get_catalog))
+        .routes(routes!(partitions::list))
         .routes(routes!(policies::post_policies))
         .routes(routes!(connections::create, connections::list))
         .routes(routes!(connections::get_one, connections::disconnect))
@@ -25,6 +26,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(organizations::get_one, organizations::offboard))
         .routes(routes!(organizations::sync))
         .routes(routes!(organizations::get_template))
+        .routes(routes!(relay::relay))
         .routes(routes!(spot::set_credentials, spot::get_credentials))
         .routes(routes!(spot::create_external_id))
         .routes(routes!(spot::read_external_id))

@@ -81,6 +81,8 @@ impl Templates {
             )));
         };
         if conn.partition != Partition::Aws {
+            // The bucket is commercial; CloudFormation in GovCloud or China
+            // reads templates from its own partition's S3 only.
             return Ok(unavailable(format!(
                 "Quick-create links are offered for commercial AWS only; for {} download the template and create the stack {stack} in the CloudFormation console.",
                 conn.partition.display_name()
@@ -123,9 +125,14 @@ impl Templates {
     }
 }
 
-/// The console's quick-create page for the stack (aws-rules.md).
+/// The console's quick-create page for the stack (aws-rules.md), on the
+/// partition's console, in its region: the stack's ServiceToken (the
+/// partition's relay topic) must be in the stack's region.
 pub fn quick_create_url(config: &Config, conn: &Connection, template_url: &str, stack: &str) -> String {
-    let region = &config.quick_create_region;
+    let region = match conn.partition {
+        Partition::Aws => config.quick_create_region.as_str(),
+        other => other.sts_region(),
+    };
     let enc = |s: &str| utf8_percent_encode(s, QUERY_VALUE).to_string();
     format!(
         "https://{region}.{}/cloudformation/home?region={region}#/stacks/quickcreate?templateURL={}&stackName={}&param_RoleName={}",
@@ -138,7 +145,36 @@ pub fn quick_create_url(config: &Config, conn: &Connection, template_url: &str, 
 
 #[cfg(test)]
 mod tests {
-    use super::{expiry_prefix, EXPIRY_DAYS};
+    use super::{expiry_prefix, quick_create_url, EXPIRY_DAYS};
+
+    #[test]
+    fn quick_create_opens_the_partitions_console_in_its_region() {
+        let config = crate::config::Config::default();
+        for (p, start) in [
+            (
+                "aws",
+                "https://us-east-1.console.aws.amazon.com/cloudformation/home?region=us-east-1#",
+            ),
+            (
+                "aws-us-gov",
+                "https://us-gov-west-1.console.amazonaws-us-gov.com/cloudformation/home?region=us-gov-west-1#",
+            ),
+            (
+                "aws-cn",
+                "https://cn-north-1.console.amazonaws.cn/cloudformation/home?region=cn-north-1#",
+            ),
+        ] {
+            let conn: crate::domain::Connection = serde_json::from_value(serde_json::json!({
+                "id": "con-000000000000000000000000", "org": "o", "accountId": "act-1", "partition": p, "method": "automatic",
+                "permissions": {"mode": "default"}, "awsAccountId": "123456789012", "externalId": "ext-1", "pendingExternalId": null,
+                "state": "pending", "health": null, "roleArn": null, "report": null, "createdAt": 0, "createdBy": "t",
+                "updatedAt": 0, "expiresAt": 1, "verifiedAt": null, "version": 1
+            }))
+            .unwrap();
+            let url = quick_create_url(&config, &conn, "https://b.s3.amazonaws.com/t.json", "s");
+            assert!(url.starts_with(start), "{url}");
+        }
+    }
 
     #[test]
     fn templates_expire_with_their_external_id() {

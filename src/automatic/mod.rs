@@ -3,6 +3,9 @@
 
 pub mod callback;
 mod links;
+pub mod relay;
+pub mod relay_forward;
+pub mod relay_intake;
 pub mod responder;
 pub mod response_url;
 pub mod stack_arn;
@@ -10,5 +13,6 @@ mod template;
 pub mod token;
 
 pub use links::{TemplateUploadError, Templates};
+pub use relay_intake::RelayIntake;
 pub(crate) use template::{default_role_name, partition_agnostic};
 pub use template::{render, stack_name, CUSTOM_RESOURCE_ID, ROLE_NAME_PARAMETER};

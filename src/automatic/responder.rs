@@ -106,7 +106,7 @@ impl Responder {
 
 /// rustls on aws-lc with the system's roots, as the AWS SDK's client; with
 /// no roots found every https PUT fails, and the log says why.
-fn tls_builder() -> hyper_rustls::HttpsConnectorBuilder<hyper_rustls::builderstates::WantsSchemes> {
+pub(crate) fn tls_builder() -> hyper_rustls::HttpsConnectorBuilder<hyper_rustls::builderstates::WantsSchemes> {
     let provider = || rustls::crypto::aws_lc_rs::default_provider();
     match hyper_rustls::HttpsConnectorBuilder::new().with_provider_and_native_roots(provider()) {
         Ok(b) => b,

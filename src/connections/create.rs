@@ -37,6 +37,10 @@ impl ConnectionService {
             return Err(ServiceError::AwsAccountRequired);
         }
         self.principal(req.partition)?;
+        // Refused now, not when the customer has made the role.
+        if !self.config.has_credentials(req.partition) {
+            return Err(ServiceError::PartitionCredentialsMissing(req.partition));
+        }
         let selection = Selection::resolve(req.partition, &req.permissions).map_err(ServiceError::Selection)?;
         render_shared(&selection).map_err(ServiceError::Render)?;
         let request_hash = hex::encode(Sha256::digest(serde_json::to_vec(&req).expect("requests serialize")));

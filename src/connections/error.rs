@@ -17,11 +17,21 @@ pub enum ServiceError {
     #[error("your token does not allow acting on the Spot account {0}")]
     AccountNotAllowed(SpotAccountId),
     #[error(
-        "{} accounts cannot be connected here yet: no vendor principal is configured for {}",
+        "{} accounts cannot be connected here yet: no vendor principal is configured for {} (the operator sets ACCOUNT_CONNECT_PRINCIPAL_{})",
         .0.display_name(),
-        .0
+        .0,
+        .0.env_suffix()
     )]
     PartitionNotConfigured(Partition),
+    /// No vendor identity to verify with in this partition.
+    #[error(
+        "{} accounts cannot be connected here yet: the service has no credentials to verify roles in {} (the operator sets {}, or {} for local runs)",
+        .0.display_name(),
+        .0,
+        crate::config::Config::credential_settings(*.0)[0],
+        crate::config::Config::credential_settings(*.0)[1]
+    )]
+    PartitionCredentialsMissing(Partition),
     #[error("{0}")]
     Selection(SelectionError),
     #[error("{0}")]

@@ -81,7 +81,11 @@ pub(super) fn clip(s: &str, max: usize) -> String {
 impl ConnectionService {
     /// The same service on another clock (a test's adjustable one).
     pub fn with_clock(self, clock: Clock) -> Self {
-        ConnectionService { clock, ..self }
+        ConnectionService {
+            verifier: Arc::new(Verifier::from_config(&self.config).with_clock(clock.clone())),
+            clock,
+            ..self
+        }
     }
 
     pub fn now(&self) -> i64 {

@@ -2,7 +2,8 @@
 //! new role propagates, throttling backed off, each failure told apart.
 
 use super::aws::{self, CallError};
-use super::{Check, CheckId};
+use super::partitions::PartitionAccess;
+use super::{metrics, Check, CheckId};
 use crate::domain::{Connection, RoleArn};
 use std::time::{Duration, Instant};
 
@@ -15,6 +16,37 @@ const THROTTLE_PATIENCE: Duration = Duration::from_secs(4);
 /// A retry after the first attempt gets the rest of the budget, but at least
 /// this, so the wait ends at most this long after its budget.
 const MIN_ATTEMPT: Duration = Duration::from_secs(1);
+
+/// AssumeRole signed with the partition's vendor identity. A refused vendor
+/// key is read again once (a rotation); refused again, the check fails as
+/// ours, never as the customer's role, and the partition's metric counts it.
+pub(super) async fn assume_as_vendor(
+    access: &PartitionAccess,
+    role: &RoleArn,
+    external_id: &str,
+    session: &str,
+) -> Result<aws::Assumed, CallError> {
+    let attempt = || async {
+        access.ready().await?;
+        aws::assume(&access.sts, &access.sdk, &access.endpoints, role, external_id, session).await
+    };
+    let mut result = attempt().await;
+    if matches!(result, Err(CallError::VendorCredentials(_))) && access.refresh().await {
+        result = attempt().await;
+    }
+    if let Err(CallError::VendorCredentials(m)) = &result {
+        tracing::error!(partition = %access.partition, error = %m, "AWS refused this partition's vendor credentials");
+        metrics::partition_credentials_rejected(access.partition);
+    }
+    result
+}
+
+/// The AssumeRole check when the partition has no vendor identity at all.
+pub(super) fn no_vendor_credentials(e: CallError, role: &RoleArn) -> Check {
+    let mut c = assume_failure(e, role, Duration::ZERO, 0);
+    c.transient = true;
+    c
+}
 
 /// AssumeRole, retrying AccessDenied (a new role takes seconds to
 /// propagate) within the budget and backing off throttling. With a rotation
@@ -106,7 +138,11 @@ where
         }
         let transient = matches!(
             err,
-            CallError::Throttled(_) | CallError::Timeout | CallError::Network(_) | CallError::Deadline
+            CallError::Throttled(_)
+                | CallError::Timeout
+                | CallError::Network(_)
+                | CallError::Deadline
+                | CallError::VendorCredentials(_)
         );
         let mut c = assume_failure(err, role, waited, attempts);
         c.transient = transient;
@@ -138,6 +174,15 @@ fn assume_failure(err: CallError, role: &RoleArn, waited: Duration, attempts: u3
             CheckId::AssumeRole,
             "We could not reach AWS STS in time.",
             "This is on our side or AWS's; try again in a minute.",
+        ),
+        // What went wrong is in the log: it names our secret or settings.
+        CallError::VendorCredentials(_) => Check::failed(
+            CheckId::AssumeRole,
+            format!(
+                "AWS STS refused Spot's own credentials for {}, or they could not be read, so your role was not tried.",
+                role.partition().display_name()
+            ),
+            "Nothing is wrong with your role as far as we know: this is on our side, and our operators are alerted. Try again later.",
         ),
         CallError::NotFound(m) | CallError::PageCap(m) | CallError::Other(m) => {
             Check::failed(CheckId::AssumeRole, format!("AssumeRole failed: {m}"), "Check the role ARN and its trust relationship, then try again.")

@@ -1,11 +1,10 @@
 //! The AWS calls of a verification, with errors told apart. Temporary
 //! credentials stay in these values and are never logged or stored.
 
-use crate::domain::{Partition, RoleArn};
+use crate::domain::RoleArn;
 use aws_config::Region;
 use aws_config::SdkConfig;
 use aws_sdk_iam::config::Credentials;
-use aws_sdk_sts::config::retry::RetryConfig;
 use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
 use serde_json::Value;
 use std::time::Duration;
@@ -23,7 +22,18 @@ pub enum CallError {
     PageCap(String),
     /// The verification's shared deadline passed before the call finished.
     Deadline,
+    /// STS refused the vendor's own credentials in this partition
+    /// (InvalidClientTokenId, ExpiredToken): ours to fix, not the customer's.
+    VendorCredentials(String),
     Other(String),
+}
+
+/// `classify`, as text for a log or an error message.
+pub fn classify_message<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(e: &SdkError<E, R>) -> String {
+    match classify(e) {
+        CallError::Other(m) => m,
+        other => format!("{other:?}"),
+    }
 }
 
 pub fn classify<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(e: &SdkError<E, R>) -> CallError {
@@ -38,6 +48,9 @@ pub fn classify<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(e
                 "NoSuchEntity" | "NoSuchEntityException" => CallError::NotFound(msg),
                 "RegionDisabledException" => CallError::RegionDisabled(msg),
                 "Throttling" | "ThrottlingException" | "RequestLimitExceeded" => CallError::Throttled(msg),
+                "InvalidClientTokenId" | "ExpiredToken" | "ExpiredTokenException" | "UnrecognizedClientException" => {
+                    CallError::VendorCredentials(format!("{code}: {msg}"))
+                }
                 _ => CallError::Other(format!("{code}: {msg}")),
             }
         }
@@ -56,18 +69,6 @@ pub struct Endpoints {
 pub struct Assumed {
     pub iam: aws_sdk_iam::Client,
     pub sts: aws_sdk_sts::Client,
-}
-
-/// The service's STS client for AssumeRole. No SDK retries: the propagation
-/// wait retries with its own backoff and counts every call it makes.
-pub fn sts_client(base: &SdkConfig, partition: Partition, endpoints: &Endpoints) -> aws_sdk_sts::Client {
-    let mut conf = aws_sdk_sts::config::Builder::from(base)
-        .region(Region::new(partition.sts_region()))
-        .retry_config(RetryConfig::disabled());
-    if let Some(url) = &endpoints.sts {
-        conf = conf.endpoint_url(url);
-    }
-    aws_sdk_sts::Client::from_conf(conf.build())
 }
 
 /// AssumeRole with the external ID, a session named for the connection, the

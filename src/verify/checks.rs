@@ -1,7 +1,7 @@
 //! The checks pipeline: the role's ARN, AssumeRole (see `assume`), then
 //! identity, trust policy and permissions concurrently under one deadline.
 
-use super::assume::assume_with_wait;
+use super::assume::{assume_as_vendor, assume_with_wait, no_vendor_credentials};
 use super::aws::{self, CallError};
 use super::verifier::Verifier;
 use super::{evaluate, permissions, trust, Check, CheckId, Report, CHECKS_BUDGET};
@@ -33,13 +33,19 @@ impl Verifier {
             }
         };
 
-        let base = self.base().await;
-        let endpoints = self.endpoints(role.partition());
-        let sts = aws::sts_client(base, role.partition(), &endpoints);
+        let access = match self.partitions.get(role.partition()).await {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::error!(partition = %role.partition(), error = ?e, "no vendor credentials for this partition");
+                checks.push(no_vendor_credentials(e, &role));
+                skip_rest(&mut checks, CheckId::AssumeRole);
+                return finish(checks, None, false);
+            }
+        };
         let session = format!("spot-verify-{}", conn.id.as_str());
         let call = |ext: String| {
-            let (sts, endpoints, role, session) = (&sts, &endpoints, &role, &session);
-            async move { aws::assume(sts, base, endpoints, role, &ext, session).await }
+            let (access, role, session) = (&access, &role, &session);
+            async move { assume_as_vendor(access, role, &ext, session).await }
         };
         let (assumed, check, used) = assume_with_wait(call, conn, &role, budget).await;
         checks.push(check);

@@ -16,3 +16,9 @@ pub(crate) fn verification(report: &Report) {
         crate::metrics::emit("FailedCheck", &[("Check", c.id.as_str())]);
     }
 }
+
+/// PartitionCredentialsRejected per partition: STS refused the vendor's own
+/// key there (expired, deleted, rotated away); template.yaml alarms on it.
+pub(crate) fn partition_credentials_rejected(p: crate::domain::Partition) {
+    crate::metrics::emit("PartitionCredentialsRejected", &[("Partition", p.as_str())]);
+}

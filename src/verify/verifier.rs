@@ -1,66 +1,38 @@
-//! The verifier and its AWS clients: the service's own configuration,
-//! loaded once, and the STS and IAM endpoints per partition.
+//! The verifier and its AWS clients: per partition, what it signs with and
+//! where it calls, built once (`partitions`).
 
-use super::{aws, metrics, Report};
+use super::{metrics, partitions, Report};
 use crate::config::Config;
-use crate::domain::{Connection, Partition};
-use aws_config::SdkConfig;
-use std::collections::BTreeMap;
+use crate::domain::Connection;
 use std::time::Duration;
-use tokio::sync::OnceCell;
 
 pub struct Verifier {
-    base: OnceCell<SdkConfig>,
-    sts_endpoints: BTreeMap<Partition, String>,
-    iam_endpoints: BTreeMap<Partition, String>,
+    pub(super) partitions: partitions::Partitions,
 }
 
 impl Default for Verifier {
     fn default() -> Self {
-        Self::new()
+        Self::from_config(&Config::default())
     }
 }
 
 impl Verifier {
     pub fn new() -> Self {
-        Verifier {
-            base: OnceCell::new(),
-            sts_endpoints: BTreeMap::new(),
-            iam_endpoints: BTreeMap::new(),
-        }
+        Self::default()
     }
 
-    /// With the configured endpoint overrides.
+    /// With each partition's credential source and endpoint settings.
     pub fn from_config(config: &Config) -> Self {
         Verifier {
-            sts_endpoints: config.sts_endpoints.clone(),
-            iam_endpoints: config.iam_endpoints.clone(),
-            ..Self::new()
+            partitions: partitions::Partitions::from_config(config),
         }
     }
 
-    pub(super) fn endpoints(&self, partition: Partition) -> aws::Endpoints {
-        aws::Endpoints {
-            sts: self.sts_endpoints.get(&partition).cloned(),
-            iam: self.iam_endpoints.get(&partition).cloned(),
+    /// The same on the service's clock (a test's adjustable one).
+    pub fn with_clock(self, clock: crate::clock::Clock) -> Self {
+        Verifier {
+            partitions: self.partitions.with_clock(clock),
         }
-    }
-
-    /// The service's own AWS configuration, loaded on first use.
-    pub(super) async fn base(&self) -> &SdkConfig {
-        self.base
-            .get_or_init(|| async {
-                aws_config::defaults(aws_config::BehaviorVersion::latest())
-                    .timeout_config(
-                        aws_config::timeout::TimeoutConfig::builder()
-                            .operation_timeout(aws::CALL_TIMEOUT)
-                            .build(),
-                    )
-                    .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(2))
-                    .load()
-                    .await
-            })
-            .await
     }
 
     /// Runs every check; `budget` bounds the wait for IAM propagation. Every

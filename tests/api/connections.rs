@@ -282,11 +282,15 @@ async fn refusals_are_clear_4xx() {
 }
 
 #[tokio::test]
-async fn govcloud_connects_once_its_principal_is_configured() {
+async fn govcloud_connects_once_its_principal_and_credentials_are_configured() {
     let mut config = common::test_config();
     config.principals.insert(
         account_connect::domain::Partition::AwsUsGov,
         "arn:aws-us-gov:iam::123456789012:root".into(),
+    );
+    config.credential_sources.insert(
+        account_connect::domain::Partition::AwsUsGov,
+        account_connect::config::CredentialSource::Profile("govcloud".into()),
     );
     let app = common::spawn_app(config).await;
     let t = common::token("org-a", None);

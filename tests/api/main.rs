@@ -3,6 +3,7 @@
 //!
 //! `cargo test --test api <filter>` runs some of them; module paths make the
 //! filter (`cargo test connections::`).
+#![recursion_limit = "256"] // The callback future nests verification (per-partition access), store and HTTP futures deeply.
 
 #[path = "../aws_standin/mod.rs"]
 mod aws_standin;
@@ -23,7 +24,9 @@ mod metrics_emf;
 mod openapi_fuzz;
 mod organization_store;
 mod organizations;
+mod partitions;
 mod policy_render;
+mod relay;
 mod spot_compat;
 mod spot_report;
 mod store_conformance;

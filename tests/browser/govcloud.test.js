@@ -13,7 +13,11 @@ const NOTE = 'If you are connected to an AWS GovCloud or China account, you will
 let server;
 let browser;
 before(async () => {
-  server = await startServer({ ACCOUNT_CONNECT_PRINCIPAL_AWS_US_GOV: GOV_PRINCIPAL });
+  server = await startServer({
+    ACCOUNT_CONNECT_PRINCIPAL_AWS_US_GOV: GOV_PRINCIPAL,
+    // A GovCloud connection needs a vendor identity there (scripts/test's profile).
+    ACCOUNT_CONNECT_PROFILE_AWS_US_GOV: process.env.ACCOUNT_CONNECT_TEST_PROFILE_AWS_US_GOV || 'govcloud',
+  });
   browser = await launch();
 });
 after(async () => {
@@ -64,6 +68,28 @@ test('(3) GovCloud: default policy only, with the note, and GovCloud ARNs', { ti
   // A commercial ARN for a GovCloud connection is caught before any request.
   await page.getByText(/This role is in AWS \(commercial\), but this connection is for AWS GovCloud \(US\)/).waitFor();
   await audit(page, 'govcloud-2-role-wrong-partition', { show: page.getByLabel('Role ARN') });
+  assertNoConsoleErrors(page);
+  await context.close();
+});
+
+test('(3b) A partition this service cannot connect is said before the customer starts', { timeout: 60_000 }, async () => {
+  const { context, page } = await openPage(browser);
+  await open(page, server);
+  await page.getByLabel('Spot account ID').fill(spotAccount());
+  await page.getByRole('button', { name: 'Manually', exact: true }).click();
+  await waitForStep(page, 'GovCloud or China account?');
+  // China has no vendor principal here (GET /v1/partitions says so).
+  await page.getByRole('radio', { name: 'Yes, an AWS China account' }).check();
+  const notice = page.getByRole('status').filter({ hasText: /AWS China accounts cannot be connected here yet/ });
+  await notice.waitFor();
+  await next(page);
+  // Next stays on the step: no connection is started for it.
+  await waitForStep(page, 'GovCloud or China account?');
+  assert.equal(await page.getByRole('heading', { level: 3, name: 'AWS login' }).count(), 0);
+  await page.getByRole('radio', { name: 'Yes, an AWS GovCloud (US) account' }).check();
+  await notice.waitFor({ state: 'hidden' });
+  await next(page);
+  await waitForStep(page, 'AWS login');
   assertNoConsoleErrors(page);
   await context.close();
 });

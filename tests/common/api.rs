@@ -185,3 +185,24 @@ fn with_query(path: &str, query: &str) -> String {
         format!("{path}?{query}")
     }
 }
+
+impl TestApp {
+    pub async fn partitions(&self) -> Answer {
+        self.call("GET", "/v1/partitions", None, None).await
+    }
+
+    /// A relay's POST: `body` as is, with the timestamp and signature headers given.
+    pub async fn relay(&self, partition: &str, timestamp: Option<&str>, signature: Option<&str>, body: &str) -> Answer {
+        let mut req = self
+            .request("POST", &format!("/v1/relay/{partition}"), None)
+            .header("content-type", "application/json")
+            .body(body.to_owned());
+        if let Some(t) = timestamp {
+            req = req.header(account_connect::automatic::relay::TIMESTAMP_HEADER, t);
+        }
+        if let Some(s) = signature {
+            req = req.header(account_connect::automatic::relay::SIGNATURE_HEADER, s);
+        }
+        self.answer(req).await
+    }
+}

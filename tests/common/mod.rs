@@ -73,10 +73,13 @@ pub fn token_for(org: &str, sub: &str, accounts: Option<AccountsClaim>) -> Strin
     account_connect::tenancy::mint(TEST_SECRET, &claims)
 }
 
-/// Whether the tests run beside moto (scripts/test starts it).
+/// The commercial moto's URL (scripts/test starts it). The SDK reaches it
+/// through the default profile's `endpoint_url`; `AWS_ENDPOINT_URL` serves
+/// where the tests run with it (a hand-started moto).
 pub fn moto_endpoint() -> String {
-    std::env::var("AWS_ENDPOINT_URL")
-        .expect("AWS_ENDPOINT_URL is not set: run the tests with scripts/test, which starts moto")
+    std::env::var("ACCOUNT_CONNECT_TEST_MOTO_URL")
+        .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
+        .expect("ACCOUNT_CONNECT_TEST_MOTO_URL is not set: run the tests with scripts/test, which starts moto")
 }
 
 /// A fresh DynamoDB table on moto; returns its store URL.

@@ -5,11 +5,18 @@ TransactWriteItems' conditions and writes its items without a lock, so two
 concurrent transactions on one key can both succeed (the idempotency and
 account-hold tests then see two winners). Every other service stays
 concurrent. Arguments as moto_server's: -H HOST -p PORT.
+
+With --access-key KEY, the server stands for a partition with its own IAM
+(GovCloud, China): like real STS and IAM there, it refuses a request signed
+with any other access key (a commercial one) with InvalidClientTokenId, and
+accepts only KEY and the keys its own AssumeRole handed out.
 """
 
 import argparse
 import os
+import re
 import threading
+import uuid
 
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
@@ -33,18 +40,63 @@ def serialize_dynamodb(app):
     return wrapped
 
 
+CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/")
+ISSUED = re.compile(rb"<AccessKeyId>([^<]+)</AccessKeyId>")
+
+
+def refusal(start_response):
+    body = (
+        '<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">'
+        "<Error><Type>Sender</Type><Code>InvalidClientTokenId</Code>"
+        "<Message>The security token included in the request is invalid.</Message>"
+        f"</Error><RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>"
+    ).encode()
+    start_response(
+        "403 Forbidden",
+        [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))],
+    )
+    return [body]
+
+
+def partition_keys(app, key):
+    allowed = {key}
+    lock = threading.Lock()
+
+    def wrapped(environ, start_response):
+        if environ.get("PATH_INFO", "").startswith("/moto-api"):
+            return app(environ, start_response)
+        auth = environ.get("HTTP_AUTHORIZATION", "")
+        query = environ.get("QUERY_STRING", "")
+        m = CREDENTIAL.search(auth) or re.search(r"X-Amz-Credential=([^%/&]+)", query)
+        with lock:
+            known = m is not None and m.group(1) in allowed
+        if not known:
+            return refusal(start_response)
+        chunks = list(app(environ, start_response))
+        body = b"".join(chunks)
+        if b"<AssumeRoleResponse" in body:
+            with lock:
+                allowed.update(k.decode() for k in ISSUED.findall(body))
+        return chunks
+
+    return wrapped
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("-H", "--host", default="127.0.0.1")
     parser.add_argument("-p", "--port", type=int, default=5000)
+    parser.add_argument("--access-key", help="refuse requests signed with any other key")
     args = parser.parse_args()
     # moto builds some URLs (SQS queues, presigned links) from it.
     os.environ.setdefault("MOTO_PORT", str(args.port))
-    app = DomainDispatcherApplication(create_backend_app)
+    app = serialize_dynamodb(DomainDispatcherApplication(create_backend_app))
+    if args.access_key:
+        app = partition_keys(app, args.access_key)
     run_simple(
         args.host,
         args.port,
-        serialize_dynamodb(app),
+        app,
         threaded=True,
         request_handler=MotoRequestHandler,
     )

@@ -57,6 +57,10 @@ export class Api {
     throw new ApiError(res.status, `http_${res.status}`, fallbackMessage(res.status));
   }
 
+  partitions() {
+    return this.request('GET', '/v1/partitions');
+  }
+
   catalog(partition) {
     return this.request('GET', `/v1/catalog?partition=${encodeURIComponent(partition)}`);
   }

@@ -64,8 +64,29 @@ const PARTITIONS = [
   ['aws-cn', 'Yes, an AWS China account'],
 ];
 
+/** What this service says of a partition (GET /v1/partitions), for the step. */
+function partitionNotice(info, method) {
+  if (!info) return '';
+  if (!info.available) return info.unavailableReason || '';
+  if (method === 'automatic' && !info.automatic) return info.automaticNote || '';
+  return '';
+}
+
 export function partitionStep(w) {
   const name = uid('partition');
+  const notice = h('p', { class: 'note', role: 'status', hidden: true });
+  let infos = null;
+  const info = () => infos && infos.find((i) => i.partition === w.partition);
+  const showNotice = () => {
+    const text = partitionNotice(info(), w.method);
+    notice.textContent = text;
+    notice.hidden = !text;
+  };
+  // Said before the customer starts: a partition the service cannot connect,
+  // or whose stacks cannot report back here.
+  if (w.api.partitions) {
+    w.api.partitions().then((list) => { infos = list.items; showNotice(); }, () => {});
+  }
   const radios = PARTITIONS.map(([value, label]) => {
     const id = uid('radio');
     return h('div', { class: 'radio' },
@@ -73,7 +94,7 @@ export function partitionStep(w) {
         type: 'radio', id, name, value, checked: w.partition === value,
         // The connection, once made, is for one partition.
         disabled: Boolean(w.connection),
-        onchange: () => { w.partition = value; },
+        onchange: () => { w.partition = value; showNotice(); },
       }),
       h('label', { for: id }, label));
   });
@@ -83,11 +104,17 @@ export function partitionStep(w) {
       h('fieldset', {},
         h('legend', {}, 'Is the AWS account you are connecting a GovCloud or China account?'),
         radios),
+      notice,
       h('p', { class: 'note' }, h('strong', {}, 'Note: '), NO_CUSTOMIZE_NOTE),
     ],
     next: {
       label: 'Next',
       run: () => {
+        const chosen = info();
+        if (chosen && !chosen.available) {
+          showNotice();
+          return;
+        }
         if (w.partition !== 'aws') w.permissions = { mode: 'default' };
         w.catalog(w.partition); // fetch now, so the permissions step opens at once
         w.show(w.method === 'organization' ? 'orgLogin' : 'login');
