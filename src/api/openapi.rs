@@ -4,10 +4,8 @@
 
 use super::error::ErrorBody;
 use super::spot::SpotErrorReply;
-use axum::http::header;
 use axum::response::IntoResponse;
 use serde::Serialize;
-use std::sync::LazyLock;
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, OpenApi as Document, RefOr, Response, ResponseBuilder};
@@ -121,46 +119,4 @@ pub async fn health() -> impl IntoResponse {
         status: "ok",
         version: env!("CARGO_PKG_VERSION"),
     })
-}
-
-static DOCUMENT: LazyLock<String> =
-    LazyLock::new(|| serde_json::to_string(&super::routes::document()).expect("the document serializes"));
-
-#[utoipa::path(get, path = "/openapi.json", tag = "service", operation_id = "getOpenApi",
-    summary = "This OpenAPI document", security(()),
-    responses((status = 200, body = Object, description = "OpenAPI 3.1")))]
-pub async fn openapi() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "application/json")], DOCUMENT.as_str())
-}
-
-#[cfg(test)]
-mod tests {
-    /// The committed document, so that review shows every change to the
-    /// contract; `UPDATE_SNAPSHOTS=1 cargo test openapi` rewrites it.
-    const SNAPSHOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/snapshots/openapi.json");
-
-    #[test]
-    fn document_matches_the_snapshot() {
-        let doc = super::super::routes::document();
-        let text = format!("{}\n", serde_json::to_string_pretty(&doc).unwrap());
-        if std::env::var_os("UPDATE_SNAPSHOTS").is_some_and(|v| v == "1") {
-            std::fs::write(SNAPSHOT, &text).unwrap();
-            return;
-        }
-        let committed = std::fs::read_to_string(SNAPSHOT).unwrap_or_default();
-        if committed != text {
-            let first = committed
-                .lines()
-                .zip(text.lines())
-                .position(|(a, b)| a != b)
-                .unwrap_or(committed.lines().count().min(text.lines().count()));
-            panic!(
-                "the OpenAPI document differs from tests/snapshots/openapi.json from line {}:\n  committed: {}\n  generated: {}\n\
-                 if the change is intended, run UPDATE_SNAPSHOTS=1 cargo test document_matches_the_snapshot and commit the file",
-                first + 1,
-                committed.lines().nth(first).unwrap_or("<end>"),
-                text.lines().nth(first).unwrap_or("<end>")
-            );
-        }
-    }
 }

@@ -2,6 +2,8 @@
 //! `routes!` entry, so the router and the OpenAPI document cannot drift.
 
 use super::{catalog, connections, openapi, organizations, partitions, policies, relay, spot, AppState};
+use axum::http::header;
+use axum::response::IntoResponse;
 use std::sync::LazyLock;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -10,7 +12,7 @@ use utoipa_axum::routes;
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(openapi::health))
-        .routes(routes!(openapi::openapi))
+        .routes(routes!(serve_document))
         .routes(routes!(catalog::get_catalog))
         .routes(routes!(partitions::list))
         .routes(routes!(policies::post_policies))
@@ -73,4 +75,46 @@ pub fn route_table() -> Vec<RouteDoc> {
         }
     }
     table
+}
+
+/// Built on first request, not at start-up: a cold start does not pay for it.
+static SERVED: LazyLock<String> = LazyLock::new(|| serde_json::to_string(&*DOCUMENT).expect("the document serializes"));
+
+#[utoipa::path(get, path = "/openapi.json", tag = "service", operation_id = "getOpenApi",
+    summary = "This OpenAPI document", security(()),
+    responses((status = 200, body = Object, description = "OpenAPI 3.1")))]
+pub async fn serve_document() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], SERVED.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    /// The committed document, so that review shows every change to the
+    /// contract; `UPDATE_SNAPSHOTS=1 cargo test openapi` rewrites it.
+    const SNAPSHOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/snapshots/openapi.json");
+
+    #[test]
+    fn document_matches_the_snapshot() {
+        let doc = super::document();
+        let text = format!("{}\n", serde_json::to_string_pretty(&doc).unwrap());
+        if std::env::var_os("UPDATE_SNAPSHOTS").is_some_and(|v| v == "1") {
+            std::fs::write(SNAPSHOT, &text).unwrap();
+            return;
+        }
+        let committed = std::fs::read_to_string(SNAPSHOT).unwrap_or_default();
+        if committed != text {
+            let first = committed
+                .lines()
+                .zip(text.lines())
+                .position(|(a, b)| a != b)
+                .unwrap_or(committed.lines().count().min(text.lines().count()));
+            panic!(
+                "the OpenAPI document differs from tests/snapshots/openapi.json from line {}:\n  committed: {}\n  generated: {}\n\
+                 if the change is intended, run UPDATE_SNAPSHOTS=1 cargo test document_matches_the_snapshot and commit the file",
+                first + 1,
+                committed.lines().nth(first).unwrap_or("<end>"),
+                text.lines().nth(first).unwrap_or("<end>")
+            );
+        }
+    }
 }

@@ -155,25 +155,10 @@ fn dependencies_point_down_the_rank_table() {
     assert!(found.is_empty(), "upward or unknown imports:\n{}", found.join("\n"));
 }
 
-/// Pairs allowed to use each other: the route table registers the document's
-/// handler, which serves the document the table builds (one thing in two
-/// files, in the HTTP layer only).
-const ALLOWED_FILE_CYCLES: &[&str] = &["src/api/openapi.rs and src/api/routes.rs use each other"];
-
 #[test]
 fn no_two_files_of_a_module_use_each_other() {
     let cycles = file_cycles(&source_files());
-    let new: Vec<&String> = cycles
-        .iter()
-        .filter(|c| !ALLOWED_FILE_CYCLES.contains(&c.as_str()))
-        .collect();
-    assert!(new.is_empty(), "{new:#?}");
-    for allowed in ALLOWED_FILE_CYCLES {
-        assert!(
-            cycles.iter().any(|c| c == allowed),
-            "{allowed} no longer holds: drop it from ALLOWED_FILE_CYCLES"
-        );
-    }
+    assert!(cycles.is_empty(), "{cycles:#?}");
 }
 
 #[test]
