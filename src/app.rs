@@ -53,6 +53,7 @@ pub fn build_with_store(config: Config, store: DynStore) -> Services {
     };
     let relay = Arc::new(crate::automatic::RelayIntake::new(&config, Clock::system()));
     Services {
+        organizations: crate::organizations::OrganizationService::new(connections.clone()),
         config,
         connections,
         relay,

@@ -7,6 +7,8 @@ use crate::policy::{render, Permissions, Selection};
 use clap::{CommandFactory, Parser, Subcommand};
 use std::process::ExitCode;
 
+mod org_callback;
+
 /// Connects customers' AWS accounts to Spot through a cross-account IAM role.
 #[derive(Debug, Parser)]
 #[command(
@@ -59,6 +61,27 @@ enum Command {
         /// Create, Update or Delete.
         #[arg(long, default_value = "Create")]
         request_type: String,
+    },
+    /// Deliver the request an organization member's stack instance sends (local runs).
+    OrgCallback {
+        /// The organization (awsorg-…).
+        #[arg(long)]
+        organization: String,
+        /// The custom resource: enroll or link.
+        #[arg(long)]
+        resource: String,
+        /// The stack instance's ARN (its account is the member's).
+        #[arg(long)]
+        stack_id: String,
+        /// The role the instance created (link only).
+        #[arg(long)]
+        role_arn: Option<String>,
+        /// Create, Update or Delete.
+        #[arg(long, default_value = "Create")]
+        request_type: String,
+        /// The resource's physical id (Update and Delete).
+        #[arg(long)]
+        physical_id: Option<String>,
     },
     /// Print the rendered policies.
     Policy {
@@ -119,6 +142,21 @@ pub fn main(args: Vec<String>) -> ExitCode {
             request_type,
         }) => stack_callback(connection, role_arn, stack_id, request_type),
         Some(Command::Recheck { concurrency }) => recheck(concurrency.map(usize::from)),
+        Some(Command::OrgCallback {
+            organization,
+            resource,
+            stack_id,
+            role_arn,
+            request_type,
+            physical_id,
+        }) => org_callback::run(org_callback::Args {
+            organization,
+            resource,
+            stack_id,
+            role_arn,
+            request_type,
+            physical_id,
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -285,25 +323,8 @@ fn stack_callback(connection: String, role: String, stack: String, request_type:
             .ok_or_else(|| format!("no connection {connection} in ACCOUNT_CONNECT_STORE"))?;
         // What the connection's template carries (none without an AWS account).
         let token = crate::automatic::token::issue_for(&key, &conn).unwrap_or_default();
-        let (tx, rx) = tokio::sync::oneshot::channel::<String>();
-        let tx = std::sync::Arc::new(std::sync::Mutex::new(Some(tx)));
-        let receiver = axum::Router::new().route(
-            "/response",
-            axum::routing::put(move |body: String| async move {
-                if let Some(tx) = tx.lock().expect("lock").take() {
-                    let _ = tx.send(body);
-                }
-                ""
-            }),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .map_err(|e| e.to_string())?;
-        let url = format!("http://{}/response", listener.local_addr().map_err(|e| e.to_string())?);
-        tokio::spawn(async move { axum::serve(listener, receiver).await });
         let message = serde_json::json!({
             "RequestType": request_type,
-            "ResponseURL": url,
             "StackId": stack,
             "RequestId": crate::ids::random_token(8),
             "LogicalResourceId": crate::automatic::CUSTOM_RESOURCE_ID,
@@ -315,12 +336,7 @@ fn stack_callback(connection: String, role: String, stack: String, request_type:
                 "CallbackToken": token,
             }
         });
-        crate::automatic::callback::handle_message(&state, &responder, &message.to_string())
-            .await
-            .map_err(|e| e.to_string())?;
-        let answer = rx.await.map_err(|_| "the callback answered nothing".to_owned())?;
-        println!("{answer}");
-        Ok(())
+        deliver(&state, &responder, message).await
     })
 }
 
@@ -342,7 +358,7 @@ fn recheck(concurrency: Option<usize>) -> Result<(), String> {
     let concurrency = config.recheck_concurrency;
     let options = crate::recheck::EnumerateOptions::from_config(&config);
     let services = crate::app::build(config).map_err(|e| e.to_string())?;
-    let worker = crate::recheck::Worker::new(services.connections);
+    let worker = crate::recheck::Worker::for_services(&services);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -358,5 +374,37 @@ fn recheck(concurrency: Option<usize>) -> Result<(), String> {
             summary.errors
         ));
     }
+    Ok(())
+}
+
+/// Delivers a custom resource request (its ResponseURL set to a loopback
+/// receiver here) through the callback entry point and prints the answer.
+async fn deliver(
+    state: &crate::services::Services,
+    responder: &crate::automatic::callback::Responder,
+    mut message: serde_json::Value,
+) -> Result<(), String> {
+    let (tx, rx) = tokio::sync::oneshot::channel::<String>();
+    let tx = std::sync::Arc::new(std::sync::Mutex::new(Some(tx)));
+    let receiver = axum::Router::new().route(
+        "/response",
+        axum::routing::put(move |body: String| async move {
+            if let Some(tx) = tx.lock().expect("lock").take() {
+                let _ = tx.send(body);
+            }
+            ""
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| e.to_string())?;
+    let url = format!("http://{}/response", listener.local_addr().map_err(|e| e.to_string())?);
+    tokio::spawn(async move { axum::serve(listener, receiver).await });
+    message["ResponseURL"] = serde_json::json!(url);
+    crate::automatic::callback::handle_message(state, responder, &message.to_string())
+        .await
+        .map_err(|e| e.to_string())?;
+    let answer = rx.await.map_err(|_| "the callback answered nothing".to_owned())?;
+    println!("{answer}");
     Ok(())
 }

@@ -13,6 +13,7 @@ pub mod domain;
 pub mod iam;
 pub mod ids;
 pub mod metrics;
+pub mod organizations;
 pub mod policy;
 pub mod recheck;
 pub mod services;

@@ -1,5 +1,6 @@
 //! What the entry points share: the configuration, the connection service
-//! (store, verifier, templates, cursors and clock inside) and the relay intake. `app` builds it
+//! (store, verifier, templates, cursors and clock inside), the organization
+//! service over it, and the relay intake. `app` builds it
 //! once; the HTTP layer takes it as its axum state, the callback and the
 //! re-check as an argument. Nothing here knows HTTP.
 
@@ -13,6 +14,7 @@ use std::sync::Arc;
 pub struct Services {
     pub config: Arc<Config>,
     pub connections: ConnectionService,
+    pub organizations: crate::organizations::OrganizationService,
     /// The partition relays' keys and the responder their requests answer with.
     pub relay: Arc<RelayIntake>,
 }
@@ -22,6 +24,7 @@ impl Services {
     pub fn with_clock(mut self, clock: Clock) -> Self {
         self.relay = Arc::new(RelayIntake::new(&self.config, clock.clone()));
         self.connections = self.connections.with_clock(clock);
+        self.organizations = self.organizations.with_connections(self.connections.clone());
         self
     }
 }

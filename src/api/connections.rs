@@ -105,6 +105,8 @@ pub async fn create(
 pub struct ListParams {
     /// Only this Spot account's connections.
     account_id: Option<SpotAccountId>,
+    /// Only this AWS Organization's members, by AWS account (not with accountId).
+    organization_id: Option<crate::organizations::OrganizationId>,
     /// Only connections in this status.
     status: Option<crate::domain::Status>,
     /// Only connections of this health.
@@ -157,6 +159,23 @@ pub async fn list(
     Query(p): Query<ListParams>,
 ) -> Result<Json<ListView>, ApiError> {
     check_limit(p.limit)?;
+    if let Some(org) = &p.organization_id {
+        if p.account_id.is_some() {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                "organizationId and accountId do not combine: members have no Spot account until one is assigned",
+            ));
+        }
+        let limit = p.limit.unwrap_or(crate::connections::DEFAULT_PAGE);
+        let page = state
+            .organizations
+            .member_page(&tenant, org, p.status, p.cursor.as_deref(), limit)
+            .await?;
+        return Ok(Json(ListView {
+            items: page.items.into_iter().map(|c| view(&state, c)).collect(),
+            next_cursor: page.next_cursor,
+        }));
+    }
     let q = ListQuery {
         account_id: p.account_id,
         status: p.status,
@@ -312,7 +331,7 @@ pub struct RoleBody {
 }
 
 /// What `GET /v1/connections/{id}/template` answers: a CloudFormation template.
-pub struct CloudFormationTemplate;
+pub(super) struct CloudFormationTemplate;
 
 crate::domain::string_newtype_schema!(
     CloudFormationTemplate,
@@ -384,5 +403,9 @@ pub async fn template(
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let c = state.connections.get(&tenant, &parse_id(&id)?).await?;
+    // An organization's management connection runs the organization's stack.
+    if let Some(m) = c.organization.as_ref().filter(|m| m.management) {
+        return Ok(Json(state.organizations.template(&tenant, &m.organization_id).await?));
+    }
     Ok(Json(state.connections.template_for(&c)?))
 }

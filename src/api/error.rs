@@ -263,3 +263,24 @@ impl From<ServiceError> for ApiError {
         }
     }
 }
+
+impl From<crate::organizations::OrganizationError> for ApiError {
+    fn from(e: crate::organizations::OrganizationError) -> Self {
+        use crate::organizations::OrganizationError as E;
+        let message = e.to_string();
+        match e {
+            E::NotFound => ApiError::not_found("organization_not_found", message),
+            E::Offboarded => ApiError::conflict("organization_offboarded", message),
+            E::CallbackUnavailable(_) => ApiError::unprocessable("organization_flow_unavailable", message),
+            E::TooManyTargets(_) => ApiError::unprocessable("too_many_organizational_units", message)
+                .with_details(json!({"field": "organizationalUnitIds"})),
+            E::MemberTemplateTooLarge(_) => ApiError::unprocessable("member_template_too_large", message)
+                .with_details(json!({"field": "permissions"})),
+            E::NotAMember => ApiError::not_found("member_not_found", message),
+            E::SpotAccountAssigned(a) => {
+                ApiError::conflict("spot_account_assigned", message).with_details(json!({"accountId": a.as_str()}))
+            }
+            E::Connection(e) => e.into(),
+        }
+    }
+}

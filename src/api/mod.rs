@@ -7,6 +7,7 @@ pub mod error;
 mod extract;
 mod middleware;
 mod openapi;
+mod organizations;
 mod partitions;
 mod policies;
 mod relay;

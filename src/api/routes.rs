@@ -1,7 +1,7 @@
 //! The routes: each handler is served and documented from the same
 //! `routes!` entry, so the router and the OpenAPI document cannot drift.
 
-use super::{catalog, connections, openapi, partitions, policies, relay, spot, AppState};
+use super::{catalog, connections, openapi, organizations, partitions, policies, relay, spot, AppState};
 use axum::http::header;
 use axum::response::IntoResponse;
 use std::sync::LazyLock;
@@ -23,6 +23,11 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(connections::connect_role))
         .routes(routes!(connections::checks))
         .routes(routes!(connections::template))
+        .routes(routes!(organizations::assign_account))
+        .routes(routes!(organizations::create))
+        .routes(routes!(organizations::get_one, organizations::offboard))
+        .routes(routes!(organizations::sync))
+        .routes(routes!(organizations::get_template))
         .routes(routes!(relay::relay))
         .routes(routes!(spot::set_credentials, spot::get_credentials))
         .routes(routes!(spot::create_external_id))

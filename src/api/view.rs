@@ -14,7 +14,13 @@ pub use crate::clock::iso;
 pub struct ConnectionView {
     #[schema(value_type = crate::domain::ConnectionId)]
     pub id: String,
-    pub account_id: SpotAccountId,
+    /// Absent for an organization member the platform has not assigned a
+    /// Spot account yet (PUT /v1/connections/{id}/account).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<SpotAccountId>,
+    /// The AWS Organization it belongs to (its management account or a member).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub organization_id: Option<crate::organizations::OrganizationId>,
     pub partition: Partition,
     pub method: Method,
     pub status: Status,
@@ -82,7 +88,8 @@ impl ConnectionView {
             status: c.status(now),
             trust_policy: principal.map(|p| trust_policy(p, &c.external_id, c.pending_external_id.as_ref())),
             principal: principal.map(str::to_owned),
-            account_id: c.account_id,
+            account_id: c.spot_account().cloned(),
+            organization_id: c.organization.as_ref().map(|m| m.organization_id.clone()),
             partition: c.partition,
             method: c.method,
             health: c.health,

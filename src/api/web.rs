@@ -32,6 +32,11 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         JS,
         include_bytes!("../../web/assets/manual-steps.js"),
     ),
+    (
+        "organization-steps.js",
+        JS,
+        include_bytes!("../../web/assets/organization-steps.js"),
+    ),
     ("page.js", JS, include_bytes!("../../web/assets/page.js")),
     (
         "permissions-step.js",

@@ -4,6 +4,8 @@
 //! token verifies; Update and Delete act only for the stack that connected.
 //! Every message that reaches a valid ResponseURL is answered, so no stack hangs.
 
+mod organization;
+
 use super::responder::PutError;
 pub use super::responder::{Responder, Response};
 use super::stack_arn::StackArn;
@@ -31,25 +33,30 @@ const FAILED_PREFIX: &str = "account-connect-failed-";
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
-struct Request {
-    request_type: String,
-    stack_id: String,
-    request_id: String,
+pub(crate) struct Request {
+    pub(crate) request_type: String,
+    pub(crate) stack_id: String,
+    pub(crate) request_id: String,
     /// Required: a request without it is not CloudFormation's (the answer echoes the raw value).
     #[allow(dead_code)]
     logical_resource_id: String,
     #[serde(default)]
-    physical_resource_id: Option<String>,
+    pub(crate) physical_resource_id: Option<String>,
+    /// The custom resource's type: an organization's enroll or link.
     #[serde(default)]
-    resource_properties: Properties,
+    pub(crate) resource_type: Option<String>,
+    #[serde(default)]
+    pub(crate) resource_properties: Properties,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase")]
-struct Properties {
+pub(crate) struct Properties {
     connection_id: Option<String>,
-    role_arn: Option<String>,
-    callback_token: Option<String>,
+    pub(crate) role_arn: Option<String>,
+    pub(crate) callback_token: Option<String>,
+    /// Set by an organization's member template (`organization` answers those).
+    pub(crate) organization_id: Option<String>,
 }
 
 /// A failure worth a Lambda retry (the store is down, or the genuine answer
@@ -65,7 +72,7 @@ impl std::fmt::Display for RetryLater {
 impl std::error::Error for RetryLater {}
 
 /// What to answer, and what the message turned out to be.
-struct Decision {
+pub(crate) struct Decision {
     status: &'static str,
     reason: String,
     data: Value,
@@ -77,7 +84,7 @@ struct Decision {
 }
 
 impl Decision {
-    fn failed(physical: &str, reason: impl Into<String>) -> Self {
+    pub(crate) fn failed(physical: &str, reason: impl Into<String>) -> Self {
         Decision {
             status: "FAILED",
             reason: reason.into(),
@@ -87,17 +94,21 @@ impl Decision {
             rejected: None,
         }
     }
-    fn success(physical: &str, reason: impl Into<String>) -> Self {
+    pub(crate) fn success(physical: &str, reason: impl Into<String>) -> Self {
         Decision {
             status: "SUCCESS",
             ..Decision::failed(physical, reason)
         }
     }
-    fn rejected(mut self, why: &'static str) -> Self {
+    pub(crate) fn rejected(mut self, why: &'static str) -> Self {
         self.rejected = Some(why);
         self
     }
-    fn genuine(mut self) -> Self {
+    pub(crate) fn with_data(mut self, data: Value) -> Self {
+        self.data = data;
+        self
+    }
+    pub(crate) fn genuine(mut self) -> Self {
         self.genuine = true;
         self
     }
@@ -244,6 +255,9 @@ async fn decide(state: &Services, req: &Request, stack: &StackArn) -> Result<Dec
             "Spot's callback is not configured to accept stacks; connect this account manually.".into(),
         ));
     };
+    if p.organization_id.is_some() {
+        return organization::decide(&state.organizations, key, req, stack, &physical).await;
+    }
     let Some(id) = p.connection_id.as_deref().and_then(|s| s.parse::<ConnectionId>().ok()) else {
         return Ok(refuse(
             "The template has no valid ConnectionId. Start again from the Spot console to get a fresh template.".into(),

@@ -14,12 +14,12 @@ pub fn stack_name(prefix: &str, conn: &Connection) -> String {
     format!("{prefix}-{}", &conn.id.as_str()[4..16])
 }
 
-pub fn default_role_name(conn: &Connection) -> String {
+pub(crate) fn default_role_name(conn: &Connection) -> String {
     format!("Spot-Role-{}", &conn.id.as_str()[4..16])
 }
 
 /// `arn:<partition>:…` becomes `arn:${AWS::Partition}:…` (cfn-lint I3042).
-fn partition_agnostic(v: &Value) -> Value {
+pub(crate) fn partition_agnostic(v: &Value) -> Value {
     match v {
         Value::String(s) if s.starts_with("arn:") => {
             let rest = s.splitn(3, ':').nth(2).unwrap_or_default();

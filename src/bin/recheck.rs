@@ -31,7 +31,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         options,
         concurrency,
         queue: Arc::new(SqsQueue::from_env(url).await),
-        worker: Worker::new(services.connections),
+        worker: Worker::for_services(&services),
     };
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
         let fleet = fleet.clone();

@@ -69,6 +69,7 @@ impl ConnectionService {
                 report: None,
                 cloud_formation: None,
                 stack: None,
+                organization: None,
                 created_at: at,
                 created_by: tenant.sub.clone(),
                 updated_at: at,

@@ -135,6 +135,9 @@ pub struct Connection {
     /// Update and Delete the callback acts on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stack: Option<ConnectedStack>,
+    /// The AWS Organization it belongs to, as its management account or a member.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization: Option<super::Membership>,
     pub created_at: i64,
     pub created_by: String,
     pub updated_at: i64,
@@ -163,6 +166,15 @@ impl Connection {
     /// Holds the Spot account: pending and unexpired, or connected.
     pub fn is_active(&self, now: i64) -> bool {
         matches!(self.status(now), Status::Pending | Status::Connected)
+    }
+
+    /// Its Spot account, if it has one: an organization member has none
+    /// until the platform assigns one (`account_id` then only scopes access).
+    pub fn spot_account(&self) -> Option<&SpotAccountId> {
+        match &self.organization {
+            Some(m) if !m.spot_account_assigned => None,
+            _ => Some(&self.account_id),
+        }
     }
 }
 

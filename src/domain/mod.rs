@@ -4,6 +4,7 @@
 mod account_id;
 mod connection;
 mod external_id;
+mod organization;
 mod partition;
 mod permissions;
 mod role_arn;
@@ -16,6 +17,7 @@ pub use connection::{
     Status,
 };
 pub use external_id::{ExternalId, ExternalIdPrefix};
+pub use organization::{Membership, OrgState, Organization, OrganizationId, Reconciliation, SeenAccount, TargetId};
 pub use partition::Partition;
 pub use permissions::Permissions;
 pub use role_arn::RoleArn;

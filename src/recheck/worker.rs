@@ -2,6 +2,8 @@
 
 use crate::connections::{ConnectionService, ServiceError};
 use crate::domain::{ConnectionId, Health};
+use crate::organizations::OrganizationService;
+use crate::services::Services;
 use crate::tenancy::Tenant;
 use serde::Serialize;
 use std::time::{Duration, Instant};
@@ -14,6 +16,9 @@ pub struct Worker {
     pub service: ConnectionService,
     /// Each check's deadline, store reads and writes included.
     pub timeout: Duration,
+    /// Reconciles an organization's members after its management connection
+    /// is checked; none where the caller has no organizations.
+    pub organizations: Option<OrganizationService>,
 }
 
 /// What became of one job.
@@ -37,7 +42,19 @@ pub enum JobOutcome {
 impl Worker {
     pub fn new(service: ConnectionService) -> Self {
         let timeout = Duration::from_secs(service.config.recheck_check_timeout_secs);
-        Worker { service, timeout }
+        Worker {
+            service,
+            timeout,
+            organizations: None,
+        }
+    }
+
+    /// The worker the entry points run: checks, and organizations reconciled.
+    pub fn for_services(services: &Services) -> Self {
+        Worker {
+            organizations: Some(services.organizations.clone()),
+            ..Worker::new(services.connections.clone())
+        }
     }
 
     pub async fn check(&self, org: &str, id: &ConnectionId, queued_at: Option<i64>) -> JobOutcome {
@@ -62,6 +79,12 @@ impl Worker {
             Ok(Ok(Some(r))) => {
                 if r.connection.health != r.before {
                     tracing::info!(connection = id.as_str(), health = ?r.connection.health, before = ?r.before, "health changed");
+                }
+                if let Some(orgs) = &self.organizations {
+                    // Only an organization's management connection has members to reconcile.
+                    if let Err(e) = orgs.reconcile_for(&r.connection).await {
+                        tracing::warn!(connection = id.as_str(), error = %e, "organization reconciliation failed");
+                    }
                 }
                 JobOutcome::Checked {
                     before: r.before,

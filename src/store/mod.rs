@@ -3,10 +3,12 @@
 
 mod dynamo;
 mod open;
+mod organizations;
 mod sqlite;
 
 pub use dynamo::{create_table, CreateTableError, DynamoStore};
 pub use open::{open, OpenError};
+pub use organizations::OrganizationStore;
 pub use sqlite::SqliteStore;
 
 use crate::domain::{Connection, ConnectionId, Event, ExternalId, RoleArn, SpotAccountId};
@@ -96,7 +98,7 @@ pub struct Page<T = Connection> {
 }
 
 #[async_trait::async_trait]
-pub trait Store: Send + Sync {
+pub trait Store: OrganizationStore + Send + Sync {
     /// Writes a new connection, its external-ID claim, its hold on the Spot
     /// account, the idempotency record and the `created` event, all or nothing.
     async fn create(
@@ -152,7 +154,13 @@ pub trait Store: Send + Sync {
 pub type DynStore = Arc<dyn Store>;
 
 /// Sort key within a tenant: Spot account, creation time, id.
+/// A member without a Spot account sorts outside every account's range, so
+/// account listings and holds never see it (`GET /v1/connections?organizationId=` does).
 pub(crate) fn tenant_sort_key(c: &Connection) -> String {
+    if c.spot_account().is_none() {
+        let aws = c.aws_account_id.as_ref().map(|a| a.as_str()).unwrap_or_default();
+        return format!("MEMBER#{}#{aws}#{}", c.account_id.as_str(), c.id.as_str());
+    }
     format!("ACCT#{}#{:012}#{}", c.account_id.as_str(), c.created_at, c.id.as_str())
 }
 

@@ -7,6 +7,8 @@ use crate::domain::{Connection, ConnectionId, Event};
 use rusqlite::{params, OptionalExtension, TransactionBehavior};
 use std::sync::{Arc, Mutex};
 
+mod organizations;
+
 const SCHEMA: &str = "
 PRAGMA journal_mode = WAL;
 CREATE TABLE IF NOT EXISTS connections (
@@ -61,7 +63,9 @@ impl SqliteStore {
     fn init(conn: rusqlite::Connection) -> Result<Self, OpenError> {
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(OpenError::SqliteSetup)?;
-        conn.execute_batch(SCHEMA).map_err(OpenError::SqliteSchema)?;
+        conn.execute_batch(SCHEMA)
+            .and_then(|()| conn.execute_batch(organizations::SCHEMA))
+            .map_err(OpenError::SqliteSchema)?;
         Ok(SqliteStore {
             db: Arc::new(Mutex::new(conn)),
         })
@@ -181,8 +185,8 @@ impl Store for SqliteStore {
             let tx = db.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
             let n = tx
                 .execute(
-                    "UPDATE connections SET state = ?1, version = ?2, data = ?3 WHERE id = ?4 AND org = ?5 AND version = ?6",
-                    params![c.state.as_str(), c.version as i64, to_json(&c), c.id.as_str(), c.org, c.version as i64 - 1],
+                    "UPDATE connections SET state = ?1, version = ?2, data = ?3, sort_key = ?7 WHERE id = ?4 AND org = ?5 AND version = ?6",
+                    params![c.state.as_str(), c.version as i64, to_json(&c), c.id.as_str(), c.org, c.version as i64 - 1, tenant_sort_key(&c)],
                 )
                 .map_err(unavailable)?;
             if n == 0 {

@@ -23,6 +23,7 @@ const RANKS: &[&str] = &[
     "automatic::callback",
     "recheck",
     "services",
+    "organizations",
     "connections",
     "automatic",
     "verify",

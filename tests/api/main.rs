@@ -22,6 +22,8 @@ mod layering;
 mod lifecycle_edges;
 mod metrics_emf;
 mod openapi_fuzz;
+mod organization_store;
+mod organizations;
 mod partitions;
 mod policy_render;
 mod recheck_fleet;

@@ -34,6 +34,7 @@ fn conn(org: &str, account: &str) -> Connection {
         report: None,
         cloud_formation: None,
         stack: None,
+        organization: None,
         created_at: NOW,
         created_by: "tester".into(),
         updated_at: NOW,

@@ -141,6 +141,41 @@ impl TestApp {
         let path = format!("/setup/credentials/aws/externalId/{account}");
         self.call("GET", &path, Some(token), None).await
     }
+
+    pub async fn create_organization(&self, token: &str, body: &Value) -> Answer {
+        self.call("POST", "/v1/organizations", Some(token), Some(body)).await
+    }
+
+    pub async fn get_organization(&self, token: &str, id: &str) -> Answer {
+        self.call("GET", &format!("/v1/organizations/{id}"), Some(token), None)
+            .await
+    }
+
+    pub async fn sync_organization(&self, token: &str, id: &str) -> Answer {
+        self.call("POST", &format!("/v1/organizations/{id}/sync"), Some(token), None)
+            .await
+    }
+
+    pub async fn offboard_organization(&self, token: &str, id: &str) -> Answer {
+        self.call("DELETE", &format!("/v1/organizations/{id}"), Some(token), None)
+            .await
+    }
+
+    pub async fn organization_template(&self, token: &str, id: &str) -> Answer {
+        self.call("GET", &format!("/v1/organizations/{id}/template"), Some(token), None)
+            .await
+    }
+
+    pub async fn assign_spot_account(&self, token: &str, id: &str, account: &str) -> Answer {
+        let body = json!({"accountId": account});
+        self.call(
+            "PUT",
+            &format!("/v1/connections/{id}/account"),
+            Some(token),
+            Some(&body),
+        )
+        .await
+    }
 }
 
 fn with_query(path: &str, query: &str) -> String {

@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod callback;
+pub mod organization;
 
 use account_connect::app::{self, router};
 use account_connect::clock::Clock;

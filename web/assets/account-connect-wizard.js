@@ -10,10 +10,12 @@ import { startStep, partitionStep, loginStep } from './first-steps.js';
 import { permissionsStep } from './permissions-step.js';
 import { policyStep, roleStep } from './manual-steps.js';
 import { templateStep } from './automatic-step.js';
+import { orgLoginStep, organizationStep } from './organization-steps.js';
 
 const ROUTES = {
   manual: ['start', 'partition', 'login', 'permissions', 'policy', 'role'],
   automatic: ['start', 'partition', 'login', 'permissions', 'template'],
+  organization: ['start', 'partition', 'orgLogin', 'permissions', 'organization'],
 };
 
 const STEPS = {
@@ -24,6 +26,8 @@ const STEPS = {
   policy: policyStep,
   role: roleStep,
   template: templateStep,
+  orgLogin: orgLoginStep,
+  organization: organizationStep,
 };
 
 /** IAM's customer managed policy limit, until an answer from the server says otherwise. */
@@ -88,6 +92,8 @@ class AccountConnectWizard extends HTMLElement {
     this.partition = 'aws';
     this.permissions = { mode: 'default' };
     this.connection = null;
+    this.organization = null;
+    this.organizationalUnitIds = [];
     this.show('start', { focus });
     this.refreshList();
   }
@@ -216,6 +222,29 @@ class AccountConnectWizard extends HTMLElement {
         this.idempotencyKey = newIdempotencyKey();
         return this.createConnection();
       }
+      if (e.code === 'account_has_connection' && e.details && e.details.connectionId) {
+        const id = e.details.connectionId;
+        this.error(e, h('button', { type: 'button', onclick: () => this.resume(id) }, 'Continue with this connection'));
+        return false;
+      }
+      throw e;
+    }
+    this.refreshList();
+    return true;
+  }
+
+  /** Start connecting the organization, once per wizard run. */
+  async createOrganization() {
+    if (this.organization) return true;
+    try {
+      this.organization = await this.api.createOrganization({
+        accountId: this.accountId,
+        partition: this.partition,
+        permissions: this.permissions,
+        managementAccountId: this.awsAccountId,
+        organizationalUnitIds: this.organizationalUnitIds,
+      });
+    } catch (e) {
       if (e.code === 'account_has_connection' && e.details && e.details.connectionId) {
         const id = e.details.connectionId;
         this.error(e, h('button', { type: 'button', onclick: () => this.resume(id) }, 'Continue with this connection'));

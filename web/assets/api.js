@@ -92,6 +92,22 @@ export class Api {
     return this.request('DELETE', `/v1/connections/${encodeURIComponent(id)}`);
   }
 
+  createOrganization(body) {
+    return this.request('POST', '/v1/organizations', { body });
+  }
+
+  organization(id) {
+    return this.request('GET', `/v1/organizations/${encodeURIComponent(id)}`);
+  }
+
+  syncOrganization(id) {
+    return this.request('POST', `/v1/organizations/${encodeURIComponent(id)}/sync`);
+  }
+
+  organizationTemplate(id) {
+    return this.request('GET', `/v1/organizations/${encodeURIComponent(id)}/template`);
+  }
+
   verifyRole(id, roleArn) {
     return this.request('POST', `/v1/connections/${encodeURIComponent(id)}/role`, { body: { roleArn } });
   }

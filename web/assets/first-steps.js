@@ -51,7 +51,9 @@ export function startStep(w) {
       h('p', {}, 'How do you want to connect your AWS account?'),
       h('div', { class: 'choices' },
         option('manual', 'Manually', 'Create the IAM policy and role yourself in the AWS console, then paste the role\'s ARN here.'),
-        option('automatic', 'Automatically', 'Run a CloudFormation template that creates the IAM policy and role for you.')),
+        option('automatic', 'Automatically', 'Run a CloudFormation template that creates the IAM policy and role for you.'),
+        option('organization', 'All accounts of an AWS Organization',
+          'Run one stack in the management account; a StackSet connects every member account, and new ones as they join.')),
     ],
   };
 }
@@ -115,7 +117,7 @@ export function partitionStep(w) {
         }
         if (w.partition !== 'aws') w.permissions = { mode: 'default' };
         w.catalog(w.partition); // fetch now, so the permissions step opens at once
-        w.show('login');
+        w.show(w.method === 'organization' ? 'orgLogin' : 'login');
       },
     },
   };

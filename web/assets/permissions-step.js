@@ -125,6 +125,10 @@ export function permissionsStep(w) {
       run: async () => {
         // The pending preview stays: if creating fails, the step still shows it.
         w.permissions = permissions();
+        if (w.method === 'organization') {
+          if (await w.createOrganization()) w.show('organization');
+          return;
+        }
         if (await w.createConnection()) w.show(w.method === 'automatic' ? 'template' : 'policy');
       },
     },

@@ -8,14 +8,18 @@
 //! - `HOLD#<org>#<account>` / `HOLD`: the connection holding a Spot account
 //! - `IDEM#<org>#<user hash>#<key>` / `IDEM`: an idempotency record (`ttl`)
 //! - `ROLE#<role arn>` / `ROLE`: the one connection connected to a role
+//! - `AWSORG#<id>` / `AWSORG`: an AWS Organization (`data`, `version`)
+//! - `AWSORG#<id>` / `MEMBER#<aws account>`: its member connection for that account
 //!
 //! Index `gsi1` lists a tenant's connections; sparse index `gsi2`
 //! (`gsi2pk` = `CONNECTED`, `gsi2sk` = id) lists connected ones for re-checks.
 //!
 //! Here: the client and the request plumbing; `items` writes and reads the
-//! items, `store` is the `Store` implementation, `table` creates the table.
+//! items, `store` is the `Store` implementation, `organizations` the organizations'
+//! part, `table` creates the table.
 
 mod items;
+mod organizations;
 mod store;
 mod table;
 

@@ -1,0 +1,242 @@
+//! The AWS Organization routes: start connecting an organization, watch its
+//! members arrive, reconcile, offboard; and the platform's assignment of a
+//! Spot account to a member.
+
+use super::connections::{parse_id, view, CloudFormationTemplate};
+use super::error::ApiError;
+use super::extract::Json;
+use super::view::{iso, ConnectionView};
+use super::AppState;
+use crate::domain::Permissions;
+use crate::domain::{AccountId, Partition, SpotAccountId};
+use crate::organizations::{
+    template, Counts, CreateOrganization, MemberRow, OrgState, OrganizationError, OrganizationId, OrganizationSnapshot,
+    TargetId,
+};
+use crate::tenancy::Tenant;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(as = CreateOrganization)]
+pub struct CreateBody {
+    /// The Spot account of the management account; members get theirs later.
+    account_id: SpotAccountId,
+    partition: Partition,
+    permissions: Permissions,
+    /// The organization's management account, where the stack runs.
+    management_account_id: AccountId,
+    /// Organizational units whose accounts connect; none: the whole
+    /// organization (the stack then asks for the root id).
+    #[serde(default)]
+    #[schema(max_items = 50)] // organizations::MAX_TARGETS
+    organizational_unit_ids: Vec<TargetId>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = OrganizationReconciliation)]
+pub struct ReconciliationView {
+    #[schema(format = DateTime)]
+    at: String,
+    /// Accounts Organizations listed (the management account aside).
+    accounts: usize,
+    /// Why Spot could not read the organization; the members' states are from before.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = Organization)]
+pub struct OrganizationView {
+    id: OrganizationId,
+    account_id: SpotAccountId,
+    partition: Partition,
+    permissions: Permissions,
+    management_account_id: AccountId,
+    organizational_unit_ids: Vec<TargetId>,
+    state: OrgState,
+    /// The StackSet the management stack creates for the members.
+    stack_set_name: String,
+    /// The role name in every member account.
+    member_role_name: String,
+    /// The management account's own connection; its cloudFormation has the stack to run.
+    management_connection: ConnectionView,
+    /// Every account known: members, and accounts of the targeted units without one.
+    members: Vec<MemberRow>,
+    counts: Counts,
+    /// More members than one view shows: page through GET /v1/connections?organizationId=.
+    members_truncated: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_reconciliation: Option<ReconciliationView>,
+    #[schema(format = DateTime)]
+    created_at: String,
+    #[schema(format = DateTime)]
+    updated_at: String,
+    version: u64,
+    /// The management template (only in the answer to its creation).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<CloudFormationTemplate>)]
+    template: Option<serde_json::Value>,
+}
+
+fn org_view(state: &AppState, s: OrganizationSnapshot, template: Option<serde_json::Value>) -> OrganizationView {
+    let now = state.connections.now();
+    let (members, counts) = crate::organizations::members(&s.organization, &s.members, now);
+    let o = s.organization;
+    OrganizationView {
+        stack_set_name: template::stack_set_name(&o),
+        member_role_name: template::member_role_name(&o),
+        management_connection: view(state, s.management),
+        members,
+        counts,
+        members_truncated: s.truncated,
+        last_reconciliation: o.last_reconciliation.as_ref().map(|r| ReconciliationView {
+            at: iso(r.at),
+            accounts: r.accounts.len(),
+            error: r.error.clone(),
+        }),
+        id: o.id,
+        account_id: o.account_id,
+        partition: o.partition,
+        permissions: o.permissions,
+        management_account_id: o.management_account_id,
+        organizational_unit_ids: o.organizational_unit_ids,
+        state: o.state,
+        created_at: iso(o.created_at),
+        updated_at: iso(o.updated_at),
+        version: o.version,
+        template,
+    }
+}
+
+/// A malformed id reads like an unknown one.
+fn parse_org(raw: &str) -> Result<OrganizationId, ApiError> {
+    raw.parse().map_err(|_| OrganizationError::NotFound.into())
+}
+
+#[utoipa::path(post, path = "/v1/organizations", tag = "organizations", operation_id = "createOrganization",
+    summary = "Start connecting every account of an AWS Organization: the management stack to run",
+    request_body = CreateBody,
+    responses(
+        (status = 201, body = OrganizationView, description = "Created; `template` and the management connection's links are the stack to run"),
+        (status = 400, description = "Malformed JSON"),
+        (status = 403, description = "The token does not allow this Spot account"),
+        (status = 409, description = "The Spot account has a live connection"),
+        (status = 422, description = "A value is not acceptable, or the organization flow is not configured; see the error code"),
+        (status = 503, description = "The database cannot be reached; retry after Retry-After"),
+    ))]
+pub async fn create(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Json(body): Json<CreateBody>,
+) -> Result<(StatusCode, Json<OrganizationView>), ApiError> {
+    let req = CreateOrganization {
+        account_id: body.account_id,
+        partition: body.partition,
+        permissions: body.permissions,
+        management_account_id: body.management_account_id,
+        organizational_unit_ids: body.organizational_unit_ids,
+    };
+    let (o, management, tpl) = state.organizations.create(&tenant, req).await?;
+    let snapshot = OrganizationSnapshot {
+        organization: o,
+        management,
+        members: Vec::new(),
+        truncated: false,
+    };
+    Ok((StatusCode::CREATED, Json(org_view(&state, snapshot, Some(tpl)))))
+}
+
+#[utoipa::path(get, path = "/v1/organizations/{id}", tag = "organizations", operation_id = "getOrganization",
+    summary = "The organization: every member with its state and reason, counts per state, the last reconciliation",
+    params(("id" = OrganizationId, Path, description = "The organization (a malformed id reads as unknown: 404)")),
+    responses((status = 200, body = OrganizationView), (status = 404, description = "No such organization for this token"), (status = 503, description = "The database cannot be reached; retry after Retry-After")))]
+pub async fn get_one(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path(id): Path<String>,
+) -> Result<Json<OrganizationView>, ApiError> {
+    let s = state.organizations.snapshot(&tenant, &parse_org(&id)?).await?;
+    Ok(Json(org_view(&state, s, None)))
+}
+
+#[utoipa::path(delete, path = "/v1/organizations/{id}", tag = "organizations", operation_id = "offboardOrganization",
+    summary = "Offboard: every member and the management connection disconnected; the customer's stacks and roles stay",
+    params(("id" = OrganizationId, Path, description = "The organization (a malformed id reads as unknown: 404)")),
+    responses((status = 200, body = OrganizationView), (status = 404, description = "No such organization for this token"), (status = 503, description = "The database cannot be reached; retry after Retry-After")))]
+pub async fn offboard(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path(id): Path<String>,
+) -> Result<Json<OrganizationView>, ApiError> {
+    let s = state.organizations.offboard(&tenant, &parse_org(&id)?).await?;
+    Ok(Json(org_view(&state, s, None)))
+}
+
+#[utoipa::path(post, path = "/v1/organizations/{id}/sync", tag = "organizations", operation_id = "syncOrganization",
+    summary = "Reconcile now: read the organization's accounts through the management role",
+    params(("id" = OrganizationId, Path, description = "The organization (a malformed id reads as unknown: 404)")),
+    responses(
+        (status = 200, body = OrganizationView, description = "Reconciled; when Organizations could not be read, lastReconciliation.error says why"),
+        (status = 404, description = "No such organization for this token"),
+        (status = 409, description = "The organization was offboarded"),
+        (status = 503, description = "The database cannot be reached; retry after Retry-After"),
+    ))]
+pub async fn sync(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path(id): Path<String>,
+) -> Result<Json<OrganizationView>, ApiError> {
+    let s = state.organizations.sync(&tenant, &parse_org(&id)?).await?;
+    Ok(Json(org_view(&state, s, None)))
+}
+
+#[utoipa::path(get, path = "/v1/organizations/{id}/template", tag = "organizations", operation_id = "getOrganizationTemplate",
+    summary = "The management stack's CloudFormation template",
+    params(("id" = OrganizationId, Path, description = "The organization (a malformed id reads as unknown: 404)")),
+    responses((status = 200, body = CloudFormationTemplate), (status = 404, description = "No such organization for this token"), (status = 503, description = "The database cannot be reached; retry after Retry-After")))]
+pub async fn get_template(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    Ok(Json(state.organizations.template(&tenant, &parse_org(&id)?).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(as = AssignAccount)]
+pub struct AssignBody {
+    account_id: SpotAccountId,
+}
+
+#[utoipa::path(put, path = "/v1/connections/{id}/account", tag = "organizations", operation_id = "assignSpotAccount",
+    summary = "Assign an organization member its Spot account (the platform creates Spot accounts); repeating it is a no-op",
+    params(("id" = crate::domain::ConnectionId, Path, description = "The member connection (a malformed id reads as unknown: 404)")),
+    request_body = AssignBody,
+    responses(
+        (status = 200, body = ConnectionView),
+        (status = 400, description = "Malformed JSON"),
+        (status = 403, description = "The token does not allow this Spot account"),
+        (status = 404, description = "No organization member with this id for this token"),
+        (status = 409, description = "The member has another Spot account, the Spot account has a live connection, or the member is disconnected"),
+        (status = 422, description = "A value is not acceptable"),
+        (status = 503, description = "The database cannot be reached; retry after Retry-After"),
+    ))]
+pub async fn assign_account(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path(id): Path<String>,
+    Json(body): Json<AssignBody>,
+) -> Result<Json<ConnectionView>, ApiError> {
+    let c = state
+        .organizations
+        .assign_account(&tenant, &parse_id(&id)?, body.account_id)
+        .await?;
+    Ok(Json(view(&state, c)))
+}

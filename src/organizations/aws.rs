@@ -1,0 +1,222 @@
+//! Organizations, read through the management account's role (AssumeRole
+//! with the management connection's external ID): whether an account is a
+//! member, and which accounts the StackSet's targets hold.
+
+use crate::config::Config;
+use crate::domain::{AccountId, Partition, RoleArn};
+use crate::domain::{SeenAccount, TargetId};
+use aws_config::SdkConfig;
+use aws_sdk_organizations::types::ChildType;
+use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+use tokio::sync::OnceCell;
+
+/// Pages read per listing: 20 accounts a page, far above any organization's
+/// 10,000-account quota would need fewer; bounded all the same.
+const MAX_PAGES: usize = 1000;
+/// Organizations nests OUs five levels deep at most.
+const MAX_DEPTH: usize = 6;
+/// Per-call bound: a listing of a big organization is many calls.
+const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Default)]
+pub struct OrgReader {
+    base: OnceCell<SdkConfig>,
+    sts_endpoints: BTreeMap<Partition, String>,
+}
+
+/// A member's standing in the organization, as DescribeAccount tells it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Standing {
+    Member { status: String },
+    NotMember,
+}
+
+pub struct Session {
+    client: aws_sdk_organizations::Client,
+}
+
+/// An SDK error in words: the service's code and message, or what failed.
+fn text<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(e: &SdkError<E, R>) -> String {
+    match e {
+        SdkError::TimeoutError(_) => "timed out".into(),
+        SdkError::DispatchFailure(_) => "AWS could not be reached".into(),
+        SdkError::ServiceError(se) => format!(
+            "{}: {}",
+            se.err().code().unwrap_or("error"),
+            se.err().message().unwrap_or_default()
+        ),
+        other => format!("{other:?}").chars().take(300).collect(),
+    }
+}
+
+impl OrgReader {
+    pub fn from_config(config: &Config) -> Self {
+        OrgReader {
+            sts_endpoints: config.sts_endpoints.clone(),
+            ..Default::default()
+        }
+    }
+
+    async fn base(&self) -> &SdkConfig {
+        self.base
+            .get_or_init(|| async {
+                aws_config::defaults(aws_config::BehaviorVersion::latest())
+                    .timeout_config(
+                        aws_config::timeout::TimeoutConfig::builder()
+                            .operation_timeout(CALL_TIMEOUT)
+                            .build(),
+                    )
+                    .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(3))
+                    .load()
+                    .await
+            })
+            .await
+    }
+
+    /// A session in the management account; the error is for a person.
+    pub async fn session(&self, role: &RoleArn, external_id: &str, session_name: &str) -> Result<Session, String> {
+        let base = self.base().await;
+        let mut sts =
+            aws_sdk_sts::config::Builder::from(base).region(aws_config::Region::new(role.partition().sts_region()));
+        if let Some(url) = self.sts_endpoints.get(&role.partition()) {
+            sts = sts.endpoint_url(url);
+        }
+        let sts = aws_sdk_sts::Client::from_conf(sts.build());
+        let out = sts
+            .assume_role()
+            .role_arn(role.as_str())
+            .role_session_name(session_name)
+            .external_id(external_id)
+            .duration_seconds(900) // STS's minimum
+            .send()
+            .await
+            .map_err(|e| {
+                format!(
+                    "Spot could not assume the management role {}: {}",
+                    role.as_str(),
+                    text(&e)
+                )
+            })?;
+        let c = out
+            .credentials
+            .ok_or_else(|| "AssumeRole returned no credentials".to_owned())?;
+        let creds = aws_sdk_organizations::config::Credentials::new(
+            c.access_key_id,
+            c.secret_access_key,
+            Some(c.session_token),
+            None,
+            "management-role",
+        );
+        // Organizations is global; its endpoint lives in the partition's home region.
+        let conf = aws_sdk_organizations::config::Builder::from(base)
+            .credentials_provider(creds)
+            .region(aws_config::Region::new(role.partition().sts_region()))
+            .build();
+        Ok(Session {
+            client: aws_sdk_organizations::Client::from_conf(conf),
+        })
+    }
+}
+
+impl Session {
+    /// Whether the account belongs to the organization.
+    pub async fn standing(&self, account: &AccountId) -> Result<Standing, String> {
+        match self.client.describe_account().account_id(account.as_str()).send().await {
+            Ok(out) => Ok(Standing::Member {
+                status: out
+                    .account
+                    .and_then(|a| a.status)
+                    .map(|s| s.as_str().to_owned())
+                    .unwrap_or_else(|| "UNKNOWN".into()),
+            }),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_account_not_found_exception()) => {
+                Ok(Standing::NotMember)
+            }
+            Err(e) => Err(format!("Organizations DescribeAccount failed: {}", text(&e))),
+        }
+    }
+
+    /// Every account of the organization, marked with whether it is under
+    /// `targets` (empty: the roots, that is the whole organization).
+    pub async fn accounts(&self, targets: &[TargetId], management: &AccountId) -> Result<Vec<SeenAccount>, String> {
+        let mut all: BTreeMap<String, String> = BTreeMap::new();
+        let mut pages = self.client.list_accounts().into_paginator().send();
+        let mut n = 0;
+        while let Some(page) = pages.next().await {
+            n += 1;
+            if n > MAX_PAGES {
+                return Err("the organization lists more accounts than Spot reads at once".into());
+            }
+            let page = page.map_err(|e| format!("Organizations ListAccounts failed: {}", text(&e)))?;
+            for a in page.accounts() {
+                if let Some(id) = a.id() {
+                    all.insert(
+                        id.to_owned(),
+                        a.status().map(|s| s.as_str().to_owned()).unwrap_or_default(),
+                    );
+                }
+            }
+        }
+        let mut roots: Vec<String> = targets.iter().map(|t| t.as_str().to_owned()).collect();
+        if roots.is_empty() {
+            let out = self
+                .client
+                .list_roots()
+                .send()
+                .await
+                .map_err(|e| format!("Organizations ListRoots failed: {}", text(&e)))?;
+            roots = out.roots().iter().filter_map(|r| r.id().map(str::to_owned)).collect();
+        }
+        let mut under: BTreeMap<String, String> = BTreeMap::new();
+        let mut level: BTreeSet<String> = roots.into_iter().collect();
+        for _ in 0..MAX_DEPTH {
+            let mut next = BTreeSet::new();
+            for parent in &level {
+                for id in self.children(parent, ChildType::Account).await? {
+                    under.entry(id).or_insert_with(|| parent.clone());
+                }
+                next.extend(self.children(parent, ChildType::OrganizationalUnit).await?);
+            }
+            if next.is_empty() {
+                break;
+            }
+            level = next;
+        }
+        Ok(all
+            .into_iter()
+            .filter(|(id, _)| id != management.as_str())
+            .filter_map(|(id, status)| {
+                let parent = under.get(&id).cloned();
+                Some(SeenAccount {
+                    aws_account_id: id.parse().ok()?,
+                    status,
+                    targeted: parent.is_some(),
+                    parent_id: parent,
+                })
+            })
+            .collect())
+    }
+
+    async fn children(&self, parent: &str, kind: ChildType) -> Result<Vec<String>, String> {
+        let mut out = Vec::new();
+        let mut pages = self
+            .client
+            .list_children()
+            .parent_id(parent)
+            .child_type(kind)
+            .into_paginator()
+            .send();
+        let mut n = 0;
+        while let Some(page) = pages.next().await {
+            n += 1;
+            if n > MAX_PAGES {
+                return Err(format!("{parent} lists more children than Spot reads at once"));
+            }
+            let page = page.map_err(|e| format!("Organizations ListChildren({parent}) failed: {}", text(&e)))?;
+            out.extend(page.children().iter().filter_map(|c| c.id().map(str::to_owned)));
+        }
+        Ok(out)
+    }
+}

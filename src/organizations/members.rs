@@ -1,0 +1,333 @@
+//! An organization's members: the membership check through the management
+//! role, enrollment (one connection per organization and AWS account), the
+//! link that verifies and connects a member's role, its undoing by the stack
+//! that made it, and the platform's assignment of a Spot account.
+
+use super::aws::Standing;
+use super::service::{event, system_tenant, OrganizationError, OrganizationService, WRITE_ATTEMPTS};
+use crate::connections::ServiceError;
+use crate::domain::{
+    AccountId, ConnectedStack, Connection, ConnectionId, EventKind, ExternalId, Health, Membership, Method, OrgState,
+    Organization, RoleArn, SpotAccountId, Status,
+};
+use crate::store::{Guard, StoreError};
+use crate::tenancy::Tenant;
+use crate::verify::Outcome;
+use std::time::Duration;
+
+/// A member's external ID does not expire: its account may join at any time.
+const MEMBER_EXPIRES_AT: i64 = 253_402_300_799; // 9999-12-31T23:59:59Z
+
+/// What a member link concluded.
+pub enum Linked {
+    Connected(Connection, Outcome),
+    /// Another stack (a second region's instance) connected it: unchanged.
+    AlreadyBy(Connection, ConnectedStack),
+    Failed(String),
+}
+
+fn health_of(o: Outcome) -> Health {
+    match o {
+        Outcome::Passed => Health::Healthy,
+        Outcome::Degraded => Health::Degraded,
+        Outcome::Failed => Health::Broken,
+    }
+}
+
+impl OrganizationService {
+    /// Whether the management role confirms the account is a member, in
+    /// words for the customer when it does not.
+    pub async fn confirm_member(&self, o: &Organization, account: &AccountId) -> Result<(), String> {
+        if account == &o.management_account_id {
+            return Err(format!(
+                "Account {account} is the organization's management account: the management stack connects it, not a member stack instance."
+            ));
+        }
+        let session = self.session(o).await?;
+        match session.standing(account).await? {
+            Standing::Member { status } if status == "ACTIVE" => Ok(()),
+            Standing::Member { status } => Err(format!(
+                "Organizations reports account {account} as {status}; Spot connects active accounts only."
+            )),
+            Standing::NotMember => Err(format!(
+                "AWS account {account} is not a member of the organization whose management account is {}: Spot refuses it. Deploy this template only through the StackSet the management stack created.",
+                o.management_account_id
+            )),
+        }
+    }
+
+    /// The member connection of (organization, account): the same one for a
+    /// repeated Create, a second region or a re-added account.
+    pub async fn enroll(
+        &self,
+        o: &Organization,
+        account: &AccountId,
+        actor: &str,
+    ) -> Result<Connection, OrganizationError> {
+        if o.state != OrgState::Active {
+            return Err(OrganizationError::Offboarded);
+        }
+        let config = &self.connections.config;
+        for _ in 0..WRITE_ATTEMPTS {
+            let at = self.now();
+            let member = Connection {
+                checked_at: None,
+                drift: None,
+                id: ConnectionId::generate(),
+                org: o.org.clone(),
+                account_id: o.account_id.clone(),
+                partition: o.partition,
+                method: Method::Automatic,
+                permissions: o.permissions.clone(),
+                aws_account_id: Some(account.clone()),
+                external_id: ExternalId::generate(&config.external_id_prefix),
+                pending_external_id: None,
+                previous_external_ids: Vec::new(),
+                state: Status::Pending,
+                health: None,
+                role_arn: None,
+                report: None,
+                cloud_formation: None,
+                stack: None,
+                organization: Some(Membership {
+                    organization_id: o.id.clone(),
+                    management: false,
+                    spot_account_assigned: false,
+                    note: None,
+                }),
+                created_at: at,
+                created_by: actor.to_owned(),
+                updated_at: at,
+                expires_at: MEMBER_EXPIRES_AT,
+                verified_at: None,
+                version: 1,
+            };
+            let ev = event(
+                &member,
+                at,
+                EventKind::Created,
+                actor,
+                "ok",
+                Some(serde_json::json!({"method": "automatic", "organizationId": o.id.as_str()})),
+            );
+            match self.connections.store.enroll_member(&member, &ev).await {
+                Ok(c) => return Ok(c),
+                Err(StoreError::ExternalIdTaken | StoreError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(StoreError::Unavailable("too many concurrent enrollments; try again".into()).into())
+    }
+
+    /// Verifies a member's role exactly as a manual connection's and
+    /// connects it, recording the stack; another stack's connection stands.
+    pub async fn link(
+        &self,
+        member: &Connection,
+        role_arn: &str,
+        stack: ConnectedStack,
+        actor: &str,
+    ) -> Result<Linked, OrganizationError> {
+        if let (Status::Connected, Some(old)) = (member.status(self.now()), member.stack.as_ref()) {
+            if old.stack_id != stack.stack_id {
+                return Ok(Linked::AlreadyBy(member.clone(), old.clone()));
+            }
+        }
+        if member.state == Status::Disconnected {
+            return Ok(Linked::Failed(
+                "This member was disconnected in Spot (the organization was offboarded); it does not connect again."
+                    .into(),
+            ));
+        }
+        let tenant = system_tenant(&member.org, actor);
+        let principal = self.connections.principal(member.partition)?.to_owned();
+        let budget = Duration::from_secs(self.connections.config.callback_propagation_secs);
+        let report = self
+            .connections
+            .verifier
+            .verify(member, &principal, role_arn, budget)
+            .await;
+        if report.outcome == Outcome::Failed {
+            let summary = report.summary();
+            let failed: Vec<serde_json::Value> = report
+                .failed_checks()
+                .map(|c| serde_json::json!({"id": c.id, "message": c.message.chars().take(512).collect::<String>()}))
+                .collect();
+            self.connections
+                .store
+                .append_event(&event(
+                    member,
+                    self.now(),
+                    EventKind::Failed,
+                    actor,
+                    "failed",
+                    Some(serde_json::json!({"roleArn": role_arn.chars().take(512).collect::<String>(), "failed": failed})),
+                ))
+                .await?;
+            let note = format!("Its role did not verify: {summary}");
+            self.note(&tenant, &member.id, Some(note.clone())).await?;
+            return Ok(Linked::Failed(format!("Spot could not connect the role. {summary}")));
+        }
+        let role: RoleArn = role_arn.parse().expect("the report passed the ARN check");
+        let report_json = serde_json::to_value(&report).expect("reports serialize");
+        let outcome = report.outcome;
+        let mut other: Option<ConnectedStack> = None;
+        let updated = self
+            .connections
+            .change(&tenant, &member.id, |c, t| {
+                if let (Status::Connected, Some(old)) = (c.state, c.stack.as_ref()) {
+                    if old.stack_id != stack.stack_id {
+                        other = Some(old.clone());
+                        return Ok(None);
+                    }
+                }
+                if c.state == Status::Disconnected {
+                    return Err(ServiceError::WrongStatus {
+                        status: Status::Disconnected,
+                        action: "connect a role to",
+                    });
+                }
+                let mut guards = vec![Guard::ClaimRole(role.clone())];
+                if c.spot_account().is_some() {
+                    guards.push(Guard::HoldAccount { until: i64::MAX });
+                }
+                if let Some(old) = c.role_arn.take().filter(|old| *old != role) {
+                    guards.push(Guard::ReleaseRole(old));
+                }
+                c.state = Status::Connected;
+                c.role_arn = Some(role.clone());
+                c.stack = Some(stack.clone());
+                c.health = Some(health_of(outcome));
+                c.report = Some(report_json.clone());
+                c.verified_at = Some(t);
+                if let Some(m) = c.organization.as_mut() {
+                    m.note = None;
+                }
+                let detail =
+                    serde_json::json!({"roleArn": role.as_str(), "outcome": outcome, "stackId": stack.stack_id});
+                Ok(Some((
+                    event(c, t, EventKind::Verified, actor, "ok", Some(detail)),
+                    guards,
+                )))
+            })
+            .await?;
+        Ok(match other {
+            Some(s) => Linked::AlreadyBy(updated, s),
+            None => Linked::Connected(updated, outcome),
+        })
+    }
+
+    /// A link's Delete: only the stack that connected the member lets go of
+    /// it. The member goes back to pending with its external ID, so the same
+    /// account re-added connects with the same ID. Answers whether it acted.
+    pub async fn unlink(&self, member: &Connection, stack_id: &str, actor: &str) -> Result<bool, OrganizationError> {
+        let ours = member.state == Status::Connected && member.stack.as_ref().is_some_and(|s| s.stack_id == stack_id);
+        if !ours {
+            return Ok(false);
+        }
+        let tenant = system_tenant(&member.org, actor);
+        let mut acted = false;
+        self.connections
+            .change(&tenant, &member.id, |c, t| {
+                if !(c.state == Status::Connected && c.stack.as_ref().is_some_and(|s| s.stack_id == stack_id)) {
+                    return Ok(None);
+                }
+                acted = true;
+                let mut guards: Vec<Guard> = c.role_arn.take().map(Guard::ReleaseRole).into_iter().collect();
+                if c.spot_account().is_some() {
+                    guards.push(Guard::ReleaseAccount);
+                }
+                c.state = Status::Pending;
+                c.health = None;
+                c.stack = None;
+                if let Some(m) = c.organization.as_mut() {
+                    m.note = Some(format!(
+                        "The stack instance that connected it was deleted ({}); Spot no longer uses its role.",
+                        stack_id.chars().take(256).collect::<String>()
+                    ));
+                }
+                let detail = serde_json::json!({"stackId": stack_id, "reason": "stack deleted"});
+                Ok(Some((
+                    event(c, t, EventKind::Disconnected, actor, "ok", Some(detail)),
+                    guards,
+                )))
+            })
+            .await?;
+        Ok(acted)
+    }
+
+    async fn note(&self, tenant: &Tenant, id: &ConnectionId, note: Option<String>) -> Result<(), OrganizationError> {
+        // Only the note changes: the audit trail has the failure already.
+        let actor = tenant.sub.clone();
+        self.connections
+            .change(tenant, id, |c, t| {
+                let m = c.organization.as_mut().expect("members have a membership");
+                if m.note == note || c.state == Status::Connected {
+                    return Ok(None);
+                }
+                m.note = note.clone();
+                Ok(Some((
+                    event(c, t, EventKind::Checked, &actor, "failed", None),
+                    Vec::new(),
+                )))
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// The platform assigns a member its Spot account; from then on it holds
+    /// that account like any connection, and Spot's routes find it.
+    pub async fn assign_account(
+        &self,
+        tenant: &Tenant,
+        id: &ConnectionId,
+        account: SpotAccountId,
+    ) -> Result<Connection, OrganizationError> {
+        if !tenant.may_access(&account) {
+            return Err(ServiceError::AccountNotAllowed(account).into());
+        }
+        let actor = tenant.sub.clone();
+        let c = self
+            .connections
+            .change(tenant, id, |c, t| {
+                let Some(m) = c.organization.as_ref() else {
+                    return Err(ServiceError::NotFound);
+                };
+                if m.management {
+                    return Err(ServiceError::NotFound);
+                }
+                if m.spot_account_assigned {
+                    // Repeated: same answer. Another account: refused below.
+                    return Ok(None);
+                }
+                let status = c.status(t);
+                if status == Status::Disconnected {
+                    return Err(ServiceError::WrongStatus {
+                        status,
+                        action: "assign a Spot account to",
+                    });
+                }
+                c.account_id = account.clone();
+                c.organization.as_mut().expect("checked").spot_account_assigned = true;
+                let until = if status == Status::Connected {
+                    i64::MAX
+                } else {
+                    c.expires_at
+                };
+                let detail = serde_json::json!({"spotAccountId": account.as_str()});
+                Ok(Some((
+                    event(c, t, EventKind::Checked, &actor, "account_assigned", Some(detail)),
+                    vec![Guard::HoldAccount { until }],
+                )))
+            })
+            .await
+            .map_err(|e| match e {
+                ServiceError::NotFound => OrganizationError::NotAMember,
+                e => e.into(),
+            })?;
+        if c.account_id != account {
+            return Err(OrganizationError::SpotAccountAssigned(c.account_id));
+        }
+        Ok(c)
+    }
+}

@@ -1,0 +1,16 @@
+//! Connecting every account of an AWS Organization: one management stack
+//! (its own role, read-only Organizations access, a service-managed StackSet
+//! for the members), member connections enrolled and linked over the
+//! automatic flow's callback, and reconciliation against Organizations.
+
+mod aws;
+mod members;
+mod reconcile;
+mod service;
+pub mod template;
+pub mod token;
+
+pub use crate::domain::{Membership, OrgState, Organization, OrganizationId, Reconciliation, SeenAccount, TargetId};
+pub use members::Linked;
+pub use reconcile::{members, Counts, MemberRow, MemberState};
+pub use service::{CreateOrganization, OrganizationError, OrganizationService, OrganizationSnapshot, MAX_TARGETS};

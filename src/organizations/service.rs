@@ -1,0 +1,470 @@
+//! What the organization routes and the callback do, independent of HTTP.
+
+use super::aws::OrgReader;
+use super::{template, token};
+use crate::connections::{ConnectionService, ServiceError};
+use crate::domain::{
+    AccountId, Connection, ConnectionId, Event, EventKind, ExternalId, Method, Partition, Permissions, SpotAccountId,
+    Status,
+};
+use crate::domain::{Membership, OrgState, Organization, OrganizationId, Reconciliation, TargetId};
+use crate::policy::{render_shared, Selection};
+use crate::store::StoreError;
+use crate::tenancy::Tenant;
+use std::sync::Arc;
+
+/// `CreateStackInstances` takes at most 50 organizational units per call.
+pub const MAX_TARGETS: usize = 50;
+/// Members read per page while reconciling or offboarding.
+const PAGE: usize = 100;
+/// Members an organization view reads at most (a bigger organization pages
+/// through GET /v1/connections?organizationId=).
+const MAX_VIEW_MEMBERS: usize = 10_000;
+pub(super) const WRITE_ATTEMPTS: u32 = 5;
+
+#[derive(Debug, thiserror::Error)]
+pub enum OrganizationError {
+    #[error("no organization with this id for this token; start one with POST /v1/organizations")]
+    NotFound,
+    /// The organization was offboarded: nothing joins it any more.
+    #[error("this organization was offboarded; start again with POST /v1/organizations")]
+    Offboarded,
+    /// No callback topic or key for the partition: members could not report.
+    #[error("{} organizations cannot be connected here: no callback topic or key is configured, so member accounts could not report back; connect the accounts one by one", .0.display_name())]
+    CallbackUnavailable(Partition),
+    #[error("{0} organizational units given; a StackSet targets at most {MAX_TARGETS} at once: target a parent unit instead")]
+    TooManyTargets(usize),
+    /// The member template does not fit a StackSet's inline TemplateBody.
+    #[error("with these permissions the member template is {0} bytes, over a StackSet's {limit} byte limit: choose fewer products or integrations", limit = template::MAX_MEMBER_TEMPLATE)]
+    MemberTemplateTooLarge(usize),
+    /// The connection is not an organization member.
+    #[error("no organization member with this id; members are listed by GET /v1/connections?organizationId=")]
+    NotAMember,
+    /// The member already has another Spot account.
+    #[error("this member already has the Spot account {0}; a member's Spot account does not change")]
+    SpotAccountAssigned(SpotAccountId),
+    #[error(transparent)]
+    Connection(ServiceError),
+}
+
+impl From<ServiceError> for OrganizationError {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::NotFound => OrganizationError::NotFound,
+            e => OrganizationError::Connection(e),
+        }
+    }
+}
+
+impl From<StoreError> for OrganizationError {
+    fn from(e: StoreError) -> Self {
+        OrganizationError::Connection(ServiceError::Store(e))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct CreateOrganization {
+    pub account_id: SpotAccountId,
+    pub partition: Partition,
+    pub permissions: Permissions,
+    pub management_account_id: AccountId,
+    pub organizational_unit_ids: Vec<TargetId>,
+}
+
+/// An organization with its management connection and members.
+pub struct OrganizationSnapshot {
+    pub organization: Organization,
+    pub management: Connection,
+    pub members: Vec<Connection>,
+    /// Set when the organization has more members than one view reads.
+    pub truncated: bool,
+}
+
+#[derive(Clone)]
+pub struct OrganizationService {
+    pub connections: ConnectionService,
+    pub(super) reader: Arc<OrgReader>,
+}
+
+pub(super) fn event(
+    c: &Connection,
+    at: i64,
+    kind: EventKind,
+    actor: &str,
+    outcome: &str,
+    detail: Option<serde_json::Value>,
+) -> Event {
+    Event {
+        connection_id: c.id.clone(),
+        kind,
+        at,
+        actor: actor.to_owned(),
+        outcome: outcome.to_owned(),
+        detail,
+    }
+}
+
+/// Who acts for a tenant when no person does.
+pub(crate) fn system_tenant(org: &str, who: &str) -> Tenant {
+    Tenant {
+        org: org.to_owned(),
+        sub: who.to_owned(),
+        accounts: None,
+    }
+}
+
+impl OrganizationService {
+    pub fn new(connections: ConnectionService) -> Self {
+        OrganizationService {
+            reader: Arc::new(OrgReader::from_config(&connections.config)),
+            connections,
+        }
+    }
+
+    pub fn with_connections(self, connections: ConnectionService) -> Self {
+        OrganizationService { connections, ..self }
+    }
+
+    pub(super) fn now(&self) -> i64 {
+        self.connections.now()
+    }
+
+    fn callback(&self, partition: Partition) -> Result<(&str, &[u8]), OrganizationError> {
+        let c = &self.connections.config;
+        match (c.topics.get(&partition), c.callback_key.as_deref()) {
+            (Some(t), Some(k)) => Ok((t.as_str(), k)),
+            _ => Err(OrganizationError::CallbackUnavailable(partition)),
+        }
+    }
+
+    /// The management template of an organization, for its management connection.
+    pub fn template_for(&self, o: &Organization, mgmt: &Connection) -> Result<serde_json::Value, OrganizationError> {
+        let principal = self.connections.principal(o.partition)?;
+        let (topic, key) = self.callback(o.partition)?;
+        let conn_token =
+            crate::automatic::token::issue_for(key, mgmt).expect("the management connection has its account");
+        let org_token = token::issue(key, o.id.as_str(), o.management_account_id.as_str());
+        let member = template::member(o, principal, topic, &org_token);
+        let size = serde_json::to_string(&member).map(|s| s.len()).unwrap_or(usize::MAX);
+        if size > template::MAX_MEMBER_TEMPLATE {
+            return Err(OrganizationError::MemberTemplateTooLarge(size));
+        }
+        Ok(template::management(o, mgmt, principal, topic, &conn_token, &member))
+    }
+
+    /// A new organization: its record, its management connection (holding
+    /// the Spot account), the management template and its links.
+    pub async fn create(
+        &self,
+        tenant: &Tenant,
+        req: CreateOrganization,
+    ) -> Result<(Organization, Connection, serde_json::Value), OrganizationError> {
+        if !tenant.may_access(&req.account_id) {
+            return Err(ServiceError::AccountNotAllowed(req.account_id).into());
+        }
+        let mut targets = req.organizational_unit_ids;
+        targets.sort();
+        targets.dedup();
+        if targets.len() > MAX_TARGETS {
+            return Err(OrganizationError::TooManyTargets(targets.len()));
+        }
+        self.connections.principal(req.partition)?;
+        self.callback(req.partition)?;
+        let selection = Selection::resolve(req.partition, &req.permissions)
+            .map_err(|e| OrganizationError::Connection(ServiceError::Selection(e)))?;
+        render_shared(&selection).map_err(|e| OrganizationError::Connection(ServiceError::Render(e)))?;
+        let config = &self.connections.config;
+        for _ in 0..WRITE_ATTEMPTS {
+            let at = self.now();
+            let o = Organization {
+                id: OrganizationId::generate(),
+                org: tenant.org.clone(),
+                account_id: req.account_id.clone(),
+                partition: req.partition,
+                permissions: selection.permissions(),
+                management_account_id: req.management_account_id.clone(),
+                organizational_unit_ids: targets.clone(),
+                management_connection_id: ConnectionId::generate(),
+                state: OrgState::Active,
+                last_reconciliation: None,
+                created_at: at,
+                created_by: tenant.sub.clone(),
+                updated_at: at,
+                version: 1,
+            };
+            let mut mgmt = Connection {
+                checked_at: None,
+                drift: None,
+                id: o.management_connection_id.clone(),
+                org: tenant.org.clone(),
+                account_id: req.account_id.clone(),
+                partition: req.partition,
+                method: Method::Automatic,
+                permissions: o.permissions.clone(),
+                aws_account_id: Some(req.management_account_id.clone()),
+                external_id: ExternalId::generate(&config.external_id_prefix),
+                pending_external_id: None,
+                previous_external_ids: Vec::new(),
+                state: Status::Pending,
+                health: None,
+                role_arn: None,
+                report: None,
+                cloud_formation: None,
+                stack: None,
+                organization: Some(Membership {
+                    organization_id: o.id.clone(),
+                    management: true,
+                    spot_account_assigned: true,
+                    note: None,
+                }),
+                created_at: at,
+                created_by: tenant.sub.clone(),
+                updated_at: at,
+                expires_at: at + config.external_id_ttl_secs as i64,
+                verified_at: None,
+                version: 1,
+            };
+            let tpl = self.template_for(&o, &mgmt)?;
+            let links = self.connections.templates.links(config, &mgmt, &tpl, at).await;
+            mgmt.cloud_formation = Some(links.map_err(ServiceError::TemplateUpload)?);
+            // The record first: a management connection never lacks its organization.
+            self.connections.store.create_organization(&o).await?;
+            let ev = event(
+                &mgmt,
+                at,
+                EventKind::Created,
+                &tenant.sub,
+                "ok",
+                Some(serde_json::json!({"method": "automatic", "organizationId": o.id.as_str()})),
+            );
+            match self.connections.store.create(&mgmt, &ev, None, at).await {
+                Ok(()) => return Ok((o, mgmt, tpl)),
+                Err(StoreError::AccountHeld(id)) => return Err(ServiceError::AccountBusy(id).into()),
+                Err(StoreError::ExternalIdTaken | StoreError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(StoreError::Unavailable("too many concurrent writes; try again".into()).into())
+    }
+
+    /// The tenant's organization, or NotFound.
+    pub async fn organization(&self, tenant: &Tenant, id: &OrganizationId) -> Result<Organization, OrganizationError> {
+        match self.connections.store.get_organization(id).await? {
+            Some(o) if o.org == tenant.org && tenant.may_access(&o.account_id) => Ok(o),
+            _ => Err(OrganizationError::NotFound),
+        }
+    }
+
+    async fn all_members(&self, id: &OrganizationId, max: usize) -> Result<(Vec<Connection>, bool), OrganizationError> {
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = self.connections.store.list_members(id, after.as_deref(), PAGE).await?;
+            out.extend(page.items);
+            if out.len() >= max {
+                out.truncate(max);
+                return Ok((out, page.next.is_some()));
+            }
+            match page.next {
+                Some(n) => after = Some(n),
+                None => return Ok((out, false)),
+            }
+        }
+    }
+
+    pub async fn snapshot(
+        &self,
+        tenant: &Tenant,
+        id: &OrganizationId,
+    ) -> Result<OrganizationSnapshot, OrganizationError> {
+        let o = self.organization(tenant, id).await?;
+        self.snapshot_of(o).await
+    }
+
+    async fn snapshot_of(&self, o: Organization) -> Result<OrganizationSnapshot, OrganizationError> {
+        let management = self
+            .connections
+            .store
+            .get(&o.org, &o.management_connection_id)
+            .await?
+            .ok_or(OrganizationError::NotFound)?;
+        let (members, truncated) = self.all_members(&o.id, MAX_VIEW_MEMBERS).await?;
+        Ok(OrganizationSnapshot {
+            organization: o,
+            management,
+            members,
+            truncated,
+        })
+    }
+
+    /// The management template again (the one the links point to).
+    pub async fn template(&self, tenant: &Tenant, id: &OrganizationId) -> Result<serde_json::Value, OrganizationError> {
+        let s = self.snapshot(tenant, id).await?;
+        self.template_for(&s.organization, &s.management)
+    }
+
+    /// One page of members, for `GET /v1/connections?organizationId=`, by
+    /// AWS account; the cursor is sealed like the connection list's.
+    pub async fn member_page(
+        &self,
+        tenant: &Tenant,
+        id: &OrganizationId,
+        status: Option<Status>,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<crate::connections::ClientPage<Connection>, OrganizationError> {
+        let t = self.now();
+        let scope = tenant.scope();
+        let what = format!("members:{}", id.as_str());
+        let filters = format!("status={}", status.map(|s| s.as_str()).unwrap_or(""));
+        let binding = crate::connections::cursor::Binding {
+            what: &what,
+            org: &tenant.org,
+            user: &tenant.sub,
+            scope: &scope,
+            query: &filters,
+        };
+        let cursors = &self.connections.cursors;
+        let after = cursor
+            .map(|c| cursors.open(&binding, c, t))
+            .transpose()
+            .map_err(|e| OrganizationError::Connection(ServiceError::InvalidCursor(e)))?;
+        self.organization(tenant, id).await?;
+        let page = self.connections.store.list_members(id, after.as_deref(), limit).await?;
+        let items = page
+            .items
+            .into_iter()
+            .filter(|c| status.is_none_or(|s| c.status(t) == s))
+            .collect();
+        Ok(crate::connections::ClientPage {
+            items,
+            next_cursor: page.next.map(|p| cursors.seal(&binding, &p, t)),
+        })
+    }
+
+    /// Reads Organizations through the management role and records what it
+    /// saw, or why it could not look.
+    pub async fn sync(&self, tenant: &Tenant, id: &OrganizationId) -> Result<OrganizationSnapshot, OrganizationError> {
+        let o = self.organization(tenant, id).await?;
+        let o = self.reconcile(o).await?;
+        self.snapshot_of(o).await
+    }
+
+    /// Reconciles the organization a management connection belongs to: the
+    /// scheduled re-check calls this for every connected management connection.
+    pub async fn reconcile_for(&self, management: &Connection) -> Result<Option<Organization>, OrganizationError> {
+        let Some(m) = management.organization.as_ref().filter(|m| m.management) else {
+            return Ok(None);
+        };
+        let Some(o) = self.connections.store.get_organization(&m.organization_id).await? else {
+            return Ok(None);
+        };
+        if o.state != OrgState::Active {
+            return Ok(None);
+        }
+        self.reconcile(o).await.map(Some)
+    }
+
+    async fn reconcile(&self, o: Organization) -> Result<Organization, OrganizationError> {
+        if o.state != OrgState::Active {
+            return Err(OrganizationError::Offboarded);
+        }
+        let at = self.now();
+        let seen = match self.session(&o).await {
+            Ok(s) => s.accounts(&o.organizational_unit_ids, &o.management_account_id).await,
+            Err(e) => Err(e),
+        };
+        let rec = match seen {
+            Ok(accounts) => Reconciliation {
+                at,
+                accounts,
+                error: None,
+            },
+            Err(e) => Reconciliation {
+                at,
+                // What was seen before stays visible; the error says it is stale.
+                accounts: o
+                    .last_reconciliation
+                    .as_ref()
+                    .map(|r| r.accounts.clone())
+                    .unwrap_or_default(),
+                error: Some(e),
+            },
+        };
+        let mut o = o;
+        for attempt in 0..WRITE_ATTEMPTS {
+            o.last_reconciliation = Some(rec.clone());
+            o.updated_at = at;
+            o.version += 1;
+            match self.connections.store.update_organization(&o).await {
+                Ok(()) => return Ok(o),
+                Err(StoreError::Conflict) if attempt + 1 < WRITE_ATTEMPTS => {
+                    o = self
+                        .connections
+                        .store
+                        .get_organization(&o.id)
+                        .await?
+                        .ok_or(OrganizationError::NotFound)?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(StoreError::Conflict.into())
+    }
+
+    /// A session in the management account, once its role is connected.
+    pub(super) async fn session(&self, o: &Organization) -> Result<super::aws::Session, String> {
+        let mgmt = self
+            .connections
+            .store
+            .get(&o.org, &o.management_connection_id)
+            .await
+            .map_err(|e| format!("Spot could not read the management connection: {e}"))?
+            .ok_or("the management connection is gone")?;
+        let (Status::Connected, Some(role)) = (mgmt.status(self.now()), mgmt.role_arn.as_ref()) else {
+            return Err(format!(
+                "The management account {} is not connected yet: create the management stack there first.",
+                o.management_account_id
+            ));
+        };
+        self.reader
+            .session(role, mgmt.external_id.as_str(), &format!("spot-{}", o.id.short()))
+            .await
+    }
+
+    /// Offboards: every member and the management connection disconnected
+    /// (their external IDs retired); the customer's stacks and roles stay.
+    pub async fn offboard(
+        &self,
+        tenant: &Tenant,
+        id: &OrganizationId,
+    ) -> Result<OrganizationSnapshot, OrganizationError> {
+        let mut o = self.organization(tenant, id).await?;
+        if o.state == OrgState::Active {
+            o.state = OrgState::Offboarded;
+            o.version += 1;
+            o.updated_at = self.now();
+            self.connections.store.update_organization(&o).await?;
+        }
+        let system = system_tenant(&o.org, &tenant.sub);
+        let mut after: Option<String> = None;
+        loop {
+            let page = self
+                .connections
+                .store
+                .list_members(&o.id, after.as_deref(), PAGE)
+                .await?;
+            for m in &page.items {
+                self.connections.disconnect(&system, &m.id).await?;
+            }
+            match page.next {
+                Some(n) => after = Some(n),
+                None => break,
+            }
+        }
+        self.connections
+            .disconnect(&system, &o.management_connection_id)
+            .await?;
+        self.snapshot_of(o).await
+    }
+}

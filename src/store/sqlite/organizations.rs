@@ -1,0 +1,140 @@
+//! SQLite: organizations and their members (a primary key per organization
+//! and AWS account makes enrollment idempotent).
+
+use super::{claim_external_id, from_json, insert_event, to_json, unavailable, SqliteStore};
+use crate::domain::{Connection, Event};
+use crate::domain::{Organization, OrganizationId};
+use crate::store::organizations::{member_after, member_key};
+use crate::store::{tenant_sort_key, OrganizationStore, Page, StoreError};
+use rusqlite::{params, OptionalExtension, TransactionBehavior};
+
+pub(super) const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS organizations (
+    id TEXT PRIMARY KEY, org TEXT NOT NULL, version INTEGER NOT NULL, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS organization_members (
+    organization_id TEXT NOT NULL, aws_account TEXT NOT NULL, connection_id TEXT NOT NULL,
+    PRIMARY KEY (organization_id, aws_account));
+";
+
+#[async_trait::async_trait]
+impl OrganizationStore for SqliteStore {
+    async fn create_organization(&self, o: &Organization) -> Result<(), StoreError> {
+        let o = o.clone();
+        self.with(move |db| {
+            let n = db
+                .execute(
+                    "INSERT OR IGNORE INTO organizations (id, org, version, data) VALUES (?1, ?2, ?3, ?4)",
+                    params![o.id.as_str(), o.org, o.version as i64, to_json(&o)],
+                )
+                .map_err(unavailable)?;
+            if n == 0 {
+                return Err(StoreError::Conflict);
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn update_organization(&self, o: &Organization) -> Result<(), StoreError> {
+        let o = o.clone();
+        self.with(move |db| {
+            let n = db
+                .execute(
+                    "UPDATE organizations SET version = ?1, data = ?2 WHERE id = ?3 AND version = ?4",
+                    params![o.version as i64, to_json(&o), o.id.as_str(), o.version as i64 - 1],
+                )
+                .map_err(unavailable)?;
+            if n == 0 {
+                return Err(StoreError::Conflict);
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_organization(&self, id: &OrganizationId) -> Result<Option<Organization>, StoreError> {
+        let id = id.clone();
+        self.with(move |db| {
+            let data: Option<String> = db
+                .query_row(
+                    "SELECT data FROM organizations WHERE id = ?1",
+                    params![id.as_str()],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(unavailable)?;
+            data.map(|d| from_json(&d)).transpose()
+        })
+        .await
+    }
+
+    async fn enroll_member(&self, member: &Connection, event: &Event) -> Result<Connection, StoreError> {
+        let (c, e) = (member.clone(), event.clone());
+        let (org_id, account) = member_key(&c)?;
+        let (org_id, account) = (org_id.as_str().to_owned(), account.to_owned());
+        self.with(move |db| {
+            let tx = db
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(unavailable)?;
+            let existing: Option<String> = tx
+                .query_row(
+                    "SELECT c.data FROM organization_members m JOIN connections c ON c.id = m.connection_id
+                     WHERE m.organization_id = ?1 AND m.aws_account = ?2",
+                    params![org_id, account],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(unavailable)?;
+            if let Some(d) = existing {
+                return from_json(&d);
+            }
+            claim_external_id(&tx, c.external_id.as_str(), c.id.as_str())?;
+            tx.execute(
+                "INSERT INTO connections (id, org, sort_key, state, version, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    c.id.as_str(),
+                    c.org,
+                    tenant_sort_key(&c),
+                    c.state.as_str(),
+                    c.version as i64,
+                    to_json(&c)
+                ],
+            )
+            .map_err(unavailable)?;
+            tx.execute(
+                "INSERT INTO organization_members (organization_id, aws_account, connection_id) VALUES (?1, ?2, ?3)",
+                params![org_id, account, c.id.as_str()],
+            )
+            .map_err(unavailable)?;
+            insert_event(&tx, &e)?;
+            tx.commit().map_err(unavailable)?;
+            Ok(c)
+        })
+        .await
+    }
+
+    async fn list_members(&self, id: &OrganizationId, after: Option<&str>, limit: usize) -> Result<Page, StoreError> {
+        let id = id.clone();
+        let after = member_after(after)?;
+        let limit = limit.clamp(1, crate::store::MAX_PAGE);
+        self.with(move |db| {
+            let mut stmt = db
+                .prepare(
+                    "SELECT c.data, m.aws_account FROM organization_members m JOIN connections c ON c.id = m.connection_id
+                     WHERE m.organization_id = ?1 AND m.aws_account > ?2 ORDER BY m.aws_account LIMIT ?3",
+                )
+                .map_err(unavailable)?;
+            let rows: Vec<(String, String)> = stmt
+                .query_map(params![id.as_str(), after, limit as i64 + 1], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(unavailable)?
+                .collect::<Result<_, _>>()
+                .map_err(unavailable)?;
+            let more = rows.len() > limit;
+            let rows = &rows[..rows.len().min(limit)];
+            let next = if more { rows.last().map(|(_, a)| a.clone()) } else { None };
+            let items = rows.iter().map(|(d, _)| from_json(d)).collect::<Result<_, _>>()?;
+            Ok(Page { items, next })
+        })
+        .await
+    }
+}

@@ -1,0 +1,188 @@
+//! The organization part of the store, against both stores: one member
+//! connection per (organization, AWS account), whoever asks how often.
+
+use crate::common;
+
+use account_connect::domain::Permissions;
+use account_connect::domain::{Connection, ConnectionId, Event, EventKind, Method, Status};
+use account_connect::domain::{ExternalId, ExternalIdPrefix, Partition};
+use account_connect::domain::{Membership, OrgState, Organization, OrganizationId};
+use account_connect::store::{self, DynStore, StoreError};
+
+const NOW: i64 = 1_800_000_000;
+
+async fn stores() -> Vec<(&'static str, DynStore)> {
+    vec![
+        ("sqlite", store::open("sqlite::memory:").unwrap()),
+        ("dynamodb", store::open(&common::dynamo_store_url().await).unwrap()),
+    ]
+}
+
+fn organization() -> Organization {
+    Organization {
+        id: OrganizationId::generate(),
+        org: "org-s".into(),
+        account_id: "act-s1".parse().unwrap(),
+        partition: Partition::Aws,
+        permissions: Permissions::Default,
+        management_account_id: "111122223333".parse().unwrap(),
+        organizational_unit_ids: vec!["ou-ab12-cd34ef56".parse().unwrap()],
+        management_connection_id: ConnectionId::generate(),
+        state: OrgState::Active,
+        last_reconciliation: None,
+        created_at: NOW,
+        created_by: "tester".into(),
+        updated_at: NOW,
+        version: 1,
+    }
+}
+
+fn member(o: &Organization, account: &str) -> Connection {
+    Connection {
+        checked_at: None,
+        drift: None,
+        id: ConnectionId::generate(),
+        org: o.org.clone(),
+        account_id: o.account_id.clone(),
+        partition: Partition::Aws,
+        method: Method::Automatic,
+        permissions: Permissions::Default,
+        aws_account_id: Some(account.parse().unwrap()),
+        external_id: ExternalId::generate(&ExternalIdPrefix::default()),
+        pending_external_id: None,
+        previous_external_ids: Vec::new(),
+        state: Status::Pending,
+        health: None,
+        role_arn: None,
+        report: None,
+        cloud_formation: None,
+        stack: None,
+        organization: Some(Membership {
+            organization_id: o.id.clone(),
+            management: false,
+            spot_account_assigned: false,
+            note: None,
+        }),
+        created_at: NOW,
+        created_by: "tester".into(),
+        updated_at: NOW,
+        expires_at: 253_402_300_799,
+        verified_at: None,
+        version: 1,
+    }
+}
+
+fn created(c: &Connection) -> Event {
+    Event {
+        connection_id: c.id.clone(),
+        kind: EventKind::Created,
+        at: NOW,
+        actor: "tester".into(),
+        outcome: "ok".into(),
+        detail: None,
+    }
+}
+
+#[tokio::test]
+async fn one_member_per_organization_and_account_even_when_enrolled_at_once() {
+    for (name, s) in stores().await {
+        let o = organization();
+        s.create_organization(&o).await.unwrap();
+        assert_eq!(s.get_organization(&o.id).await.unwrap().as_ref(), Some(&o), "{name}");
+        let first = member(&o, "444455556666");
+        assert_eq!(
+            s.enroll_member(&first, &created(&first)).await.unwrap(),
+            first,
+            "{name}"
+        );
+        // A second enrollment of the same account answers the first member.
+        let second = member(&o, "444455556666");
+        assert_eq!(
+            s.enroll_member(&second, &created(&second)).await.unwrap(),
+            first,
+            "{name}"
+        );
+        assert_eq!(
+            s.get_any(&second.id).await.unwrap(),
+            None,
+            "{name}: nothing else written"
+        );
+        // Concurrent enrollments of another account: one member.
+        let racers: Vec<Connection> = (0..4).map(|_| member(&o, "777788889999")).collect();
+        let events: Vec<Event> = racers.iter().map(created).collect();
+        let results = futures::future::join_all(racers.iter().zip(&events).map(|(m, e)| s.enroll_member(m, e))).await;
+        let ids: std::collections::BTreeSet<String> = results
+            .into_iter()
+            .filter_map(|r| match r {
+                Ok(c) => Some(c.id.as_str().to_owned()),
+                Err(StoreError::Conflict) => None,
+                Err(e) => panic!("{name}: {e}"),
+            })
+            .collect();
+        assert_eq!(ids.len(), 1, "{name}: {ids:?}");
+        // The same account in another organization is another member.
+        let o2 = organization();
+        s.create_organization(&o2).await.unwrap();
+        let elsewhere = member(&o2, "444455556666");
+        assert_eq!(
+            s.enroll_member(&elsewhere, &created(&elsewhere)).await.unwrap(),
+            elsewhere,
+            "{name}"
+        );
+        // Members page by AWS account; the tenant listing does not see them.
+        let page = s.list_members(&o.id, None, 1).await.unwrap();
+        assert_eq!(page.items, vec![first.clone()], "{name}");
+        assert_eq!(page.next.as_deref(), Some("444455556666"), "{name}");
+        let rest = s.list_members(&o.id, page.next.as_deref(), 10).await.unwrap();
+        assert_eq!(rest.items.len(), 1, "{name}");
+        assert_eq!(rest.next, None, "{name}");
+        assert_eq!(
+            s.list_members(&o.id, Some("ACCT#"), 10).await.unwrap_err(),
+            StoreError::OutsideQuery,
+            "{name}"
+        );
+        assert!(
+            s.list("org-s", None, None, 10).await.unwrap().items.is_empty(),
+            "{name}"
+        );
+        // A member's external ID is claimed like any other.
+        let mut copy = member(&o, "121212121212");
+        copy.external_id = first.external_id.clone();
+        assert_eq!(
+            s.enroll_member(&copy, &created(&copy)).await.unwrap_err(),
+            StoreError::ExternalIdTaken,
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_organization_changes_only_from_the_version_it_was_read_at() {
+    for (name, s) in stores().await {
+        let mut o = organization();
+        s.create_organization(&o).await.unwrap();
+        assert_eq!(
+            s.create_organization(&o).await.unwrap_err(),
+            StoreError::Conflict,
+            "{name}"
+        );
+        o.version = 2;
+        o.state = OrgState::Offboarded;
+        s.update_organization(&o).await.unwrap();
+        assert_eq!(
+            s.update_organization(&o).await.unwrap_err(),
+            StoreError::Conflict,
+            "{name}: stale"
+        );
+        assert_eq!(
+            s.get_organization(&o.id).await.unwrap().unwrap().state,
+            OrgState::Offboarded,
+            "{name}"
+        );
+        assert_eq!(
+            s.get_organization(&OrganizationId::generate()).await.unwrap(),
+            None,
+            "{name}"
+        );
+    }
+}

@@ -1,0 +1,151 @@
+#!/usr/bin/env python3
+"""An AWS Organization on the AWS stand-in (moto, at AWS_ENDPOINT_URL), as
+its management account sees it: the organization and its OUs, the
+management stack, the StackSet and its instances, accounts joining,
+leaving, moving and closing. Every call acts as ACCOUNT through moto's
+x-moto-account-id header. Prints JSON.
+
+usage:
+  org_stand_in.py org MGMT                      two OUs with two accounts each
+  org_stand_in.py deploy MGMT TEMPLATE NAME OUS  the management stack, and its StackSet through the API
+  org_stand_in.py instances MGMT STACKSET OUS REGION
+  org_stand_in.py add-account MGMT OU NAME
+  org_stand_in.py remove-account MGMT ACCOUNT
+  org_stand_in.py close-account MGMT ACCOUNT
+  org_stand_in.py move-account MGMT ACCOUNT FROM TO
+  org_stand_in.py trust ACCOUNT ROLE_NAME PRINCIPAL EXTERNAL_ID
+  org_stand_in.py role ACCOUNT ROLE_NAME          whether the role exists
+
+moto's CloudFormation knows neither `AWS::CloudFormation::StackSet` nor SNS
+custom resources: `deploy` drops both from the template and creates the
+StackSet with the resource's own properties; the caller plays the custom
+resources' requests. The members' role trusts `Fn::GetAtt` of the enroll
+resource, which only a real custom resource answers: the instance gets a
+placeholder, and `trust` puts in the external ID enroll answered, as
+CloudFormation would.
+"""
+import json
+import sys
+
+import boto3
+
+
+def client(service: str, account: str):
+    c = boto3.client(service)
+    c.meta.events.register("before-sign.*.*", lambda request, **_: request.headers.__setitem__("x-moto-account-id", account))
+    return c
+
+
+def create_account(org, root: str, ou: str, name: str) -> str:
+    status = org.create_account(Email=f"{name}@example.com", AccountName=name)["CreateAccountStatus"]
+    account = status["AccountId"]
+    org.move_account(AccountId=account, SourceParentId=root, DestinationParentId=ou)
+    return account
+
+
+def root_of(org) -> str:
+    return org.list_roots()["Roots"][0]["Id"]
+
+
+def strip_custom(template: dict) -> dict:
+    template["Resources"] = {k: v for k, v in template["Resources"].items() if not v["Type"].startswith("Custom::")}
+    return template
+
+
+def member_body(body: str) -> str:
+    t = strip_custom(json.loads(body))
+    trust = t["Resources"]["Role"]["Properties"]["AssumeRolePolicyDocument"]
+    for st in trust["Statement"]:
+        st["Condition"]["StringEquals"]["sts:ExternalId"] = "enroll-has-not-answered"
+    return json.dumps(t)
+
+
+def main() -> int:
+    cmd, args = sys.argv[1], sys.argv[2:]
+    if cmd == "org":
+        (mgmt,) = args
+        org = client("organizations", mgmt)
+        org.create_organization(FeatureSet="ALL")
+        root = root_of(org)
+        ous, accounts = [], {}
+        for name in ("Engineering", "Finance"):
+            ou = org.create_organizational_unit(ParentId=root, Name=name)["OrganizationalUnit"]["Id"]
+            ous.append(ou)
+            accounts[ou] = [create_account(org, root, ou, f"{name.lower()}-{i}-{mgmt}") for i in range(2)]
+        print(json.dumps({"root": root, "ous": ous, "accounts": accounts}))
+    elif cmd == "deploy":
+        mgmt, template_file, name, ous = args
+        with open(template_file, encoding="utf-8") as f:
+            template = json.load(f)
+        stack_set = template["Resources"].pop("SpotMemberStackSet")["Properties"]
+        template["Outputs"].pop("StackSetId", None)
+        cfn = client("cloudformation", mgmt)
+        params = [{"ParameterKey": "OrganizationalUnitIds", "ParameterValue": ous}]
+        cfn.create_stack(StackName=name, TemplateBody=json.dumps(strip_custom(template)), Parameters=params,
+                         Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"])
+        cfn.get_waiter("stack_create_complete").wait(StackName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+        stack = cfn.describe_stacks(StackName=name)["Stacks"][0]
+        outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+        member_role = next(p for p in stack["Parameters"] if p["ParameterKey"] == "MemberRoleName")["ParameterValue"]
+        cfn.create_stack_set(
+            StackSetName=stack_set["StackSetName"],
+            Description=stack_set["Description"],
+            TemplateBody=member_body(stack_set["TemplateBody"]),
+            PermissionModel=stack_set["PermissionModel"],
+            AutoDeployment=stack_set["AutoDeployment"],
+            Capabilities=stack_set["Capabilities"],
+            Parameters=[{"ParameterKey": "RoleName", "ParameterValue": member_role}],
+        )
+        cfn.create_stack_instances(
+            StackSetName=stack_set["StackSetName"],
+            DeploymentTargets={"OrganizationalUnitIds": ous.split(",")},
+            Regions=[boto3.session.Session().region_name],
+            OperationPreferences=stack_set["OperationPreferences"],
+        )
+        instances = cfn.list_stack_instances(StackSetName=stack_set["StackSetName"])["Summaries"]
+        print(json.dumps({"status": stack["StackStatus"], "stackId": stack["StackId"], "roleArn": outputs["RoleArn"],
+                          "stackSetName": stack_set["StackSetName"], "memberRoleName": member_role,
+                          "instances": sorted({i["Account"] for i in instances})}))
+    elif cmd == "instances":
+        mgmt, stack_set, ous, region = args
+        cfn = client("cloudformation", mgmt)
+        cfn.create_stack_instances(StackSetName=stack_set, DeploymentTargets={"OrganizationalUnitIds": ous.split(",")},
+                                   Regions=[region])
+        instances = cfn.list_stack_instances(StackSetName=stack_set)["Summaries"]
+        print(json.dumps({"instances": sorted({(i["Account"], i["Region"]) for i in instances})}))
+    elif cmd == "add-account":
+        mgmt, ou, name = args
+        org = client("organizations", mgmt)
+        print(json.dumps({"account": create_account(org, root_of(org), ou, f"{name}-{mgmt}")}))
+    elif cmd == "remove-account":
+        mgmt, account = args
+        client("organizations", mgmt).remove_account_from_organization(AccountId=account)
+        print(json.dumps({"removed": account}))
+    elif cmd == "close-account":
+        mgmt, account = args
+        org = client("organizations", mgmt)
+        org.close_account(AccountId=account)
+        print(json.dumps({"status": org.describe_account(AccountId=account)["Account"]["Status"]}))
+    elif cmd == "move-account":
+        mgmt, account, source, dest = args
+        client("organizations", mgmt).move_account(AccountId=account, SourceParentId=source, DestinationParentId=dest)
+        print(json.dumps({"moved": account}))
+    elif cmd == "trust":
+        account, role, principal, external_id = args
+        doc = {"Version": "2012-10-17", "Statement": [{
+            "Sid": "SpotAssumeRoleWithExternalId", "Effect": "Allow", "Principal": {"AWS": principal},
+            "Action": "sts:AssumeRole", "Condition": {"StringEquals": {"sts:ExternalId": external_id}}}]}
+        client("iam", account).update_assume_role_policy(RoleName=role, PolicyDocument=json.dumps(doc))
+        print(json.dumps({"trusted": external_id}))
+    elif cmd == "role":
+        account, role = args
+        arn = client("iam", account).get_role(RoleName=role)["Role"]["Arn"]
+        print(json.dumps({"arn": arn}))
+    else:
+        print(__doc__, file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
