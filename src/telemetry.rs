@@ -13,7 +13,12 @@ pub fn init(json: bool) {
             .without_time()
             .try_init()
     } else {
-        builder.compact().try_init()
+        // Colours only for a person at a terminal: escapes cost each request's
+        // span formatting and clutter a log file.
+        builder
+            .compact()
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+            .try_init()
     };
     // A second init (tests) keeps the first subscriber.
     let _ = result;

@@ -22,6 +22,7 @@ pub use routes::{document, route_table, RouteDoc};
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, Uri};
 use axum::Router;
+use std::sync::Arc;
 
 /// Largest request body accepted; the biggest real one (a custom selection)
 /// is a few hundred bytes.
@@ -29,13 +30,12 @@ pub const BODY_LIMIT_BYTES: usize = 64 * 1024;
 
 /// The handlers' axum state: the services, built below this layer (`app`
 /// composes them).
-pub type AppState = crate::services::Services;
+pub type AppState = Arc<crate::services::Services>;
 
 /// Every route, the error shape for unknown routes and methods, request ids
 /// and logs, the body limit, and a JSON 500 if a handler panics.
-pub fn router(state: AppState) -> Router {
-    let (router, _) = routes::routes().split_for_parts();
-    router
+pub fn router(services: crate::services::Services) -> Router {
+    routes::router()
         .route("/", axum::routing::get(web::index))
         .route("/assets/{name}", axum::routing::get(web::asset))
         .fallback(not_found)
@@ -45,7 +45,8 @@ pub fn router(state: AppState) -> Router {
             middleware::panic_response,
         ))
         .layer(axum::middleware::from_fn(middleware::request_context))
-        .with_state(state)
+        // One pointer per request to clone, not each service's handles.
+        .with_state(Arc::new(services))
 }
 
 async fn not_found(method: Method, uri: Uri) -> ApiError {

@@ -1,5 +1,5 @@
-//! The routes: each handler is served and documented from the same
-//! `routes!` entry, so the router and the OpenAPI document cannot drift.
+//! The routes: each handler is served and documented from the same entry
+//! of one list, so the router and the OpenAPI document cannot drift.
 
 use super::{catalog, connections, openapi, organizations, partitions, policies, relay, spot, AppState};
 use axum::http::header;
@@ -9,30 +9,63 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub(super) fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
-        .routes(routes!(openapi::health))
-        .routes(routes!(serve_document))
-        .routes(routes!(catalog::get_catalog))
-        .routes(routes!(partitions::list))
-        .routes(routes!(policies::post_policies))
-        .routes(routes!(connections::create, connections::list))
-        .routes(routes!(connections::get_one, connections::disconnect))
-        .routes(routes!(connections::rotate))
-        .routes(routes!(connections::events))
-        .routes(routes!(connections::connect_role))
-        .routes(routes!(connections::checks))
-        .routes(routes!(connections::template))
-        .routes(routes!(organizations::assign_account))
-        .routes(routes!(organizations::create))
-        .routes(routes!(organizations::get_one, organizations::offboard))
-        .routes(routes!(organizations::sync))
-        .routes(routes!(organizations::get_template))
-        .routes(routes!(relay::relay))
-        .routes(routes!(spot::set_credentials, spot::get_credentials))
-        .routes(routes!(spot::create_external_id))
-        .routes(routes!(spot::read_external_id))
+/// One list makes both: `routes()` serves and documents each group (the
+/// document is built from it), `router()` only serves it. Building the
+/// document derives every schema, which a cold start should not pay for.
+macro_rules! route_table {
+    ($([$($($seg:ident)::+),+ $(,)?]),+ $(,)?) => {
+        pub(super) fn routes() -> OpenApiRouter<AppState> {
+            OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+                $(.routes(routes!($($($seg)::+),+)))+
+        }
+
+        /// The same routes, without their documentation.
+        pub(super) fn router() -> axum::Router<AppState> {
+            use utoipa_axum::PathItemExt;
+            let router = axum::Router::new();
+            $(
+                let mut path: Option<String> = None;
+                let mut methods = axum::routing::MethodRouter::new();
+                $(
+                    // `path()` and `methods()` read the handler's
+                    // `#[utoipa::path]`; neither derives a schema.
+                    let this: String = routes!(@path [path()] of $($seg)::+);
+                    assert!(path.as_ref().is_none_or(|p| *p == this), "one group, one path: {this}");
+                    path = Some(this);
+                    for method in routes!(@path [methods()] of $($seg)::+) {
+                        methods = methods.on(method.to_method_filter(), $($seg)::+);
+                    }
+                )+
+                let router = router.route(&path.expect("a group has a handler"), methods);
+            )+
+            router
+        }
+    };
 }
+
+route_table!(
+    [openapi::health],
+    [serve_document],
+    [catalog::get_catalog],
+    [partitions::list],
+    [policies::post_policies],
+    [connections::create, connections::list],
+    [connections::get_one, connections::disconnect],
+    [connections::rotate],
+    [connections::events],
+    [connections::connect_role],
+    [connections::checks],
+    [connections::template],
+    [organizations::assign_account],
+    [organizations::create],
+    [organizations::get_one, organizations::offboard],
+    [organizations::sync],
+    [organizations::get_template],
+    [relay::relay],
+    [spot::set_credentials, spot::get_credentials],
+    [spot::create_external_id],
+    [spot::read_external_id],
+);
 
 /// The whole document, as `GET /openapi.json` serves it.
 pub fn document() -> utoipa::openapi::OpenApi {

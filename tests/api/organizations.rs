@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 /// created and reported, and (with `members`) every member connected.
 struct World {
     app: common::TestApp,
-    state: account_connect::api::AppState,
+    state: account_connect::services::Services,
     rx: Receiver,
     token: String,
     mgmt: String,

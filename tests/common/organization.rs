@@ -4,8 +4,8 @@
 
 use super::callback::{Receiver, TOPIC};
 use super::TestApp;
-use account_connect::api::AppState;
 use account_connect::automatic::callback::{self, Responder};
+use account_connect::services::Services;
 use serde_json::{json, Value};
 
 pub const ENROLL: &str = "Custom::SpotOrganizationEnroll";
@@ -82,7 +82,7 @@ impl OrgMessage<'_> {
 }
 
 /// Delivers a message and takes the one answer CloudFormation got.
-pub async fn play(state: &AppState, rx: &Receiver, m: &OrgMessage<'_>) -> Value {
+pub async fn play(state: &Services, rx: &Receiver, m: &OrgMessage<'_>) -> Value {
     callback::handle_message(state, &Responder::new(&state.config), &m.text())
         .await
         .expect("not retried");
