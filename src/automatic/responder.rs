@@ -13,6 +13,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use url::Url;
 
@@ -55,25 +56,35 @@ type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes
 /// client follows no redirect: a 3xx is an answer like any other.
 #[derive(Clone)]
 pub struct Responder {
-    http: HttpClient,
+    /// Made on the first PUT: reading the system's CA certificates costs
+    /// milliseconds that a cold start of the API should not pay.
+    http: Arc<OnceLock<HttpClient>>,
     hosts: ResponseHosts,
 }
 
 impl Responder {
     pub fn new(config: &Config) -> Self {
         let hosts = ResponseHosts::from_setting(config.callback_response_hosts.as_deref());
-        let mut tcp = HttpConnector::new();
-        tcp.set_connect_timeout(Some(CONNECT_TIMEOUT));
-        tcp.enforce_http(false);
-        let tls = tls_builder();
-        // In AWS only https goes out; listed hosts (local runs) may be http.
-        let tls = if matches!(hosts, ResponseHosts::CloudFormation) {
-            tls.https_only()
-        } else {
-            tls.https_or_http()
-        };
-        let http = Client::builder(TokioExecutor::new()).build(tls.enable_http1().wrap_connector(tcp));
-        Responder { http, hosts }
+        Responder {
+            http: Arc::default(),
+            hosts,
+        }
+    }
+
+    fn http(&self) -> &HttpClient {
+        self.http.get_or_init(|| {
+            let mut tcp = HttpConnector::new();
+            tcp.set_connect_timeout(Some(CONNECT_TIMEOUT));
+            tcp.enforce_http(false);
+            let tls = tls_builder();
+            // In AWS only https goes out; listed hosts (local runs) may be http.
+            let tls = if matches!(self.hosts, ResponseHosts::CloudFormation) {
+                tls.https_only()
+            } else {
+                tls.https_or_http()
+            };
+            Client::builder(TokioExecutor::new()).build(tls.enable_http1().wrap_connector(tcp))
+        })
     }
 
     pub fn check(&self, raw: Option<&str>, stack: Option<&StackArn>) -> Result<Url, UrlRefused> {
@@ -88,7 +99,7 @@ impl Responder {
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| PutError::Refused(format!("the ResponseURL is not a request target: {e}")))?;
         // The whole exchange, connect included; the answer's body is never read.
-        let sent = tokio::time::timeout(PUT_TIMEOUT, self.http.request(request)).await;
+        let sent = tokio::time::timeout(PUT_TIMEOUT, self.http().request(request)).await;
         match sent {
             Ok(Ok(r)) if r.status().is_success() => Ok(()),
             Ok(Ok(r)) if r.status().is_server_error() => {
