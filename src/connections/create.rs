@@ -4,7 +4,7 @@
 use super::service::{backoff, event, ConnectionService, WRITE_ATTEMPTS};
 use super::ServiceError;
 use crate::domain::{AccountId, Connection, ConnectionId, EventKind, ExternalId, Method, Partition, Permissions};
-use crate::domain::{SpotAccountId, Status};
+use crate::domain::{NewConnection, SpotAccountId};
 use crate::policy::{render_shared, Selection};
 use crate::store::{Idempotency, StoreError};
 use crate::tenancy::Tenant;
@@ -52,7 +52,7 @@ impl ConnectionService {
 
         for attempt in 0..WRITE_ATTEMPTS {
             let at = self.now();
-            let mut conn = Connection {
+            let mut conn = Connection::new_pending(NewConnection {
                 id: ConnectionId::generate(),
                 org: tenant.org.clone(),
                 account_id: req.account_id.clone(),
@@ -61,24 +61,11 @@ impl ConnectionService {
                 permissions: selection.permissions(),
                 aws_account_id: req.aws_account_id.clone(),
                 external_id: ExternalId::generate(&self.config.external_id_prefix),
-                pending_external_id: None,
-                previous_external_ids: Vec::new(),
-                state: Status::Pending,
-                health: None,
-                role_arn: None,
-                report: None,
-                cloud_formation: None,
-                stack: None,
                 organization: None,
-                created_at: at,
                 created_by: tenant.sub.clone(),
-                updated_at: at,
+                at,
                 expires_at: at + self.config.external_id_ttl_secs as i64,
-                verified_at: None,
-                checked_at: None,
-                drift: None,
-                version: 1,
-            };
+            });
             if conn.method == Method::Automatic {
                 // Uploaded before the record is written: an orphan template
                 // (expired by the bucket's lifecycle) is harmless, a record

@@ -155,7 +155,54 @@ pub struct Connection {
     pub version: u64,
 }
 
+/// What a new connection is made of; everything else starts empty (pending,
+/// no role, no report, never checked).
+pub struct NewConnection {
+    pub id: ConnectionId,
+    pub org: String,
+    pub account_id: SpotAccountId,
+    pub partition: Partition,
+    pub method: Method,
+    pub permissions: Permissions,
+    pub aws_account_id: Option<AccountId>,
+    pub external_id: ExternalId,
+    pub organization: Option<super::Membership>,
+    pub created_by: String,
+    pub at: i64,
+    pub expires_at: i64,
+}
+
 impl Connection {
+    pub fn new_pending(n: NewConnection) -> Connection {
+        Connection {
+            id: n.id,
+            org: n.org,
+            account_id: n.account_id,
+            partition: n.partition,
+            method: n.method,
+            permissions: n.permissions,
+            aws_account_id: n.aws_account_id,
+            external_id: n.external_id,
+            pending_external_id: None,
+            previous_external_ids: Vec::new(),
+            state: Status::Pending,
+            health: None,
+            role_arn: None,
+            report: None,
+            cloud_formation: None,
+            stack: None,
+            organization: n.organization,
+            created_at: n.at,
+            created_by: n.created_by,
+            updated_at: n.at,
+            expires_at: n.expires_at,
+            verified_at: None,
+            checked_at: None,
+            drift: None,
+            version: 1,
+        }
+    }
+
     pub fn status(&self, now: i64) -> Status {
         match self.state {
             Status::Pending if now >= self.expires_at => Status::Expired,

@@ -7,8 +7,8 @@ use super::aws::Standing;
 use super::service::{event, system_tenant, OrganizationError, OrganizationService, WRITE_ATTEMPTS};
 use crate::connections::ServiceError;
 use crate::domain::{
-    AccountId, ConnectedStack, Connection, ConnectionId, EventKind, ExternalId, Health, Membership, Method, OrgState,
-    Organization, RoleArn, SpotAccountId, Status,
+    AccountId, ConnectedStack, Connection, ConnectionId, EventKind, ExternalId, Health, Membership, Method,
+    NewConnection, OrgState, Organization, RoleArn, SpotAccountId, Status,
 };
 use crate::store::{Guard, StoreError};
 use crate::tenancy::Tenant;
@@ -70,9 +70,7 @@ impl OrganizationService {
         let config = &self.connections.config;
         for _ in 0..WRITE_ATTEMPTS {
             let at = self.now();
-            let member = Connection {
-                checked_at: None,
-                drift: None,
+            let member = Connection::new_pending(NewConnection {
                 id: ConnectionId::generate(),
                 org: o.org.clone(),
                 account_id: o.account_id.clone(),
@@ -81,27 +79,16 @@ impl OrganizationService {
                 permissions: o.permissions.clone(),
                 aws_account_id: Some(account.clone()),
                 external_id: ExternalId::generate(&config.external_id_prefix),
-                pending_external_id: None,
-                previous_external_ids: Vec::new(),
-                state: Status::Pending,
-                health: None,
-                role_arn: None,
-                report: None,
-                cloud_formation: None,
-                stack: None,
                 organization: Some(Membership {
                     organization_id: o.id.clone(),
                     management: false,
                     spot_account_assigned: false,
                     note: None,
                 }),
-                created_at: at,
                 created_by: actor.to_owned(),
-                updated_at: at,
+                at,
                 expires_at: MEMBER_EXPIRES_AT,
-                verified_at: None,
-                version: 1,
-            };
+            });
             let ev = event(
                 &member,
                 at,

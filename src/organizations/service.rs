@@ -4,8 +4,8 @@ use super::aws::OrgReader;
 use super::{template, token};
 use crate::connections::{ConnectionService, ServiceError};
 use crate::domain::{
-    AccountId, Connection, ConnectionId, Event, EventKind, ExternalId, Method, Partition, Permissions, SpotAccountId,
-    Status,
+    AccountId, Connection, ConnectionId, Event, EventKind, ExternalId, Method, NewConnection, Partition, Permissions,
+    SpotAccountId, Status,
 };
 use crate::domain::{Membership, OrgState, Organization, OrganizationId, Reconciliation, TargetId};
 use crate::policy::{render_shared, Selection};
@@ -192,9 +192,7 @@ impl OrganizationService {
                 updated_at: at,
                 version: 1,
             };
-            let mut mgmt = Connection {
-                checked_at: None,
-                drift: None,
+            let mut mgmt = Connection::new_pending(NewConnection {
                 id: o.management_connection_id.clone(),
                 org: tenant.org.clone(),
                 account_id: req.account_id.clone(),
@@ -203,27 +201,16 @@ impl OrganizationService {
                 permissions: o.permissions.clone(),
                 aws_account_id: Some(req.management_account_id.clone()),
                 external_id: ExternalId::generate(&config.external_id_prefix),
-                pending_external_id: None,
-                previous_external_ids: Vec::new(),
-                state: Status::Pending,
-                health: None,
-                role_arn: None,
-                report: None,
-                cloud_formation: None,
-                stack: None,
                 organization: Some(Membership {
                     organization_id: o.id.clone(),
                     management: true,
                     spot_account_assigned: true,
                     note: None,
                 }),
-                created_at: at,
                 created_by: tenant.sub.clone(),
-                updated_at: at,
+                at,
                 expires_at: at + config.external_id_ttl_secs as i64,
-                verified_at: None,
-                version: 1,
-            };
+            });
             let tpl = self.template_for(&o, &mgmt)?;
             let links = self.connections.templates.links(config, &mgmt, &tpl, at).await;
             mgmt.cloud_formation = Some(links.map_err(ServiceError::TemplateUpload)?);
