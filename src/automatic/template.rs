@@ -1,7 +1,7 @@
 //! The CloudFormation template of a connection: its managed policies, the
 //! role with the trust policy, and the custom resource that reports back.
 
-use crate::domain::{trust_policy, Connection};
+use crate::domain::{trust_policy, Connection, Partition, Permissions};
 use crate::policy::{render_shared, Selection};
 use serde_json::{json, Map, Value};
 
@@ -31,13 +31,17 @@ pub(crate) fn partition_agnostic(v: &Value) -> Value {
     }
 }
 
-/// The template. Without a topic or a token it has no custom resource: the
-/// stack then only creates the role, and the customer pastes its ARN.
-pub fn render(conn: &Connection, principal: &str, topic: Option<&str>, token: Option<&str>) -> Value {
-    let mut resources = Map::new();
-    let selection = Selection::resolve(conn.partition, &conn.permissions).expect("stored selections resolve");
+/// The managed policies of a selection as `SpotPolicy…` resources attached
+/// to `Role`; their logical IDs. `owner` ends each description.
+pub fn policy_resources(
+    partition: Partition,
+    permissions: &Permissions,
+    owner: &str,
+    resources: &mut Map<String, Value>,
+) -> Vec<String> {
+    let selection = Selection::resolve(partition, permissions).expect("stored selections resolve");
     let rendered = render_shared(&selection).expect("stored selections render");
-    let mut policy_ids = Vec::new();
+    let mut ids = Vec::new();
     for (i, p) in rendered.policies.iter().enumerate() {
         let id = if rendered.policies.len() == 1 {
             "SpotPolicy".to_owned()
@@ -50,14 +54,27 @@ pub fn render(conn: &Connection, principal: &str, topic: Option<&str>, token: Op
             json!({
                 "Type": "AWS::IAM::ManagedPolicy",
                 "Properties": {
-                    "Description": format!("Spot permissions ({}) for connection {}", p.name, conn.id.as_str()),
+                    "Description": format!("Spot permissions ({}) for {owner}", p.name),
                     "PolicyDocument": partition_agnostic(&document),
                     "Roles": [{"Ref": "Role"}]
                 }
             }),
         );
-        policy_ids.push(id);
+        ids.push(id);
     }
+    ids
+}
+
+/// The template. Without a topic or a token it has no custom resource: the
+/// stack then only creates the role, and the customer pastes its ARN.
+pub fn render(conn: &Connection, principal: &str, topic: Option<&str>, token: Option<&str>) -> Value {
+    let mut resources = Map::new();
+    let policy_ids = policy_resources(
+        conn.partition,
+        &conn.permissions,
+        &format!("connection {}", conn.id.as_str()),
+        &mut resources,
+    );
     let trust = trust_policy(principal, &conn.external_id, conn.pending_external_id.as_ref());
     resources.insert(
         "Role".into(),

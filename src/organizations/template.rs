@@ -7,7 +7,6 @@
 use crate::automatic::{default_role_name, partition_agnostic, CUSTOM_RESOURCE_ID, ROLE_NAME_PARAMETER};
 use crate::domain::Connection;
 use crate::domain::Organization;
-use crate::policy::{render_shared, Selection};
 use serde_json::{json, Map, Value};
 
 pub const ENROLL_ID: &str = "SpotEnroll";
@@ -42,30 +41,12 @@ pub fn stack_set_name(o: &Organization) -> String {
 
 /// The managed policies of a selection, attached to `Role`.
 fn policies(o: &Organization, resources: &mut Map<String, Value>) -> Vec<String> {
-    let selection = Selection::resolve(o.partition, &o.permissions).expect("stored selections resolve");
-    let rendered = render_shared(&selection).expect("stored selections render");
-    let mut ids = Vec::new();
-    for (i, p) in rendered.policies.iter().enumerate() {
-        let id = if rendered.policies.len() == 1 {
-            "SpotPolicy".to_owned()
-        } else {
-            format!("SpotPolicy{}", i + 1)
-        };
-        let document = serde_json::to_value(&p.document).expect("documents serialize");
-        resources.insert(
-            id.clone(),
-            json!({
-                "Type": "AWS::IAM::ManagedPolicy",
-                "Properties": {
-                    "Description": format!("Spot permissions ({}) for organization {}", p.name, o.id.as_str()),
-                    "PolicyDocument": partition_agnostic(&document),
-                    "Roles": [{"Ref": "Role"}]
-                }
-            }),
-        );
-        ids.push(id);
-    }
-    ids
+    crate::automatic::policy_resources(
+        o.partition,
+        &o.permissions,
+        &format!("organization {}", o.id.as_str()),
+        resources,
+    )
 }
 
 /// Trust for the vendor principal only, with this account's external ID.
