@@ -47,6 +47,21 @@ fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, StoreError> {
     serde_json::from_str(s).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
+/// The `data` column of the row with this id in `table`, parsed.
+pub(super) fn data_by_id<T: serde::de::DeserializeOwned>(
+    db: &rusqlite::Connection,
+    table: &'static str,
+    id: &str,
+) -> Result<Option<T>, StoreError> {
+    let data: Option<String> = db
+        .query_row(&format!("SELECT data FROM {table} WHERE id = ?1"), params![id], |r| {
+            r.get(0)
+        })
+        .optional()
+        .map_err(unavailable)?;
+    data.map(|d| from_json(&d)).transpose()
+}
+
 impl SqliteStore {
     pub fn open(path: &str) -> Result<Self, OpenError> {
         let conn = rusqlite::Connection::open(path).map_err(|source| OpenError::SqliteOpen {
@@ -324,18 +339,7 @@ impl Store for SqliteStore {
 
     async fn get_any(&self, id: &ConnectionId) -> Result<Option<Connection>, StoreError> {
         let id = id.clone();
-        self.with(move |db| {
-            let data: Option<String> = db
-                .query_row(
-                    "SELECT data FROM connections WHERE id = ?1",
-                    params![id.as_str()],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(unavailable)?;
-            data.map(|d| from_json(&d)).transpose()
-        })
-        .await
+        self.with(move |db| data_by_id(db, "connections", id.as_str())).await
     }
 
     async fn list_connected(&self, cursor: Option<&str>, limit: usize) -> Result<Page, StoreError> {

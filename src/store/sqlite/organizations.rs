@@ -1,7 +1,7 @@
 //! SQLite: organizations and their members (a primary key per organization
 //! and AWS account makes enrollment idempotent).
 
-use super::{claim_external_id, from_json, insert_event, to_json, unavailable, SqliteStore};
+use super::{claim_external_id, data_by_id, from_json, insert_event, to_json, unavailable, SqliteStore};
 use crate::domain::{Connection, Event};
 use crate::domain::{Organization, OrganizationId};
 use crate::store::organizations::{member_after, member_key};
@@ -54,18 +54,7 @@ impl OrganizationStore for SqliteStore {
 
     async fn get_organization(&self, id: &OrganizationId) -> Result<Option<Organization>, StoreError> {
         let id = id.clone();
-        self.with(move |db| {
-            let data: Option<String> = db
-                .query_row(
-                    "SELECT data FROM organizations WHERE id = ?1",
-                    params![id.as_str()],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(unavailable)?;
-            data.map(|d| from_json(&d)).transpose()
-        })
-        .await
+        self.with(move |db| data_by_id(db, "organizations", id.as_str())).await
     }
 
     async fn enroll_member(&self, member: &Connection, event: &Event) -> Result<Connection, StoreError> {
