@@ -64,8 +64,8 @@ pub struct Config {
     pub recheck_interval_secs: u64,
     /// The SQS queue the enumerator fills and the workers drain.
     pub recheck_queue_url: Option<String>,
-    /// STS calls per second a process makes per partition (AssumeRole and
-    /// GetCallerIdentity), under STS's per-account request quota.
+    /// STS calls (AssumeRole) per second a process makes per partition,
+    /// under STS's per-account request quota.
     pub sts_per_sec: u32,
     /// STS endpoint per partition for verifications, in place of the SDK's
     /// (a VPC endpoint; a stand-in in tests, where env vars are process-wide).

@@ -136,14 +136,7 @@ where
             delay = (delay * 2).min(MAX_BACKOFF);
             continue;
         }
-        let transient = matches!(
-            err,
-            CallError::Throttled(_)
-                | CallError::Timeout
-                | CallError::Network(_)
-                | CallError::Deadline
-                | CallError::VendorCredentials(_)
-        );
+        let transient = err.is_transient();
         let mut c = assume_failure(err, role, waited, attempts);
         c.transient = transient;
         c.attempts = Some(attempts);

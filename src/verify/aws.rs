@@ -28,6 +28,22 @@ pub enum CallError {
     Other(String),
 }
 
+impl CallError {
+    /// A failure on the way (time, throttling, the network, our own key):
+    /// it says nothing about the role, so a re-check ending on it keeps the
+    /// connection's health instead of calling the role broken.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            CallError::Throttled(_)
+                | CallError::Timeout
+                | CallError::Network(_)
+                | CallError::Deadline
+                | CallError::VendorCredentials(_)
+        )
+    }
+}
+
 /// `classify`, as text for a log or an error message.
 pub fn classify_message<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(e: &SdkError<E, R>) -> String {
     match classify(e) {
@@ -65,10 +81,13 @@ pub struct Endpoints {
     pub iam: Option<String>,
 }
 
-/// Clients for one verification, signed with the assumed role's credentials.
+/// A client for one verification, signed with the assumed role's
+/// credentials, and the account STS says the session acts in.
 pub struct Assumed {
     pub iam: aws_sdk_iam::Client,
-    pub sts: aws_sdk_sts::Client,
+    /// From AssumeRole's AssumedRoleUser (`arn:…:sts::ACCOUNT:assumed-role/…`):
+    /// STS's own word, so no GetCallerIdentity call (one STS call less a check).
+    pub account: Option<String>,
 }
 
 /// AssumeRole with the external ID, a session named for the connection, the
@@ -90,6 +109,12 @@ pub async fn assume(
         .send()
         .await
         .map_err(|e| classify(&e))?;
+    let account = out
+        .assumed_role_user
+        .as_ref()
+        .and_then(|u| u.arn.split(':').nth(4))
+        .filter(|a| !a.is_empty())
+        .map(str::to_owned);
     let c = out
         .credentials
         .ok_or_else(|| CallError::Other("AssumeRole returned no credentials".into()))?;
@@ -100,22 +125,15 @@ pub async fn assume(
         None,
         "assumed-role",
     );
-    let region = Region::new(role.partition().sts_region());
     let mut iam = aws_sdk_iam::config::Builder::from(base)
-        .credentials_provider(creds.clone())
-        .region(region.clone());
+        .credentials_provider(creds)
+        .region(Region::new(role.partition().sts_region()));
     if let Some(url) = &endpoints.iam {
         iam = iam.endpoint_url(url);
     }
-    let mut sts = aws_sdk_sts::config::Builder::from(base)
-        .credentials_provider(creds)
-        .region(region);
-    if let Some(url) = &endpoints.sts {
-        sts = sts.endpoint_url(url);
-    }
     Ok(Assumed {
         iam: aws_sdk_iam::Client::from_conf(iam.build()),
-        sts: aws_sdk_sts::Client::from_conf(sts.build()),
+        account,
     })
 }
 
@@ -123,11 +141,6 @@ pub async fn assume(
 pub const ASSUME_DURATION_SECS: i32 = 900;
 /// Per-call limit, so one stuck call cannot eat the propagation budget.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(5);
-
-pub async fn caller_account(a: &Assumed) -> Result<String, CallError> {
-    let out = a.sts.get_caller_identity().send().await.map_err(|e| classify(&e))?;
-    Ok(out.account.unwrap_or_default())
-}
 
 /// Roles a ListRoles page asks for: IAM's maximum page size.
 const LIST_ROLES_PAGE_ITEMS: i32 = 1000;

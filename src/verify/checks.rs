@@ -73,15 +73,11 @@ impl Verifier {
             let record = within(deadline, aws::read_role(&assumed, &role, get_role)).await;
             (policies, record)
         };
-        let (identity, (policies, record), simulation) = tokio::join!(
-            within(deadline, async {
-                self.pools.get(role.partition()).sts_slot().await;
-                aws::caller_account(&assumed).await
-            }),
+        let ((policies, record), simulation) = tokio::join!(
             reads,
             within(deadline, permissions::simulate_all(&assumed.iam, role.as_str(), &reqs)),
         );
-        checks.push(identity_check(identity, &role));
+        checks.push(identity_check(assumed.account.as_deref(), &role));
         let (trust_check, promote) = trust_check(
             record.as_ref().map(|r| r.trust.clone()).map_err(Clone::clone),
             conn,
@@ -168,13 +164,14 @@ fn check_arn(conn: &Connection, raw: &str) -> Result<(RoleArn, Check), Check> {
     ))
 }
 
-fn identity_check(r: Result<String, CallError>, role: &RoleArn) -> Check {
-    match r {
-        Ok(account) if account == role.account().as_str() => Check::passed(
+/// The account AssumeRole's AssumedRoleUser names, against the ARN's.
+fn identity_check(account: Option<&str>, role: &RoleArn) -> Check {
+    match account {
+        Some(account) if account == role.account().as_str() => Check::passed(
             CheckId::Identity,
             format!("The assumed role acts in account {account}."),
         ),
-        Ok(account) => Check::failed(
+        Some(account) => Check::failed(
             CheckId::Identity,
             format!(
                 "The assumed role acts in account {account}, not {} as its ARN says.",
@@ -182,18 +179,10 @@ fn identity_check(r: Result<String, CallError>, role: &RoleArn) -> Check {
             ),
             "Paste the ARN of the role exactly as the IAM console shows it.",
         ),
-        Err(CallError::Deadline | CallError::Timeout) => Check::failed(
+        None => Check::failed(
             CheckId::Identity,
-            format!(
-                "GetCallerIdentity did not answer in time (the checks share {} s), so we could not confirm the role's account.",
-                CHECKS_BUDGET.as_secs()
-            ),
+            "AssumeRole did not say which account the session acts in, so we could not confirm the role's account.",
             "This is on our side or AWS's; try again in a minute.",
-        ),
-        Err(e) => Check::failed(
-            CheckId::Identity,
-            format!("GetCallerIdentity failed: {e:?}"),
-            "Try again in a minute.",
         ),
     }
 }
@@ -230,7 +219,8 @@ fn trust_check(r: Result<String, CallError>, conn: &Connection, principal: &str,
                         CHECKS_BUDGET.as_secs()
                     ),
                     "This is on our side or AWS's; try again in a minute.",
-                ),
+                )
+                .transient(),
                 false,
             )
         }
@@ -245,10 +235,8 @@ fn trust_check(r: Result<String, CallError>, conn: &Connection, principal: &str,
             )
         }
         Err(e) => {
-            return (
-                Check::failed(CheckId::TrustPolicy, format!("Could not read the role's trust policy: {e:?}"), "Try again in a minute."),
-                false,
-            )
+            let c = Check::failed(CheckId::TrustPolicy, format!("Could not read the role's trust policy: {e:?}"), "Try again in a minute.");
+            return (if e.is_transient() { c.transient() } else { c }, false);
         }
     };
     let doc = match trust::decode_policy(&raw) {
@@ -285,10 +273,10 @@ mod tests {
     #[test]
     fn identity_fails_when_the_caller_is_in_another_account() {
         assert_eq!(
-            identity_check(Ok("123456789012".into()), &role()).status,
+            identity_check(Some("123456789012"), &role()).status,
             CheckStatus::Passed
         );
-        let c = identity_check(Ok("999999999999".into()), &role());
+        let c = identity_check(Some("999999999999"), &role());
         assert_eq!(c.status, CheckStatus::Failed);
         assert!(c.message.contains("999999999999"));
     }

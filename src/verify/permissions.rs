@@ -294,7 +294,7 @@ fn finish(
         let mut c = Check::skipped(CheckId::Permissions, skipped_message(policies, simulation, &notes));
         c.decided_by = decided_by;
         // Out of time reading the policies says nothing about the role.
-        c.transient = matches!(policies, Err(CallError::Deadline | CallError::Timeout));
+        c.transient = policies.as_ref().err().is_some_and(CallError::is_transient);
         return c;
     }
     let count: usize = t.missing.values().map(Vec::len).sum();

@@ -648,3 +648,52 @@ async fn the_recheck_command_checks_the_configured_store_and_prints_its_summary(
     assert!(String::from_utf8_lossy(&out.stderr).contains("1..=1024"));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[tokio::test]
+async fn a_hung_account_holds_only_its_own_slot_and_keeps_its_health() {
+    use crate::aws_standin::{Script, StandIn};
+    use account_connect::domain::Partition;
+    use std::collections::BTreeMap;
+    let standin = StandIn::start(&common::moto_endpoint(), Script::default()).await;
+    let mut config = common::test_config();
+    config.sts_endpoints = BTreeMap::from([(Partition::Aws, standin.url.clone())]);
+    config.iam_endpoints = BTreeMap::from([(Partition::Aws, standin.url.clone())]);
+    let e = env(config, false).await;
+    let (hung, hung_role, _) = e.connected(json!({"mode": "default"})).await;
+    let mut others = Vec::new();
+    for _ in 0..3 {
+        others.push(e.connected(json!({"mode": "default"})).await.0);
+    }
+    // Every IAM call of the hung role's sessions waits a minute; its
+    // AssumeRole goes through, as in an account whose IAM stalls.
+    standin.with(|s| s.hang_roles.insert(hung_role.clone(), Duration::from_secs(60)));
+    e.app.clock.advance(2);
+
+    // Two slots: while the hung check holds one, the other does the rest.
+    let opts = EnumerateOptions::from_config(&e.state.config);
+    let s = local::run(&e.worker(), &opts, 2).await;
+    assert_eq!(
+        (s.queued, s.checked, s.healthy, s.inconclusive, s.timed_out, s.changed),
+        (4, 3, 3, 1, 0, 0),
+        "{s:?}"
+    );
+    let slowest = s.slowest.clone().unwrap();
+    assert_eq!(slowest.connection, id_of(&hung), "{s:?}");
+    // It ended at the verifier's own 6 s deadline, not the minute.
+    assert!((6_000..20_000).contains(&slowest.ms), "{s:?}");
+
+    let after = e.get(&hung).await;
+    assert_eq!(
+        after["health"], "healthy",
+        "a stalled account is not a broken role: {after}"
+    );
+    assert_eq!(
+        after["checkedAt"], hung["checkedAt"],
+        "not checked, so its checkedAt stays: {after}"
+    );
+    for c in &others {
+        let now = e.get(c).await;
+        assert_eq!(now["health"], "healthy");
+        assert_ne!(now["checkedAt"], c["checkedAt"], "{now}");
+    }
+}

@@ -1,7 +1,7 @@
 //! A small AWS stand-in in front of moto, for what moto cannot do: refuse
 //! AssumeRole while a role "propagates", throttle, answer
 //! SimulatePrincipalPolicy, refuse GetRole, page ListRoles without end, or
-//! be slow. It speaks STS's and IAM's query/XML wire format; every other call
+//! be slow (per action, or for one role's sessions: a hung account). It speaks STS's and IAM's query/XML wire format; every other call
 //! goes to moto unchanged. The verifier's production SDK clients are pointed
 //! at it through the Config's endpoint overrides.
 #![allow(dead_code)]
@@ -83,6 +83,12 @@ pub struct Script {
     pub calls: BTreeMap<String, u32>,
     /// Per Action, how long to wait before answering.
     pub delays: HashMap<String, Duration>,
+    /// Per role ARN: how long every call signed with a session of that role
+    /// waits before its answer (its AssumeRole goes through).
+    pub hang_roles: HashMap<String, Duration>,
+    /// Access keys AssumeRole handed out for a role in `hang_roles` (kept
+    /// by the stand-in; public only so `..Script::default()` works).
+    pub hung_keys: HashMap<String, Duration>,
 }
 
 impl Default for Script {
@@ -96,6 +102,8 @@ impl Default for Script {
             endless_list_roles: false,
             calls: BTreeMap::new(),
             delays: HashMap::new(),
+            hang_roles: HashMap::new(),
+            hung_keys: HashMap::new(),
         }
     }
 }
@@ -208,7 +216,8 @@ async fn handle(State(s): State<Shared>, method: Method, uri: Uri, headers: Head
     let delay = {
         let mut script = s.script.lock().unwrap();
         *script.calls.entry(action.clone()).or_default() += 1;
-        script.delays.get(&action).copied()
+        let hung = script.hung_keys.get(&access_key(&headers)).copied();
+        script.delays.get(&action).copied().or(hung)
     };
     if let Some(d) = delay {
         tokio::time::sleep(d).await;
@@ -230,8 +239,26 @@ async fn handle(State(s): State<Shared>, method: Method, uri: Uri, headers: Head
     };
     match answer {
         Some(r) => r,
+        None if action == "AssumeRole" => {
+            let res = forward(&s, method, uri, headers, body).await;
+            note_hung_session(&s, field(&f, "RoleArn").unwrap_or_default(), res).await
+        }
         None => forward(&s, method, uri, headers, body).await,
     }
+}
+
+/// Remembers the access key of a session of a role in `hang_roles`.
+async fn note_hung_session(s: &Shared, role: &str, res: Response) -> Response {
+    let Some(hang) = s.script.lock().unwrap().hang_roles.get(role).copied() else {
+        return res;
+    };
+    let (parts, body) = res.into_parts();
+    let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&bytes);
+    if let Some(key) = text.split("<AccessKeyId>").nth(1).and_then(|k| k.split('<').next()) {
+        s.script.lock().unwrap().hung_keys.insert(key.to_owned(), hang);
+    }
+    Response::from_parts(parts, axum::body::Body::from(bytes))
 }
 
 fn assume_role(s: &Shared, f: &[(String, String)]) -> Option<Response> {
