@@ -7,9 +7,39 @@ use crate::tenancy::{verify, Claims, LocalIssuer, TenancyError, Tenant};
 use axum::extract::{FromRequest, FromRequestParts};
 use axum::http::request::Parts;
 
-#[derive(FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
+/// axum's `Json`, with its rejections in the API's error shape. A body sent
+/// as plain `application/json` that parses is read straight with serde_json;
+/// everything else goes through axum's own extractor (its content-type
+/// rules and its error path, `serde_path_to_error`), so every refusal is
+/// exactly axum's. The fast path skips the path tracking and the MIME parse:
+/// about 2,600 of the 44,000 instructions `POST /v1/policies` took (callgrind).
 pub struct Json<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        let plain = req
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes() == b"application/json");
+        if !plain {
+            let axum::Json(v) = axum::Json::<T>::from_request(req, state).await?;
+            return Ok(Json(v));
+        }
+        // Within the router's DefaultBodyLimit, as axum's would be.
+        let body = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| ApiError::from(axum::extract::rejection::JsonRejection::from(e)))?;
+        match serde_json::from_slice(&body) {
+            Ok(v) => Ok(Json(v)),
+            Err(_) => Err(axum::Json::<T>::from_bytes(&body)
+                .err()
+                .map(ApiError::from)
+                .unwrap_or_else(|| ApiError::bad_request("malformed_json", "the request body is not valid JSON"))),
+        }
+    }
+}
 
 #[derive(FromRequestParts)]
 #[from_request(via(axum::extract::Query), rejection(ApiError))]

@@ -40,11 +40,16 @@ pub fn router(services: crate::services::Services) -> Router {
         .route("/assets/{name}", axum::routing::get(web::asset))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
-            middleware::panic_response,
-        ))
-        .layer(axum::middleware::from_fn(middleware::request_context))
+        // One stack, outermost first: each `Router::layer` call would box
+        // every route once more.
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(middleware::RequestContextLayer)
+                .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+                    middleware::panic_response,
+                ))
+                .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES)),
+        )
         // One pointer per request to clone, not each service's handles.
         .with_state(Arc::new(services))
 }

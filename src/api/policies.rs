@@ -29,10 +29,23 @@ pub struct PolicyResponse<'a> {
     rendered: &'a Rendered,
 }
 
-/// Answers by selection, serialized: a selection's answer never changes.
-static ANSWERS: LazyLock<quick_cache::sync::Cache<Selection, Bytes>> =
-    LazyLock::new(|| quick_cache::sync::Cache::new(MAX_CACHED_ANSWERS));
-const MAX_CACHED_ANSWERS: usize = 512;
+/// Answers by request, serialized: the answer to a request never changes
+/// (the catalog is built in), so a repeated request is neither resolved nor
+/// rendered again. Refusals are not kept.
+/// Bounded by bytes, not entries: a caller sending many distinct selections
+/// (each up to about 60 KB answered) cannot grow the process past it.
+static ANSWERS: LazyLock<quick_cache::sync::Cache<(Partition, Permissions), Bytes, ByLength>> =
+    LazyLock::new(|| quick_cache::sync::Cache::with_weighter(256, MAX_CACHED_ANSWER_BYTES, ByLength));
+const MAX_CACHED_ANSWER_BYTES: u64 = 4 << 20;
+
+#[derive(Clone)]
+struct ByLength;
+
+impl quick_cache::Weighter<(Partition, Permissions), Bytes> for ByLength {
+    fn weight(&self, _: &(Partition, Permissions), answer: &Bytes) -> u64 {
+        answer.len() as u64
+    }
+}
 
 #[utoipa::path(post, path = "/v1/policies", tag = "policies", operation_id = "renderPolicies",
     summary = "Render the IAM managed policies for a selection",
@@ -44,11 +57,12 @@ const MAX_CACHED_ANSWERS: usize = 512;
         (status = 422, description = "The selection is not acceptable; see the error code"),
     ))]
 pub async fn post_policies(Json(req): Json<PolicyRequest>) -> Result<Response, ApiError> {
-    let selection = Selection::resolve(req.partition, &req.permissions)?;
-    let body = ANSWERS.get_or_insert_with(&selection, || {
+    let key = (req.partition, req.permissions);
+    let body = ANSWERS.get_or_insert_with(&key, || {
+        let selection = Selection::resolve(key.0, &key.1)?;
         let rendered = render_shared(&selection)?;
         let answer = PolicyResponse {
-            partition: req.partition,
+            partition: key.0,
             permissions: selection.permissions(),
             bundles: selection.bundle_ids(),
             rendered: &rendered,

@@ -29,7 +29,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Envelope {
         let id = parts
             .extensions
             .get::<RequestId>()
-            .map(|r| r.0.clone())
+            .map(|r| r.as_str().to_owned())
             .unwrap_or_default();
         Ok(Envelope {
             id,

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 /// What the customer asked for, as sent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "mode", rename_all = "camelCase", try_from = "PermissionsWire")]
 pub enum Permissions {
     Default,

@@ -106,7 +106,21 @@ async fn every_bad_input_is_a_4xx_with_a_stable_code() {
             "{}",
             &body[..body.len().min(120)]
         );
+        if ctype == "application/json" {
+            // A plain JSON body takes the extractor's fast path; with a
+            // charset it goes through axum's own: the same refusal, word
+            // for word.
+            let slow = error_of(post(body.clone(), "application/json; charset=utf-8").await);
+            assert_eq!(slow, (got, err), "{}", &body[..body.len().min(120)]);
+        }
     }
+    let ok = "{\"partition\":\"aws\",\"permissions\":{\"mode\":\"default\"}}".to_owned();
+    let (fast, slow) = (
+        post(ok.clone(), "application/json").await,
+        post(ok, "application/json; charset=utf-8").await,
+    );
+    assert_eq!(fast.0, 200, "{}", fast.1);
+    assert_eq!(fast, slow);
     let (status, err) = error_of(
         post(
             "{\"partition\":\"aws\",\"permissions\":{\"mode\":\"custom\",\"products\":[\"ocean\",\"ocean\"]}}".into(),
