@@ -32,6 +32,7 @@ pub struct PolicyResponse<'a> {
 /// Answers by request, serialized: the answer to a request never changes
 /// (the catalog is built in), so a repeated request is neither resolved nor
 /// rendered again. Refusals are not kept.
+///
 /// Bounded by bytes, not entries: a caller sending many distinct selections
 /// (each up to about 60 KB answered) cannot grow the process past it.
 static ANSWERS: LazyLock<quick_cache::sync::Cache<(Partition, Permissions), Bytes, ByLength>> =

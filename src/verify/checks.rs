@@ -183,7 +183,9 @@ fn identity_check(account: Option<&str>, role: &RoleArn) -> Check {
             CheckId::Identity,
             "AssumeRole did not say which account the session acts in, so we could not confirm the role's account.",
             "This is on our side or AWS's; try again in a minute.",
-        ),
+        )
+        // AWS's answer was short, not the role at fault.
+        .transient(),
     }
 }
 
@@ -279,6 +281,9 @@ mod tests {
         let c = identity_check(Some("999999999999"), &role());
         assert_eq!(c.status, CheckStatus::Failed);
         assert!(c.message.contains("999999999999"));
+        // Another account is the role's fault; a short answer is AWS's.
+        assert!(!c.transient);
+        assert!(identity_check(None, &role()).transient);
     }
 
     #[test]
