@@ -1,6 +1,7 @@
-//! The verification metric: the real binary, serving with EMF metrics on,
-//! writes the line the `VerificationFailed` alarm in template.yaml counts,
-//! once per verification.
+//! The metrics the alarms in template.yaml count, from the real binary
+//! serving with EMF metrics on: `VerificationFailed` once per failed
+//! verification, and `PartitionCredentialsRejected` with its partition when
+//! a partition's STS refuses our own key.
 
 use crate::common;
 
@@ -26,8 +27,15 @@ impl Drop for Server {
 
 impl Server {
     fn start() -> Server {
+        Self::start_with(&[])
+    }
+
+    /// With more settings in its environment.
+    fn start_with(env: &[(&str, String)]) -> Server {
         common::moto_endpoint();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_account-connect"))
+        let mut child = Command::new(env!("CARGO_BIN_EXE_account-connect"));
+        child.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+        let mut child = child
             .args(["serve", "--addr", "127.0.0.1:0"])
             .env("ACCOUNT_CONNECT_STORE", "sqlite::memory:")
             .env(
@@ -92,15 +100,7 @@ impl Server {
 
 /// The alarm's Namespace and MetricName, and whether it names dimensions.
 fn alarm() -> (String, String, bool) {
-    let text = std::fs::read_to_string(common::repo_path("template.yaml")).unwrap();
-    let start = text
-        .find("\n  VerificationFailedAlarm:\n")
-        .expect("the alarm is in template.yaml");
-    let block: Vec<&str> = text[start + 1..]
-        .lines()
-        .skip(1)
-        .take_while(|l| l.starts_with("    ") || l.trim().is_empty())
-        .collect();
+    let block = alarm_block("VerificationFailedAlarm");
     let value = |key: &str| {
         block
             .iter()
@@ -110,6 +110,20 @@ fn alarm() -> (String, String, bool) {
     };
     let dims = block.iter().any(|l| l.trim().starts_with("Dimensions:"));
     (value("Namespace:"), value("MetricName:"), dims)
+}
+
+/// The lines of template.yaml's resource `name`, below its name.
+fn alarm_block(name: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(common::repo_path("template.yaml")).unwrap();
+    let start = text
+        .find(&format!("\n  {name}:\n"))
+        .unwrap_or_else(|| panic!("{name} is in template.yaml"));
+    text[start + 1..]
+        .lines()
+        .skip(1)
+        .take_while(|l| l.starts_with("    ") || l.trim().is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Lines counting `metric` with no dimensions, as the alarm sees them.
@@ -174,4 +188,64 @@ async fn each_verification_writes_its_outcome_once_and_a_failure_the_line_the_al
         failed[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
         json!([["Check"]])
     );
+}
+
+#[tokio::test]
+async fn a_partition_refusing_our_key_writes_the_line_its_alarm_counts() {
+    use crate::partitions;
+    use account_connect::domain::Partition;
+    let p = Partition::AwsUsGov;
+    // The alarm: this metric, with the partition as its one dimension.
+    let block = alarm_block("PartitionCredentialsAlarmAwsUsGov").join("\n");
+    for want in [
+        "Namespace: AccountConnect",
+        "MetricName: PartitionCredentialsRejected",
+        "- Name: Partition",
+        "Value: aws-us-gov",
+    ] {
+        assert!(block.contains(want), "{want} not in the alarm:\n{block}");
+    }
+
+    // GovCloud signed with the commercial identity (the default profile),
+    // at the GovCloud server, which refuses that key as GovCloud STS does.
+    let gov = partitions::test_env("ACCOUNT_CONNECT_TEST_MOTO_URL", p);
+    let server = Server::start_with(&[
+        ("ACCOUNT_CONNECT_PROFILE_AWS_US_GOV", "default".into()),
+        ("ACCOUNT_CONNECT_PRINCIPAL_AWS_US_GOV", partitions::GOV_PRINCIPAL.into()),
+        ("ACCOUNT_CONNECT_STS_ENDPOINT_AWS_US_GOV", gov.clone()),
+        ("ACCOUNT_CONNECT_IAM_ENDPOINT_AWS_US_GOV", gov),
+    ]);
+    let app = common::TestApp::at(&server.base);
+    let token = common::token("org-m2", None);
+    let c = partitions::create(&app, &token, "act-m2", p).await;
+    let arn = partitions::role_for(&partitions::iam_in(p).await, &c).await;
+    let (status, err) = app.connect_role(&token, c["id"].as_str().unwrap(), &arn).await;
+    assert_eq!(status, 422, "{err}");
+
+    let first = server
+        .next_line(|l| l.contains("\"PartitionCredentialsRejected\""))
+        .expect("the PartitionCredentialsRejected line is written");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut lines = vec![serde_json::from_str::<Value>(&first).unwrap()];
+    lines.extend(server.emf_lines());
+    let rejected: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l.get("PartitionCredentialsRejected").is_some())
+        .collect();
+    // Refused, read again once, refused again: one line a refusal seen.
+    assert!(!rejected.is_empty() && rejected.len() <= 2, "{lines:?}");
+    for l in &rejected {
+        assert_eq!(l["Partition"], "aws-us-gov", "{l}");
+        let m = &l["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(
+            (&m["Namespace"], &m["Metrics"][0]["Name"], &m["Dimensions"]),
+            (
+                &json!("AccountConnect"),
+                &json!("PartitionCredentialsRejected"),
+                &json!([["Partition"]])
+            ),
+            "{l}"
+        );
+        assert_eq!(l["PartitionCredentialsRejected"], 1);
+    }
 }

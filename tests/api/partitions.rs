@@ -11,7 +11,7 @@ use account_connect::domain::Partition;
 use serde_json::{json, Value};
 
 const ACCOUNT: &str = "123456789012"; // moto's account
-const GOV_PRINCIPAL: &str = "arn:aws-us-gov:iam::210987654321:root";
+pub(crate) const GOV_PRINCIPAL: &str = "arn:aws-us-gov:iam::210987654321:root";
 const CN_PRINCIPAL: &str = "arn:aws-cn:iam::210987654322:root";
 
 fn principal(p: Partition) -> &'static str {
@@ -22,7 +22,7 @@ fn principal(p: Partition) -> &'static str {
     }
 }
 
-fn test_env(name: &str, p: Partition) -> String {
+pub(crate) fn test_env(name: &str, p: Partition) -> String {
     let var = format!("{name}_{}", p.env_suffix());
     std::env::var(&var).unwrap_or_else(|_| panic!("{var} is not set: run the tests with scripts/test"))
 }
@@ -33,7 +33,7 @@ fn profile(p: Partition) -> String {
 }
 
 /// The partition's IAM, as its customer (and the vendor key) reach it.
-async fn iam_in(p: Partition) -> aws_sdk_iam::Client {
+pub(crate) async fn iam_in(p: Partition) -> aws_sdk_iam::Client {
     common::moto_endpoint();
     let conf = match p {
         Partition::Aws => aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await,
@@ -71,7 +71,7 @@ fn profiles() -> Vec<(Partition, CredentialSource)> {
         .collect()
 }
 
-async fn create(app: &common::TestApp, token: &str, account: &str, p: Partition) -> Value {
+pub(crate) async fn create(app: &common::TestApp, token: &str, account: &str, p: Partition) -> Value {
     let body = json!({"accountId": account, "partition": p.as_str(), "permissions": {"mode": "default"}, "awsAccountId": ACCOUNT});
     let (status, c) = app.create_connection(token, &body).await;
     assert_eq!(status, 201, "{c}");
@@ -80,7 +80,7 @@ async fn create(app: &common::TestApp, token: &str, account: &str, p: Partition)
 
 /// The role the connection asks for, in the partition's IAM: its trust
 /// policy and its policies, as the customer pastes them.
-async fn role_for(iam: &aws_sdk_iam::Client, c: &Value) -> String {
+pub(crate) async fn role_for(iam: &aws_sdk_iam::Client, c: &Value) -> String {
     let name = format!("Spot-Role-{}", account_connect::ids::random_token(4));
     let out = iam
         .create_role()
