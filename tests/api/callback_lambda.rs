@@ -160,7 +160,7 @@ async fn the_callback_binary_answers_cloudformation_under_the_lambda_runtime_api
 }
 
 #[test]
-fn the_deployment_template_reserves_the_callbacks_concurrency_and_lints_clean() {
+fn the_deployment_template_reserves_the_callbacks_and_relays_concurrency_and_lints_clean() {
     let (ok, out) = common::run_python("tests/tools/template_json.py", &["template.yaml"], "");
     assert!(ok, "{out}");
     let t: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
@@ -171,7 +171,15 @@ fn the_deployment_template_reserves_the_callbacks_concurrency_and_lints_clean() 
     );
     let p = &t["Parameters"]["CallbackReservedConcurrency"];
     assert!(p["Default"].as_u64().is_some_and(|d| d >= 1), "{p}");
-    // The API keeps the unreserved pool: only the callback is bounded.
+    // The relay intake's public URL has its own bound, apart from the
+    // callback's (each reservation is taken from the account's limit).
+    assert_eq!(
+        r["RelayIntakeFunction"]["Properties"]["ReservedConcurrentExecutions"],
+        json!({"Ref": "RelayReservedConcurrency"})
+    );
+    let p = &t["Parameters"]["RelayReservedConcurrency"];
+    assert!(p["Default"].as_u64().is_some_and(|d| d >= 1), "{p}");
+    // The API keeps the unreserved pool: only the callback and relay are bounded.
     assert!(r["ApiFunction"]["Properties"]["ReservedConcurrentExecutions"].is_null());
     assert_eq!(
         r["CallbackRejectedAlarm"]["Properties"]["MetricName"],
