@@ -88,6 +88,20 @@ impl Server {
         None
     }
 
+    /// The first EMF line counting `metric` (within 20 s) and every EMF
+    /// line written until a moment after it, parsed.
+    async fn emf_lines_from(&self, metric: &str) -> Vec<Value> {
+        let key = format!("\"{metric}\"");
+        let first = self
+            .next_line(|l| l.contains(&key))
+            .unwrap_or_else(|| panic!("no {metric} line is written"));
+        // Give the process a moment to write anything else it would write.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let mut lines = vec![serde_json::from_str::<Value>(&first).unwrap()];
+        lines.extend(self.emf_lines());
+        lines
+    }
+
     /// Every EMF line written so far, parsed.
     fn emf_lines(&self) -> Vec<Value> {
         self.lines
@@ -172,13 +186,7 @@ async fn each_verification_writes_its_outcome_once_and_a_failure_the_line_the_al
     let (status, _) = app.connect_role(&token, c["id"].as_str().unwrap(), &arn).await;
     assert_eq!(status, 422);
 
-    let first = server
-        .next_line(|l| l.contains("\"VerificationFailed\""))
-        .expect("the VerificationFailed line is written");
-    // Give the process a moment to write anything else it would write.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let mut lines = vec![serde_json::from_str::<Value>(&first).unwrap()];
-    lines.extend(server.emf_lines());
+    let lines = server.emf_lines_from("VerificationFailed").await;
     assert_eq!(counted(&lines, &namespace, &metric).len(), 1, "{lines:?}");
     assert!(counted(&lines, &namespace, "Connected").is_empty(), "{lines:?}");
     let failed: Vec<&Value> = lines.iter().filter(|l| l.get("FailedCheck").is_some()).collect();
@@ -222,12 +230,7 @@ async fn a_partition_refusing_our_key_writes_the_line_its_alarm_counts() {
     let (status, err) = app.connect_role(&token, c["id"].as_str().unwrap(), &arn).await;
     assert_eq!(status, 422, "{err}");
 
-    let first = server
-        .next_line(|l| l.contains("\"PartitionCredentialsRejected\""))
-        .expect("the PartitionCredentialsRejected line is written");
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let mut lines = vec![serde_json::from_str::<Value>(&first).unwrap()];
-    lines.extend(server.emf_lines());
+    let lines = server.emf_lines_from("PartitionCredentialsRejected").await;
     let rejected: Vec<&Value> = lines
         .iter()
         .filter(|l| l.get("PartitionCredentialsRejected").is_some())
