@@ -1,8 +1,9 @@
 //! A small AWS stand-in in front of moto, for what moto cannot do: refuse
 //! AssumeRole while a role "propagates", throttle, answer
 //! SimulatePrincipalPolicy, refuse GetRole, page ListRoles without end, or
-//! be slow (per action, or for one role's sessions: a hung account). It speaks STS's and IAM's query/XML wire format; every other call
-//! goes to moto unchanged. The verifier's production SDK clients are pointed
+//! be slow (per action, or for one role's sessions: a hung account). It
+//! speaks STS's and IAM's query/XML wire format; every other call goes to
+//! moto unchanged. The verifier's production SDK clients are pointed
 //! at it through the Config's endpoint overrides.
 #![allow(dead_code)]
 
