@@ -16,21 +16,6 @@ async fn bucket() -> String {
     name
 }
 
-fn cfn_lint(t: &Value) {
-    let path = std::env::temp_dir().join(format!("tpl-{}.json", account_connect::ids::random_token(4)));
-    std::fs::write(&path, serde_json::to_string_pretty(t).unwrap()).unwrap();
-    let out = std::process::Command::new(common::venv_bin("cfn-lint"))
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "cfn-lint:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn templates_pass_cfn_lint_and_use_the_partition_variable() {
     let app = common::spawn_app(config(None)).await;
@@ -53,7 +38,7 @@ async fn templates_pass_cfn_lint_and_use_the_partition_variable() {
         tpl["Parameters"].get("CallbackToken").is_none(),
         "nothing secret travels as a parameter"
     );
-    cfn_lint(&tpl);
+    common::cfn_lint_json(&tpl);
     // Every bundle: several managed policies, all attached to the role.
     let all = json!({"mode": "custom", "products": ["overview-dashboard", "elastigroup", "ocean", "spot-storage", "eco"],
         "integrations": ["elastigroup-route53", "elastigroup-load-balancers", "eco-commitment-purchases", "ocean-ecs", "ocean-eks",
@@ -70,7 +55,7 @@ async fn templates_pass_cfn_lint_and_use_the_partition_variable() {
     assert!(policies
         .iter()
         .all(|p| p["Properties"]["Roles"] == json!([{"Ref": "Role"}])));
-    cfn_lint(&tpl);
+    common::cfn_lint_json(&tpl);
     // Without a bucket there is no link, and the answer says why.
     assert!(c["cloudFormation"]["quickCreateUrl"].is_null());
     assert!(c["cloudFormation"]["unavailableReason"]
@@ -190,16 +175,7 @@ async fn every_bad_request_is_answered_failed_with_a_reason() {
     let iam = aws_sdk_iam::Client::new(&conf);
     let name = format!("No-ExtId-{}", account_connect::ids::random_token(4));
     let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::922761411349:root"}, "Action": "sts:AssumeRole"}]});
-    let bad_role = iam
-        .create_role()
-        .role_name(&name)
-        .assume_role_policy_document(trust.to_string())
-        .send()
-        .await
-        .unwrap()
-        .role
-        .unwrap()
-        .arn;
+    let bad_role = common::create_role(&iam, &name, trust.to_string()).await;
     deliver(&state, fixture("callback-create.json", &url, id, &bad_role, &tok)).await;
     let answer = rx.answer();
     assert_eq!(answer["Status"], "FAILED");

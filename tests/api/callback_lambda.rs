@@ -185,18 +185,5 @@ fn the_deployment_template_reserves_the_callbacks_and_relays_concurrency_and_lin
         r["CallbackRejectedAlarm"]["Properties"]["MetricName"],
         "CallbackRejected"
     );
-    // cfn-lint, offline, as scripts/test's lint step runs it.
-    let out = std::process::Command::new(common::venv_bin("cfn-lint"))
-        .arg(common::repo_path("template.yaml"))
-        .env_remove("AWS_ENDPOINT_URL")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "cfn-lint template.yaml:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::cfn_lint(&common::repo_path("template.yaml"), &[]);
 }

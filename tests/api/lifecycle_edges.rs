@@ -112,16 +112,7 @@ async fn a_refused_second_rotation_leaves_a_working_role_healthy() {
         let (_, c) = app.create_connection(&t, &body(&account)).await;
         let id = c["id"].as_str().unwrap();
         let role = format!("Spot-Role-{}", account_connect::ids::random_token(4));
-        let arn = iam
-            .create_role()
-            .role_name(&role)
-            .assume_role_policy_document(c["trustPolicy"].to_string())
-            .send()
-            .await
-            .unwrap()
-            .role
-            .unwrap()
-            .arn;
+        let arn = common::create_role(&iam, &role, c["trustPolicy"].to_string()).await;
         for (i, p) in c["policies"].as_array().unwrap().iter().enumerate() {
             iam.put_role_policy()
                 .role_name(&role)

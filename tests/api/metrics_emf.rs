@@ -173,16 +173,7 @@ async fn each_verification_writes_its_outcome_once_and_a_failure_the_line_the_al
     let name = format!("Spot-Role-{}", account_connect::ids::random_token(4));
     let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
         "Principal": {"AWS": "arn:aws:iam::922761411349:root"}, "Action": "sts:AssumeRole"}]});
-    let arn = iam
-        .create_role()
-        .role_name(&name)
-        .assume_role_policy_document(trust.to_string())
-        .send()
-        .await
-        .unwrap()
-        .role
-        .unwrap()
-        .arn;
+    let arn = common::create_role(&iam, &name, trust.to_string()).await;
     let (status, _) = app.connect_role(&token, c["id"].as_str().unwrap(), &arn).await;
     assert_eq!(status, 422);
 

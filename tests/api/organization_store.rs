@@ -4,8 +4,8 @@
 use crate::common;
 
 use account_connect::domain::Permissions;
-use account_connect::domain::{Connection, ConnectionId, Event, EventKind, Method, Status};
-use account_connect::domain::{ExternalId, ExternalIdPrefix, Partition};
+use account_connect::domain::{Connection, ConnectionId, Event, EventKind, Method};
+use account_connect::domain::{ExternalId, ExternalIdPrefix, NewConnection, Partition};
 use account_connect::domain::{Membership, OrgState, Organization, OrganizationId};
 use account_connect::store::{self, DynStore, StoreError};
 
@@ -38,9 +38,7 @@ fn organization() -> Organization {
 }
 
 fn member(o: &Organization, account: &str) -> Connection {
-    Connection {
-        checked_at: None,
-        drift: None,
+    Connection::new_pending(NewConnection {
         id: ConnectionId::generate(),
         org: o.org.clone(),
         account_id: o.account_id.clone(),
@@ -49,27 +47,16 @@ fn member(o: &Organization, account: &str) -> Connection {
         permissions: Permissions::Default,
         aws_account_id: Some(account.parse().unwrap()),
         external_id: ExternalId::generate(&ExternalIdPrefix::default()),
-        pending_external_id: None,
-        previous_external_ids: Vec::new(),
-        state: Status::Pending,
-        health: None,
-        role_arn: None,
-        report: None,
-        cloud_formation: None,
-        stack: None,
         organization: Some(Membership {
             organization_id: o.id.clone(),
             management: false,
             spot_account_assigned: false,
             note: None,
         }),
-        created_at: NOW,
         created_by: "tester".into(),
-        updated_at: NOW,
+        at: NOW,
         expires_at: 253_402_300_799,
-        verified_at: None,
-        version: 1,
-    }
+    })
 }
 
 fn created(c: &Connection) -> Event {

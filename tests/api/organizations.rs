@@ -163,21 +163,6 @@ impl World {
     }
 }
 
-fn cfn_lint(t: &Value) {
-    let path = std::env::temp_dir().join(format!("org-tpl-{}.json", account_connect::ids::random_token(4)));
-    std::fs::write(&path, serde_json::to_string_pretty(t).unwrap()).unwrap();
-    let out = std::process::Command::new(common::venv_bin("cfn-lint"))
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "cfn-lint:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_organization_in_two_ous_connects_every_member() {
     let w = World::start(true).await;
@@ -230,9 +215,9 @@ async fn an_organization_in_two_ous_connects_every_member() {
     );
 
     // The templates: cfn-lint clean; the StackSet as the issue describes it.
-    cfn_lint(&w.template);
+    common::cfn_lint_json(&w.template);
     let member = member_template(&w.template);
-    cfn_lint(&member);
+    common::cfn_lint_json(&member);
     let set = &w.template["Resources"]["SpotMemberStackSet"]["Properties"];
     assert_eq!(set["PermissionModel"], "SERVICE_MANAGED");
     assert_eq!(

@@ -8,6 +8,7 @@
 use crate::common;
 use account_connect::config::CredentialSource;
 use account_connect::domain::Partition;
+use common::check;
 use serde_json::{json, Value};
 
 const ACCOUNT: &str = "123456789012"; // moto's account
@@ -81,27 +82,7 @@ pub(crate) async fn create(app: &common::TestApp, token: &str, account: &str, p:
 /// The role the connection asks for, in the partition's IAM: its trust
 /// policy and its policies, as the customer pastes them.
 pub(crate) async fn role_for(iam: &aws_sdk_iam::Client, c: &Value) -> String {
-    let name = format!("Spot-Role-{}", account_connect::ids::random_token(4));
-    let out = iam
-        .create_role()
-        .role_name(&name)
-        .assume_role_policy_document(c["trustPolicy"].to_string())
-        .send()
-        .await
-        .unwrap();
-    for (i, p) in c["policies"].as_array().unwrap().iter().enumerate() {
-        common::attach_managed_policy(iam, &name, &format!("{name}-p{i}"), &p["document"]).await;
-    }
-    out.role.unwrap().arn
-}
-
-fn check<'a>(report: &'a Value, id: &str) -> &'a Value {
-    report["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == id)
-        .unwrap_or_else(|| panic!("no {id} in {report}"))
+    common::connection_role(iam, c).await.0
 }
 
 #[tokio::test]

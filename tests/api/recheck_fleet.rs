@@ -67,25 +67,7 @@ impl Env {
     /// A role trusting the connection, with its policies as managed ones
     /// (their ARNs returned beside the role's).
     async fn role(&self, c: &Value) -> (String, Vec<String>) {
-        let name = format!("Spot-Role-{}", account_connect::ids::random_token(5));
-        let arn = self
-            .iam
-            .create_role()
-            .role_name(&name)
-            .assume_role_policy_document(c["trustPolicy"].to_string())
-            .send()
-            .await
-            .unwrap()
-            .role
-            .unwrap()
-            .arn;
-        let mut policies = Vec::new();
-        for (i, p) in c["policies"].as_array().unwrap().iter().enumerate() {
-            let policy = format!("{name}-p{i}");
-            common::attach_managed_policy(&self.iam, &name, &policy, &p["document"]).await;
-            policies.push(format!("arn:aws:iam::{ACCOUNT}:policy/{policy}"));
-        }
-        (arn, policies)
+        common::connection_role(&self.iam, c).await
     }
 
     /// A connection connected to a fresh role; its role and policy ARNs.

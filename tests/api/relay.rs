@@ -66,19 +66,7 @@ async fn gov_iam() -> aws_sdk_iam::Client {
 
 /// What the stack would create: the template's role, in GovCloud.
 async fn stack_role(c: &Value) -> String {
-    let iam = gov_iam().await;
-    let name = format!("Spot-Role-{}", account_connect::ids::random_token(4));
-    let out = iam
-        .create_role()
-        .role_name(&name)
-        .assume_role_policy_document(c["trustPolicy"].to_string())
-        .send()
-        .await
-        .unwrap();
-    for (i, p) in c["policies"].as_array().unwrap().iter().enumerate() {
-        common::attach_managed_policy(&iam, &name, &format!("{name}-p{i}"), &p["document"]).await;
-    }
-    out.role.unwrap().arn
+    common::connection_role(&gov_iam().await, c).await.0
 }
 
 async fn gov_connection(app: &common::TestApp, t: &str, account: &str) -> Value {
@@ -298,19 +286,9 @@ async fn the_relay_function_forwards_what_its_topic_delivers() {
 
 #[test]
 fn the_relay_stack_lints_for_govcloud_and_china() {
-    let out = std::process::Command::new(common::venv_bin("cfn-lint"))
-        .args(["--regions", "us-gov-west-1", "cn-north-1", "--"])
-        .arg(common::repo_path("infra/partition-relay.yaml"))
-        .env_remove("AWS_ENDPOINT_URL")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "cfn-lint infra/partition-relay.yaml:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    common::cfn_lint(
+        &common::repo_path("infra/partition-relay.yaml"),
+        &["us-gov-west-1", "cn-north-1"],
     );
     // The relay forwards to the intake the main template serves.
     let relay = std::fs::read_to_string(common::repo_path("infra/partition-relay.yaml")).unwrap();

@@ -3,7 +3,7 @@
 use crate::common;
 
 use account_connect::domain::{ConnectedStack, Connection, ConnectionId, Event, EventKind, Method, Status};
-use account_connect::domain::{ExternalId, ExternalIdPrefix, Partition};
+use account_connect::domain::{ExternalId, ExternalIdPrefix, NewConnection, Partition};
 use account_connect::policy::Permissions;
 use account_connect::store::{self, DynStore, Guard, Idempotency, StoreError};
 
@@ -17,7 +17,7 @@ async fn stores() -> Vec<(&'static str, DynStore)> {
 }
 
 fn conn(org: &str, account: &str) -> Connection {
-    Connection {
+    Connection::new_pending(NewConnection {
         id: ConnectionId::generate(),
         org: org.into(),
         account_id: account.parse().unwrap(),
@@ -26,24 +26,11 @@ fn conn(org: &str, account: &str) -> Connection {
         permissions: Permissions::Default,
         aws_account_id: None,
         external_id: ExternalId::generate(&ExternalIdPrefix::default()),
-        pending_external_id: None,
-        previous_external_ids: Vec::new(),
-        state: Status::Pending,
-        health: None,
-        role_arn: None,
-        report: None,
-        cloud_formation: None,
-        stack: None,
         organization: None,
-        created_at: NOW,
         created_by: "tester".into(),
-        updated_at: NOW,
+        at: NOW,
         expires_at: NOW + 100,
-        verified_at: None,
-        checked_at: None,
-        drift: None,
-        version: 1,
-    }
+    })
 }
 
 fn ev(c: &Connection, kind: EventKind, at: i64) -> Event {

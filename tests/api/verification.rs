@@ -2,6 +2,7 @@
 //! a customer would: every check can fail, and says what to change.
 
 use crate::common;
+use common::check;
 
 use serde_json::{json, Value};
 
@@ -71,15 +72,6 @@ fn docs(c: &Value) -> Vec<Value> {
         .iter()
         .map(|p| p["document"].clone())
         .collect()
-}
-
-fn check<'a>(report: &'a Value, id: &str) -> &'a Value {
-    report["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == id)
-        .unwrap_or_else(|| panic!("no {id} in {report}"))
 }
 
 fn trust_with(ext: Value) -> Value {

@@ -5,6 +5,7 @@
 
 use crate::aws_standin;
 use crate::common;
+use common::check;
 
 use account_connect::domain::Partition;
 use aws_standin::{Refusal, SimAnswer, Simulator, StandIn};
@@ -87,15 +88,6 @@ impl Env {
     fn calls(&self, action: &str) -> u32 {
         self.standin().with(|s| s.calls.get(action).copied().unwrap_or(0))
     }
-}
-
-fn check<'a>(report: &'a Value, id: &str) -> &'a Value {
-    report["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == id)
-        .unwrap_or_else(|| panic!("no {id} in {report}"))
 }
 
 /// The report of a 422, or of a connection.

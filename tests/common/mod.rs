@@ -180,8 +180,13 @@ pub fn spot_default_policy() -> serde_json::Value {
 }
 
 /// Creates a managed policy from `doc` and attaches it to `role`, as a
-/// customer does in the IAM console.
-pub async fn attach_managed_policy(iam: &aws_sdk_iam::Client, role: &str, policy_name: &str, doc: &serde_json::Value) {
+/// customer does in the IAM console; the policy's ARN.
+pub async fn attach_managed_policy(
+    iam: &aws_sdk_iam::Client,
+    role: &str,
+    policy_name: &str,
+    doc: &serde_json::Value,
+) -> String {
     let p = iam
         .create_policy()
         .policy_name(policy_name)
@@ -189,10 +194,79 @@ pub async fn attach_managed_policy(iam: &aws_sdk_iam::Client, role: &str, policy
         .send()
         .await
         .unwrap();
+    let arn = p.policy.unwrap().arn.unwrap();
     iam.attach_role_policy()
         .role_name(role)
-        .policy_arn(p.policy.unwrap().arn.unwrap())
+        .policy_arn(&arn)
         .send()
         .await
         .unwrap();
+    arn
+}
+
+/// Creates the role `name` with `trust` as its trust policy; its ARN.
+pub async fn create_role(iam: &aws_sdk_iam::Client, name: &str, trust: impl Into<String>) -> String {
+    iam.create_role()
+        .role_name(name)
+        .assume_role_policy_document(trust)
+        .send()
+        .await
+        .unwrap()
+        .role
+        .unwrap()
+        .arn
+}
+
+/// The role a connection asks for, as the customer creates it: a fresh name,
+/// the connection's trust policy, and each of its policies attached as a
+/// managed policy. The role's ARN and the policies' ARNs.
+pub async fn connection_role(iam: &aws_sdk_iam::Client, c: &serde_json::Value) -> (String, Vec<String>) {
+    let name = format!("Spot-Role-{}", account_connect::ids::random_token(5));
+    let arn = create_role(iam, &name, c["trustPolicy"].to_string()).await;
+    let mut policies = Vec::new();
+    for (i, p) in c["policies"].as_array().unwrap().iter().enumerate() {
+        policies.push(attach_managed_policy(iam, &name, &format!("{name}-p{i}"), &p["document"]).await);
+    }
+    (arn, policies)
+}
+
+/// The check `id` of a verification report.
+pub fn check<'a>(report: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("no {id} in {report}"))
+}
+
+/// cfn-lint on a template file, offline, as scripts/test's lint step runs
+/// it; `regions` for a template meant for other partitions.
+pub fn cfn_lint(path: &std::path::Path, regions: &[&str]) {
+    let mut cmd = std::process::Command::new(venv_bin("cfn-lint"));
+    if !regions.is_empty() {
+        cmd.arg("--regions").args(regions).arg("--");
+    }
+    let out = cmd
+        .arg(path)
+        .env_remove("AWS_ENDPOINT_URL")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "cfn-lint {}:\n{}{}",
+        path.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// cfn-lint on a template the service rendered (its JSON).
+pub fn cfn_lint_json(t: &serde_json::Value) {
+    let path = std::env::temp_dir().join(format!("tpl-{}.json", account_connect::ids::random_token(4)));
+    std::fs::write(&path, serde_json::to_string_pretty(t).unwrap()).unwrap();
+    cfn_lint(&path, &[]);
+    let _ = std::fs::remove_file(&path);
 }
