@@ -15,7 +15,8 @@ use crate::organizations::{
 };
 use crate::tenancy::Tenant;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -120,21 +121,26 @@ fn parse_org(raw: &str) -> Result<OrganizationId, ApiError> {
 }
 
 #[utoipa::path(post, path = "/v1/organizations", tag = "organizations", operation_id = "createOrganization",
-    summary = "Start connecting every account of an AWS Organization: the management stack to run",
+    summary = "Start connecting every account of an AWS Organization: the management stack to run (honours Idempotency-Key)",
+    params(("Idempotency-Key" = Option<String>, Header, nullable = false, pattern = "^[!-~]+$", max_length = 255,
+        description = "Replays the first answer to a repeated request with the same key")),
     request_body = CreateBody,
     responses(
         (status = 201, body = OrganizationView, description = "Created; `template` and the management connection's links are the stack to run"),
-        (status = 400, description = "Malformed JSON"),
+        (status = 200, body = OrganizationView, description = "The answer to an earlier request with this Idempotency-Key"),
+        (status = 400, description = "Malformed JSON or Idempotency-Key"),
         (status = 403, description = "The token does not allow this Spot account"),
-        (status = 409, description = "The Spot account has a live connection"),
+        (status = 409, description = "The Spot account has a live connection, or the Idempotency-Key was used for another request; nothing was written"),
         (status = 422, description = "A value is not acceptable, or the organization flow is not configured; see the error code"),
         (status = 503, description = "The database cannot be reached; retry after Retry-After"),
     ))]
 pub async fn create(
     State(state): State<AppState>,
     tenant: Tenant,
+    headers: HeaderMap,
     Json(body): Json<CreateBody>,
-) -> Result<(StatusCode, Json<OrganizationView>), ApiError> {
+) -> Result<Response, ApiError> {
+    let key = super::connections::idempotency_key(&headers)?;
     let req = CreateOrganization {
         account_id: body.account_id,
         partition: body.partition,
@@ -142,14 +148,20 @@ pub async fn create(
         management_account_id: body.management_account_id,
         organizational_unit_ids: body.organizational_unit_ids,
     };
-    let (o, management, tpl) = state.organizations.create(&tenant, req).await?;
+    let (o, management, tpl, created) = state.organizations.create(&tenant, req, key).await?;
     let snapshot = OrganizationSnapshot {
         organization: o,
         management,
         members: Vec::new(),
         truncated: false,
     };
-    Ok((StatusCode::CREATED, Json(org_view(&state, snapshot, Some(tpl)))))
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    let mut res = (status, Json(org_view(&state, snapshot, Some(tpl)))).into_response();
+    if !created {
+        res.headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    Ok(res)
 }
 
 #[utoipa::path(get, path = "/v1/organizations/{id}", tag = "organizations", operation_id = "getOrganization",

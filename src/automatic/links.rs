@@ -135,6 +135,24 @@ impl Templates {
         let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into());
         Ok(format!("https://{bucket}.s3.{region}.amazonaws.com/{key}"))
     }
+
+    /// Deletes a template `upload` put, for a request that was then refused:
+    /// a refused request leaves nothing behind. A failure is logged only
+    /// (the bucket's lifecycle removes the object in time).
+    pub async fn discard(&self, bucket: &str, links: &CloudFormationLinks) {
+        let Some(key) = links
+            .template_url
+            .as_deref()
+            .and_then(|u| u.split_once(".amazonaws.com/"))
+            .map(|(_, k)| k)
+            .filter(|k| k.starts_with("templates/"))
+        else {
+            return;
+        };
+        if let Err(e) = self.s3().await.delete_object().bucket(bucket).key(key).send().await {
+            tracing::warn!(bucket, key, error = %e, "could not delete the template of a refused request");
+        }
+    }
 }
 
 /// The console's quick-create page for the stack (aws-rules.md), on the

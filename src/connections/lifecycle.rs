@@ -31,9 +31,13 @@ impl ConnectionService {
             let new = ExternalId::generate(&prefix);
             c.pending_external_id = Some(new.clone());
             let mut guards = vec![Guard::ClaimExternalId(new)];
-            if status == Status::Pending {
-                // A pending connection's new ID gets a full lifetime.
+            // A pending connection's new ID gets a full lifetime; a member's
+            // never expires (its account may join at any time).
+            let member = c.organization.as_ref().is_some_and(|m| !m.management);
+            if status == Status::Pending && !member {
                 c.expires_at = t + ttl;
+            }
+            if status == Status::Pending && c.spot_account().is_some() {
                 guards.push(Guard::HoldAccount { until: c.expires_at });
             }
             Ok(Some((event(t, c, EventKind::Rotated, &actor, "ok", None), guards)))

@@ -33,8 +33,17 @@ pub enum Standing {
     NotMember,
 }
 
+/// Lives for one request: the parents it read are remembered for that long.
 pub struct Session {
     client: aws_sdk_organizations::Client,
+    parents: std::sync::Mutex<BTreeMap<String, Parent>>,
+}
+
+/// A node's parent, as ListParents tells it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parent {
+    pub id: String,
+    pub is_root: bool,
 }
 
 /// An SDK error in words: the service's code and message, or what failed.
@@ -116,6 +125,7 @@ impl OrgReader {
             .build();
         Ok(Session {
             client: aws_sdk_organizations::Client::from_conf(conf),
+            parents: Default::default(),
         })
     }
 }
@@ -136,6 +146,53 @@ impl Session {
             }
             Err(e) => Err(format!("Organizations DescribeAccount failed: {}", text(&e))),
         }
+    }
+
+    /// The account's parents, nearest first, up to and including the root
+    /// (ListParents, one call a level; each answer kept for the session).
+    pub async fn ancestry(&self, account: &AccountId) -> Result<Vec<Parent>, String> {
+        let mut chain: Vec<Parent> = Vec::new();
+        let mut child = account.as_str().to_owned();
+        for _ in 0..MAX_DEPTH {
+            let parent = self.parent(&child).await?;
+            let done = parent.is_root;
+            child = parent.id.clone();
+            chain.push(parent);
+            if done {
+                return Ok(chain);
+            }
+        }
+        Err(format!(
+            "Organizations lists more than {MAX_DEPTH} levels above account {account}"
+        ))
+    }
+
+    async fn parent(&self, child: &str) -> Result<Parent, String> {
+        if let Some(p) = self.parents.lock().expect("not poisoned").get(child) {
+            return Ok(p.clone());
+        }
+        let out = self
+            .client
+            .list_parents()
+            .child_id(child)
+            .send()
+            .await
+            .map_err(|e| format!("Organizations ListParents({child}) failed: {}", text(&e)))?;
+        let p = out
+            .parents()
+            .first()
+            .and_then(|p| {
+                Some(Parent {
+                    id: p.id()?.to_owned(),
+                    is_root: p.r#type() == Some(&aws_sdk_organizations::types::ParentType::Root),
+                })
+            })
+            .ok_or_else(|| format!("Organizations lists no parent for {child}"))?;
+        self.parents
+            .lock()
+            .expect("not poisoned")
+            .insert(child.to_owned(), p.clone());
+        Ok(p)
     }
 
     /// Every account of the organization, marked with whether it is under

@@ -3,7 +3,7 @@
 //! link that verifies and connects a member's role, its undoing by the stack
 //! that made it, and the platform's assignment of a Spot account.
 
-use super::aws::Standing;
+use super::aws::{Session, Standing};
 use super::service::{event, system_tenant, OrganizationError, OrganizationService, WRITE_ATTEMPTS};
 use crate::connections::ServiceError;
 use crate::domain::{
@@ -34,6 +34,25 @@ fn health_of(o: Outcome) -> Health {
     }
 }
 
+/// Whether the account is, now, under one of the units the organization
+/// targets (anywhere, when it targets its root), in words when it is not.
+async fn within_targets(o: &Organization, account: &AccountId, session: &Session) -> Result<(), String> {
+    let targets = &o.organizational_unit_ids;
+    if targets.is_empty() || targets.iter().any(|t| t.is_root()) {
+        return Ok(());
+    }
+    let chain = session.ancestry(account).await?;
+    if chain.iter().any(|p| targets.iter().any(|t| t.as_str() == p.id)) {
+        return Ok(());
+    }
+    let parent = chain.first().map(|p| p.id.as_str()).unwrap_or("the root");
+    let targets: Vec<&str> = targets.iter().map(|t| t.as_str()).collect();
+    Err(format!(
+        "AWS account {account} is under {parent}, outside the organizational units this organization connects ({}): Spot connects only accounts under those units. Move the account into one of them, or remove this account's stack instance.",
+        targets.join(", ")
+    ))
+}
+
 impl OrganizationService {
     /// Whether the management role confirms the account is a member, in
     /// words for the customer when it does not.
@@ -45,7 +64,7 @@ impl OrganizationService {
         }
         let session = self.session(o).await?;
         match session.standing(account).await? {
-            Standing::Member { status } if status == "ACTIVE" => Ok(()),
+            Standing::Member { status } if status == "ACTIVE" => within_targets(o, account, &session).await,
             Standing::Member { status } => Err(format!(
                 "Organizations reports account {account} as {status}; Spot connects active accounts only."
             )),
@@ -98,6 +117,12 @@ impl OrganizationService {
                 Some(serde_json::json!({"method": "automatic", "organizationId": o.id.as_str()})),
             );
             match self.connections.store.enroll_member(&member, &ev).await {
+                // A member that was missing (its role failed, its instance
+                // deleted) has an instance on its way again: pending.
+                Ok(c) if c.state == Status::Pending && c.organization.as_ref().is_some_and(|m| m.note.is_some()) => {
+                    let tenant = system_tenant(&c.org, actor);
+                    return self.note(&tenant, &c.id, None, "enrolled").await;
+                }
                 Ok(c) => return Ok(c),
                 Err(StoreError::ExternalIdTaken | StoreError::Conflict) => continue,
                 Err(e) => return Err(e.into()),
@@ -152,7 +177,7 @@ impl OrganizationService {
                 ))
                 .await?;
             let note = format!("Its role did not verify: {summary}");
-            self.note(&tenant, &member.id, Some(note.clone())).await?;
+            self.note(&tenant, &member.id, Some(note.clone()), "failed").await?;
             return Ok(Linked::Failed(format!("Spot could not connect the role. {summary}")));
         }
         let role: RoleArn = role_arn.parse().expect("the report passed the ARN check");
@@ -243,23 +268,31 @@ impl OrganizationService {
         Ok(acted)
     }
 
-    async fn note(&self, tenant: &Tenant, id: &ConnectionId, note: Option<String>) -> Result<(), OrganizationError> {
-        // Only the note changes: the audit trail has the failure already.
+    /// Sets or clears why a pending member is not connected (its state is
+    /// `missing` while a note stands); the audit trail has the cause already.
+    async fn note(
+        &self,
+        tenant: &Tenant,
+        id: &ConnectionId,
+        note: Option<String>,
+        outcome: &str,
+    ) -> Result<Connection, OrganizationError> {
         let actor = tenant.sub.clone();
-        self.connections
+        let c = self
+            .connections
             .change(tenant, id, |c, t| {
                 let m = c.organization.as_mut().expect("members have a membership");
-                if m.note == note || c.state == Status::Connected {
+                if m.note == note || c.state != Status::Pending {
                     return Ok(None);
                 }
                 m.note = note.clone();
                 Ok(Some((
-                    event(c, t, EventKind::Checked, &actor, "failed", None),
+                    event(c, t, EventKind::Checked, &actor, outcome, None),
                     Vec::new(),
                 )))
             })
             .await?;
-        Ok(())
+        Ok(c)
     }
 
     /// The platform assigns a member its Spot account; from then on it holds

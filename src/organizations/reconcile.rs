@@ -12,9 +12,11 @@ use std::collections::BTreeMap;
 pub enum MemberState {
     /// Its role is verified and Spot uses it.
     Connected,
-    /// Its stack instance enrolled it; its role is not connected (yet).
+    /// Its stack instance enrolled it and is on its way: the role is not
+    /// connected yet, and nothing has gone wrong.
     Pending,
-    /// In a targeted unit, but no stack instance has reported.
+    /// In a targeted unit, and no stack instance is on its way: none
+    /// reported, its role did not verify, or its instance was deleted.
     Missing,
     /// Suspended or closing in Organizations.
     Suspended,
@@ -118,9 +120,15 @@ pub fn members(o: &Organization, conns: &[Connection], now: i64) -> (Vec<MemberR
                 (c.health == Some(Health::Degraded))
                     .then(|| "Connected; some permissions are missing (see the connection's report).".to_owned()),
             ),
+            // The callback's note: the instance's role did not verify, or
+            // the instance that connected it was deleted.
+            (_, _) if note.is_some() => (
+                MemberState::Missing,
+                note.map(|n| format!("{n} Re-run this account's stack instance from the StackSet in the management account; it connects again with the same external ID.")),
+            ),
             (_, _) => (
                 MemberState::Pending,
-                Some(note.unwrap_or_else(|| "Its stack instance asked for its external ID; Spot is waiting for the instance to report its role.".to_owned())),
+                Some("Its stack instance asked for its external ID; Spot is waiting for the instance to report its role.".to_owned()),
             ),
         };
         rows.insert(
@@ -171,4 +179,146 @@ pub fn members(o: &Organization, conns: &[Connection], now: i64) -> (Vec<MemberR
         counts.add(r.state);
     }
     (rows.into_values().collect(), counts)
+}
+
+#[cfg(test)]
+mod tests {
+    //! The member state machine, step by step: each transition the README's
+    //! table names, from what Spot recorded and what Organizations listed.
+    use super::{members, MemberState};
+    use crate::domain::{
+        ConnectionId, ExternalId, ExternalIdPrefix, Membership, Method, NewConnection, OrgState, Organization,
+        OrganizationId, Partition, Permissions, Reconciliation, SeenAccount, Status,
+    };
+    use crate::domain::{Connection, Health};
+
+    const ACCOUNT: &str = "444455556666";
+
+    fn org(seen: Option<Vec<SeenAccount>>) -> Organization {
+        Organization {
+            id: OrganizationId::generate(),
+            org: "o".into(),
+            account_id: "act-1".parse().unwrap(),
+            partition: Partition::Aws,
+            permissions: Permissions::Default,
+            management_account_id: "111122223333".parse().unwrap(),
+            organizational_unit_ids: vec!["ou-ab12-cd34ef56".parse().unwrap()],
+            management_connection_id: ConnectionId::generate(),
+            state: OrgState::Active,
+            last_reconciliation: seen.map(|accounts| Reconciliation {
+                at: 1,
+                accounts,
+                error: None,
+            }),
+            created_at: 0,
+            created_by: "t".into(),
+            updated_at: 0,
+            version: 1,
+        }
+    }
+
+    fn seen(status: &str, targeted: bool) -> Option<Vec<SeenAccount>> {
+        Some(vec![SeenAccount {
+            aws_account_id: ACCOUNT.parse().unwrap(),
+            status: status.into(),
+            parent_id: targeted.then(|| "ou-ab12-cd34ef56".into()),
+            targeted,
+        }])
+    }
+
+    fn member(state: Status, note: Option<&str>) -> Connection {
+        let mut c = Connection::new_pending(NewConnection {
+            id: ConnectionId::generate(),
+            org: "o".into(),
+            account_id: "act-1".parse().unwrap(),
+            partition: Partition::Aws,
+            method: Method::Automatic,
+            permissions: Permissions::Default,
+            aws_account_id: Some(ACCOUNT.parse().unwrap()),
+            external_id: ExternalId::generate(&ExternalIdPrefix::default()),
+            organization: Some(Membership {
+                organization_id: OrganizationId::generate(),
+                management: false,
+                spot_account_assigned: false,
+                note: note.map(str::to_owned),
+            }),
+            created_by: "t".into(),
+            at: 0,
+            expires_at: i64::MAX,
+        });
+        c.state = state;
+        if state == Status::Connected {
+            c.health = Some(Health::Healthy);
+        }
+        c
+    }
+
+    fn state_of(o: &Organization, c: Option<Connection>) -> (Option<MemberState>, Option<String>) {
+        let conns: Vec<Connection> = c.into_iter().collect();
+        let (rows, counts) = members(o, &conns, 10);
+        assert!(rows.len() <= 1);
+        let total = counts.connected
+            + counts.pending
+            + counts.missing
+            + counts.suspended
+            + counts.moved
+            + counts.left
+            + counts.disconnected;
+        assert_eq!(total, rows.len(), "every row is counted once");
+        rows.first().map_or((None, None), |r| (Some(r.state), r.reason.clone()))
+    }
+
+    #[test]
+    fn each_transition_of_the_member_state_machine() {
+        use MemberState::*;
+        let deleted = "The stack instance that connected it was deleted (arn:x).";
+        let failed = "Its role did not verify: the trust policy lacks the external ID.";
+        let active = || org(seen("ACTIVE", true));
+        // (step, organization as last listed, member as recorded, expected state)
+        let steps: Vec<(&str, Organization, Option<Connection>, Option<MemberState>)> = vec![
+            ("a targeted account, no instance reported", active(), None, Some(Missing)),
+            ("an account outside the targets is not a member", org(seen("ACTIVE", false)), None, None),
+            ("enroll: an instance is on its way", active(), Some(member(Status::Pending, None)), Some(Pending)),
+            ("enrolled, never listed yet", org(None), Some(member(Status::Pending, None)), Some(Pending)),
+            ("link failed: no instance on its way", active(), Some(member(Status::Pending, Some(failed))), Some(Missing)),
+            ("re-run: enrolled again (note cleared)", active(), Some(member(Status::Pending, None)), Some(Pending)),
+            ("link: connected", active(), Some(member(Status::Connected, None)), Some(Connected)),
+            ("instance deleted, still targeted", active(), Some(member(Status::Pending, Some(deleted))), Some(Missing)),
+            ("instance deleted, before any listing", org(None), Some(member(Status::Pending, Some(deleted))), Some(Missing)),
+            ("re-linked", active(), Some(member(Status::Connected, None)), Some(Connected)),
+            ("suspended in Organizations", org(seen("SUSPENDED", true)), Some(member(Status::Connected, None)), Some(Suspended)),
+            ("suspended, never enrolled", org(seen("PENDING_CLOSURE", true)), None, Some(Suspended)),
+            ("active again", active(), Some(member(Status::Connected, None)), Some(Connected)),
+            ("moved out of the targets", org(seen("ACTIVE", false)), Some(member(Status::Connected, None)), Some(Moved)),
+            ("moved out while missing", org(seen("ACTIVE", false)), Some(member(Status::Pending, Some(deleted))), Some(Moved)),
+            ("moved back", active(), Some(member(Status::Connected, None)), Some(Connected)),
+            ("left the organization", org(Some(vec![])), Some(member(Status::Connected, None)), Some(Left)),
+            ("left while pending", org(Some(vec![])), Some(member(Status::Pending, None)), Some(Left)),
+            ("re-added", active(), Some(member(Status::Connected, None)), Some(Connected)),
+            ("disconnected in Spot", active(), Some(member(Status::Disconnected, None)), Some(Disconnected)),
+            ("disconnected, then left", org(Some(vec![])), Some(member(Status::Disconnected, None)), Some(Disconnected)),
+        ];
+        for (step, o, c, want) in steps {
+            let (got, reason) = state_of(&o, c);
+            assert_eq!(got, want, "{step}");
+            if let Some(s) = got {
+                assert_eq!(reason.is_none(), s == Connected, "{step}: a reason unless connected and healthy");
+            }
+            if got == Some(Missing) {
+                let r = reason.unwrap();
+                assert!(r.contains("stack instance") || r.contains("StackSet"), "{step}: {r}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_missing_members_reason_says_why_and_what_to_do() {
+        let o = org(seen("ACTIVE", true));
+        let note = "The stack instance that connected it was deleted (arn:x).";
+        let (state, reason) = state_of(&o, Some(member(Status::Pending, Some(note))));
+        assert_eq!(state, Some(MemberState::Missing));
+        let reason = reason.unwrap();
+        assert!(reason.starts_with(note), "{reason}");
+        assert!(reason.contains("Re-run"), "{reason}");
+    }
 }

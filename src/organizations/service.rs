@@ -9,7 +9,8 @@ use crate::domain::{
 };
 use crate::domain::{Membership, OrgState, Organization, OrganizationId, Reconciliation, TargetId};
 use crate::policy::{render_shared, Selection};
-use crate::store::StoreError;
+use crate::store::{Idempotency, StoreError};
+use sha2::{Digest, Sha256};
 use crate::tenancy::Tenant;
 use std::sync::Arc;
 
@@ -62,7 +63,8 @@ impl From<StoreError> for OrganizationError {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct CreateOrganization {
     pub account_id: SpotAccountId,
     pub partition: Partition,
@@ -153,26 +155,47 @@ impl OrganizationService {
     }
 
     /// A new organization: its record, its management connection (holding
-    /// the Spot account), the management template and its links.
+    /// the Spot account), the management template and its links; false for
+    /// the answer to an earlier request with the same idempotency key. A
+    /// refused request writes nothing: no record, no template object.
     pub async fn create(
         &self,
         tenant: &Tenant,
         req: CreateOrganization,
-    ) -> Result<(Organization, Connection, serde_json::Value), OrganizationError> {
+        idempotency_key: Option<String>,
+    ) -> Result<(Organization, Connection, serde_json::Value, bool), OrganizationError> {
         if !tenant.may_access(&req.account_id) {
             return Err(ServiceError::AccountNotAllowed(req.account_id).into());
         }
-        let mut targets = req.organizational_unit_ids;
-        targets.sort();
-        targets.dedup();
-        if targets.len() > MAX_TARGETS {
-            return Err(OrganizationError::TooManyTargets(targets.len()));
+        let mut req = req;
+        req.organizational_unit_ids.sort();
+        req.organizational_unit_ids.dedup();
+        if req.organizational_unit_ids.len() > MAX_TARGETS {
+            return Err(OrganizationError::TooManyTargets(req.organizational_unit_ids.len()));
         }
         self.connections.principal(req.partition)?;
         self.callback(req.partition)?;
         let selection = Selection::resolve(req.partition, &req.permissions)
             .map_err(|e| OrganizationError::Connection(ServiceError::Selection(e)))?;
         render_shared(&selection).map_err(|e| OrganizationError::Connection(ServiceError::Render(e)))?;
+        let request_hash = hex::encode(Sha256::digest(
+            serde_json::to_vec(&req).expect("requests serialize"),
+        ));
+        let idem = idempotency_key.map(|key| Idempotency {
+            user: tenant.sub.clone(),
+            key,
+            request_hash: request_hash.clone(),
+        });
+        let store = &self.connections.store;
+        // Refusals that need no write are made before any write.
+        if let Some(idem) = &idem {
+            if let Some((hash, id)) = store.idempotency_record(&tenant.org, idem, self.now()).await? {
+                return self.replay(tenant, &hash, &request_hash, &id).await;
+            }
+        }
+        if let Some(holder) = store.account_holder(&tenant.org, &req.account_id, self.now()).await? {
+            return Err(ServiceError::AccountBusy(holder).into());
+        }
         let config = &self.connections.config;
         for _ in 0..WRITE_ATTEMPTS {
             let at = self.now();
@@ -183,7 +206,7 @@ impl OrganizationService {
                 partition: req.partition,
                 permissions: selection.permissions(),
                 management_account_id: req.management_account_id.clone(),
-                organizational_unit_ids: targets.clone(),
+                organizational_unit_ids: req.organizational_unit_ids.clone(),
                 management_connection_id: ConnectionId::generate(),
                 state: OrgState::Active,
                 last_reconciliation: None,
@@ -213,9 +236,8 @@ impl OrganizationService {
             });
             let tpl = self.template_for(&o, &mgmt)?;
             let links = self.connections.templates.links(config, &mgmt, &tpl, at).await;
-            mgmt.cloud_formation = Some(links.map_err(ServiceError::TemplateUpload)?);
-            // The record first: a management connection never lacks its organization.
-            self.connections.store.create_organization(&o).await?;
+            let links = links.map_err(ServiceError::TemplateUpload)?;
+            mgmt.cloud_formation = Some(links.clone());
             let ev = event(
                 &mgmt,
                 at,
@@ -224,14 +246,47 @@ impl OrganizationService {
                 "ok",
                 Some(serde_json::json!({"method": "automatic", "organizationId": o.id.as_str()})),
             );
-            match self.connections.store.create(&mgmt, &ev, None, at).await {
-                Ok(()) => return Ok((o, mgmt, tpl)),
+            // Record and management connection in one transaction: a
+            // management connection never lacks its organization, nor the reverse.
+            let written = store.create_organization(&o, &mgmt, &ev, idem.as_ref(), at).await;
+            if written.is_err() {
+                if let Some(bucket) = config.template_bucket.as_deref() {
+                    self.connections.templates.discard(bucket, &links).await;
+                }
+            }
+            match written {
+                Ok(()) => return Ok((o, mgmt, tpl, true)),
+                Err(StoreError::IdempotencyKeyUsed {
+                    request_hash: hash,
+                    connection_id,
+                }) => return self.replay(tenant, &hash, &request_hash, &connection_id).await,
                 Err(StoreError::AccountHeld(id)) => return Err(ServiceError::AccountBusy(id).into()),
                 Err(StoreError::ExternalIdTaken | StoreError::Conflict) => continue,
                 Err(e) => return Err(e.into()),
             }
         }
         Err(StoreError::Unavailable("too many concurrent writes; try again".into()).into())
+    }
+
+    /// The answer to an earlier create with the same idempotency key.
+    async fn replay(
+        &self,
+        tenant: &Tenant,
+        hash: &str,
+        request_hash: &str,
+        management: &ConnectionId,
+    ) -> Result<(Organization, Connection, serde_json::Value, bool), OrganizationError> {
+        if hash != request_hash {
+            return Err(ServiceError::IdempotencyMismatch.into());
+        }
+        let mgmt = self.connections.get(tenant, management).await?;
+        let Some(m) = mgmt.organization.as_ref().filter(|m| m.management) else {
+            // The key created a connection, not an organization.
+            return Err(ServiceError::IdempotencyMismatch.into());
+        };
+        let o = self.organization(tenant, &m.organization_id).await?;
+        let tpl = self.template_for(&o, &mgmt)?;
+        Ok((o, mgmt, tpl, false))
     }
 
     /// The tenant's organization, or NotFound.

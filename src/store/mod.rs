@@ -113,6 +113,16 @@ pub trait Store: OrganizationStore + Send + Sync {
     /// with the event and guards, all or nothing.
     async fn update(&self, conn: &Connection, event: &Event, guards: &[Guard], now: i64) -> Result<(), StoreError>;
 
+    /// The unexpired idempotency record of this user's key: the request hash
+    /// and the connection it created. Lets a caller answer a replay before
+    /// it writes anything outside the store (a template object).
+    async fn idempotency_record(
+        &self,
+        org: &str,
+        idem: &Idempotency,
+        now: i64,
+    ) -> Result<Option<(String, ConnectionId)>, StoreError>;
+
     /// Appends an event without changing the connection (a failed attempt).
     async fn append_event(&self, event: &Event) -> Result<(), StoreError>;
 

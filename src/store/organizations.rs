@@ -2,14 +2,24 @@
 //! one member connection per (organization, AWS account), enforced by the
 //! store so concurrent or repeated enrollments get the same connection.
 
-use super::{Page, StoreError};
+use super::{Idempotency, Page, StoreError};
 use crate::domain::{Connection, Event};
 use crate::domain::{Organization, OrganizationId};
 
 #[async_trait::async_trait]
 pub trait OrganizationStore: Send + Sync {
-    /// Writes a new organization record (its id is new).
-    async fn create_organization(&self, o: &Organization) -> Result<(), StoreError>;
+    /// Writes a new organization record (its id is new) and its management
+    /// connection as `Store::create` writes a connection (external-ID claim,
+    /// account hold, idempotency record, event), all or nothing: a refused
+    /// create leaves neither.
+    async fn create_organization(
+        &self,
+        o: &Organization,
+        management: &Connection,
+        event: &Event,
+        idem: Option<&Idempotency>,
+        now: i64,
+    ) -> Result<(), StoreError>;
 
     /// Replaces the record if its stored version is `o.version - 1`.
     async fn update_organization(&self, o: &Organization) -> Result<(), StoreError>;

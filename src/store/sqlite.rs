@@ -126,6 +126,9 @@ fn claim_external_id(tx: &rusqlite::Transaction, ext: &str, id: &str) -> Result<
 }
 
 fn hold_account(tx: &rusqlite::Transaction, c: &Connection, until: i64, now: i64) -> Result<(), StoreError> {
+    if c.spot_account().is_none() {
+        return Ok(()); // An unassigned member never holds its organization's account.
+    }
     let holder: Option<(String, i64)> = tx
         .query_row(
             "SELECT connection_id, until FROM account_holds WHERE org = ?1 AND account = ?2",
@@ -149,6 +152,45 @@ fn hold_account(tx: &rusqlite::Transaction, c: &Connection, until: i64, now: i64
     Ok(())
 }
 
+/// A new connection's rows in `tx`: idempotency record, external-ID claim,
+/// account hold, the connection and its event.
+pub(super) fn insert_connection(
+    tx: &rusqlite::Transaction,
+    c: &Connection,
+    e: &Event,
+    idem: Option<&Idempotency>,
+    now: i64,
+) -> Result<(), StoreError> {
+    if let Some(idem) = idem {
+        let scoped = idem.scoped_key();
+        let used: Option<(String, String)> = tx
+            .query_row(
+                "SELECT request_hash, connection_id FROM idempotency_keys WHERE org = ?1 AND scoped_key = ?2 AND expires_at > ?3",
+                params![c.org, scoped, now],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(unavailable)?;
+        if let Some((request_hash, id)) = used {
+            let connection_id = id.parse().map_err(|_| StoreError::Corrupt(id))?;
+            return Err(StoreError::IdempotencyKeyUsed { request_hash, connection_id });
+        }
+        tx.execute(
+            "INSERT OR REPLACE INTO idempotency_keys (org, scoped_key, request_hash, connection_id, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![c.org, scoped, idem.request_hash, c.id.as_str(), now + super::IDEMPOTENCY_TTL_SECS],
+        )
+        .map_err(unavailable)?;
+    }
+    claim_external_id(tx, c.external_id.as_str(), c.id.as_str())?;
+    hold_account(tx, c, c.expires_at, now)?;
+    tx.execute(
+        "INSERT INTO connections (id, org, sort_key, state, version, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![c.id.as_str(), c.org, tenant_sort_key(c), c.state.as_str(), c.version as i64, to_json(c)],
+    )
+    .map_err(unavailable)?;
+    insert_event(tx, e)
+}
+
 #[async_trait::async_trait]
 impl Store for SqliteStore {
     async fn create(
@@ -161,34 +203,7 @@ impl Store for SqliteStore {
         let (c, e, idem) = (conn.clone(), event.clone(), idem.cloned());
         self.with(move |db| {
             let tx = db.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
-            if let Some(idem) = &idem {
-                let scoped = idem.scoped_key();
-                let used: Option<(String, String)> = tx
-                    .query_row(
-                        "SELECT request_hash, connection_id FROM idempotency_keys WHERE org = ?1 AND scoped_key = ?2 AND expires_at > ?3",
-                        params![c.org, scoped, now],
-                        |r| Ok((r.get(0)?, r.get(1)?)),
-                    )
-                    .optional()
-                    .map_err(unavailable)?;
-                if let Some((request_hash, id)) = used {
-                    let connection_id = id.parse().map_err(|_| StoreError::Corrupt(id))?;
-                    return Err(StoreError::IdempotencyKeyUsed { request_hash, connection_id });
-                }
-                tx.execute(
-                    "INSERT OR REPLACE INTO idempotency_keys (org, scoped_key, request_hash, connection_id, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![c.org, scoped, idem.request_hash, c.id.as_str(), now + super::IDEMPOTENCY_TTL_SECS],
-                )
-                .map_err(unavailable)?;
-            }
-            claim_external_id(&tx, c.external_id.as_str(), c.id.as_str())?;
-            hold_account(&tx, &c, c.expires_at, now)?;
-            tx.execute(
-                "INSERT INTO connections (id, org, sort_key, state, version, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![c.id.as_str(), c.org, tenant_sort_key(&c), c.state.as_str(), c.version as i64, to_json(&c)],
-            )
-            .map_err(unavailable)?;
-            insert_event(&tx, &e)?;
+            insert_connection(&tx, &c, &e, idem.as_ref(), now)?;
             tx.commit().map_err(unavailable)
         })
         .await
@@ -243,6 +258,28 @@ impl Store for SqliteStore {
             }
             insert_event(&tx, &e)?;
             tx.commit().map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn idempotency_record(
+        &self,
+        org: &str,
+        idem: &Idempotency,
+        now: i64,
+    ) -> Result<Option<(String, ConnectionId)>, StoreError> {
+        let (org, scoped) = (org.to_owned(), idem.scoped_key());
+        self.with(move |db| {
+            let row: Option<(String, String)> = db
+                .query_row(
+                    "SELECT request_hash, connection_id FROM idempotency_keys WHERE org = ?1 AND scoped_key = ?2 AND expires_at > ?3",
+                    params![org, scoped, now],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(unavailable)?;
+            row.map(|(h, id)| Ok((h, id.parse().map_err(|_| StoreError::Corrupt(id))?)))
+                .transpose()
         })
         .await
     }

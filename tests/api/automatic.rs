@@ -7,14 +7,7 @@ use account_connect::automatic::token;
 use common::callback::{config, create, deliver, fixture, get, stack_in_moto, template, token_of, Receiver, KEY};
 use serde_json::{json, Value};
 
-async fn bucket() -> String {
-    common::moto_endpoint();
-    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
-    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&conf).force_path_style(true).build());
-    let name = format!("templates-{}", account_connect::ids::random_token(4));
-    s3.create_bucket().bucket(&name).send().await.unwrap();
-    name
-}
+use common::callback::bucket;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn templates_pass_cfn_lint_and_use_the_partition_variable() {

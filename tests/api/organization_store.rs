@@ -7,7 +7,7 @@ use account_connect::domain::Permissions;
 use account_connect::domain::{Connection, ConnectionId, Event, EventKind, Method};
 use account_connect::domain::{ExternalId, ExternalIdPrefix, NewConnection, Partition};
 use account_connect::domain::{Membership, OrgState, Organization, OrganizationId};
-use account_connect::store::{self, DynStore, StoreError};
+use account_connect::store::{self, DynStore, Guard, StoreError};
 
 const NOW: i64 = 1_800_000_000;
 
@@ -22,7 +22,7 @@ fn organization() -> Organization {
     Organization {
         id: OrganizationId::generate(),
         org: "org-s".into(),
-        account_id: "act-s1".parse().unwrap(),
+        account_id: format!("act-s{}", account_connect::ids::random_token(4)).parse().unwrap(),
         partition: Partition::Aws,
         permissions: Permissions::Default,
         management_account_id: "111122223333".parse().unwrap(),
@@ -59,6 +59,25 @@ fn member(o: &Organization, account: &str) -> Connection {
     })
 }
 
+/// The organization's management connection, holding its Spot account.
+fn management(o: &Organization) -> Connection {
+    let mut c = member(o, o.management_account_id.as_str());
+    c.id = o.management_connection_id.clone();
+    c.expires_at = NOW + 3600;
+    c.organization = Some(Membership {
+        organization_id: o.id.clone(),
+        management: true,
+        spot_account_assigned: true,
+        note: None,
+    });
+    c
+}
+
+async fn create_org(s: &DynStore, o: &Organization) -> Result<(), StoreError> {
+    let m = management(o);
+    s.create_organization(o, &m, &created(&m), None, NOW).await
+}
+
 fn created(c: &Connection) -> Event {
     Event {
         connection_id: c.id.clone(),
@@ -74,7 +93,7 @@ fn created(c: &Connection) -> Event {
 async fn one_member_per_organization_and_account_even_when_enrolled_at_once() {
     for (name, s) in stores().await {
         let o = organization();
-        s.create_organization(&o).await.unwrap();
+        create_org(&s, &o).await.unwrap();
         assert_eq!(s.get_organization(&o.id).await.unwrap().as_ref(), Some(&o), "{name}");
         let first = member(&o, "444455556666");
         assert_eq!(
@@ -109,7 +128,7 @@ async fn one_member_per_organization_and_account_even_when_enrolled_at_once() {
         assert_eq!(ids.len(), 1, "{name}: {ids:?}");
         // The same account in another organization is another member.
         let o2 = organization();
-        s.create_organization(&o2).await.unwrap();
+        create_org(&s, &o2).await.unwrap();
         let elsewhere = member(&o2, "444455556666");
         assert_eq!(
             s.enroll_member(&elsewhere, &created(&elsewhere)).await.unwrap(),
@@ -128,9 +147,10 @@ async fn one_member_per_organization_and_account_even_when_enrolled_at_once() {
             StoreError::OutsideQuery,
             "{name}"
         );
+        let listed = s.list("org-s", None, None, 10).await.unwrap().items;
         assert!(
-            s.list("org-s", None, None, 10).await.unwrap().items.is_empty(),
-            "{name}"
+            listed.iter().all(|c| c.organization.as_ref().is_some_and(|m| m.management)),
+            "{name}: only management connections, no member: {listed:?}"
         );
         // A member's external ID is claimed like any other.
         let mut copy = member(&o, "121212121212");
@@ -147,12 +167,8 @@ async fn one_member_per_organization_and_account_even_when_enrolled_at_once() {
 async fn an_organization_changes_only_from_the_version_it_was_read_at() {
     for (name, s) in stores().await {
         let mut o = organization();
-        s.create_organization(&o).await.unwrap();
-        assert_eq!(
-            s.create_organization(&o).await.unwrap_err(),
-            StoreError::Conflict,
-            "{name}"
-        );
+        create_org(&s, &o).await.unwrap();
+        assert!(create_org(&s, &o).await.is_err(), "{name}: a second record with the same id");
         o.version = 2;
         o.state = OrgState::Offboarded;
         s.update_organization(&o).await.unwrap();
@@ -170,6 +186,47 @@ async fn an_organization_changes_only_from_the_version_it_was_read_at() {
             s.get_organization(&OrganizationId::generate()).await.unwrap(),
             None,
             "{name}"
+        );
+    }
+}
+
+/// A refused organization create writes neither the record nor the
+/// management connection; an unassigned member never holds the Spot account.
+#[tokio::test]
+async fn a_refused_organization_writes_nothing_and_unassigned_members_hold_nothing() {
+    for (name, s) in stores().await {
+        let o = organization();
+        create_org(&s, &o).await.unwrap();
+        assert_eq!(
+            s.account_holder(&o.org, &o.account_id, NOW).await.unwrap(),
+            Some(o.management_connection_id.clone()),
+            "{name}"
+        );
+        // Another organization for the same Spot account: refused, nothing written.
+        let mut again = organization();
+        again.account_id = o.account_id.clone();
+        assert_eq!(
+            create_org(&s, &again).await.unwrap_err(),
+            StoreError::AccountHeld(o.management_connection_id.clone()),
+            "{name}"
+        );
+        assert_eq!(s.get_organization(&again.id).await.unwrap(), None, "{name}");
+        assert_eq!(s.get_any(&again.management_connection_id).await.unwrap(), None, "{name}");
+        // A member without a Spot account asks for a hold (as a careless
+        // caller would): the store writes none, so the management
+        // connection keeps its hold and nothing names the member.
+        let m = member(&o, "232323232323");
+        let m = s.enroll_member(&m, &created(&m)).await.unwrap();
+        let mut connected = m.clone();
+        connected.version += 1;
+        connected.state = account_connect::domain::Status::Connected;
+        s.update(&connected, &created(&connected), &[Guard::HoldAccount { until: i64::MAX }], NOW)
+            .await
+            .unwrap();
+        assert_eq!(
+            s.account_holder(&o.org, &o.account_id, NOW).await.unwrap(),
+            Some(o.management_connection_id.clone()),
+            "{name}: the member holds nothing"
         );
     }
 }

@@ -33,6 +33,12 @@ struct World {
 
 impl World {
     async fn start(members: bool) -> World {
+        World::start_targeting(members, None).await
+    }
+
+    /// `start`, the organization targeting only the OU `only` (by index)
+    /// when given; `accounts` still lists every account with its OU.
+    async fn start_targeting(members: bool, only: Option<usize>) -> World {
         let (app, state) = common::spawn_with_state(config(None)).await;
         let rx = Receiver::start().await;
         let token = common::token("org-o", None);
@@ -50,8 +56,12 @@ impl World {
                 accounts.push((a.as_str().unwrap().to_owned(), ou.clone()));
             }
         }
+        let targets: Vec<String> = match only {
+            Some(i) => vec![ous[i].clone()],
+            None => ous.clone(),
+        };
         let body = json!({"accountId": "act-mgmt1", "partition": "aws", "permissions": {"mode": "default"},
-            "managementAccountId": mgmt, "organizationalUnitIds": ous});
+            "managementAccountId": mgmt, "organizationalUnitIds": targets});
         let (status, o) = app.create_organization(&token, &body).await;
         assert_eq!(status, 201, "{o}");
         let template = o["template"].clone();
@@ -61,10 +71,14 @@ impl World {
         let stack_name = o["managementConnection"]["cloudFormation"]["stackName"]
             .as_str()
             .unwrap();
-        let d = stand_in(&["deploy", &mgmt, path.to_str().unwrap(), stack_name, &ous.join(",")]);
+        let d = stand_in(&["deploy", &mgmt, path.to_str().unwrap(), stack_name, &targets.join(",")]);
         assert_eq!(d["status"], "CREATE_COMPLETE", "{d}");
-        // The StackSet reached every account of both OUs, and never the management account.
-        let mut expected: Vec<&str> = accounts.iter().map(|(a, _)| a.as_str()).collect();
+        // The StackSet reached every account of the targeted OUs, and never the management account.
+        let mut expected: Vec<&str> = accounts
+            .iter()
+            .filter(|(_, ou)| targets.contains(ou))
+            .map(|(a, _)| a.as_str())
+            .collect();
         expected.sort();
         assert_eq!(d["instances"], json!(expected));
         let w = World {
@@ -100,7 +114,7 @@ impl World {
         let a = w.rx.answer();
         assert_eq!(a["Status"], "SUCCESS", "{a}");
         if members {
-            for (account, _) in w.accounts.clone() {
+            for (account, _) in w.accounts.clone().into_iter().filter(|(_, ou)| targets.contains(ou)) {
                 let (e, l, _) = w.connect(&account, "us-east-1").await;
                 assert_eq!(e["Status"], "SUCCESS", "{e}");
                 assert_eq!(l["Status"], "SUCCESS", "{l}");
@@ -287,7 +301,7 @@ async fn a_second_region_a_repeated_create_and_a_re_added_account_keep_one_conne
     assert_eq!(w.delete(ENROLL, &stack1, &id).await["Status"], "SUCCESS");
     let o = w.view().await;
     let r = row(&o, &account);
-    assert_eq!(r["state"], "pending", "{r}");
+    assert_eq!(r["state"], "missing", "an instance deleted is no instance on its way: {r}");
     assert!(r["reason"].as_str().unwrap().contains("was deleted"), "{r}");
     let (_, c) = w.app.get_connection(&w.token, &id).await;
     assert!(c.get("roleArn").is_none(), "the role is let go: {c}");
@@ -332,7 +346,7 @@ async fn a_failed_member_instance_and_its_rollback_leave_other_members_intact() 
     let o = w.view().await;
     assert_eq!(o["counts"]["connected"], 4, "{o}");
     let r = row(&o, &joined);
-    assert_eq!(r["state"], "pending", "{r}");
+    assert_eq!(r["state"], "missing", "a failed instance is no instance on its way: {r}");
     assert!(r["reason"].as_str().unwrap().contains("did not verify"), "{r}");
     for (account, _) in &w.accounts {
         assert_eq!(row(&o, account)["state"], "connected");
@@ -463,6 +477,102 @@ async fn a_member_claiming_an_account_outside_the_organization_is_refused() {
     assert!(o["members"].as_array().unwrap().is_empty(), "{o}");
 }
 
+/// Enrollment is for the accounts the customer chose: an active account of
+/// the same organization outside the targeted OU (in another OU, or right
+/// under the root) is refused, and nothing is created for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_outside_the_targeted_units_is_refused_and_nothing_is_created() {
+    let w = World::start_targeting(false, Some(0)).await;
+    let url = w.rx.url();
+    let under_root = stand_in(&["add-account", &w.mgmt, &w.root, "at-root"])["account"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let other_ou: Vec<String> = w
+        .accounts
+        .iter()
+        .filter(|(_, ou)| *ou == w.ous[1])
+        .map(|(a, _)| a.clone())
+        .collect();
+    for outsider in other_ou.iter().chain([&under_root]) {
+        let stack = instance_stack(outsider, "us-east-1", &w.stack_set);
+        let a = play(&w.state, &w.rx, &w.msg("Create", ENROLL, &url, &stack)).await;
+        assert_eq!(a["Status"], "FAILED", "{a}");
+        let reason = a["Reason"].as_str().unwrap();
+        assert!(reason.contains("outside the organizational units"), "{a}");
+        assert!(reason.contains(w.ous[0].as_str()), "the reason names the targeted unit: {a}");
+        assert!(a["Data"].get("ExternalId").is_none(), "{a}");
+        let role = w.role_arn(outsider);
+        let link = OrgMessage {
+            role: Some(&role),
+            ..w.msg("Create", LINK, &url, &stack)
+        };
+        let l = play(&w.state, &w.rx, &link).await;
+        assert_eq!(l["Status"], "FAILED", "{l}");
+    }
+    let (_, page) = w
+        .app
+        .list_connections(&w.token, &format!("organizationId={}", w.id))
+        .await;
+    assert_eq!(page["items"], json!([]), "no member was created: {page}");
+    // An account of the targeted unit connects; moved out, it is refused.
+    let inside = w.accounts.iter().find(|(_, ou)| *ou == w.ous[0]).unwrap().0.clone();
+    let (e, l, _) = w.connect(&inside, "us-east-1").await;
+    assert_eq!((e["Status"].as_str(), l["Status"].as_str()), (Some("SUCCESS"), Some("SUCCESS")), "{e} {l}");
+    stand_in(&["move-account", &w.mgmt, &inside, &w.ous[0], &w.ous[1]]);
+    let (e, _, _) = w.connect(&inside, "eu-west-1").await;
+    assert_eq!(e["Status"], "FAILED", "moved out: refused at that moment: {e}");
+}
+
+/// An unassigned member never holds its organization's Spot account: its
+/// verification and rotation work whether or not the management connection
+/// is live, and the sequence (management disconnected, a member's
+/// role connected, another Spot account assigned, the member disconnected)
+/// leaves the organization's Spot account free.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unassigned_member_never_holds_the_organizations_spot_account() {
+    let w = World::start(false).await;
+    let url = w.rx.url();
+    // Enrolled by its instance, its role trusting the member's external ID;
+    // then connected by hand through the API.
+    let enrolled = |account: String| {
+        let w = &w;
+        let url = url.clone();
+        async move {
+            let stack = instance_stack(&account, "us-east-1", &w.stack_set);
+            let e = play(&w.state, &w.rx, &w.msg("Create", ENROLL, &url, &stack)).await;
+            assert_eq!(e["Status"], "SUCCESS", "{e}");
+            let ext = e["Data"]["ExternalId"].as_str().unwrap();
+            stand_in(&["trust", &account, &w.member_role, &w.principal, ext]);
+            e["Data"]["ConnectionId"].as_str().unwrap().to_owned()
+        }
+    };
+    let first = enrolled(w.accounts[0].0.clone()).await;
+    let second = enrolled(w.accounts[1].0.clone()).await;
+    let (status, c) = w.app.connect_role(&w.token, &first, &w.role_arn(&w.accounts[0].0)).await;
+    assert_eq!(status, 200, "the management connection holds act-mgmt1; the member needs no hold: {c}");
+    let before = c["expiresAt"].clone();
+    let (status, r) = w.app.rotate_external_id(&w.token, &first).await;
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(r["expiresAt"], before, "a member's external ID never expires");
+
+    let o = w.view().await;
+    let mgmt = o["managementConnection"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(w.app.disconnect(&w.token, &mgmt).await.0, 200);
+    let (status, c) = w.app.connect_role(&w.token, &second, &w.role_arn(&w.accounts[1].0)).await;
+    assert_eq!(status, 200, "{c}");
+    let (status, c) = w.app.assign_spot_account(&w.token, &second, "act-elsewhere").await;
+    assert_eq!(status, 200, "{c}");
+    assert_eq!(w.app.disconnect(&w.token, &second).await.0, 200);
+    // act-mgmt1 has no live connection: it accepts a new one, by our route and Spot's.
+    let body = json!({"accountId": "act-mgmt1", "partition": "aws", "permissions": {"mode": "default"}});
+    let (status, c) = w.app.create_connection(&w.token, &body).await;
+    assert_eq!(status, 201, "act-mgmt1 is free again: {c}");
+    assert_eq!(w.app.disconnect(&w.token, c["id"].as_str().unwrap()).await.0, 200);
+    let (status, c) = w.app.spot_create_external_id(&w.token, "act-mgmt1").await;
+    assert_eq!(status, 200, "{c}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_platform_assigns_spot_accounts_and_offboarding_disconnects_every_member() {
     let w = World::start(true).await;
@@ -513,6 +623,68 @@ async fn the_platform_assigns_spot_accounts_and_offboarding_disconnects_every_me
     assert!(a["Reason"].as_str().unwrap().contains("offboarded"), "{a}");
     assert_eq!(w.delete(LINK, &stack, &member).await["Status"], "SUCCESS");
     assert_eq!(w.app.sync_organization(&w.token, &w.id).await.0, 409);
+}
+
+/// A refused POST /v1/organizations writes nothing (no record, no template
+/// object), racing creates for one Spot account leave one organization, and
+/// an Idempotency-Key replays the first answer, on both stores.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_organization_create_writes_nothing_and_a_key_replays_it() {
+    let bucket = common::callback::bucket().await;
+    for store in ["sqlite", "dynamodb"] {
+        let mut conf = config(Some(bucket.clone()));
+        if store == "dynamodb" {
+            conf.store_url = common::dynamo_store_url().await;
+        }
+        let app = common::spawn_app(conf).await;
+        let t = common::token("org-w", None);
+        let account = format!("act-w{}", account_connect::ids::random_token(3));
+        let body = json!({"accountId": account, "partition": "aws", "permissions": {"mode": "default"},
+            "managementAccountId": "111122223333", "organizationalUnitIds": ["ou-ab12-cd34ef56"]});
+        let before = common::callback::objects(&bucket).await.len();
+        // Four at once for one Spot account: one organization, one template.
+        let racers = (0..4).map(|_| app.create_organization(&t, &body));
+        let answers = futures::future::join_all(racers).await;
+        let won: Vec<&serde_json::Value> = answers.iter().filter(|(s, _)| *s == 201).map(|(_, o)| o).collect();
+        assert_eq!(won.len(), 1, "{store}: {answers:?}");
+        for (status, e) in answers.iter().filter(|(s, _)| *s != 201) {
+            assert_eq!((*status, e["error"]["code"].as_str()), (409, Some("account_has_connection")), "{store}: {e}");
+        }
+        assert_eq!(
+            common::callback::objects(&bucket).await.len(),
+            before + 1,
+            "{store}: the refused creates left no template"
+        );
+        let (_, listed) = app.list_connections(&t, &format!("accountId={account}")).await;
+        assert_eq!(listed["items"].as_array().unwrap().len(), 1, "{store}: {listed}");
+
+        // With a key: the same request answers the same organization, 200,
+        // without writing; the key with another body is refused.
+        let other = format!("act-k{}", account_connect::ids::random_token(3));
+        let mut keyed = body.clone();
+        keyed["accountId"] = json!(other);
+        let send = |b: &serde_json::Value| {
+            let req = app.request("POST", "/v1/organizations", Some(&t)).header("Idempotency-Key", "org-key-1").json(b);
+            async move {
+                let res = req.send().await.unwrap();
+                let headers = res.headers().clone();
+                (res.status().as_u16(), headers, res.json::<Value>().await.unwrap_or(Value::Null))
+            }
+        };
+        let (s1, h1, first) = send(&keyed).await;
+        assert_eq!(s1, 201, "{store}: {first}");
+        assert!(h1.get("idempotent-replayed").is_none());
+        let objects = common::callback::objects(&bucket).await.len();
+        let (s2, h2, again) = send(&keyed).await;
+        assert_eq!(s2, 200, "{store}: {again}");
+        assert_eq!(h2.get("idempotent-replayed").map(|v| v.to_str().unwrap()), Some("true"));
+        assert_eq!(again["id"], first["id"], "{store}");
+        assert_eq!(again["managementConnection"]["externalId"], first["managementConnection"]["externalId"]);
+        assert_eq!(common::callback::objects(&bucket).await.len(), objects, "{store}: a replay writes nothing");
+        keyed["organizationalUnitIds"] = json!([]);
+        let (s3, _, e) = send(&keyed).await;
+        assert_eq!((s3, e["error"]["code"].as_str()), (409, Some("idempotency_key_reused")), "{store}: {e}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

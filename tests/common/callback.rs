@@ -88,6 +88,26 @@ impl Receiver {
     }
 }
 
+/// An S3 client on moto, path-style as the service's.
+pub async fn s3() -> aws_sdk_s3::Client {
+    super::moto_endpoint();
+    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+    aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&conf).force_path_style(true).build())
+}
+
+/// A new template bucket on moto; its name.
+pub async fn bucket() -> String {
+    let name = format!("templates-{}", account_connect::ids::random_token(4));
+    s3().await.create_bucket().bucket(&name).send().await.unwrap();
+    name
+}
+
+/// The keys of every object in the bucket.
+pub async fn objects(bucket: &str) -> Vec<String> {
+    let out = s3().await.list_objects_v2().bucket(bucket).send().await.unwrap();
+    out.contents().iter().filter_map(|o| o.key().map(str::to_owned)).collect()
+}
+
 /// The test config, answering the receiver on 127.0.0.1.
 pub fn config(bucket: Option<String>) -> Config {
     let mut c = super::test_config();

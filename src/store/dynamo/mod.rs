@@ -178,6 +178,10 @@ fn is_failed(codes: &[Option<String>], i: usize) -> bool {
     codes.get(i).and_then(|c| c.as_deref()) == Some("ConditionalCheckFailed")
 }
 
+fn attr_n(item: &Item, name: &str) -> Option<i64> {
+    item.get(name).and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok())
+}
+
 fn attr_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
     item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
 }

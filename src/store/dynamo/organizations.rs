@@ -7,7 +7,7 @@ use super::{attr_s, is_failed, n, put, s, sdk_err, DynamoStore, Item};
 use crate::domain::{Connection, Event};
 use crate::domain::{Organization, OrganizationId};
 use crate::store::organizations::{member_after, member_key};
-use crate::store::{OrganizationStore, Page, Store, StoreError};
+use crate::store::{Idempotency, OrganizationStore, Page, Store, StoreError};
 
 fn org_pk(id: &OrganizationId) -> String {
     format!("AWSORG#{}", id.as_str())
@@ -30,14 +30,26 @@ impl DynamoStore {
 
 #[async_trait::async_trait]
 impl OrganizationStore for DynamoStore {
-    async fn create_organization(&self, o: &Organization) -> Result<(), StoreError> {
-        let item = put(
+    async fn create_organization(
+        &self,
+        o: &Organization,
+        management: &Connection,
+        event: &Event,
+        idem: Option<&Idempotency>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        // The connection's items first: `create_refused` reads reasons by position.
+        let mut items = self.create_items(management, event, idem, now);
+        items.push(put(
             &self.table,
             self.organization_item(o),
             Some("attribute_not_exists(pk)"),
             &[],
-        );
-        self.transact(vec![item]).await.map_err(|(_, e)| e)
+        ));
+        match self.transact(items).await {
+            Ok(()) => Ok(()),
+            Err((codes, e)) => Err(self.create_refused(management, idem, now, &codes, e).await),
+        }
     }
 
     async fn update_organization(&self, o: &Organization) -> Result<(), StoreError> {

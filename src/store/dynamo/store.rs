@@ -2,8 +2,9 @@
 //! transaction, reads by key or by index.
 
 use super::items::parse_connection;
-use super::{attr_s, is_failed, n, put, s, sdk_err, DynamoStore, Item, GSI_CONNECTED, GSI_TENANT};
+use super::{attr_n, attr_s, is_failed, n, put, s, sdk_err, DynamoStore, Item, GSI_CONNECTED, GSI_TENANT};
 use crate::domain::{Connection, ConnectionId, Event, SpotAccountId};
+use aws_sdk_dynamodb::types::TransactWriteItem;
 use crate::store::{account_prefix, list_start, Guard, Idempotency, Page, Store, StoreError};
 
 #[async_trait::async_trait]
@@ -15,62 +16,10 @@ impl Store for DynamoStore {
         idem: Option<&Idempotency>,
         now: i64,
     ) -> Result<(), StoreError> {
-        let mut items = vec![
-            put(
-                &self.table,
-                self.connection_item(c),
-                Some("attribute_not_exists(pk)"),
-                &[],
-            ),
-            self.claim_put(c.external_id.as_str(), &c.id),
-            self.hold_put(c, c.expires_at, now),
-            self.event_put(event),
-        ];
-        if let Some(idem) = idem {
-            let item = Item::from([
-                ("pk".into(), s(format!("IDEM#{}#{}", c.org, idem.scoped_key()))),
-                ("sk".into(), s("IDEM")),
-                ("request_hash".into(), s(&idem.request_hash)),
-                ("connection_id".into(), s(c.id.as_str())),
-                ("ttl".into(), n(now + crate::store::IDEMPOTENCY_TTL_SECS)),
-            ]);
-            items.push(put(
-                &self.table,
-                item,
-                Some("attribute_not_exists(pk) OR #ttl <= :now"),
-                &[(":now", n(now)), ("#ttl", s("ttl"))],
-            ));
-        }
+        let items = self.create_items(c, event, idem, now);
         match self.transact(items).await {
             Ok(()) => Ok(()),
-            Err((codes, StoreError::Conflict)) => {
-                // Reasons come in item order: connection, external ID, hold, event, idempotency.
-                if let (Some(idem), true) = (idem, is_failed(&codes, 4)) {
-                    let rec = self
-                        .get_item(format!("IDEM#{}#{}", c.org, idem.scoped_key()), "IDEM")
-                        .await?;
-                    if let Some(rec) = rec {
-                        let request_hash = attr_s(&rec, "request_hash").unwrap_or_default().to_owned();
-                        let id = attr_s(&rec, "connection_id").unwrap_or_default();
-                        let connection_id = id.parse().map_err(|_| StoreError::Corrupt(id.to_owned()))?;
-                        return Err(StoreError::IdempotencyKeyUsed {
-                            request_hash,
-                            connection_id,
-                        });
-                    }
-                    return Err(StoreError::Conflict);
-                }
-                if is_failed(&codes, 1) {
-                    return Err(StoreError::ExternalIdTaken);
-                }
-                if is_failed(&codes, 2) {
-                    if let Some(holder) = self.account_holder(&c.org, &c.account_id, now).await? {
-                        return Err(StoreError::AccountHeld(holder));
-                    }
-                }
-                Err(StoreError::Conflict)
-            }
-            Err((_, e)) => Err(e),
+            Err((codes, e)) => Err(self.create_refused(c, idem, now, &codes, e).await),
         }
     }
 
@@ -90,7 +39,8 @@ impl Store for DynamoStore {
         for g in guards {
             let item = match g {
                 Guard::ClaimExternalId(ext) => Some(self.claim_put(ext.as_str(), &c.id)),
-                Guard::HoldAccount { until } => Some(self.hold_put(c, *until, now)),
+                // An unassigned member never holds its organization's account.
+                Guard::HoldAccount { until } => c.spot_account().map(|_| self.hold_put(c, *until, now)),
                 Guard::ClaimRole(arn) => {
                     let item = Item::from([
                         ("pk".into(), s(format!("ROLE#{}", arn.as_str()))),
@@ -139,6 +89,25 @@ impl Store for DynamoStore {
             }
             Err((_, e)) => Err(e),
         }
+    }
+
+    async fn idempotency_record(
+        &self,
+        org: &str,
+        idem: &Idempotency,
+        now: i64,
+    ) -> Result<Option<(String, ConnectionId)>, StoreError> {
+        let Some(rec) = self.get_item(format!("IDEM#{org}#{}", idem.scoped_key()), "IDEM").await? else {
+            return Ok(None);
+        };
+        // TTL deletes late (or never, in moto): an expired record is none.
+        if attr_n(&rec, "ttl").is_some_and(|t| t <= now) {
+            return Ok(None);
+        }
+        let request_hash = attr_s(&rec, "request_hash").unwrap_or_default().to_owned();
+        let id = attr_s(&rec, "connection_id").unwrap_or_default();
+        let connection_id = id.parse().map_err(|_| StoreError::Corrupt(id.to_owned()))?;
+        Ok(Some((request_hash, connection_id)))
     }
 
     async fn append_event(&self, event: &Event) -> Result<(), StoreError> {
@@ -299,5 +268,93 @@ impl Store for DynamoStore {
         }
         let id = attr_s(&item, "connection_id").unwrap_or_default();
         id.parse().map(Some).map_err(|_| StoreError::Corrupt(id.to_owned()))
+    }
+}
+
+impl DynamoStore {
+    /// A new connection's items: the connection, its external-ID claim, its
+    /// account hold, its event and (with a key) the idempotency record, in
+    /// this order (`create_refused` reads the reasons by position).
+    pub(super) fn create_items(
+        &self,
+        c: &Connection,
+        event: &Event,
+        idem: Option<&Idempotency>,
+        now: i64,
+    ) -> Vec<TransactWriteItem> {
+        let mut items = vec![
+            put(
+                &self.table,
+                self.connection_item(c),
+                Some("attribute_not_exists(pk)"),
+                &[],
+            ),
+            self.claim_put(c.external_id.as_str(), &c.id),
+            self.hold_put(c, c.expires_at, now),
+            self.event_put(event),
+        ];
+        if let Some(idem) = idem {
+            let item = Item::from([
+                ("pk".into(), s(format!("IDEM#{}#{}", c.org, idem.scoped_key()))),
+                ("sk".into(), s("IDEM")),
+                ("request_hash".into(), s(&idem.request_hash)),
+                ("connection_id".into(), s(c.id.as_str())),
+                ("ttl".into(), n(now + crate::store::IDEMPOTENCY_TTL_SECS)),
+            ]);
+            items.push(put(
+                &self.table,
+                item,
+                Some("attribute_not_exists(pk) OR #ttl <= :now"),
+                &[(":now", n(now)), ("#ttl", s("ttl"))],
+            ));
+        }
+        items
+    }
+
+    /// Why a transaction of `create_items` (first in it) was refused.
+    pub(super) async fn create_refused(
+        &self,
+        c: &Connection,
+        idem: Option<&Idempotency>,
+        now: i64,
+        codes: &[Option<String>],
+        e: StoreError,
+    ) -> StoreError {
+        if e != StoreError::Conflict {
+            return e;
+        }
+        // Reasons come in item order: connection, external ID, hold, event, idempotency.
+        if let (Some(idem), true) = (idem, is_failed(codes, 4)) {
+            let rec = match self
+                .get_item(format!("IDEM#{}#{}", c.org, idem.scoped_key()), "IDEM")
+                .await
+            {
+                Ok(r) => r,
+                Err(e) => return e,
+            };
+            let Some(rec) = rec else {
+                return StoreError::Conflict;
+            };
+            let request_hash = attr_s(&rec, "request_hash").unwrap_or_default().to_owned();
+            let id = attr_s(&rec, "connection_id").unwrap_or_default();
+            return match id.parse() {
+                Ok(connection_id) => StoreError::IdempotencyKeyUsed {
+                    request_hash,
+                    connection_id,
+                },
+                Err(_) => StoreError::Corrupt(id.to_owned()),
+            };
+        }
+        if is_failed(codes, 1) {
+            return StoreError::ExternalIdTaken;
+        }
+        if is_failed(codes, 2) {
+            match self.account_holder(&c.org, &c.account_id, now).await {
+                Ok(Some(holder)) => return StoreError::AccountHeld(holder),
+                Ok(None) => {}
+                Err(e) => return e,
+            }
+        }
+        StoreError::Conflict
     }
 }

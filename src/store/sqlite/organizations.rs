@@ -1,11 +1,11 @@
 //! SQLite: organizations and their members (a primary key per organization
 //! and AWS account makes enrollment idempotent).
 
-use super::{claim_external_id, data_by_id, from_json, insert_event, to_json, unavailable, SqliteStore};
+use super::{claim_external_id, data_by_id, from_json, insert_connection, insert_event, to_json, unavailable, SqliteStore};
 use crate::domain::{Connection, Event};
 use crate::domain::{Organization, OrganizationId};
 use crate::store::organizations::{member_after, member_key};
-use crate::store::{tenant_sort_key, OrganizationStore, Page, StoreError};
+use crate::store::{tenant_sort_key, Idempotency, OrganizationStore, Page, StoreError};
 use rusqlite::{params, OptionalExtension, TransactionBehavior};
 
 pub(super) const SCHEMA: &str = "
@@ -18,10 +18,20 @@ CREATE TABLE IF NOT EXISTS organization_members (
 
 #[async_trait::async_trait]
 impl OrganizationStore for SqliteStore {
-    async fn create_organization(&self, o: &Organization) -> Result<(), StoreError> {
-        let o = o.clone();
+    async fn create_organization(
+        &self,
+        o: &Organization,
+        management: &Connection,
+        event: &Event,
+        idem: Option<&Idempotency>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let (o, c, e, idem) = (o.clone(), management.clone(), event.clone(), idem.cloned());
         self.with(move |db| {
-            let n = db
+            let tx = db
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(unavailable)?;
+            let n = tx
                 .execute(
                     "INSERT OR IGNORE INTO organizations (id, org, version, data) VALUES (?1, ?2, ?3, ?4)",
                     params![o.id.as_str(), o.org, o.version as i64, to_json(&o)],
@@ -30,7 +40,8 @@ impl OrganizationStore for SqliteStore {
             if n == 0 {
                 return Err(StoreError::Conflict);
             }
-            Ok(())
+            insert_connection(&tx, &c, &e, idem.as_ref(), now)?;
+            tx.commit().map_err(unavailable)
         })
         .await
     }
