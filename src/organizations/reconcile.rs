@@ -186,11 +186,11 @@ mod tests {
     //! The member state machine, step by step: each transition the README's
     //! table names, from what Spot recorded and what Organizations listed.
     use super::{members, MemberState};
+    use crate::domain::{Connection, Health};
     use crate::domain::{
         ConnectionId, ExternalId, ExternalIdPrefix, Membership, Method, NewConnection, OrgState, Organization,
         OrganizationId, Partition, Permissions, Reconciliation, SeenAccount, Status,
     };
-    use crate::domain::{Connection, Health};
 
     const ACCOUNT: &str = "444455556666";
 
@@ -276,33 +276,142 @@ mod tests {
         let active = || org(seen("ACTIVE", true));
         // (step, organization as last listed, member as recorded, expected state)
         let steps: Vec<(&str, Organization, Option<Connection>, Option<MemberState>)> = vec![
-            ("a targeted account, no instance reported", active(), None, Some(Missing)),
-            ("an account outside the targets is not a member", org(seen("ACTIVE", false)), None, None),
-            ("enroll: an instance is on its way", active(), Some(member(Status::Pending, None)), Some(Pending)),
-            ("enrolled, never listed yet", org(None), Some(member(Status::Pending, None)), Some(Pending)),
-            ("link failed: no instance on its way", active(), Some(member(Status::Pending, Some(failed))), Some(Missing)),
-            ("re-run: enrolled again (note cleared)", active(), Some(member(Status::Pending, None)), Some(Pending)),
-            ("link: connected", active(), Some(member(Status::Connected, None)), Some(Connected)),
-            ("instance deleted, still targeted", active(), Some(member(Status::Pending, Some(deleted))), Some(Missing)),
-            ("instance deleted, before any listing", org(None), Some(member(Status::Pending, Some(deleted))), Some(Missing)),
-            ("re-linked", active(), Some(member(Status::Connected, None)), Some(Connected)),
-            ("suspended in Organizations", org(seen("SUSPENDED", true)), Some(member(Status::Connected, None)), Some(Suspended)),
-            ("suspended, never enrolled", org(seen("PENDING_CLOSURE", true)), None, Some(Suspended)),
-            ("active again", active(), Some(member(Status::Connected, None)), Some(Connected)),
-            ("moved out of the targets", org(seen("ACTIVE", false)), Some(member(Status::Connected, None)), Some(Moved)),
-            ("moved out while missing", org(seen("ACTIVE", false)), Some(member(Status::Pending, Some(deleted))), Some(Moved)),
-            ("moved back", active(), Some(member(Status::Connected, None)), Some(Connected)),
-            ("left the organization", org(Some(vec![])), Some(member(Status::Connected, None)), Some(Left)),
-            ("left while pending", org(Some(vec![])), Some(member(Status::Pending, None)), Some(Left)),
-            ("re-added", active(), Some(member(Status::Connected, None)), Some(Connected)),
-            ("disconnected in Spot", active(), Some(member(Status::Disconnected, None)), Some(Disconnected)),
-            ("disconnected, then left", org(Some(vec![])), Some(member(Status::Disconnected, None)), Some(Disconnected)),
+            (
+                "a targeted account, no instance reported",
+                active(),
+                None,
+                Some(Missing),
+            ),
+            (
+                "an account outside the targets is not a member",
+                org(seen("ACTIVE", false)),
+                None,
+                None,
+            ),
+            (
+                "enroll: an instance is on its way",
+                active(),
+                Some(member(Status::Pending, None)),
+                Some(Pending),
+            ),
+            (
+                "enrolled, never listed yet",
+                org(None),
+                Some(member(Status::Pending, None)),
+                Some(Pending),
+            ),
+            (
+                "link failed: no instance on its way",
+                active(),
+                Some(member(Status::Pending, Some(failed))),
+                Some(Missing),
+            ),
+            (
+                "re-run: enrolled again (note cleared)",
+                active(),
+                Some(member(Status::Pending, None)),
+                Some(Pending),
+            ),
+            (
+                "link: connected",
+                active(),
+                Some(member(Status::Connected, None)),
+                Some(Connected),
+            ),
+            (
+                "instance deleted, still targeted",
+                active(),
+                Some(member(Status::Pending, Some(deleted))),
+                Some(Missing),
+            ),
+            (
+                "instance deleted, before any listing",
+                org(None),
+                Some(member(Status::Pending, Some(deleted))),
+                Some(Missing),
+            ),
+            (
+                "re-linked",
+                active(),
+                Some(member(Status::Connected, None)),
+                Some(Connected),
+            ),
+            (
+                "suspended in Organizations",
+                org(seen("SUSPENDED", true)),
+                Some(member(Status::Connected, None)),
+                Some(Suspended),
+            ),
+            (
+                "suspended, never enrolled",
+                org(seen("PENDING_CLOSURE", true)),
+                None,
+                Some(Suspended),
+            ),
+            (
+                "active again",
+                active(),
+                Some(member(Status::Connected, None)),
+                Some(Connected),
+            ),
+            (
+                "moved out of the targets",
+                org(seen("ACTIVE", false)),
+                Some(member(Status::Connected, None)),
+                Some(Moved),
+            ),
+            (
+                "moved out while missing",
+                org(seen("ACTIVE", false)),
+                Some(member(Status::Pending, Some(deleted))),
+                Some(Moved),
+            ),
+            (
+                "moved back",
+                active(),
+                Some(member(Status::Connected, None)),
+                Some(Connected),
+            ),
+            (
+                "left the organization",
+                org(Some(vec![])),
+                Some(member(Status::Connected, None)),
+                Some(Left),
+            ),
+            (
+                "left while pending",
+                org(Some(vec![])),
+                Some(member(Status::Pending, None)),
+                Some(Left),
+            ),
+            (
+                "re-added",
+                active(),
+                Some(member(Status::Connected, None)),
+                Some(Connected),
+            ),
+            (
+                "disconnected in Spot",
+                active(),
+                Some(member(Status::Disconnected, None)),
+                Some(Disconnected),
+            ),
+            (
+                "disconnected, then left",
+                org(Some(vec![])),
+                Some(member(Status::Disconnected, None)),
+                Some(Disconnected),
+            ),
         ];
         for (step, o, c, want) in steps {
             let (got, reason) = state_of(&o, c);
             assert_eq!(got, want, "{step}");
             if let Some(s) = got {
-                assert_eq!(reason.is_none(), s == Connected, "{step}: a reason unless connected and healthy");
+                assert_eq!(
+                    reason.is_none(),
+                    s == Connected,
+                    "{step}: a reason unless connected and healthy"
+                );
             }
             if got == Some(Missing) {
                 let r = reason.unwrap();

@@ -10,8 +10,8 @@ use crate::domain::{
 use crate::domain::{Membership, OrgState, Organization, OrganizationId, Reconciliation, TargetId};
 use crate::policy::{render_shared, Selection};
 use crate::store::{Idempotency, StoreError};
-use sha2::{Digest, Sha256};
 use crate::tenancy::Tenant;
+use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
 /// `CreateStackInstances` takes at most 50 organizational units per call.
@@ -178,9 +178,7 @@ impl OrganizationService {
         let selection = Selection::resolve(req.partition, &req.permissions)
             .map_err(|e| OrganizationError::Connection(ServiceError::Selection(e)))?;
         render_shared(&selection).map_err(|e| OrganizationError::Connection(ServiceError::Render(e)))?;
-        let request_hash = hex::encode(Sha256::digest(
-            serde_json::to_vec(&req).expect("requests serialize"),
-        ));
+        let request_hash = hex::encode(Sha256::digest(serde_json::to_vec(&req).expect("requests serialize")));
         let idem = idempotency_key.map(|key| Idempotency {
             user: tenant.sub.clone(),
             key,

@@ -173,7 +173,10 @@ pub(super) fn insert_connection(
             .map_err(unavailable)?;
         if let Some((request_hash, id)) = used {
             let connection_id = id.parse().map_err(|_| StoreError::Corrupt(id))?;
-            return Err(StoreError::IdempotencyKeyUsed { request_hash, connection_id });
+            return Err(StoreError::IdempotencyKeyUsed {
+                request_hash,
+                connection_id,
+            });
         }
         tx.execute(
             "INSERT OR REPLACE INTO idempotency_keys (org, scoped_key, request_hash, connection_id, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -185,7 +188,14 @@ pub(super) fn insert_connection(
     hold_account(tx, c, c.expires_at, now)?;
     tx.execute(
         "INSERT INTO connections (id, org, sort_key, state, version, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![c.id.as_str(), c.org, tenant_sort_key(c), c.state.as_str(), c.version as i64, to_json(c)],
+        params![
+            c.id.as_str(),
+            c.org,
+            tenant_sort_key(c),
+            c.state.as_str(),
+            c.version as i64,
+            to_json(c)
+        ],
     )
     .map_err(unavailable)?;
     insert_event(tx, e)
@@ -202,7 +212,9 @@ impl Store for SqliteStore {
     ) -> Result<(), StoreError> {
         let (c, e, idem) = (conn.clone(), event.clone(), idem.cloned());
         self.with(move |db| {
-            let tx = db.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
+            let tx = db
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(unavailable)?;
             insert_connection(&tx, &c, &e, idem.as_ref(), now)?;
             tx.commit().map_err(unavailable)
         })

@@ -22,6 +22,7 @@ mod layering;
 mod lifecycle_edges;
 mod metrics_emf;
 mod openapi_fuzz;
+mod organization_holds;
 mod organization_store;
 mod organizations;
 mod partitions;

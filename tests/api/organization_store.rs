@@ -22,7 +22,9 @@ fn organization() -> Organization {
     Organization {
         id: OrganizationId::generate(),
         org: "org-s".into(),
-        account_id: format!("act-s{}", account_connect::ids::random_token(4)).parse().unwrap(),
+        account_id: format!("act-s{}", account_connect::ids::random_token(4))
+            .parse()
+            .unwrap(),
         partition: Partition::Aws,
         permissions: Permissions::Default,
         management_account_id: "111122223333".parse().unwrap(),
@@ -149,7 +151,9 @@ async fn one_member_per_organization_and_account_even_when_enrolled_at_once() {
         );
         let listed = s.list("org-s", None, None, 10).await.unwrap().items;
         assert!(
-            listed.iter().all(|c| c.organization.as_ref().is_some_and(|m| m.management)),
+            listed
+                .iter()
+                .all(|c| c.organization.as_ref().is_some_and(|m| m.management)),
             "{name}: only management connections, no member: {listed:?}"
         );
         // A member's external ID is claimed like any other.
@@ -168,7 +172,10 @@ async fn an_organization_changes_only_from_the_version_it_was_read_at() {
     for (name, s) in stores().await {
         let mut o = organization();
         create_org(&s, &o).await.unwrap();
-        assert!(create_org(&s, &o).await.is_err(), "{name}: a second record with the same id");
+        assert!(
+            create_org(&s, &o).await.is_err(),
+            "{name}: a second record with the same id"
+        );
         o.version = 2;
         o.state = OrgState::Offboarded;
         s.update_organization(&o).await.unwrap();
@@ -211,7 +218,11 @@ async fn a_refused_organization_writes_nothing_and_unassigned_members_hold_nothi
             "{name}"
         );
         assert_eq!(s.get_organization(&again.id).await.unwrap(), None, "{name}");
-        assert_eq!(s.get_any(&again.management_connection_id).await.unwrap(), None, "{name}");
+        assert_eq!(
+            s.get_any(&again.management_connection_id).await.unwrap(),
+            None,
+            "{name}"
+        );
         // A member without a Spot account asks for a hold (as a careless
         // caller would): the store writes none, so the management
         // connection keeps its hold and nothing names the member.
@@ -220,9 +231,14 @@ async fn a_refused_organization_writes_nothing_and_unassigned_members_hold_nothi
         let mut connected = m.clone();
         connected.version += 1;
         connected.state = account_connect::domain::Status::Connected;
-        s.update(&connected, &created(&connected), &[Guard::HoldAccount { until: i64::MAX }], NOW)
-            .await
-            .unwrap();
+        s.update(
+            &connected,
+            &created(&connected),
+            &[Guard::HoldAccount { until: i64::MAX }],
+            NOW,
+        )
+        .await
+        .unwrap();
         assert_eq!(
             s.account_holder(&o.org, &o.account_id, NOW).await.unwrap(),
             Some(o.management_connection_id.clone()),

@@ -301,7 +301,10 @@ async fn a_second_region_a_repeated_create_and_a_re_added_account_keep_one_conne
     assert_eq!(w.delete(ENROLL, &stack1, &id).await["Status"], "SUCCESS");
     let o = w.view().await;
     let r = row(&o, &account);
-    assert_eq!(r["state"], "missing", "an instance deleted is no instance on its way: {r}");
+    assert_eq!(
+        r["state"], "missing",
+        "an instance deleted is no instance on its way: {r}"
+    );
     assert!(r["reason"].as_str().unwrap().contains("was deleted"), "{r}");
     let (_, c) = w.app.get_connection(&w.token, &id).await;
     assert!(c.get("roleArn").is_none(), "the role is let go: {c}");
@@ -346,7 +349,10 @@ async fn a_failed_member_instance_and_its_rollback_leave_other_members_intact() 
     let o = w.view().await;
     assert_eq!(o["counts"]["connected"], 4, "{o}");
     let r = row(&o, &joined);
-    assert_eq!(r["state"], "missing", "a failed instance is no instance on its way: {r}");
+    assert_eq!(
+        r["state"], "missing",
+        "a failed instance is no instance on its way: {r}"
+    );
     assert!(r["reason"].as_str().unwrap().contains("did not verify"), "{r}");
     for (account, _) in &w.accounts {
         assert_eq!(row(&o, account)["state"], "connected");
@@ -500,7 +506,10 @@ async fn an_account_outside_the_targeted_units_is_refused_and_nothing_is_created
         assert_eq!(a["Status"], "FAILED", "{a}");
         let reason = a["Reason"].as_str().unwrap();
         assert!(reason.contains("outside the organizational units"), "{a}");
-        assert!(reason.contains(w.ous[0].as_str()), "the reason names the targeted unit: {a}");
+        assert!(
+            reason.contains(w.ous[0].as_str()),
+            "the reason names the targeted unit: {a}"
+        );
         assert!(a["Data"].get("ExternalId").is_none(), "{a}");
         let role = w.role_arn(outsider);
         let link = OrgMessage {
@@ -518,7 +527,11 @@ async fn an_account_outside_the_targeted_units_is_refused_and_nothing_is_created
     // An account of the targeted unit connects; moved out, it is refused.
     let inside = w.accounts.iter().find(|(_, ou)| *ou == w.ous[0]).unwrap().0.clone();
     let (e, l, _) = w.connect(&inside, "us-east-1").await;
-    assert_eq!((e["Status"].as_str(), l["Status"].as_str()), (Some("SUCCESS"), Some("SUCCESS")), "{e} {l}");
+    assert_eq!(
+        (e["Status"].as_str(), l["Status"].as_str()),
+        (Some("SUCCESS"), Some("SUCCESS")),
+        "{e} {l}"
+    );
     stand_in(&["move-account", &w.mgmt, &inside, &w.ous[0], &w.ous[1]]);
     let (e, _, _) = w.connect(&inside, "eu-west-1").await;
     assert_eq!(e["Status"], "FAILED", "moved out: refused at that moment: {e}");
@@ -549,8 +562,14 @@ async fn an_unassigned_member_never_holds_the_organizations_spot_account() {
     };
     let first = enrolled(w.accounts[0].0.clone()).await;
     let second = enrolled(w.accounts[1].0.clone()).await;
-    let (status, c) = w.app.connect_role(&w.token, &first, &w.role_arn(&w.accounts[0].0)).await;
-    assert_eq!(status, 200, "the management connection holds act-mgmt1; the member needs no hold: {c}");
+    let (status, c) = w
+        .app
+        .connect_role(&w.token, &first, &w.role_arn(&w.accounts[0].0))
+        .await;
+    assert_eq!(
+        status, 200,
+        "the management connection holds act-mgmt1; the member needs no hold: {c}"
+    );
     let before = c["expiresAt"].clone();
     let (status, r) = w.app.rotate_external_id(&w.token, &first).await;
     assert_eq!(status, 200, "{r}");
@@ -559,7 +578,10 @@ async fn an_unassigned_member_never_holds_the_organizations_spot_account() {
     let o = w.view().await;
     let mgmt = o["managementConnection"]["id"].as_str().unwrap().to_owned();
     assert_eq!(w.app.disconnect(&w.token, &mgmt).await.0, 200);
-    let (status, c) = w.app.connect_role(&w.token, &second, &w.role_arn(&w.accounts[1].0)).await;
+    let (status, c) = w
+        .app
+        .connect_role(&w.token, &second, &w.role_arn(&w.accounts[1].0))
+        .await;
     assert_eq!(status, 200, "{c}");
     let (status, c) = w.app.assign_spot_account(&w.token, &second, "act-elsewhere").await;
     assert_eq!(status, 200, "{c}");
@@ -648,7 +670,11 @@ async fn a_refused_organization_create_writes_nothing_and_a_key_replays_it() {
         let won: Vec<&serde_json::Value> = answers.iter().filter(|(s, _)| *s == 201).map(|(_, o)| o).collect();
         assert_eq!(won.len(), 1, "{store}: {answers:?}");
         for (status, e) in answers.iter().filter(|(s, _)| *s != 201) {
-            assert_eq!((*status, e["error"]["code"].as_str()), (409, Some("account_has_connection")), "{store}: {e}");
+            assert_eq!(
+                (*status, e["error"]["code"].as_str()),
+                (409, Some("account_has_connection")),
+                "{store}: {e}"
+            );
         }
         assert_eq!(
             common::callback::objects(&bucket).await.len(),
@@ -664,11 +690,18 @@ async fn a_refused_organization_create_writes_nothing_and_a_key_replays_it() {
         let mut keyed = body.clone();
         keyed["accountId"] = json!(other);
         let send = |b: &serde_json::Value| {
-            let req = app.request("POST", "/v1/organizations", Some(&t)).header("Idempotency-Key", "org-key-1").json(b);
+            let req = app
+                .request("POST", "/v1/organizations", Some(&t))
+                .header("Idempotency-Key", "org-key-1")
+                .json(b);
             async move {
                 let res = req.send().await.unwrap();
                 let headers = res.headers().clone();
-                (res.status().as_u16(), headers, res.json::<Value>().await.unwrap_or(Value::Null))
+                (
+                    res.status().as_u16(),
+                    headers,
+                    res.json::<Value>().await.unwrap_or(Value::Null),
+                )
             }
         };
         let (s1, h1, first) = send(&keyed).await;
@@ -679,11 +712,22 @@ async fn a_refused_organization_create_writes_nothing_and_a_key_replays_it() {
         assert_eq!(s2, 200, "{store}: {again}");
         assert_eq!(h2.get("idempotent-replayed").map(|v| v.to_str().unwrap()), Some("true"));
         assert_eq!(again["id"], first["id"], "{store}");
-        assert_eq!(again["managementConnection"]["externalId"], first["managementConnection"]["externalId"]);
-        assert_eq!(common::callback::objects(&bucket).await.len(), objects, "{store}: a replay writes nothing");
+        assert_eq!(
+            again["managementConnection"]["externalId"],
+            first["managementConnection"]["externalId"]
+        );
+        assert_eq!(
+            common::callback::objects(&bucket).await.len(),
+            objects,
+            "{store}: a replay writes nothing"
+        );
         keyed["organizationalUnitIds"] = json!([]);
         let (s3, _, e) = send(&keyed).await;
-        assert_eq!((s3, e["error"]["code"].as_str()), (409, Some("idempotency_key_reused")), "{store}: {e}");
+        assert_eq!(
+            (s3, e["error"]["code"].as_str()),
+            (409, Some("idempotency_key_reused")),
+            "{store}: {e}"
+        );
     }
 }
 

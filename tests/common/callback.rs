@@ -105,7 +105,10 @@ pub async fn bucket() -> String {
 /// The keys of every object in the bucket.
 pub async fn objects(bucket: &str) -> Vec<String> {
     let out = s3().await.list_objects_v2().bucket(bucket).send().await.unwrap();
-    out.contents().iter().filter_map(|o| o.key().map(str::to_owned)).collect()
+    out.contents()
+        .iter()
+        .filter_map(|o| o.key().map(str::to_owned))
+        .collect()
 }
 
 /// The test config, answering the receiver on 127.0.0.1.

@@ -4,8 +4,8 @@
 use super::items::parse_connection;
 use super::{attr_n, attr_s, is_failed, n, put, s, sdk_err, DynamoStore, Item, GSI_CONNECTED, GSI_TENANT};
 use crate::domain::{Connection, ConnectionId, Event, SpotAccountId};
-use aws_sdk_dynamodb::types::TransactWriteItem;
 use crate::store::{account_prefix, list_start, Guard, Idempotency, Page, Store, StoreError};
+use aws_sdk_dynamodb::types::TransactWriteItem;
 
 #[async_trait::async_trait]
 impl Store for DynamoStore {
@@ -97,7 +97,10 @@ impl Store for DynamoStore {
         idem: &Idempotency,
         now: i64,
     ) -> Result<Option<(String, ConnectionId)>, StoreError> {
-        let Some(rec) = self.get_item(format!("IDEM#{org}#{}", idem.scoped_key()), "IDEM").await? else {
+        let Some(rec) = self
+            .get_item(format!("IDEM#{org}#{}", idem.scoped_key()), "IDEM")
+            .await?
+        else {
             return Ok(None);
         };
         // TTL deletes late (or never, in moto): an expired record is none.

@@ -1,7 +1,9 @@
 //! SQLite: organizations and their members (a primary key per organization
 //! and AWS account makes enrollment idempotent).
 
-use super::{claim_external_id, data_by_id, from_json, insert_connection, insert_event, to_json, unavailable, SqliteStore};
+use super::{
+    claim_external_id, data_by_id, from_json, insert_connection, insert_event, to_json, unavailable, SqliteStore,
+};
 use crate::domain::{Connection, Event};
 use crate::domain::{Organization, OrganizationId};
 use crate::store::organizations::{member_after, member_key};
