@@ -393,7 +393,7 @@ pub async fn checks(
 }
 
 #[utoipa::path(get, path = "/v1/connections/{id}/template", tag = "connect", operation_id = "getTemplate",
-    summary = "The connection's CloudFormation template (role, policies, callback); an organization's management connection gets the management stack's, a member the StackSet's member template",
+    summary = "The connection's CloudFormation template (role, policies, callback); an organization's management or member template for its connections",
     params(("id" = ConnectionId, Path, description = "The connection (a malformed id reads as unknown: 404)")),
     responses((status = 200, body = CloudFormationTemplate), (status = 404, description = "No such connection for this token"), (status = 503, description = "The database cannot be reached; retry after Retry-After")))]
 /// The connection's CloudFormation template, ready for the console.
