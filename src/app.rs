@@ -50,10 +50,16 @@ pub fn build_with_store(config: Config, store: DynStore) -> Services {
         templates: Arc::new(Templates::default()),
         cursors: Arc::new(cursors),
         clock: Clock::system(),
+        organization_templates: None,
     };
+    // An organization's connections are fixed with the organization's
+    // templates, which the organization service renders (the one handed
+    // in has no renderer of its own: no cycle).
+    let organizations = crate::organizations::OrganizationService::new(connections.clone());
+    let connections = connections.with_organization_templates(Arc::new(organizations.clone()));
     let relay = Arc::new(crate::automatic::RelayIntake::new(&config, Clock::system()));
     Services {
-        organizations: crate::organizations::OrganizationService::new(connections.clone()),
+        organizations: organizations.with_connections(connections.clone()),
         config,
         connections,
         relay,

@@ -393,7 +393,7 @@ pub async fn checks(
 }
 
 #[utoipa::path(get, path = "/v1/connections/{id}/template", tag = "connect", operation_id = "getTemplate",
-    summary = "The connection's CloudFormation template (role, policies, callback)",
+    summary = "The connection's CloudFormation template (role, policies, callback); an organization's management or member template for its connections",
     params(("id" = ConnectionId, Path, description = "The connection (a malformed id reads as unknown: 404)")),
     responses((status = 200, body = CloudFormationTemplate), (status = 404, description = "No such connection for this token"), (status = 503, description = "The database cannot be reached; retry after Retry-After")))]
 /// The connection's CloudFormation template, ready for the console.
@@ -406,6 +406,12 @@ pub async fn template(
     // An organization's management connection runs the organization's stack.
     if let Some(m) = c.organization.as_ref().filter(|m| m.management) {
         return Ok(Json(state.organizations.template(&tenant, &m.organization_id).await?));
+    }
+    // A member runs the StackSet's member template, never a stack of its own.
+    if let Some(m) = c.organization.as_ref().filter(|m| !m.management) {
+        return Ok(Json(
+            state.organizations.member_template(&tenant, &m.organization_id).await?,
+        ));
     }
     Ok(Json(state.connections.template_for(&c)?))
 }

@@ -2,7 +2,7 @@
 //! and the one step that closes it.
 
 use crate::clock::iso;
-use crate::domain::{Drift, DriftFix};
+use crate::domain::{AccountId, Drift, DriftFix};
 use crate::policy::RenderedPolicy;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -24,7 +24,9 @@ pub struct DriftView {
 #[serde(rename_all = "camelCase", tag = "kind")]
 #[schema(as = DriftFix)]
 pub enum FixView {
-    /// Update the stack that connected it with the current template.
+    /// Update the stack that connected it with the current template (for
+    /// an organization's management connection: the management stack with
+    /// the management template).
     #[serde(rename_all = "camelCase")]
     UpdateStack {
         stack_id: String,
@@ -37,6 +39,20 @@ pub enum FixView {
     EditPolicy {
         steps: String,
         policies: Vec<RenderedPolicy>,
+    },
+    /// An organization member: update the organization's StackSet, in its
+    /// management account, with the current member template.
+    #[serde(rename_all = "camelCase")]
+    UpdateStackSet {
+        stack_set_name: String,
+        management_account_id: AccountId,
+        /// The StackSet's region (the management stack's).
+        region: String,
+        /// The StackSet's page in the management account's console.
+        console_url: String,
+        /// The member template to replace the StackSet's with.
+        template_url: String,
+        steps: String,
     },
 }
 
@@ -56,6 +72,21 @@ impl DriftView {
             DriftFix::EditPolicy { steps } => FixView::EditPolicy {
                 steps: steps.clone(),
                 policies: policies.to_vec(),
+            },
+            DriftFix::UpdateStackSet {
+                stack_set_name,
+                management_account_id,
+                region,
+                console_url,
+                template_url,
+                steps,
+            } => FixView::UpdateStackSet {
+                stack_set_name: stack_set_name.clone(),
+                management_account_id: management_account_id.clone(),
+                region: region.clone(),
+                console_url: console_url.clone(),
+                template_url: template_url.clone(),
+                steps: steps.clone(),
             },
         };
         DriftView {

@@ -3,6 +3,7 @@
 //! `create`, `connect`, `lifecycle` and `listing`; the errors in `error`.
 
 use super::cursor::Cursors;
+use super::organization::OrganizationTemplates;
 use super::ServiceError;
 use crate::clock::Clock;
 use crate::config::Config;
@@ -41,6 +42,9 @@ pub struct ConnectionService {
     pub cursors: Arc<Cursors>,
     /// Decides expiry and stamps every record.
     pub clock: Clock,
+    /// Renders an organization's templates for its connections' drift
+    /// fixes; without it they get the documents to paste.
+    pub organization_templates: Option<Arc<dyn OrganizationTemplates>>,
 }
 
 pub(super) fn event(
@@ -87,6 +91,14 @@ impl ConnectionService {
         ConnectionService {
             verifier: Arc::new(Verifier::from_config(&self.config).with_clock(clock.clone())),
             clock,
+            ..self
+        }
+    }
+
+    /// The same service with the organizations' template renderer.
+    pub fn with_organization_templates(self, templates: Arc<dyn OrganizationTemplates>) -> Self {
+        ConnectionService {
+            organization_templates: Some(templates),
             ..self
         }
     }

@@ -249,6 +249,17 @@ pub enum DriftFix {
     /// Paste the current policy documents (the connection's `policies`).
     #[serde(rename_all = "camelCase")]
     EditPolicy { steps: String },
+    /// An organization member: update the organization's StackSet, in its
+    /// management account, with the current member template.
+    #[serde(rename_all = "camelCase")]
+    UpdateStackSet {
+        stack_set_name: String,
+        management_account_id: AccountId,
+        region: String,
+        console_url: String,
+        template_url: String,
+        steps: String,
+    },
 }
 
 impl DriftFix {
@@ -256,6 +267,7 @@ impl DriftFix {
         match self {
             DriftFix::UpdateStack { .. } => "updateStack",
             DriftFix::EditPolicy { .. } => "editPolicy",
+            DriftFix::UpdateStackSet { .. } => "updateStackSet",
         }
     }
 }

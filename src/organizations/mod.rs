@@ -6,6 +6,7 @@
 mod aws;
 mod members;
 mod reconcile;
+mod rendering;
 mod service;
 pub mod template;
 pub mod token;

@@ -131,7 +131,7 @@ impl OrganizationService {
         self.connections.now()
     }
 
-    fn callback(&self, partition: Partition) -> Result<(&str, &[u8]), OrganizationError> {
+    pub(super) fn callback(&self, partition: Partition) -> Result<(&str, &[u8]), OrganizationError> {
         let c = &self.connections.config;
         match (c.topics.get(&partition), c.callback_key.as_deref()) {
             (Some(t), Some(k)) => Ok((t.as_str(), k)),

@@ -12,6 +12,8 @@ use common::organization::{
 };
 use serde_json::{json, Value};
 
+mod drift;
+
 /// An organization with two OUs of two accounts each, its management stack
 /// created and reported, and (with `members`) every member connected.
 struct World {
@@ -33,13 +35,17 @@ struct World {
 
 impl World {
     async fn start(members: bool) -> World {
-        World::start_targeting(members, None).await
+        World::start_with(config(None), members, None).await
     }
 
     /// `start`, the organization targeting only the OU `only` (by index)
     /// when given; `accounts` still lists every account with its OU.
     async fn start_targeting(members: bool, only: Option<usize>) -> World {
-        let (app, state) = common::spawn_with_state(config(None)).await;
+        World::start_with(config(None), members, only).await
+    }
+
+    async fn start_with(config: account_connect::config::Config, members: bool, only: Option<usize>) -> World {
+        let (app, state) = common::spawn_with_state(config).await;
         let rx = Receiver::start().await;
         let token = common::token("org-o", None);
         let mgmt = fresh_account();

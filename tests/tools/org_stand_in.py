@@ -15,6 +15,8 @@ usage:
   org_stand_in.py move-account MGMT ACCOUNT FROM TO
   org_stand_in.py trust ACCOUNT ROLE_NAME PRINCIPAL EXTERNAL_ID
   org_stand_in.py role ACCOUNT ROLE_NAME          whether the role exists
+  org_stand_in.py detach ACCOUNT ROLE_NAME        detaches the role's managed policies (drift)
+  org_stand_in.py stack-set MGMT STACKSET         the StackSet as CloudFormation describes it
 
 moto's CloudFormation knows neither `AWS::CloudFormation::StackSet` nor SNS
 custom resources: `deploy` drops both from the template and creates the
@@ -141,6 +143,19 @@ def main() -> int:
         account, role = args
         arn = client("iam", account).get_role(RoleName=role)["Role"]["Arn"]
         print(json.dumps({"arn": arn}))
+    elif cmd == "detach":
+        account, role = args
+        iam = client("iam", account)
+        detached = []
+        for p in iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]:
+            iam.detach_role_policy(RoleName=role, PolicyArn=p["PolicyArn"])
+            detached.append(p["PolicyArn"])
+        print(json.dumps({"detached": detached}))
+    elif cmd == "stack-set":
+        mgmt, stack_set = args
+        s = client("cloudformation", mgmt).describe_stack_set(StackSetName=stack_set)["StackSet"]
+        print(json.dumps({"status": s["Status"], "permissionModel": s.get("PermissionModel"),
+                          "templateBody": s["TemplateBody"]}))
     else:
         print(__doc__, file=sys.stderr)
         return 2
