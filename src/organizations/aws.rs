@@ -46,18 +46,9 @@ pub struct Parent {
     pub is_root: bool,
 }
 
-/// An SDK error in words: the service's code and message, or what failed.
+/// An SDK error in words for the customer.
 fn text<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(e: &SdkError<E, R>) -> String {
-    match e {
-        SdkError::TimeoutError(_) => "timed out".into(),
-        SdkError::DispatchFailure(_) => "AWS could not be reached".into(),
-        SdkError::ServiceError(se) => format!(
-            "{}: {}",
-            se.err().code().unwrap_or("error"),
-            se.err().message().unwrap_or_default()
-        ),
-        other => format!("{other:?}").chars().take(300).collect(),
-    }
+    crate::verify::classify_message(e)
 }
 
 impl OrgReader {

@@ -9,23 +9,54 @@ use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
 use serde_json::Value;
 use std::time::Duration;
 
-/// Why an AWS call failed, as the report tells it.
-#[derive(Debug, Clone, PartialEq)]
+/// Why an AWS call failed, as the report tells it: each message is written
+/// for the customer who reads the report (what failed, and whose it is).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum CallError {
+    #[error("AWS refused the call (AccessDenied){}", aws_said(.0))]
     AccessDenied(String),
+    #[error("AWS found no such entity{}", aws_said(.0))]
     NotFound(String),
+    #[error("STS is not activated in this region for the account{}", aws_said(.0))]
     RegionDisabled(String),
+    #[error("AWS throttled the call; it says nothing about the role, try again in a minute")]
     Throttled(String),
+    #[error("AWS did not answer in time; it says nothing about the role, try again in a minute")]
     Timeout,
+    #[error("AWS could not be reached ({0}); it says nothing about the role, try again in a minute")]
     Network(String),
     /// A listing ran past its page cap without finding what we look for.
+    #[error("{0}")]
     PageCap(String),
     /// The verification's shared deadline passed before the call finished.
+    #[error("the verification ran out of time before AWS answered; it says nothing about the role")]
     Deadline,
     /// STS refused the vendor's own credentials in this partition
     /// (InvalidClientTokenId, ExpiredToken): ours to fix, not the customer's.
+    #[error("AWS refused Spot's own credentials in this partition ({0}); Spot has to fix this, not you")]
     VendorCredentials(String),
+    #[error("AWS answered with an error: {0}")]
     Other(String),
+}
+
+/// AWS's own message, when it gave one, after ": ".
+fn aws_said(m: &str) -> String {
+    if m.trim().is_empty() {
+        String::new()
+    } else {
+        format!(": {m}")
+    }
+}
+
+/// A service error's code and message; a bare one (moto's 500 for an
+/// operation it lacks) says so instead of printing ": ".
+fn code_and_message(code: &str, msg: &str) -> String {
+    match (code.is_empty(), msg.is_empty()) {
+        (true, true) => "an error with neither code nor message".to_owned(),
+        (false, true) => code.to_owned(),
+        (true, false) => msg.to_owned(),
+        (false, false) => format!("{code}: {msg}"),
+    }
 }
 
 impl CallError {
@@ -48,14 +79,18 @@ impl CallError {
 pub fn classify_message<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(e: &SdkError<E, R>) -> String {
     match classify(e) {
         CallError::Other(m) => m,
-        other => format!("{other:?}"),
+        other => other.to_string(),
     }
 }
 
 pub fn classify<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(e: &SdkError<E, R>) -> CallError {
     match e {
         SdkError::TimeoutError(_) => CallError::Timeout,
-        SdkError::DispatchFailure(d) => CallError::Network(format!("{d:?}")),
+        SdkError::DispatchFailure(d) => CallError::Network(match d.as_connector_error() {
+            Some(c) if c.is_timeout() => "the connection timed out".to_owned(),
+            Some(c) if c.is_io() => "a network error".to_owned(),
+            _ => "the request could not be sent".to_owned(),
+        }),
         SdkError::ServiceError(se) => {
             let code = se.err().code().unwrap_or_default().to_owned();
             let msg = se.err().message().unwrap_or_default().to_owned();
@@ -65,12 +100,14 @@ pub fn classify<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(e
                 "RegionDisabledException" => CallError::RegionDisabled(msg),
                 "Throttling" | "ThrottlingException" | "RequestLimitExceeded" => CallError::Throttled(msg),
                 "InvalidClientTokenId" | "ExpiredToken" | "ExpiredTokenException" | "UnrecognizedClientException" => {
-                    CallError::VendorCredentials(format!("{code}: {msg}"))
+                    CallError::VendorCredentials(code_and_message(&code, &msg))
                 }
-                _ => CallError::Other(format!("{code}: {msg}")),
+                _ => CallError::Other(code_and_message(&code, &msg)),
             }
         }
-        other => CallError::Other(format!("{other:?}")),
+        SdkError::ConstructionFailure(_) => CallError::Other("the request could not be built".into()),
+        SdkError::ResponseError(_) => CallError::Other("AWS's answer could not be read".into()),
+        _ => CallError::Other("the call failed before AWS answered".into()),
     }
 }
 

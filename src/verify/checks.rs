@@ -237,7 +237,7 @@ fn trust_check(r: Result<String, CallError>, conn: &Connection, principal: &str,
             )
         }
         Err(e) => {
-            let c = Check::failed(CheckId::TrustPolicy, format!("Could not read the role's trust policy: {e:?}"), "Try again in a minute.");
+            let c = Check::failed(CheckId::TrustPolicy, format!("Could not read the role's trust policy: {e}."), "Try again in a minute.");
             return (if e.is_transient() { c.transient() } else { c }, false);
         }
     };

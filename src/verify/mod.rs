@@ -19,6 +19,7 @@ pub mod trust;
 mod trust_probe;
 mod verifier;
 
+pub use aws::classify_message;
 pub use report::{Check, CheckId, CheckStatus, DecidedBy, Outcome, Report};
 pub use verifier::Verifier;
 

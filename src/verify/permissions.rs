@@ -112,7 +112,7 @@ fn simulation_gap(e: &CallError) -> String {
 }
 
 fn short(e: &CallError) -> String {
-    let text = format!("{e:?}");
+    let text = e.to_string();
     match text.char_indices().nth(120) {
         Some((i, _)) => format!("{}…", &text[..i]),
         None => text,

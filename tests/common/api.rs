@@ -34,7 +34,9 @@ impl TestApp {
     pub async fn answer(&self, req: reqwest::RequestBuilder) -> Answer {
         let res = req.send().await.expect("the app answers");
         let status = res.status().as_u16();
-        (status, res.json().await.unwrap_or(Value::Null))
+        let text = res.text().await.unwrap_or_default();
+        super::assert_no_debug_text("an API answer", &text);
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
     /// Any method and path, with a token and a JSON body if given: for tests

@@ -27,6 +27,7 @@ pub struct Hit {
 
 impl Hit {
     pub fn json(&self) -> Value {
+        super::assert_no_debug_text("a CloudFormation answer", &String::from_utf8_lossy(&self.body));
         serde_json::from_slice(&self.body).unwrap()
     }
 }

@@ -39,6 +39,18 @@ impl TestApp {
     }
 }
 
+/// No Rust debug output reaches a person: every API answer and every
+/// CloudFormation answer of the suite passes through here (reports, error
+/// messages, Reasons). `Other(": ")` in JSON text reads `Other(\": \")`.
+pub fn assert_no_debug_text(what: &str, json_text: &str) {
+    for needle in ["(\\\"", "Some(", "None)"] {
+        assert!(
+            !json_text.contains(needle),
+            "{what} carries Rust debug output ({needle}): {json_text}"
+        );
+    }
+}
+
 pub const TEST_SECRET: &[u8] = b"test-secret-test-secret-test-secret!";
 
 /// Defaults, an in-memory SQLite store and the test JWT secret.
