@@ -3,7 +3,7 @@
 
 use super::service::{clip, event, ConnectionService, MAX_EVENT_TEXT};
 use super::ServiceError;
-use crate::domain::{ConnectedStack, Connection, ConnectionId, EventKind, Health, RoleArn, Status};
+use crate::domain::{ConnectedStack, Connection, ConnectionId, EventKind, Health, Status};
 use crate::store::Guard;
 use crate::tenancy::Tenant;
 use crate::verify::{Outcome, Report};
@@ -53,7 +53,13 @@ impl ConnectionService {
         let principal = self.principal(c.partition)?.to_owned();
         let report = self.verifier.verify(&c, &principal, role_arn, budget).await;
         self.record_failure(tenant, &c, &report).await?;
-        let role: RoleArn = role_arn.parse().expect("the report passed the ARN check");
+        // A report that did not fail parsed the ARN; it carries it typed.
+        let Some(role) = report.role.clone() else {
+            return Err(ServiceError::VerificationFailed {
+                report: Box::new(report),
+                connection: Box::new(c),
+            });
+        };
         let actor = tenant.sub.clone();
         let report_json = serde_json::to_value(&report).expect("reports serialize");
         let updated = self
@@ -95,8 +101,15 @@ impl ConnectionService {
                 if report.outcome != Outcome::Degraded {
                     c.drift = None;
                 }
-                let detail =
+                // An organization member's reason for not being connected is gone.
+                if let Some(m) = c.organization.as_mut() {
+                    m.note = None;
+                }
+                let mut detail =
                     serde_json::json!({"roleArn": role.as_str(), "outcome": report.outcome, "promoted": promoted});
+                if let Some(s) = &stack {
+                    detail["stackId"] = serde_json::json!(clip(&s.stack_id, MAX_EVENT_TEXT));
+                }
                 Ok(Some((
                     event(t, c, EventKind::Verified, &actor, "ok", Some(detail)),
                     guards,

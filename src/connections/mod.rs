@@ -11,9 +11,10 @@ mod listing;
 mod organization;
 mod service;
 
+pub use crate::domain::MAX_EVENT_DETAIL_BYTES;
 pub use connect::Rechecked;
 pub use create::CreateRequest;
 pub use error::ServiceError;
 pub use listing::{last_checked, ClientPage, DEFAULT_PAGE};
 pub use organization::{OrganizationTemplates, TemplateError};
-pub use service::{ConnectionService, ListQuery, MAX_EVENT_DETAIL_BYTES};
+pub use service::{ConnectionService, ListQuery};

@@ -15,9 +15,6 @@ use std::sync::Arc;
 
 /// Attempts for a write that lost a race (version or transaction conflict).
 pub(super) const WRITE_ATTEMPTS: u32 = 5;
-/// Largest `detail` one event stores (serialized); a bigger one is replaced
-/// by a note of its size, so the audit trail cannot grow without bound.
-pub const MAX_EVENT_DETAIL_BYTES: usize = 4096;
 /// Longest text taken from a client or a customer's account into an event.
 pub(super) const MAX_EVENT_TEXT: usize = 512;
 
@@ -47,6 +44,7 @@ pub struct ConnectionService {
     pub organization_templates: Option<Arc<dyn OrganizationTemplates>>,
 }
 
+/// `Event::new`, the one writer of audit events (with its size cap).
 pub(super) fn event(
     at: i64,
     c: &Connection,
@@ -55,22 +53,7 @@ pub(super) fn event(
     outcome: &str,
     detail: Option<serde_json::Value>,
 ) -> Event {
-    let detail = detail.map(|d| {
-        let size = serde_json::to_vec(&d).map(|v| v.len()).unwrap_or(usize::MAX);
-        if size <= MAX_EVENT_DETAIL_BYTES {
-            d
-        } else {
-            serde_json::json!({"truncated": true, "bytes": size})
-        }
-    });
-    Event {
-        connection_id: c.id.clone(),
-        kind,
-        at,
-        actor: actor.to_owned(),
-        outcome: outcome.to_owned(),
-        detail,
-    }
+    Event::new(at, c, kind, actor, outcome, detail)
 }
 
 /// At most `max` bytes of `s`, cut at a character boundary.

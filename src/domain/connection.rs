@@ -316,3 +316,36 @@ pub struct Event {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<serde_json::Value>,
 }
+
+/// Largest `detail` an event keeps: a bigger one is replaced by its size, so
+/// no caller can grow the audit trail without bound.
+pub const MAX_EVENT_DETAIL_BYTES: usize = 4096;
+
+impl Event {
+    /// The one writer of audit events, for every service.
+    pub fn new(
+        at: i64,
+        c: &Connection,
+        kind: EventKind,
+        actor: &str,
+        outcome: &str,
+        detail: Option<serde_json::Value>,
+    ) -> Event {
+        let detail = detail.map(|d| {
+            let size = serde_json::to_vec(&d).map(|v| v.len()).unwrap_or(usize::MAX);
+            if size <= MAX_EVENT_DETAIL_BYTES {
+                d
+            } else {
+                serde_json::json!({"truncated": true, "bytes": size})
+            }
+        });
+        Event {
+            connection_id: c.id.clone(),
+            kind,
+            at,
+            actor: actor.to_owned(),
+            outcome: outcome.to_owned(),
+            detail,
+        }
+    }
+}

@@ -14,7 +14,7 @@ mod trust_policy;
 pub use account_id::AccountId;
 pub use connection::{
     CloudFormationLinks, ConnectedStack, Connection, ConnectionId, Drift, DriftFix, Event, EventKind, Health, Method,
-    NewConnection, Status,
+    NewConnection, Status, MAX_EVENT_DETAIL_BYTES,
 };
 pub use external_id::{ExternalId, ExternalIdPrefix};
 pub use organization::{Membership, OrgState, Organization, OrganizationId, Reconciliation, SeenAccount, TargetId};

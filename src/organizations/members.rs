@@ -7,8 +7,8 @@ use super::aws::{Session, Standing};
 use super::service::{event, system_tenant, OrganizationError, OrganizationService, WRITE_ATTEMPTS};
 use crate::connections::ServiceError;
 use crate::domain::{
-    AccountId, ConnectedStack, Connection, ConnectionId, EventKind, ExternalId, Health, Membership, Method,
-    NewConnection, OrgState, Organization, RoleArn, SpotAccountId, Status,
+    AccountId, ConnectedStack, Connection, ConnectionId, EventKind, ExternalId, Membership, Method, NewConnection,
+    OrgState, Organization, SpotAccountId, Status,
 };
 use crate::store::{Guard, StoreError};
 use crate::tenancy::Tenant;
@@ -24,14 +24,6 @@ pub enum Linked {
     /// Another stack (a second region's instance) connected it: unchanged.
     AlreadyBy(Connection, ConnectedStack),
     Failed(String),
-}
-
-fn health_of(o: Outcome) -> Health {
-    match o {
-        Outcome::Passed => Health::Healthy,
-        Outcome::Degraded => Health::Degraded,
-        Outcome::Failed => Health::Broken,
-    }
 }
 
 /// Whether the account is, now, under one of the units the organization
@@ -131,8 +123,10 @@ impl OrganizationService {
         Err(StoreError::Unavailable("too many concurrent enrollments; try again".into()).into())
     }
 
-    /// Verifies a member's role exactly as a manual connection's and
-    /// connects it, recording the stack; another stack's connection stands.
+    /// Verifies and connects a member's role through the one connect path
+    /// (`ConnectionService::connect_role_from`, as the API and a
+    /// single-account stack do), recording the stack; another stack's
+    /// connection stands, and a failure leaves the member `missing` with why.
     pub async fn link(
         &self,
         member: &Connection,
@@ -140,93 +134,30 @@ impl OrganizationService {
         stack: ConnectedStack,
         actor: &str,
     ) -> Result<Linked, OrganizationError> {
-        if let (Status::Connected, Some(old)) = (member.status(self.now()), member.stack.as_ref()) {
-            if old.stack_id != stack.stack_id {
-                return Ok(Linked::AlreadyBy(member.clone(), old.clone()));
+        let tenant = system_tenant(&member.org, actor);
+        let budget = Duration::from_secs(self.connections.config.callback_propagation_secs);
+        let connected = self
+            .connections
+            .connect_role_from(&tenant, &member.id, role_arn, budget, Some(stack))
+            .await;
+        match connected {
+            Ok((c, report)) => Ok(Linked::Connected(c, report.outcome)),
+            Err(ServiceError::OtherStack(other)) => {
+                let now = self.connections.get(&tenant, &member.id).await?;
+                Ok(Linked::AlreadyBy(now, other))
             }
-        }
-        if member.state == Status::Disconnected {
-            return Ok(Linked::Failed(
+            Err(ServiceError::WrongStatus { .. }) => Ok(Linked::Failed(
                 "This member was disconnected in Spot (the organization was offboarded); it does not connect again."
                     .into(),
-            ));
+            )),
+            Err(ServiceError::VerificationFailed { report, .. }) => {
+                let summary = report.summary();
+                let note = format!("Its role did not verify: {summary}");
+                self.note(&tenant, &member.id, Some(note), "failed").await?;
+                Ok(Linked::Failed(format!("Spot could not connect the role. {summary}")))
+            }
+            Err(e) => Err(e.into()),
         }
-        let tenant = system_tenant(&member.org, actor);
-        let principal = self.connections.principal(member.partition)?.to_owned();
-        let budget = Duration::from_secs(self.connections.config.callback_propagation_secs);
-        let report = self
-            .connections
-            .verifier
-            .verify(member, &principal, role_arn, budget)
-            .await;
-        if report.outcome == Outcome::Failed {
-            let summary = report.summary();
-            let failed: Vec<serde_json::Value> = report
-                .failed_checks()
-                .map(|c| serde_json::json!({"id": c.id, "message": c.message.chars().take(512).collect::<String>()}))
-                .collect();
-            self.connections
-                .store
-                .append_event(&event(
-                    member,
-                    self.now(),
-                    EventKind::Failed,
-                    actor,
-                    "failed",
-                    Some(serde_json::json!({"roleArn": role_arn.chars().take(512).collect::<String>(), "failed": failed})),
-                ))
-                .await?;
-            let note = format!("Its role did not verify: {summary}");
-            self.note(&tenant, &member.id, Some(note.clone()), "failed").await?;
-            return Ok(Linked::Failed(format!("Spot could not connect the role. {summary}")));
-        }
-        let role: RoleArn = role_arn.parse().expect("the report passed the ARN check");
-        let report_json = serde_json::to_value(&report).expect("reports serialize");
-        let outcome = report.outcome;
-        let mut other: Option<ConnectedStack> = None;
-        let updated = self
-            .connections
-            .change(&tenant, &member.id, |c, t| {
-                if let (Status::Connected, Some(old)) = (c.state, c.stack.as_ref()) {
-                    if old.stack_id != stack.stack_id {
-                        other = Some(old.clone());
-                        return Ok(None);
-                    }
-                }
-                if c.state == Status::Disconnected {
-                    return Err(ServiceError::WrongStatus {
-                        status: Status::Disconnected,
-                        action: "connect a role to",
-                    });
-                }
-                let mut guards = vec![Guard::ClaimRole(role.clone())];
-                if c.spot_account().is_some() {
-                    guards.push(Guard::HoldAccount { until: i64::MAX });
-                }
-                if let Some(old) = c.role_arn.take().filter(|old| *old != role) {
-                    guards.push(Guard::ReleaseRole(old));
-                }
-                c.state = Status::Connected;
-                c.role_arn = Some(role.clone());
-                c.stack = Some(stack.clone());
-                c.health = Some(health_of(outcome));
-                c.report = Some(report_json.clone());
-                c.verified_at = Some(t);
-                if let Some(m) = c.organization.as_mut() {
-                    m.note = None;
-                }
-                let detail =
-                    serde_json::json!({"roleArn": role.as_str(), "outcome": outcome, "stackId": stack.stack_id});
-                Ok(Some((
-                    event(c, t, EventKind::Verified, actor, "ok", Some(detail)),
-                    guards,
-                )))
-            })
-            .await?;
-        Ok(match other {
-            Some(s) => Linked::AlreadyBy(updated, s),
-            None => Linked::Connected(updated, outcome),
-        })
     }
 
     /// A link's Delete: only the stack that connected the member lets go of

@@ -88,6 +88,7 @@ pub struct OrganizationService {
     pub(super) reader: Arc<OrgReader>,
 }
 
+/// `Event::new` (the one writer, with its size cap), in this module's order.
 pub(super) fn event(
     c: &Connection,
     at: i64,
@@ -96,14 +97,7 @@ pub(super) fn event(
     outcome: &str,
     detail: Option<serde_json::Value>,
 ) -> Event {
-    Event {
-        connection_id: c.id.clone(),
-        kind,
-        at,
-        actor: actor.to_owned(),
-        outcome: outcome.to_owned(),
-        detail,
-    }
+    Event::new(at, c, kind, actor, outcome, detail)
 }
 
 /// Who acts for a tenant when no person does.

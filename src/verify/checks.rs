@@ -12,8 +12,9 @@ impl Verifier {
     pub(super) async fn run(&self, conn: &Connection, principal: &str, role_arn: &str, budget: Duration) -> Report {
         let started = Instant::now();
         let mut checks = Vec::new();
-        let finish = |checks: Vec<Check>, used: Option<String>, promote: bool| Report {
+        let finish = |checks: Vec<Check>, role: Option<&RoleArn>, used: Option<String>, promote: bool| Report {
             outcome: Report::outcome_of(&checks),
+            role: role.cloned(),
             checked_at: crate::clock::iso_now(),
             duration_ms: started.elapsed().as_millis() as u64,
             role_arn: role_arn.to_owned(),
@@ -29,7 +30,7 @@ impl Verifier {
             Err(check) => {
                 checks.push(check);
                 skip_rest(&mut checks, CheckId::RoleArn);
-                return finish(checks, None, false);
+                return finish(checks, None, None, false);
             }
         };
 
@@ -39,7 +40,7 @@ impl Verifier {
                 tracing::error!(partition = %role.partition(), error = ?e, "no vendor credentials for this partition");
                 checks.push(no_vendor_credentials(e, &role));
                 skip_rest(&mut checks, CheckId::AssumeRole);
-                return finish(checks, None, false);
+                return finish(checks, Some(&role), None, false);
             }
         };
         let session = format!("spot-verify-{}", conn.id.as_str());
@@ -54,7 +55,7 @@ impl Verifier {
         checks.push(check);
         let Some(assumed) = assumed else {
             skip_rest(&mut checks, CheckId::AssumeRole);
-            return finish(checks, None, false);
+            return finish(checks, Some(&role), None, false);
         };
 
         // One deadline for every read after AssumeRole.
@@ -86,7 +87,7 @@ impl Verifier {
         );
         checks.push(trust_check);
         checks.push(permissions::check(&reqs, &policies, &record, &simulation));
-        finish(checks, Some(used), promote)
+        finish(checks, Some(&role), Some(used), promote)
     }
 }
 

@@ -1,5 +1,6 @@
 //! The check report: what was checked, what passed, and what to change.
 
+use crate::domain::RoleArn;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -143,6 +144,9 @@ pub struct Report {
     pub checked_at: String,
     pub duration_ms: u64,
     pub role_arn: String,
+    /// `role_arn` as parsed once by the ARN check; None when it did not parse.
+    #[serde(skip)]
+    pub role: Option<RoleArn>,
     pub checks: Vec<Check>,
     /// The external ID the role was assumed with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
