@@ -1,9 +1,9 @@
 //! Verifying a role and connecting it, and the scheduled re-check of a
 //! connected one: the verifier's report decides, the store records it.
 
-use super::service::{clip, event, ConnectionService, MAX_EVENT_TEXT};
+use super::service::{clip, ConnectionService, MAX_EVENT_TEXT};
 use super::ServiceError;
-use crate::domain::{ConnectedStack, Connection, ConnectionId, EventKind, Health, Status};
+use crate::domain::{ConnectedStack, Connection, ConnectionId, Event, EventKind, Health, Status};
 use crate::store::Guard;
 use crate::tenancy::Tenant;
 use crate::verify::{Outcome, Report};
@@ -111,7 +111,7 @@ impl ConnectionService {
                     detail["stackId"] = serde_json::json!(clip(&s.stack_id, MAX_EVENT_TEXT));
                 }
                 Ok(Some((
-                    event(t, c, EventKind::Verified, &actor, "ok", Some(detail)),
+                    Event::new(t, c, EventKind::Verified, &actor, "ok", Some(detail)),
                     guards,
                 )))
             })
@@ -174,7 +174,7 @@ impl ConnectionService {
                         .collect();
                     let detail = serde_json::json!({"health": c.health, "outcome": "inconclusive", "failed": failed});
                     return Ok(Some((
-                        event(t, c, EventKind::Checked, &actor, "inconclusive", Some(detail)),
+                        Event::new(t, c, EventKind::Checked, &actor, "inconclusive", Some(detail)),
                         Vec::new(),
                     )));
                 }
@@ -186,7 +186,7 @@ impl ConnectionService {
                 let detail =
                     serde_json::json!({"health": c.health, "before": before, "outcome": report.outcome, "fix": fix});
                 Ok(Some((
-                    event(
+                    Event::new(
                         t,
                         c,
                         EventKind::Checked,
@@ -218,7 +218,7 @@ impl ConnectionService {
             .collect();
         let detail = serde_json::json!({"roleArn": clip(&report.role_arn, MAX_EVENT_TEXT), "failed": failed});
         self.store
-            .append_event(&event(
+            .append_event(&Event::new(
                 self.now(),
                 c,
                 EventKind::Failed,

@@ -1,10 +1,10 @@
 //! Creating a connection (a new external ID for a Spot account), its
 //! CloudFormation template, and Spot's get-or-create of an account's ID.
 
-use super::service::{backoff, event, ConnectionService, WRITE_ATTEMPTS};
+use super::service::{backoff, ConnectionService, WRITE_ATTEMPTS};
 use super::ServiceError;
 use crate::domain::{AccountId, Connection, ConnectionId, EventKind, ExternalId, Method, Partition, Permissions};
-use crate::domain::{NewConnection, SpotAccountId};
+use crate::domain::{Event, NewConnection, SpotAccountId};
 use crate::policy::{render_shared, Selection};
 use crate::store::{Idempotency, StoreError};
 use crate::tenancy::Tenant;
@@ -74,7 +74,7 @@ impl ConnectionService {
                 let links = self.templates.links(&self.config, &conn, &template, at).await;
                 conn.cloud_formation = Some(links.map_err(ServiceError::TemplateUpload)?);
             }
-            let ev = event(
+            let ev = Event::new(
                 at,
                 &conn,
                 EventKind::Created,

@@ -1,9 +1,9 @@
 //! A connection's later life: rotating its external ID, and disconnecting
 //! (by a client, or by the stack that connected it).
 
-use super::service::{event, ConnectionService};
+use super::service::ConnectionService;
 use super::ServiceError;
-use crate::domain::{Connection, ConnectionId, EventKind, ExternalId, Status};
+use crate::domain::{Connection, ConnectionId, Event, EventKind, ExternalId, Status};
 use crate::store::Guard;
 use crate::tenancy::Tenant;
 
@@ -40,7 +40,7 @@ impl ConnectionService {
             if status == Status::Pending && c.spot_account().is_some() {
                 guards.push(Guard::HoldAccount { until: c.expires_at });
             }
-            Ok(Some((event(t, c, EventKind::Rotated, &actor, "ok", None), guards)))
+            Ok(Some((Event::new(t, c, EventKind::Rotated, &actor, "ok", None), guards)))
         })
         .await
     }
@@ -73,7 +73,10 @@ impl ConnectionService {
             c.health = None;
             let mut guards = vec![Guard::ReleaseAccount];
             guards.extend(c.role_arn.clone().map(Guard::ReleaseRole));
-            Ok(Some((event(t, c, EventKind::Disconnected, &actor, "ok", None), guards)))
+            Ok(Some((
+                Event::new(t, c, EventKind::Disconnected, &actor, "ok", None),
+                guards,
+            )))
         })
         .await
     }

@@ -7,7 +7,7 @@ use super::organization::OrganizationTemplates;
 use super::ServiceError;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::domain::{Connection, ConnectionId, Event, EventKind, Health, Partition, SpotAccountId, Status};
+use crate::domain::{Connection, ConnectionId, Event, Health, Partition, SpotAccountId, Status};
 use crate::store::{DynStore, Guard, StoreError};
 use crate::tenancy::Tenant;
 use crate::verify::Verifier;
@@ -42,18 +42,6 @@ pub struct ConnectionService {
     /// Renders an organization's templates for its connections' drift
     /// fixes; without it they get the documents to paste.
     pub organization_templates: Option<Arc<dyn OrganizationTemplates>>,
-}
-
-/// `Event::new`, the one writer of audit events (with its size cap).
-pub(super) fn event(
-    at: i64,
-    c: &Connection,
-    kind: EventKind,
-    actor: &str,
-    outcome: &str,
-    detail: Option<serde_json::Value>,
-) -> Event {
-    Event::new(at, c, kind, actor, outcome, detail)
 }
 
 /// At most `max` bytes of `s`, cut at a character boundary.

@@ -4,11 +4,11 @@
 //! that made it, and the platform's assignment of a Spot account.
 
 use super::aws::{Session, Standing};
-use super::service::{event, system_tenant, OrganizationError, OrganizationService, WRITE_ATTEMPTS};
+use super::service::{system_tenant, OrganizationError, OrganizationService, WRITE_ATTEMPTS};
 use crate::connections::ServiceError;
 use crate::domain::{
-    AccountId, ConnectedStack, Connection, ConnectionId, EventKind, ExternalId, Membership, Method, NewConnection,
-    OrgState, Organization, SpotAccountId, Status,
+    AccountId, ConnectedStack, Connection, ConnectionId, Event, EventKind, ExternalId, Membership, Method,
+    NewConnection, OrgState, Organization, SpotAccountId, Status,
 };
 use crate::store::{Guard, StoreError};
 use crate::tenancy::Tenant;
@@ -100,9 +100,9 @@ impl OrganizationService {
                 at,
                 expires_at: MEMBER_EXPIRES_AT,
             });
-            let ev = event(
-                &member,
+            let ev = Event::new(
                 at,
+                &member,
                 EventKind::Created,
                 actor,
                 "ok",
@@ -191,7 +191,7 @@ impl OrganizationService {
                 }
                 let detail = serde_json::json!({"stackId": stack_id, "reason": "stack deleted"});
                 Ok(Some((
-                    event(c, t, EventKind::Disconnected, actor, "ok", Some(detail)),
+                    Event::new(t, c, EventKind::Disconnected, actor, "ok", Some(detail)),
                     guards,
                 )))
             })
@@ -218,7 +218,7 @@ impl OrganizationService {
                 }
                 m.note = note.clone();
                 Ok(Some((
-                    event(c, t, EventKind::Checked, &actor, outcome, None),
+                    Event::new(t, c, EventKind::Checked, &actor, outcome, None),
                     Vec::new(),
                 )))
             })
@@ -267,7 +267,7 @@ impl OrganizationService {
                 };
                 let detail = serde_json::json!({"spotAccountId": account.as_str()});
                 Ok(Some((
-                    event(c, t, EventKind::Checked, &actor, "account_assigned", Some(detail)),
+                    Event::new(t, c, EventKind::Checked, &actor, "account_assigned", Some(detail)),
                     vec![Guard::HoldAccount { until }],
                 )))
             })

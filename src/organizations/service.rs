@@ -88,18 +88,6 @@ pub struct OrganizationService {
     pub(super) reader: Arc<OrgReader>,
 }
 
-/// `Event::new` (the one writer, with its size cap), in this module's order.
-pub(super) fn event(
-    c: &Connection,
-    at: i64,
-    kind: EventKind,
-    actor: &str,
-    outcome: &str,
-    detail: Option<serde_json::Value>,
-) -> Event {
-    Event::new(at, c, kind, actor, outcome, detail)
-}
-
 /// Who acts for a tenant when no person does.
 pub(crate) fn system_tenant(org: &str, who: &str) -> Tenant {
     Tenant {
@@ -230,9 +218,9 @@ impl OrganizationService {
             let links = self.connections.templates.links(config, &mgmt, &tpl, at).await;
             let links = links.map_err(ServiceError::TemplateUpload)?;
             mgmt.cloud_formation = Some(links.clone());
-            let ev = event(
-                &mgmt,
+            let ev = Event::new(
                 at,
+                &mgmt,
                 EventKind::Created,
                 &tenant.sub,
                 "ok",
