@@ -275,7 +275,11 @@ impl OrganizationService {
     /// act on are left out, and so are their AWS accounts in the last
     /// reconciliation (they would read as missing). Unassigned members scope
     /// to the organization's Spot account, which `organization` checked.
-    async fn snapshot_of(&self, tenant: &Tenant, mut o: Organization) -> Result<OrganizationSnapshot, OrganizationError> {
+    async fn snapshot_of(
+        &self,
+        tenant: &Tenant,
+        mut o: Organization,
+    ) -> Result<OrganizationSnapshot, OrganizationError> {
         let management = self
             .connections
             .store
@@ -335,7 +339,10 @@ impl OrganizationService {
             .transpose()
             .map_err(|e| OrganizationError::Connection(ServiceError::InvalidCursor(e)))?;
         self.organization(tenant, id).await?;
-        let limit = q.limit.unwrap_or(crate::connections::DEFAULT_PAGE).clamp(1, crate::store::MAX_PAGE);
+        let limit = q
+            .limit
+            .unwrap_or(crate::connections::DEFAULT_PAGE)
+            .clamp(1, crate::store::MAX_PAGE);
         let page = self.connections.store.list_members(id, after.as_deref(), limit).await?;
         let items = page
             .items
@@ -440,7 +447,11 @@ impl OrganizationService {
 
     /// The Spot accounts, sorted, of members offboarding would disconnect
     /// that the token may not act on.
-    async fn members_not_allowed(&self, tenant: &Tenant, id: &OrganizationId) -> Result<Vec<SpotAccountId>, OrganizationError> {
+    async fn members_not_allowed(
+        &self,
+        tenant: &Tenant,
+        id: &OrganizationId,
+    ) -> Result<Vec<SpotAccountId>, OrganizationError> {
         let mut out = Vec::new();
         let mut after: Option<String> = None;
         loop {
@@ -502,13 +513,15 @@ impl OrganizationService {
                 None => break,
             }
         }
-        let missing = if skipped { self.members_not_allowed(tenant, id).await? } else { Vec::new() };
+        let missing = if skipped {
+            self.members_not_allowed(tenant, id).await?
+        } else {
+            Vec::new()
+        };
         if !missing.is_empty() {
             return Err(OrganizationError::MembersNotAllowed(missing));
         }
-        self.connections
-            .disconnect(tenant, &o.management_connection_id)
-            .await?;
+        self.connections.disconnect(tenant, &o.management_connection_id).await?;
         self.snapshot_of(tenant, o).await
     }
 }

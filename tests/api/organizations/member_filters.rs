@@ -6,8 +6,7 @@
 use crate::common;
 use account_connect::domain::{AccountId, Connection, ConnectionId, Event, EventKind, Health, Status};
 use account_connect::services::Services;
-use account_connect::store::OrganizationStore;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
 
 const ORG: &str = "org-filters";
@@ -45,7 +44,12 @@ async fn shape(state: &Services, id: &ConnectionId, s: &(&str, Status, Option<He
 
 /// The query parts joined, the empty ones left out.
 fn join(parts: &[&str]) -> String {
-    parts.iter().filter(|p| !p.is_empty()).copied().collect::<Vec<_>>().join("&")
+    parts
+        .iter()
+        .filter(|p| !p.is_empty())
+        .copied()
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 /// Every page of `query` (pages of two), as the shapes' names; `skip` is
@@ -79,7 +83,7 @@ async fn names(
 async fn status_health_and_checked_before_filter_connections_and_members_alike() {
     let (app, state) = common::spawn_with_state(common::callback::config(None)).await;
     let token = common::token(ORG, None);
-    let body = json!({"accountId": "act-f-org", "partition": "aws", "permissions": {"mode": "default"},
+    let body = json!({"accountId": "act-forg", "partition": "aws", "permissions": {"mode": "default"},
         "managementAccountId": "111122223333"});
     let (status, o) = app.create_organization(&token, &body).await;
     assert_eq!(status, 201, "{o}");
@@ -96,7 +100,8 @@ async fn status_health_and_checked_before_filter_connections_and_members_alike()
     let mut plain = BTreeMap::new();
     let mut members = BTreeMap::new();
     for (i, s) in SHAPES.iter().enumerate() {
-        let body = json!({"accountId": format!("act-f-{}", s.0), "partition": "aws", "permissions": {"mode": "default"}});
+        let body =
+            json!({"accountId": format!("act-f{}", s.0), "partition": "aws", "permissions": {"mode": "default"}});
         let (status, c) = app.create_connection(&token, &body).await;
         assert_eq!(status, 201, "{c}");
         let id: ConnectionId = c["id"].as_str().unwrap().parse().unwrap();
@@ -112,7 +117,10 @@ async fn status_health_and_checked_before_filter_connections_and_members_alike()
 
     let at = |hours: i64| account_connect::clock::iso(state.connections.now() - hours * HOUR);
     let table: Vec<(String, Vec<&str>)> = vec![
-        ("".into(), vec!["healthy", "degraded", "broken", "pending", "disconnected"]),
+        (
+            "".into(),
+            vec!["healthy", "degraded", "broken", "pending", "disconnected"],
+        ),
         ("status=connected".into(), vec!["healthy", "degraded", "broken"]),
         ("status=pending".into(), vec!["pending"]),
         ("status=disconnected".into(), vec!["disconnected"]),
@@ -120,11 +128,20 @@ async fn status_health_and_checked_before_filter_connections_and_members_alike()
         ("health=healthy".into(), vec!["healthy"]),
         ("health=degraded".into(), vec!["degraded"]),
         ("health=broken".into(), vec!["broken"]),
-        (format!("checkedBefore={}", at(1)), vec!["healthy", "broken", "disconnected"]),
-        (format!("checkedBefore={}", at(-1)), vec!["healthy", "degraded", "broken", "disconnected"]),
+        (
+            format!("checkedBefore={}", at(1)),
+            vec!["healthy", "broken", "disconnected"],
+        ),
+        (
+            format!("checkedBefore={}", at(-1)),
+            vec!["healthy", "degraded", "broken", "disconnected"],
+        ),
         ("checkedBefore=2020-01-01T00:00:00Z".into(), vec![]),
         (format!("health=healthy&checkedBefore={}", at(1)), vec!["healthy"]),
-        (format!("status=connected&checkedBefore={}", at(1)), vec!["healthy", "broken"]),
+        (
+            format!("status=connected&checkedBefore={}", at(1)),
+            vec!["healthy", "broken"],
+        ),
         ("status=disconnected&health=healthy".into(), vec![]),
     ];
     for (q, expected) in &table {
@@ -167,7 +184,10 @@ async fn status_health_and_checked_before_filter_connections_and_members_alike()
         ("health=healthy", "health=broken"),
         ("health=healthy", ""),
         ("", "health=healthy"),
-        (&*format!("checkedBefore={}", at(1)), &*format!("checkedBefore={}", at(-1))),
+        (
+            &*format!("checkedBefore={}", at(1)),
+            &*format!("checkedBefore={}", at(-1)),
+        ),
         (&*format!("checkedBefore={}", at(1)), ""),
     ]
     .map(|(a, b)| (a.to_owned(), b.to_owned()));
@@ -175,7 +195,9 @@ async fn status_health_and_checked_before_filter_connections_and_members_alike()
         for (path, query) in [("connections", issued.clone()), ("members", by_org(issued))] {
             let (status, page) = app.list_connections(&token, &join(&[&query, "limit=1"])).await;
             assert_eq!(status, 200, "{path}: {query}: {page}");
-            let cursor = page["nextCursor"].as_str().unwrap_or_else(|| panic!("{path}: {query}: {page}"));
+            let cursor = page["nextCursor"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{path}: {query}: {page}"));
             let again = if path == "members" { by_org(used) } else { used.clone() };
             let at_cursor = format!("cursor={cursor}");
             let (status, e) = app

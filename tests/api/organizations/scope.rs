@@ -15,13 +15,13 @@ use std::collections::BTreeSet;
 
 /// The World's organization's Spot account.
 const ORG_ACCOUNT: &str = "act-mgmt1";
-const A_MEMBER: &str = "act-a-member";
-const A_PLAIN: &str = "act-a-plain";
+const A_MEMBER: &str = "act-amember";
+const A_PLAIN: &str = "act-aplain";
 /// Free Spot accounts of side A, for the routes that create.
-const A_NEW: &str = "act-a-new";
-const A_SPARE: &str = "act-a-spare";
-const B_MEMBERS: [&str; 2] = ["act-b-member1", "act-b-member2"];
-const B_PLAIN: &str = "act-b-plain";
+const A_NEW: &str = "act-anew";
+const A_SPARE: &str = "act-aspare";
+const B_MEMBERS: [&str; 2] = ["act-bmember1", "act-bmember2"];
+const B_PLAIN: &str = "act-bplain";
 
 fn token_a() -> String {
     common::token("org-o", Some(&[ORG_ACCOUNT, A_MEMBER, A_PLAIN, A_NEW, A_SPARE]))
@@ -126,7 +126,9 @@ async fn a_restricted_token_sees_its_members_only_and_offboards_only_when_it_cov
     let o = organization(&w.app, &a, &w.id).await;
     let aws = |v: &Value| -> BTreeSet<String> {
         let rows = v["members"].as_array().unwrap();
-        rows.iter().map(|r| r["awsAccountId"].as_str().unwrap().to_owned()).collect()
+        rows.iter()
+            .map(|r| r["awsAccountId"].as_str().unwrap().to_owned())
+            .collect()
     };
     assert_eq!(aws(&o), s.a_aws.iter().cloned().collect(), "{o}");
     let rows: BTreeSet<String> = s.a_members.iter().cloned().collect();
@@ -134,7 +136,10 @@ async fn a_restricted_token_sees_its_members_only_and_offboards_only_when_it_cov
     assert_eq!(o["counts"]["missing"], 0, "B's accounts are not missing: {o}");
     assert_eq!(o["lastReconciliation"]["accounts"], 2, "{o}");
     assert_eq!(row(&o, &s.a_aws[0])["spotAccountId"], A_MEMBER);
-    assert!(row(&o, &s.a_aws[1]).get("spotAccountId").is_none(), "unassigned, and seen");
+    assert!(
+        row(&o, &s.a_aws[1]).get("spotAccountId").is_none(),
+        "unassigned, and seen"
+    );
     // Sync answers the same view.
     let (status, synced) = w.app.sync_organization(&a, &w.id).await;
     assert_eq!(status, 200, "{synced}");
@@ -159,7 +164,10 @@ async fn a_restricted_token_sees_its_members_only_and_offboards_only_when_it_cov
     // Per member: 404 as for any connection the token cannot see.
     for id in &s.b_members {
         let (status, e) = w.app.get_connection(&a, id).await;
-        assert_eq!((status, e["error"]["code"].as_str()), (404, Some("connection_not_found")));
+        assert_eq!(
+            (status, e["error"]["code"].as_str()),
+            (404, Some("connection_not_found"))
+        );
     }
     // A token without the organization's Spot account sees its member, not the organization.
     let member_only = common::token("org-o", Some(&[A_MEMBER]));
@@ -170,7 +178,11 @@ async fn a_restricted_token_sees_its_members_only_and_offboards_only_when_it_cov
     // Offboarding needs every member's Spot account: 403 naming the missing ones, nothing changed.
     let before = s.b_state().await;
     let (status, e) = w.app.offboard_organization(&a, &w.id).await;
-    assert_eq!((status, e["error"]["code"].as_str()), (403, Some("members_not_allowed")), "{e}");
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (403, Some("members_not_allowed")),
+        "{e}"
+    );
     assert_eq!(e["error"]["details"]["accountIds"], json!(B_MEMBERS), "{e}");
     for b in B_MEMBERS {
         assert!(e["error"]["message"].as_str().unwrap().contains(b), "{e}");
@@ -189,7 +201,10 @@ async fn a_restricted_token_sees_its_members_only_and_offboards_only_when_it_cov
     assert_eq!(w.app.disconnect(&w.token, &s.b_members[1]).await.0, 200);
     let (status, o) = w.app.offboard_organization(&one_short, &w.id).await;
     assert_eq!(status, 200, "{o}");
-    assert_eq!(o["counts"]["disconnected"], 3, "the one it may not see is not counted: {o}");
+    assert_eq!(
+        o["counts"]["disconnected"], 3,
+        "the one it may not see is not counted: {o}"
+    );
     assert_eq!(w.view().await["counts"]["disconnected"], 4);
     assert_eq!(o["managementConnection"]["status"], "disconnected");
     // Again, with A's token: nothing left to change.
@@ -266,7 +281,8 @@ fn requests(op: &str, s: &Split) -> Vec<Call> {
             .map(|id| call(method, format!("/v1/connections/{id}{suffix}"), body.clone(), Refused))
             .collect()
     };
-    let connection = |account: &str| json!({"accountId": account, "partition": "aws", "permissions": {"mode": "default"}});
+    let connection =
+        |account: &str| json!({"accountId": account, "partition": "aws", "permissions": {"mode": "default"}});
     let a_role = s.w.role_arn(&s.a_aws[0]);
     let calls = match op {
         "getHealth" => vec![call("GET", "/health", None, Answered)],
@@ -282,15 +298,40 @@ fn requests(op: &str, s: &Split) -> Vec<Call> {
         "relayCallback" => vec![call("POST", "/v1/relay/aws-us-gov", Some(json!({})), Answered)],
         "createConnection" => vec![
             call("POST", "/v1/connections", Some(connection(B_PLAIN)), Refused),
-            call("POST", "/v1/connections", Some(connection("act-b-new")), Refused),
-            call("POST", "/v1/connections", Some(connection(A_NEW)), Shows(vec![A_NEW.into()])),
+            call("POST", "/v1/connections", Some(connection("act-bnew")), Refused),
+            call(
+                "POST",
+                "/v1/connections",
+                Some(connection(A_NEW)),
+                Shows(vec![A_NEW.into()]),
+            ),
         ],
         "listConnections" => vec![
-            call("GET", "/v1/connections", None, Shows(vec![s.a_plain.clone(), s.management.clone(), s.a_members[0].clone()])),
-            call("GET", format!("/v1/connections?organizationId={org}"), None, Shows(s.a_members.clone())),
-            call("GET", format!("/v1/connections?organizationId={org}&status=connected&limit=1"), None, Shows(vec![])),
+            call(
+                "GET",
+                "/v1/connections",
+                None,
+                Shows(vec![s.a_plain.clone(), s.management.clone(), s.a_members[0].clone()]),
+            ),
+            call(
+                "GET",
+                format!("/v1/connections?organizationId={org}"),
+                None,
+                Shows(s.a_members.clone()),
+            ),
+            call(
+                "GET",
+                format!("/v1/connections?organizationId={org}&status=connected&limit=1"),
+                None,
+                Shows(vec![]),
+            ),
             call("GET", format!("/v1/connections?accountId={B_PLAIN}"), None, Answered),
-            call("GET", format!("/v1/connections?accountId={}", B_MEMBERS[0]), None, Answered),
+            call(
+                "GET",
+                format!("/v1/connections?accountId={}", B_MEMBERS[0]),
+                None,
+                Answered,
+            ),
             call("GET", "/v1/connections?status=connected&health=healthy", None, Answered),
         ],
         "getConnection" => {
@@ -300,12 +341,22 @@ fn requests(op: &str, s: &Split) -> Vec<Call> {
         }
         "disconnect" => {
             let mut c = at_b("DELETE", "", None);
-            c.push(call("DELETE", format!("/v1/connections/{}", s.a_spare), None, Shows(vec![s.a_spare.clone()])));
+            c.push(call(
+                "DELETE",
+                format!("/v1/connections/{}", s.a_spare),
+                None,
+                Shows(vec![s.a_spare.clone()]),
+            ));
             c
         }
         "rotateExternalId" => {
             let mut c = at_b("POST", "/external-id", None);
-            c.push(call("POST", format!("/v1/connections/{}/external-id", s.a_plain), None, Shows(vec![])));
+            c.push(call(
+                "POST",
+                format!("/v1/connections/{}/external-id", s.a_plain),
+                None,
+                Shows(vec![]),
+            ));
             c
         }
         "listEvents" => {
@@ -317,7 +368,12 @@ fn requests(op: &str, s: &Split) -> Vec<Call> {
         "recheckConnection" => {
             let mut c = at_b("POST", "/checks", None);
             let id = &s.a_members[0];
-            c.push(call("POST", format!("/v1/connections/{id}/checks"), None, Shows(vec![id.clone()])));
+            c.push(call(
+                "POST",
+                format!("/v1/connections/{id}/checks"),
+                None,
+                Shows(vec![id.clone()]),
+            ));
             c
         }
         "getTemplate" => {
@@ -328,7 +384,7 @@ fn requests(op: &str, s: &Split) -> Vec<Call> {
         "assignSpotAccount" => {
             let mut c = at_b("PUT", "/account", Some(json!({"accountId": A_SPARE})));
             let unassigned = &s.a_members[1];
-            for account in ["act-b-new", B_MEMBERS[0]] {
+            for account in ["act-bnew", B_MEMBERS[0]] {
                 let path = format!("/v1/connections/{unassigned}/account");
                 c.push(call("PUT", path, Some(json!({"accountId": account})), Refused));
             }
@@ -340,7 +396,7 @@ fn requests(op: &str, s: &Split) -> Vec<Call> {
                     "managementAccountId": fresh_account()})
             };
             vec![
-                call("POST", "/v1/organizations", Some(body("act-b-new")), Refused),
+                call("POST", "/v1/organizations", Some(body("act-bnew")), Refused),
                 call("POST", "/v1/organizations", Some(body(B_PLAIN)), Refused),
             ]
         }
@@ -348,10 +404,20 @@ fn requests(op: &str, s: &Split) -> Vec<Call> {
             let method = if op == "getOrganization" { "GET" } else { "POST" };
             let suffix = if op == "getOrganization" { "" } else { "/sync" };
             let shows = s.a_members.iter().chain(&s.a_aws).cloned().collect();
-            vec![call(method, format!("/v1/organizations/{org}{suffix}"), None, Shows(shows))]
+            vec![call(
+                method,
+                format!("/v1/organizations/{org}{suffix}"),
+                None,
+                Shows(shows),
+            )]
         }
         "offboardOrganization" => vec![call("DELETE", format!("/v1/organizations/{org}"), None, NotAllowed)],
-        "getOrganizationTemplate" => vec![call("GET", format!("/v1/organizations/{org}/template"), None, Shows(vec![]))],
+        "getOrganizationTemplate" => vec![call(
+            "GET",
+            format!("/v1/organizations/{org}/template"),
+            None,
+            Shows(vec![]),
+        )],
         "spotCreateExternalId" | "spotReadExternalId" | "spotGetCredentials" => {
             let path = |account: &str| match op {
                 "spotReadExternalId" => format!("/setup/credentials/aws/externalId/{account}"),
@@ -374,7 +440,12 @@ fn requests(op: &str, s: &Split) -> Vec<Call> {
             .iter()
             .map(|b| {
                 let body = json!({"credentials": {"iamRole": a_role}});
-                call("POST", format!("/setup/credentials/aws?accountId={b}"), Some(body), Refused)
+                call(
+                    "POST",
+                    format!("/setup/credentials/aws?accountId={b}"),
+                    Some(body),
+                    Refused,
+                )
             })
             .collect(),
         other => panic!("{other}: the walk has no request with the restricted token for this operation; add them here"),
@@ -416,11 +487,21 @@ async fn every_route_with_a_restricted_token_shows_and_changes_nothing_of_other_
             let status = res.status().as_u16();
             let headers = format!("{:?}", res.headers());
             let text = res.text().await.unwrap();
-            let what = format!("{op}: {} {} -> {status} {}", c.method, c.path, &text[..text.len().min(300)]);
-            let sent = format!("{} {}", c.path, c.body.as_ref().map(Value::to_string).unwrap_or_default());
+            let what = format!(
+                "{op}: {} {} -> {status} {}",
+                c.method,
+                c.path,
+                &text[..text.len().min(300)]
+            );
+            let sent = format!(
+                "{} {}",
+                c.path,
+                c.body.as_ref().map(Value::to_string).unwrap_or_default()
+            );
             // What may appear: what the request itself said, and, in
             // offboarding's refusal, the Spot accounts it names.
-            let allowed = |fact: &str| sent.contains(fact) || matches!(c.expect, Expect::NotAllowed) && B_MEMBERS.contains(&fact);
+            let allowed =
+                |fact: &str| sent.contains(fact) || matches!(c.expect, Expect::NotAllowed) && B_MEMBERS.contains(&fact);
             for fact in s.b_facts.iter().filter(|f| !allowed(f)) {
                 if text.contains(fact.as_str()) || headers.contains(fact.as_str()) {
                     failures.push(format!("{what}\n  shows B's {fact}"));
