@@ -287,7 +287,7 @@ impl OrganizationService {
             .await?
             .ok_or(OrganizationError::NotFound)?;
         let (mut members, truncated) = self.all_members(&o.id, MAX_VIEW_MEMBERS).await?;
-        let hidden: Vec<AccountId> = members
+        let hidden: std::collections::HashSet<AccountId> = members
             .iter()
             .filter(|c| !tenant.may_access(&c.account_id))
             .filter_map(|c| c.aws_account_id.clone())
