@@ -105,7 +105,8 @@ pub async fn create(
 pub struct ListParams {
     /// Only this Spot account's connections.
     account_id: Option<SpotAccountId>,
-    /// Only this AWS Organization's members, by AWS account (not with accountId).
+    /// Only this AWS Organization's members, by AWS account (not with
+    /// accountId); the other filters apply to them alike.
     organization_id: Option<crate::organizations::OrganizationId>,
     /// Only connections in this status.
     status: Option<crate::domain::Status>,
@@ -159,23 +160,6 @@ pub async fn list(
     Query(p): Query<ListParams>,
 ) -> Result<Json<ListView>, ApiError> {
     check_limit(p.limit)?;
-    if let Some(org) = &p.organization_id {
-        if p.account_id.is_some() {
-            return Err(ApiError::bad_request(
-                "invalid_query",
-                "organizationId and accountId do not combine: members have no Spot account until one is assigned",
-            ));
-        }
-        let limit = p.limit.unwrap_or(crate::connections::DEFAULT_PAGE);
-        let page = state
-            .organizations
-            .member_page(&tenant, org, p.status, p.cursor.as_deref(), limit)
-            .await?;
-        return Ok(Json(ListView {
-            items: page.items.into_iter().map(|c| view(&state, c)).collect(),
-            next_cursor: page.next_cursor,
-        }));
-    }
     let q = ListQuery {
         account_id: p.account_id,
         status: p.status,
@@ -184,7 +168,16 @@ pub async fn list(
         cursor: p.cursor,
         limit: p.limit,
     };
-    let page = state.connections.list(&tenant, &q).await?;
+    let page = match &p.organization_id {
+        Some(_) if q.account_id.is_some() => {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                "organizationId and accountId do not combine: members have no Spot account until one is assigned",
+            ))
+        }
+        Some(org) => state.organizations.member_page(&tenant, org, &q).await?,
+        None => state.connections.list(&tenant, &q).await?,
+    };
     Ok(Json(ListView {
         items: page.items.into_iter().map(|c| view(&state, c)).collect(),
         next_cursor: page.next_cursor,

@@ -280,6 +280,8 @@ impl From<crate::organizations::OrganizationError> for ApiError {
             E::SpotAccountAssigned(a) => {
                 ApiError::conflict("spot_account_assigned", message).with_details(json!({"accountId": a.as_str()}))
             }
+            E::MembersNotAllowed(accounts) => ApiError::new(StatusCode::FORBIDDEN, "members_not_allowed", message)
+                .with_details(json!({"accountIds": accounts.iter().map(|a| a.as_str()).collect::<Vec<_>>()})),
             E::Connection(e) => e.into(),
         }
     }

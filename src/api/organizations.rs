@@ -67,8 +67,10 @@ pub struct OrganizationView {
     member_role_name: String,
     /// The management account's own connection; its cloudFormation has the stack to run.
     management_connection: ConnectionView,
-    /// Every account known: members, and accounts of the targeted units without one.
+    /// Every account known: members (but those assigned to a Spot account
+    /// the token does not allow), and accounts of the targeted units without one.
     members: Vec<MemberRow>,
+    /// Of the members shown.
     counts: Counts,
     /// More members than one view shows: page through GET /v1/connections?organizationId=.
     members_truncated: bool,
@@ -180,7 +182,12 @@ pub async fn get_one(
 #[utoipa::path(delete, path = "/v1/organizations/{id}", tag = "organizations", operation_id = "offboardOrganization",
     summary = "Offboard: every member and the management connection disconnected; the customer's stacks and roles stay",
     params(("id" = OrganizationId, Path, description = "The organization (a malformed id reads as unknown: 404)")),
-    responses((status = 200, body = OrganizationView), (status = 404, description = "No such organization for this token"), (status = 503, description = "The database cannot be reached; retry after Retry-After")))]
+    responses(
+        (status = 200, body = OrganizationView),
+        (status = 403, description = "Members are assigned to Spot accounts the token does not allow (members_not_allowed, details.accountIds); nothing changed"),
+        (status = 404, description = "No such organization for this token"),
+        (status = 503, description = "The database cannot be reached; retry after Retry-After"),
+    ))]
 pub async fn offboard(
     State(state): State<AppState>,
     tenant: Tenant,

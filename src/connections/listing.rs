@@ -24,24 +24,42 @@ pub struct ClientPage<T> {
     pub next_cursor: Option<String>,
 }
 
+impl ListQuery {
+    /// Whether `c` passes the status, health and checkedBefore filters: the
+    /// connection list and an organization's member list apply these same.
+    pub fn matches(&self, c: &Connection, now: i64) -> bool {
+        self.status.is_none_or(|s| c.status(now) == s)
+            && self.health.is_none_or(|h| c.health == Some(h))
+            && self
+                .checked_before
+                .is_none_or(|before| last_checked(c).is_some_and(|at| at < before))
+    }
+
+    /// Those filters as a cursor binds them; health and checkedBefore only
+    /// when set, so cursors issued before they existed stay valid.
+    pub fn bound_filters(&self) -> String {
+        let mut filters = format!("status={}", self.status.map(|s| s.as_str()).unwrap_or(""));
+        if let Some(h) = self.health {
+            filters.push_str(&format!("\nhealth={h:?}"));
+        }
+        if let Some(t) = self.checked_before {
+            filters.push_str(&format!("\ncheckedBefore={t}"));
+        }
+        filters
+    }
+}
+
 impl ConnectionService {
     /// One page of the tenant's connections the token may see, by Spot
     /// account then creation time.
     pub async fn list(&self, tenant: &Tenant, q: &ListQuery) -> Result<ClientPage<Connection>, ServiceError> {
         let t = self.now();
         let scope = tenant.scope();
-        let mut filters = format!(
-            "accountId={}\nstatus={}",
+        let filters = format!(
+            "accountId={}\n{}",
             q.account_id.as_ref().map(SpotAccountId::as_str).unwrap_or(""),
-            q.status.map(|s| s.as_str()).unwrap_or("")
+            q.bound_filters()
         );
-        // Only when set, so cursors issued before these filters stay valid.
-        if let Some(h) = q.health {
-            filters.push_str(&format!("\nhealth={h:?}"));
-        }
-        if let Some(t) = q.checked_before {
-            filters.push_str(&format!("\ncheckedBefore={t}"));
-        }
         let binding = Binding {
             what: "connections",
             org: &tenant.org,
@@ -102,13 +120,7 @@ impl ConnectionService {
                 break;
             }
         }
-        items.retain(|c| {
-            tenant.may_access(&c.account_id)
-                && q.status.is_none_or(|s| c.status(t) == s)
-                && q.health.is_none_or(|h| c.health == Some(h))
-                && q.checked_before
-                    .is_none_or(|before| last_checked(c).is_some_and(|at| at < before))
-        });
+        items.retain(|c| tenant.may_access(&c.account_id) && q.matches(c, t));
         Ok(ClientPage {
             items,
             next_cursor: next.map(|p| self.cursors.seal(&binding, &p, t)),

@@ -2,7 +2,7 @@
 
 use super::aws::OrgReader;
 use super::{template, token};
-use crate::connections::{ConnectionService, ServiceError};
+use crate::connections::{ConnectionService, ListQuery, ServiceError};
 use crate::domain::{
     AccountId, Connection, ConnectionId, Event, EventKind, ExternalId, Method, NewConnection, Partition, Permissions,
     SpotAccountId, Status,
@@ -44,6 +44,9 @@ pub enum OrganizationError {
     /// The member already has another Spot account.
     #[error("this member already has the Spot account {0}; a member's Spot account does not change")]
     SpotAccountAssigned(SpotAccountId),
+    /// Offboarding would disconnect members assigned to Spot accounts the token may not act on.
+    #[error("offboarding disconnects every member, and members are assigned to Spot accounts your token does not allow: {}. Offboard with a token that also allows them (or every account, \"*\")", .0.iter().map(SpotAccountId::as_str).collect::<Vec<_>>().join(", "))]
+    MembersNotAllowed(Vec<SpotAccountId>),
     #[error(transparent)]
     Connection(ServiceError),
 }
@@ -300,17 +303,34 @@ impl OrganizationService {
         id: &OrganizationId,
     ) -> Result<OrganizationSnapshot, OrganizationError> {
         let o = self.organization(tenant, id).await?;
-        self.snapshot_of(o).await
+        self.snapshot_of(tenant, o).await
     }
 
-    async fn snapshot_of(&self, o: Organization) -> Result<OrganizationSnapshot, OrganizationError> {
+    /// What the token may see: members assigned to a Spot account it may not
+    /// act on are left out, and so are their AWS accounts in the last
+    /// reconciliation (they would read as missing). Unassigned members scope
+    /// to the organization's Spot account, which `organization` checked.
+    async fn snapshot_of(
+        &self,
+        tenant: &Tenant,
+        mut o: Organization,
+    ) -> Result<OrganizationSnapshot, OrganizationError> {
         let management = self
             .connections
             .store
             .get(&o.org, &o.management_connection_id)
             .await?
             .ok_or(OrganizationError::NotFound)?;
-        let (members, truncated) = self.all_members(&o.id, MAX_VIEW_MEMBERS).await?;
+        let (mut members, truncated) = self.all_members(&o.id, MAX_VIEW_MEMBERS).await?;
+        let hidden: std::collections::HashSet<AccountId> = members
+            .iter()
+            .filter(|c| !tenant.may_access(&c.account_id))
+            .filter_map(|c| c.aws_account_id.clone())
+            .collect();
+        members.retain(|c| tenant.may_access(&c.account_id));
+        if let Some(r) = o.last_reconciliation.as_mut() {
+            r.accounts.retain(|a| !hidden.contains(&a.aws_account_id));
+        }
         Ok(OrganizationSnapshot {
             organization: o,
             management,
@@ -326,19 +346,19 @@ impl OrganizationService {
     }
 
     /// One page of members, for `GET /v1/connections?organizationId=`, by
-    /// AWS account; the cursor is sealed like the connection list's.
+    /// AWS account; the cursor is sealed like the connection list's, and the
+    /// token and filters (status, health, checkedBefore; `q.account_id` is
+    /// not for members) apply as they do there.
     pub async fn member_page(
         &self,
         tenant: &Tenant,
         id: &OrganizationId,
-        status: Option<Status>,
-        cursor: Option<&str>,
-        limit: usize,
+        q: &ListQuery,
     ) -> Result<crate::connections::ClientPage<Connection>, OrganizationError> {
         let t = self.now();
         let scope = tenant.scope();
         let what = format!("members:{}", id.as_str());
-        let filters = format!("status={}", status.map(|s| s.as_str()).unwrap_or(""));
+        let filters = q.bound_filters();
         let binding = crate::connections::cursor::Binding {
             what: &what,
             org: &tenant.org,
@@ -347,16 +367,22 @@ impl OrganizationService {
             query: &filters,
         };
         let cursors = &self.connections.cursors;
-        let after = cursor
+        let after = q
+            .cursor
+            .as_deref()
             .map(|c| cursors.open(&binding, c, t))
             .transpose()
             .map_err(|e| OrganizationError::Connection(ServiceError::InvalidCursor(e)))?;
         self.organization(tenant, id).await?;
+        let limit = q
+            .limit
+            .unwrap_or(crate::connections::DEFAULT_PAGE)
+            .clamp(1, crate::store::MAX_PAGE);
         let page = self.connections.store.list_members(id, after.as_deref(), limit).await?;
         let items = page
             .items
             .into_iter()
-            .filter(|c| status.is_none_or(|s| c.status(t) == s))
+            .filter(|c| tenant.may_access(&c.account_id) && q.matches(c, t))
             .collect();
         Ok(crate::connections::ClientPage {
             items,
@@ -369,7 +395,7 @@ impl OrganizationService {
     pub async fn sync(&self, tenant: &Tenant, id: &OrganizationId) -> Result<OrganizationSnapshot, OrganizationError> {
         let o = self.organization(tenant, id).await?;
         let o = self.reconcile(o).await?;
-        self.snapshot_of(o).await
+        self.snapshot_of(tenant, o).await
     }
 
     /// Reconciles the organization a management connection belongs to: the
@@ -454,21 +480,55 @@ impl OrganizationService {
             .await
     }
 
+    /// The Spot accounts, sorted, of members offboarding would disconnect
+    /// that the token may not act on.
+    async fn members_not_allowed(
+        &self,
+        tenant: &Tenant,
+        id: &OrganizationId,
+    ) -> Result<Vec<SpotAccountId>, OrganizationError> {
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = self.connections.store.list_members(id, after.as_deref(), PAGE).await?;
+            out.extend(
+                page.items
+                    .into_iter()
+                    .filter(|m| m.state != Status::Disconnected && !tenant.may_access(&m.account_id))
+                    .map(|m| m.account_id),
+            );
+            match page.next {
+                Some(n) => after = Some(n),
+                None => break,
+            }
+        }
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+
     /// Offboards: every member and the management connection disconnected
     /// (their external IDs retired); the customer's stacks and roles stay.
+    /// The token must allow every member's Spot account, or nothing changes.
     pub async fn offboard(
         &self,
         tenant: &Tenant,
         id: &OrganizationId,
     ) -> Result<OrganizationSnapshot, OrganizationError> {
         let mut o = self.organization(tenant, id).await?;
+        let missing = self.members_not_allowed(tenant, id).await?;
+        if !missing.is_empty() {
+            return Err(OrganizationError::MembersNotAllowed(missing));
+        }
         if o.state == OrgState::Active {
             o.state = OrgState::Offboarded;
             o.version += 1;
             o.updated_at = self.now();
             self.connections.store.update_organization(&o).await?;
         }
-        let system = system_tenant(&o.org, &tenant.sub);
+        // As the caller: a member assigned out of its reach since the check is
+        // not found and stays connected; the 403 names it (offboarding again finishes).
+        let mut skipped = false;
         let mut after: Option<String> = None;
         loop {
             let page = self
@@ -476,17 +536,27 @@ impl OrganizationService {
                 .store
                 .list_members(&o.id, after.as_deref(), PAGE)
                 .await?;
-            for m in &page.items {
-                self.connections.disconnect(&system, &m.id).await?;
+            for m in page.items.iter().filter(|m| m.state != Status::Disconnected) {
+                match self.connections.disconnect(tenant, &m.id).await {
+                    Ok(_) => {}
+                    Err(ServiceError::NotFound) => skipped = true,
+                    Err(e) => return Err(e.into()),
+                }
             }
             match page.next {
                 Some(n) => after = Some(n),
                 None => break,
             }
         }
-        self.connections
-            .disconnect(&system, &o.management_connection_id)
-            .await?;
-        self.snapshot_of(o).await
+        let missing = if skipped {
+            self.members_not_allowed(tenant, id).await?
+        } else {
+            Vec::new()
+        };
+        if !missing.is_empty() {
+            return Err(OrganizationError::MembersNotAllowed(missing));
+        }
+        self.connections.disconnect(tenant, &o.management_connection_id).await?;
+        self.snapshot_of(tenant, o).await
     }
 }

@@ -807,3 +807,8 @@ async fn bad_requests_get_a_code_and_a_message() {
         "{e}"
     );
 }
+
+/// The member list's filters, as the connection list's.
+mod member_filters;
+/// Tokens limited to some Spot accounts, on every route.
+mod scope;
