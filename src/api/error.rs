@@ -252,6 +252,13 @@ impl From<ServiceError> for ApiError {
                 tracing::warn!(reason = %m, "store unavailable");
                 ApiError::unavailable(message)
             }
+            // Lost every race with other writers: retryable, and not the
+            // store being down.
+            ServiceError::TooManyConcurrentWrites => {
+                let mut err = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "too_many_concurrent_writes", message);
+                err.retry_after_secs = Some(1);
+                err
+            }
             ServiceError::TemplateUpload(e) => {
                 tracing::warn!(bucket = %e.bucket, reason = %e.detail, "template upload failed");
                 let mut err = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "template_upload_failed", message);

@@ -328,6 +328,7 @@ async fn delete(
         )),
         Ok(false) => Ok(nothing.rejected("stack")),
         Err(ServiceError::Store(StoreError::Unavailable(m))) => Err(RetryLater(m)),
+        Err(e @ ServiceError::TooManyConcurrentWrites) => Err(RetryLater(e.to_string())),
         Err(e) => {
             tracing::warn!(error = ?e, "could not disconnect on stack deletion");
             Ok(nothing)
@@ -400,6 +401,7 @@ async fn connect(
             fail(format!("Spot could not connect the role. {}", report.summary()))
         }
         Err(ServiceError::Store(StoreError::Unavailable(m))) => Err(RetryLater(m)),
+        Err(e @ ServiceError::TooManyConcurrentWrites) => Err(RetryLater(e.to_string())),
         Err(ServiceError::WrongStatus { status, .. }) => fail(format!(
             "This connection is {}; start again from the Spot console to get a fresh template.",
             status.as_str()

@@ -99,9 +99,7 @@ impl ConnectionService {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(ServiceError::Store(StoreError::Unavailable(
-            "too many concurrent writes; try again".into(),
-        )))
+        Err(ServiceError::TooManyConcurrentWrites)
     }
 
     /// The connection's CloudFormation template, with the callback custom

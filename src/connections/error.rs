@@ -83,6 +83,11 @@ pub enum ServiceError {
     /// The automatic flow's template could not be stored; nothing was created.
     #[error("{0}")]
     TemplateUpload(TemplateUploadError),
+    /// Every attempt at the write lost its race with other writers of the
+    /// same record (the read-change-write loop gave up): nothing was saved,
+    /// and a retry in a moment succeeds. Not the store being unreachable.
+    #[error("this record was being changed by too many requests at once; nothing was saved, try again in a moment")]
+    TooManyConcurrentWrites,
     #[error("{}", store_message(.0))]
     Store(StoreError),
 }

@@ -133,9 +133,7 @@ impl ConnectionService {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(ServiceError::Store(StoreError::Unavailable(
-            "too many concurrent changes; try again".into(),
-        )))
+        Err(ServiceError::TooManyConcurrentWrites)
     }
 }
 

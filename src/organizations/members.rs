@@ -120,7 +120,7 @@ impl OrganizationService {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(StoreError::Unavailable("too many concurrent enrollments; try again".into()).into())
+        Err(ServiceError::TooManyConcurrentWrites.into())
     }
 
     /// Verifies and connects a member's role through the one connect path

@@ -248,7 +248,7 @@ impl OrganizationService {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(StoreError::Unavailable("too many concurrent writes; try again".into()).into())
+        Err(ServiceError::TooManyConcurrentWrites.into())
     }
 
     /// The answer to an earlier create with the same idempotency key.

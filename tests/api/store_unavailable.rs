@@ -1,6 +1,7 @@
 //! A store that cannot be reached: 503 with Retry-After, nothing half-written.
 //! The store's SDK client is pointed at a dead port by its own endpoint, so
-//! the other tests in this process keep theirs.
+//! the other tests in this process keep theirs. A write that loses every
+//! race with other writers is not that: it has its own retryable code.
 
 use crate::common;
 
@@ -52,4 +53,54 @@ async fn a_tampered_cursor_is_refused_before_any_store_call() {
         assert_eq!(status, 400, "{path}");
         assert_eq!(body["error"]["code"], "invalid_cursor");
     }
+}
+
+#[tokio::test]
+async fn a_write_that_loses_every_race_is_its_own_retryable_error() {
+    use account_connect::api::error::ApiError;
+    use account_connect::connections::ServiceError;
+    use account_connect::domain::{Event, EventKind};
+    use axum::response::IntoResponse;
+
+    let (app, state) = common::spawn_with_state(common::test_config()).await;
+    let t = common::token("org-race", None);
+    let body = json!({"accountId": "act-1", "partition": "aws", "permissions": {"mode": "default"}});
+    let (status, c) = app.create_connection(&t, &body).await;
+    assert_eq!(status, 201, "{c}");
+    let tenant = account_connect::tenancy::Tenant {
+        org: "org-race".into(),
+        sub: "test".into(),
+        accounts: None,
+    };
+    let id = c["id"].as_str().unwrap().parse().unwrap();
+    // Another writer gets in before every attempt: the version each
+    // attempt writes on is never the stored one.
+    let mut attempts = 0;
+    let err = state
+        .connections
+        .change(&tenant, &id, |c, t| {
+            attempts += 1;
+            c.version += 100;
+            Ok(Some((
+                Event::new(t, c, EventKind::Checked, "test", "ok", None),
+                Vec::new(),
+            )))
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ServiceError::TooManyConcurrentWrites), "{err:?}");
+    assert!(attempts > 1, "retried before giving up");
+
+    let api = ApiError::from(err);
+    assert_eq!(
+        (api.status.as_u16(), api.code),
+        (503, "too_many_concurrent_writes"),
+        "{api}"
+    );
+    assert!(!api.message.contains("database"), "not the store being down: {api}");
+    let res = api.into_response();
+    assert!(res.headers().contains_key("retry-after"));
+    // Nothing was written.
+    let (_, now) = app.get_connection(&t, c["id"].as_str().unwrap()).await;
+    assert_eq!(now["version"], c["version"], "{now}");
 }

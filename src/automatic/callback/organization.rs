@@ -23,6 +23,7 @@ enum Kind {
 fn retry(e: OrganizationError) -> Result<String, RetryLater> {
     match e {
         OrganizationError::Connection(ServiceError::Store(StoreError::Unavailable(m))) => Err(RetryLater(m)),
+        OrganizationError::Connection(e @ ServiceError::TooManyConcurrentWrites) => Err(RetryLater(e.to_string())),
         OrganizationError::Offboarded => {
             Ok("This organization was offboarded in Spot; its accounts no longer connect.".into())
         }
