@@ -98,6 +98,7 @@ impl ConnectionService {
                 c.report = Some(report_json.clone());
                 c.verified_at = Some(t);
                 c.checked_at = Some(t);
+                c.last_read = report.read.clone();
                 if report.outcome != Outcome::Degraded {
                     c.drift = None;
                 }
@@ -181,6 +182,9 @@ impl ConnectionService {
                 c.health = Some(health_of(report.outcome));
                 c.report = Some(report_json.clone());
                 c.checked_at = Some(t);
+                // Written with the report it goes with: the next check
+                // reuses that report's permissions verdict while nothing moved.
+                c.last_read = report.read.clone();
                 let fix = drift.as_ref().map(|d| d.fix.kind());
                 c.drift = drift.clone();
                 let detail =

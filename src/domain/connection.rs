@@ -151,6 +151,10 @@ pub struct Connection {
     /// What the last check found missing and how to close it (degraded only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drift: Option<Drift>,
+    /// What the last conclusive check read from the role, so the next one
+    /// fetches again only what moved. Records written before it load without.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_read: Option<LastRead>,
     /// Optimistic concurrency: every change is conditional on it.
     pub version: u64,
 }
@@ -199,6 +203,7 @@ impl Connection {
             verified_at: None,
             checked_at: None,
             drift: None,
+            last_read: None,
             version: 1,
         }
     }
@@ -223,6 +228,87 @@ impl Connection {
             _ => Some(&self.account_id),
         }
     }
+}
+
+/// What a conclusive check read from the role: the managed policies'
+/// default versions, the inline policies, the trust policy and the boundary
+/// (as digests), and what IAM's policy simulator was asked and answered.
+/// The next check of the same role compares what it reads cheaply (the
+/// policy lists, each policy's default version, the role's record) with
+/// this, and reads the documents and asks the simulator again only when
+/// something moved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LastRead {
+    /// The role it was read from: another role starts afresh.
+    pub role_arn: String,
+    /// The attached managed policies, in the order IAM listed them.
+    #[serde(default)]
+    pub managed: Vec<PolicyRead>,
+    /// The inline policies, in the order IAM listed them.
+    #[serde(default)]
+    pub inline: Vec<InlineRead>,
+    /// The role may read its own record with iam:GetRole (which shows the
+    /// permissions boundary); false: AWS refused it, so ListRoles serves
+    /// until the role's policies change.
+    pub get_role: bool,
+    /// The permissions boundary GetRole showed; None without one, or when
+    /// the record was read through ListRoles (which does not show it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boundary: Option<PolicyRead>,
+    /// Digest of the trust policy.
+    pub trust_digest: String,
+    /// Digest of the actions (and their resources) the selection required.
+    pub actions_digest: String,
+    /// Digest of the role's policies and boundary as read (the
+    /// versions and digests above, and how the record was read).
+    pub policies_digest: String,
+    /// What IAM's simulator answered; None when it did not answer (an
+    /// error that says nothing, or it was never asked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub simulation: Option<SimulationRead>,
+    /// Digest of the permissions check these reads gave, as the
+    /// connection's report holds it: the next check reuses that check only
+    /// while nothing it rests on moved.
+    pub permissions_digest: String,
+}
+
+/// A managed policy (or a boundary) as GetPolicy and GetPolicyVersion read it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyRead {
+    pub arn: String,
+    /// IAM's id of the policy: a policy deleted and created again under the
+    /// same name has another (and may reuse version ids).
+    pub policy_id: String,
+    pub default_version: String,
+    /// Digest of that version's document (versions never change in IAM).
+    pub digest: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InlineRead {
+    pub name: String,
+    /// Digest of its document: inline policies have no versions, so they
+    /// are read on every check and compared.
+    pub digest: String,
+}
+
+/// One conclusive answer of IAM's policy simulator (or its refusal).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SimulationRead {
+    /// When it was asked (unix seconds, the service's clock).
+    pub at: i64,
+    /// The role may not call iam:SimulatePrincipalPolicy: not asked again
+    /// until its policies or boundary change.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub refused: bool,
+    /// Digest of the role's policies and boundary it was asked about.
+    pub policies: String,
+    /// Digest of the actions it was asked about.
+    pub actions: String,
 }
 
 /// A connected role that lacks actions its bundles need, and the fix.

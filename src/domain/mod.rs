@@ -13,8 +13,8 @@ mod trust_policy;
 
 pub use account_id::AccountId;
 pub use connection::{
-    CloudFormationLinks, ConnectedStack, Connection, ConnectionId, Drift, DriftFix, Event, EventKind, Health, Method,
-    NewConnection, Status, MAX_EVENT_DETAIL_BYTES,
+    CloudFormationLinks, ConnectedStack, Connection, ConnectionId, Drift, DriftFix, Event, EventKind, Health,
+    InlineRead, LastRead, Method, NewConnection, PolicyRead, SimulationRead, Status, MAX_EVENT_DETAIL_BYTES,
 };
 pub use external_id::{ExternalId, ExternalIdPrefix};
 pub use organization::{Membership, OrgState, Organization, OrganizationId, Reconciliation, SeenAccount, TargetId};

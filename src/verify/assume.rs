@@ -127,6 +127,8 @@ where
                 throttled += 1;
                 budget.max(THROTTLE_PATIENCE)
             }
+            // STS's own trouble: backed off as throttling, never the role's fault.
+            CallError::ServerError(_) => budget.max(THROTTLE_PATIENCE),
             CallError::AccessDenied(_) | CallError::Timeout => budget,
             _ => Duration::ZERO,
         };
@@ -161,6 +163,11 @@ fn assume_failure(err: CallError, role: &RoleArn, waited: Duration, attempts: u3
         CallError::Throttled(_) => Check::failed(
             CheckId::AssumeRole,
             format!("AWS throttled our AssumeRole calls ({attempts} attempt(s) over {secs:.0} s of backing off)."),
+            "Nothing is wrong with your role as far as we know; try again in a minute.",
+        ),
+        CallError::ServerError(_) => Check::failed(
+            CheckId::AssumeRole,
+            format!("AWS STS answered our AssumeRole calls with server errors ({attempts} attempt(s) over {secs:.0} s of backing off)."),
             "Nothing is wrong with your role as far as we know; try again in a minute.",
         ),
         CallError::Timeout | CallError::Network(_) | CallError::Deadline => Check::failed(

@@ -5,6 +5,7 @@ use crate::domain::RoleArn;
 use aws_config::Region;
 use aws_config::SdkConfig;
 use aws_sdk_iam::config::Credentials;
+use aws_sdk_sts::config::http::HttpResponse;
 use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
 use serde_json::Value;
 use std::time::Duration;
@@ -25,6 +26,9 @@ pub enum CallError {
     Timeout,
     #[error("AWS could not be reached ({0}); it says nothing about the role, try again in a minute")]
     Network(String),
+    /// AWS answered with a server error (HTTP 5xx): its own trouble.
+    #[error("AWS answered with a server error ({0}); it says nothing about the role, try again in a minute")]
+    ServerError(String),
     /// A listing ran past its page cap without finding what we look for.
     #[error("{0}")]
     PageCap(String),
@@ -69,6 +73,7 @@ impl CallError {
             CallError::Throttled(_)
                 | CallError::Timeout
                 | CallError::Network(_)
+                | CallError::ServerError(_)
                 | CallError::Deadline
                 | CallError::VendorCredentials(_)
         )
@@ -77,13 +82,29 @@ impl CallError {
 
 /// `classify`, as text for a log or an error message.
 pub fn classify_message<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(e: &SdkError<E, R>) -> String {
-    match classify(e) {
+    match classify_by_code(e) {
         CallError::Other(m) => m,
         other => other.to_string(),
     }
 }
 
-pub fn classify<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(e: &SdkError<E, R>) -> CallError {
+/// The error told apart; a server error (HTTP 5xx) is AWS's trouble,
+/// whatever its code.
+pub fn classify<E: ProvideErrorMetadata + std::fmt::Debug>(e: &SdkError<E, HttpResponse>) -> CallError {
+    if let SdkError::ServiceError(se) = e {
+        let status = se.raw().status();
+        if status.is_server_error() {
+            let (code, msg) = (
+                se.err().code().unwrap_or_default(),
+                se.err().message().unwrap_or_default(),
+            );
+            return CallError::ServerError(format!("HTTP {}: {}", status.as_u16(), code_and_message(code, msg)));
+        }
+    }
+    classify_by_code(e)
+}
+
+fn classify_by_code<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(e: &SdkError<E, R>) -> CallError {
     match e {
         SdkError::TimeoutError(_) => CallError::Timeout,
         SdkError::DispatchFailure(d) => CallError::Network(match d.as_connector_error() {
@@ -210,28 +231,16 @@ pub struct RoleRecord {
     pub boundary: Boundary,
 }
 
-/// The role's record through GetRole when `get_role` (it shows the
-/// permissions boundary), else, or when GetRole is refused, through
-/// ListRoles, which Spot's default policy grants.
-pub async fn read_role(a: &Assumed, role: &RoleArn, get_role: bool) -> Result<RoleRecord, CallError> {
-    let listed = || async {
-        Ok(RoleRecord {
-            trust: trust_policy_listed(a, role).await?,
-            boundary: Boundary::Unknown,
-        })
-    };
-    if !get_role {
-        return listed().await;
-    }
-    let out = match a.iam.get_role().role_name(role.name()).send().await {
-        Ok(out) => out,
-        Err(e) => {
-            return match classify(&e) {
-                CallError::AccessDenied(_) => listed().await,
-                other => Err(other),
-            }
-        }
-    };
+/// GetRole: the trust policy and the boundary's ARN, if it has one. A
+/// refusal is the caller's to fall back on (ListRoles).
+pub async fn get_role(a: &Assumed, role: &RoleArn) -> Result<(String, Option<String>), CallError> {
+    let out = a
+        .iam
+        .get_role()
+        .role_name(role.name())
+        .send()
+        .await
+        .map_err(|e| classify(&e))?;
     let r = out
         .role
         .ok_or_else(|| CallError::Other("GetRole returned no role".into()))?;
@@ -241,14 +250,7 @@ pub async fn read_role(a: &Assumed, role: &RoleArn, get_role: bool) -> Result<Ro
     let trust = r
         .assume_role_policy_document
         .ok_or_else(|| CallError::Other("the role has no trust policy".into()))?;
-    let boundary = match r.permissions_boundary.and_then(|b| b.permissions_boundary_arn) {
-        None => Boundary::None,
-        Some(arn) => match managed_document(a, &arn).await {
-            Ok(document) => Boundary::Policy { arn, document },
-            Err(error) => Boundary::Unreadable { arn, error },
-        },
-    };
-    Ok(RoleRecord { trust, boundary })
+    Ok((trust, r.permissions_boundary.and_then(|b| b.permissions_boundary_arn)))
 }
 
 fn not_found(role: &RoleArn) -> CallError {
@@ -257,7 +259,7 @@ fn not_found(role: &RoleArn) -> CallError {
 
 /// The trust policy through ListRoles: page the role's path until its name
 /// shows, at most LIST_ROLES_MAX_PAGES pages.
-async fn trust_policy_listed(a: &Assumed, role: &RoleArn) -> Result<String, CallError> {
+pub async fn trust_policy_listed(a: &Assumed, role: &RoleArn) -> Result<String, CallError> {
     let mut marker: Option<String> = None;
     for _ in 0..LIST_ROLES_MAX_PAGES {
         let out = a
@@ -287,8 +289,16 @@ async fn trust_policy_listed(a: &Assumed, role: &RoleArn) -> Result<String, Call
     )))
 }
 
-/// A managed policy's default version, decoded.
-async fn managed_document(a: &Assumed, arn: &str) -> Result<Value, CallError> {
+/// What GetPolicy says of a managed policy: its id and default version.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PolicyMeta {
+    pub arn: String,
+    pub id: String,
+    pub default_version: String,
+}
+
+/// GetPolicy: the policy's id and default version.
+pub async fn policy_meta(a: &Assumed, arn: &str) -> Result<PolicyMeta, CallError> {
     let out = a
         .iam
         .get_policy()
@@ -296,20 +306,41 @@ async fn managed_document(a: &Assumed, arn: &str) -> Result<Value, CallError> {
         .send()
         .await
         .map_err(|e| classify(&e))?;
-    let version = out
+    let p = out
         .policy
-        .and_then(|p| p.default_version_id)
-        .unwrap_or_else(|| "v1".into());
+        .unwrap_or_else(|| aws_sdk_iam::types::Policy::builder().build());
+    Ok(PolicyMeta {
+        arn: arn.to_owned(),
+        id: p.policy_id.unwrap_or_default(),
+        default_version: p.default_version_id.unwrap_or_else(|| "v1".into()),
+    })
+}
+
+/// GetPolicyVersion: a version's document, decoded.
+pub async fn policy_document(a: &Assumed, meta: &PolicyMeta) -> Result<Value, CallError> {
     let out = a
         .iam
         .get_policy_version()
-        .policy_arn(arn)
-        .version_id(version)
+        .policy_arn(&meta.arn)
+        .version_id(&meta.default_version)
         .send()
         .await
         .map_err(|e| classify(&e))?;
     let raw = out.policy_version.and_then(|p| p.document).unwrap_or_default();
     super::trust::decode_policy(&raw).map_err(|e| CallError::Other(e.to_string()))
+}
+
+/// GetRolePolicy: an inline policy's document, decoded.
+pub async fn inline_document(a: &Assumed, role: &RoleArn, name: &str) -> Result<Value, CallError> {
+    let out = a
+        .iam
+        .get_role_policy()
+        .role_name(role.name())
+        .policy_name(name)
+        .send()
+        .await
+        .map_err(|e| classify(&e))?;
+    super::trust::decode_policy(&out.policy_document).map_err(|e| CallError::Other(e.to_string()))
 }
 
 /// Pages of the role's policy names read at most: IAM allows 20 attached
@@ -322,9 +353,15 @@ fn policy_page_cap(kind: &str) -> CallError {
     ))
 }
 
-/// The documents of the role's attached managed policies (default versions)
-/// and inline policies, in three dependent rounds of concurrent calls.
-pub async fn role_policies(a: &Assumed, role: &RoleArn) -> Result<Vec<Value>, CallError> {
+/// The role's policies by name: the attached managed policies' ARNs and
+/// the inline policies' names, both listings side by side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyLists {
+    pub attached: Vec<String>,
+    pub inline: Vec<String>,
+}
+
+pub async fn list_policies(a: &Assumed, role: &RoleArn) -> Result<PolicyLists, CallError> {
     let attached = async {
         let mut arns = Vec::new();
         let mut marker = None;
@@ -370,27 +407,12 @@ pub async fn role_policies(a: &Assumed, role: &RoleArn) -> Result<Vec<Value>, Ca
         }
         Err(policy_page_cap("inline"))
     };
-    let (arns, names) = tokio::try_join!(attached, inline)?;
-
-    let managed = futures_all(arns.iter().map(|arn| managed_document(a, arn)));
-    let inline_docs = futures_all(names.iter().map(|name| async move {
-        let out = a
-            .iam
-            .get_role_policy()
-            .role_name(role.name())
-            .policy_name(name)
-            .send()
-            .await
-            .map_err(|e| classify(&e))?;
-        super::trust::decode_policy(&out.policy_document).map_err(|e| CallError::Other(e.to_string()))
-    }));
-    let (managed, mut docs) = tokio::try_join!(managed, inline_docs)?;
-    docs.extend(managed);
-    Ok(docs)
+    let (attached, inline) = tokio::try_join!(attached, inline)?;
+    Ok(PolicyLists { attached, inline })
 }
 
 /// Runs the futures concurrently; the first error wins.
-async fn futures_all<T, F: std::future::Future<Output = Result<T, CallError>>>(
+pub async fn futures_all<T, F: std::future::Future<Output = Result<T, CallError>>>(
     futs: impl Iterator<Item = F>,
 ) -> Result<Vec<T>, CallError> {
     futures::future::join_all(futs).await.into_iter().collect()

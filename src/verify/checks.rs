@@ -1,21 +1,25 @@
 //! The checks pipeline: the role's ARN, AssumeRole (see `assume`), then
-//! identity, trust policy and permissions concurrently under one deadline.
+//! identity, trust policy and permissions from the reads of `reads`, under
+//! one deadline.
 
 use super::assume::{assume_as_vendor, assume_with_wait, no_vendor_credentials};
-use super::aws::{self, CallError};
+use super::aws::CallError;
 use super::verifier::Verifier;
-use super::{evaluate, permissions, trust, Check, CheckId, Report, CHECKS_BUDGET};
+use super::{permissions, reads, trust, Check, CheckId, Report, CHECKS_BUDGET};
 use crate::domain::{Connection, RoleArn};
 use std::time::{Duration, Instant};
 
 impl Verifier {
     pub(super) async fn run(&self, conn: &Connection, principal: &str, role_arn: &str, budget: Duration) -> Report {
         let started = Instant::now();
+        // The service's clock: a test moves it instead of waiting.
+        let now = self.clock.now();
         let mut checks = Vec::new();
-        let finish = |checks: Vec<Check>, role: Option<&RoleArn>, used: Option<String>, promote: bool| Report {
+        let finish = |checks: Vec<Check>, role: Option<&RoleArn>, used: Option<String>, promote: bool, read| Report {
             outcome: Report::outcome_of(&checks),
             role: role.cloned(),
-            checked_at: crate::clock::iso_now(),
+            checked_at: crate::clock::iso(now),
+            read,
             duration_ms: started.elapsed().as_millis() as u64,
             role_arn: role_arn.to_owned(),
             checks,
@@ -30,7 +34,7 @@ impl Verifier {
             Err(check) => {
                 checks.push(check);
                 skip_rest(&mut checks, CheckId::RoleArn);
-                return finish(checks, None, None, false);
+                return finish(checks, None, None, false, None);
             }
         };
 
@@ -40,7 +44,7 @@ impl Verifier {
                 tracing::error!(partition = %role.partition(), error = ?e, "no vendor credentials for this partition");
                 checks.push(no_vendor_credentials(e, &role));
                 skip_rest(&mut checks, CheckId::AssumeRole);
-                return finish(checks, Some(&role), None, false);
+                return finish(checks, Some(&role), None, false, None);
             }
         };
         let session = format!("spot-verify-{}", conn.id.as_str());
@@ -55,50 +59,19 @@ impl Verifier {
         checks.push(check);
         let Some(assumed) = assumed else {
             skip_rest(&mut checks, CheckId::AssumeRole);
-            return finish(checks, Some(&role), None, false);
+            return finish(checks, Some(&role), None, false, None);
         };
 
         // One deadline for every read after AssumeRole.
         let deadline = tokio::time::Instant::now() + CHECKS_BUDGET;
         let reqs = permissions::required(conn);
-        let reads = async {
-            let policies = within(deadline, aws::role_policies(&assumed, &role)).await;
-            // GetRole only where the role's policies allow it: a refused call
-            // is an AccessDenied in the customer's CloudTrail.
-            let get_role = match &policies {
-                Ok(docs) => {
-                    evaluate::Evaluator::new(docs).verdict("iam:GetRole", role.as_str()) != evaluate::Verdict::Missing
-                }
-                Err(_) => true,
-            };
-            let record = within(deadline, aws::read_role(&assumed, &role, get_role)).await;
-            (policies, record)
-        };
-        let ((policies, record), simulation) = tokio::join!(
-            reads,
-            within(deadline, permissions::simulate_all(&assumed.iam, role.as_str(), &reqs)),
-        );
+        let got = reads::read(&assumed, &role, conn, &reqs, now, deadline).await;
         checks.push(identity_check(assumed.account.as_deref(), &role));
-        let (trust_check, promote) = trust_check(
-            record.as_ref().map(|r| r.trust.clone()).map_err(Clone::clone),
-            conn,
-            principal,
-            &role,
-        );
+        let (trust_check, promote) = trust_check(got.trust, conn, principal, &role, now);
         checks.push(trust_check);
-        checks.push(permissions::check(&reqs, &policies, &record, &simulation));
-        finish(checks, Some(&role), Some(used), promote)
+        checks.push(got.permissions);
+        finish(checks, Some(&role), Some(used), promote, got.read)
     }
-}
-
-/// The call's result, or Deadline once `deadline` passes.
-async fn within<T>(
-    deadline: tokio::time::Instant,
-    call: impl std::future::Future<Output = Result<T, CallError>>,
-) -> Result<T, CallError> {
-    tokio::time::timeout_at(deadline, call)
-        .await
-        .unwrap_or(Err(CallError::Deadline))
 }
 
 fn skip_rest(checks: &mut Vec<Check>, after: CheckId) {
@@ -190,7 +163,13 @@ fn identity_check(account: Option<&str>, role: &RoleArn) -> Check {
     }
 }
 
-fn trust_check(r: Result<String, CallError>, conn: &Connection, principal: &str, role: &RoleArn) -> (Check, bool) {
+fn trust_check(
+    r: Result<String, CallError>,
+    conn: &Connection,
+    principal: &str,
+    role: &RoleArn,
+    now: i64,
+) -> (Check, bool) {
     let raw = match r {
         Ok(raw) => raw,
         Err(CallError::AccessDenied(_)) => {
@@ -260,7 +239,7 @@ fn trust_check(r: Result<String, CallError>, conn: &Connection, principal: &str,
         pending: conn.pending_external_id.as_ref().map(|e| e.as_str()),
         previous: &conn.previous_external_ids,
     };
-    let audit = trust::audit(&doc, principal, role.account().as_str(), &ids);
+    let audit = trust::audit_at(&doc, principal, role.account().as_str(), &ids, now);
     (audit.check, audit.pending_found)
 }
 

@@ -1,8 +1,9 @@
 //! Verifying a role: parse its ARN, assume it with the external ID (waiting
 //! out IAM propagation), then check identity, trust policy and permissions
-//! concurrently, under one deadline. At most six sequential round trips
-//! after AssumeRole's wait (the role's policies, then its record and boundary).
-//! `verifier` holds the clients, `checks` the pipeline, `assume` the wait.
+//! from reads made side by side, under one deadline: at most three levels
+//! of calls after AssumeRole, two where nothing moved since the last
+//! conclusive check (`reads`). `verifier` holds the clients, `checks` the
+//! pipeline, `assume` the wait.
 
 mod assume;
 mod aws;
@@ -12,6 +13,7 @@ mod metrics;
 pub mod partitions;
 mod permissions;
 pub mod pool;
+pub mod reads;
 pub mod report;
 mod secret_source;
 mod simulate;

@@ -10,7 +10,7 @@ use crate::clock::Clock;
 use crate::config::{Config, CredentialSource};
 use crate::domain::Partition;
 use aws_config::{Region, SdkConfig};
-use aws_sdk_sts::config::retry::RetryConfig;
+use aws_sdk_sts::config::retry::{ReconnectMode, RetryConfig};
 use aws_sdk_sts::config::{IdentityCache, SharedCredentialsProvider};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -118,7 +118,14 @@ fn defaults(loader: aws_config::ConfigLoader) -> aws_config::ConfigLoader {
                 .operation_timeout(aws::CALL_TIMEOUT)
                 .build(),
         )
-        .retry_config(RetryConfig::standard().with_max_attempts(2))
+        .retry_config(retries(RetryConfig::standard().with_max_attempts(2)))
+}
+
+/// Every client of the partition keeps its pooled connection after an
+/// error answer: the SDK's default closes it on a 5xx (and a timeout), so a
+/// burst of AWS's errors became a burst of new TCP and TLS connections.
+pub fn retries(r: RetryConfig) -> RetryConfig {
+    r.with_reconnect_mode(ReconnectMode::ReuseAllConnections)
 }
 
 impl Partitions {
@@ -213,7 +220,7 @@ impl Partitions {
         let sdk = sdk.into_builder().http_client(super::pool::http_client(p)).build();
         let mut conf = aws_sdk_sts::config::Builder::from(&sdk)
             .region(region.clone())
-            .retry_config(RetryConfig::disabled());
+            .retry_config(retries(RetryConfig::disabled()));
         if let Some(url) = &endpoints.sts {
             conf = conf.endpoint_url(url);
         }

@@ -154,6 +154,11 @@ pub struct Report {
     /// Whether the pending rotated ID was found and should become current.
     #[serde(default)]
     pub promote_pending: bool,
+    /// What the checks read, for the connection to remember (the next
+    /// check of the role reads again only what moved); None when something
+    /// could not be read. Not part of the report anyone is shown.
+    #[serde(skip)]
+    pub read: Option<crate::domain::LastRead>,
 }
 
 impl Report {

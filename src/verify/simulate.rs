@@ -89,7 +89,10 @@ async fn simulate_call(
             // The local evaluator is the fallback: a retry would only eat
             // the deadline the checks share.
             .customize()
-            .config_override(aws_sdk_iam::config::Builder::default().retry_config(RetryConfig::disabled()))
+            .config_override(
+                aws_sdk_iam::config::Builder::default()
+                    .retry_config(super::partitions::retries(RetryConfig::disabled())),
+            )
             .send()
             .await
             .map_err(|e| classify(&e))?;

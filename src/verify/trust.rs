@@ -104,7 +104,15 @@ fn unknowns(p: &Probe) -> String {
     }
 }
 
+/// The trust verdict at the system's time (tables, benchmarks); the
+/// verifier asks `audit_at` with the service's clock.
 pub fn audit(doc: &Value, vendor_principal: &str, customer_account: &str, ids: &OurIds) -> TrustAudit {
+    audit_at(doc, vendor_principal, customer_account, ids, crate::clock::now())
+}
+
+/// `audit` at `now` (unix seconds): the time IAM would see as
+/// `aws:CurrentTime` and `aws:EpochTime`, from the service's clock.
+pub fn audit_at(doc: &Value, vendor_principal: &str, customer_account: &str, ids: &OurIds, now: i64) -> TrustAudit {
     let canonical = safe_statement(vendor_principal, ids);
     let failed = |problems: Vec<String>, edits: Vec<String>| TrustAudit {
         check: Check::failed(
@@ -126,7 +134,7 @@ pub fn audit(doc: &Value, vendor_principal: &str, customer_account: &str, ids: &
             )
         }
     };
-    let prober = Prober::new(&policy, vendor_principal, customer_account);
+    let prober = Prober::new(&policy, vendor_principal, customer_account, now);
     let mut problems = Vec::new();
     let mut edits = Vec::new();
     let mut warnings = Vec::new();

@@ -66,7 +66,8 @@ fn account_of(arn: &str) -> Option<&str> {
 }
 
 impl<'a> Prober<'a> {
-    pub fn new(policy: &'a Policy, vendor_principal: &str, customer_account: &'a str) -> Self {
+    /// `now` (unix seconds) is what `aws:CurrentTime` and `aws:EpochTime` read.
+    pub fn new(policy: &'a Policy, vendor_principal: &str, customer_account: &'a str, now: i64) -> Self {
         let vendor_account = if vendor_principal.len() == 12 {
             vendor_principal.to_owned()
         } else {
@@ -78,10 +79,7 @@ impl<'a> Prober<'a> {
         } else {
             format!("arn:{partition}:iam::{vendor_account}:root")
         };
-        let now = time::OffsetDateTime::now_utc();
-        let iso = now
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default();
+        let iso = crate::clock::iso(now);
         Prober {
             policy,
             vendor: Caller::Aws {
@@ -92,7 +90,7 @@ impl<'a> Prober<'a> {
             customer_account,
             partition,
             candidates: candidates(policy),
-            now: (iso, now.unix_timestamp().to_string()),
+            now: (iso, now.to_string()),
         }
     }
 

@@ -468,7 +468,7 @@ proptest! {
         deny["Effect"] = json!("Deny");
         sts.push(deny);
         let after = Policy::parse(&policy(sts.clone())).unwrap();
-        let (b, a) = (Prober::new(&before, VENDOR, CUSTOMER), Prober::new(&after, VENDOR, CUSTOMER));
+        let (b, a) = (Prober::new(&before, VENDOR, CUSTOMER, 0), Prober::new(&after, VENDOR, CUSTOMER, 0));
         if a.vendor_with(Some(OURS)).decision.allowed == Tri::True {
             prop_assert_eq!(b.vendor_with(Some(OURS)).decision.allowed, Tri::True);
         }

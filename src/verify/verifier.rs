@@ -10,6 +10,9 @@ pub struct Verifier {
     pub(super) partitions: partitions::Partitions,
     /// Each partition's STS rate budget.
     pub(super) pools: super::pool::Pools,
+    /// The service's clock: a report's `checkedAt`, the trust audit's
+    /// `aws:CurrentTime`, the age of a simulation's answer.
+    pub(super) clock: crate::clock::Clock,
 }
 
 impl Default for Verifier {
@@ -28,14 +31,16 @@ impl Verifier {
         Verifier {
             partitions: partitions::Partitions::from_config(config),
             pools: super::pool::Pools::new(config.sts_per_sec),
+            clock: crate::clock::Clock::system(),
         }
     }
 
     /// The same on the service's clock (a test's adjustable one).
     pub fn with_clock(self, clock: crate::clock::Clock) -> Self {
         Verifier {
-            partitions: self.partitions.with_clock(clock),
+            partitions: self.partitions.with_clock(clock.clone()),
             pools: self.pools,
+            clock,
         }
     }
 

@@ -453,3 +453,38 @@ async fn a_hostile_wildcard_policy_is_checked_promptly() {
     assert_eq!(status, 200, "{done}");
     assert_eq!(done["health"], "healthy", "{done}");
 }
+
+#[tokio::test]
+async fn the_report_and_the_trust_audit_tell_time_by_the_service_clock() {
+    // Another account may assume the role until tomorrow: unsafe today,
+    // and no longer once the service's clock has passed that moment.
+    let e = env().await;
+    let c = e.connection("act-clock", json!({"mode": "default"})).await;
+    let until = account_connect::clock::iso(e.app.clock.now() + 86_400);
+    let mut trust = c["trustPolicy"].clone();
+    trust["Statement"].as_array_mut().unwrap().push(json!({
+        "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": "sts:AssumeRole",
+        "Condition": {"DateLessThan": {"aws:CurrentTime": until}}}));
+    let arn = e.role(&trust, &docs(&c), &[]).await;
+    let report = assert_refused(&e, &c, &arn, "trust_policy").await;
+    assert!(
+        check(&report, "trust_policy")["message"]
+            .as_str()
+            .unwrap()
+            .contains("111122223333"),
+        "{report}"
+    );
+
+    // A day and an hour later by the service's clock (the external ID,
+    // unused, is valid for 48 hours).
+    e.app.clock.advance(86_400 + 3_600);
+    let (status, done) = e.connect(&c, &arn).await;
+    assert_eq!((status, done["health"].as_str()), (200, Some("healthy")), "{done}");
+    let parse = |v: &Value| {
+        time::OffsetDateTime::parse(v.as_str().unwrap(), &time::format_description::well_known::Rfc3339)
+            .unwrap()
+            .unix_timestamp()
+    };
+    let checked = parse(&done["report"]["checkedAt"]);
+    assert!((checked - e.app.clock.now()).abs() <= 5, "{done}");
+}

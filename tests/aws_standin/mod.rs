@@ -1,10 +1,15 @@
 //! A small AWS stand-in in front of moto, for what moto cannot do: refuse
 //! AssumeRole while a role "propagates", throttle, answer
-//! SimulatePrincipalPolicy, refuse GetRole, page ListRoles without end, or
-//! be slow (per action, or for one role's sessions: a hung account). It
-//! speaks STS's and IAM's query/XML wire format; every other call goes to
-//! moto unchanged. The verifier's production SDK clients are pointed
-//! at it through the Config's endpoint overrides.
+//! SimulatePrincipalPolicy, refuse GetRole, page ListRoles without end, be
+//! slow (per action, every call, or for one role's sessions: a hung
+//! account), or answer a given number of calls with an error (4xx or 5xx).
+//! It speaks STS's and IAM's query/XML wire format; every other call goes
+//! to moto unchanged. It logs every call with the session that signed it,
+//! when it arrived and when it was answered (so a test can tell calls made
+//! side by side from calls made one after another), and counts the TCP
+//! connections it accepts and the calls it holds at once. The verifier's
+//! production SDK clients are pointed at it through the Config's endpoint
+//! overrides.
 #![allow(dead_code)]
 
 use axum::body::Bytes;
@@ -12,8 +17,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const STS_NS: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
 const IAM_NS: &str = "https://iam.amazonaws.com/doc/2010-05-08/";
@@ -80,6 +86,8 @@ pub struct Script {
     pub deny_get_role: bool,
     /// ListRoles answers truncated pages of other roles, forever.
     pub endless_list_roles: bool,
+    /// Results per SimulatePrincipalPolicy page; None: SIMULATE_PAGE.
+    pub simulate_page: Option<usize>,
     /// Calls seen per Action.
     pub calls: BTreeMap<String, u32>,
     /// Per Action, how long to wait before answering.
@@ -90,6 +98,71 @@ pub struct Script {
     /// Access keys AssumeRole handed out for a role in `hang_roles` (kept
     /// by the stand-in; public only so `..Script::default()` works).
     pub hung_keys: HashMap<String, Duration>,
+    /// How long every call waits before its answer (beside `delays`), so
+    /// calls made side by side overlap at the stand-in.
+    pub delay_all: Option<Duration>,
+    /// Per Action: answer its next N calls with this error.
+    pub errors: HashMap<String, (Fault, u32)>,
+    /// Every call, in the order they arrived.
+    pub log: Vec<Call>,
+    /// Per role ARN, the access keys AssumeRole handed out for it, in order.
+    pub sessions: HashMap<String, Vec<String>>,
+}
+
+/// An error answer: the HTTP status and IAM's or STS's code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fault {
+    pub status: u16,
+    pub code: &'static str,
+}
+
+impl Fault {
+    pub const INTERNAL: Fault = Fault {
+        status: 500,
+        code: "InternalFailure",
+    };
+    pub const UNAVAILABLE: Fault = Fault {
+        status: 503,
+        code: "ServiceUnavailable",
+    };
+    pub const THROTTLING: Fault = Fault {
+        status: 400,
+        code: "Throttling",
+    };
+    pub const ACCESS_DENIED: Fault = Fault {
+        status: 403,
+        code: "AccessDenied",
+    };
+}
+
+/// One call as the stand-in saw it.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub action: String,
+    /// The access key that signed it.
+    pub access_key: String,
+    /// For AssumeRole, the role asked for.
+    pub role_arn: Option<String>,
+    pub arrived: Instant,
+    pub answered: Instant,
+}
+
+/// The longest chain of calls in which each one arrived only after the one
+/// before it was answered: how many round trips, one after another, the
+/// calls took (calls made side by side share a level).
+pub fn sequential_levels(calls: &[Call]) -> usize {
+    let mut sorted: Vec<&Call> = calls.iter().collect();
+    sorted.sort_by_key(|c| c.arrived);
+    let mut levels: Vec<usize> = Vec::new();
+    for (i, c) in sorted.iter().enumerate() {
+        let before = (0..i)
+            .filter(|&j| sorted[j].answered <= c.arrived)
+            .map(|j| levels[j])
+            .max()
+            .unwrap_or(0);
+        levels.push(before + 1);
+    }
+    levels.into_iter().max().unwrap_or(0)
 }
 
 impl Default for Script {
@@ -101,44 +174,116 @@ impl Default for Script {
             simulate_calls: Vec::new(),
             deny_get_role: false,
             endless_list_roles: false,
+            simulate_page: None,
             calls: BTreeMap::new(),
             delays: HashMap::new(),
             hang_roles: HashMap::new(),
             hung_keys: HashMap::new(),
+            delay_all: None,
+            errors: HashMap::new(),
+            log: Vec::new(),
+            sessions: HashMap::new(),
         }
     }
+}
+
+/// TCP connections accepted, calls in flight and the most at once.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub connections: AtomicUsize,
+    pub in_flight: AtomicUsize,
+    pub peak_in_flight: AtomicUsize,
 }
 
 #[derive(Clone)]
 struct Shared {
     moto: String,
     script: Arc<Mutex<Script>>,
+    counters: Arc<Counters>,
     http: reqwest::Client,
 }
 
 pub struct StandIn {
     pub url: String,
     pub script: Arc<Mutex<Script>>,
+    pub counters: Arc<Counters>,
 }
 
 impl StandIn {
     /// Starts on 127.0.0.1 with an OS-chosen port, in front of `moto`.
     pub async fn start(moto: &str, script: Script) -> StandIn {
+        use axum::serve::ListenerExt;
         let script = Arc::new(Mutex::new(script));
+        let counters = Arc::new(Counters::default());
         let shared = Shared {
             moto: moto.trim_end_matches('/').to_owned(),
             script: script.clone(),
+            counters: counters.clone(),
             http: reqwest::Client::new(),
         };
         let app = axum::Router::new().fallback(handle).with_state(shared);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
+        let accepted = counters.clone();
+        let listener = listener.tap_io(move |_| {
+            accepted.connections.fetch_add(1, Ordering::SeqCst);
+        });
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        StandIn { url, script }
+        StandIn { url, script, counters }
     }
 
     pub fn with<T>(&self, f: impl FnOnce(&mut Script) -> T) -> T {
         f(&mut self.script.lock().unwrap())
+    }
+
+    /// TCP connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.counters.connections.load(Ordering::SeqCst)
+    }
+
+    /// The most calls it held at once so far.
+    pub fn peak_in_flight(&self) -> usize {
+        self.counters.peak_in_flight.load(Ordering::SeqCst)
+    }
+
+    /// The calls of the last session of `role_arn`: its AssumeRole and every
+    /// call signed with the credentials that AssumeRole handed out.
+    pub fn last_session(&self, role_arn: &str) -> Vec<Call> {
+        self.with(|s| {
+            let key = s
+                .sessions
+                .get(role_arn)
+                .and_then(|k| k.last())
+                .cloned()
+                .unwrap_or_default();
+            let assume = s
+                .log
+                .iter()
+                .rposition(|c| c.action == "AssumeRole" && c.role_arn.as_deref() == Some(role_arn));
+            s.log
+                .iter()
+                .enumerate()
+                .filter(|(i, c)| Some(*i) == assume || (!key.is_empty() && c.access_key == key))
+                .map(|(_, c)| c.clone())
+                .collect()
+        })
+    }
+}
+
+/// Counts a call in flight while it lives.
+struct InFlight(Arc<Counters>);
+
+impl InFlight {
+    fn new(c: &Arc<Counters>) -> Self {
+        let now = c.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        c.peak_in_flight.fetch_max(now, Ordering::SeqCst);
+        InFlight(c.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -212,20 +357,60 @@ fn access_key(headers: &HeaderMap) -> String {
 }
 
 async fn handle(State(s): State<Shared>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    let _in_flight = InFlight::new(&s.counters);
+    let arrived = Instant::now();
     let f = form(&body);
     let action = field(&f, "Action").unwrap_or_default().to_owned();
-    let delay = {
+    let key = access_key(&headers);
+    let (delay, fault) = {
         let mut script = s.script.lock().unwrap();
         *script.calls.entry(action.clone()).or_default() += 1;
-        let hung = script.hung_keys.get(&access_key(&headers)).copied();
-        script.delays.get(&action).copied().or(hung)
+        let hung = script.hung_keys.get(&key).copied();
+        let fault = match script.errors.get_mut(&action) {
+            Some((fault, n)) if *n > 0 => {
+                *n -= 1;
+                Some(*fault)
+            }
+            _ => None,
+        };
+        let delay = script.delays.get(&action).copied().or(hung);
+        (delay.into_iter().chain(script.delay_all).max(), fault)
     };
     if let Some(d) = delay {
         tokio::time::sleep(d).await;
     }
-    let answer = match action.as_str() {
-        "AssumeRole" => assume_role(&s, &f),
-        "SimulatePrincipalPolicy" => simulate(&s, &f, &headers),
+    let role_arn = (action == "AssumeRole").then(|| field(&f, "RoleArn").unwrap_or_default().to_owned());
+    let answer = answer(&s, &action, &f, fault, method, uri, headers, body).await;
+    let mut script = s.script.lock().unwrap();
+    script.log.push(Call {
+        action,
+        access_key: key,
+        role_arn,
+        arrived,
+        answered: Instant::now(),
+    });
+    answer
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn answer(
+    s: &Shared,
+    action: &str,
+    f: &[(String, String)],
+    fault: Option<Fault>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Some(fault) = fault {
+        let ns = if action == "AssumeRole" { STS_NS } else { IAM_NS };
+        let status = StatusCode::from_u16(fault.status).unwrap();
+        return error(ns, status, fault.code, "the stand-in was told to answer this");
+    }
+    let answer = match action {
+        "AssumeRole" => assume_role(s, f),
+        "SimulatePrincipalPolicy" => simulate(s, f, &headers),
         "GetRole" if s.script.lock().unwrap().deny_get_role => Some(error(
             IAM_NS,
             StatusCode::FORBIDDEN,
@@ -235,29 +420,31 @@ async fn handle(State(s): State<Shared>, method: Method, uri: Uri, headers: Head
                 access_key(&headers)
             ),
         )),
-        "ListRoles" if s.script.lock().unwrap().endless_list_roles => Some(endless_list_roles(&f)),
+        "ListRoles" if s.script.lock().unwrap().endless_list_roles => Some(endless_list_roles(f)),
         _ => None,
     };
     match answer {
         Some(r) => r,
         None if action == "AssumeRole" => {
-            let res = forward(&s, method, uri, headers, body).await;
-            note_hung_session(&s, field(&f, "RoleArn").unwrap_or_default(), res).await
+            let res = forward(s, method, uri, headers, body).await;
+            note_session(s, field(f, "RoleArn").unwrap_or_default(), res).await
         }
-        None => forward(&s, method, uri, headers, body).await,
+        None => forward(s, method, uri, headers, body).await,
     }
 }
 
-/// Remembers the access key of a session of a role in `hang_roles`.
-async fn note_hung_session(s: &Shared, role: &str, res: Response) -> Response {
-    let Some(hang) = s.script.lock().unwrap().hang_roles.get(role).copied() else {
-        return res;
-    };
+/// Remembers the access key AssumeRole handed out for the role (and, for a
+/// role in `hang_roles`, that its calls hang).
+async fn note_session(s: &Shared, role: &str, res: Response) -> Response {
     let (parts, body) = res.into_parts();
     let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
     let text = String::from_utf8_lossy(&bytes);
     if let Some(key) = text.split("<AccessKeyId>").nth(1).and_then(|k| k.split('<').next()) {
-        s.script.lock().unwrap().hung_keys.insert(key.to_owned(), hang);
+        let mut script = s.script.lock().unwrap();
+        script.sessions.entry(role.to_owned()).or_default().push(key.to_owned());
+        if let Some(hang) = script.hang_roles.get(role).copied() {
+            script.hung_keys.insert(key.to_owned(), hang);
+        }
     }
     Response::from_parts(parts, axum::body::Body::from(bytes))
 }
@@ -329,7 +516,8 @@ fn simulate(s: &Shared, f: &[(String, String)], headers: &HeaderMap) -> Option<R
         .iter()
         .flat_map(|a| resources.iter().map(move |r| (a.clone(), r.clone())))
         .collect();
-    let end = (start + max.min(SIMULATE_PAGE)).min(all.len());
+    let page = script.simulate_page.unwrap_or(SIMULATE_PAGE);
+    let end = (start + max.min(page)).min(all.len());
     let mut members_xml = String::new();
     for (a, r) in &all[start.min(end)..end] {
         let ans = answers

@@ -1,0 +1,484 @@
+//! The reads after AssumeRole and the permissions check they feed, in
+//! levels of calls made side by side:
+//!
+//! 1. the role's policy lists, its record (GetRole, or ListRoles where the
+//!    last check saw GetRole refused) and, when it is due, IAM's policy
+//!    simulation;
+//! 2. each managed policy's GetPolicy (its id and default version), each
+//!    inline policy's document, the boundary's GetPolicy, and ListRoles
+//!    where GetRole was refused just now;
+//! 3. only when something moved since the last conclusive check
+//!    (`LastRead` on the connection), or there was none: every managed
+//!    policy's and the boundary's document, and the simulation if it was
+//!    not asked yet.
+//!
+//! With nothing moved, the last check's permissions verdict stands and no
+//! document is read again: a re-check of an unchanged role with one managed
+//! policy is AssumeRole and four reads in three levels. The simulator is
+//! asked again only when the role's policies, its boundary or the required
+//! actions changed, or its answer is a week old; a role that may not call
+//! it is not asked again until its policies change.
+
+use super::aws::{self, Assumed, Boundary, CallError, PolicyMeta, RoleRecord};
+use super::evaluate::{Evaluator, Verdict};
+use super::permissions::{self, Requirement, Simulation};
+use super::report::{Check, CheckId};
+use crate::domain::{Connection, InlineRead, LastRead, PolicyRead, RoleArn, SimulationRead};
+use serde_json::{json, Value};
+use std::future::Future;
+
+/// How long IAM's simulator's answer stands while nothing it was asked
+/// about moved: what it also sees (SCPs) shows no version we could read.
+pub const SIMULATION_MAX_AGE_SECS: i64 = 7 * 86_400;
+
+/// What the reads give the checks.
+pub(super) struct Reads {
+    /// The trust policy as the role's record holds it.
+    pub trust: Result<String, CallError>,
+    pub permissions: Check,
+    /// What to remember for the next check; None when something could not
+    /// be read (the next check reads everything).
+    pub read: Option<LastRead>,
+}
+
+/// The role's record as the first level read it.
+enum Record {
+    /// GetRole: the trust policy and the boundary's ARN.
+    Got { trust: String, boundary: Option<String> },
+    /// ListRoles, as the last check found GetRole refused.
+    Listed { trust: String },
+    /// GetRole refused just now: ListRoles follows.
+    Refused,
+}
+
+/// The call's result, or Deadline once `deadline` passes.
+pub(super) async fn within<T>(
+    deadline: tokio::time::Instant,
+    call: impl Future<Output = Result<T, CallError>>,
+) -> Result<T, CallError> {
+    tokio::time::timeout_at(deadline, call)
+        .await
+        .unwrap_or(Err(CallError::Deadline))
+}
+
+/// The future's output when `go`, else None (and the future never runs).
+async fn only_if<T>(go: bool, f: impl Future<Output = T>) -> Option<T> {
+    if go {
+        Some(f.await)
+    } else {
+        None
+    }
+}
+
+/// A short digest of a JSON value, independent of its key order: the first
+/// 16 bytes of the SHA-256 of its canonical text, hex.
+pub fn digest(v: &Value) -> String {
+    use sha2::{Digest, Sha256};
+    let mut text = String::new();
+    canonical(v, &mut text);
+    hex::encode(&Sha256::digest(text.as_bytes())[..16])
+}
+
+fn canonical(v: &Value, out: &mut String) {
+    match v {
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(k.clone()).to_string());
+                out.push(':');
+                canonical(&m[k], out);
+            }
+            out.push('}');
+        }
+        Value::Array(a) => {
+            out.push('[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                canonical(x, out);
+            }
+            out.push(']');
+        }
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+/// Digest of what the selection requires: every bundle, action and resource.
+fn actions_digest(reqs: &[Requirement]) -> String {
+    digest(&Value::Array(
+        reqs.iter().map(|r| json!([r.bundle, r.action, r.resources])).collect(),
+    ))
+}
+
+/// Digest of the role's policies and boundary as read: the managed
+/// policies' ids and default versions (a version never changes), the
+/// inline documents, and the boundary (or that it could not be seen).
+fn policies_digest(managed: &[PolicyMeta], inline: &[InlineRead], boundary: &BoundarySeen) -> String {
+    let mut m: Vec<Value> = managed
+        .iter()
+        .map(|p| json!([p.arn, p.id, p.default_version]))
+        .collect();
+    m.sort_by_key(|v| v.to_string());
+    let mut i: Vec<Value> = inline.iter().map(|p| json!([p.name, p.digest])).collect();
+    i.sort_by_key(|v| v.to_string());
+    let b = match boundary {
+        BoundarySeen::None => json!("none"),
+        BoundarySeen::Unknown => json!("unknown"),
+        BoundarySeen::Policy(p) => json!([p.arn, p.id, p.default_version]),
+    };
+    digest(&json!({"managed": m, "inline": i, "boundary": b}))
+}
+
+/// The boundary as the first two levels saw it.
+enum BoundarySeen {
+    None,
+    /// Through ListRoles, which does not show it.
+    Unknown,
+    Policy(PolicyMeta),
+}
+
+/// The permissions check of the connection's last report, if it is the one
+/// `past` was remembered with.
+fn past_permissions(conn: &Connection, past: &LastRead) -> Option<Check> {
+    let check = conn
+        .report
+        .as_ref()?
+        .get("checks")?
+        .as_array()?
+        .iter()
+        .find(|c| c.get("id").and_then(Value::as_str) == Some(CheckId::Permissions.as_str()))?;
+    if digest(check) != past.permissions_digest {
+        return None;
+    }
+    serde_json::from_value(check.clone()).ok()
+}
+
+/// Reads what the trust and permissions checks need, against what the last
+/// conclusive check of this role read, and checks the permissions.
+pub(super) async fn read(
+    a: &Assumed,
+    role: &RoleArn,
+    conn: &Connection,
+    reqs: &[Requirement],
+    now: i64,
+    deadline: tokio::time::Instant,
+) -> Reads {
+    let past = conn.last_read.as_ref().filter(|m| m.role_arn == role.as_str());
+    let actions = actions_digest(reqs);
+    let past_sim = past.and_then(|p| p.simulation.as_ref());
+    // Asked beside the first reads when that is known before them.
+    let ask_first = match past_sim {
+        None => true,
+        Some(s) if s.refused => false,
+        Some(s) => s.actions != actions || now.saturating_sub(s.at) >= SIMULATION_MAX_AGE_SECS,
+    };
+    let simulate = || within(deadline, permissions::simulate_all(&a.iam, role.as_str(), reqs));
+    let try_get_role = past.is_none_or(|p| p.get_role);
+
+    // Level 1: the lists, the record, the simulation when due.
+    let record = async {
+        if !try_get_role {
+            return aws::trust_policy_listed(a, role)
+                .await
+                .map(|trust| Record::Listed { trust });
+        }
+        match aws::get_role(a, role).await {
+            Ok((trust, boundary)) => Ok(Record::Got { trust, boundary }),
+            Err(CallError::AccessDenied(_)) => Ok(Record::Refused),
+            Err(e) => Err(e),
+        }
+    };
+    let (lists, record, sim_first) = tokio::join!(
+        within(deadline, aws::list_policies(a, role)),
+        within(deadline, record),
+        only_if(ask_first, simulate()),
+    );
+
+    // What the lists already show moved: the simulator need not wait for
+    // the versions to hear of it.
+    let boundary_arn = match &record {
+        Ok(Record::Got { boundary, .. }) => boundary.clone(),
+        _ => None,
+    };
+    let moved_in_lists = match (&lists, past) {
+        (Ok(l), Some(p)) => {
+            let mut now_attached = l.attached.clone();
+            now_attached.sort();
+            let mut then_attached: Vec<String> = p.managed.iter().map(|m| m.arn.clone()).collect();
+            then_attached.sort();
+            let mut now_inline = l.inline.clone();
+            now_inline.sort();
+            let mut then_inline: Vec<String> = p.inline.iter().map(|i| i.name.clone()).collect();
+            then_inline.sort();
+            now_attached != then_attached
+                || now_inline != then_inline
+                || boundary_arn.as_deref() != p.boundary.as_ref().map(|b| b.arn.as_str())
+                || (p.get_role && !matches!(record, Ok(Record::Got { .. })))
+        }
+        _ => true,
+    };
+    let ask_second = sim_first.is_none() && moved_in_lists;
+
+    // Level 2: each policy's version, the inline documents, the boundary's
+    // version, ListRoles after a refused GetRole.
+    let (attached, inline_names) = match &lists {
+        Ok(l) => (l.attached.clone(), l.inline.clone()),
+        Err(_) => (Vec::new(), Vec::new()),
+    };
+    let (metas, inline_docs, boundary_meta, listed, sim_second) = tokio::join!(
+        within(
+            deadline,
+            aws::futures_all(attached.iter().map(|arn| aws::policy_meta(a, arn)))
+        ),
+        within(
+            deadline,
+            aws::futures_all(inline_names.iter().map(|n| aws::inline_document(a, role, n)))
+        ),
+        only_if(
+            boundary_arn.is_some(),
+            within(
+                deadline,
+                aws::policy_meta(a, boundary_arn.as_deref().unwrap_or_default())
+            )
+        ),
+        only_if(
+            matches!(record, Ok(Record::Refused)),
+            within(deadline, aws::trust_policy_listed(a, role))
+        ),
+        only_if(ask_second, simulate()),
+    );
+
+    let trust = match (&record, listed) {
+        (_, Some(listed)) => listed,
+        (Ok(Record::Got { trust, .. } | Record::Listed { trust }), None) => Ok(trust.clone()),
+        // Not reached: ListRoles follows a refused GetRole.
+        (Ok(Record::Refused), None) => Err(CallError::AccessDenied(String::new())),
+        (Err(e), None) => Err(e.clone()),
+    };
+    let get_role_answered = matches!(record, Ok(Record::Got { .. }));
+    let boundary_seen = match (&record, &boundary_meta) {
+        (Ok(Record::Got { .. }), Some(Ok(m))) => Some(BoundarySeen::Policy(m.clone())),
+        (Ok(Record::Got { .. }), None) => Some(BoundarySeen::None),
+        (Ok(Record::Got { .. }), Some(Err(_))) => None,
+        (Ok(_), _) => Some(BoundarySeen::Unknown),
+        (Err(_), _) => None,
+    };
+    let inline: Option<Vec<InlineRead>> = inline_docs.as_ref().ok().map(|docs| {
+        inline_names
+            .iter()
+            .zip(docs)
+            .map(|(name, doc)| InlineRead {
+                name: name.clone(),
+                digest: digest(doc),
+            })
+            .collect()
+    });
+    // The role's policies as read, when every read of them answered.
+    let seen = match (&lists, &metas, &inline, &boundary_seen) {
+        (Ok(_), Ok(metas), Some(inline), Some(boundary)) => Some(policies_digest(metas, inline, boundary)),
+        _ => None,
+    };
+    let policies_moved = match (past, &seen) {
+        (Some(p), Some(now_seen)) => p.policies_digest != *now_seen,
+        _ => true,
+    };
+    let asked = sim_first.or(sim_second);
+
+    // Nothing moved: the last verdict stands, no document is read again.
+    if let (Some(p), Some(policies), Some(sim), None, Ok(trust)) = (past, &seen, past_sim, &asked, &trust) {
+        if !policies_moved && p.actions_digest == actions {
+            if let Some(check) = past_permissions(conn, p) {
+                let read = LastRead {
+                    trust_digest: trust_digest(trust),
+                    policies_digest: policies.clone(),
+                    simulation: Some(sim.clone()),
+                    ..p.clone()
+                };
+                return Reads {
+                    trust: Ok(trust.clone()),
+                    permissions: check,
+                    read: Some(read),
+                };
+            }
+        }
+    }
+
+    // Level 3: the documents, and the simulation if it was not asked yet
+    // (a role that refused it, with the same policies, is not asked again).
+    let refused_before = past_sim.is_some_and(|s| s.refused && seen.as_deref() == Some(s.policies.as_str()));
+    let ask_third = asked.is_none() && !refused_before;
+    let metas_ok: Vec<PolicyMeta> = metas.as_ref().map(Clone::clone).unwrap_or_default();
+    let boundary_policy = match &boundary_meta {
+        Some(Ok(m)) => Some(m.clone()),
+        _ => None,
+    };
+    let no_policy = PolicyMeta::default();
+    let (docs, boundary_doc, sim_third) = tokio::join!(
+        within(
+            deadline,
+            aws::futures_all(metas_ok.iter().map(|m| aws::policy_document(a, m)))
+        ),
+        only_if(
+            boundary_policy.is_some(),
+            within(
+                deadline,
+                aws::policy_document(a, boundary_policy.as_ref().unwrap_or(&no_policy))
+            )
+        ),
+        only_if(ask_third, simulate()),
+    );
+    let asked = asked.or(sim_third);
+
+    let policies: Result<Vec<Value>, CallError> = (|| {
+        lists.as_ref().map_err(Clone::clone)?;
+        metas.as_ref().map_err(Clone::clone)?;
+        let mut all = inline_docs.clone()?;
+        all.extend(docs.clone()?);
+        Ok(all)
+    })();
+    let boundary = match (&record, &boundary_meta, &boundary_doc) {
+        (Ok(Record::Got { .. }), None, _) => Boundary::None,
+        (
+            Ok(Record::Got {
+                boundary: Some(arn), ..
+            }),
+            Some(Err(e)),
+            _,
+        ) => Boundary::Unreadable {
+            arn: arn.clone(),
+            error: e.clone(),
+        },
+        (
+            Ok(Record::Got {
+                boundary: Some(arn), ..
+            }),
+            Some(Ok(_)),
+            Some(Err(e)),
+        ) => Boundary::Unreadable {
+            arn: arn.clone(),
+            error: e.clone(),
+        },
+        (
+            Ok(Record::Got {
+                boundary: Some(arn), ..
+            }),
+            Some(Ok(_)),
+            Some(Ok(doc)),
+        ) => Boundary::Policy {
+            arn: arn.clone(),
+            document: doc.clone(),
+        },
+        _ => Boundary::Unknown,
+    };
+    let role_record = trust.clone().map(|trust| RoleRecord {
+        trust,
+        boundary: boundary.clone(),
+    });
+    let simulation: Result<Simulation, CallError> = match &asked {
+        Some(r) => r.clone(),
+        None => Err(CallError::AccessDenied(
+            "refused at the last check, and the role's policies did not change since".into(),
+        )),
+    };
+    let check = permissions::check(reqs, &policies, &role_record, &simulation);
+
+    // Remembered only when every read answered.
+    let complete = !matches!(boundary, Boundary::Unreadable { .. }) && !check.transient;
+    let read = match (&seen, &trust, &policies, &metas, &inline, complete) {
+        (Some(policies_now), Ok(trust), Ok(_), Ok(metas), Some(inline), true) => {
+            let docs = docs.as_ref().ok();
+            let managed = metas
+                .iter()
+                .enumerate()
+                .map(|(i, m)| PolicyRead {
+                    arn: m.arn.clone(),
+                    policy_id: m.id.clone(),
+                    default_version: m.default_version.clone(),
+                    digest: docs.and_then(|d| d.get(i)).map(digest).unwrap_or_default(),
+                })
+                .collect();
+            let boundary_read = match (&boundary_policy, &boundary) {
+                (Some(m), Boundary::Policy { document, .. }) => Some(PolicyRead {
+                    arn: m.arn.clone(),
+                    policy_id: m.id.clone(),
+                    default_version: m.default_version.clone(),
+                    digest: digest(document),
+                }),
+                _ => None,
+            };
+            let simulation = match &asked {
+                Some(Ok(_)) => Some(SimulationRead {
+                    at: now,
+                    refused: false,
+                    policies: policies_now.clone(),
+                    actions: actions.clone(),
+                }),
+                Some(Err(CallError::AccessDenied(_))) => Some(SimulationRead {
+                    at: now,
+                    refused: true,
+                    policies: policies_now.clone(),
+                    actions: actions.clone(),
+                }),
+                // An error that says nothing: asked again next time.
+                Some(Err(_)) => None,
+                None => past_sim.cloned(),
+            };
+            // GetRole again once the role's policies allow it, where it
+            // was refused before.
+            let get_role = get_role_answered
+                || (!matches!(record, Ok(Record::Refused)) && policies_moved && {
+                    let all = policies.as_ref().map(Vec::as_slice).unwrap_or_default();
+                    Evaluator::new(all).verdict("iam:GetRole", role.as_str()) != Verdict::Missing
+                });
+            Some(LastRead {
+                role_arn: role.as_str().to_owned(),
+                managed,
+                inline: inline.clone(),
+                get_role,
+                boundary: boundary_read,
+                trust_digest: trust_digest(trust),
+                actions_digest: actions,
+                policies_digest: policies_now.clone(),
+                simulation,
+                permissions_digest: digest(&serde_json::to_value(&check).expect("checks serialize")),
+            })
+        }
+        _ => None,
+    };
+    Reads {
+        trust,
+        permissions: check,
+        read,
+    }
+}
+
+/// The trust policy's digest: of its JSON where it decodes, else of its text.
+fn trust_digest(raw: &str) -> String {
+    match super::trust::decode_policy(raw) {
+        Ok(doc) => digest(&doc),
+        Err(_) => digest(&Value::String(raw.to_owned())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_digest_ignores_key_order_and_sees_every_value() {
+        let a = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:Get*"}]});
+        let b: Value =
+            serde_json::from_str(r#"{"Statement":[{"Action":"s3:Get*","Effect":"Allow"}],"Version":"2012-10-17"}"#)
+                .unwrap();
+        assert_eq!(digest(&a), digest(&b));
+        let c = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:Put*"}]});
+        assert_ne!(digest(&a), digest(&c));
+        assert_eq!(digest(&a).len(), 32);
+    }
+}
