@@ -661,8 +661,9 @@ async fn a_hung_account_holds_only_its_own_slot_and_keeps_its_health() {
     );
     let slowest = s.slowest.clone().unwrap();
     assert_eq!(slowest.connection, id_of(&hung), "{s:?}");
-    // It ended at the verifier's own 6 s deadline, not the minute.
-    assert!((6_000..20_000).contains(&slowest.ms), "{s:?}");
+    // It ended at the verifier's own limits (each call's 5 s, the reads'
+    // 6 s deadline: its reads run side by side), not the minute.
+    assert!((5_000..20_000).contains(&slowest.ms), "{s:?}");
 
     let after = e.get(&hung).await;
     assert_eq!(
