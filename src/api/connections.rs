@@ -73,7 +73,7 @@ pub fn view(state: &AppState, c: crate::domain::Connection) -> ConnectionView {
         (status = 403, description = "The token does not allow this Spot account"),
         (status = 409, description = "The account has a live connection, or the Idempotency-Key was used for another request"),
         (status = 422, description = "A value is not acceptable; see the error code"),
-        (status = 503, description = "The database cannot be reached (store_unavailable), or the automatic flow's template cannot be stored (template_upload_failed); retry after Retry-After"),
+        (status = 503, description = "The database cannot be reached (store_unavailable), too many requests changed the same record at once (too_many_concurrent_writes), or the automatic flow's template cannot be stored (template_upload_failed); retry after Retry-After"),
     ))]
 pub async fn create(
     State(state): State<AppState>,
@@ -214,7 +214,7 @@ pub async fn get_one(
         (status = 200, body = ConnectionView),
         (status = 404, description = "No such connection for this token"),
         (status = 409, description = "The connection cannot be disconnected in its status"),
-        (status = 503, description = "The database cannot be reached; retry after Retry-After"),
+        (status = 503, description = "The database cannot be reached (store_unavailable), or too many requests changed the same record at once (too_many_concurrent_writes); retry after Retry-After"),
     ))]
 pub async fn disconnect(
     State(state): State<AppState>,
@@ -232,7 +232,7 @@ pub async fn disconnect(
         (status = 200, body = ConnectionView),
         (status = 404, description = "No such connection for this token"),
         (status = 409, description = "A rotation is pending, or the status does not allow one"),
-        (status = 503, description = "The database cannot be reached; retry after Retry-After"),
+        (status = 503, description = "The database cannot be reached (store_unavailable), or too many requests changed the same record at once (too_many_concurrent_writes); retry after Retry-After"),
     ))]
 pub async fn rotate(
     State(state): State<AppState>,
@@ -351,7 +351,7 @@ crate::domain::string_newtype_schema!(
         (status = 404, description = "No such connection for this token"),
         (status = 409, description = "The status does not allow it, or another connection holds the role"),
         (status = 422, description = "The role failed verification (details.report says what to change), or a value is not acceptable"),
-        (status = 503, description = "The database cannot be reached; retry after Retry-After"),
+        (status = 503, description = "The database cannot be reached (store_unavailable), or too many requests changed the same record at once (too_many_concurrent_writes); retry after Retry-After"),
     ))]
 pub async fn connect_role(
     State(state): State<AppState>,
@@ -374,7 +374,7 @@ pub async fn connect_role(
         (status = 200, body = ConnectionView),
         (status = 404, description = "No such connection for this token"),
         (status = 409, description = "The connection is not connected"),
-        (status = 503, description = "The database cannot be reached; retry after Retry-After"),
+        (status = 503, description = "The database cannot be reached (store_unavailable), or too many requests changed the same record at once (too_many_concurrent_writes); retry after Retry-After"),
     ))]
 pub async fn checks(
     State(state): State<AppState>,

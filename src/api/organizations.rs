@@ -134,7 +134,7 @@ fn parse_org(raw: &str) -> Result<OrganizationId, ApiError> {
         (status = 403, description = "The token does not allow this Spot account"),
         (status = 409, description = "The Spot account has a live connection, or the Idempotency-Key was used for another request; nothing was written"),
         (status = 422, description = "A value is not acceptable, or the organization flow is not configured; see the error code"),
-        (status = 503, description = "The database cannot be reached; retry after Retry-After"),
+        (status = 503, description = "The database cannot be reached (store_unavailable), or too many requests changed the same record at once (too_many_concurrent_writes); retry after Retry-After"),
     ))]
 pub async fn create(
     State(state): State<AppState>,
@@ -186,7 +186,7 @@ pub async fn get_one(
         (status = 200, body = OrganizationView),
         (status = 403, description = "Members are assigned to Spot accounts the token does not allow (members_not_allowed, details.accountIds); nothing changed"),
         (status = 404, description = "No such organization for this token"),
-        (status = 503, description = "The database cannot be reached; retry after Retry-After"),
+        (status = 503, description = "The database cannot be reached (store_unavailable), or too many requests changed the same record at once (too_many_concurrent_writes); retry after Retry-After"),
     ))]
 pub async fn offboard(
     State(state): State<AppState>,
@@ -204,7 +204,7 @@ pub async fn offboard(
         (status = 200, body = OrganizationView, description = "Reconciled; when Organizations could not be read, lastReconciliation.error says why"),
         (status = 404, description = "No such organization for this token"),
         (status = 409, description = "The organization was offboarded"),
-        (status = 503, description = "The database cannot be reached; retry after Retry-After"),
+        (status = 503, description = "The database cannot be reached (store_unavailable), or too many requests changed the same record at once (too_many_concurrent_writes); retry after Retry-After"),
     ))]
 pub async fn sync(
     State(state): State<AppState>,
@@ -245,7 +245,7 @@ pub struct AssignBody {
         (status = 404, description = "No organization member with this id for this token"),
         (status = 409, description = "The member has another Spot account, the Spot account has a live connection, or the member is disconnected"),
         (status = 422, description = "A value is not acceptable"),
-        (status = 503, description = "The database cannot be reached; retry after Retry-After"),
+        (status = 503, description = "The database cannot be reached (store_unavailable), or too many requests changed the same record at once (too_many_concurrent_writes); retry after Retry-After"),
     ))]
 pub async fn assign_account(
     State(state): State<AppState>,

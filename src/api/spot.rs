@@ -230,7 +230,7 @@ fn external_id_item(c: &Connection) -> SpotExternalId {
         (status = 400, description = "accountId is missing"),
         (status = 403, description = "The token does not allow this Spot account"),
         (status = 422, description = "accountId is not a Spot account id"),
-        (status = 503, description = "The database cannot be reached; retry after Retry-After"),
+        (status = 503, description = "The database cannot be reached (store_unavailable), or too many requests changed the same record at once (too_many_concurrent_writes); retry after Retry-After"),
     ))]
 pub async fn create_external_id(
     State(state): State<AppState>,
@@ -330,7 +330,7 @@ fn role_item(c: &Connection, now: i64) -> SpotRole {
         (status = 404, description = "The account has no live external ID"),
         (status = 409, description = "The connection cannot take this role now; see the error code"),
         (status = 422, description = "A value is not acceptable, or the role failed verification (one error per failed check)"),
-        (status = 503, description = "The database cannot be reached; retry after Retry-After"),
+        (status = 503, description = "The database cannot be reached (store_unavailable), or too many requests changed the same record at once (too_many_concurrent_writes); retry after Retry-After"),
     ))]
 /// Spot's set-credentials: connects the account's live connection to the role.
 pub async fn set_credentials(
