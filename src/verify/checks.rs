@@ -55,7 +55,14 @@ impl Verifier {
                 assume_as_vendor(access, role, &ext, session).await
             }
         };
-        let (assumed, check, used) = assume_with_wait(call, conn, &role, budget).await;
+        // What the selection requires, worked out while AssumeRole is on its way.
+        let question = async {
+            let reqs = permissions::required(conn);
+            let actions = reads::actions_digest(&reqs);
+            (reqs, actions)
+        };
+        let ((assumed, check, used), (reqs, actions)) =
+            tokio::join!(assume_with_wait(call, conn, &role, budget), question);
         checks.push(check);
         let Some(assumed) = assumed else {
             skip_rest(&mut checks, CheckId::AssumeRole);
@@ -64,8 +71,7 @@ impl Verifier {
 
         // One deadline for every read after AssumeRole.
         let deadline = tokio::time::Instant::now() + CHECKS_BUDGET;
-        let reqs = permissions::required(conn);
-        let got = reads::read(&assumed, &role, conn, &reqs, now, deadline).await;
+        let got = reads::read(&assumed, &role, conn, (&reqs, &actions), now, deadline).await;
         checks.push(identity_check(assumed.account.as_deref(), &role));
         let (trust_check, promote) = trust_check(got.trust, conn, principal, &role, now);
         checks.push(trust_check);

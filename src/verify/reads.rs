@@ -110,7 +110,7 @@ fn canonical(v: &Value, out: &mut String) {
 }
 
 /// Digest of what the selection requires: every bundle, action and resource.
-fn actions_digest(reqs: &[Requirement]) -> String {
+pub(super) fn actions_digest(reqs: &[Requirement]) -> String {
     digest(&Value::Array(
         reqs.iter().map(|r| json!([r.bundle, r.action, r.resources])).collect(),
     ))
@@ -159,29 +159,204 @@ fn past_permissions(conn: &Connection, past: &LastRead) -> Option<Check> {
     serde_json::from_value(check.clone()).ok()
 }
 
+/// What the role's reads gave: the last verdict standing (nothing moved),
+/// or everything the check is made from.
+enum Piped {
+    Unchanged(Reads),
+    Read(Box<Full>),
+}
+
+/// Every read of a check that must be made afresh, as it answered.
+struct Full {
+    lists: Result<aws::PolicyLists, CallError>,
+    record: Result<Record, CallError>,
+    trust: Result<String, CallError>,
+    metas: Result<Vec<PolicyMeta>, CallError>,
+    inline: Option<Vec<InlineRead>>,
+    inline_docs: Result<Vec<Value>, CallError>,
+    boundary_meta: Option<Result<PolicyMeta, CallError>>,
+    docs: Result<Vec<Value>, CallError>,
+    boundary_doc: Option<Result<Value, CallError>>,
+    /// Digest of the role's policies and boundary, when every read of them answered.
+    seen: Option<String>,
+    policies_moved: bool,
+    /// The simulation, where these reads asked it (something moved).
+    simulation: Option<Result<Simulation, CallError>>,
+}
+
 /// Reads what the trust and permissions checks need, against what the last
-/// conclusive check of this role read, and checks the permissions.
+/// conclusive check of this role read, and checks the permissions. The
+/// simulation, when it is due before anything is read, runs beside all of
+/// it; the reads of the role wait for nothing but each other.
 pub(super) async fn read(
     a: &Assumed,
     role: &RoleArn,
     conn: &Connection,
-    reqs: &[Requirement],
+    (reqs, actions): (&[Requirement], &str),
     now: i64,
     deadline: tokio::time::Instant,
 ) -> Reads {
     let past = conn.last_read.as_ref().filter(|m| m.role_arn == role.as_str());
-    let actions = actions_digest(reqs);
     let past_sim = past.and_then(|p| p.simulation.as_ref());
-    // Asked beside the first reads when that is known before them.
+    // Asked beside the reads when that is known before them.
     let ask_first = match past_sim {
         None => true,
         Some(s) if s.refused => false,
         Some(s) => s.actions != actions || now.saturating_sub(s.at) >= SIMULATION_MAX_AGE_SECS,
     };
     let simulate = || within(deadline, permissions::simulate_all(&a.iam, role.as_str(), reqs));
+    let (sim_first, piped) = tokio::join!(
+        only_if(ask_first, simulate()),
+        role_reads(a, role, conn, past, ask_first, actions, &simulate, deadline),
+    );
+    let f = match piped {
+        Piped::Unchanged(reads) => return reads,
+        Piped::Read(f) => *f,
+    };
+    let asked = sim_first.or(f.simulation);
+
+    let policies: Result<Vec<Value>, CallError> = (|| {
+        f.lists.as_ref().map_err(Clone::clone)?;
+        f.metas.as_ref().map_err(Clone::clone)?;
+        let mut all = f.inline_docs.clone()?;
+        all.extend(f.docs.clone()?);
+        Ok(all)
+    })();
+    let boundary = match (&f.record, &f.boundary_meta, &f.boundary_doc) {
+        (Ok(Record::Got { boundary: None, .. }), _, _) => Boundary::None,
+        (
+            Ok(Record::Got {
+                boundary: Some(arn), ..
+            }),
+            Some(Err(e)),
+            _,
+        )
+        | (
+            Ok(Record::Got {
+                boundary: Some(arn), ..
+            }),
+            _,
+            Some(Err(e)),
+        ) => Boundary::Unreadable {
+            arn: arn.clone(),
+            error: e.clone(),
+        },
+        (
+            Ok(Record::Got {
+                boundary: Some(arn), ..
+            }),
+            _,
+            Some(Ok(doc)),
+        ) => Boundary::Policy {
+            arn: arn.clone(),
+            document: doc.clone(),
+        },
+        _ => Boundary::Unknown,
+    };
+    let role_record = f.trust.clone().map(|trust| RoleRecord {
+        trust,
+        boundary: boundary.clone(),
+    });
+    let simulation: Result<Simulation, CallError> = match &asked {
+        Some(r) => r.clone(),
+        None => Err(CallError::AccessDenied(
+            "refused at the last check, and the role's policies did not change since".into(),
+        )),
+    };
+    let check = permissions::check(reqs, &policies, &role_record, &simulation);
+
+    // Remembered only when every read answered.
+    let complete = !matches!(boundary, Boundary::Unreadable { .. }) && !check.transient;
+    let read = match (&f.seen, &f.trust, &policies, &f.metas, &f.inline, complete) {
+        (Some(policies_now), Ok(trust), Ok(all), Ok(metas), Some(inline), true) => {
+            let docs = f.docs.as_ref().ok();
+            let managed = metas
+                .iter()
+                .enumerate()
+                .map(|(i, m)| PolicyRead {
+                    arn: m.arn.clone(),
+                    policy_id: m.id.clone(),
+                    default_version: m.default_version.clone(),
+                    digest: docs.and_then(|d| d.get(i)).map(digest).unwrap_or_default(),
+                })
+                .collect();
+            let boundary_read = match (&f.boundary_meta, &boundary) {
+                (Some(Ok(m)), Boundary::Policy { document, .. }) => Some(PolicyRead {
+                    arn: m.arn.clone(),
+                    policy_id: m.id.clone(),
+                    default_version: m.default_version.clone(),
+                    digest: digest(document),
+                }),
+                _ => None,
+            };
+            let asked_now = |refused| {
+                Some(SimulationRead {
+                    at: now,
+                    refused,
+                    policies: policies_now.clone(),
+                    actions: actions.to_owned(),
+                })
+            };
+            let simulation = match &asked {
+                Some(Ok(_)) => asked_now(false),
+                Some(Err(CallError::AccessDenied(_))) => asked_now(true),
+                // An error that says nothing: asked again next time.
+                Some(Err(_)) => None,
+                None => past_sim.cloned(),
+            };
+            // GetRole again once the role's policies allow it, where it
+            // was refused before.
+            let get_role = match &f.record {
+                Ok(Record::Got { .. }) => true,
+                Ok(Record::Refused) => false,
+                _ => f.policies_moved && Evaluator::new(all).verdict("iam:GetRole", role.as_str()) != Verdict::Missing,
+            };
+            Some(LastRead {
+                role_arn: role.as_str().to_owned(),
+                managed,
+                inline: inline.clone(),
+                get_role,
+                boundary: boundary_read,
+                trust_digest: trust_digest(trust),
+                actions_digest: actions.to_owned(),
+                policies_digest: policies_now.clone(),
+                simulation,
+                permissions_digest: digest(&serde_json::to_value(&check).expect("checks serialize")),
+            })
+        }
+        _ => None,
+    };
+    Reads {
+        trust: f.trust,
+        permissions: check,
+        read,
+    }
+}
+
+/// The reads of the role in levels: the lists and the record; each
+/// policy's version, the inline documents, the boundary's version and
+/// ListRoles after a refused GetRole; then, only when something moved, the
+/// documents. Asks the simulator itself only when it learns that something
+/// moved and `asked_first` is false.
+#[allow(clippy::too_many_arguments)]
+async fn role_reads<S, F>(
+    a: &Assumed,
+    role: &RoleArn,
+    conn: &Connection,
+    past: Option<&LastRead>,
+    asked_first: bool,
+    actions: &str,
+    simulate: &S,
+    deadline: tokio::time::Instant,
+) -> Piped
+where
+    S: Fn() -> F,
+    F: Future<Output = Result<Simulation, CallError>>,
+{
+    let past_sim = past.and_then(|p| p.simulation.as_ref());
     let try_get_role = past.is_none_or(|p| p.get_role);
 
-    // Level 1: the lists, the record, the simulation when due.
+    // Level 1: the lists and the record.
     let record = async {
         if !try_get_role {
             return aws::trust_policy_listed(a, role)
@@ -194,11 +369,7 @@ pub(super) async fn read(
             Err(e) => Err(e),
         }
     };
-    let (lists, record, sim_first) = tokio::join!(
-        within(deadline, aws::list_policies(a, role)),
-        within(deadline, record),
-        only_if(ask_first, simulate()),
-    );
+    let (lists, record) = tokio::join!(within(deadline, aws::list_policies(a, role)), within(deadline, record));
 
     // What the lists already show moved: the simulator need not wait for
     // the versions to hear of it.
@@ -208,22 +379,18 @@ pub(super) async fn read(
     };
     let moved_in_lists = match (&lists, past) {
         (Ok(l), Some(p)) => {
-            let mut now_attached = l.attached.clone();
-            now_attached.sort();
-            let mut then_attached: Vec<String> = p.managed.iter().map(|m| m.arn.clone()).collect();
-            then_attached.sort();
-            let mut now_inline = l.inline.clone();
-            now_inline.sort();
-            let mut then_inline: Vec<String> = p.inline.iter().map(|i| i.name.clone()).collect();
-            then_inline.sort();
-            now_attached != then_attached
-                || now_inline != then_inline
+            let sorted = |mut v: Vec<String>| {
+                v.sort();
+                v
+            };
+            sorted(l.attached.clone()) != sorted(p.managed.iter().map(|m| m.arn.clone()).collect())
+                || sorted(l.inline.clone()) != sorted(p.inline.iter().map(|i| i.name.clone()).collect())
                 || boundary_arn.as_deref() != p.boundary.as_ref().map(|b| b.arn.as_str())
                 || (p.get_role && !matches!(record, Ok(Record::Got { .. })))
         }
         _ => true,
     };
-    let ask_second = sim_first.is_none() && moved_in_lists;
+    let ask_second = !asked_first && moved_in_lists;
 
     // Level 2: each policy's version, the inline documents, the boundary's
     // version, ListRoles after a refused GetRole.
@@ -261,7 +428,6 @@ pub(super) async fn read(
         (Ok(Record::Refused), None) => Err(CallError::AccessDenied(String::new())),
         (Err(e), None) => Err(e.clone()),
     };
-    let get_role_answered = matches!(record, Ok(Record::Got { .. }));
     let boundary_seen = match (&record, &boundary_meta) {
         (Ok(Record::Got { .. }), Some(Ok(m))) => Some(BoundarySeen::Policy(m.clone())),
         (Ok(Record::Got { .. }), None) => Some(BoundarySeen::None),
@@ -288,10 +454,12 @@ pub(super) async fn read(
         (Some(p), Some(now_seen)) => p.policies_digest != *now_seen,
         _ => true,
     };
-    let asked = sim_first.or(sim_second);
 
-    // Nothing moved: the last verdict stands, no document is read again.
-    if let (Some(p), Some(policies), Some(sim), None, Ok(trust)) = (past, &seen, past_sim, &asked, &trust) {
+    // Nothing moved and the simulator was not due: the last verdict
+    // stands, no document is read again.
+    if let (Some(p), Some(policies), Some(sim), false, None, Ok(trust)) =
+        (past, &seen, past_sim, asked_first, &sim_second, &trust)
+    {
         if !policies_moved && p.actions_digest == actions {
             if let Some(check) = past_permissions(conn, p) {
                 let read = LastRead {
@@ -300,11 +468,11 @@ pub(super) async fn read(
                     simulation: Some(sim.clone()),
                     ..p.clone()
                 };
-                return Reads {
+                return Piped::Unchanged(Reads {
                     trust: Ok(trust.clone()),
                     permissions: check,
                     read: Some(read),
-                };
+                });
             }
         }
     }
@@ -312,150 +480,37 @@ pub(super) async fn read(
     // Level 3: the documents, and the simulation if it was not asked yet
     // (a role that refused it, with the same policies, is not asked again).
     let refused_before = past_sim.is_some_and(|s| s.refused && seen.as_deref() == Some(s.policies.as_str()));
-    let ask_third = asked.is_none() && !refused_before;
+    let ask_third = !asked_first && sim_second.is_none() && !refused_before;
     let metas_ok: Vec<PolicyMeta> = metas.as_ref().map(Clone::clone).unwrap_or_default();
     let boundary_policy = match &boundary_meta {
-        Some(Ok(m)) => Some(m.clone()),
-        _ => None,
+        Some(Ok(m)) => m.clone(),
+        _ => PolicyMeta::default(),
     };
-    let no_policy = PolicyMeta::default();
     let (docs, boundary_doc, sim_third) = tokio::join!(
         within(
             deadline,
             aws::futures_all(metas_ok.iter().map(|m| aws::policy_document(a, m)))
         ),
         only_if(
-            boundary_policy.is_some(),
-            within(
-                deadline,
-                aws::policy_document(a, boundary_policy.as_ref().unwrap_or(&no_policy))
-            )
+            matches!(boundary_meta, Some(Ok(_))),
+            within(deadline, aws::policy_document(a, &boundary_policy))
         ),
         only_if(ask_third, simulate()),
     );
-    let asked = asked.or(sim_third);
-
-    let policies: Result<Vec<Value>, CallError> = (|| {
-        lists.as_ref().map_err(Clone::clone)?;
-        metas.as_ref().map_err(Clone::clone)?;
-        let mut all = inline_docs.clone()?;
-        all.extend(docs.clone()?);
-        Ok(all)
-    })();
-    let boundary = match (&record, &boundary_meta, &boundary_doc) {
-        (Ok(Record::Got { .. }), None, _) => Boundary::None,
-        (
-            Ok(Record::Got {
-                boundary: Some(arn), ..
-            }),
-            Some(Err(e)),
-            _,
-        ) => Boundary::Unreadable {
-            arn: arn.clone(),
-            error: e.clone(),
-        },
-        (
-            Ok(Record::Got {
-                boundary: Some(arn), ..
-            }),
-            Some(Ok(_)),
-            Some(Err(e)),
-        ) => Boundary::Unreadable {
-            arn: arn.clone(),
-            error: e.clone(),
-        },
-        (
-            Ok(Record::Got {
-                boundary: Some(arn), ..
-            }),
-            Some(Ok(_)),
-            Some(Ok(doc)),
-        ) => Boundary::Policy {
-            arn: arn.clone(),
-            document: doc.clone(),
-        },
-        _ => Boundary::Unknown,
-    };
-    let role_record = trust.clone().map(|trust| RoleRecord {
+    Piped::Read(Box::new(Full {
+        lists,
+        record,
         trust,
-        boundary: boundary.clone(),
-    });
-    let simulation: Result<Simulation, CallError> = match &asked {
-        Some(r) => r.clone(),
-        None => Err(CallError::AccessDenied(
-            "refused at the last check, and the role's policies did not change since".into(),
-        )),
-    };
-    let check = permissions::check(reqs, &policies, &role_record, &simulation);
-
-    // Remembered only when every read answered.
-    let complete = !matches!(boundary, Boundary::Unreadable { .. }) && !check.transient;
-    let read = match (&seen, &trust, &policies, &metas, &inline, complete) {
-        (Some(policies_now), Ok(trust), Ok(_), Ok(metas), Some(inline), true) => {
-            let docs = docs.as_ref().ok();
-            let managed = metas
-                .iter()
-                .enumerate()
-                .map(|(i, m)| PolicyRead {
-                    arn: m.arn.clone(),
-                    policy_id: m.id.clone(),
-                    default_version: m.default_version.clone(),
-                    digest: docs.and_then(|d| d.get(i)).map(digest).unwrap_or_default(),
-                })
-                .collect();
-            let boundary_read = match (&boundary_policy, &boundary) {
-                (Some(m), Boundary::Policy { document, .. }) => Some(PolicyRead {
-                    arn: m.arn.clone(),
-                    policy_id: m.id.clone(),
-                    default_version: m.default_version.clone(),
-                    digest: digest(document),
-                }),
-                _ => None,
-            };
-            let simulation = match &asked {
-                Some(Ok(_)) => Some(SimulationRead {
-                    at: now,
-                    refused: false,
-                    policies: policies_now.clone(),
-                    actions: actions.clone(),
-                }),
-                Some(Err(CallError::AccessDenied(_))) => Some(SimulationRead {
-                    at: now,
-                    refused: true,
-                    policies: policies_now.clone(),
-                    actions: actions.clone(),
-                }),
-                // An error that says nothing: asked again next time.
-                Some(Err(_)) => None,
-                None => past_sim.cloned(),
-            };
-            // GetRole again once the role's policies allow it, where it
-            // was refused before.
-            let get_role = get_role_answered
-                || (!matches!(record, Ok(Record::Refused)) && policies_moved && {
-                    let all = policies.as_ref().map(Vec::as_slice).unwrap_or_default();
-                    Evaluator::new(all).verdict("iam:GetRole", role.as_str()) != Verdict::Missing
-                });
-            Some(LastRead {
-                role_arn: role.as_str().to_owned(),
-                managed,
-                inline: inline.clone(),
-                get_role,
-                boundary: boundary_read,
-                trust_digest: trust_digest(trust),
-                actions_digest: actions,
-                policies_digest: policies_now.clone(),
-                simulation,
-                permissions_digest: digest(&serde_json::to_value(&check).expect("checks serialize")),
-            })
-        }
-        _ => None,
-    };
-    Reads {
-        trust,
-        permissions: check,
-        read,
-    }
+        metas,
+        inline,
+        inline_docs,
+        boundary_meta,
+        docs,
+        boundary_doc,
+        seen,
+        policies_moved,
+        simulation: sim_second.or(sim_third),
+    }))
 }
 
 /// The trust policy's digest: of its JSON where it decodes, else of its text.

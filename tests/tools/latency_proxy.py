@@ -9,7 +9,15 @@ connections accepted and requests, is what the client would open to AWS.
 Per action (the query protocol's Action=, or the JSON protocol's
 X-Amz-Target) it counts requests and the milliseconds moto took to answer
 them (the upstream time, after the delay). With --simulate-standin it
-answers SimulatePrincipalPolicy itself (iam_simulate.py), as moto cannot.
+answers SimulatePrincipalPolicy itself (iam_simulate.py), as moto cannot;
+with --deny-get-role it refuses iam:GetRole (AccessDenied), as AWS does to a
+role with Spot's default policy, which lacks it (moto enforces no policy).
+
+Per session (the credentials one AssumeRole handed out: one check) it keeps
+each call's arrival and answer, and reports how many calls a check made,
+in how many sequential levels (the longest chain of calls each made after
+the one before it was answered; calls side by side share a level) and how
+long the check's calls took from the first arrival to the last answer.
 Counts go to --stats as JSON every half second and on exit.
 
     python latency_proxy.py --upstream 127.0.0.1:5000 --delay-ms 100 \
@@ -28,6 +36,66 @@ import iam_simulate
 
 STATS = {"connections": 0, "requests": 0, "hung": 0, "open": 0, "maxOpen": 0, "byAction": {}}
 ACTION = re.compile(rb"(?:^|&)Action=([A-Za-z]+)")
+CREDENTIAL = re.compile(r"Credential=([A-Z0-9]+)/")
+ACCESS_KEY_ID = re.compile(rb"<AccessKeyId>([A-Z0-9]+)</AccessKeyId>")
+# Per session (access key): [(action, arrived, answered)], monotonic seconds.
+SESSIONS = {}
+IAM_NS = "https://iam.amazonaws.com/doc/2010-05-08/"
+
+
+def signer(head):
+    """The access key that signed the request."""
+    m = CREDENTIAL.search(header(head, "authorization") or "")
+    return m.group(1) if m else "unsigned"
+
+
+def levels(calls):
+    """The longest chain of calls each arriving after the one before was answered."""
+    calls = sorted(calls, key=lambda c: c[1])
+    depth = []
+    for i, (_, arrived, _) in enumerate(calls):
+        before = [depth[j] for j in range(i) if calls[j][2] <= arrived]
+        depth.append(1 + max(before, default=0))
+    return max(depth, default=0)
+
+
+def percentile(values, q):
+    if not values:
+        return 0.0
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+def idle(calls):
+    """Seconds within the calls' span when none of them was in flight: the
+    client's own time between levels."""
+    out, reach = 0.0, None
+    for _, arrived, answered in sorted(calls, key=lambda c: c[1]):
+        if reach is not None and arrived > reach:
+            out += arrived - reach
+        reach = answered if reach is None else max(reach, answered)
+    return out
+
+
+def session_stats():
+    calls, depth, spans, idles = {}, {}, [], []
+    for session in SESSIONS.values():
+        n, d = str(len(session)), str(levels(session))
+        calls[n] = calls.get(n, 0) + 1
+        depth[d] = depth.get(d, 0) + 1
+        spans.append((max(c[2] for c in session) - min(c[1] for c in session)) * 1000)
+        idles.append(idle(session) * 1000)
+    return {"count": len(SESSIONS), "calls": calls, "levels": depth,
+            "medianMs": percentile(spans, 0.5), "p90Ms": percentile(spans, 0.9),
+            "meanMs": sum(spans) / len(spans) if spans else 0.0,
+            "medianIdleMs": percentile(idles, 0.5)}
+
+
+def denied_get_role():
+    body = (f'<ErrorResponse xmlns="{IAM_NS}"><Error><Type>Sender</Type><Code>AccessDenied</Code>'
+            "<Message>User is not authorized to perform: iam:GetRole</Message></Error>"
+            "<RequestId>00000000-0000-4000-8000-000000000000</RequestId></ErrorResponse>")
+    return [b"HTTP/1.1 403 Forbidden\r\n", b"Content-Type: text/xml\r\n", b"\r\n"], body.encode(), False
 
 
 def action_of(head, body):
@@ -106,6 +174,8 @@ async def handle(cr, cw, args):
             body = await cr.readexactly(length)
             raw = b"".join(head) + body
             STATS["requests"] += 1
+            arrived = time.monotonic()
+            action = action_of(head, body)
             await asyncio.sleep(args.delay_ms / 1000)
             if hang and hang in raw and not (skip and skip in raw):
                 STATS["hung"] += 1
@@ -116,15 +186,23 @@ async def handle(cr, cw, args):
                 rhead = [b"HTTP/1.1 %d %s\r\n" % (status, b"OK" if status == 200 else b"Bad Request"),
                          b"Content-Type: text/xml\r\n", b"\r\n"]
                 rbody, chunked = xml, False
+            elif args.deny_get_role and action == "GetRole":
+                rhead, rbody, chunked = denied_get_role()
             else:
                 rhead, rbody, chunked = await forward(raw, args)
-            count(action_of(head, body), (time.monotonic() - started) * 1000)
+            count(action, (time.monotonic() - started) * 1000)
             keep = [l for l in rhead[1:-1]
                     if l.split(b":")[0].strip().lower() not in (b"connection", b"content-length")]
             if not chunked:
                 keep.append(b"Content-Length: %d\r\n" % len(rbody))
             cw.write(rhead[0] + b"".join(keep) + b"\r\n" + rbody)
             await cw.drain()
+            # AssumeRole opens a session: the credentials it hands out sign the rest.
+            key = signer(head)
+            if action == "AssumeRole":
+                m = ACCESS_KEY_ID.search(rbody)
+                key = m.group(1).decode() if m else key
+            SESSIONS.setdefault(key, []).append((action, arrived, time.monotonic()))
             if (header(head, "connection") or "").lower() == "close":
                 break
     except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError, OSError):
@@ -137,7 +215,7 @@ async def handle(cr, cw, args):
 def write_stats(path):
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
-        json.dump(STATS, f)
+        json.dump(dict(STATS, sessions=session_stats()), f)
     os.replace(tmp, path)
 
 
@@ -151,6 +229,8 @@ async def main():
     p.add_argument("--hang-skip", default="", help="requests holding these bytes never hang")
     p.add_argument("--simulate-standin", action="store_true",
                    help="answer SimulatePrincipalPolicy here (iam_simulate.py), not at moto")
+    p.add_argument("--deny-get-role", action="store_true",
+                   help="refuse iam:GetRole, as AWS does to Spot's default policy (moto enforces none)")
     p.add_argument("--stats", required=True)
     p.add_argument("--port-file", required=True)
     args = p.parse_args()
