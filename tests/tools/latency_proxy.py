@@ -34,7 +34,8 @@ import time
 
 import iam_simulate
 
-STATS = {"connections": 0, "requests": 0, "hung": 0, "open": 0, "maxOpen": 0, "byAction": {}}
+STATS = {"connections": 0, "requests": 0, "hung": 0, "open": 0, "maxOpen": 0, "inFlight": 0, "maxInFlight": 0,
+         "byAction": {}}
 ACTION = re.compile(rb"(?:^|&)Action=([A-Za-z]+)")
 CREDENTIAL = re.compile(r"Credential=([A-Z0-9]+)/")
 ACCESS_KEY_ID = re.compile(rb"<AccessKeyId>([A-Z0-9]+)</AccessKeyId>")
@@ -174,6 +175,8 @@ async def handle(cr, cw, args):
             body = await cr.readexactly(length)
             raw = b"".join(head) + body
             STATS["requests"] += 1
+            STATS["inFlight"] += 1
+            STATS["maxInFlight"] = max(STATS["maxInFlight"], STATS["inFlight"])
             arrived = time.monotonic()
             action = action_of(head, body)
             await asyncio.sleep(args.delay_ms / 1000)
@@ -196,6 +199,7 @@ async def handle(cr, cw, args):
             if not chunked:
                 keep.append(b"Content-Length: %d\r\n" % len(rbody))
             cw.write(rhead[0] + b"".join(keep) + b"\r\n" + rbody)
+            STATS["inFlight"] -= 1
             await cw.drain()
             # AssumeRole opens a session: the credentials it hands out sign the rest.
             key = signer(head)
