@@ -71,7 +71,9 @@ impl Verifier {
 
         // One deadline for every read after AssumeRole.
         let deadline = tokio::time::Instant::now() + CHECKS_BUDGET;
-        let got = reads::read(&assumed, &role, conn, (&reqs, &actions), now, deadline).await;
+        // On the heap: its levels of calls side by side make a large future,
+        // and the callback's nests this one deeply.
+        let got = Box::pin(reads::read(&assumed, &role, conn, (&reqs, &actions), now, deadline)).await;
         checks.push(identity_check(assumed.account.as_deref(), &role));
         let (trust_check, promote) = trust_check(got.trust, conn, principal, &role, now);
         checks.push(trust_check);
