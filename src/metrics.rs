@@ -72,7 +72,7 @@ pub fn callback(status: &str, request_type: &str) {
     emit(name, &[("RequestType", request_type)]);
 }
 
-/// A callback message refused (`Reason`: response_url, unreadable,
+/// A callback message refused (`Reason`: region, response_url, unreadable,
 /// too_large, token, account, stack), also counted without the dimension
 /// for the alarm.
 pub fn callback_rejected(reason: &str) {

@@ -1,6 +1,7 @@
 //! The CloudFormation custom resource's provider: requests arrive through the
 //! vendor's SNS topic, which anyone may publish to. Nothing is contacted
-//! before the ResponseURL passes the allow-list; nothing changes before the
+//! before the StackId's region is a real one of its partition and the
+//! ResponseURL passes the allow-list; nothing changes before the
 //! token verifies; Update and Delete act only for the stack that connected.
 //! Every message that reaches a valid ResponseURL is answered, so no stack hangs.
 
@@ -8,7 +9,7 @@ mod organization;
 
 use super::responder::PutError;
 pub use super::responder::{Responder, Response};
-use super::stack_arn::StackArn;
+use super::stack_arn::{NotAStackId, StackArn};
 use super::token;
 use crate::connections::ServiceError;
 use crate::domain::RoleArn;
@@ -128,7 +129,17 @@ pub async fn handle_message(state: &Services, responder: &Responder, message: &s
     let Ok(raw) = serde_json::from_str::<Value>(message) else {
         return ignore("unreadable", "a callback message is not JSON; nothing to answer");
     };
-    let stack: Option<StackArn> = raw["StackId"].as_str().and_then(|s| s.parse().ok());
+    // A StackId whose region its partition does not have names no bucket
+    // and no console: dropped before any URL is derived from it.
+    let stack = match raw["StackId"].as_str().map(str::parse::<StackArn>) {
+        Some(Ok(stack)) => Some(stack),
+        Some(Err(why @ NotAStackId::UnknownRegion { .. })) => {
+            tracing::warn!(reason = %why, "ignored a callback message: its StackId's region is not one of its partition's");
+            crate::metrics::callback_rejected("region");
+            return Ok(());
+        }
+        Some(Err(NotAStackId::Malformed(_))) | None => None,
+    };
     let url = match responder.check(raw["ResponseURL"].as_str(), stack.as_ref()) {
         Ok(u) => u,
         Err(why) => {
