@@ -291,6 +291,20 @@ async fn decide(state: &Services, req: &Request, stack: &StackArn) -> Result<Dec
         tracing::warn!(connection = id.as_str(), stack_id = %req.stack_id, "a callback token does not verify");
         return Ok(refuse(why).rejected("token"));
     }
+    // A partition's stacks connect only that partition's connections (a
+    // relay forwards its own partition's stacks; the topic, commercial ones).
+    if stack.partition != conn.partition {
+        tracing::warn!(connection = id.as_str(), stack_id = %req.stack_id, "a stack of another partition than the connection's");
+        return Ok(refuse(format!(
+            "This stack runs in {} but Spot connection {} is for {}. Create the stack in {}, or start a new connection in the Spot console for {}.",
+            stack.partition.display_name(),
+            id.as_str(),
+            conn.partition.display_name(),
+            conn.partition.display_name(),
+            stack.partition.display_name()
+        ))
+        .rejected("partition"));
+    }
     let tenant = system_tenant(&conn.org, stack);
     let ours = req.physical_resource_id.as_deref() == Some(id.as_str());
     let recorded = conn.stack.as_ref().map(|s| s.stack_id.as_str());
