@@ -51,7 +51,11 @@ pub fn build_with_store(config: Config, store: DynStore) -> Services {
         cursors: Arc::new(cursors),
         clock: Clock::system(),
     };
-    let relay = Arc::new(crate::automatic::RelayIntake::new(&config, Clock::system()));
+    let relay = Arc::new(crate::automatic::RelayIntake::new(
+        &config,
+        connections.store.clone(),
+        Clock::system(),
+    ));
     Services {
         organizations: crate::organizations::OrganizationService::new(connections.clone()),
         config,

@@ -73,8 +73,9 @@ pub fn callback(status: &str, request_type: &str) {
 }
 
 /// A callback message refused (`Reason`: region, response_url, unreadable,
-/// too_large, token, account, stack), also counted without the dimension
-/// for the alarm.
+/// too_large, token, partition, account, stack; relayed requests also
+/// relay_signature, relay_timestamp, relay_replay), also counted without the
+/// dimension for the alarm.
 pub fn callback_rejected(reason: &str) {
     emit("CallbackRejected", &[]);
     emit("CallbackRejected", &[("Reason", reason)]);
