@@ -292,7 +292,10 @@ impl From<crate::automatic::relay_intake::IntakeError> for ApiError {
             E::Refused(why) => ApiError::new(StatusCode::UNAUTHORIZED, "relay_signature_invalid", why.message()),
             E::NotConfigured(p) => ApiError::not_found(
                 "relay_not_configured",
-                format!("no relay is configured for {p}; the operator sets ACCOUNT_CONNECT_RELAY_KEY_SECRET_{}", p.env_suffix()),
+                format!(
+                    "no relay is configured for {p}; the operator sets ACCOUNT_CONNECT_RELAY_KEY_SECRET_{}",
+                    p.env_suffix()
+                ),
             ),
             E::KeyUnavailable(m) => {
                 tracing::error!(error = %m, "cannot read a relay key");

@@ -127,7 +127,10 @@ mod tests {
     fn only_a_real_region_of_the_partition() {
         let r = Region::in_partition(Partition::Aws, "eu-west-1").unwrap();
         assert_eq!((r.as_str(), r.partition()), ("eu-west-1", Partition::Aws));
-        assert_eq!("us-gov-west-1".parse::<Region>().unwrap().partition(), Partition::AwsUsGov);
+        assert_eq!(
+            "us-gov-west-1".parse::<Region>().unwrap().partition(),
+            Partition::AwsUsGov
+        );
         assert_eq!("cn-north-1".parse::<Region>().unwrap().partition(), Partition::AwsCn);
         for (p, bad) in [
             (Partition::Aws, "us-east-9"),

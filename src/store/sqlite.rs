@@ -394,7 +394,9 @@ impl Store for SqliteStore {
     async fn remember_once(&self, key: &str, until: i64, now: i64) -> Result<bool, StoreError> {
         let key = key.to_owned();
         self.with(move |db| {
-            let tx = db.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
+            let tx = db
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(unavailable)?;
             tx.execute("DELETE FROM once_keys WHERE until <= ?1", params![now])
                 .map_err(unavailable)?;
             let n = tx

@@ -486,7 +486,11 @@ async fn a_stack_in_a_region_its_partition_lacks_gets_no_request_and_changes_not
     // The genuine token and role, an allowed ResponseURL (the receiver
     // records any request): only the StackId's region is wrong.
     for stack in UNKNOWN_REGION_STACKS {
-        for (request_type, physical) in [("Create", None), ("Update", Some(s.id.as_str())), ("Delete", Some(s.id.as_str()))] {
+        for (request_type, physical) in [
+            ("Create", None),
+            ("Update", Some(s.id.as_str())),
+            ("Delete", Some(s.id.as_str())),
+        ] {
             send(
                 &s.state,
                 &Message {

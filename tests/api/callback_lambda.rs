@@ -203,7 +203,10 @@ async fn a_stack_id_in_a_region_its_partition_lacks_is_dropped_unanswered_and_co
         ["response", "response"],
         "{got:?}\n{logs}"
     );
-    assert!(rx.take().is_empty(), "a StackId of an unknown region was answered\n{logs}");
+    assert!(
+        rx.take().is_empty(),
+        "a StackId of an unknown region was answered\n{logs}"
+    );
     assert_eq!(get(&app, &t, id).await["status"], "pending");
     // Each is counted, with its reason and without (the alarm's line).
     let lines: Vec<Value> = stdout
@@ -217,7 +220,10 @@ async fn a_stack_id_in_a_region_its_partition_lacks_is_dropped_unanswered_and_co
         .filter(|v| v["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == json!([[]]))
         .count();
     assert_eq!((with_reason, plain, lines.len()), (2, 2, 4), "{stdout}");
-    assert!(!stdout.contains("CallbackSucceeded") && !stdout.contains("CallbackFailed"), "{stdout}");
+    assert!(
+        !stdout.contains("CallbackSucceeded") && !stdout.contains("CallbackFailed"),
+        "{stdout}"
+    );
     let _ = std::fs::remove_file(&db);
 }
 

@@ -19,7 +19,11 @@ fn botocore_data() -> PathBuf {
     let found: Vec<PathBuf> = std::fs::read_dir(&lib)
         .unwrap_or_else(|e| panic!("{}: {e}", lib.display()))
         .filter_map(|d| d.ok().map(|d| d.path()))
-        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("python")))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("python"))
+        })
         .map(|p| p.join("site-packages/botocore/data"))
         .filter(|p| p.join("partitions.json").is_file() && p.join("endpoints.json").is_file())
         .collect();

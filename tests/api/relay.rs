@@ -212,10 +212,7 @@ async fn relay_post(app: &common::TestApp, ts: &str, sig: &str, body: &str) -> (
         .send()
         .await
         .unwrap();
-    let replayed = res
-        .headers()
-        .get("idempotent-replayed")
-        .is_some_and(|v| v == "true");
+    let replayed = res.headers().get("idempotent-replayed").is_some_and(|v| v == "true");
     (res.status().as_u16(), replayed, res.json().await.unwrap_or(Value::Null))
 }
 
@@ -254,16 +251,28 @@ async fn a_signed_relay_request_is_acted_on_once_by_every_instance() {
     let now = app.clock.now();
     let unknown = msg.replace("us-gov-west-1:123456789012", "us-gov-north-9:123456789012");
     assert_ne!(unknown, msg);
-    let (status, replayed, ok) = relay_post(&app, &now.to_string(), &sign(key, now, unknown.as_bytes()), &unknown).await;
-    assert_eq!((status, replayed, ok["status"].as_str()), (200, false, Some("handled")), "{ok}");
-    assert!(receiver.take().is_empty(), "a StackId of an unknown region was answered");
+    let (status, replayed, ok) =
+        relay_post(&app, &now.to_string(), &sign(key, now, unknown.as_bytes()), &unknown).await;
+    assert_eq!(
+        (status, replayed, ok["status"].as_str()),
+        (200, false, Some("handled")),
+        "{ok}"
+    );
+    assert!(
+        receiver.take().is_empty(),
+        "a StackId of an unknown region was answered"
+    );
     assert_eq!(common::callback::get(&app, &t, id).await["status"], "pending");
 
     // Handled the first time.
     let ts = now.to_string();
     let sig = sign(key, now, msg.as_bytes());
     let (status, replayed, ok) = relay_post(&app, &ts, &sig, &msg).await;
-    assert_eq!((status, replayed, ok["status"].as_str()), (200, false, Some("handled")), "{ok}");
+    assert_eq!(
+        (status, replayed, ok["status"].as_str()),
+        (200, false, Some("handled")),
+        "{ok}"
+    );
     assert_eq!(receiver.answer()["Status"], "SUCCESS");
     assert_eq!(common::callback::get(&app, &t, id).await["status"], "connected");
     let events = common::callback::events(&app, &t, id).await;

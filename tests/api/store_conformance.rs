@@ -515,9 +515,15 @@ async fn a_key_is_remembered_once_until_it_expires_by_every_handle_on_the_store(
         // A later call does not move the first one's expiry.
         assert!(!b.remember_once(&key, until + 1000, NOW + 300).await.unwrap(), "{name}");
         let other = format!("{key}-other");
-        assert!(b.remember_once(&other, until, NOW).await.unwrap(), "{name}: another key");
+        assert!(
+            b.remember_once(&other, until, NOW).await.unwrap(),
+            "{name}: another key"
+        );
         // Expired at `until`: remembered anew, then once again.
-        assert!(b.remember_once(&key, until + 301, until).await.unwrap(), "{name}: expired");
+        assert!(
+            b.remember_once(&key, until + 301, until).await.unwrap(),
+            "{name}: expired"
+        );
         assert!(!a.remember_once(&key, until + 301, until).await.unwrap(), "{name}");
     }
     remove_sqlite(&file);
