@@ -57,7 +57,11 @@ pub fn build_with_store(config: Config, store: DynStore) -> Services {
     // in has no renderer of its own: no cycle).
     let organizations = crate::organizations::OrganizationService::new(connections.clone());
     let connections = connections.with_organization_templates(Arc::new(organizations.clone()));
-    let relay = Arc::new(crate::automatic::RelayIntake::new(&config, Clock::system()));
+    let relay = Arc::new(crate::automatic::RelayIntake::new(
+        &config,
+        connections.store.clone(),
+        Clock::system(),
+    ));
     Services {
         organizations: organizations.with_connections(connections.clone()),
         config,

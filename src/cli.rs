@@ -26,9 +26,9 @@ struct Cli {
 enum Command {
     /// Run the API locally.
     Serve {
-        /// Address to listen on (port 0: any free port).
-        #[arg(long, default_value = "127.0.0.1:3000")]
-        addr: String,
+        /// Address to listen on (port 0: any free port) [default: ACCOUNT_CONNECT_ADDR, else 127.0.0.1:3000].
+        #[arg(long)]
+        addr: Option<String>,
     },
     /// Mint a bearer token for the local server (signed with ACCOUNT_CONNECT_JWT_SECRET).
     Token {
@@ -122,7 +122,7 @@ pub fn main(args: Vec<String>) -> ExitCode {
             let _ = Cli::command().write_long_help(&mut std::io::stderr());
             return ExitCode::from(2);
         }
-        Some(Command::Serve { addr }) => serve(addr),
+        Some(Command::Serve { addr }) => serve(addr.unwrap_or_else(default_addr)),
         Some(Command::Policy {
             partition,
             products,
@@ -182,6 +182,19 @@ fn run_lambda() -> Result<(), String> {
     }
     let app = app::router(app::build(config).map_err(|e| e.to_string())?);
     runtime()?.block_on(lambda_http::run(app)).map_err(|e| e.to_string())
+}
+
+/// Where `serve` listens without `--addr`: the README's link names this port.
+const DEFAULT_ADDR: &str = "127.0.0.1:3000";
+
+/// `ACCOUNT_CONNECT_ADDR` if set (scripts/test runs the README's
+/// `cargo run -- serve` on a free port through it), else the default.
+fn default_addr() -> String {
+    std::env::var("ACCOUNT_CONNECT_ADDR")
+        .ok()
+        .map(|a| a.trim().to_owned())
+        .filter(|a| !a.is_empty())
+        .unwrap_or_else(|| DEFAULT_ADDR.to_owned())
 }
 
 fn serve(addr: String) -> Result<(), String> {

@@ -72,9 +72,10 @@ pub fn callback(status: &str, request_type: &str) {
     emit(name, &[("RequestType", request_type)]);
 }
 
-/// A callback message refused (`Reason`: response_url, unreadable,
-/// too_large, token, account, stack), also counted without the dimension
-/// for the alarm.
+/// A callback message refused (`Reason`: region, response_url, unreadable,
+/// too_large, token, partition, account, stack; relayed requests also
+/// relay_signature, relay_timestamp, relay_replay), also counted without the
+/// dimension for the alarm.
 pub fn callback_rejected(reason: &str) {
     emit("CallbackRejected", &[]);
     emit("CallbackRejected", &[("Reason", reason)]);

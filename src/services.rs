@@ -15,14 +15,19 @@ pub struct Services {
     pub config: Arc<Config>,
     pub connections: ConnectionService,
     pub organizations: crate::organizations::OrganizationService,
-    /// The partition relays' keys and the responder their requests answer with.
+    /// The partition relays' keys, what they sent (each signed request is
+    /// acted on once) and the responder their requests answer with.
     pub relay: Arc<RelayIntake>,
 }
 
 impl Services {
     /// The same services on another clock: tests move theirs instead of sleeping.
     pub fn with_clock(mut self, clock: Clock) -> Self {
-        self.relay = Arc::new(RelayIntake::new(&self.config, clock.clone()));
+        self.relay = Arc::new(RelayIntake::new(
+            &self.config,
+            self.connections.store.clone(),
+            clock.clone(),
+        ));
         self.connections = self.connections.with_clock(clock);
         self.organizations = self.organizations.with_connections(self.connections.clone());
         self

@@ -286,3 +286,36 @@ impl From<crate::organizations::OrganizationError> for ApiError {
         }
     }
 }
+
+impl From<crate::automatic::relay_intake::IntakeError> for ApiError {
+    fn from(e: crate::automatic::relay_intake::IntakeError) -> Self {
+        use crate::automatic::relay_intake::IntakeError as E;
+        match e {
+            E::Refused(why) => ApiError::new(StatusCode::UNAUTHORIZED, "relay_signature_invalid", why.message()),
+            E::NotConfigured(p) => ApiError::not_found(
+                "relay_not_configured",
+                format!(
+                    "no relay is configured for {p}; the operator sets ACCOUNT_CONNECT_RELAY_KEY_SECRET_{}",
+                    p.env_suffix()
+                ),
+            ),
+            E::KeyUnavailable(m) => {
+                tracing::error!(error = %m, "cannot read a relay key");
+                let mut e = ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "relay_key_unavailable",
+                    "the service cannot read this partition's relay key right now; retry",
+                );
+                e.retry_after_secs = Some(5);
+                e
+            }
+            E::Store(StoreError::Unavailable(m)) => {
+                tracing::warn!(reason = %m, "store unavailable");
+                let mut e = ApiError::unavailable(format!("the store cannot be reached: {m}"));
+                e.retry_after_secs = Some(5);
+                e
+            }
+            E::Store(e) => ApiError::internal(e.to_string()),
+        }
+    }
+}

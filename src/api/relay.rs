@@ -1,18 +1,19 @@
 //! `POST /v1/relay/{partition}`: a GovCloud or China relay's forwarded
 //! custom resource request. The signature is the authentication; once it
 //! verifies, the request goes to the callback exactly as one from the
-//! service's own topic.
+//! service's own topic, once: a replay of it is answered, not acted on.
 
 use super::error::ApiError;
 use super::extract::Json;
 use super::AppState;
 use crate::automatic::relay::{self, Refusal};
-use crate::automatic::relay_intake::IntakeError;
+use crate::automatic::relay_intake::{Accepted, IntakeError};
 use crate::automatic::stack_arn::StackArn;
 use crate::domain::Partition;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -63,7 +64,7 @@ fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
     request_body(content = RelayedRequestDoc, content_type = "application/json"),
     security(()),
     responses(
-        (status = 200, body = RelayAnswer),
+        (status = 200, body = RelayAnswer, description = "Handled. The same signed request again within its 5 minutes is answered alike, with Idempotent-Replayed: true, and not acted on again"),
         (status = 401, description = "The signature or timestamp does not verify"),
         (status = 404, description = "No relay is configured for this partition"),
         (status = 422, description = "The stack is not in the relay's partition"),
@@ -74,7 +75,7 @@ pub async fn relay(
     Path(partition): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Json<RelayAnswer>, ApiError> {
+) -> Result<Response, ApiError> {
     let not_configured = || {
         ApiError::not_found(
             "relay_not_configured",
@@ -94,32 +95,19 @@ pub async fn relay(
     }
     let ts = header(&headers, relay::TIMESTAMP_HEADER);
     let sig = header(&headers, relay::SIGNATURE_HEADER);
-    match state.relay.verify(p, ts, sig, &body).await {
-        Ok(()) => {}
+    let verified = match state.relay.verify(p, ts, sig, &body).await {
+        Ok(v) => v,
         Err(IntakeError::Refused(why)) => {
             tracing::warn!(partition = %p, reason = ?why, "refused a relayed request");
             crate::metrics::callback_rejected(match why {
                 Refusal::Stale | Refusal::Future => "relay_timestamp",
                 Refusal::Malformed | Refusal::BadSignature => "relay_signature",
             });
-            return Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "relay_signature_invalid",
-                why.message(),
-            ));
+            return Err(IntakeError::Refused(why).into());
         }
         Err(IntakeError::NotConfigured(_)) => return Err(not_configured()),
-        Err(IntakeError::KeyUnavailable(m)) => {
-            tracing::error!(partition = %p, error = %m, "cannot read a relay key");
-            let mut e = ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "relay_key_unavailable",
-                "the service cannot read this partition's relay key right now; retry",
-            );
-            e.retry_after_secs = Some(5);
-            return Err(e);
-        }
-    }
+        Err(e) => return Err(e.into()),
+    };
     let message = std::str::from_utf8(&body)
         .map_err(|_| ApiError::bad_request("invalid_body", "a relayed request is UTF-8 JSON"))?;
     // A partition's key relays that partition's stacks only.
@@ -136,6 +124,15 @@ pub async fn relay(
             ),
         ));
     }
+    if state.relay.once(&verified).await? == Accepted::Replay {
+        // Acted on when it first came; answered alike, not acted on again.
+        tracing::warn!(partition = %p, "a relayed request came again within its 5 minutes; not acted on again");
+        crate::metrics::callback_rejected("relay_replay");
+        let mut res = Json(RelayAnswer { status: "handled" }).into_response();
+        res.headers_mut()
+            .insert("idempotent-replayed", axum::http::HeaderValue::from_static("true"));
+        return Ok(res);
+    }
     crate::automatic::callback::handle_message(&state, &state.relay.responder, message)
         .await
         .map_err(|e| {
@@ -143,5 +140,5 @@ pub async fn relay(
             err.retry_after_secs = Some(5);
             err
         })?;
-    Ok(Json(RelayAnswer { status: "handled" }))
+    Ok(Json(RelayAnswer { status: "handled" }).into_response())
 }

@@ -1,6 +1,7 @@
 //! The CloudFormation custom resource's provider: requests arrive through the
 //! vendor's SNS topic, which anyone may publish to. Nothing is contacted
-//! before the ResponseURL passes the allow-list; nothing changes before the
+//! before the StackId's region is a real one of its partition and the
+//! ResponseURL passes the allow-list; nothing changes before the
 //! token verifies; Update and Delete act only for the stack that connected.
 //! Every message that reaches a valid ResponseURL is answered, so no stack hangs.
 
@@ -8,7 +9,7 @@ mod organization;
 
 use super::responder::PutError;
 pub use super::responder::{Responder, Response};
-use super::stack_arn::StackArn;
+use super::stack_arn::{NotAStackId, StackArn};
 use super::token;
 use crate::connections::ServiceError;
 use crate::domain::RoleArn;
@@ -128,7 +129,17 @@ pub async fn handle_message(state: &Services, responder: &Responder, message: &s
     let Ok(raw) = serde_json::from_str::<Value>(message) else {
         return ignore("unreadable", "a callback message is not JSON; nothing to answer");
     };
-    let stack: Option<StackArn> = raw["StackId"].as_str().and_then(|s| s.parse().ok());
+    // A StackId whose region its partition does not have names no bucket
+    // and no console: dropped before any URL is derived from it.
+    let stack = match raw["StackId"].as_str().map(str::parse::<StackArn>) {
+        Some(Ok(stack)) => Some(stack),
+        Some(Err(why @ NotAStackId::UnknownRegion { .. })) => {
+            tracing::warn!(reason = %why, "ignored a callback message: its StackId's region is not one of its partition's");
+            crate::metrics::callback_rejected("region");
+            return Ok(());
+        }
+        Some(Err(NotAStackId::Malformed(_))) | None => None,
+    };
     let url = match responder.check(raw["ResponseURL"].as_str(), stack.as_ref()) {
         Ok(u) => u,
         Err(why) => {
@@ -279,6 +290,20 @@ async fn decide(state: &Services, req: &Request, stack: &StackArn) -> Result<Dec
     if let Some(why) = token::refusal(key, &conn, p.callback_token.as_deref().unwrap_or_default(), now) {
         tracing::warn!(connection = id.as_str(), stack_id = %req.stack_id, "a callback token does not verify");
         return Ok(refuse(why).rejected("token"));
+    }
+    // A partition's stacks connect only that partition's connections (a
+    // relay forwards its own partition's stacks; the topic, commercial ones).
+    if stack.partition != conn.partition {
+        tracing::warn!(connection = id.as_str(), stack_id = %req.stack_id, "a stack of another partition than the connection's");
+        return Ok(refuse(format!(
+            "This stack runs in {} but Spot connection {} is for {}. Create the stack in {}, or start a new connection in the Spot console for {}.",
+            stack.partition.display_name(),
+            id.as_str(),
+            conn.partition.display_name(),
+            conn.partition.display_name(),
+            stack.partition.display_name()
+        ))
+        .rejected("partition"));
     }
     let tenant = system_tenant(&conn.org, stack);
     let ours = req.physical_resource_id.as_deref() == Some(id.as_str());

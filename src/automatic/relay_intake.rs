@@ -2,13 +2,16 @@
 //! key, read from its Secrets Manager secret (`ACCOUNT_CONNECT_RELAY_KEY_SECRET_*`,
 //! the secret's string is the key), and the responder that answers the
 //! partition's CloudFormation. During a rotation the previous version
-//! (AWSPREVIOUS) verifies too, so the relay's copy may lag.
+//! (AWSPREVIOUS) verifies too, so the relay's copy may lag. A signed request
+//! is acted on once: the store remembers it until its timestamp would be
+//! refused as stale, for every instance.
 
 use super::relay::{self, Refusal};
 use super::responder::Responder;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::domain::Partition;
+use crate::store::{DynStore, StoreError};
 use std::collections::BTreeMap;
 use tokio::sync::{Mutex, OnceCell};
 
@@ -24,7 +27,28 @@ pub struct RelayIntake {
     client: OnceCell<aws_sdk_secretsmanager::Client>,
     /// Per partition: when read, and the keys (current first).
     cache: Mutex<BTreeMap<Partition, (i64, Vec<Vec<u8>>)>>,
+    /// Where accepted requests are remembered.
+    store: DynStore,
     clock: Clock,
+}
+
+/// A relayed request whose signature and age verified.
+#[derive(Debug)]
+pub struct Verified {
+    /// The request, whichever key signed it (relay::request_key).
+    key: String,
+    /// When its timestamp is refused as stale.
+    until: i64,
+}
+
+/// Whether a verified request is acted on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accepted {
+    /// Seen for the first time: act on it.
+    First,
+    /// The same signed request was accepted before, within its window: it
+    /// was acted on then, and is not again.
+    Replay,
 }
 
 /// Why a relayed request is not handled.
@@ -35,15 +59,18 @@ pub enum IntakeError {
     Refused(Refusal),
     /// The key could not be read: worth the relay's retry.
     KeyUnavailable(String),
+    /// The store could not tell whether the request was seen before.
+    Store(StoreError),
 }
 
 impl RelayIntake {
-    pub fn new(config: &Config, clock: Clock) -> Self {
+    pub fn new(config: &Config, store: DynStore, clock: Clock) -> Self {
         RelayIntake {
             responder: Responder::new(config),
             secrets: config.relay_key_secrets.clone(),
             client: OnceCell::new(),
             cache: Mutex::new(BTreeMap::new()),
+            store,
             clock,
         }
     }
@@ -123,7 +150,34 @@ impl RelayIntake {
         timestamp: Option<&str>,
         signature: Option<&str>,
         body: &[u8],
-    ) -> Result<(), IntakeError> {
+    ) -> Result<Verified, IntakeError> {
+        let at = self.check(p, timestamp, signature, body).await?;
+        Ok(Verified {
+            key: relay::request_key(p, at, body),
+            until: relay::window_end(at),
+        })
+    }
+
+    /// Whether the verified request is seen for the first time, by any
+    /// instance: remembered in the store until its window closes. Called
+    /// right before acting on it.
+    pub async fn once(&self, v: &Verified) -> Result<Accepted, IntakeError> {
+        let first = self
+            .store
+            .remember_once(&v.key, v.until, self.clock.now())
+            .await
+            .map_err(IntakeError::Store)?;
+        Ok(if first { Accepted::First } else { Accepted::Replay })
+    }
+
+    /// Checks a relayed request's signature and age; answers its timestamp.
+    async fn check(
+        &self,
+        p: Partition,
+        timestamp: Option<&str>,
+        signature: Option<&str>,
+        body: &[u8],
+    ) -> Result<i64, IntakeError> {
         let now = self.clock.now();
         let keys = self.keys(p, false).await?;
         match relay::verify(&keys, timestamp, signature, body, now) {

@@ -159,6 +159,12 @@ pub trait Store: OrganizationStore + Send + Sync {
         account: &SpotAccountId,
         now: i64,
     ) -> Result<Option<ConnectionId>, StoreError>;
+
+    /// Remembers `key` until `until` (unix seconds, exclusive): true the
+    /// first time, false while a remembered `key` has not expired at `now`.
+    /// Atomic across every process on the store, so a request acted on once
+    /// (a signed relay request) is not acted on again by another instance.
+    async fn remember_once(&self, key: &str, until: i64, now: i64) -> Result<bool, StoreError>;
 }
 
 pub type DynStore = Arc<dyn Store>;

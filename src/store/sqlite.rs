@@ -28,6 +28,9 @@ CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, connection_id TEXT NOT NULL, data TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS events_by_connection ON events (connection_id, seq);
 CREATE TABLE IF NOT EXISTS role_claims (role_arn TEXT PRIMARY KEY, connection_id TEXT NOT NULL);
+-- remember_once: expired rows are purged by the next call.
+CREATE TABLE IF NOT EXISTS once_keys (key TEXT PRIMARY KEY, until INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS once_keys_by_expiry ON once_keys (until);
 ";
 
 #[derive(Clone)]
@@ -433,6 +436,26 @@ impl Store for SqliteStore {
                 .optional()
                 .map_err(unavailable)?;
             id.map(|s| s.parse().map_err(|_| StoreError::Corrupt(s))).transpose()
+        })
+        .await
+    }
+
+    async fn remember_once(&self, key: &str, until: i64, now: i64) -> Result<bool, StoreError> {
+        let key = key.to_owned();
+        self.with(move |db| {
+            let tx = db
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(unavailable)?;
+            tx.execute("DELETE FROM once_keys WHERE until <= ?1", params![now])
+                .map_err(unavailable)?;
+            let n = tx
+                .execute(
+                    "INSERT OR IGNORE INTO once_keys (key, until) VALUES (?1, ?2)",
+                    params![key, until],
+                )
+                .map_err(unavailable)?;
+            tx.commit().map_err(unavailable)?;
+            Ok(n == 1)
         })
         .await
     }

@@ -466,3 +466,84 @@ async fn automatic_connections_need_the_aws_account_and_manual_ones_do_not() {
         .await;
     assert_eq!(status, 201);
 }
+
+/// Well-formed StackIds in the connection's account whose region is not one
+/// of their partition's: made up, another partition's, or commercial in a
+/// GovCloud ARN.
+const UNKNOWN_REGION_STACKS: [&str; 5] = [
+    "arn:aws:cloudformation:us-east-9:123456789012:stack/spotinst-iam-stack-r/1b2c3d4e-0000-11f0-9d2e-0affd41e6b35",
+    "arn:aws:cloudformation:us-gov-west-1:123456789012:stack/spotinst-iam-stack-r/1b2c3d4e-0000-11f0-9d2e-0affd41e6b35",
+    "arn:aws:cloudformation:cn-north-1:123456789012:stack/spotinst-iam-stack-r/1b2c3d4e-0000-11f0-9d2e-0affd41e6b35",
+    "arn:aws:cloudformation:eu-west-9:123456789012:stack/spotinst-iam-stack-r/1b2c3d4e-0000-11f0-9d2e-0affd41e6b35",
+    "arn:aws-us-gov:cloudformation:us-east-1:123456789012:stack/spotinst-iam-stack-r/1b2c3d4e-0000-11f0-9d2e-0affd41e6b35",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stack_in_a_region_its_partition_lacks_gets_no_request_and_changes_nothing() {
+    let s = setup("org-region", "act-r1").await;
+    let url = s.rx.url();
+    let before = events(&s.app, &s.t, &s.id).await;
+    // The genuine token and role, an allowed ResponseURL (the receiver
+    // records any request): only the StackId's region is wrong.
+    for stack in UNKNOWN_REGION_STACKS {
+        for (request_type, physical) in [
+            ("Create", None),
+            ("Update", Some(s.id.as_str())),
+            ("Delete", Some(s.id.as_str())),
+        ] {
+            send(
+                &s.state,
+                &Message {
+                    stack_id: stack,
+                    physical,
+                    ..s.msg(request_type, &url)
+                },
+            )
+            .await;
+            assert!(s.rx.take().is_empty(), "{request_type} from {stack} was answered");
+            assert_eq!(s.status().await["status"], "pending", "{request_type} from {stack}");
+        }
+    }
+    assert_eq!(events(&s.app, &s.t, &s.id).await, before, "nothing recorded");
+    // The same message from the stack's own region connects.
+    s.connect().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stack_of_another_partition_than_the_connection_fails_and_changes_nothing() {
+    let s = setup("org-part", "act-p1").await;
+    let url = s.rx.url();
+    // A GovCloud stack in the same account, with the commercial connection's
+    // genuine token and a role that would connect it.
+    let gov = "arn:aws-us-gov:cloudformation:us-gov-west-1:123456789012:stack/spotinst-iam-stack-g/1b2c3d4e-0000-11f0-9d2e-0affd41e6b35";
+    send(
+        &s.state,
+        &Message {
+            stack_id: gov,
+            ..s.msg("Create", &url)
+        },
+    )
+    .await;
+    let answer = s.rx.answer();
+    assert_eq!(answer["Status"], "FAILED", "{answer}");
+    let reason = answer["Reason"].as_str().unwrap();
+    assert!(
+        reason.contains("AWS GovCloud (US)") && reason.contains("AWS (commercial)"),
+        "{reason}"
+    );
+    assert_ne!(answer["PhysicalResourceId"], s.id.as_str());
+    assert_eq!(s.status().await["status"], "pending");
+    s.connect().await;
+    // Nor does that stack's Delete disconnect it.
+    send(
+        &s.state,
+        &Message {
+            stack_id: gov,
+            physical: Some(&s.id),
+            ..s.msg("Delete", &url)
+        },
+    )
+    .await;
+    assert_eq!(s.rx.answer()["Status"], "SUCCESS");
+    assert_eq!(s.status().await["status"], "connected");
+}

@@ -28,6 +28,7 @@ mod organizations;
 mod partitions;
 mod policy_render;
 mod recheck_fleet;
+mod regions;
 mod relay;
 mod spot_compat;
 mod spot_report;

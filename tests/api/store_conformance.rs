@@ -492,3 +492,61 @@ async fn the_connecting_stack_is_kept_with_the_connection() {
         assert_eq!(s.get_any(&c.id).await.unwrap(), Some(connected), "{name}");
     }
 }
+
+#[tokio::test]
+async fn a_key_is_remembered_once_until_it_expires_by_every_handle_on_the_store() {
+    let file = std::env::temp_dir().join(format!("once-{}.db", account_connect::ids::random_token(4)));
+    let sqlite = format!("sqlite://{}", file.display());
+    let dynamo = common::dynamo_store_url().await;
+    // Two handles on each store: two processes (Lambda instances) sharing it.
+    let pairs = [
+        ("sqlite", store::open(&sqlite).unwrap(), store::open(&sqlite).unwrap()),
+        ("dynamodb", store::open(&dynamo).unwrap(), store::open(&dynamo).unwrap()),
+    ];
+    for (name, a, b) in pairs {
+        let key = format!("relay#aws-us-gov#{}", account_connect::ids::random_token(8));
+        let until = NOW + 301;
+        assert!(a.remember_once(&key, until, NOW).await.unwrap(), "{name}: first time");
+        assert!(!a.remember_once(&key, until, NOW).await.unwrap(), "{name}: again");
+        assert!(
+            !b.remember_once(&key, until, NOW + 300).await.unwrap(),
+            "{name}: another handle, before it expires"
+        );
+        // A later call does not move the first one's expiry.
+        assert!(!b.remember_once(&key, until + 1000, NOW + 300).await.unwrap(), "{name}");
+        let other = format!("{key}-other");
+        assert!(
+            b.remember_once(&other, until, NOW).await.unwrap(),
+            "{name}: another key"
+        );
+        // Expired at `until`: remembered anew, then once again.
+        assert!(
+            b.remember_once(&key, until + 301, until).await.unwrap(),
+            "{name}: expired"
+        );
+        assert!(!a.remember_once(&key, until + 301, until).await.unwrap(), "{name}");
+    }
+    remove_sqlite(&file);
+}
+
+#[tokio::test]
+async fn racing_handles_remember_a_key_for_one_of_them_only() {
+    let dynamo = common::dynamo_store_url().await;
+    let file = std::env::temp_dir().join(format!("once-{}.db", account_connect::ids::random_token(4)));
+    let sqlite = format!("sqlite://{}", file.display());
+    for (name, url) in [("sqlite", sqlite.as_str()), ("dynamodb", dynamo.as_str())] {
+        let key = format!("relay#aws-cn#{}", account_connect::ids::random_token(8));
+        let handles: Vec<_> = (0..8).map(|_| store::open(url).unwrap()).collect();
+        let firsts = futures::future::join_all(handles.iter().map(|s| s.remember_once(&key, NOW + 301, NOW))).await;
+        let won = firsts.into_iter().map(Result::unwrap).filter(|first| *first).count();
+        assert_eq!(won, 1, "{name}");
+    }
+    remove_sqlite(&file);
+}
+
+/// An SQLite file and its write-ahead log.
+fn remove_sqlite(file: &std::path::Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
+    }
+}

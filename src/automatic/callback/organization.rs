@@ -92,7 +92,7 @@ pub(crate) async fn decide(
             stack.partition.display_name(),
             o.partition.display_name()
         ))
-        .rejected("account"));
+        .rejected("partition"));
     }
     let actor = format!("cloudformation:{}", stack.name);
     let account = &stack.account;

@@ -8,6 +8,7 @@
 //! - `HOLD#<org>#<account>` / `HOLD`: the connection holding a Spot account
 //! - `IDEM#<org>#<user hash>#<key>` / `IDEM`: an idempotency record (`ttl`)
 //! - `ROLE#<role arn>` / `ROLE`: the one connection connected to a role
+//! - `ONCE#<key>` / `ONCE`: a key `remember_once` keeps until its `ttl`
 //! - `AWSORG#<id>` / `AWSORG`: an AWS Organization (`data`, `version`)
 //! - `AWSORG#<id>` / `MEMBER#<aws account>`: its member connection for that account
 //!

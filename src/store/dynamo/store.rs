@@ -272,6 +272,34 @@ impl Store for DynamoStore {
         let id = attr_s(&item, "connection_id").unwrap_or_default();
         id.parse().map(Some).map_err(|_| StoreError::Corrupt(id.to_owned()))
     }
+
+    async fn remember_once(&self, key: &str, until: i64, now: i64) -> Result<bool, StoreError> {
+        // TTL deletes an expired item days later at worst; until then the
+        // condition treats it as gone.
+        let out = self
+            .client()
+            .await
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(format!("ONCE#{key}")))
+            .item("sk", s("ONCE"))
+            .item("ttl", n(until))
+            .condition_expression("attribute_not_exists(pk) OR #ttl <= :now")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":now", n(now))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(sdk_err(e)),
+        }
+    }
 }
 
 impl DynamoStore {
