@@ -3,8 +3,8 @@
 //! from what it builds: the HTTP router (Lambda and `serve`), the callback
 //! (src/bin/callback.rs), the re-check (src/bin/recheck.rs) and the CLI.
 
-use crate::automatic::callback::Responder;
 use crate::automatic::Templates;
+use crate::callback::Responder;
 use crate::clock::Clock;
 use crate::config::{Config, ConfigError};
 use crate::connections::cursor::Cursors;

@@ -394,7 +394,7 @@ fn recheck(concurrency: Option<usize>) -> Result<(), String> {
 /// receiver here) through the callback entry point and prints the answer.
 async fn deliver(
     state: &crate::services::Services,
-    responder: &crate::automatic::callback::Responder,
+    responder: &crate::callback::Responder,
     mut message: serde_json::Value,
 ) -> Result<(), String> {
     let (tx, rx) = tokio::sync::oneshot::channel::<String>();
@@ -414,7 +414,7 @@ async fn deliver(
     let url = format!("http://{}/response", listener.local_addr().map_err(|e| e.to_string())?);
     tokio::spawn(async move { axum::serve(listener, receiver).await });
     message["ResponseURL"] = serde_json::json!(url);
-    crate::automatic::callback::handle_message(state, responder, &message.to_string())
+    crate::callback::handle_message(state, responder, &message.to_string())
         .await
         .map_err(|e| e.to_string())?;
     let answer = rx.await.map_err(|_| "the callback answered nothing".to_owned())?;

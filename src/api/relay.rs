@@ -133,7 +133,7 @@ pub async fn relay(
             .insert("idempotent-replayed", axum::http::HeaderValue::from_static("true"));
         return Ok(res);
     }
-    crate::automatic::callback::handle_message(&state, &state.relay.responder, message)
+    crate::callback::handle_message(&state, &state.relay.responder, message)
         .await
         .map_err(|e| {
             let mut err = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", e.to_string());

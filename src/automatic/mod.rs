@@ -1,7 +1,7 @@
 //! The automatic flow: a CloudFormation template per connection, its
-//! quick-create link, and the stack's custom resource reporting back.
+//! quick-create link, the answer to CloudFormation and the partition relay
+//! (the custom resource's entry point is `crate::callback`).
 
-pub mod callback;
 mod links;
 pub mod relay;
 pub mod relay_forward;

@@ -112,3 +112,14 @@ fn store_message(e: &StoreError) -> String {
         other => format!("storage error: {other}"),
     }
 }
+
+impl ServiceError {
+    /// The store could not be reached (or refused for load): worth a retry,
+    /// with the store's words for the log.
+    pub fn unavailable(&self) -> Option<&str> {
+        match self {
+            ServiceError::Store(StoreError::Unavailable(m)) => Some(m),
+            _ => None,
+        }
+    }
+}

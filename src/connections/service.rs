@@ -94,6 +94,12 @@ impl ConnectionService {
         }
     }
 
+    /// A connection by id alone, of any tenant, for a caller that proves its
+    /// right to it another way (the CloudFormation callback's token).
+    pub async fn get_for_token(&self, id: &ConnectionId) -> Result<Option<Connection>, ServiceError> {
+        Ok(self.store.get_any(id).await?)
+    }
+
     /// Reads, changes and writes back under the version check, retrying a lost race.
     pub async fn change<F>(&self, tenant: &Tenant, id: &ConnectionId, f: F) -> Result<Connection, ServiceError>
     where

@@ -60,6 +60,16 @@ impl From<ServiceError> for OrganizationError {
     }
 }
 
+impl OrganizationError {
+    /// The store could not be reached: worth a retry (see `ServiceError::unavailable`).
+    pub fn unavailable(&self) -> Option<&str> {
+        match self {
+            OrganizationError::Connection(e) => e.unavailable(),
+            _ => None,
+        }
+    }
+}
+
 impl From<StoreError> for OrganizationError {
     fn from(e: StoreError) -> Self {
         OrganizationError::Connection(ServiceError::Store(e))
@@ -270,6 +280,18 @@ impl OrganizationService {
         let o = self.organization(tenant, &m.organization_id).await?;
         let tpl = self.template_for(&o, &mgmt)?;
         Ok((o, mgmt, tpl, false))
+    }
+
+    /// An organization by id alone, of any tenant, for a caller that proves
+    /// its right to it another way (the organization's callback token).
+    pub async fn get_for_token(&self, id: &OrganizationId) -> Result<Option<Organization>, OrganizationError> {
+        Ok(self.connections.store.get_organization(id).await?)
+    }
+
+    /// A connection by id alone, for the organization's callback (its token
+    /// proves the right; the caller checks the membership).
+    pub async fn member_for_token(&self, id: &ConnectionId) -> Result<Option<Connection>, OrganizationError> {
+        Ok(self.connections.get_for_token(id).await?)
     }
 
     /// The tenant's organization, or NotFound.

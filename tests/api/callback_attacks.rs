@@ -162,9 +162,9 @@ async fn forged_response_urls_get_no_request_and_change_nothing() {
             "a".repeat(70_000)
         ),
     ] {
-        account_connect::automatic::callback::handle_message(
+        account_connect::callback::handle_message(
             &s.state,
-            &account_connect::automatic::callback::Responder::new(&s.state.config),
+            &account_connect::callback::Responder::new(&s.state.config),
             &text,
         )
         .await

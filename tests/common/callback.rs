@@ -2,7 +2,7 @@
 //! pre-signed ResponseURL, stacks in moto, and custom-resource requests.
 
 use super::TestApp;
-use account_connect::automatic::callback::{self, Responder};
+use account_connect::callback::{self, Responder};
 use account_connect::config::Config;
 use account_connect::domain::Partition;
 use account_connect::services::Services;

@@ -7,15 +7,14 @@
 
 mod organization;
 
-use super::responder::PutError;
-pub use super::responder::{Responder, Response};
-use super::stack_arn::{NotAStackId, StackArn};
-use super::token;
+use crate::automatic::responder::PutError;
+pub use crate::automatic::responder::{Responder, Response};
+use crate::automatic::stack_arn::{NotAStackId, StackArn};
+use crate::automatic::token;
 use crate::connections::ServiceError;
 use crate::domain::RoleArn;
 use crate::domain::{ConnectedStack, Connection, ConnectionId};
 use crate::services::Services;
-use crate::store::StoreError;
 use crate::tenancy::Tenant;
 use aws_lambda_events::event::sns::SnsEvent;
 use serde::Deserialize;
@@ -275,7 +274,7 @@ async fn decide(state: &Services, req: &Request, stack: &StackArn) -> Result<Dec
         )
         .rejected("unreadable"));
     };
-    let conn = match state.connections.store.get_any(&id).await {
+    let conn = match state.connections.get_for_token(&id).await {
         Ok(Some(c)) => c,
         Ok(None) => {
             return Ok(refuse(
@@ -283,8 +282,10 @@ async fn decide(state: &Services, req: &Request, stack: &StackArn) -> Result<Dec
             )
             .rejected("token"))
         }
-        Err(StoreError::Unavailable(m)) => return Err(RetryLater(m)),
-        Err(e) => return Ok(refuse(format!("Spot could not read the connection: {e}"))),
+        Err(e) => match e.unavailable() {
+            Some(m) => return Err(RetryLater(m.to_owned())),
+            None => return Ok(refuse(format!("Spot could not read the connection: {e}"))),
+        },
     };
     let now = state.connections.now();
     if let Some(why) = token::refusal(key, &conn, p.callback_token.as_deref().unwrap_or_default(), now) {
@@ -352,7 +353,7 @@ async fn delete(
             "Spot no longer uses this role: the connection is disconnected.",
         )),
         Ok(false) => Ok(nothing.rejected("stack")),
-        Err(ServiceError::Store(StoreError::Unavailable(m))) => Err(RetryLater(m)),
+        Err(e) if e.unavailable().is_some() => Err(RetryLater(e.unavailable().unwrap_or_default().to_owned())),
         Err(e) => {
             tracing::warn!(error = ?e, "could not disconnect on stack deletion");
             Ok(nothing)
@@ -424,7 +425,7 @@ async fn connect(
         Err(ServiceError::VerificationFailed { report, .. }) => {
             fail(format!("Spot could not connect the role. {}", report.summary()))
         }
-        Err(ServiceError::Store(StoreError::Unavailable(m))) => Err(RetryLater(m)),
+        Err(e) if e.unavailable().is_some() => Err(RetryLater(e.unavailable().unwrap_or_default().to_owned())),
         Err(ServiceError::WrongStatus { status, .. }) => fail(format!(
             "This connection is {}; start again from the Spot console to get a fresh template.",
             status.as_str()
