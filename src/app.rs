@@ -8,7 +8,8 @@ use crate::callback::Responder;
 use crate::clock::Clock;
 use crate::config::{Config, ConfigError};
 use crate::connections::cursor::Cursors;
-use crate::connections::ConnectionService;
+use crate::connections::{ConnectionService, Deps};
+use crate::organizations::OrganizationService;
 use crate::services::Services;
 use crate::store::DynStore;
 use crate::verify::Verifier;
@@ -38,29 +39,36 @@ pub fn build(config: Config) -> Result<Services, AppError> {
 /// The services on a store the caller opened (tests, a second entry point
 /// sharing one store).
 pub fn build_with_store(config: Config, store: DynStore) -> Services {
+    build_on(config, store, Clock::system())
+}
+
+/// The services on a store and a clock the caller chose: every service,
+/// the verifier and the relay intake are stamped by that one clock (tests
+/// move an adjustable one instead of sleeping).
+pub fn build_on(config: Config, store: DynStore, clock: Clock) -> Services {
     let config = Arc::new(config);
     let cursors = match &config.cursor_key {
         Some(key) => Cursors::new(key),
         None => Cursors::random(),
     };
-    let connections = ConnectionService {
-        verifier: Arc::new(Verifier::from_config(&config)),
+    let deps = Deps {
+        verifier: Arc::new(Verifier::from_config(&config).with_clock(clock.clone())),
         store,
         config: config.clone(),
         templates: Arc::new(Templates::default()),
         cursors: Arc::new(cursors),
-        clock: Clock::system(),
-        organization_templates: None,
+        clock,
     };
     // An organization's connections are fixed with the organization's
     // templates, which the organization service renders (the one handed
     // in has no renderer of its own: no cycle).
-    let organizations = crate::organizations::OrganizationService::new(connections.clone());
+    let connections = ConnectionService::new(&deps);
+    let organizations = OrganizationService::new(&deps, connections.clone());
     let connections = connections.with_organization_templates(Arc::new(organizations.clone()));
     let relay = Arc::new(crate::automatic::RelayIntake::new(
         &config,
-        connections.store.clone(),
-        Clock::system(),
+        deps.store.clone(),
+        deps.clock.clone(),
     ));
     Services {
         organizations: organizations.with_connections(connections.clone()),

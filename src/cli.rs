@@ -329,8 +329,7 @@ fn stack_callback(connection: String, role: String, stack: String, request_type:
     runtime()?.block_on(async move {
         let conn = state
             .connections
-            .store
-            .get_any(&id)
+            .get_for_token(&id)
             .await
             .map_err(|e| e.to_string())?
             .ok_or_else(|| format!("no connection {connection} in ACCOUNT_CONNECT_STORE"))?;

@@ -36,9 +36,8 @@ pub fn run(a: Args) -> Result<(), String> {
     let state = app::build(config).map_err(|e| e.to_string())?;
     super::runtime()?.block_on(async move {
         let o = state
-            .connections
-            .store
-            .get_organization(&id)
+            .organizations
+            .get_for_token(&id)
             .await
             .map_err(|e| e.to_string())?
             .ok_or_else(|| format!("no organization {} in ACCOUNT_CONNECT_STORE", a.organization))?;

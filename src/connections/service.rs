@@ -29,8 +29,10 @@ pub struct ListQuery {
     pub limit: Option<usize>,
 }
 
+/// What the services are built from, once, by the composition root; each
+/// service keeps the parts it needs, privately.
 #[derive(Clone)]
-pub struct ConnectionService {
+pub struct Deps {
     pub store: DynStore,
     pub config: Arc<Config>,
     pub verifier: Arc<Verifier>,
@@ -39,9 +41,19 @@ pub struct ConnectionService {
     pub cursors: Arc<Cursors>,
     /// Decides expiry and stamps every record.
     pub clock: Clock,
+}
+
+#[derive(Clone)]
+pub struct ConnectionService {
+    pub(super) store: DynStore,
+    pub(super) config: Arc<Config>,
+    pub(super) verifier: Arc<Verifier>,
+    pub(super) templates: Arc<crate::automatic::Templates>,
+    pub(super) cursors: Arc<Cursors>,
+    pub(super) clock: Clock,
     /// Renders an organization's templates for its connections' drift
     /// fixes; without it they get the documents to paste.
-    pub organization_templates: Option<Arc<dyn OrganizationTemplates>>,
+    pub(super) organization_templates: Option<Arc<dyn OrganizationTemplates>>,
 }
 
 /// At most `max` bytes of `s`, cut at a character boundary.
@@ -57,13 +69,32 @@ pub(super) fn clip(s: &str, max: usize) -> String {
 }
 
 impl ConnectionService {
-    /// The same service on another clock (a test's adjustable one).
-    pub fn with_clock(self, clock: Clock) -> Self {
+    pub fn new(deps: &Deps) -> Self {
         ConnectionService {
-            verifier: Arc::new(Verifier::from_config(&self.config).with_clock(clock.clone())),
-            clock,
-            ..self
+            store: deps.store.clone(),
+            config: deps.config.clone(),
+            verifier: deps.verifier.clone(),
+            templates: deps.templates.clone(),
+            cursors: deps.cursors.clone(),
+            clock: deps.clock.clone(),
+            organization_templates: None,
         }
+    }
+
+    /// The settings it was built with, to read (a worker's timeout, say).
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// One page of the connected connections of every tenant, for the
+    /// scheduled re-check's enumeration.
+    pub async fn connected_page(&self, cursor: Option<&str>, limit: usize) -> Result<crate::store::Page, StoreError> {
+        self.store.list_connected(cursor, limit).await
+    }
+
+    /// The clock every record is stamped with (tests move an adjustable one).
+    pub fn clock(&self) -> Clock {
+        self.clock.clone()
     }
 
     /// The same service with the organizations' template renderer.

@@ -22,6 +22,7 @@ const STACK_OTHER_ACCOUNT: &str =
 struct Setup {
     app: TestApp,
     state: Services,
+    store: account_connect::store::DynStore,
     rx: Receiver,
     t: String,
     id: String,
@@ -36,7 +37,7 @@ async fn setup(org: &str, account: &str) -> Setup {
 }
 
 async fn setup_with(org: &str, account: &str, cfg: account_connect::config::Config) -> Setup {
-    let (app, state) = common::spawn_with_state(cfg).await;
+    let (app, state, store) = common::spawn_with_store(cfg).await;
     let rx = Receiver::start().await;
     let t = common::token(org, None);
     let c = create(&app, &t, account, json!({"mode": "default"})).await;
@@ -52,6 +53,7 @@ async fn setup_with(org: &str, account: &str, cfg: account_connect::config::Conf
         tok: token_of(&template),
         app,
         state,
+        store,
         rx,
         t,
         id,
@@ -139,7 +141,7 @@ async fn forged_response_urls_get_no_request_and_change_nothing() {
     // of the stack's region. A genuine Create to anything else changes nothing.
     let mut cfg = (*s.state.config).clone();
     cfg.callback_response_hosts = None;
-    let aws = app::build_with_store(cfg, s.state.connections.store.clone());
+    let aws = app::build_with_store(cfg, s.store.clone());
     for url in [
         s.rx.url(),
         format!("https://127.0.0.1:{port}/response"),

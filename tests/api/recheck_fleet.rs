@@ -25,6 +25,7 @@ async fn sdk() -> aws_config::SdkConfig {
 struct Env {
     app: TestApp,
     state: account_connect::services::Services,
+    store: account_connect::store::DynStore,
     iam: aws_sdk_iam::Client,
     token: String,
     org: String,
@@ -34,11 +35,12 @@ async fn env(mut config: account_connect::config::Config, dynamo: bool) -> Env {
     if dynamo {
         config.store_url = common::dynamo_store_url().await;
     }
-    let (app, state) = common::spawn_with_state(config).await;
+    let (app, state, store) = common::spawn_with_store(config).await;
     let org = format!("org-{}", account_connect::ids::random_token(4));
     Env {
         app,
         state,
+        store,
         iam: aws_sdk_iam::Client::new(&sdk().await),
         token: common::token(&org, None),
         org,
@@ -104,7 +106,7 @@ impl Env {
     /// Writes the connection back changed, as another writer would.
     async fn rewrite(&self, id: &str, f: impl FnOnce(&mut Connection)) {
         let id: ConnectionId = id.parse().unwrap();
-        let store = &self.state.connections.store;
+        let store = &self.store;
         let mut c = store.get(&self.org, &id).await.unwrap().unwrap();
         f(&mut c);
         c.version += 1;
@@ -545,8 +547,7 @@ async fn the_enumerator_pages_the_connected_index_into_sqs() {
     }
     let (sqs, url) = queue().await;
     let f = fleet(e.worker(), &sqs, &url, 3);
-    let store = &e.state.connections.store;
-    let done = enumerate(store, f.queue.as_ref(), &f.options, None, now, None)
+    let done = enumerate(&e.state.connections, f.queue.as_ref(), &f.options, None, now, None)
         .await
         .unwrap();
     assert_eq!(

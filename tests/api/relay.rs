@@ -219,12 +219,13 @@ async fn relay_post(app: &common::TestApp, ts: &str, sig: &str, body: &str) -> (
 #[tokio::test]
 async fn a_signed_relay_request_is_acted_on_once_by_every_instance() {
     use account_connect::automatic::relay::MAX_AGE_SECS;
-    let (app, state) = common::spawn_with_state(config(true).await).await;
+    let (app, state, store) = common::spawn_with_store(config(true).await).await;
     // Another instance (another Lambda) on the same store and clock.
-    let other = common::serve(
-        account_connect::app::build_with_store((*state.config).clone(), state.connections.store.clone())
-            .with_clock(app.clock.clone()),
-    )
+    let other = common::serve(account_connect::app::build_on(
+        (*state.config).clone(),
+        store,
+        app.clock.clone(),
+    ))
     .await;
     let receiver = Receiver::start().await;
     let t = common::token("org-relay-once", None);
