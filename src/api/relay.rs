@@ -6,13 +6,12 @@
 use super::error::ApiError;
 use super::extract::Json;
 use super::AppState;
-use crate::automatic::relay::{self, Refusal};
-use crate::automatic::relay_intake::{Accepted, IntakeError};
-use crate::automatic::stack_arn::StackArn;
+use crate::automatic::relay;
+use crate::automatic::relay_intake::Admitted;
 use crate::domain::Partition;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -76,69 +75,22 @@ pub async fn relay(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let not_configured = || {
-        ApiError::not_found(
-            "relay_not_configured",
-            format!("no relay is configured for the partition {partition:.20?}; the operator sets ACCOUNT_CONNECT_RELAY_KEY_SECRET_AWS_US_GOV or _AWS_CN"),
-        )
-    };
-    let p: Partition = partition.parse().map_err(|_| not_configured())?;
-    if p == Partition::Aws || !state.relay.configured(p) {
-        return Err(not_configured());
-    }
-    if body.len() > relay::MAX_BODY {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            "a relayed request is at most 64 KB",
-        ));
-    }
-    let ts = header(&headers, relay::TIMESTAMP_HEADER);
-    let sig = header(&headers, relay::SIGNATURE_HEADER);
-    let verified = match state.relay.verify(p, ts, sig, &body).await {
-        Ok(v) => v,
-        Err(IntakeError::Refused(why)) => {
-            tracing::warn!(partition = %p, reason = ?why, "refused a relayed request");
-            crate::metrics::callback_rejected(match why {
-                Refusal::Stale | Refusal::Future => "relay_timestamp",
-                Refusal::Malformed | Refusal::BadSignature => "relay_signature",
-            });
-            return Err(IntakeError::Refused(why).into());
+    let (ts, sig) = (
+        header(&headers, relay::TIMESTAMP_HEADER),
+        header(&headers, relay::SIGNATURE_HEADER),
+    );
+    let handled = Json(RelayAnswer { status: "handled" });
+    match state.relay.admit(&partition, ts, sig, &body).await? {
+        Admitted::Replay => {
+            // Acted on when it first came; answered alike, not acted on again.
+            let mut res = handled.into_response();
+            res.headers_mut()
+                .insert("idempotent-replayed", axum::http::HeaderValue::from_static("true"));
+            Ok(res)
         }
-        Err(IntakeError::NotConfigured(_)) => return Err(not_configured()),
-        Err(e) => return Err(e.into()),
-    };
-    let message = std::str::from_utf8(&body)
-        .map_err(|_| ApiError::bad_request("invalid_body", "a relayed request is UTF-8 JSON"))?;
-    // A partition's key relays that partition's stacks only.
-    let stack = serde_json::from_str::<serde_json::Value>(message)
-        .ok()
-        .and_then(|v| v["StackId"].as_str().and_then(|s| s.parse::<StackArn>().ok()));
-    if let Some(stack) = stack.filter(|s| s.partition != p) {
-        return Err(ApiError::unprocessable(
-            "relay_partition_mismatch",
-            format!(
-                "the stack is in {} but this is the {} relay",
-                stack.partition.display_name(),
-                p.display_name()
-            ),
-        ));
+        Admitted::Act(message) => {
+            crate::callback::handle_message(&state, &state.relay.responder, message).await?;
+            Ok(handled.into_response())
+        }
     }
-    if state.relay.once(&verified).await? == Accepted::Replay {
-        // Acted on when it first came; answered alike, not acted on again.
-        tracing::warn!(partition = %p, "a relayed request came again within its 5 minutes; not acted on again");
-        crate::metrics::callback_rejected("relay_replay");
-        let mut res = Json(RelayAnswer { status: "handled" }).into_response();
-        res.headers_mut()
-            .insert("idempotent-replayed", axum::http::HeaderValue::from_static("true"));
-        return Ok(res);
-    }
-    crate::callback::handle_message(&state, &state.relay.responder, message)
-        .await
-        .map_err(|e| {
-            let mut err = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", e.to_string());
-            err.retry_after_secs = Some(5);
-            err
-        })?;
-    Ok(Json(RelayAnswer { status: "handled" }).into_response())
 }

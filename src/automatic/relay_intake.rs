@@ -8,6 +8,7 @@
 
 use super::relay::{self, Refusal};
 use super::responder::Responder;
+use super::stack_arn::StackArn;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::domain::Partition;
@@ -34,7 +35,7 @@ pub struct RelayIntake {
 
 /// A relayed request whose signature and age verified.
 #[derive(Debug)]
-pub struct Verified {
+struct Verified {
     /// The request, whichever key signed it (relay::request_key).
     key: String,
     /// When its timestamp is refused as stale.
@@ -43,7 +44,7 @@ pub struct Verified {
 
 /// Whether a verified request is acted on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Accepted {
+enum Accepted {
     /// Seen for the first time: act on it.
     First,
     /// The same signed request was accepted before, within its window: it
@@ -51,16 +52,44 @@ pub enum Accepted {
     Replay,
 }
 
-/// Why a relayed request is not handled.
-#[derive(Debug)]
+/// What to do with a relayed request that passed the intake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admitted<'a> {
+    /// Seen for the first time: the callback handles the message as one
+    /// from the service's own topic.
+    Act(&'a str),
+    /// The same signed request was accepted before, within its window: it
+    /// was acted on then, and is answered alike, not acted on again.
+    Replay,
+}
+
+/// Why a relayed request is not handled; each message is for the relay's
+/// operator (the API quotes it).
+#[derive(Debug, thiserror::Error)]
 pub enum IntakeError {
-    /// No relay key is configured for the partition.
-    NotConfigured(Partition),
+    /// No relay key is configured for the partition the request names (or it
+    /// names none, or the commercial one, whose stacks need no relay).
+    #[error("no relay is configured for the partition {0:.20?}; the operator sets ACCOUNT_CONNECT_RELAY_KEY_SECRET_AWS_US_GOV or _AWS_CN")]
+    NotConfigured(String),
+    /// The body is over what the callback reads.
+    #[error("a relayed request is at most 64 KB")]
+    TooLarge,
+    /// The signature or timestamp does not verify.
+    #[error("{}", .0.message())]
     Refused(Refusal),
-    /// The key could not be read: worth the relay's retry.
-    KeyUnavailable(String),
+    /// The key could not be read: worth the relay's retry. `detail` is for
+    /// the logs.
+    #[error("the service cannot read this partition's relay key right now; retry")]
+    KeyUnavailable { detail: String },
+    /// Signed, but not text.
+    #[error("a relayed request is UTF-8 JSON")]
+    NotUtf8,
+    /// A partition's key relays that partition's stacks only.
+    #[error("the stack is in {} but this is the {} relay", .stack.display_name(), .relay.display_name())]
+    PartitionMismatch { stack: Partition, relay: Partition },
     /// The store could not tell whether the request was seen before.
-    Store(StoreError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 impl RelayIntake {
@@ -77,6 +106,57 @@ impl RelayIntake {
 
     pub fn configured(&self, p: Partition) -> bool {
         self.secrets.contains_key(&p)
+    }
+
+    /// Everything a relayed request passes before the callback sees it, in
+    /// order: a relay configured for the partition named (`partition`, as
+    /// the request names it), the size, the signature and age, UTF-8, a
+    /// stack of that partition, and once only. A refused signature or
+    /// timestamp, and a replay, are counted (`CallbackRejected`).
+    pub async fn admit<'a>(
+        &self,
+        partition: &str,
+        timestamp: Option<&str>,
+        signature: Option<&str>,
+        body: &'a [u8],
+    ) -> Result<Admitted<'a>, IntakeError> {
+        let not_configured = || IntakeError::NotConfigured(partition.to_owned());
+        let p: Partition = partition.parse().map_err(|_| not_configured())?;
+        if p == Partition::Aws || !self.configured(p) {
+            return Err(not_configured());
+        }
+        if body.len() > relay::MAX_BODY {
+            return Err(IntakeError::TooLarge);
+        }
+        let verified = match self.verify(p, timestamp, signature, body).await {
+            Err(IntakeError::Refused(why)) => {
+                tracing::warn!(partition = %p, reason = ?why, "refused a relayed request");
+                crate::metrics::callback_rejected(match why {
+                    Refusal::Stale | Refusal::Future => "relay_timestamp",
+                    Refusal::Malformed | Refusal::BadSignature => "relay_signature",
+                });
+                return Err(IntakeError::Refused(why));
+            }
+            other => other?,
+        };
+        let message = std::str::from_utf8(body).map_err(|_| IntakeError::NotUtf8)?;
+        let stack = serde_json::from_str::<serde_json::Value>(message)
+            .ok()
+            .and_then(|v| v["StackId"].as_str().and_then(|s| s.parse::<StackArn>().ok()));
+        if let Some(stack) = stack.filter(|s| s.partition != p) {
+            return Err(IntakeError::PartitionMismatch {
+                stack: stack.partition,
+                relay: p,
+            });
+        }
+        match self.once(&verified).await? {
+            Accepted::First => Ok(Admitted::Act(message)),
+            Accepted::Replay => {
+                tracing::warn!(partition = %p, "a relayed request came again within its 5 minutes; not acted on again");
+                crate::metrics::callback_rejected("relay_replay");
+                Ok(Admitted::Replay)
+            }
+        }
     }
 
     async fn client(&self, arn: &str) -> &aws_sdk_secretsmanager::Client {
@@ -129,7 +209,10 @@ impl RelayIntake {
     /// The partition's keys, from the cache unless older than the TTL or
     /// `again` (and not read a moment ago).
     async fn keys(&self, p: Partition, again: bool) -> Result<Vec<Vec<u8>>, IntakeError> {
-        let arn = self.secrets.get(&p).ok_or(IntakeError::NotConfigured(p))?;
+        let arn = self
+            .secrets
+            .get(&p)
+            .ok_or_else(|| IntakeError::NotConfigured(p.as_str().to_owned()))?;
         let now = self.clock.now();
         let mut cache = self.cache.lock().await;
         if let Some((at, keys)) = cache.get(&p) {
@@ -138,13 +221,16 @@ impl RelayIntake {
                 return Ok(keys.clone());
             }
         }
-        let keys = self.read(arn).await.map_err(IntakeError::KeyUnavailable)?;
+        let keys = self
+            .read(arn)
+            .await
+            .map_err(|detail| IntakeError::KeyUnavailable { detail })?;
         cache.insert(p, (now, keys.clone()));
         Ok(keys)
     }
 
     /// Checks a relayed request's signature and age.
-    pub async fn verify(
+    async fn verify(
         &self,
         p: Partition,
         timestamp: Option<&str>,
@@ -161,12 +247,8 @@ impl RelayIntake {
     /// Whether the verified request is seen for the first time, by any
     /// instance: remembered in the store until its window closes. Called
     /// right before acting on it.
-    pub async fn once(&self, v: &Verified) -> Result<Accepted, IntakeError> {
-        let first = self
-            .store
-            .remember_once(&v.key, v.until, self.clock.now())
-            .await
-            .map_err(IntakeError::Store)?;
+    async fn once(&self, v: &Verified) -> Result<Accepted, IntakeError> {
+        let first = self.store.remember_once(&v.key, v.until, self.clock.now()).await?;
         Ok(if first { Accepted::First } else { Accepted::Replay })
     }
 
@@ -187,5 +269,54 @@ impl RelayIntake {
             }
             other => other.map_err(IntakeError::Refused),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn intake() -> RelayIntake {
+        let mut config = Config::default();
+        config.relay_key_secrets.insert(
+            Partition::AwsUsGov,
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:relay".into(),
+        );
+        let store = crate::store::open("sqlite::memory:").expect("an in-memory store");
+        RelayIntake::new(&config, store, Clock::adjustable())
+    }
+
+    /// Refused before any key is read: no AWS call.
+    #[tokio::test]
+    async fn a_partition_without_a_relay_and_an_oversized_body_are_refused_first() {
+        let intake = intake();
+        for p in ["aws", "aws-cn", "aws-iso", ""] {
+            let e = intake.admit(p, None, None, b"{}").await.unwrap_err();
+            assert!(
+                matches!(&e, IntakeError::NotConfigured(asked) if asked == p),
+                "{p}: {e:?}"
+            );
+            assert!(
+                e.to_string().contains("ACCOUNT_CONNECT_RELAY_KEY_SECRET_AWS_US_GOV"),
+                "{e}"
+            );
+        }
+        let big = vec![b' '; relay::MAX_BODY + 1];
+        let e = intake.admit("aws-us-gov", None, None, &big).await.unwrap_err();
+        assert!(matches!(e, IntakeError::TooLarge), "{e:?}");
+        assert_eq!(e.to_string(), "a relayed request is at most 64 KB");
+    }
+
+    #[test]
+    fn a_partition_mismatch_names_both_partitions() {
+        let e = IntakeError::PartitionMismatch {
+            stack: Partition::Aws,
+            relay: Partition::AwsUsGov,
+        };
+        let m = e.to_string();
+        assert!(
+            m.contains(Partition::Aws.display_name()) && m.contains(Partition::AwsUsGov.display_name()),
+            "{m}"
+        );
     }
 }
