@@ -15,4 +15,4 @@ pub mod token;
 pub use links::{TemplateUploadError, Templates};
 pub use relay_intake::RelayIntake;
 pub(crate) use template::{default_role_name, partition_agnostic};
-pub use template::{policy_resources, render, stack_name, CUSTOM_RESOURCE_ID, ROLE_NAME_PARAMETER};
+pub use template::{policy_resources, render, role_resource, stack_name, CUSTOM_RESOURCE_ID, ROLE_NAME_PARAMETER};
