@@ -219,7 +219,7 @@ struct App {
 async fn spawn_app(store_url: &str) -> App {
     let config = Config {
         store_url: store_url.to_owned(),
-        jwt_secret: Some(SECRET.to_vec()),
+        jwt_secret: Some(SECRET.to_vec().into()),
         ..Config::default()
     };
     let state = app::build(config).expect("store opens");
@@ -715,7 +715,7 @@ async fn main() {
 
     // (a) create over DynamoDB against bare calls on the same table.
     let table = format!("bench-{run}");
-    account_connect::store::create_table(&table)
+    account_connect::store::create_table(&table, &account_connect::app::aws_configs())
         .await
         .expect("table on moto");
     let dynamo = dynamo_creates(&table, &run, n_create, keep).await;

@@ -115,7 +115,7 @@ pub fn main(args: Vec<String>) -> ExitCode {
             return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
         }
     };
-    let in_lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
+    let in_lambda = crate::config::in_lambda();
     let result = match cli.command {
         None if in_lambda => run_lambda(),
         None => {
@@ -190,11 +190,7 @@ const DEFAULT_ADDR: &str = "127.0.0.1:3000";
 /// `ACCOUNT_CONNECT_ADDR` if set (scripts/test runs the README's
 /// `cargo run -- serve` on a free port through it), else the default.
 fn default_addr() -> String {
-    std::env::var("ACCOUNT_CONNECT_ADDR")
-        .ok()
-        .map(|a| a.trim().to_owned())
-        .filter(|a| !a.is_empty())
-        .unwrap_or_else(|| DEFAULT_ADDR.to_owned())
+    crate::config::serve_addr().unwrap_or_else(|| DEFAULT_ADDR.to_owned())
 }
 
 fn serve(addr: String) -> Result<(), String> {
@@ -203,7 +199,7 @@ fn serve(addr: String) -> Result<(), String> {
     let generated = config.jwt_secret.is_none();
     if generated {
         // A fresh secret per run: tokens from an earlier run stop working.
-        config.jwt_secret = Some(crate::ids::random_token(32).into_bytes());
+        config.jwt_secret = Some(crate::ids::random_token(32).into_bytes().into());
     }
     let (secret, issuer, audience) = (
         config.jwt_secret.clone().expect("set above"),
@@ -218,7 +214,7 @@ fn serve(addr: String) -> Result<(), String> {
             .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
         let local = listener.local_addr().map_err(|e| e.to_string())?;
         let by = crate::tenancy::LocalIssuer {
-            secret: &secret,
+            secret: secrecy::ExposeSecret::expose_secret(&secret),
             issuer: &issuer,
             audience: &audience,
         };
@@ -305,7 +301,7 @@ fn init_table() -> Result<(), String> {
         .ok_or("ACCOUNT_CONNECT_STORE must be dynamodb://TABLE")?
         .to_owned();
     runtime()?
-        .block_on(crate::store::create_table(&table))
+        .block_on(crate::store::create_table(&table, &app::aws_configs()))
         .map_err(|e| e.to_string())?;
     println!("table {table} is ready");
     Ok(())
@@ -335,7 +331,8 @@ fn stack_callback(connection: String, role: String, stack: String, request_type:
             .map_err(|e| e.to_string())?
             .ok_or_else(|| format!("no connection {connection} in ACCOUNT_CONNECT_STORE"))?;
         // What the connection's template carries (none without an AWS account).
-        let token = crate::automatic::token::issue_for(&key, &conn).unwrap_or_default();
+        let token =
+            crate::automatic::token::issue_for(secrecy::ExposeSecret::expose_secret(&key), &conn).unwrap_or_default();
         let message = serde_json::json!({
             "RequestType": request_type,
             "StackId": stack,

@@ -23,11 +23,7 @@ pub struct Services {
 impl Services {
     /// The same services on another clock: tests move theirs instead of sleeping.
     pub fn with_clock(mut self, clock: Clock) -> Self {
-        self.relay = Arc::new(RelayIntake::new(
-            &self.config,
-            self.connections.store.clone(),
-            clock.clone(),
-        ));
+        self.relay = Arc::new(self.relay.with_clock(clock.clone()));
         self.connections = self.connections.with_clock(clock);
         self.organizations = self.organizations.with_connections(self.connections.clone());
         self

@@ -43,7 +43,11 @@ pub fn run(a: Args) -> Result<(), String> {
             .map_err(|e| e.to_string())?
             .ok_or_else(|| format!("no organization {} in ACCOUNT_CONNECT_STORE", a.organization))?;
         // What the member template carries.
-        let token = crate::organizations::token::issue(&key, o.id.as_str(), o.management_account_id.as_str());
+        let token = crate::organizations::token::issue(
+            secrecy::ExposeSecret::expose_secret(&key),
+            o.id.as_str(),
+            o.management_account_id.as_str(),
+        );
         let mut props = serde_json::json!({"OrganizationId": o.id.as_str(), "CallbackToken": token});
         if let Some(r) = &a.role_arn {
             props["RoleArn"] = serde_json::json!(r);

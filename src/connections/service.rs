@@ -60,7 +60,7 @@ impl ConnectionService {
     /// The same service on another clock (a test's adjustable one).
     pub fn with_clock(self, clock: Clock) -> Self {
         ConnectionService {
-            verifier: Arc::new(Verifier::from_config(&self.config).with_clock(clock.clone())),
+            verifier: Arc::new(self.verifier.on_clock(&self.config, clock.clone())),
             clock,
             ..self
         }

@@ -101,9 +101,9 @@ pub(crate) fn system_tenant(org: &str, who: &str) -> Tenant {
 }
 
 impl OrganizationService {
-    pub fn new(connections: ConnectionService) -> Self {
+    pub fn new(connections: ConnectionService, aws: crate::sdk::AwsConfigs) -> Self {
         OrganizationService {
-            reader: Arc::new(OrgReader::from_config(&connections.config)),
+            reader: Arc::new(OrgReader::from_config(&connections.config, aws)),
             connections,
         }
     }
@@ -118,7 +118,7 @@ impl OrganizationService {
 
     pub(super) fn callback(&self, partition: Partition) -> Result<(&str, &[u8]), OrganizationError> {
         let c = &self.connections.config;
-        match (c.topics.get(&partition), c.callback_key.as_deref()) {
+        match (c.topics.get(&partition), c.expose_callback_key()) {
             (Some(t), Some(k)) => Ok((t.as_str(), k)),
             _ => Err(OrganizationError::CallbackUnavailable(partition)),
         }

@@ -57,7 +57,7 @@ pub const TEST_SECRET: &[u8] = b"test-secret-test-secret-test-secret!";
 pub fn test_config() -> Config {
     Config {
         store_url: "sqlite::memory:".into(),
-        jwt_secret: Some(TEST_SECRET.to_vec()),
+        jwt_secret: Some(TEST_SECRET.to_vec().into()),
         ..Config::default()
     }
 }
@@ -98,7 +98,7 @@ pub fn moto_endpoint() -> String {
 pub async fn dynamo_store_url() -> String {
     moto_endpoint();
     let table = format!("test-{}", account_connect::ids::random_token(6));
-    account_connect::store::create_table(&table)
+    account_connect::store::create_table(&table, &app::aws_configs())
         .await
         .expect("table on moto");
     format!("dynamodb://{table}")
