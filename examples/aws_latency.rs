@@ -219,10 +219,10 @@ struct App {
 async fn spawn_app(store_url: &str) -> App {
     let config = Config {
         store_url: store_url.to_owned(),
-        jwt_secret: Some(SECRET.to_vec()),
+        jwt_secret: Some(SECRET.to_vec().into()),
         ..Config::default()
     };
-    let store = account_connect::store::open(&config.store_url).expect("store opens");
+    let store = account_connect::store::open(&config.store_url, &app::aws_configs()).expect("store opens");
     let state = app::build_with_store(config, store.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("bound");
@@ -716,7 +716,7 @@ async fn main() {
 
     // (a) create over DynamoDB against bare calls on the same table.
     let table = format!("bench-{run}");
-    account_connect::store::create_table(&table)
+    account_connect::store::create_table(&table, &account_connect::app::aws_configs())
         .await
         .expect("table on moto");
     let dynamo = dynamo_creates(&table, &run, n_create, keep).await;

@@ -118,7 +118,7 @@ pub fn main(args: Vec<String>) -> ExitCode {
             return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
         }
     };
-    let in_lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
+    let in_lambda = crate::config::in_lambda();
     if cli.command.is_none() && !in_lambda {
         let _ = Cli::command().write_long_help(&mut std::io::stderr());
         return ExitCode::from(2);
@@ -206,11 +206,7 @@ const DEFAULT_ADDR: &str = "127.0.0.1:3000";
 /// `ACCOUNT_CONNECT_ADDR` if set (scripts/test runs the README's
 /// `cargo run -- serve` on a free port through it), else the default.
 fn default_addr() -> String {
-    std::env::var("ACCOUNT_CONNECT_ADDR")
-        .ok()
-        .map(|a| a.trim().to_owned())
-        .filter(|a| !a.is_empty())
-        .unwrap_or_else(|| DEFAULT_ADDR.to_owned())
+    crate::config::serve_addr().unwrap_or_else(|| DEFAULT_ADDR.to_owned())
 }
 
 fn serve(mut config: Config, addr: String) -> Result<(), CliError> {
@@ -218,7 +214,7 @@ fn serve(mut config: Config, addr: String) -> Result<(), CliError> {
     let generated = config.jwt_secret.is_none();
     if generated {
         // A fresh secret per run: tokens from an earlier run stop working.
-        config.jwt_secret = Some(crate::ids::random_token(32).into_bytes());
+        config.jwt_secret = Some(crate::ids::random_token(32).into_bytes().into());
     }
     let (secret, issuer, audience) = (
         config.jwt_secret.clone().expect("set above"),
@@ -235,7 +231,7 @@ fn serve(mut config: Config, addr: String) -> Result<(), CliError> {
         let listener = tokio::net::TcpListener::bind(&addr).await.map_err(cannot_listen)?;
         let local = listener.local_addr().map_err(cannot_listen)?;
         let by = crate::tenancy::LocalIssuer {
-            secret: &secret,
+            secret: secrecy::ExposeSecret::expose_secret(&secret),
             issuer: &issuer,
             audience: &audience,
         };
@@ -317,7 +313,7 @@ fn init_table(config: &Config) -> Result<(), CliError> {
         .store_url
         .strip_prefix("dynamodb://")
         .ok_or(CliError::NotDynamoDb)?;
-    runtime()?.block_on(crate::store::create_table(table))?;
+    runtime()?.block_on(crate::store::create_table(table, &app::aws_configs()))?;
     println!("table {table} is ready");
     Ok(())
 }
@@ -346,7 +342,8 @@ fn stack_callback(
             .await?
             .ok_or(CliError::NoConnection(id))?;
         // What the connection's template carries (none without an AWS account).
-        let token = crate::automatic::token::issue_for(&key, &conn).unwrap_or_default();
+        let token =
+            crate::automatic::token::issue_for(secrecy::ExposeSecret::expose_secret(&key), &conn).unwrap_or_default();
         let message = serde_json::json!({
             "RequestType": request_type,
             "StackId": stack,

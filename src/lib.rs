@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod organizations;
 pub mod policy;
 pub mod recheck;
+pub mod sdk;
 pub mod services;
 pub mod store;
 pub mod telemetry;

@@ -5,8 +5,10 @@
 //! Manager: HMAC-SHA256 over `<timestamp>.<body>`, hex, in
 //! `X-Spot-Relay-Signature`, the Unix timestamp in `X-Spot-Relay-Timestamp`.
 
+use crate::config::Secret;
 use crate::domain::Partition;
 use hmac::{Hmac, Mac};
+use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 
 pub const TIMESTAMP_HEADER: &str = "x-spot-relay-timestamp";
@@ -68,7 +70,7 @@ pub fn sign(key: &[u8], timestamp: i64, body: &[u8]) -> String {
 /// time, against each key in turn (the current one and, during a rotation,
 /// the previous one). Answers the request's timestamp.
 pub fn verify(
-    keys: &[Vec<u8>],
+    keys: &[Secret],
     timestamp: Option<&str>,
     signature: Option<&str>,
     body: &[u8],
@@ -88,7 +90,10 @@ pub fn verify(
     if now - at > MAX_AGE_SECS {
         return Err(Refusal::Stale);
     }
-    if keys.iter().any(|k| mac(k, ts, body).verify_slice(&sig).is_ok()) {
+    if keys
+        .iter()
+        .any(|k| mac(k.expose_secret(), ts, body).verify_slice(&sig).is_ok())
+    {
         Ok(at)
     } else {
         Err(Refusal::BadSignature)
@@ -124,7 +129,7 @@ mod tests {
     fn a_signed_body_verifies_within_five_minutes() {
         let body = br#"{"RequestType":"Create"}"#;
         let sig = sign(KEY, NOW, body);
-        let keys = [KEY.to_vec()];
+        let keys = [Secret::from(KEY.to_vec())];
         let ts = NOW.to_string();
         assert_eq!(verify(&keys, Some(&ts), Some(&sig), body, NOW), Ok(NOW));
         assert_eq!(verify(&keys, Some(&ts), Some(&sig), body, NOW + MAX_AGE_SECS), Ok(NOW));
@@ -146,19 +151,19 @@ mod tests {
             verify(&keys, Some(&later), Some(&sig), body, NOW),
             Err(Refusal::BadSignature)
         );
-        let other = [b"another-key-another-key-another!".to_vec()];
+        let other = [Secret::from(b"another-key-another-key-another!".to_vec())];
         assert_eq!(
             verify(&other, Some(&ts), Some(&sig), body, NOW),
             Err(Refusal::BadSignature)
         );
         // The previous key still verifies during a rotation.
-        let both = [other[0].clone(), KEY.to_vec()];
+        let both = [other[0].clone(), Secret::from(KEY.to_vec())];
         assert_eq!(verify(&both, Some(&ts), Some(&sig), body, NOW), Ok(NOW));
     }
 
     #[test]
     fn malformed_headers_are_refused() {
-        let keys = [KEY.to_vec()];
+        let keys = [Secret::from(KEY.to_vec())];
         let sig = sign(KEY, NOW, b"x");
         let ts = NOW.to_string();
         for (t, s) in [

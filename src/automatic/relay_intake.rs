@@ -11,8 +11,11 @@ use super::responder::Responder;
 use super::stack_arn::StackArn;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::config::Secret;
 use crate::domain::Partition;
+use crate::sdk::AwsConfigs;
 use crate::store::{DynStore, StoreError};
+use secrecy::ExposeSecret;
 use std::collections::BTreeMap;
 use tokio::sync::{Mutex, OnceCell};
 
@@ -25,9 +28,10 @@ const MIN_REREAD: i64 = 10;
 pub struct RelayIntake {
     pub responder: Responder,
     secrets: BTreeMap<Partition, String>,
+    aws: AwsConfigs,
     client: OnceCell<aws_sdk_secretsmanager::Client>,
     /// Per partition: when read, and the keys (current first).
-    cache: Mutex<BTreeMap<Partition, (i64, Vec<Vec<u8>>)>>,
+    cache: Mutex<BTreeMap<Partition, (i64, Vec<Secret>)>>,
     /// Where accepted requests are remembered.
     store: DynStore,
     clock: Clock,
@@ -93,13 +97,28 @@ pub enum IntakeError {
 }
 
 impl RelayIntake {
-    pub fn new(config: &Config, store: DynStore, clock: Clock) -> Self {
+    pub fn new(config: &Config, store: DynStore, clock: Clock, aws: AwsConfigs) -> Self {
         RelayIntake {
             responder: Responder::new(config),
             secrets: config.relay_key_secrets.clone(),
+            aws,
             client: OnceCell::new(),
             cache: Mutex::new(BTreeMap::new()),
             store,
+            clock,
+        }
+    }
+
+    /// The same intake on another clock (a test's adjustable one), with
+    /// nothing read yet.
+    pub fn with_clock(&self, clock: Clock) -> Self {
+        RelayIntake {
+            responder: self.responder.clone(),
+            secrets: self.secrets.clone(),
+            aws: self.aws.clone(),
+            client: OnceCell::new(),
+            cache: Mutex::new(BTreeMap::new()),
+            store: self.store.clone(),
             clock,
         }
     }
@@ -162,16 +181,16 @@ impl RelayIntake {
     async fn client(&self, arn: &str) -> &aws_sdk_secretsmanager::Client {
         self.client
             .get_or_init(|| async {
-                let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+                let mut conf = aws_sdk_secretsmanager::config::Builder::from(self.aws.own().await);
                 if let Some(region) = arn.split(':').nth(3).filter(|r| !r.is_empty()) {
-                    loader = loader.region(aws_config::Region::new(region.to_owned()));
+                    conf = conf.region(aws_config::Region::new(region.to_owned()));
                 }
-                aws_sdk_secretsmanager::Client::new(&loader.load().await)
+                aws_sdk_secretsmanager::Client::from_conf(conf.build())
             })
             .await
     }
 
-    async fn read(&self, arn: &str) -> Result<Vec<Vec<u8>>, String> {
+    async fn read(&self, arn: &str) -> Result<Vec<Secret>, String> {
         let client = self.client(arn).await;
         let mut keys = Vec::new();
         for stage in ["AWSCURRENT", "AWSPREVIOUS"] {
@@ -183,8 +202,8 @@ impl RelayIntake {
                 .await
             {
                 Ok(out) => {
-                    let key = out.secret_string.unwrap_or_default().trim().as_bytes().to_vec();
-                    if key.len() >= relay::MIN_KEY_BYTES {
+                    let key = Secret::from(out.secret_string.unwrap_or_default().trim().as_bytes().to_vec());
+                    if key.expose_secret().len() >= relay::MIN_KEY_BYTES {
                         keys.push(key);
                     } else {
                         tracing::error!(secret = %arn, stage, "a relay key is shorter than 32 characters; ignored");
@@ -208,7 +227,7 @@ impl RelayIntake {
 
     /// The partition's keys, from the cache unless older than the TTL or
     /// `again` (and not read a moment ago).
-    async fn keys(&self, p: Partition, again: bool) -> Result<Vec<Vec<u8>>, IntakeError> {
+    async fn keys(&self, p: Partition, again: bool) -> Result<Vec<Secret>, IntakeError> {
         let arn = self
             .secrets
             .get(&p)
@@ -282,8 +301,21 @@ mod tests {
             Partition::AwsUsGov,
             "arn:aws:secretsmanager:us-east-1:123456789012:secret:relay".into(),
         );
-        let store = crate::store::open("sqlite::memory:").expect("an in-memory store");
-        RelayIntake::new(&config, store, Clock::adjustable())
+        // These tests are refused before any AWS call: a configuration that
+        // was never loaded from anywhere says so if one is made.
+        struct NoAws;
+        #[async_trait::async_trait]
+        impl crate::sdk::Loader for NoAws {
+            async fn own(&self) -> aws_config::SdkConfig {
+                panic!("no AWS call is expected here")
+            }
+            async fn profile(&self, _: &str) -> aws_config::SdkConfig {
+                panic!("no AWS call is expected here")
+            }
+        }
+        let aws = AwsConfigs::new(NoAws);
+        let store = crate::store::open("sqlite::memory:", &aws).expect("an in-memory store");
+        RelayIntake::new(&config, store, Clock::adjustable(), aws)
     }
 
     /// Refused before any key is read: no AWS call.

@@ -260,7 +260,7 @@ async fn decide(state: &Services, req: &Request, stack: &StackArn) -> Result<Dec
         );
     }
     let p = &req.resource_properties;
-    let Some(key) = state.config.callback_key.as_deref() else {
+    let Some(key) = state.config.expose_callback_key() else {
         return Ok(refuse(
             "Spot's callback is not configured to accept stacks; connect this account manually.".into(),
         ));

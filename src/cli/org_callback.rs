@@ -35,7 +35,11 @@ pub fn run(mut config: Config, a: Args) -> Result<(), CliError> {
             .await?
             .ok_or(CliError::NoOrganization(id))?;
         // What the member template carries.
-        let token = crate::organizations::token::issue(&key, o.id.as_str(), o.management_account_id.as_str());
+        let token = crate::organizations::token::issue(
+            secrecy::ExposeSecret::expose_secret(&key),
+            o.id.as_str(),
+            o.management_account_id.as_str(),
+        );
         let mut props = serde_json::json!({"OrganizationId": o.id.as_str(), "CallbackToken": token});
         if let Some(r) = &a.role_arn {
             props["RoleArn"] = serde_json::json!(r);

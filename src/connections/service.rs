@@ -41,6 +41,8 @@ pub struct Deps {
     pub cursors: Arc<Cursors>,
     /// Decides expiry and stamps every record.
     pub clock: Clock,
+    /// The AWS SDK's configuration, loaded once per partition (by `app`).
+    pub aws: crate::sdk::AwsConfigs,
 }
 
 #[derive(Clone)]

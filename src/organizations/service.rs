@@ -119,7 +119,7 @@ pub(crate) fn system_tenant(org: &str, who: &str) -> Tenant {
 impl OrganizationService {
     pub fn new(deps: &Deps, connections: ConnectionService) -> Self {
         OrganizationService {
-            reader: Arc::new(OrgReader::from_config(&deps.config)),
+            reader: Arc::new(OrgReader::from_config(&deps.config, deps.aws.clone())),
             store: deps.store.clone(),
             config: deps.config.clone(),
             templates: deps.templates.clone(),
@@ -138,7 +138,7 @@ impl OrganizationService {
 
     pub(super) fn callback(&self, partition: Partition) -> Result<(&str, &[u8]), OrganizationError> {
         let c = &self.config;
-        match (c.topics.get(&partition), c.callback_key.as_deref()) {
+        match (c.topics.get(&partition), c.expose_callback_key()) {
             (Some(t), Some(k)) => Ok((t.as_str(), k)),
             _ => Err(OrganizationError::CallbackUnavailable(partition)),
         }

@@ -30,6 +30,7 @@ mod policy_render;
 mod recheck_fleet;
 mod regions;
 mod relay;
+mod secrets;
 mod spot_compat;
 mod spot_report;
 mod store_conformance;

@@ -2,6 +2,7 @@
 
 use crate::common;
 
+use account_connect::app;
 use account_connect::domain::{ConnectedStack, Connection, ConnectionId, Event, EventKind, Method, Status};
 use account_connect::domain::{ExternalId, ExternalIdPrefix, NewConnection, Partition};
 use account_connect::policy::Permissions;
@@ -11,8 +12,11 @@ const NOW: i64 = 1_800_000_000;
 
 async fn stores() -> Vec<(&'static str, DynStore)> {
     vec![
-        ("sqlite", store::open("sqlite::memory:").unwrap()),
-        ("dynamodb", store::open(&common::dynamo_store_url().await).unwrap()),
+        ("sqlite", store::open("sqlite::memory:", &app::aws_configs()).unwrap()),
+        (
+            "dynamodb",
+            store::open(&common::dynamo_store_url().await, &app::aws_configs()).unwrap(),
+        ),
     ]
 }
 
@@ -500,8 +504,16 @@ async fn a_key_is_remembered_once_until_it_expires_by_every_handle_on_the_store(
     let dynamo = common::dynamo_store_url().await;
     // Two handles on each store: two processes (Lambda instances) sharing it.
     let pairs = [
-        ("sqlite", store::open(&sqlite).unwrap(), store::open(&sqlite).unwrap()),
-        ("dynamodb", store::open(&dynamo).unwrap(), store::open(&dynamo).unwrap()),
+        (
+            "sqlite",
+            store::open(&sqlite, &app::aws_configs()).unwrap(),
+            store::open(&sqlite, &app::aws_configs()).unwrap(),
+        ),
+        (
+            "dynamodb",
+            store::open(&dynamo, &app::aws_configs()).unwrap(),
+            store::open(&dynamo, &app::aws_configs()).unwrap(),
+        ),
     ];
     for (name, a, b) in pairs {
         let key = format!("relay#aws-us-gov#{}", account_connect::ids::random_token(8));
@@ -536,7 +548,7 @@ async fn racing_handles_remember_a_key_for_one_of_them_only() {
     let sqlite = format!("sqlite://{}", file.display());
     for (name, url) in [("sqlite", sqlite.as_str()), ("dynamodb", dynamo.as_str())] {
         let key = format!("relay#aws-cn#{}", account_connect::ids::random_token(8));
-        let handles: Vec<_> = (0..8).map(|_| store::open(url).unwrap()).collect();
+        let handles: Vec<_> = (0..8).map(|_| store::open(url, &app::aws_configs()).unwrap()).collect();
         let firsts = futures::future::join_all(handles.iter().map(|s| s.remember_once(&key, NOW + 301, NOW))).await;
         let won = firsts.into_iter().map(Result::unwrap).filter(|first| *first).count();
         assert_eq!(won, 1, "{name}");

@@ -58,7 +58,7 @@ pub const TEST_SECRET: &[u8] = b"test-secret-test-secret-test-secret!";
 pub fn test_config() -> Config {
     Config {
         store_url: "sqlite::memory:".into(),
-        jwt_secret: Some(TEST_SECRET.to_vec()),
+        jwt_secret: Some(TEST_SECRET.to_vec().into()),
         ..Config::default()
     }
 }
@@ -99,7 +99,7 @@ pub fn moto_endpoint() -> String {
 pub async fn dynamo_store_url() -> String {
     moto_endpoint();
     let table = format!("test-{}", account_connect::ids::random_token(6));
-    account_connect::store::create_table(&table)
+    account_connect::store::create_table(&table, &app::aws_configs())
         .await
         .expect("table on moto");
     format!("dynamodb://{table}")
@@ -121,7 +121,7 @@ pub async fn spawn_with_state(config: Config) -> (TestApp, Services) {
 /// keep theirs privately, so a test that reads or shapes records keeps its
 /// own handle.
 pub async fn spawn_with_store(config: Config) -> (TestApp, Services, DynStore) {
-    let store = account_connect::store::open(&config.store_url).expect("store opens");
+    let store = account_connect::store::open(&config.store_url, &app::aws_configs()).expect("store opens");
     let state = app::build_on(config, store.clone(), Clock::adjustable());
     (serve(state.clone()).await, state, store)
 }

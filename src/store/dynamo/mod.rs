@@ -27,6 +27,7 @@ mod table;
 pub use table::{create_table, CreateTableError};
 
 use super::StoreError;
+use crate::sdk::AwsConfigs;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
@@ -42,6 +43,8 @@ pub struct DynamoStore {
     table: String,
     /// Overrides the SDK's endpoint resolution (and `AWS_ENDPOINT_URL*`).
     endpoint: Option<String>,
+    /// What the client is built from, on first use.
+    aws: AwsConfigs,
     client: OnceCell<Client>,
 }
 
@@ -66,20 +69,21 @@ fn sdk_err<E: std::fmt::Debug, R: std::fmt::Debug>(e: SdkError<E, R>) -> StoreEr
 }
 
 impl DynamoStore {
-    pub fn new(table: String) -> Self {
+    pub fn new(table: String, aws: AwsConfigs) -> Self {
         DynamoStore {
             table,
             endpoint: None,
+            aws,
             client: OnceCell::new(),
         }
     }
 
     /// The store on DynamoDB at `endpoint`, whatever the environment says:
     /// lets one process talk to two endpoints (a test's unreachable one).
-    pub fn with_endpoint(table: String, endpoint: &str) -> Self {
+    pub fn with_endpoint(table: String, endpoint: &str, aws: AwsConfigs) -> Self {
         DynamoStore {
             endpoint: Some(endpoint.to_owned()),
-            ..Self::new(table)
+            ..Self::new(table, aws)
         }
     }
 
@@ -87,21 +91,19 @@ impl DynamoStore {
     async fn client(&self) -> &Client {
         self.client
             .get_or_init(|| async {
-                let mut conf = aws_config::defaults(aws_config::BehaviorVersion::latest());
+                let conf = crate::sdk::tuned(
+                    self.aws.own().await,
+                    aws_config::timeout::TimeoutConfig::builder()
+                        .connect_timeout(Duration::from_secs(2))
+                        .operation_timeout(Duration::from_secs(8))
+                        .build(),
+                    aws_config::retry::RetryConfig::standard().with_max_attempts(3),
+                );
+                let mut conf = aws_sdk_dynamodb::config::Builder::from(&conf);
                 if let Some(url) = &self.endpoint {
                     conf = conf.endpoint_url(url);
                 }
-                let conf = conf
-                    .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(3))
-                    .timeout_config(
-                        aws_config::timeout::TimeoutConfig::builder()
-                            .connect_timeout(Duration::from_secs(2))
-                            .operation_timeout(Duration::from_secs(8))
-                            .build(),
-                    )
-                    .load()
-                    .await;
-                Client::new(&conf)
+                Client::from_conf(conf.build())
             })
             .await
     }
