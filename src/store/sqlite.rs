@@ -204,6 +204,29 @@ pub(super) fn insert_connection(
     insert_event(tx, e)
 }
 
+/// One page of a query selecting `(data, position)` with `LIMIT limit + 1`:
+/// the first `limit` records, and the position after them when more follow.
+fn page_of<T: serde::de::DeserializeOwned, K: rusqlite::types::FromSql + ToString>(
+    stmt: &mut rusqlite::Statement,
+    params: impl rusqlite::Params,
+    limit: usize,
+) -> Result<Page<T>, StoreError> {
+    let rows: Vec<(String, K)> = stmt
+        .query_map(params, |r| Ok((r.get(0)?, r.get(1)?)))
+        .map_err(unavailable)?
+        .collect::<Result<_, _>>()
+        .map_err(unavailable)?;
+    let more = rows.len() > limit;
+    let rows = &rows[..rows.len().min(limit)];
+    let next = if more {
+        rows.last().map(|(_, k)| k.to_string())
+    } else {
+        None
+    };
+    let items = rows.iter().map(|(d, _)| from_json(d)).collect::<Result<_, _>>()?;
+    Ok(Page { items, next })
+}
+
 #[async_trait::async_trait]
 impl Store for SqliteStore {
     async fn create(
@@ -343,16 +366,7 @@ impl Store for SqliteStore {
                      ORDER BY sort_key LIMIT ?4",
                 )
                 .map_err(unavailable)?;
-            let rows: Vec<(String, String)> = stmt
-                .query_map(params![org, after, prefix, limit as i64 + 1], |r| Ok((r.get(0)?, r.get(1)?)))
-                .map_err(unavailable)?
-                .collect::<Result<_, _>>()
-                .map_err(unavailable)?;
-            let more = rows.len() > limit;
-            let rows = &rows[..rows.len().min(limit)];
-            let next = if more { rows.last().map(|(_, k)| k.clone()) } else { None };
-            let items = rows.iter().map(|(d, _)| from_json(d)).collect::<Result<_, _>>()?;
-            Ok(Page { items, next })
+            page_of::<_, String>(&mut stmt, params![org, after, prefix, limit as i64 + 1], limit)
         })
         .await
     }
@@ -369,22 +383,7 @@ impl Store for SqliteStore {
             let mut stmt = db
                 .prepare("SELECT data, seq FROM events WHERE connection_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3")
                 .map_err(unavailable)?;
-            let rows: Vec<(String, i64)> = stmt
-                .query_map(params![id.as_str(), after, limit as i64 + 1], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })
-                .map_err(unavailable)?
-                .collect::<Result<_, _>>()
-                .map_err(unavailable)?;
-            let more = rows.len() > limit;
-            let rows = &rows[..rows.len().min(limit)];
-            let next = if more {
-                rows.last().map(|(_, seq)| seq.to_string())
-            } else {
-                None
-            };
-            let items = rows.iter().map(|(d, _)| from_json(d)).collect::<Result<_, _>>()?;
-            Ok(Page { items, next })
+            page_of::<_, i64>(&mut stmt, params![id.as_str(), after, limit as i64 + 1], limit)
         })
         .await
     }
@@ -401,20 +400,7 @@ impl Store for SqliteStore {
             let mut stmt = db
                 .prepare("SELECT data, id FROM connections WHERE state = 'connected' AND id > ?1 ORDER BY id LIMIT ?2")
                 .map_err(unavailable)?;
-            let rows: Vec<(String, String)> = stmt
-                .query_map(params![after, limit as i64 + 1], |r| Ok((r.get(0)?, r.get(1)?)))
-                .map_err(unavailable)?
-                .collect::<Result<_, _>>()
-                .map_err(unavailable)?;
-            let more = rows.len() > limit;
-            let rows = &rows[..rows.len().min(limit)];
-            let next = if more {
-                rows.last().map(|(_, id)| id.clone())
-            } else {
-                None
-            };
-            let items = rows.iter().map(|(d, _)| from_json(d)).collect::<Result<_, _>>()?;
-            Ok(Page { items, next })
+            page_of::<_, String>(&mut stmt, params![after, limit as i64 + 1], limit)
         })
         .await
     }
