@@ -211,8 +211,13 @@ fn serve(addr: String) -> Result<(), String> {
         config.jwt_audience.clone(),
     );
     let store = config.store_url.clone();
-    let app = app::router(app::build(config).map_err(|e| e.to_string())?);
+    let services = app::build(config).map_err(|e| e.to_string())?;
+    let app = app::router(services.clone());
     runtime()?.block_on(async move {
+        // With ACCOUNT_CONNECT_EVENT_BUS set, the outbox is delivered in-process.
+        if let Some(dispatcher) = crate::events::Dispatcher::for_services(&services).await {
+            tokio::spawn(dispatcher.run(std::time::Duration::from_secs(1)));
+        }
         let listener = tokio::net::TcpListener::bind(&addr)
             .await
             .map_err(|e| format!("cannot listen on {addr}: {e}"))?;

@@ -19,6 +19,7 @@ const RANKS: &[&str] = &[
     "bin",
     "cli",
     "app",
+    "events",
     "api",
     "callback",
     "recheck",
