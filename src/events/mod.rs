@@ -12,6 +12,7 @@
 //! connection as the change left it (stored in the outbox item).
 
 mod eventbridge;
+pub mod lambda;
 
 pub use eventbridge::{EventBridge, PublishError};
 

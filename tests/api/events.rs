@@ -1,13 +1,16 @@
 //! State-change events against moto: the outbox delivered to an EventBridge
 //! bus whose rule targets an SQS queue (a connect, then a re-check finding
-//! drift), and a change stored while no dispatcher ran delivered exactly
-//! once when one starts, on both stores.
+//! drift), a change stored while no dispatcher ran delivered exactly once
+//! when one starts, on both stores, and the dispatcher function fed the
+//! table's stream as Lambda would.
 
 use crate::common::{self, TestApp};
 use crate::recheck_fleet::{drop_action, some_action};
 use account_connect::config::Config;
-use account_connect::events::Dispatcher;
+use account_connect::domain::ChangeType;
+use account_connect::events::{lambda, Dispatcher};
 use account_connect::recheck::{local, EnumerateOptions, Worker};
+use aws_lambda_events::event::dynamodb::Event as StreamEvent;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -228,4 +231,118 @@ async fn a_change_stored_while_no_dispatcher_ran_is_delivered_once_when_one_star
         assert!(received(&queue, 0, Duration::from_secs(2)).await.is_empty(), "{name}");
     }
     let _ = std::fs::remove_file(&file);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_dispatcher_function_delivers_the_outbox_items_of_a_stream_batch() {
+    use aws_sdk_dynamodb::types::{StreamSpecification, StreamViewType};
+    let url = common::dynamo_store_url().await;
+    let table = url.strip_prefix("dynamodb://").unwrap();
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk().await);
+    let spec = StreamSpecification::builder()
+        .stream_enabled(true)
+        .stream_view_type(StreamViewType::NewAndOldImages)
+        .build()
+        .unwrap();
+    ddb.update_table()
+        .table_name(table)
+        .stream_specification(spec)
+        .send()
+        .await
+        .unwrap();
+    let stream = ddb
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await
+        .unwrap()
+        .table
+        .unwrap()
+        .latest_stream_arn
+        .unwrap();
+    let (bus, queue) = bus_to_queue().await;
+    let config = Config {
+        store_url: url,
+        ..with_bus(common::test_config(), &bus)
+    };
+    let (app, state, store) = common::spawn_with_store(config).await;
+    let (c, _, _) = connected(&app, &common::token("org-a", None)).await;
+
+    // The stream as Lambda's event source mapping hands it over.
+    let (ok, out) = common::run_python("tests/tools/stream_event.py", &[&stream, &common::moto_endpoint()], "");
+    assert!(ok, "{out}");
+    let event: StreamEvent = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    assert!(
+        event.records.len() > 4,
+        "the connection, its events, claims and holds too: {out}"
+    );
+    let items = lambda::outbox_items(&event).unwrap();
+    assert_eq!(items.len(), 1, "only the outbox insert: {items:?}");
+    assert_eq!(
+        (items[0].kind, items[0].connection_id.as_str()),
+        (ChangeType::Connected, c["id"].as_str().unwrap())
+    );
+
+    let dispatcher = Dispatcher::for_services(&state).await.unwrap();
+    assert_eq!(lambda::handle(&dispatcher, event).await.unwrap(), 1);
+    let got = received(&queue, 1, Duration::from_secs(10)).await;
+    assert_eq!(got.len(), 1, "{got:#?}");
+    assert_eq!(
+        (got[0]["detail-type"].as_str(), &got[0]["detail"]["data"]["id"]),
+        (Some("connection.connected"), &c["id"])
+    );
+    assert!(store.undelivered(10).await.unwrap().is_empty(), "marked delivered");
+}
+
+#[test]
+fn the_template_feeds_the_dispatcher_function_the_outbox_inserts_of_the_tables_stream() {
+    let (ok, out) = common::run_python("tests/tools/template_json.py", &["template.yaml"], "");
+    assert!(ok, "{out}");
+    let t: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    let r = &t["Resources"];
+    let table = &r["ConnectionsTable"]["Properties"];
+    assert!(
+        matches!(
+            table["StreamSpecification"]["StreamViewType"].as_str(),
+            Some("NEW_IMAGE" | "NEW_AND_OLD_IMAGES")
+        ),
+        "the dispatcher reads the new image: {table}"
+    );
+    let f = &r["DispatcherFunction"];
+    let binary = f["Metadata"]["BuildProperties"]["Binary"].as_str().unwrap();
+    let cargo = std::fs::read_to_string(common::repo_path("Cargo.toml")).unwrap();
+    assert!(
+        cargo.contains(&format!("name = \"{binary}\"")),
+        "{binary} is a binary of the crate"
+    );
+    let env = &f["Properties"]["Environment"]["Variables"];
+    assert_eq!(env["ACCOUNT_CONNECT_EVENT_BUS"], json!({"Ref": "EventBus"}));
+    assert_eq!(env["ACCOUNT_CONNECT_EVENT_SOURCE"], json!({"Ref": "EventSource"}));
+    assert_eq!(t["Parameters"]["EventSource"]["Default"], "account-connect");
+    let statements = f["Properties"]["Policies"][0]["Statement"].to_string();
+    assert!(
+        statements.contains("events:PutEvents") && statements.contains("dynamodb:UpdateItem"),
+        "{statements}"
+    );
+    let source = &f["Properties"]["Events"]["Outbox"]["Properties"];
+    assert_eq!(
+        source["Stream"],
+        json!({"Fn::GetAtt": ["ConnectionsTable", "StreamArn"]})
+    );
+    assert_eq!(
+        source["DestinationConfig"]["OnFailure"]["Destination"],
+        json!({"Fn::GetAtt": ["DispatcherDeadLetterQueue", "Arn"]})
+    );
+    // The filter passes what `lambda::outbox_items` keeps: inserts of OUTBOX# sort keys.
+    let pattern: Value =
+        serde_json::from_str(source["FilterCriteria"]["Filters"][0]["Pattern"].as_str().unwrap()).unwrap();
+    assert_eq!(pattern["eventName"], json!(["INSERT"]), "{pattern}");
+    assert_eq!(
+        pattern["dynamodb"]["Keys"]["sk"]["S"],
+        json!([{"prefix": "OUTBOX#"}]),
+        "{pattern}"
+    );
+    for alarm in ["DispatcherDeadLetterAlarm", "DispatcherIteratorAgeAlarm"] {
+        assert_eq!(r[alarm]["Type"], "AWS::CloudWatch::Alarm", "{alarm}");
+    }
 }
