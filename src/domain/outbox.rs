@@ -79,3 +79,76 @@ impl OutboxItem {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{ExternalId, ExternalIdPrefix, Method, NewConnection, Partition, Permissions};
+
+    fn pending() -> Connection {
+        Connection::new_pending(NewConnection {
+            id: ConnectionId::generate(),
+            org: "org-a".into(),
+            account_id: "act-1".parse().unwrap(),
+            partition: Partition::Aws,
+            method: Method::Manual,
+            permissions: Permissions::Default,
+            aws_account_id: None,
+            external_id: ExternalId::generate(&ExternalIdPrefix::default()),
+            organization: None,
+            created_by: "tester".into(),
+            at: 100,
+            expires_at: 200,
+        })
+    }
+
+    /// `old` changed by `f`, version advanced as a service writes it.
+    fn changed(old: &Connection, f: impl FnOnce(&mut Connection)) -> Connection {
+        let mut new = old.clone();
+        f(&mut new);
+        new.version += 1;
+        new
+    }
+
+    fn kind(old: &Connection, new: &Connection) -> Option<(ChangeType, Option<Health>)> {
+        OutboxItem::between(old, new, 7).map(|i| {
+            assert_eq!((i.sequence, i.at, &i.connection), (new.version, 7, new));
+            (i.kind, i.previous_health)
+        })
+    }
+
+    #[test]
+    fn each_state_change_is_one_event_and_other_changes_none() {
+        let p = pending();
+        let connected = changed(&p, |c| {
+            c.state = Status::Connected;
+            c.health = Some(Health::Healthy);
+        });
+        assert_eq!(kind(&p, &connected), Some((ChangeType::Connected, None)));
+        let degraded = changed(&connected, |c| c.health = Some(Health::Degraded));
+        assert_eq!(
+            kind(&connected, &degraded),
+            Some((ChangeType::HealthChanged, Some(Health::Healthy)))
+        );
+        let checked_again = changed(&degraded, |c| c.checked_at = Some(300));
+        assert_eq!(kind(&degraded, &checked_again), None, "a check that changes no state");
+        let rotating = changed(&degraded, |c| {
+            c.pending_external_id = Some(ExternalId::generate(&ExternalIdPrefix::default()))
+        });
+        assert_eq!(kind(&degraded, &rotating), None, "a rotation completes later");
+        let rotated = changed(&rotating, |c| {
+            c.external_id = c.pending_external_id.take().unwrap();
+            c.health = Some(Health::Healthy);
+        });
+        assert_eq!(kind(&rotating, &rotated), Some((ChangeType::ExternalIdRotated, None)));
+        let gone = changed(&rotated, |c| {
+            c.state = Status::Disconnected;
+            c.health = None;
+        });
+        assert_eq!(kind(&rotated, &gone), Some((ChangeType::Disconnected, None)));
+        let pending_gone = changed(&p, |c| c.state = Status::Disconnected);
+        assert_eq!(kind(&p, &pending_gone), Some((ChangeType::Disconnected, None)));
+        let pending_rotated = changed(&p, |c| c.expires_at = 400);
+        assert_eq!(kind(&p, &pending_rotated), None);
+    }
+}

@@ -185,9 +185,20 @@ async fn a_connect_and_a_drifted_recheck_reach_an_eventbridge_rule() {
     );
     assert!(detail["data"]["drift"]["missing"].is_object(), "{detail}");
     assert!(detail["data"]["sequence"].as_u64().unwrap() > sequence, "{detail}");
+    let health_sequence = detail["data"]["sequence"].as_u64().unwrap();
     // Nothing is left to deliver, and nothing is delivered twice.
     assert_eq!(dispatcher.dispatch_pending().await.unwrap(), 0);
     assert!(received(&queue, 0, Duration::from_secs(1)).await.is_empty());
+
+    // A disconnect is the last event.
+    assert_eq!(app.disconnect(&token, id).await.0, 200);
+    assert_eq!(dispatcher.dispatch_pending().await.unwrap(), 1);
+    let got = received(&queue, 1, Duration::from_secs(10)).await;
+    assert_eq!(got.len(), 1, "{got:#?}");
+    let data = &got[0]["detail"]["data"];
+    assert_eq!(got[0]["detail-type"], "connection.disconnected", "{data}");
+    assert_eq!(data["status"], "disconnected", "{data}");
+    assert!(data["sequence"].as_u64().unwrap() > health_sequence, "{data}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
