@@ -24,9 +24,12 @@ async fn sdk() -> aws_config::SdkConfig {
 /// A fresh bus, a rule on it matching every event and an SQS queue as the
 /// rule's target: the bus name and the queue URL.
 async fn bus_to_queue() -> (String, String) {
+    bus_named_to_queue(format!("bus-{}", account_connect::ids::random_token(6))).await
+}
+
+async fn bus_named_to_queue(name: String) -> (String, String) {
     let conf = sdk().await;
     let (events, sqs) = (aws_sdk_eventbridge::Client::new(&conf), aws_sdk_sqs::Client::new(&conf));
-    let name = format!("bus-{}", account_connect::ids::random_token(6));
     events.create_event_bus().name(&name).send().await.unwrap();
     let url = sqs
         .create_queue()
@@ -242,6 +245,24 @@ async fn a_change_stored_while_no_dispatcher_ran_is_delivered_once_when_one_star
         assert!(received(&queue, 0, Duration::from_secs(2)).await.is_empty(), "{name}");
     }
     let _ = std::fs::remove_file(&file);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_event_the_bus_refuses_stays_in_the_outbox_until_the_bus_takes_it() {
+    // The bus does not exist yet: EventBridge refuses the entry.
+    let bus = format!("bus-{}", account_connect::ids::random_token(6));
+    let (app, state, store) = common::spawn_with_store(with_bus(common::test_config(), &bus)).await;
+    let dispatcher = Dispatcher::for_services(&state).await.unwrap();
+    let (c, _, _) = connected(&app, &common::token("org-a", None)).await;
+    let refused = dispatcher.dispatch_pending().await;
+    assert!(refused.is_err(), "{refused:?}");
+    assert_eq!(store.undelivered(10).await.unwrap().len(), 1, "kept for the next run");
+    let (_, queue) = bus_named_to_queue(bus).await;
+    assert_eq!(dispatcher.dispatch_pending().await.unwrap(), 1);
+    let got = received(&queue, 1, Duration::from_secs(10)).await;
+    assert_eq!(got.len(), 1, "{got:#?}");
+    assert_eq!(got[0]["detail"]["data"]["id"], c["id"]);
+    assert!(store.undelivered(10).await.unwrap().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
