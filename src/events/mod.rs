@@ -135,19 +135,25 @@ impl Dispatcher {
         }
     }
 
-    /// Delivers every undelivered item, page by page; answers how many.
+    /// Delivers the undelivered items, page by page; answers how many. Each
+    /// item at most once per call: a page that holds only items this call
+    /// delivered already (an index that has not caught up with the marks,
+    /// or a mark that did not take) ends it, and the next call tries again.
     pub async fn dispatch_pending(&self) -> Result<usize, DispatchError> {
-        let mut total = 0;
+        let mut done = std::collections::HashSet::new();
         loop {
-            let items = self.connections.outbox_page(crate::store::MAX_PAGE).await?;
+            let items: Vec<OutboxItem> = self
+                .connections
+                .outbox_page(crate::store::MAX_PAGE)
+                .await?
+                .into_iter()
+                .filter(|i| !done.contains(&(i.connection_id.clone(), i.sequence)))
+                .collect();
             if items.is_empty() {
-                return Ok(total);
+                return Ok(done.len());
             }
-            let n = self.deliver(&items).await?;
-            total += n;
-            if n < items.len() {
-                return Ok(total);
-            }
+            self.deliver(&items).await?;
+            done.extend(items.into_iter().map(|i| (i.connection_id, i.sequence)));
         }
     }
 
