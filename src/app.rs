@@ -128,6 +128,7 @@ fn compose(config: Config, store: DynStore, aws: AwsConfigs, clock: Clock) -> Se
         config,
         connections,
         relay,
+        aws: deps.aws,
     }
 }
 

@@ -222,8 +222,13 @@ fn serve(mut config: Config, addr: String) -> Result<(), CliError> {
         config.jwt_audience.clone(),
     );
     let store = config.store_url.clone();
-    let app = app::router(app::build(config)?);
+    let services = app::build(config)?;
+    let app = app::router(services.clone());
     runtime()?.block_on(async move {
+        // With ACCOUNT_CONNECT_EVENT_BUS set, the outbox is delivered in-process.
+        if let Some(dispatcher) = crate::events::Dispatcher::for_services(&services).await {
+            tokio::spawn(dispatcher.run(std::time::Duration::from_secs(1)));
+        }
         let cannot_listen = |source| CliError::Listen {
             addr: addr.clone(),
             source,

@@ -72,6 +72,11 @@ pub struct Config {
     pub recheck_interval_secs: u64,
     /// The SQS queue the enumerator fills and the workers drain.
     pub recheck_queue_url: Option<String>,
+    /// The EventBridge bus (name or ARN) state-change events are put on;
+    /// unset, none are published (the outbox keeps them).
+    pub event_bus: Option<String>,
+    /// The events' `Source`.
+    pub event_source: String,
     /// STS calls (AssumeRole) per second a process makes per partition,
     /// under STS's per-account request quota.
     pub sts_per_sec: u32,
@@ -186,6 +191,8 @@ impl Default for Config {
             recheck_check_timeout_secs: 30,
             recheck_interval_secs: 86_400,
             recheck_queue_url: None,
+            event_bus: None,
+            event_source: DEFAULT_EVENT_SOURCE.to_owned(),
             sts_per_sec: DEFAULT_STS_PER_SEC,
             sts_endpoints: BTreeMap::new(),
             iam_endpoints: BTreeMap::new(),
@@ -251,6 +258,31 @@ fn endpoint_url(name: &str, v: &str) -> Result<String, ConfigError> {
         Err(ConfigError(format!(
             "{name} must be an https:// URL (http:// only to 127.0.0.1 or localhost)"
         )))
+    }
+}
+
+/// The `Source` of state-change events without ACCOUNT_CONNECT_EVENT_SOURCE.
+pub const DEFAULT_EVENT_SOURCE: &str = "account-connect";
+
+/// An EventBridge bus name (letters, digits, `.`, `-`, `_`, `/`; at most
+/// 256) or a bus ARN.
+fn event_bus(v: &str) -> Result<String, ConfigError> {
+    let name_ok = |n: &str| {
+        !n.is_empty() && n.len() <= 256 && n.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-/".contains(&b))
+    };
+    let ok = match v.strip_prefix("arn:") {
+        Some(rest) => {
+            let parts: Vec<&str> = rest.splitn(5, ':').collect();
+            parts.len() == 5 && parts[1] == "events" && parts[4].strip_prefix("event-bus/").is_some_and(name_ok)
+        }
+        None => name_ok(v),
+    };
+    if ok {
+        Ok(v.to_owned())
+    } else {
+        Err(ConfigError(
+            "ACCOUNT_CONNECT_EVENT_BUS must be an EventBridge bus name or arn:…:events:…:event-bus/NAME".into(),
+        ))
     }
 }
 
@@ -367,6 +399,18 @@ impl Config {
         }
         if let Some(v) = var("ACCOUNT_CONNECT_RECHECK_QUEUE_URL") {
             c.recheck_queue_url = Some(endpoint_url("ACCOUNT_CONNECT_RECHECK_QUEUE_URL", v.trim())?);
+        }
+        if let Some(v) = var("ACCOUNT_CONNECT_EVENT_BUS") {
+            c.event_bus = Some(event_bus(v.trim())?);
+        }
+        if let Some(v) = var("ACCOUNT_CONNECT_EVENT_SOURCE") {
+            let v = v.trim();
+            if v.len() > 256 || v.starts_with("aws.") {
+                return Err(ConfigError(
+                    "ACCOUNT_CONNECT_EVENT_SOURCE: at most 256 characters, not starting with aws.".into(),
+                ));
+            }
+            c.event_source = v.to_owned();
         }
         if let Some(v) = var("ACCOUNT_CONNECT_CURSOR_KEY") {
             if v.len() < MIN_JWT_SECRET_BYTES {

@@ -11,6 +11,7 @@ pub mod clock;
 pub mod config;
 pub mod connections;
 pub mod domain;
+pub mod events;
 pub mod iam;
 pub mod ids;
 pub mod metrics;

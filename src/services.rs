@@ -16,4 +16,7 @@ pub struct Services {
     /// The partition relays' keys, what they sent (each signed request is
     /// acted on once) and the responder their requests answer with.
     pub relay: Arc<RelayIntake>,
+    /// The AWS SDK's configuration `app` loads (once per partition), for
+    /// the clients an entry point builds itself (the events' bus).
+    pub aws: crate::sdk::AwsConfigs,
 }

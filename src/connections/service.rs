@@ -7,7 +7,7 @@ use super::organization::OrganizationTemplates;
 use super::ServiceError;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::domain::{Connection, ConnectionId, Event, Health, Partition, SpotAccountId, Status};
+use crate::domain::{Connection, ConnectionId, Event, Health, OutboxItem, Partition, SpotAccountId, Status};
 use crate::store::{DynStore, Guard, StoreError};
 use crate::tenancy::Tenant;
 use crate::verify::Verifier;
@@ -94,6 +94,16 @@ impl ConnectionService {
         self.store.list_connected(cursor, limit).await
     }
 
+    /// Up to `limit` undelivered outbox items, oldest first, for the dispatcher.
+    pub async fn outbox_page(&self, limit: usize) -> Result<Vec<OutboxItem>, StoreError> {
+        self.store.undelivered(limit).await
+    }
+
+    /// Marks an outbox item delivered (after the bus took it).
+    pub async fn outbox_delivered(&self, item: &OutboxItem, now: i64) -> Result<(), StoreError> {
+        self.store.mark_delivered(&item.connection_id, item.sequence, now).await
+    }
+
     /// The clock every record is stamped with (tests move an adjustable one).
     pub fn clock(&self) -> Clock {
         self.clock.clone()
@@ -159,11 +169,16 @@ impl ConnectionService {
                 None => self.get(tenant, id).await?,
             };
             let t = self.now();
-            let Some((ev, guards)) = f(&mut c, t)? else {
+            let before = c.clone();
+            let Some((ev, mut guards)) = f(&mut c, t)? else {
                 return Ok(c); // Nothing to change.
             };
             c.version += 1;
             c.updated_at = t;
+            // A change of state is an event, written with the change (the outbox).
+            if let Some(item) = OutboxItem::between(&before, &c, t) {
+                guards.push(Guard::Publish(Box::new(item)));
+            }
             match self.store.update(&c, &ev, &guards, t).await {
                 Ok(()) => return Ok(c),
                 Err(StoreError::Conflict | StoreError::ExternalIdTaken) => backoff(attempt).await,

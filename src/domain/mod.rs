@@ -5,6 +5,7 @@ mod account_id;
 mod connection;
 mod external_id;
 mod organization;
+mod outbox;
 mod partition;
 mod permissions;
 mod region;
@@ -19,6 +20,7 @@ pub use connection::{
 };
 pub use external_id::{ExternalId, ExternalIdPrefix};
 pub use organization::{Membership, OrgState, Organization, OrganizationId, Reconciliation, SeenAccount, TargetId};
+pub use outbox::{ChangeType, OutboxItem};
 pub use partition::Partition;
 pub use permissions::Permissions;
 pub use region::Region;

@@ -3,7 +3,7 @@
 
 use super::{account_prefix, list_start, tenant_sort_key, Guard, Idempotency, OpenError, Page, Store, StoreError};
 use crate::domain::SpotAccountId;
-use crate::domain::{Connection, ConnectionId, Event};
+use crate::domain::{Connection, ConnectionId, Event, OutboxItem};
 use rusqlite::{params, OptionalExtension, TransactionBehavior};
 use std::sync::{Arc, Mutex};
 
@@ -31,6 +31,11 @@ CREATE TABLE IF NOT EXISTS role_claims (role_arn TEXT PRIMARY KEY, connection_id
 -- remember_once: expired rows are purged by the next call.
 CREATE TABLE IF NOT EXISTS once_keys (key TEXT PRIMARY KEY, until INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS once_keys_by_expiry ON once_keys (until);
+-- The outbox: state changes written with the change, delivered from here.
+CREATE TABLE IF NOT EXISTS outbox (
+    connection_id TEXT NOT NULL, sequence INTEGER NOT NULL, at INTEGER NOT NULL, data TEXT NOT NULL,
+    delivered_at INTEGER, PRIMARY KEY (connection_id, sequence));
+CREATE INDEX IF NOT EXISTS outbox_undelivered ON outbox (at, connection_id, sequence) WHERE delivered_at IS NULL;
 ";
 
 #[derive(Clone)]
@@ -262,6 +267,13 @@ impl Store for SqliteStore {
             }
             for g in &guards {
                 match g {
+                    Guard::Publish(item) => {
+                        tx.execute(
+                            "INSERT INTO outbox (connection_id, sequence, at, data) VALUES (?1, ?2, ?3, ?4)",
+                            params![item.connection_id.as_str(), item.sequence as i64, item.at, to_json(item)],
+                        )
+                        .map_err(unavailable)?;
+                    }
                     Guard::ClaimExternalId(ext) => claim_external_id(&tx, ext.as_str(), c.id.as_str())?,
                     Guard::HoldAccount { until } => hold_account(&tx, &c, *until, now)?,
                     Guard::ClaimRole(arn) => {
@@ -442,6 +454,37 @@ impl Store for SqliteStore {
                 .map_err(unavailable)?;
             tx.commit().map_err(unavailable)?;
             Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn undelivered(&self, limit: usize) -> Result<Vec<OutboxItem>, StoreError> {
+        let limit = limit.clamp(1, super::MAX_PAGE) as i64;
+        self.with(move |db| {
+            let mut stmt = db
+                .prepare(
+                    "SELECT data FROM outbox WHERE delivered_at IS NULL ORDER BY at, connection_id, sequence LIMIT ?1",
+                )
+                .map_err(unavailable)?;
+            let rows: Vec<String> = stmt
+                .query_map(params![limit], |r| r.get(0))
+                .map_err(unavailable)?
+                .collect::<Result<_, _>>()
+                .map_err(unavailable)?;
+            rows.iter().map(|d| from_json(d)).collect()
+        })
+        .await
+    }
+
+    async fn mark_delivered(&self, id: &ConnectionId, sequence: u64, now: i64) -> Result<(), StoreError> {
+        let id = id.clone();
+        self.with(move |db| {
+            db.execute(
+                "UPDATE outbox SET delivered_at = ?1 WHERE connection_id = ?2 AND sequence = ?3 AND delivered_at IS NULL",
+                params![now, id.as_str(), sequence as i64],
+            )
+            .map_err(unavailable)?;
+            Ok(())
         })
         .await
     }

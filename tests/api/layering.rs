@@ -21,6 +21,7 @@ const RANKS: &[&str] = &[
     "bin",
     "cli",
     "app",
+    "events",
     "api",
     "callback",
     "recheck",

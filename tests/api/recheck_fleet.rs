@@ -138,7 +138,7 @@ fn role_name(arn: &str) -> &str {
 }
 
 /// A default version of `policy` without `action`; answers the old version id.
-async fn drop_action(iam: &aws_sdk_iam::Client, policy: &str, action: &str) -> String {
+pub(crate) async fn drop_action(iam: &aws_sdk_iam::Client, policy: &str, action: &str) -> String {
     let p = iam
         .get_policy()
         .policy_arn(policy)
@@ -185,7 +185,7 @@ async fn drop_action(iam: &aws_sdk_iam::Client, policy: &str, action: &str) -> S
 
 /// An action a statement of the connection's first policy lists by name,
 /// with no other statement granting it by wildcard.
-fn some_action(c: &Value) -> String {
+pub(crate) fn some_action(c: &Value) -> String {
     let doc = &c["policies"][0]["document"];
     let named: Vec<&str> = doc["Statement"]
         .as_array()

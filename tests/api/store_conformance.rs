@@ -3,8 +3,9 @@
 use crate::common;
 
 use account_connect::app;
-use account_connect::domain::{ConnectedStack, Connection, ConnectionId, Event, EventKind, Method, Status};
+use account_connect::domain::{ChangeType, ConnectedStack, Connection, ConnectionId, Event, EventKind, Method, Status};
 use account_connect::domain::{ExternalId, ExternalIdPrefix, NewConnection, Partition};
+use account_connect::domain::{Health, OutboxItem};
 use account_connect::policy::Permissions;
 use account_connect::store::{self, DynStore, Guard, Idempotency, StoreError};
 
@@ -560,5 +561,113 @@ async fn racing_handles_remember_a_key_for_one_of_them_only() {
 fn remove_sqlite(file: &std::path::Path) {
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
+    }
+}
+
+/// The outbox item a service would write for the change from `old` to `new`.
+fn publish(old: &Connection, new: &Connection, at: i64) -> Guard {
+    Guard::Publish(Box::new(OutboxItem::between(old, new, at).expect("a state change")))
+}
+
+#[tokio::test]
+async fn outbox_items_are_written_with_the_change_or_not_at_all_and_delivered_once_marked() {
+    for (name, s) in stores().await {
+        let a = conn("org-a", "act-1");
+        s.create(&a, &ev(&a, EventKind::Created, NOW), None, NOW).await.unwrap();
+        assert!(
+            s.undelivered(10).await.unwrap().is_empty(),
+            "{name}: a create is no state change"
+        );
+        let mut v2 = a.clone();
+        v2.version = 2;
+        v2.state = Status::Connected;
+        v2.health = Some(Health::Healthy);
+        s.update(
+            &v2,
+            &ev(&v2, EventKind::Verified, NOW + 1),
+            &[publish(&a, &v2, NOW + 1)],
+            NOW + 1,
+        )
+        .await
+        .unwrap();
+        // A stale writer's change, and its event, are refused together.
+        let mut stale = a.clone();
+        stale.version = 2;
+        stale.state = Status::Disconnected;
+        let refused = s
+            .update(
+                &stale,
+                &ev(&stale, EventKind::Disconnected, NOW + 2),
+                &[publish(&a, &stale, NOW + 2)],
+                NOW + 2,
+            )
+            .await;
+        assert_eq!(refused, Err(StoreError::Conflict), "{name}");
+        // A guard that fails undoes the event too.
+        let other = conn("org-b", "act-9");
+        s.create(&other, &ev(&other, EventKind::Created, NOW), None, NOW)
+            .await
+            .unwrap();
+        let mut v3 = v2.clone();
+        v3.version = 3;
+        v3.health = Some(Health::Degraded);
+        let refused = s
+            .update(
+                &v3,
+                &ev(&v3, EventKind::Checked, NOW + 3),
+                &[
+                    Guard::ClaimExternalId(other.external_id.clone()),
+                    publish(&v2, &v3, NOW + 3),
+                ],
+                NOW + 3,
+            )
+            .await;
+        assert_eq!(refused, Err(StoreError::ExternalIdTaken), "{name}");
+        let pending = s.undelivered(10).await.unwrap();
+        assert_eq!(pending.len(), 1, "{name}: {pending:?}");
+        assert_eq!(
+            (pending[0].kind, pending[0].sequence),
+            (ChangeType::Connected, 2),
+            "{name}"
+        );
+        assert_eq!(
+            pending[0].connection, v2,
+            "{name}: the connection as the change left it"
+        );
+        // The next change's item comes after it, with the old health.
+        s.update(
+            &v3,
+            &ev(&v3, EventKind::Checked, NOW + 4),
+            &[publish(&v2, &v3, NOW + 4)],
+            NOW + 4,
+        )
+        .await
+        .unwrap();
+        let pending = s.undelivered(10).await.unwrap();
+        let seen: Vec<_> = pending
+            .iter()
+            .map(|i| (i.kind, i.sequence, i.previous_health))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (ChangeType::Connected, 2, None),
+                (ChangeType::HealthChanged, 3, Some(Health::Healthy))
+            ],
+            "{name}"
+        );
+        assert_eq!(s.undelivered(1).await.unwrap().len(), 1, "{name}: the limit");
+        // Marked delivered, an item is no longer answered; marking again is no error.
+        s.mark_delivered(&a.id, 2, NOW + 5).await.unwrap();
+        s.mark_delivered(&a.id, 2, NOW + 6).await.unwrap();
+        s.mark_delivered(&ConnectionId::generate(), 7, NOW + 6).await.unwrap();
+        let left: Vec<u64> = s.undelivered(10).await.unwrap().iter().map(|i| i.sequence).collect();
+        assert_eq!(left, [3], "{name}");
+        s.mark_delivered(&a.id, 3, NOW + 7).await.unwrap();
+        assert!(s.undelivered(10).await.unwrap().is_empty(), "{name}");
+        // The audit trail and the re-check's index are not disturbed by the outbox.
+        assert_eq!(s.events(&a.id, None, 10).await.unwrap().items.len(), 3, "{name}");
+        let connected = s.list_connected(None, 10).await.unwrap().items;
+        assert_eq!(connected.iter().map(|c| &c.id).collect::<Vec<_>>(), [&a.id], "{name}");
     }
 }

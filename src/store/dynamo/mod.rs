@@ -4,6 +4,8 @@
 //! - `CONN#<id>` / `CONN`: the connection (`data` JSON, `version`, `org`,
 //!   `gsi1pk` = `ORG#<org>`, `gsi1sk` = account, time, id; `ttl` while pending)
 //! - `CONN#<id>` / `EVENT#<unix nanos>#<rand>`: one audit event (ordered within a second)
+//! - `CONN#<id>` / `OUTBOX#<sequence>`: one state change to deliver (`data`;
+//!   `gsi2pk` = `OUTBOX` until delivered, then `delivered_at` and `ttl`)
 //! - `EXTID#<external id>` / `EXTID`: issued once, kept forever
 //! - `HOLD#<org>#<account>` / `HOLD`: the connection holding a Spot account
 //! - `IDEM#<org>#<user hash>#<key>` / `IDEM`: an idempotency record (`ttl`)
@@ -13,7 +15,9 @@
 //! - `AWSORG#<id>` / `MEMBER#<aws account>`: its member connection for that account
 //!
 //! Index `gsi1` lists a tenant's connections; sparse index `gsi2`
-//! (`gsi2pk` = `CONNECTED`, `gsi2sk` = id) lists connected ones for re-checks.
+//! (`gsi2pk` = `CONNECTED`, `gsi2sk` = id) lists connected ones for re-checks,
+//! and (`gsi2pk` = `OUTBOX`, `gsi2sk` = time, id, sequence) undelivered
+//! outbox items for the local dispatcher (in AWS a stream feeds it).
 //!
 //! Here: the client and the request plumbing; `items` writes and reads the
 //! items, `store` is the `Store` implementation, `organizations` the organizations'
