@@ -19,7 +19,6 @@
 use account_connect::app::{self, router};
 use account_connect::config::Config;
 use account_connect::domain::ConnectionId;
-use account_connect::services::Services;
 use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, Put, TransactWriteItem, WriteRequest};
 use aws_sdk_iam::config::Credentials;
 use serde_json::{json, Value};
@@ -212,17 +211,19 @@ fn ratio(label: &str, ours: &Series, base: &Series, target: f64) {
 struct App {
     base: String,
     http: reqwest::Client,
-    state: Services,
+    /// The store the services were built on, kept to read the sizes of what they wrote.
+    store: account_connect::store::DynStore,
     token: String,
 }
 
 async fn spawn_app(store_url: &str) -> App {
     let config = Config {
         store_url: store_url.to_owned(),
-        jwt_secret: Some(SECRET.to_vec()),
+        jwt_secret: Some(SECRET.to_vec().into()),
         ..Config::default()
     };
-    let state = app::build(config).expect("store opens");
+    let store = account_connect::store::open(&config.store_url, &app::aws_configs()).expect("store opens");
+    let state = app::build_with_store(config, store.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("bound");
     let app = router(state.clone());
@@ -237,7 +238,7 @@ async fn spawn_app(store_url: &str) -> App {
     App {
         base: format!("http://{addr}"),
         http: reqwest::Client::new(),
-        state,
+        store,
         token: account_connect::tenancy::mint(SECRET, &claims),
     }
 }
@@ -357,7 +358,7 @@ async fn dynamo_creates(table: &str, run: &str, n: usize, keep: bool) -> DynamoC
     // Sizes of what a create stores, from a first one.
     let first = app.create(&account(run, 999_999)).await;
     let id: ConnectionId = first["id"].as_str().expect("id").parse().expect("connection id");
-    let store = &app.state.connections.store;
+    let store = &app.store;
     let conn = store.get(ORG, &id).await.expect("store").expect("stored");
     let conn_bytes = serde_json::to_string(&conn).expect("serializes").len();
     let event_bytes = serde_json::to_string(&store.events(&id, None, 1).await.expect("events").items[0])
@@ -715,7 +716,7 @@ async fn main() {
 
     // (a) create over DynamoDB against bare calls on the same table.
     let table = format!("bench-{run}");
-    account_connect::store::create_table(&table)
+    account_connect::store::create_table(&table, &account_connect::app::aws_configs())
         .await
         .expect("table on moto");
     let dynamo = dynamo_creates(&table, &run, n_create, keep).await;

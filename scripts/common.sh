@@ -10,6 +10,7 @@ MOTO_LOG="$ROOT/target/moto.log"
 MOTO_START_TIMEOUT=30   # seconds
 MOTO_PID=""
 PARTITION_MOTO_PIDS=()
+SERVE_PID=""   # scripts/test's readme_serve
 
 log() { printf '%s\n' "$*"; }
 die() { printf '%s: error: %s\n' "$(basename "$0")" "$*" >&2; exit 1; }
@@ -29,8 +30,9 @@ elapsed() {
     awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }'
 }
 
+# stop_pid PID [NAME]: TERM, up to 5 s, then KILL.
 stop_pid() {
-    local pid="$1"
+    local pid="$1" name="${2:-moto_server}"
     if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
         kill "$pid" 2>/dev/null || true
         # Give it up to 5 s to exit, then force.
@@ -40,12 +42,13 @@ stop_pid() {
         done
         kill -9 "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
-        log "moto_server (pid $pid) stopped"
+        log "$name (pid $pid) stopped"
     fi
 }
 
 cleanup() {
     local status=$?
+    stop_pid "$SERVE_PID" "account-connect serve"
     stop_pid "$MOTO_PID"
     for pid in "${PARTITION_MOTO_PIDS[@]}"; do stop_pid "$pid"; done
     exit "$status"

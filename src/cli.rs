@@ -2,12 +2,15 @@
 
 use crate::app;
 use crate::config::Config;
-use crate::domain::Partition;
+use crate::domain::{ConnectionId, Partition};
 use crate::policy::{render, Permissions, Selection};
 use clap::{CommandFactory, Parser, Subcommand};
 use std::process::ExitCode;
 
+mod error;
 mod org_callback;
+
+pub use error::CliError;
 
 /// Connects customers' AWS accounts to Spot through a cross-account IAM role.
 #[derive(Debug, Parser)]
@@ -26,9 +29,9 @@ struct Cli {
 enum Command {
     /// Run the API locally.
     Serve {
-        /// Address to listen on (port 0: any free port).
-        #[arg(long, default_value = "127.0.0.1:3000")]
-        addr: String,
+        /// Address to listen on (port 0: any free port) [default: ACCOUNT_CONNECT_ADDR, else 127.0.0.1:3000].
+        #[arg(long)]
+        addr: Option<String>,
     },
     /// Mint a bearer token for the local server (signed with ACCOUNT_CONNECT_JWT_SECRET).
     Token {
@@ -115,50 +118,12 @@ pub fn main(args: Vec<String>) -> ExitCode {
             return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
         }
     };
-    let in_lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
-    let result = match cli.command {
-        None if in_lambda => run_lambda(),
-        None => {
-            let _ = Cli::command().write_long_help(&mut std::io::stderr());
-            return ExitCode::from(2);
-        }
-        Some(Command::Serve { addr }) => serve(addr),
-        Some(Command::Policy {
-            partition,
-            products,
-            integrations,
-        }) => policy(&partition, products, integrations),
-        Some(Command::Token {
-            org,
-            accounts,
-            sub,
-            hours,
-        }) => token(&org, accounts, &sub, hours),
-        Some(Command::InitTable) => init_table(),
-        Some(Command::StackCallback {
-            connection,
-            role_arn,
-            stack_id,
-            request_type,
-        }) => stack_callback(connection, role_arn, stack_id, request_type),
-        Some(Command::Recheck { concurrency }) => recheck(concurrency.map(usize::from)),
-        Some(Command::OrgCallback {
-            organization,
-            resource,
-            stack_id,
-            role_arn,
-            request_type,
-            physical_id,
-        }) => org_callback::run(org_callback::Args {
-            organization,
-            resource,
-            stack_id,
-            role_arn,
-            request_type,
-            physical_id,
-        }),
-    };
-    match result {
+    let in_lambda = crate::config::in_lambda();
+    if cli.command.is_none() && !in_lambda {
+        let _ = Cli::command().write_long_help(&mut std::io::stderr());
+        return ExitCode::from(2);
+    }
+    match run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("{e}");
@@ -167,30 +132,89 @@ pub fn main(args: Vec<String>) -> ExitCode {
     }
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, String> {
+/// Runs a command (none: the Lambda entry point). The configuration is
+/// read from the environment once, here, and handed to the command.
+fn run(command: Option<Command>) -> Result<(), CliError> {
+    // The one command that needs no configuration.
+    if let Some(Command::Policy {
+        partition,
+        products,
+        integrations,
+    }) = command
+    {
+        return policy(&partition, products, integrations);
+    }
+    let config = Config::from_env()?;
+    match command {
+        None => run_lambda(config),
+        Some(Command::Policy { .. }) => unreachable!("answered without the configuration"),
+        Some(Command::Serve { addr }) => serve(config, addr.unwrap_or_else(default_addr)),
+        Some(Command::Token {
+            org,
+            accounts,
+            sub,
+            hours,
+        }) => token(&config, &org, accounts, &sub, hours),
+        Some(Command::InitTable) => init_table(&config),
+        Some(Command::StackCallback {
+            connection,
+            role_arn,
+            stack_id,
+            request_type,
+        }) => stack_callback(config, connection, role_arn, stack_id, request_type),
+        Some(Command::Recheck { concurrency }) => recheck(config, concurrency.map(usize::from)),
+        Some(Command::OrgCallback {
+            organization,
+            resource,
+            stack_id,
+            role_arn,
+            request_type,
+            physical_id,
+        }) => org_callback::run(
+            config,
+            org_callback::Args {
+                organization,
+                resource,
+                stack_id,
+                role_arn,
+                request_type,
+                physical_id,
+            },
+        ),
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| e.to_string())
+        .map_err(CliError::Runtime)
 }
 
-fn run_lambda() -> Result<(), String> {
+fn run_lambda(config: Config) -> Result<(), CliError> {
     crate::telemetry::init(true);
-    let config = Config::from_env().map_err(|e| e.to_string())?;
     if config.cursor_key.is_none() {
         tracing::warn!("ACCOUNT_CONNECT_CURSOR_KEY is not set: a cursor from one instance is refused by another");
     }
-    let app = app::router(app::build(config).map_err(|e| e.to_string())?);
-    runtime()?.block_on(lambda_http::run(app)).map_err(|e| e.to_string())
+    let app = app::router(app::build(config)?);
+    runtime()?.block_on(lambda_http::run(app)).map_err(CliError::Lambda)
 }
 
-fn serve(addr: String) -> Result<(), String> {
+/// Where `serve` listens without `--addr`: the README's link names this port.
+const DEFAULT_ADDR: &str = "127.0.0.1:3000";
+
+/// `ACCOUNT_CONNECT_ADDR` if set (scripts/test runs the README's
+/// `cargo run -- serve` on a free port through it), else the default.
+fn default_addr() -> String {
+    crate::config::serve_addr().unwrap_or_else(|| DEFAULT_ADDR.to_owned())
+}
+
+fn serve(mut config: Config, addr: String) -> Result<(), CliError> {
     crate::telemetry::init(false);
-    let mut config = Config::from_env().map_err(|e| e.to_string())?;
     let generated = config.jwt_secret.is_none();
     if generated {
         // A fresh secret per run: tokens from an earlier run stop working.
-        config.jwt_secret = Some(crate::ids::random_token(32).into_bytes());
+        config.jwt_secret = Some(crate::ids::random_token(32).into_bytes().into());
     }
     let (secret, issuer, audience) = (
         config.jwt_secret.clone().expect("set above"),
@@ -198,14 +222,21 @@ fn serve(addr: String) -> Result<(), String> {
         config.jwt_audience.clone(),
     );
     let store = config.store_url.clone();
-    let app = app::router(app::build(config).map_err(|e| e.to_string())?);
+    let services = app::build(config)?;
+    let app = app::router(services.clone());
     runtime()?.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(&addr)
-            .await
-            .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-        let local = listener.local_addr().map_err(|e| e.to_string())?;
+        // With ACCOUNT_CONNECT_EVENT_BUS set, the outbox is delivered in-process.
+        if let Some(dispatcher) = crate::events::Dispatcher::for_services(&services).await {
+            tokio::spawn(dispatcher.run(std::time::Duration::from_secs(1)));
+        }
+        let cannot_listen = |source| CliError::Listen {
+            addr: addr.clone(),
+            source,
+        };
+        let listener = tokio::net::TcpListener::bind(&addr).await.map_err(cannot_listen)?;
+        let local = listener.local_addr().map_err(cannot_listen)?;
         let by = crate::tenancy::LocalIssuer {
-            secret: &secret,
+            secret: secrecy::ExposeSecret::expose_secret(&secret),
             issuer: &issuer,
             audience: &audience,
         };
@@ -224,7 +255,7 @@ fn serve(addr: String) -> Result<(), String> {
                 let _ = tokio::signal::ctrl_c().await;
             })
             .await
-            .map_err(|e| e.to_string())
+            .map_err(CliError::Serve)
     })
 }
 
@@ -239,8 +270,8 @@ fn list(v: Option<&str>) -> Vec<String> {
     .unwrap_or_default()
 }
 
-fn policy(partition: &str, products: Option<String>, integrations: Option<String>) -> Result<(), String> {
-    let partition: Partition = partition.parse().map_err(|e: crate::domain::ParseError| e.message)?;
+fn policy(partition: &str, products: Option<String>, integrations: Option<String>) -> Result<(), CliError> {
+    let partition: Partition = partition.parse()?;
     let permissions = if products.is_some() || integrations.is_some() {
         Permissions::Custom {
             products: list(products.as_deref()),
@@ -249,9 +280,9 @@ fn policy(partition: &str, products: Option<String>, integrations: Option<String
     } else {
         Permissions::Default
     };
-    let selection = Selection::resolve(partition, &permissions).map_err(|e| e.to_string())?;
-    let rendered = render(&selection).map_err(|e| e.to_string())?;
-    let out = serde_json::to_string_pretty(&rendered).map_err(|e| e.to_string())?;
+    let selection = Selection::resolve(partition, &permissions)?;
+    let rendered = render(&selection)?;
+    let out = serde_json::to_string_pretty(&rendered)?;
     println!("{out}");
     Ok(())
 }
@@ -267,16 +298,14 @@ fn dev_claims(org: &str, accounts: crate::tenancy::AccountsClaim, sub: &str, hou
     }
 }
 
-fn token(org: &str, accounts: Option<String>, sub: &str, hours: i64) -> Result<(), String> {
+fn token(config: &Config, org: &str, accounts: Option<String>, sub: &str, hours: i64) -> Result<(), CliError> {
     // Without --accounts (or with --accounts '*'), the token says "every account" explicitly.
     let accounts = match accounts.as_deref() {
         None | Some(crate::tenancy::EVERY_ACCOUNT) => crate::tenancy::AccountsClaim::every(),
         Some(list_of) => crate::tenancy::AccountsClaim::Only(list(Some(list_of))),
     };
-    let config = Config::from_env().map_err(|e| e.to_string())?;
     // The issuer and audience the server checks: the same settings on both sides.
-    let by = crate::tenancy::LocalIssuer::of(&config)
-        .ok_or("set ACCOUNT_CONNECT_JWT_SECRET (the same as the server's) to mint a token")?;
+    let by = crate::tenancy::LocalIssuer::of(config).ok_or(CliError::NoJwtSecret)?;
     println!(
         "{}",
         crate::tenancy::mint_as(by, &dev_claims(org, accounts, sub, hours))
@@ -284,16 +313,12 @@ fn token(org: &str, accounts: Option<String>, sub: &str, hours: i64) -> Result<(
     Ok(())
 }
 
-fn init_table() -> Result<(), String> {
-    let config = Config::from_env().map_err(|e| e.to_string())?;
+fn init_table(config: &Config) -> Result<(), CliError> {
     let table = config
         .store_url
         .strip_prefix("dynamodb://")
-        .ok_or("ACCOUNT_CONNECT_STORE must be dynamodb://TABLE")?
-        .to_owned();
-    runtime()?
-        .block_on(crate::store::create_table(&table))
-        .map_err(|e| e.to_string())?;
+        .ok_or(CliError::NotDynamoDb)?;
+    runtime()?.block_on(crate::store::create_table(table, &app::aws_configs()))?;
     println!("table {table} is ready");
     Ok(())
 }
@@ -301,28 +326,29 @@ fn init_table() -> Result<(), String> {
 /// Plays CloudFormation for a local run: sends the callback the request a
 /// stack's custom resource would, receives the answer on a loopback port,
 /// and prints it.
-fn stack_callback(connection: String, role: String, stack: String, request_type: String) -> Result<(), String> {
+fn stack_callback(
+    mut config: Config,
+    connection: String,
+    role: String,
+    stack: String,
+    request_type: String,
+) -> Result<(), CliError> {
     crate::telemetry::init(false);
-    let mut config = Config::from_env().map_err(|e| e.to_string())?;
-    let key = config
-        .callback_key
-        .clone()
-        .ok_or("set ACCOUNT_CONNECT_CALLBACK_KEY (the server's) first")?;
-    let id: crate::domain::ConnectionId = connection.parse().map_err(|e: crate::domain::ParseError| e.message)?;
+    let key = config.callback_key.clone().ok_or(CliError::NoCallbackKey)?;
+    let id: ConnectionId = connection.parse()?;
     // The answer comes back to this command's own loopback receiver.
     config.callback_response_hosts = Some(vec!["127.0.0.1".into()]);
     let responder = app::responder(&config);
-    let state = app::build(config).map_err(|e| e.to_string())?;
+    let state = app::build(config)?;
     runtime()?.block_on(async move {
         let conn = state
             .connections
-            .store
-            .get_any(&id)
-            .await
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("no connection {connection} in ACCOUNT_CONNECT_STORE"))?;
+            .get_for_token(&id)
+            .await?
+            .ok_or(CliError::NoConnection(id))?;
         // What the connection's template carries (none without an AWS account).
-        let token = crate::automatic::token::issue_for(&key, &conn).unwrap_or_default();
+        let token =
+            crate::automatic::token::issue_for(secrecy::ExposeSecret::expose_secret(&key), &conn).unwrap_or_default();
         let message = serde_json::json!({
             "RequestType": request_type,
             "StackId": stack,
@@ -342,8 +368,7 @@ fn stack_callback(connection: String, role: String, stack: String, request_type:
 
 /// The fleet re-check in one process over the configured store, with an
 /// in-process queue; prints the summary as JSON.
-fn recheck(concurrency: Option<usize>) -> Result<(), String> {
-    let mut config = crate::app::config_from_env().map_err(|e| e.to_string())?;
+fn recheck(mut config: Config, concurrency: Option<usize>) -> Result<(), CliError> {
     if let Some(n) = concurrency {
         config.recheck_concurrency = n.clamp(1, crate::recheck::command::MAX_CONCURRENCY);
     }
@@ -357,22 +382,15 @@ fn recheck(concurrency: Option<usize>) -> Result<(), String> {
         .try_init();
     let concurrency = config.recheck_concurrency;
     let options = crate::recheck::EnumerateOptions::from_config(&config);
-    let services = crate::app::build(config).map_err(|e| e.to_string())?;
+    let services = crate::app::build(config)?;
     let worker = crate::recheck::Worker::for_services(&services);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
-    let summary = runtime.block_on(crate::recheck::local::run(&worker, &options, concurrency));
+    let summary = runtime()?.block_on(crate::recheck::local::run(&worker, &options, concurrency));
     println!(
         "{}",
         serde_json::to_string_pretty(&crate::recheck::command::report(&summary, concurrency)).expect("json")
     );
     if summary.errors > 0 {
-        return Err(format!(
-            "{} re-check(s) failed on the store or the queue",
-            summary.errors
-        ));
+        return Err(CliError::RecheckFailed { errors: summary.errors });
     }
     Ok(())
 }
@@ -381,9 +399,9 @@ fn recheck(concurrency: Option<usize>) -> Result<(), String> {
 /// receiver here) through the callback entry point and prints the answer.
 async fn deliver(
     state: &crate::services::Services,
-    responder: &crate::automatic::callback::Responder,
+    responder: &crate::callback::Responder,
     mut message: serde_json::Value,
-) -> Result<(), String> {
+) -> Result<(), CliError> {
     let (tx, rx) = tokio::sync::oneshot::channel::<String>();
     let tx = std::sync::Arc::new(std::sync::Mutex::new(Some(tx)));
     let receiver = axum::Router::new().route(
@@ -397,14 +415,38 @@ async fn deliver(
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
-        .map_err(|e| e.to_string())?;
-    let url = format!("http://{}/response", listener.local_addr().map_err(|e| e.to_string())?);
+        .map_err(CliError::Receiver)?;
+    let url = format!("http://{}/response", listener.local_addr().map_err(CliError::Receiver)?);
     tokio::spawn(async move { axum::serve(listener, receiver).await });
     message["ResponseURL"] = serde_json::json!(url);
-    crate::automatic::callback::handle_message(state, responder, &message.to_string())
-        .await
-        .map_err(|e| e.to_string())?;
-    let answer = rx.await.map_err(|_| "the callback answered nothing".to_owned())?;
+    crate::callback::handle_message(state, responder, &message.to_string()).await?;
+    let answer = rx.await.map_err(|_| CliError::NoAnswer)?;
     println!("{answer}");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy_command(partition: &str, products: Option<&str>) -> Option<Command> {
+        Some(Command::Policy {
+            partition: partition.into(),
+            products: products.map(String::from),
+            integrations: None,
+        })
+    }
+
+    /// `policy` reads no configuration: its own mistakes come back typed.
+    #[test]
+    fn policy_mistakes_come_back_typed() {
+        match run(policy_command("aws-mars", None)) {
+            Err(CliError::Invalid(e)) => assert_eq!(e.field, "partition"),
+            other => panic!("{other:?}"),
+        }
+        match run(policy_command("aws", Some("not-a-product"))) {
+            Err(e @ CliError::Selection(_)) => assert!(e.to_string().contains("not-a-product"), "{e}"),
+            other => panic!("{other:?}"),
+        }
+    }
 }

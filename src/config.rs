@@ -1,7 +1,15 @@
-//! Settings from the environment; each is documented in the README.
+//! Settings from the environment; each is documented in the README. The
+//! only module that reads environment variables (the layering test fails
+//! on a read anywhere else): the rest of the code is handed what it needs.
+//! Keys are held as [`Secret`]s, which `Debug` never prints.
 
 use crate::domain::{ExternalIdPrefix, Partition};
+use secrecy::ExposeSecret;
 use std::collections::BTreeMap;
+
+/// A key's bytes: formatted as `[REDACTED]` by `Debug`, wiped from memory
+/// when dropped; read with `secrecy::ExposeSecret::expose_secret`.
+pub type Secret = secrecy::SecretSlice<u8>;
 
 /// Spot's commercial principal, from its public docs (the seeds).
 pub const DEFAULT_PRINCIPAL_AWS: &str = "arn:aws:iam::922761411349:root";
@@ -29,7 +37,7 @@ pub struct Config {
     pub store_url: String,
     /// Key for HS256 bearer tokens on the local server; in Lambda, API
     /// Gateway checks tokens and this stays unset.
-    pub jwt_secret: Option<Vec<u8>>,
+    pub jwt_secret: Option<Secret>,
     /// `iss` the local server's tokens must carry (and `token` mints).
     pub jwt_issuer: String,
     /// `aud` the local server's tokens must carry (and `token` mints).
@@ -41,7 +49,7 @@ pub struct Config {
     /// minute or more to propagate, and the function has minutes.
     pub callback_propagation_secs: u64,
     /// HMAC key of the callback token that proves a template came from us.
-    pub callback_key: Option<Vec<u8>>,
+    pub callback_key: Option<Secret>,
     /// Hosts the callback may answer instead of CloudFormation's response
     /// buckets (`*.` a suffix wildcard), for local runs and tests; unset in AWS.
     pub callback_response_hosts: Option<Vec<String>>,
@@ -64,6 +72,11 @@ pub struct Config {
     pub recheck_interval_secs: u64,
     /// The SQS queue the enumerator fills and the workers drain.
     pub recheck_queue_url: Option<String>,
+    /// The EventBridge bus (name or ARN) state-change events are put on;
+    /// unset, none are published (the outbox keeps them).
+    pub event_bus: Option<String>,
+    /// The events' `Source`.
+    pub event_source: String,
     /// STS calls (AssumeRole) per second a process makes per partition,
     /// under STS's per-account request quota.
     pub sts_per_sec: u32,
@@ -74,7 +87,7 @@ pub struct Config {
     pub iam_endpoints: BTreeMap<Partition, String>,
     /// Secret that seals page cursors; every instance must share it, or a
     /// cursor from one is refused by another. Unset: random per process.
-    pub cursor_key: Option<Vec<u8>>,
+    pub cursor_key: Option<Secret>,
     /// Refuse tokens without an `accounts` claim (every account is the
     /// explicit `"*"`), so an issuer that forgets it grants nothing.
     pub require_accounts_claim: bool,
@@ -83,6 +96,41 @@ pub struct Config {
     pub credential_sources: BTreeMap<Partition, CredentialSource>,
     /// Secret (ARN) holding the HMAC key a partition's relay signs with.
     pub relay_key_secrets: BTreeMap<Partition, String>,
+    /// Whether EMF metric lines are written: `ACCOUNT_CONNECT_METRICS`
+    /// (`emf` or `off`) when set, else only in Lambda.
+    pub metrics: bool,
+}
+
+/// The partition relay's settings (`account-connect-relay`,
+/// infra/partition-relay.yaml).
+#[derive(Debug, Clone)]
+pub struct RelayConfig {
+    /// The main deployment's `…/v1/relay/<partition>`.
+    pub url: String,
+    /// The secret, in the relay's partition, holding the key it signs with.
+    pub key_secret: String,
+}
+
+impl RelayConfig {
+    pub fn from_env() -> Result<RelayConfig, ConfigError> {
+        let required = |name: &str| var(name).ok_or_else(|| ConfigError(format!("{name} is not set")));
+        Ok(RelayConfig {
+            url: required("ACCOUNT_CONNECT_RELAY_URL")?,
+            key_secret: required("ACCOUNT_CONNECT_RELAY_KEY_SECRET")?,
+        })
+    }
+}
+
+/// Whether this process runs as a Lambda function (the runtime's API is
+/// there to poll): `account-connect` without a command serves the API then.
+pub fn in_lambda() -> bool {
+    std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some()
+}
+
+/// `ACCOUNT_CONNECT_ADDR`: where `serve` listens when the command gives no
+/// `--addr`.
+pub fn serve_addr() -> Option<String> {
+    var("ACCOUNT_CONNECT_ADDR").map(|a| a.trim().to_owned())
 }
 
 /// A partition's vendor identity: partitions have separate IAM, so each
@@ -107,6 +155,16 @@ impl Config {
     /// Whether verifications in `p` have credentials to sign with.
     pub fn has_credentials(&self, p: Partition) -> bool {
         p == Partition::Aws || self.credential_sources.contains_key(&p)
+    }
+
+    /// The callback key's bytes, to sign or check a callback token.
+    pub fn expose_callback_key(&self) -> Option<&[u8]> {
+        self.callback_key.as_ref().map(ExposeSecret::expose_secret)
+    }
+
+    /// The local server's JWT key's bytes, to sign or check a token.
+    pub fn expose_jwt_secret(&self) -> Option<&[u8]> {
+        self.jwt_secret.as_ref().map(ExposeSecret::expose_secret)
     }
 }
 
@@ -133,6 +191,8 @@ impl Default for Config {
             recheck_check_timeout_secs: 30,
             recheck_interval_secs: 86_400,
             recheck_queue_url: None,
+            event_bus: None,
+            event_source: DEFAULT_EVENT_SOURCE.to_owned(),
             sts_per_sec: DEFAULT_STS_PER_SEC,
             sts_endpoints: BTreeMap::new(),
             iam_endpoints: BTreeMap::new(),
@@ -140,6 +200,7 @@ impl Default for Config {
             require_accounts_claim: true,
             credential_sources: BTreeMap::new(),
             relay_key_secrets: BTreeMap::new(),
+            metrics: false,
         }
     }
 }
@@ -200,6 +261,31 @@ fn endpoint_url(name: &str, v: &str) -> Result<String, ConfigError> {
     }
 }
 
+/// The `Source` of state-change events without ACCOUNT_CONNECT_EVENT_SOURCE.
+pub const DEFAULT_EVENT_SOURCE: &str = "account-connect";
+
+/// An EventBridge bus name (letters, digits, `.`, `-`, `_`, `/`; at most
+/// 256) or a bus ARN.
+fn event_bus(v: &str) -> Result<String, ConfigError> {
+    let name_ok = |n: &str| {
+        !n.is_empty() && n.len() <= 256 && n.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-/".contains(&b))
+    };
+    let ok = match v.strip_prefix("arn:") {
+        Some(rest) => {
+            let parts: Vec<&str> = rest.splitn(5, ':').collect();
+            parts.len() == 5 && parts[1] == "events" && parts[4].strip_prefix("event-bus/").is_some_and(name_ok)
+        }
+        None => name_ok(v),
+    };
+    if ok {
+        Ok(v.to_owned())
+    } else {
+        Err(ConfigError(
+            "ACCOUNT_CONNECT_EVENT_BUS must be an EventBridge bus name or arn:…:events:…:event-bus/NAME".into(),
+        ))
+    }
+}
+
 impl Config {
     pub fn from_env() -> Result<Config, ConfigError> {
         let mut c = Config::default();
@@ -249,7 +335,7 @@ impl Config {
                     "ACCOUNT_CONNECT_CALLBACK_KEY must be at least {MIN_JWT_SECRET_BYTES} characters"
                 )));
             }
-            c.callback_key = Some(v.into_bytes());
+            c.callback_key = Some(v.into_bytes().into());
         }
         if let Some(v) = var("ACCOUNT_CONNECT_CALLBACK_RESPONSE_HOSTS") {
             c.callback_response_hosts = Some(response_hosts(&v)?);
@@ -314,13 +400,25 @@ impl Config {
         if let Some(v) = var("ACCOUNT_CONNECT_RECHECK_QUEUE_URL") {
             c.recheck_queue_url = Some(endpoint_url("ACCOUNT_CONNECT_RECHECK_QUEUE_URL", v.trim())?);
         }
+        if let Some(v) = var("ACCOUNT_CONNECT_EVENT_BUS") {
+            c.event_bus = Some(event_bus(v.trim())?);
+        }
+        if let Some(v) = var("ACCOUNT_CONNECT_EVENT_SOURCE") {
+            let v = v.trim();
+            if v.len() > 256 || v.starts_with("aws.") {
+                return Err(ConfigError(
+                    "ACCOUNT_CONNECT_EVENT_SOURCE: at most 256 characters, not starting with aws.".into(),
+                ));
+            }
+            c.event_source = v.to_owned();
+        }
         if let Some(v) = var("ACCOUNT_CONNECT_CURSOR_KEY") {
             if v.len() < MIN_JWT_SECRET_BYTES {
                 return Err(ConfigError(format!(
                     "ACCOUNT_CONNECT_CURSOR_KEY must be at least {MIN_JWT_SECRET_BYTES} characters"
                 )));
             }
-            c.cursor_key = Some(v.into_bytes());
+            c.cursor_key = Some(v.into_bytes().into());
         }
         if let Some(v) = var("ACCOUNT_CONNECT_REQUIRE_ACCOUNTS_CLAIM") {
             c.require_accounts_claim = match v.trim() {
@@ -341,18 +439,19 @@ impl Config {
                 }
             }
         }
-        if let Some(v) = var("ACCOUNT_CONNECT_METRICS") {
-            if !matches!(v.as_str(), "emf" | "off") {
-                return Err(ConfigError("ACCOUNT_CONNECT_METRICS must be emf or off".into()));
-            }
-        }
+        c.metrics = match var("ACCOUNT_CONNECT_METRICS").as_deref() {
+            Some("emf") => true,
+            Some("off") => false,
+            Some(_) => return Err(ConfigError("ACCOUNT_CONNECT_METRICS must be emf or off".into())),
+            None => std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some(),
+        };
         if let Some(v) = var("ACCOUNT_CONNECT_JWT_SECRET") {
             if v.len() < MIN_JWT_SECRET_BYTES {
                 return Err(ConfigError(format!(
                     "ACCOUNT_CONNECT_JWT_SECRET must be at least {MIN_JWT_SECRET_BYTES} characters"
                 )));
             }
-            c.jwt_secret = Some(v.into_bytes());
+            c.jwt_secret = Some(v.into_bytes().into());
         }
         for (name, field) in [
             ("ACCOUNT_CONNECT_JWT_ISSUER", &mut c.jwt_issuer),

@@ -1,9 +1,11 @@
 //! Counts as CloudWatch Embedded Metric Format: one JSON log line a metric,
 //! which CloudWatch turns into metrics with no API call. Written to stdout in
 //! Lambda, or where `ACCOUNT_CONNECT_METRICS=emf` asks (a container whose
-//! logs reach CloudWatch); elsewhere they would be noise.
+//! logs reach CloudWatch); elsewhere they would be noise. The configuration
+//! decides (`enable`, called by the composition root).
 
 use serde_json::{json, Map, Value};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 pub const NAMESPACE: &str = "AccountConnect";
 
@@ -29,14 +31,19 @@ pub fn line(name: &str, value: u64, dims: &[(&str, &str)], timestamp_ms: u128) -
     Value::Object(root).to_string()
 }
 
-/// Whether metric lines are written: `ACCOUNT_CONNECT_METRICS` (`emf` or
-/// `off`) when set, else only in Lambda.
+/// Whether metric lines are written; off until the composition root says
+/// otherwise.
+static ENABLED: AtomicBool = AtomicBool::new(false);
+
+/// Turns metric lines on or off for the process, as the configuration says
+/// (`Config::metrics`: `ACCOUNT_CONNECT_METRICS`, else only in Lambda); the
+/// composition root calls it when it builds the services.
+pub fn enable(on: bool) {
+    ENABLED.store(on, Ordering::Relaxed);
+}
+
 fn enabled() -> bool {
-    match std::env::var("ACCOUNT_CONNECT_METRICS").ok().as_deref().map(str::trim) {
-        Some("emf") => true,
-        Some("off") => false,
-        _ => std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some(),
-    }
+    ENABLED.load(Ordering::Relaxed)
 }
 
 /// Counts one `name`, if metrics are on; for the modules above that have
@@ -72,9 +79,10 @@ pub fn callback(status: &str, request_type: &str) {
     emit(name, &[("RequestType", request_type)]);
 }
 
-/// A callback message refused (`Reason`: response_url, unreadable,
-/// too_large, token, account, stack), also counted without the dimension
-/// for the alarm.
+/// A callback message refused (`Reason`: region, response_url, unreadable,
+/// too_large, token, partition, account, stack; relayed requests also
+/// relay_signature, relay_timestamp, relay_replay), also counted without the
+/// dimension for the alarm.
 pub fn callback_rejected(reason: &str) {
     emit("CallbackRejected", &[]);
     emit("CallbackRejected", &[("Reason", reason)]);

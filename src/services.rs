@@ -1,11 +1,9 @@
-//! What the entry points share: the configuration, the connection service
-//! (store, verifier, templates, cursors and clock inside), the organization
-//! service over it, and the relay intake. `app` builds it
-//! once; the HTTP layer takes it as its axum state, the callback and the
+//! What the entry points share: the configuration, the connection service,
+//! the organization service and the relay intake, each holding its own
+//! dependencies privately. `app` builds it once (on the clock it is given); the HTTP layer takes it as its axum state, the callback and the
 //! re-check as an argument. Nothing here knows HTTP.
 
 use crate::automatic::RelayIntake;
-use crate::clock::Clock;
 use crate::config::Config;
 use crate::connections::ConnectionService;
 use std::sync::Arc;
@@ -15,16 +13,10 @@ pub struct Services {
     pub config: Arc<Config>,
     pub connections: ConnectionService,
     pub organizations: crate::organizations::OrganizationService,
-    /// The partition relays' keys and the responder their requests answer with.
+    /// The partition relays' keys, what they sent (each signed request is
+    /// acted on once) and the responder their requests answer with.
     pub relay: Arc<RelayIntake>,
-}
-
-impl Services {
-    /// The same services on another clock: tests move theirs instead of sleeping.
-    pub fn with_clock(mut self, clock: Clock) -> Self {
-        self.relay = Arc::new(RelayIntake::new(&self.config, clock.clone()));
-        self.connections = self.connections.with_clock(clock);
-        self.organizations = self.organizations.with_connections(self.connections.clone());
-        self
-    }
+    /// The AWS SDK's configuration `app` loads (once per partition), for
+    /// the clients an entry point builds itself (the events' bus).
+    pub aws: crate::sdk::AwsConfigs,
 }

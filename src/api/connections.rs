@@ -90,13 +90,19 @@ pub async fn create(
         method: body.method,
     };
     let (conn, created) = state.connections.create(&tenant, req, key).await?;
+    Ok(created_or_replayed(created, view(&state, conn)))
+}
+
+/// 201 for a new record; 200 with `Idempotent-Replayed: true` for the
+/// answer to an earlier request with the same Idempotency-Key.
+pub(super) fn created_or_replayed(created: bool, body: impl serde::Serialize) -> Response {
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
-    let mut res = (status, Json(view(&state, conn))).into_response();
+    let mut res = (status, Json(body)).into_response();
     if !created {
         res.headers_mut()
             .insert("idempotent-replayed", axum::http::HeaderValue::from_static("true"));
     }
-    Ok(res)
+    res
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -293,3 +293,40 @@ impl From<crate::organizations::OrganizationError> for ApiError {
         }
     }
 }
+
+impl From<crate::automatic::relay_intake::IntakeError> for ApiError {
+    fn from(e: crate::automatic::relay_intake::IntakeError) -> Self {
+        use crate::automatic::relay_intake::IntakeError as E;
+        let message = e.to_string();
+        match e {
+            E::NotConfigured(_) => ApiError::not_found("relay_not_configured", message),
+            E::TooLarge => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", message),
+            E::Refused(_) => ApiError::new(StatusCode::UNAUTHORIZED, "relay_signature_invalid", message),
+            E::KeyUnavailable { detail } => {
+                tracing::error!(error = %detail, "cannot read a relay key");
+                let mut e = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "relay_key_unavailable", message);
+                e.retry_after_secs = Some(5);
+                e
+            }
+            E::NotUtf8 => ApiError::bad_request("invalid_body", message),
+            E::PartitionMismatch { .. } => ApiError::unprocessable("relay_partition_mismatch", message),
+            E::Store(StoreError::Unavailable(m)) => {
+                tracing::warn!(reason = %m, "store unavailable");
+                let mut e = ApiError::unavailable(message);
+                e.retry_after_secs = Some(5);
+                e
+            }
+            E::Store(_) => ApiError::internal(message),
+        }
+    }
+}
+
+/// The callback could not finish a relayed request (the store is down, or
+/// CloudFormation's answer did not get through): the relay retries.
+impl From<crate::callback::RetryLater> for ApiError {
+    fn from(e: crate::callback::RetryLater) -> Self {
+        let mut err = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", e.to_string());
+        err.retry_after_secs = Some(5);
+        err
+    }
+}

@@ -17,7 +17,9 @@ mod view;
 mod web;
 
 pub use error::ApiError;
+// The view events carry as their `data` (rendered by `events`, above the API).
 pub use routes::{document, route_table, RouteDoc};
+pub use view::ConnectionView;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, Uri};

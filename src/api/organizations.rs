@@ -15,8 +15,8 @@ use crate::organizations::{
 };
 use crate::tenancy::Tenant;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -157,13 +157,10 @@ pub async fn create(
         members: Vec::new(),
         truncated: false,
     };
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
-    let mut res = (status, Json(org_view(&state, snapshot, Some(tpl)))).into_response();
-    if !created {
-        res.headers_mut()
-            .insert("idempotent-replayed", HeaderValue::from_static("true"));
-    }
-    Ok(res)
+    Ok(super::connections::created_or_replayed(
+        created,
+        org_view(&state, snapshot, Some(tpl)),
+    ))
 }
 
 #[utoipa::path(get, path = "/v1/organizations/{id}", tag = "organizations", operation_id = "getOrganization",

@@ -1,18 +1,18 @@
 //! `POST /v1/relay/{partition}`: a GovCloud or China relay's forwarded
 //! custom resource request. The signature is the authentication; once it
 //! verifies, the request goes to the callback exactly as one from the
-//! service's own topic.
+//! service's own topic, once: a replay of it is answered, not acted on.
 
 use super::error::ApiError;
 use super::extract::Json;
 use super::AppState;
-use crate::automatic::relay::{self, Refusal};
-use crate::automatic::relay_intake::IntakeError;
-use crate::automatic::stack_arn::StackArn;
+use crate::automatic::relay;
+use crate::automatic::relay_intake::Admitted;
 use crate::domain::Partition;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -63,7 +63,7 @@ fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
     request_body(content = RelayedRequestDoc, content_type = "application/json"),
     security(()),
     responses(
-        (status = 200, body = RelayAnswer),
+        (status = 200, body = RelayAnswer, description = "Handled. The same signed request again within its 5 minutes is answered alike, with Idempotent-Replayed: true, and not acted on again"),
         (status = 401, description = "The signature or timestamp does not verify"),
         (status = 404, description = "No relay is configured for this partition"),
         (status = 422, description = "The stack is not in the relay's partition"),
@@ -74,74 +74,23 @@ pub async fn relay(
     Path(partition): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Json<RelayAnswer>, ApiError> {
-    let not_configured = || {
-        ApiError::not_found(
-            "relay_not_configured",
-            format!("no relay is configured for the partition {partition:.20?}; the operator sets ACCOUNT_CONNECT_RELAY_KEY_SECRET_AWS_US_GOV or _AWS_CN"),
-        )
-    };
-    let p: Partition = partition.parse().map_err(|_| not_configured())?;
-    if p == Partition::Aws || !state.relay.configured(p) {
-        return Err(not_configured());
-    }
-    if body.len() > relay::MAX_BODY {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            "a relayed request is at most 64 KB",
-        ));
-    }
-    let ts = header(&headers, relay::TIMESTAMP_HEADER);
-    let sig = header(&headers, relay::SIGNATURE_HEADER);
-    match state.relay.verify(p, ts, sig, &body).await {
-        Ok(()) => {}
-        Err(IntakeError::Refused(why)) => {
-            tracing::warn!(partition = %p, reason = ?why, "refused a relayed request");
-            crate::metrics::callback_rejected(match why {
-                Refusal::Stale | Refusal::Future => "relay_timestamp",
-                Refusal::Malformed | Refusal::BadSignature => "relay_signature",
-            });
-            return Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "relay_signature_invalid",
-                why.message(),
-            ));
+) -> Result<Response, ApiError> {
+    let (ts, sig) = (
+        header(&headers, relay::TIMESTAMP_HEADER),
+        header(&headers, relay::SIGNATURE_HEADER),
+    );
+    let handled = Json(RelayAnswer { status: "handled" });
+    match state.relay.admit(&partition, ts, sig, &body).await? {
+        Admitted::Replay => {
+            // Acted on when it first came; answered alike, not acted on again.
+            let mut res = handled.into_response();
+            res.headers_mut()
+                .insert("idempotent-replayed", axum::http::HeaderValue::from_static("true"));
+            Ok(res)
         }
-        Err(IntakeError::NotConfigured(_)) => return Err(not_configured()),
-        Err(IntakeError::KeyUnavailable(m)) => {
-            tracing::error!(partition = %p, error = %m, "cannot read a relay key");
-            let mut e = ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "relay_key_unavailable",
-                "the service cannot read this partition's relay key right now; retry",
-            );
-            e.retry_after_secs = Some(5);
-            return Err(e);
+        Admitted::Act(message) => {
+            crate::callback::handle_message(&state, &state.relay.responder, message).await?;
+            Ok(handled.into_response())
         }
     }
-    let message = std::str::from_utf8(&body)
-        .map_err(|_| ApiError::bad_request("invalid_body", "a relayed request is UTF-8 JSON"))?;
-    // A partition's key relays that partition's stacks only.
-    let stack = serde_json::from_str::<serde_json::Value>(message)
-        .ok()
-        .and_then(|v| v["StackId"].as_str().and_then(|s| s.parse::<StackArn>().ok()));
-    if let Some(stack) = stack.filter(|s| s.partition != p) {
-        return Err(ApiError::unprocessable(
-            "relay_partition_mismatch",
-            format!(
-                "the stack is in {} but this is the {} relay",
-                stack.partition.display_name(),
-                p.display_name()
-            ),
-        ));
-    }
-    crate::automatic::callback::handle_message(&state, &state.relay.responder, message)
-        .await
-        .map_err(|e| {
-            let mut err = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", e.to_string());
-            err.retry_after_secs = Some(5);
-            err
-        })?;
-    Ok(Json(RelayAnswer { status: "handled" }))
 }

@@ -4,6 +4,7 @@ use super::template::{default_role_name, stack_name};
 use crate::config::Config;
 use crate::domain::Partition;
 use crate::domain::{CloudFormationLinks, Connection};
+use crate::sdk::AwsConfigs;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use tokio::sync::OnceCell;
 
@@ -40,18 +41,27 @@ pub struct TemplateUploadError {
     pub detail: String,
 }
 
-#[derive(Default)]
 pub struct Templates {
+    aws: AwsConfigs,
     s3: OnceCell<aws_sdk_s3::Client>,
 }
 
 impl Templates {
+    /// The S3 client is built on first upload, from the service's own
+    /// configuration.
+    pub fn new(aws: AwsConfigs) -> Self {
+        Templates {
+            aws,
+            s3: OnceCell::new(),
+        }
+    }
+
     async fn s3(&self) -> &aws_sdk_s3::Client {
         self.s3
             .get_or_init(|| async {
-                let conf = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+                let conf = self.aws.own().await;
                 // Path-style keeps bucket names out of the host (moto, dotted names).
-                let s3 = aws_sdk_s3::config::Builder::from(&conf).force_path_style(true).build();
+                let s3 = aws_sdk_s3::config::Builder::from(conf).force_path_style(true).build();
                 aws_sdk_s3::Client::from_conf(s3)
             })
             .await
@@ -119,9 +129,8 @@ impl Templates {
             crate::ids::random_token(8)
         );
         let body = serde_json::to_vec(template).expect("templates serialize");
-        self.s3()
-            .await
-            .put_object()
+        let s3 = self.s3().await;
+        s3.put_object()
             .bucket(bucket)
             .key(&key)
             .content_type("application/json")
@@ -132,7 +141,8 @@ impl Templates {
                 bucket: bucket.to_owned(),
                 detail: format!("{:?}", e.into_service_error()),
             })?;
-        let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into());
+        // The region the object went to: the client's (AWS_REGION in Lambda).
+        let region = s3.config().region().map_or("us-east-1", |r| r.as_ref());
         Ok(format!("https://{bucket}.s3.{region}.amazonaws.com/{key}"))
     }
 

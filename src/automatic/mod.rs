@@ -1,7 +1,7 @@
 //! The automatic flow: a CloudFormation template per connection, its
-//! quick-create link, and the stack's custom resource reporting back.
+//! quick-create link, the answer to CloudFormation and the partition relay
+//! (the custom resource's entry point is `crate::callback`).
 
-pub mod callback;
 mod links;
 pub mod relay;
 pub mod relay_forward;
@@ -15,4 +15,4 @@ pub mod token;
 pub use links::{TemplateUploadError, Templates};
 pub use relay_intake::RelayIntake;
 pub(crate) use template::{default_role_name, partition_agnostic};
-pub use template::{policy_resources, render, stack_name, CUSTOM_RESOURCE_ID, ROLE_NAME_PARAMETER};
+pub use template::{policy_resources, render, role_resource, stack_name, CUSTOM_RESOURCE_ID, ROLE_NAME_PARAMETER};

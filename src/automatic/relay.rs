@@ -5,8 +5,11 @@
 //! Manager: HMAC-SHA256 over `<timestamp>.<body>`, hex, in
 //! `X-Spot-Relay-Signature`, the Unix timestamp in `X-Spot-Relay-Timestamp`.
 
+use crate::config::Secret;
+use crate::domain::Partition;
 use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use secrecy::ExposeSecret;
+use sha2::{Digest, Sha256};
 
 pub const TIMESTAMP_HEADER: &str = "x-spot-relay-timestamp";
 pub const SIGNATURE_HEADER: &str = "x-spot-relay-signature";
@@ -65,14 +68,14 @@ pub fn sign(key: &[u8], timestamp: i64, body: &[u8]) -> String {
 
 /// Checks the headers against `body` at `now`, the signature in constant
 /// time, against each key in turn (the current one and, during a rotation,
-/// the previous one).
+/// the previous one). Answers the request's timestamp.
 pub fn verify(
-    keys: &[Vec<u8>],
+    keys: &[Secret],
     timestamp: Option<&str>,
     signature: Option<&str>,
     body: &[u8],
     now: i64,
-) -> Result<(), Refusal> {
+) -> Result<i64, Refusal> {
     let (Some(ts), Some(sig)) = (timestamp, signature) else {
         return Err(Refusal::Malformed);
     };
@@ -87,11 +90,32 @@ pub fn verify(
     if now - at > MAX_AGE_SECS {
         return Err(Refusal::Stale);
     }
-    if keys.iter().any(|k| mac(k, ts, body).verify_slice(&sig).is_ok()) {
-        Ok(())
+    if keys
+        .iter()
+        .any(|k| mac(k.expose_secret(), ts, body).verify_slice(&sig).is_ok())
+    {
+        Ok(at)
     } else {
         Err(Refusal::BadSignature)
     }
+}
+
+/// The first second a request signed at `at` is refused as stale: until
+/// then a replay of it would verify, so it is remembered until then.
+pub fn window_end(at: i64) -> i64 {
+    at + MAX_AGE_SECS + 1
+}
+
+/// What identifies one signed request, whichever key signed it: the
+/// partition, the timestamp and the body, hashed (the store keeps it).
+pub fn request_key(partition: Partition, timestamp: i64, body: &[u8]) -> String {
+    let mut h = Sha256::new();
+    h.update(partition.as_str().as_bytes());
+    h.update(b"\n");
+    h.update(timestamp.to_string().as_bytes());
+    h.update(b".");
+    h.update(body);
+    format!("relay#{}#{}", partition.as_str(), hex::encode(h.finalize()))
 }
 
 #[cfg(test)]
@@ -105,10 +129,10 @@ mod tests {
     fn a_signed_body_verifies_within_five_minutes() {
         let body = br#"{"RequestType":"Create"}"#;
         let sig = sign(KEY, NOW, body);
-        let keys = [KEY.to_vec()];
+        let keys = [Secret::from(KEY.to_vec())];
         let ts = NOW.to_string();
-        assert_eq!(verify(&keys, Some(&ts), Some(&sig), body, NOW), Ok(()));
-        assert_eq!(verify(&keys, Some(&ts), Some(&sig), body, NOW + MAX_AGE_SECS), Ok(()));
+        assert_eq!(verify(&keys, Some(&ts), Some(&sig), body, NOW), Ok(NOW));
+        assert_eq!(verify(&keys, Some(&ts), Some(&sig), body, NOW + MAX_AGE_SECS), Ok(NOW));
         assert_eq!(
             verify(&keys, Some(&ts), Some(&sig), body, NOW + MAX_AGE_SECS + 1),
             Err(Refusal::Stale)
@@ -127,19 +151,19 @@ mod tests {
             verify(&keys, Some(&later), Some(&sig), body, NOW),
             Err(Refusal::BadSignature)
         );
-        let other = [b"another-key-another-key-another!".to_vec()];
+        let other = [Secret::from(b"another-key-another-key-another!".to_vec())];
         assert_eq!(
             verify(&other, Some(&ts), Some(&sig), body, NOW),
             Err(Refusal::BadSignature)
         );
         // The previous key still verifies during a rotation.
-        let both = [other[0].clone(), KEY.to_vec()];
-        assert_eq!(verify(&both, Some(&ts), Some(&sig), body, NOW), Ok(()));
+        let both = [other[0].clone(), Secret::from(KEY.to_vec())];
+        assert_eq!(verify(&both, Some(&ts), Some(&sig), body, NOW), Ok(NOW));
     }
 
     #[test]
     fn malformed_headers_are_refused() {
-        let keys = [KEY.to_vec()];
+        let keys = [Secret::from(KEY.to_vec())];
         let sig = sign(KEY, NOW, b"x");
         let ts = NOW.to_string();
         for (t, s) in [

@@ -78,7 +78,7 @@ impl ResponseHosts {
                 if !cloudformation_hosts(stack).contains(&host) {
                     return Err(UrlRefused::NotCloudFormation {
                         host,
-                        region: stack.region.clone(),
+                        region: stack.region.to_string(),
                     });
                 }
             }
@@ -106,7 +106,8 @@ fn host_matches(pattern: &str, host: &str) -> bool {
     }
 }
 
-/// The response bucket of the stack's region, in the forms CloudFormation
+/// The response bucket of the stack's region (a real region of its
+/// partition: `StackArn` holds no other), in the forms CloudFormation
 /// uses: `<bucket>.s3.amazonaws.com` (commercial only),
 /// `<bucket>.s3.<region>.amazonaws.com`, `<bucket>.s3-<region>.amazonaws.com`,
 /// and `.amazonaws.com.cn` in China. The bucket is
@@ -114,9 +115,9 @@ fn host_matches(pattern: &str, host: &str) -> bool {
 pub fn cloudformation_hosts(stack: &StackArn) -> Vec<String> {
     let bucket = format!(
         "cloudformation-custom-resource-response-{}",
-        stack.region.replace('-', "")
+        stack.region.as_str().replace('-', "")
     );
-    let region = &stack.region;
+    let region = stack.region.as_str();
     let suffix = match stack.partition {
         Partition::AwsCn => "amazonaws.com.cn",
         Partition::Aws | Partition::AwsUsGov => "amazonaws.com",

@@ -1,7 +1,9 @@
 //! A CloudFormation StackId, as a custom-resource request carries it:
 //! `arn:<partition>:cloudformation:<region>:<account>:stack/<name>/<uuid>`.
+//! Its region is a real region of its partition (`Region`), so nothing is
+//! ever derived from a region AWS does not have.
 
-use crate::domain::{AccountId, Partition};
+use crate::domain::{AccountId, Partition, Region};
 use std::str::FromStr;
 
 /// Longest StackId read: real ones are well under 300 characters.
@@ -10,7 +12,7 @@ const MAX_LEN: usize = 512;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StackArn {
     pub partition: Partition,
-    pub region: String,
+    pub region: Region,
     pub account: AccountId,
     pub name: String,
 }
@@ -27,28 +29,24 @@ fn is_region(r: &str) -> bool {
         && parts[parts.len() - 1].bytes().all(|b| b.is_ascii_digit())
 }
 
-/// The partition a region belongs to.
-fn partition_of(region: &str) -> Partition {
-    if region.starts_with("cn-") {
-        Partition::AwsCn
-    } else if region.starts_with("us-gov-") {
-        Partition::AwsUsGov
-    } else {
-        Partition::Aws
-    }
-}
-
 /// The value is not a CloudFormation StackId.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "{0:.80?} is not a CloudFormation StackId (arn:<partition>:cloudformation:<region>:<account>:stack/<name>/<id>)"
-)]
-pub struct NotAStackId(String);
+pub enum NotAStackId {
+    /// Not the shape of a StackId at all.
+    #[error(
+        "{0:.80?} is not a CloudFormation StackId (arn:<partition>:cloudformation:<region>:<account>:stack/<name>/<id>)"
+    )]
+    Malformed(String),
+    /// A StackId's shape, but its region is not one of its partition's
+    /// (`us-east-9`, or `us-gov-west-1` in a commercial StackId).
+    #[error("the StackId's region {region:.40?} is not a region of {}", partition.display_name())]
+    UnknownRegion { partition: Partition, region: String },
+}
 
 impl FromStr for StackArn {
     type Err = NotAStackId;
     fn from_str(s: &str) -> Result<Self, NotAStackId> {
-        let bad = || NotAStackId(s.to_owned());
+        let bad = || NotAStackId::Malformed(s.to_owned());
         if s.len() > MAX_LEN {
             return Err(bad());
         }
@@ -57,7 +55,7 @@ impl FromStr for StackArn {
             return Err(bad());
         };
         let partition: Partition = partition.parse().map_err(|_| bad())?;
-        if arn != "arn" || service != "cloudformation" || !is_region(region) || partition_of(region) != partition {
+        if arn != "arn" || service != "cloudformation" || !is_region(region) {
             return Err(bad());
         }
         let account: AccountId = account.parse().map_err(|_| bad())?;
@@ -72,9 +70,13 @@ impl FromStr for StackArn {
         if !name_ok || !id_ok {
             return Err(bad());
         }
-        Ok(StackArn {
+        let region = Region::in_partition(partition, region).map_err(|_| NotAStackId::UnknownRegion {
             partition,
             region: region.to_owned(),
+        })?;
+        Ok(StackArn {
+            partition,
+            region,
             account,
             name: name.to_owned(),
         })
@@ -116,5 +118,26 @@ mod tests {
         ] {
             assert!(bad.parse::<StackArn>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_region_its_partition_does_not_have_is_told_apart() {
+        for (partition, region) in [
+            (Partition::Aws, "us-east-9"),
+            (Partition::Aws, "us-gov-west-1"),
+            (Partition::Aws, "cn-north-1"),
+            (Partition::AwsUsGov, "us-east-1"),
+            (Partition::AwsUsGov, "us-gov-north-1"),
+            (Partition::AwsCn, "us-east-1"),
+        ] {
+            let bad = format!("arn:{partition}:cloudformation:{region}:123456789012:stack/s/1-2");
+            match bad.parse::<StackArn>() {
+                Err(NotAStackId::UnknownRegion { partition: p, .. }) => assert_eq!(p, partition, "{bad}"),
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+        // Not a region's shape at all: not a StackId.
+        let evil = "arn:aws:cloudformation:evil.example.com:123456789012:stack/s/1";
+        assert!(matches!(evil.parse::<StackArn>(), Err(NotAStackId::Malformed(_))));
     }
 }

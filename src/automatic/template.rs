@@ -65,6 +65,19 @@ pub fn policy_resources(
     ids
 }
 
+/// The role every template creates: named by the stack's RoleName
+/// parameter, trusting Spot as `trust` says.
+pub fn role_resource(description: String, trust: Value) -> Value {
+    json!({
+        "Type": "AWS::IAM::Role",
+        "Properties": {
+            "RoleName": {"Ref": ROLE_NAME_PARAMETER},
+            "Description": description,
+            "AssumeRolePolicyDocument": trust
+        }
+    })
+}
+
 /// The template. Without a topic or a token it has no custom resource: the
 /// stack then only creates the role, and the customer pastes its ARN.
 pub fn render(conn: &Connection, principal: &str, topic: Option<&str>, token: Option<&str>) -> Value {
@@ -78,14 +91,10 @@ pub fn render(conn: &Connection, principal: &str, topic: Option<&str>, token: Op
     let trust = trust_policy(principal, &conn.external_id, conn.pending_external_id.as_ref());
     resources.insert(
         "Role".into(),
-        json!({
-            "Type": "AWS::IAM::Role",
-            "Properties": {
-                "RoleName": {"Ref": ROLE_NAME_PARAMETER},
-                "Description": format!("Lets Spot manage this account (connection {})", conn.id.as_str()),
-                "AssumeRolePolicyDocument": partition_agnostic(&trust)
-            }
-        }),
+        role_resource(
+            format!("Lets Spot manage this account (connection {})", conn.id.as_str()),
+            partition_agnostic(&trust),
+        ),
     );
     if let (Some(topic), Some(token)) = (topic, token) {
         resources.insert(

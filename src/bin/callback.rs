@@ -14,7 +14,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(|event: LambdaEvent<SnsEvent>| {
         let (services, responder) = (services.clone(), responder.clone());
         async move {
-            account_connect::automatic::callback::handle(&services, &responder, event.payload)
+            account_connect::callback::handle(&services, &responder, event.payload)
                 .await
                 .map_err(lambda_runtime::Error::from)
         }

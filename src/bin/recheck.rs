@@ -7,7 +7,7 @@
 
 use account_connect::app;
 use account_connect::recheck::lambda::Fleet;
-use account_connect::recheck::{EnumerateOptions, SqsQueue, Worker};
+use account_connect::recheck::{EnumerateOptions, Worker};
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{service_fn, LambdaEvent};
 use std::sync::Arc;
@@ -26,11 +26,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .ok_or("ACCOUNT_CONNECT_RECHECK_QUEUE_URL is not set")?;
     let options = EnumerateOptions::from_config(&config);
     let concurrency = config.recheck_concurrency;
-    let services = app::build(config)?;
+    let aws = app::aws_configs();
+    let services = app::build_with_aws(config, aws.clone())?;
     let fleet = Fleet {
         options,
         concurrency,
-        queue: Arc::new(SqsQueue::from_env(url).await),
+        queue: Arc::new(app::recheck_queue(&aws, url).await),
         worker: Worker::for_services(&services),
     };
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {

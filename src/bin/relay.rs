@@ -4,19 +4,20 @@
 //! Manager (`ACCOUNT_CONNECT_RELAY_KEY_SECRET`), read per invocation so a
 //! rotation applies at once.
 
+use account_connect::app;
 use account_connect::automatic::relay_forward::{Forwarded, Forwarder};
+use account_connect::config::Secret;
 use aws_lambda_events::event::sns::SnsEvent;
 use lambda_runtime::{service_fn, LambdaEvent};
+use secrecy::ExposeSecret;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     account_connect::telemetry::init(true);
-    let url = std::env::var("ACCOUNT_CONNECT_RELAY_URL").map_err(|_| "ACCOUNT_CONNECT_RELAY_URL is not set")?;
-    let secret =
-        std::env::var("ACCOUNT_CONNECT_RELAY_KEY_SECRET").map_err(|_| "ACCOUNT_CONNECT_RELAY_KEY_SECRET is not set")?;
-    let forwarder = Forwarder::new(&url)?;
-    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
-    let sm = aws_sdk_secretsmanager::Client::new(&conf);
+    let config = app::relay_config_from_env()?;
+    let forwarder = Forwarder::new(&config.url)?;
+    let sm = app::relay_key_client().await;
+    let secret = config.key_secret;
     lambda_runtime::run(service_fn(|event: LambdaEvent<SnsEvent>| {
         let (forwarder, sm, secret) = (forwarder.clone(), sm.clone(), secret.clone());
         async move {
@@ -28,15 +29,15 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                 .map_err(|e| format!("cannot read the relay key: {:?}", e.into_service_error()))?
                 .secret_string
                 .unwrap_or_default();
-            let key = key.trim();
-            if key.len() < account_connect::automatic::relay::MIN_KEY_BYTES {
+            let key = Secret::from(key.trim().as_bytes().to_vec());
+            if key.expose_secret().len() < account_connect::automatic::relay::MIN_KEY_BYTES {
                 return Err(lambda_runtime::Error::from(
                     "the relay key is shorter than 32 characters",
                 ));
             }
             for record in event.payload.records {
                 let now = account_connect::clock::now();
-                match forwarder.forward(key.as_bytes(), &record.sns.message, now).await {
+                match forwarder.forward(key.expose_secret(), &record.sns.message, now).await {
                     Forwarded::Handled => tracing::info!("relayed a custom resource request"),
                     // Lambda retries the event, then sends it to the dead-letter queue.
                     Forwarded::Retry(m) => return Err(lambda_runtime::Error::from(m)),

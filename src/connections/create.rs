@@ -109,8 +109,7 @@ impl ConnectionService {
         let topic = self.config.topics.get(&c.partition).map(String::as_str);
         let token = self
             .config
-            .callback_key
-            .as_deref()
+            .expose_callback_key()
             .and_then(|k| crate::automatic::token::issue_for(k, c));
         Ok(crate::automatic::render(c, principal, topic, token.as_deref()))
     }

@@ -146,7 +146,7 @@ impl ConnectionService {
             .into_iter()
             .flatten()
             .find_map(|k| k.stack.as_ref()?.stack_id.parse::<StackArn>().ok())
-            .map(|s| s.region)
+            .map(|s| s.region.as_str().to_owned())
             .ok_or("neither the management stack nor this member's stack instance has reported")?;
         let stack_set_name = templates.stack_set_name(&o);
         let template = templates.member_template(&o).map_err(|e| e.to_string())?;

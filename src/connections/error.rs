@@ -117,3 +117,16 @@ fn store_message(e: &StoreError) -> String {
         other => format!("storage error: {other}"),
     }
 }
+
+impl ServiceError {
+    /// The store could not be reached (or refused for load), or a write lost
+    /// every race: worth a retry,
+    /// with the store's words for the log.
+    pub fn unavailable(&self) -> Option<&str> {
+        match self {
+            ServiceError::Store(StoreError::Unavailable(m)) => Some(m),
+            ServiceError::TooManyConcurrentWrites => Some("too many concurrent writes"),
+            _ => None,
+        }
+    }
+}

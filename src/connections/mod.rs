@@ -17,4 +17,4 @@ pub use create::CreateRequest;
 pub use error::ServiceError;
 pub use listing::{last_checked, ClientPage, DEFAULT_PAGE};
 pub use organization::{OrganizationTemplates, TemplateError};
-pub use service::{ConnectionService, ListQuery};
+pub use service::{ConnectionService, Deps, ListQuery};

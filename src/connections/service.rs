@@ -7,7 +7,7 @@ use super::organization::OrganizationTemplates;
 use super::ServiceError;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::domain::{Connection, ConnectionId, Event, Health, Partition, SpotAccountId, Status};
+use crate::domain::{Connection, ConnectionId, Event, Health, OutboxItem, Partition, SpotAccountId, Status};
 use crate::store::{DynStore, Guard, StoreError};
 use crate::tenancy::Tenant;
 use crate::verify::Verifier;
@@ -29,8 +29,10 @@ pub struct ListQuery {
     pub limit: Option<usize>,
 }
 
+/// What the services are built from, once, by the composition root; each
+/// service keeps the parts it needs, privately.
 #[derive(Clone)]
-pub struct ConnectionService {
+pub struct Deps {
     pub store: DynStore,
     pub config: Arc<Config>,
     pub verifier: Arc<Verifier>,
@@ -39,9 +41,21 @@ pub struct ConnectionService {
     pub cursors: Arc<Cursors>,
     /// Decides expiry and stamps every record.
     pub clock: Clock,
+    /// The AWS SDK's configuration, loaded once per partition (by `app`).
+    pub aws: crate::sdk::AwsConfigs,
+}
+
+#[derive(Clone)]
+pub struct ConnectionService {
+    pub(super) store: DynStore,
+    pub(super) config: Arc<Config>,
+    pub(super) verifier: Arc<Verifier>,
+    pub(super) templates: Arc<crate::automatic::Templates>,
+    pub(super) cursors: Arc<Cursors>,
+    pub(super) clock: Clock,
     /// Renders an organization's templates for its connections' drift
     /// fixes; without it they get the documents to paste.
-    pub organization_templates: Option<Arc<dyn OrganizationTemplates>>,
+    pub(super) organization_templates: Option<Arc<dyn OrganizationTemplates>>,
 }
 
 /// At most `max` bytes of `s`, cut at a character boundary.
@@ -57,13 +71,42 @@ pub(super) fn clip(s: &str, max: usize) -> String {
 }
 
 impl ConnectionService {
-    /// The same service on another clock (a test's adjustable one).
-    pub fn with_clock(self, clock: Clock) -> Self {
+    pub fn new(deps: &Deps) -> Self {
         ConnectionService {
-            verifier: Arc::new(Verifier::from_config(&self.config).with_clock(clock.clone())),
-            clock,
-            ..self
+            store: deps.store.clone(),
+            config: deps.config.clone(),
+            verifier: deps.verifier.clone(),
+            templates: deps.templates.clone(),
+            cursors: deps.cursors.clone(),
+            clock: deps.clock.clone(),
+            organization_templates: None,
         }
+    }
+
+    /// The settings it was built with, to read (a worker's timeout, say).
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// One page of the connected connections of every tenant, for the
+    /// scheduled re-check's enumeration.
+    pub async fn connected_page(&self, cursor: Option<&str>, limit: usize) -> Result<crate::store::Page, StoreError> {
+        self.store.list_connected(cursor, limit).await
+    }
+
+    /// Up to `limit` undelivered outbox items, oldest first, for the dispatcher.
+    pub async fn outbox_page(&self, limit: usize) -> Result<Vec<OutboxItem>, StoreError> {
+        self.store.undelivered(limit).await
+    }
+
+    /// Marks an outbox item delivered (after the bus took it).
+    pub async fn outbox_delivered(&self, item: &OutboxItem, now: i64) -> Result<(), StoreError> {
+        self.store.mark_delivered(&item.connection_id, item.sequence, now).await
+    }
+
+    /// The clock every record is stamped with (tests move an adjustable one).
+    pub fn clock(&self) -> Clock {
+        self.clock.clone()
     }
 
     /// The same service with the organizations' template renderer.
@@ -94,6 +137,12 @@ impl ConnectionService {
         }
     }
 
+    /// A connection by id alone, of any tenant, for a caller that proves its
+    /// right to it another way (the CloudFormation callback's token).
+    pub async fn get_for_token(&self, id: &ConnectionId) -> Result<Option<Connection>, ServiceError> {
+        Ok(self.store.get_any(id).await?)
+    }
+
     /// Reads, changes and writes back under the version check, retrying a lost race.
     pub async fn change<F>(&self, tenant: &Tenant, id: &ConnectionId, f: F) -> Result<Connection, ServiceError>
     where
@@ -120,11 +169,16 @@ impl ConnectionService {
                 None => self.get(tenant, id).await?,
             };
             let t = self.now();
-            let Some((ev, guards)) = f(&mut c, t)? else {
+            let before = c.clone();
+            let Some((ev, mut guards)) = f(&mut c, t)? else {
                 return Ok(c); // Nothing to change.
             };
             c.version += 1;
             c.updated_at = t;
+            // A change of state is an event, written with the change (the outbox).
+            if let Some(item) = OutboxItem::between(&before, &c, t) {
+                guards.push(Guard::Publish(Box::new(item)));
+            }
             match self.store.update(&c, &ev, &guards, t).await {
                 Ok(()) => return Ok(c),
                 Err(StoreError::Conflict | StoreError::ExternalIdTaken) => backoff(attempt).await,

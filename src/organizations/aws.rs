@@ -5,12 +5,12 @@
 use crate::config::Config;
 use crate::domain::{AccountId, Partition, RoleArn};
 use crate::domain::{SeenAccount, TargetId};
+use crate::sdk::AwsConfigs;
 use aws_config::SdkConfig;
 use aws_sdk_organizations::types::ChildType;
 use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
-use tokio::sync::OnceCell;
 
 /// Pages read per listing: 20 accounts a page, far above any organization's
 /// 10,000-account quota would need fewer; bounded all the same.
@@ -20,9 +20,8 @@ const MAX_DEPTH: usize = 6;
 /// Per-call bound: a listing of a big organization is many calls.
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
-#[derive(Default)]
 pub struct OrgReader {
-    base: OnceCell<SdkConfig>,
+    aws: AwsConfigs,
     sts_endpoints: BTreeMap<Partition, String>,
 }
 
@@ -52,32 +51,27 @@ fn text<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(e: &SdkEr
 }
 
 impl OrgReader {
-    pub fn from_config(config: &Config) -> Self {
+    pub fn from_config(config: &Config, aws: AwsConfigs) -> Self {
         OrgReader {
+            aws,
             sts_endpoints: config.sts_endpoints.clone(),
-            ..Default::default()
         }
     }
 
-    async fn base(&self) -> &SdkConfig {
-        self.base
-            .get_or_init(|| async {
-                aws_config::defaults(aws_config::BehaviorVersion::latest())
-                    .timeout_config(
-                        aws_config::timeout::TimeoutConfig::builder()
-                            .operation_timeout(CALL_TIMEOUT)
-                            .build(),
-                    )
-                    .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(3))
-                    .load()
-                    .await
-            })
-            .await
+    /// The service's own configuration with this reader's timeouts and retries.
+    async fn base(&self) -> SdkConfig {
+        crate::sdk::tuned(
+            self.aws.own().await,
+            aws_config::timeout::TimeoutConfig::builder()
+                .operation_timeout(CALL_TIMEOUT)
+                .build(),
+            aws_config::retry::RetryConfig::standard().with_max_attempts(3),
+        )
     }
 
     /// A session in the management account; the error is for a person.
     pub async fn session(&self, role: &RoleArn, external_id: &str, session_name: &str) -> Result<Session, String> {
-        let base = self.base().await;
+        let base = &self.base().await;
         let mut sts =
             aws_sdk_sts::config::Builder::from(base).region(aws_config::Region::new(role.partition().sts_region()));
         if let Some(url) = self.sts_endpoints.get(&role.partition()) {

@@ -78,7 +78,7 @@ impl OrganizationService {
         if o.state != OrgState::Active {
             return Err(OrganizationError::Offboarded);
         }
-        let config = &self.connections.config;
+        let config = &self.config;
         for _ in 0..WRITE_ATTEMPTS {
             let at = self.now();
             let member = Connection::new_pending(NewConnection {
@@ -108,7 +108,7 @@ impl OrganizationService {
                 "ok",
                 Some(serde_json::json!({"method": "automatic", "organizationId": o.id.as_str()})),
             );
-            match self.connections.store.enroll_member(&member, &ev).await {
+            match self.store.enroll_member(&member, &ev).await {
                 // A member that was missing (its role failed, its instance
                 // deleted) has an instance on its way again: pending.
                 Ok(c) if c.state == Status::Pending && c.organization.as_ref().is_some_and(|m| m.note.is_some()) => {
@@ -135,7 +135,7 @@ impl OrganizationService {
         actor: &str,
     ) -> Result<Linked, OrganizationError> {
         let tenant = system_tenant(&member.org, actor);
-        let budget = Duration::from_secs(self.connections.config.callback_propagation_secs);
+        let budget = Duration::from_secs(self.config.callback_propagation_secs);
         let connected = self
             .connections
             .connect_role_from(&tenant, &member.id, role_arn, budget, Some(stack))

@@ -2,14 +2,15 @@
 
 use super::aws::OrgReader;
 use super::{template, token};
-use crate::connections::{ConnectionService, ListQuery, ServiceError};
+use crate::config::Config;
+use crate::connections::{ConnectionService, Deps, ListQuery, ServiceError};
 use crate::domain::{
     AccountId, Connection, ConnectionId, Event, EventKind, ExternalId, Method, NewConnection, Partition, Permissions,
     SpotAccountId, Status,
 };
 use crate::domain::{Membership, OrgState, Organization, OrganizationId, Reconciliation, TargetId};
 use crate::policy::{render_shared, Selection};
-use crate::store::{Idempotency, StoreError};
+use crate::store::{DynStore, Idempotency, StoreError};
 use crate::tenancy::Tenant;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
@@ -60,6 +61,16 @@ impl From<ServiceError> for OrganizationError {
     }
 }
 
+impl OrganizationError {
+    /// The store could not be reached: worth a retry (see `ServiceError::unavailable`).
+    pub fn unavailable(&self) -> Option<&str> {
+        match self {
+            OrganizationError::Connection(e) => e.unavailable(),
+            _ => None,
+        }
+    }
+}
+
 impl From<StoreError> for OrganizationError {
     fn from(e: StoreError) -> Self {
         OrganizationError::Connection(ServiceError::Store(e))
@@ -87,7 +98,12 @@ pub struct OrganizationSnapshot {
 
 #[derive(Clone)]
 pub struct OrganizationService {
-    pub connections: ConnectionService,
+    /// Members are connections: verified, rotated and disconnected there.
+    pub(super) connections: ConnectionService,
+    pub(super) store: DynStore,
+    pub(super) config: Arc<Config>,
+    pub(super) templates: Arc<crate::automatic::Templates>,
+    pub(super) cursors: Arc<crate::connections::cursor::Cursors>,
     pub(super) reader: Arc<OrgReader>,
 }
 
@@ -101,9 +117,13 @@ pub(crate) fn system_tenant(org: &str, who: &str) -> Tenant {
 }
 
 impl OrganizationService {
-    pub fn new(connections: ConnectionService) -> Self {
+    pub fn new(deps: &Deps, connections: ConnectionService) -> Self {
         OrganizationService {
-            reader: Arc::new(OrgReader::from_config(&connections.config)),
+            reader: Arc::new(OrgReader::from_config(&deps.config, deps.aws.clone())),
+            store: deps.store.clone(),
+            config: deps.config.clone(),
+            templates: deps.templates.clone(),
+            cursors: deps.cursors.clone(),
             connections,
         }
     }
@@ -117,8 +137,8 @@ impl OrganizationService {
     }
 
     pub(super) fn callback(&self, partition: Partition) -> Result<(&str, &[u8]), OrganizationError> {
-        let c = &self.connections.config;
-        match (c.topics.get(&partition), c.callback_key.as_deref()) {
+        let c = &self.config;
+        match (c.topics.get(&partition), c.expose_callback_key()) {
             (Some(t), Some(k)) => Ok((t.as_str(), k)),
             _ => Err(OrganizationError::CallbackUnavailable(partition)),
         }
@@ -169,7 +189,7 @@ impl OrganizationService {
             key,
             request_hash: request_hash.clone(),
         });
-        let store = &self.connections.store;
+        let store = &self.store;
         // Refusals that need no write are made before any write.
         if let Some(idem) = &idem {
             if let Some((hash, id)) = store.idempotency_record(&tenant.org, idem, self.now()).await? {
@@ -179,7 +199,7 @@ impl OrganizationService {
         if let Some(holder) = store.account_holder(&tenant.org, &req.account_id, self.now()).await? {
             return Err(ServiceError::AccountBusy(holder).into());
         }
-        let config = &self.connections.config;
+        let config = &self.config;
         for _ in 0..WRITE_ATTEMPTS {
             let at = self.now();
             let o = Organization {
@@ -218,7 +238,7 @@ impl OrganizationService {
                 expires_at: at + config.external_id_ttl_secs as i64,
             });
             let tpl = self.template_for(&o, &mgmt)?;
-            let links = self.connections.templates.links(config, &mgmt, &tpl, at).await;
+            let links = self.templates.links(config, &mgmt, &tpl, at).await;
             let links = links.map_err(ServiceError::TemplateUpload)?;
             mgmt.cloud_formation = Some(links.clone());
             let ev = Event::new(
@@ -234,7 +254,7 @@ impl OrganizationService {
             let written = store.create_organization(&o, &mgmt, &ev, idem.as_ref(), at).await;
             if written.is_err() {
                 if let Some(bucket) = config.template_bucket.as_deref() {
-                    self.connections.templates.discard(bucket, &links).await;
+                    self.templates.discard(bucket, &links).await;
                 }
             }
             match written {
@@ -272,9 +292,21 @@ impl OrganizationService {
         Ok((o, mgmt, tpl, false))
     }
 
+    /// An organization by id alone, of any tenant, for a caller that proves
+    /// its right to it another way (the organization's callback token).
+    pub async fn get_for_token(&self, id: &OrganizationId) -> Result<Option<Organization>, OrganizationError> {
+        Ok(self.store.get_organization(id).await?)
+    }
+
+    /// A connection by id alone, for the organization's callback (its token
+    /// proves the right; the caller checks the membership).
+    pub async fn member_for_token(&self, id: &ConnectionId) -> Result<Option<Connection>, OrganizationError> {
+        Ok(self.connections.get_for_token(id).await?)
+    }
+
     /// The tenant's organization, or NotFound.
     pub async fn organization(&self, tenant: &Tenant, id: &OrganizationId) -> Result<Organization, OrganizationError> {
-        match self.connections.store.get_organization(id).await? {
+        match self.store.get_organization(id).await? {
             Some(o) if o.org == tenant.org && tenant.may_access(&o.account_id) => Ok(o),
             _ => Err(OrganizationError::NotFound),
         }
@@ -284,7 +316,7 @@ impl OrganizationService {
         let mut out = Vec::new();
         let mut after: Option<String> = None;
         loop {
-            let page = self.connections.store.list_members(id, after.as_deref(), PAGE).await?;
+            let page = self.store.list_members(id, after.as_deref(), PAGE).await?;
             out.extend(page.items);
             if out.len() >= max {
                 out.truncate(max);
@@ -316,7 +348,6 @@ impl OrganizationService {
         mut o: Organization,
     ) -> Result<OrganizationSnapshot, OrganizationError> {
         let management = self
-            .connections
             .store
             .get(&o.org, &o.management_connection_id)
             .await?
@@ -366,7 +397,7 @@ impl OrganizationService {
             scope: &scope,
             query: &filters,
         };
-        let cursors = &self.connections.cursors;
+        let cursors = &self.cursors;
         let after = q
             .cursor
             .as_deref()
@@ -378,7 +409,7 @@ impl OrganizationService {
             .limit
             .unwrap_or(crate::connections::DEFAULT_PAGE)
             .clamp(1, crate::store::MAX_PAGE);
-        let page = self.connections.store.list_members(id, after.as_deref(), limit).await?;
+        let page = self.store.list_members(id, after.as_deref(), limit).await?;
         let items = page
             .items
             .into_iter()
@@ -404,7 +435,7 @@ impl OrganizationService {
         let Some(m) = management.organization.as_ref().filter(|m| m.management) else {
             return Ok(None);
         };
-        let Some(o) = self.connections.store.get_organization(&m.organization_id).await? else {
+        let Some(o) = self.store.get_organization(&m.organization_id).await? else {
             return Ok(None);
         };
         if o.state != OrgState::Active {
@@ -444,11 +475,10 @@ impl OrganizationService {
             o.last_reconciliation = Some(rec.clone());
             o.updated_at = at;
             o.version += 1;
-            match self.connections.store.update_organization(&o).await {
+            match self.store.update_organization(&o).await {
                 Ok(()) => return Ok(o),
                 Err(StoreError::Conflict) if attempt + 1 < WRITE_ATTEMPTS => {
                     o = self
-                        .connections
                         .store
                         .get_organization(&o.id)
                         .await?
@@ -463,7 +493,6 @@ impl OrganizationService {
     /// A session in the management account, once its role is connected.
     pub(super) async fn session(&self, o: &Organization) -> Result<super::aws::Session, String> {
         let mgmt = self
-            .connections
             .store
             .get(&o.org, &o.management_connection_id)
             .await
@@ -490,7 +519,7 @@ impl OrganizationService {
         let mut out = Vec::new();
         let mut after: Option<String> = None;
         loop {
-            let page = self.connections.store.list_members(id, after.as_deref(), PAGE).await?;
+            let page = self.store.list_members(id, after.as_deref(), PAGE).await?;
             out.extend(
                 page.items
                     .into_iter()
@@ -524,18 +553,14 @@ impl OrganizationService {
             o.state = OrgState::Offboarded;
             o.version += 1;
             o.updated_at = self.now();
-            self.connections.store.update_organization(&o).await?;
+            self.store.update_organization(&o).await?;
         }
         // As the caller: a member assigned out of its reach since the check is
         // not found and stays connected; the 403 names it (offboarding again finishes).
         let mut skipped = false;
         let mut after: Option<String> = None;
         loop {
-            let page = self
-                .connections
-                .store
-                .list_members(&o.id, after.as_deref(), PAGE)
-                .await?;
+            let page = self.store.list_members(&o.id, after.as_deref(), PAGE).await?;
             for m in page.items.iter().filter(|m| m.state != Status::Disconnected) {
                 match self.connections.disconnect(tenant, &m.id).await {
                     Ok(_) => {}

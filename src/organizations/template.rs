@@ -4,7 +4,7 @@
 //! role, and a service-managed StackSet whose member template enrolls each
 //! account (its own external ID, through `Fn::GetAtt`) and links its role.
 
-use crate::automatic::{default_role_name, partition_agnostic, CUSTOM_RESOURCE_ID, ROLE_NAME_PARAMETER};
+use crate::automatic::{default_role_name, partition_agnostic, role_resource, CUSTOM_RESOURCE_ID, ROLE_NAME_PARAMETER};
 use crate::domain::Connection;
 use crate::domain::Organization;
 use serde_json::{json, Map, Value};
@@ -84,14 +84,10 @@ pub fn member(o: &Organization, principal: &str, topic: &str, token: &str) -> Va
     let policy_ids = policies(o, &mut resources);
     resources.insert(
         "Role".into(),
-        json!({
-            "Type": "AWS::IAM::Role",
-            "Properties": {
-                "RoleName": {"Ref": ROLE_NAME_PARAMETER},
-                "Description": format!("Lets Spot manage this account (organization {})", o.id.as_str()),
-                "AssumeRolePolicyDocument": trust(principal, json!({"Fn::GetAtt": [ENROLL_ID, "ExternalId"]}))
-            }
-        }),
+        role_resource(
+            format!("Lets Spot manage this account (organization {})", o.id.as_str()),
+            trust(principal, json!({"Fn::GetAtt": [ENROLL_ID, "ExternalId"]})),
+        ),
     );
     resources.insert(
         LINK_ID.into(),
@@ -147,14 +143,13 @@ pub fn management(
     depends.push("OrganizationsRead".into());
     resources.insert(
         "Role".into(),
-        json!({
-            "Type": "AWS::IAM::Role",
-            "Properties": {
-                "RoleName": {"Ref": ROLE_NAME_PARAMETER},
-                "Description": format!("Lets Spot manage the management account of organization {}", o.id.as_str()),
-                "AssumeRolePolicyDocument": trust(principal, json!(mgmt.external_id.as_str()))
-            }
-        }),
+        role_resource(
+            format!(
+                "Lets Spot manage the management account of organization {}",
+                o.id.as_str()
+            ),
+            trust(principal, json!(mgmt.external_id.as_str())),
+        ),
     );
     resources.insert(
         CUSTOM_RESOURCE_ID.into(),

@@ -32,6 +32,8 @@ pub enum RenderError {
     TooLarge { needed: usize },
 }
 
+impl std::error::Error for RenderError {}
+
 impl std::fmt::Display for RenderError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

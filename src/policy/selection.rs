@@ -85,6 +85,8 @@ impl SelectionError {
     }
 }
 
+impl std::error::Error for SelectionError {}
+
 impl std::fmt::Display for SelectionError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

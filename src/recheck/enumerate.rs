@@ -3,7 +3,8 @@
 
 use super::{Message, Queue, QueueError};
 use crate::connections::last_checked;
-use crate::store::{DynStore, StoreError};
+use crate::connections::ConnectionService;
+use crate::store::StoreError;
 use serde::Serialize;
 use std::time::Instant;
 
@@ -55,7 +56,7 @@ impl std::fmt::Display for EnumerateError {
 /// (then queues a continuation). `now` is the run's start, which the
 /// staleness and each job's `queuedAt` are measured from.
 pub async fn enumerate(
-    store: &DynStore,
+    connections: &ConnectionService,
     queue: &dyn Queue,
     opts: &EnumerateOptions,
     mut cursor: Option<String>,
@@ -65,8 +66,8 @@ pub async fn enumerate(
     let mut out = Enumerated::default();
     let stale_before = now - 2 * opts.interval_secs as i64;
     loop {
-        let page = store
-            .list_connected(cursor.as_deref(), opts.page)
+        let page = connections
+            .connected_page(cursor.as_deref(), opts.page)
             .await
             .map_err(EnumerateError::Store)?;
         out.pages += 1;

@@ -32,9 +32,8 @@ impl Fleet {
         started_at: i64,
         deadline: Instant,
     ) -> Result<Enumerated, String> {
-        let store = &self.worker.service.store;
         let e = enumerate(
-            store,
+            &self.worker.service,
             self.queue.as_ref(),
             &self.options,
             cursor,

@@ -38,7 +38,7 @@ pub async fn run(worker: &Worker, opts: &EnumerateOptions, concurrency: usize) -
     }
     let queue = ChannelQueue::new(tx);
     let mut total = Summary::default();
-    match enumerate(&worker.service.store, &queue, opts, None, worker.service.now(), None).await {
+    match enumerate(&worker.service, &queue, opts, None, worker.service.now(), None).await {
         Ok(e) => {
             total.queued = e.queued;
             total.stale = e.stale;

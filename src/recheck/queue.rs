@@ -40,12 +40,6 @@ impl SqsQueue {
         SqsQueue { client, url }
     }
 
-    /// With the SDK's configuration from the environment.
-    pub async fn from_env(url: String) -> Self {
-        let conf = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
-        Self::new(aws_sdk_sqs::Client::new(&conf), url)
-    }
-
     /// One SendMessageBatch of at most ten, resending the entries it reports
     /// failed (a throttled or internal error on some of them).
     async fn send_batch(&self, batch: &[Message]) -> Result<(), QueueError> {

@@ -41,7 +41,7 @@ pub enum JobOutcome {
 
 impl Worker {
     pub fn new(service: ConnectionService) -> Self {
-        let timeout = Duration::from_secs(service.config.recheck_check_timeout_secs);
+        let timeout = Duration::from_secs(service.config().recheck_check_timeout_secs);
         Worker {
             service,
             timeout,

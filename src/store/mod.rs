@@ -11,7 +11,7 @@ pub use open::{open, OpenError};
 pub use organizations::OrganizationStore;
 pub use sqlite::SqliteStore;
 
-use crate::domain::{Connection, ConnectionId, Event, ExternalId, RoleArn, SpotAccountId};
+use crate::domain::{Connection, ConnectionId, Event, ExternalId, OutboxItem, RoleArn, SpotAccountId};
 use std::sync::Arc;
 
 /// How long an idempotency key is remembered.
@@ -74,9 +74,12 @@ impl Idempotency {
     }
 }
 
-/// Side conditions written in the same transaction as a change.
+/// Side conditions and side writes in the same transaction as a change.
 #[derive(Debug, Clone)]
 pub enum Guard {
+    /// The change's outbox item: committed with the change or not at all,
+    /// then delivered at least once (`undelivered`, `mark_delivered`).
+    Publish(Box<OutboxItem>),
     /// The ID is new to every tenant; kept forever, so it is never reissued.
     ClaimExternalId(ExternalId),
     /// This connection holds its Spot account until `until` (unix seconds).
@@ -159,6 +162,20 @@ pub trait Store: OrganizationStore + Send + Sync {
         account: &SpotAccountId,
         now: i64,
     ) -> Result<Option<ConnectionId>, StoreError>;
+
+    /// Remembers `key` until `until` (unix seconds, exclusive): true the
+    /// first time, false while a remembered `key` has not expired at `now`.
+    /// Atomic across every process on the store, so a request acted on once
+    /// (a signed relay request) is not acted on again by another instance.
+    async fn remember_once(&self, key: &str, until: i64, now: i64) -> Result<bool, StoreError>;
+
+    /// Up to `limit` outbox items not yet marked delivered, of every tenant,
+    /// oldest first (by time, then connection and sequence).
+    async fn undelivered(&self, limit: usize) -> Result<Vec<OutboxItem>, StoreError>;
+
+    /// Marks an outbox item delivered, so `undelivered` no longer answers it.
+    /// Marking one twice, or one that does not exist, is no error.
+    async fn mark_delivered(&self, id: &ConnectionId, sequence: u64, now: i64) -> Result<(), StoreError>;
 }
 
 pub type DynStore = Arc<dyn Store>;

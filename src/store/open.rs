@@ -2,6 +2,7 @@
 //! refused at start-up with the setting to fix.
 
 use super::{DynStore, DynamoStore, SqliteStore};
+use crate::sdk::AwsConfigs;
 use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
@@ -18,8 +19,9 @@ pub enum OpenError {
     SqliteSchema(rusqlite::Error),
 }
 
-/// Opens the store a URL names: `sqlite://path`, `sqlite::memory:` or `dynamodb://table`.
-pub fn open(url: &str) -> Result<DynStore, OpenError> {
+/// Opens the store a URL names: `sqlite://path`, `sqlite::memory:` or
+/// `dynamodb://table` (its client built from `aws` on first use).
+pub fn open(url: &str, aws: &AwsConfigs) -> Result<DynStore, OpenError> {
     if let Some(table) = url.strip_prefix("dynamodb://") {
         if table.is_empty()
             || table.len() > 255
@@ -27,7 +29,7 @@ pub fn open(url: &str) -> Result<DynStore, OpenError> {
         {
             return Err(OpenError::TableName(table.to_owned()));
         }
-        return Ok(Arc::new(DynamoStore::new(table.to_owned())));
+        return Ok(Arc::new(DynamoStore::new(table.to_owned(), aws.clone())));
     }
     if url == "sqlite::memory:" {
         return SqliteStore::open_in_memory().map(|s| Arc::new(s) as DynStore);

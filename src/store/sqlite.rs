@@ -3,7 +3,7 @@
 
 use super::{account_prefix, list_start, tenant_sort_key, Guard, Idempotency, OpenError, Page, Store, StoreError};
 use crate::domain::SpotAccountId;
-use crate::domain::{Connection, ConnectionId, Event};
+use crate::domain::{Connection, ConnectionId, Event, OutboxItem};
 use rusqlite::{params, OptionalExtension, TransactionBehavior};
 use std::sync::{Arc, Mutex};
 
@@ -28,6 +28,14 @@ CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, connection_id TEXT NOT NULL, data TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS events_by_connection ON events (connection_id, seq);
 CREATE TABLE IF NOT EXISTS role_claims (role_arn TEXT PRIMARY KEY, connection_id TEXT NOT NULL);
+-- remember_once: expired rows are purged by the next call.
+CREATE TABLE IF NOT EXISTS once_keys (key TEXT PRIMARY KEY, until INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS once_keys_by_expiry ON once_keys (until);
+-- The outbox: state changes written with the change, delivered from here.
+CREATE TABLE IF NOT EXISTS outbox (
+    connection_id TEXT NOT NULL, sequence INTEGER NOT NULL, at INTEGER NOT NULL, data TEXT NOT NULL,
+    delivered_at INTEGER, PRIMARY KEY (connection_id, sequence));
+CREATE INDEX IF NOT EXISTS outbox_undelivered ON outbox (at, connection_id, sequence) WHERE delivered_at IS NULL;
 ";
 
 #[derive(Clone)]
@@ -201,6 +209,29 @@ pub(super) fn insert_connection(
     insert_event(tx, e)
 }
 
+/// One page of a query selecting `(data, position)` with `LIMIT limit + 1`:
+/// the first `limit` records, and the position after them when more follow.
+fn page_of<T: serde::de::DeserializeOwned, K: rusqlite::types::FromSql + ToString>(
+    stmt: &mut rusqlite::Statement,
+    params: impl rusqlite::Params,
+    limit: usize,
+) -> Result<Page<T>, StoreError> {
+    let rows: Vec<(String, K)> = stmt
+        .query_map(params, |r| Ok((r.get(0)?, r.get(1)?)))
+        .map_err(unavailable)?
+        .collect::<Result<_, _>>()
+        .map_err(unavailable)?;
+    let more = rows.len() > limit;
+    let rows = &rows[..rows.len().min(limit)];
+    let next = if more {
+        rows.last().map(|(_, k)| k.to_string())
+    } else {
+        None
+    };
+    let items = rows.iter().map(|(d, _)| from_json(d)).collect::<Result<_, _>>()?;
+    Ok(Page { items, next })
+}
+
 #[async_trait::async_trait]
 impl Store for SqliteStore {
     async fn create(
@@ -236,6 +267,13 @@ impl Store for SqliteStore {
             }
             for g in &guards {
                 match g {
+                    Guard::Publish(item) => {
+                        tx.execute(
+                            "INSERT INTO outbox (connection_id, sequence, at, data) VALUES (?1, ?2, ?3, ?4)",
+                            params![item.connection_id.as_str(), item.sequence as i64, item.at, to_json(item)],
+                        )
+                        .map_err(unavailable)?;
+                    }
                     Guard::ClaimExternalId(ext) => claim_external_id(&tx, ext.as_str(), c.id.as_str())?,
                     Guard::HoldAccount { until } => hold_account(&tx, &c, *until, now)?,
                     Guard::ClaimRole(arn) => {
@@ -340,16 +378,7 @@ impl Store for SqliteStore {
                      ORDER BY sort_key LIMIT ?4",
                 )
                 .map_err(unavailable)?;
-            let rows: Vec<(String, String)> = stmt
-                .query_map(params![org, after, prefix, limit as i64 + 1], |r| Ok((r.get(0)?, r.get(1)?)))
-                .map_err(unavailable)?
-                .collect::<Result<_, _>>()
-                .map_err(unavailable)?;
-            let more = rows.len() > limit;
-            let rows = &rows[..rows.len().min(limit)];
-            let next = if more { rows.last().map(|(_, k)| k.clone()) } else { None };
-            let items = rows.iter().map(|(d, _)| from_json(d)).collect::<Result<_, _>>()?;
-            Ok(Page { items, next })
+            page_of::<_, String>(&mut stmt, params![org, after, prefix, limit as i64 + 1], limit)
         })
         .await
     }
@@ -366,22 +395,7 @@ impl Store for SqliteStore {
             let mut stmt = db
                 .prepare("SELECT data, seq FROM events WHERE connection_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3")
                 .map_err(unavailable)?;
-            let rows: Vec<(String, i64)> = stmt
-                .query_map(params![id.as_str(), after, limit as i64 + 1], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })
-                .map_err(unavailable)?
-                .collect::<Result<_, _>>()
-                .map_err(unavailable)?;
-            let more = rows.len() > limit;
-            let rows = &rows[..rows.len().min(limit)];
-            let next = if more {
-                rows.last().map(|(_, seq)| seq.to_string())
-            } else {
-                None
-            };
-            let items = rows.iter().map(|(d, _)| from_json(d)).collect::<Result<_, _>>()?;
-            Ok(Page { items, next })
+            page_of::<_, i64>(&mut stmt, params![id.as_str(), after, limit as i64 + 1], limit)
         })
         .await
     }
@@ -398,20 +412,7 @@ impl Store for SqliteStore {
             let mut stmt = db
                 .prepare("SELECT data, id FROM connections WHERE state = 'connected' AND id > ?1 ORDER BY id LIMIT ?2")
                 .map_err(unavailable)?;
-            let rows: Vec<(String, String)> = stmt
-                .query_map(params![after, limit as i64 + 1], |r| Ok((r.get(0)?, r.get(1)?)))
-                .map_err(unavailable)?
-                .collect::<Result<_, _>>()
-                .map_err(unavailable)?;
-            let more = rows.len() > limit;
-            let rows = &rows[..rows.len().min(limit)];
-            let next = if more {
-                rows.last().map(|(_, id)| id.clone())
-            } else {
-                None
-            };
-            let items = rows.iter().map(|(d, _)| from_json(d)).collect::<Result<_, _>>()?;
-            Ok(Page { items, next })
+            page_of::<_, String>(&mut stmt, params![after, limit as i64 + 1], limit)
         })
         .await
     }
@@ -433,6 +434,57 @@ impl Store for SqliteStore {
                 .optional()
                 .map_err(unavailable)?;
             id.map(|s| s.parse().map_err(|_| StoreError::Corrupt(s))).transpose()
+        })
+        .await
+    }
+
+    async fn remember_once(&self, key: &str, until: i64, now: i64) -> Result<bool, StoreError> {
+        let key = key.to_owned();
+        self.with(move |db| {
+            let tx = db
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(unavailable)?;
+            tx.execute("DELETE FROM once_keys WHERE until <= ?1", params![now])
+                .map_err(unavailable)?;
+            let n = tx
+                .execute(
+                    "INSERT OR IGNORE INTO once_keys (key, until) VALUES (?1, ?2)",
+                    params![key, until],
+                )
+                .map_err(unavailable)?;
+            tx.commit().map_err(unavailable)?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn undelivered(&self, limit: usize) -> Result<Vec<OutboxItem>, StoreError> {
+        let limit = limit.clamp(1, super::MAX_PAGE) as i64;
+        self.with(move |db| {
+            let mut stmt = db
+                .prepare(
+                    "SELECT data FROM outbox WHERE delivered_at IS NULL ORDER BY at, connection_id, sequence LIMIT ?1",
+                )
+                .map_err(unavailable)?;
+            let rows: Vec<String> = stmt
+                .query_map(params![limit], |r| r.get(0))
+                .map_err(unavailable)?
+                .collect::<Result<_, _>>()
+                .map_err(unavailable)?;
+            rows.iter().map(|d| from_json(d)).collect()
+        })
+        .await
+    }
+
+    async fn mark_delivered(&self, id: &ConnectionId, sequence: u64, now: i64) -> Result<(), StoreError> {
+        let id = id.clone();
+        self.with(move |db| {
+            db.execute(
+                "UPDATE outbox SET delivered_at = ?1 WHERE connection_id = ?2 AND sequence = ?3 AND delivered_at IS NULL",
+                params![now, id.as_str(), sequence as i64],
+            )
+            .map_err(unavailable)?;
+            Ok(())
         })
         .await
     }

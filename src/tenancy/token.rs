@@ -8,18 +8,29 @@ use serde::Serialize;
 
 /// Who signs the local server's tokens and for whom: the `iss` and `aud`
 /// every token must carry.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct LocalIssuer<'a> {
     pub secret: &'a [u8],
     pub issuer: &'a str,
     pub audience: &'a str,
 }
 
+/// The issuer and audience; never the key.
+impl std::fmt::Debug for LocalIssuer<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalIssuer")
+            .field("secret", &"[REDACTED]")
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .finish()
+    }
+}
+
 impl<'a> LocalIssuer<'a> {
     /// The server's own settings (None without a secret).
     pub fn of(config: &'a crate::config::Config) -> Option<Self> {
         Some(LocalIssuer {
-            secret: config.jwt_secret.as_deref()?,
+            secret: config.expose_jwt_secret()?,
             issuer: &config.jwt_issuer,
             audience: &config.jwt_audience,
         })

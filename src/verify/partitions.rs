@@ -9,6 +9,7 @@ use super::secret_source::{SecretCredentials, SecretKey};
 use crate::clock::Clock;
 use crate::config::{Config, CredentialSource};
 use crate::domain::Partition;
+use crate::sdk::AwsConfigs;
 use aws_config::{Region, SdkConfig};
 use aws_sdk_sts::config::retry::{ReconnectMode, RetryConfig};
 use aws_sdk_sts::config::{IdentityCache, SharedCredentialsProvider};
@@ -95,8 +96,9 @@ pub struct Partitions {
     sources: BTreeMap<Partition, CredentialSource>,
     sts_settings: BTreeMap<Partition, String>,
     iam_settings: BTreeMap<Partition, String>,
-    /// The service's own configuration (its role), loaded on first use.
-    base: OnceCell<SdkConfig>,
+    /// The service's own configuration (its role) and the partitions'
+    /// profiles, loaded on first use.
+    aws: AwsConfigs,
     each: [OnceCell<Arc<PartitionAccess>>; 3],
     /// Decides when a cached secret is read again.
     clock: Clock,
@@ -111,14 +113,14 @@ fn index(p: Partition) -> usize {
 }
 
 /// Timeouts and retries every partition's clients share.
-fn defaults(loader: aws_config::ConfigLoader) -> aws_config::ConfigLoader {
-    loader
-        .timeout_config(
-            aws_config::timeout::TimeoutConfig::builder()
-                .operation_timeout(aws::CALL_TIMEOUT)
-                .build(),
-        )
-        .retry_config(retries(RetryConfig::standard().with_max_attempts(2)))
+fn defaults(loaded: &SdkConfig) -> SdkConfig {
+    crate::sdk::tuned(
+        loaded,
+        aws_config::timeout::TimeoutConfig::builder()
+            .operation_timeout(aws::CALL_TIMEOUT)
+            .build(),
+        retries(RetryConfig::standard().with_max_attempts(2)),
+    )
 }
 
 /// Every client of the partition keeps its pooled connection after an
@@ -129,12 +131,12 @@ pub fn retries(r: RetryConfig) -> RetryConfig {
 }
 
 impl Partitions {
-    pub fn from_config(config: &Config) -> Self {
+    pub fn from_config(config: &Config, aws: AwsConfigs) -> Self {
         Partitions {
             sources: config.credential_sources.clone(),
             sts_settings: config.sts_endpoints.clone(),
             iam_settings: config.iam_endpoints.clone(),
-            base: OnceCell::new(),
+            aws,
             each: Default::default(),
             clock: Clock::system(),
         }
@@ -145,10 +147,13 @@ impl Partitions {
         Partitions { clock, ..self }
     }
 
-    async fn base(&self) -> &SdkConfig {
-        self.base
-            .get_or_init(|| defaults(aws_config::defaults(aws_config::BehaviorVersion::latest())).load())
-            .await
+    /// The AWS configuration the partitions are built from.
+    pub fn aws(&self) -> &AwsConfigs {
+        &self.aws
+    }
+
+    async fn base(&self) -> SdkConfig {
+        defaults(self.aws.own().await)
     }
 
     /// The partition's access, built on first use. A GovCloud or China
@@ -172,23 +177,11 @@ impl Partitions {
     async fn build(&self, p: Partition, source: Option<&CredentialSource>) -> PartitionAccess {
         let region = Region::new(p.sts_region());
         let (sdk, secret) = match source {
-            None => (self.base().await.clone(), None),
-            Some(CredentialSource::Profile(name)) => {
-                // The profile's keys, role_arn/source_profile or
-                // credential_process, never AWS_ACCESS_KEY_ID: the
-                // environment holds the service's own identity.
-                let creds = aws_config::profile::ProfileFileCredentialsProvider::builder()
-                    .profile_name(name)
-                    .build();
-                let sdk = defaults(aws_config::defaults(aws_config::BehaviorVersion::latest()))
-                    .profile_name(name)
-                    .credentials_provider(creds)
-                    .load()
-                    .await;
-                (sdk, None)
-            }
+            None => (self.base().await, None),
+            // The profile's keys, region and endpoint (`app` loads it).
+            Some(CredentialSource::Profile(name)) => (defaults(self.aws.profile(p, name).await), None),
             Some(CredentialSource::Secret(arn)) => {
-                let base = self.base().await;
+                let base = &self.base().await;
                 let mut sm = aws_sdk_secretsmanager::config::Builder::from(base);
                 if let Some(r) = SecretKey::region_of(arn) {
                     sm = sm.region(Region::new(r.to_owned()));

@@ -4,6 +4,7 @@
 use super::{metrics, partitions, Report};
 use crate::config::Config;
 use crate::domain::Connection;
+use crate::sdk::AwsConfigs;
 use std::time::Duration;
 
 pub struct Verifier {
@@ -15,24 +16,21 @@ pub struct Verifier {
     pub(super) clock: crate::clock::Clock,
 }
 
-impl Default for Verifier {
-    fn default() -> Self {
-        Self::from_config(&Config::default())
-    }
-}
-
 impl Verifier {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// With each partition's credential source and endpoint settings.
-    pub fn from_config(config: &Config) -> Self {
+    /// With each partition's credential source and endpoint settings, its
+    /// clients built from `aws`.
+    pub fn from_config(config: &Config, aws: AwsConfigs) -> Self {
         Verifier {
-            partitions: partitions::Partitions::from_config(config),
+            partitions: partitions::Partitions::from_config(config, aws),
             pools: super::pool::Pools::new(config.sts_per_sec),
             clock: crate::clock::Clock::system(),
         }
+    }
+
+    /// A new verifier on the same AWS configuration and another clock (a
+    /// test's adjustable one): its partitions are built again on it.
+    pub fn on_clock(&self, config: &Config, clock: crate::clock::Clock) -> Self {
+        Self::from_config(config, self.partitions.aws().clone()).with_clock(clock)
     }
 
     /// The same on the service's clock (a test's adjustable one).

@@ -22,6 +22,7 @@ const STACK_OTHER_ACCOUNT: &str =
 struct Setup {
     app: TestApp,
     state: Services,
+    store: account_connect::store::DynStore,
     rx: Receiver,
     t: String,
     id: String,
@@ -36,7 +37,7 @@ async fn setup(org: &str, account: &str) -> Setup {
 }
 
 async fn setup_with(org: &str, account: &str, cfg: account_connect::config::Config) -> Setup {
-    let (app, state) = common::spawn_with_state(cfg).await;
+    let (app, state, store) = common::spawn_with_store(cfg).await;
     let rx = Receiver::start().await;
     let t = common::token(org, None);
     let c = create(&app, &t, account, json!({"mode": "default"})).await;
@@ -52,6 +53,7 @@ async fn setup_with(org: &str, account: &str, cfg: account_connect::config::Conf
         tok: token_of(&template),
         app,
         state,
+        store,
         rx,
         t,
         id,
@@ -139,7 +141,7 @@ async fn forged_response_urls_get_no_request_and_change_nothing() {
     // of the stack's region. A genuine Create to anything else changes nothing.
     let mut cfg = (*s.state.config).clone();
     cfg.callback_response_hosts = None;
-    let aws = app::build_with_store(cfg, s.state.connections.store.clone());
+    let aws = app::build_with_store(cfg, s.store.clone());
     for url in [
         s.rx.url(),
         format!("https://127.0.0.1:{port}/response"),
@@ -162,9 +164,9 @@ async fn forged_response_urls_get_no_request_and_change_nothing() {
             "a".repeat(70_000)
         ),
     ] {
-        account_connect::automatic::callback::handle_message(
+        account_connect::callback::handle_message(
             &s.state,
-            &account_connect::automatic::callback::Responder::new(&s.state.config),
+            &account_connect::callback::Responder::new(&s.state.config),
             &text,
         )
         .await
@@ -465,4 +467,85 @@ async fn automatic_connections_need_the_aws_account_and_manual_ones_do_not() {
         )
         .await;
     assert_eq!(status, 201);
+}
+
+/// Well-formed StackIds in the connection's account whose region is not one
+/// of their partition's: made up, another partition's, or commercial in a
+/// GovCloud ARN.
+const UNKNOWN_REGION_STACKS: [&str; 5] = [
+    "arn:aws:cloudformation:us-east-9:123456789012:stack/spotinst-iam-stack-r/1b2c3d4e-0000-11f0-9d2e-0affd41e6b35",
+    "arn:aws:cloudformation:us-gov-west-1:123456789012:stack/spotinst-iam-stack-r/1b2c3d4e-0000-11f0-9d2e-0affd41e6b35",
+    "arn:aws:cloudformation:cn-north-1:123456789012:stack/spotinst-iam-stack-r/1b2c3d4e-0000-11f0-9d2e-0affd41e6b35",
+    "arn:aws:cloudformation:eu-west-9:123456789012:stack/spotinst-iam-stack-r/1b2c3d4e-0000-11f0-9d2e-0affd41e6b35",
+    "arn:aws-us-gov:cloudformation:us-east-1:123456789012:stack/spotinst-iam-stack-r/1b2c3d4e-0000-11f0-9d2e-0affd41e6b35",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stack_in_a_region_its_partition_lacks_gets_no_request_and_changes_nothing() {
+    let s = setup("org-region", "act-r1").await;
+    let url = s.rx.url();
+    let before = events(&s.app, &s.t, &s.id).await;
+    // The genuine token and role, an allowed ResponseURL (the receiver
+    // records any request): only the StackId's region is wrong.
+    for stack in UNKNOWN_REGION_STACKS {
+        for (request_type, physical) in [
+            ("Create", None),
+            ("Update", Some(s.id.as_str())),
+            ("Delete", Some(s.id.as_str())),
+        ] {
+            send(
+                &s.state,
+                &Message {
+                    stack_id: stack,
+                    physical,
+                    ..s.msg(request_type, &url)
+                },
+            )
+            .await;
+            assert!(s.rx.take().is_empty(), "{request_type} from {stack} was answered");
+            assert_eq!(s.status().await["status"], "pending", "{request_type} from {stack}");
+        }
+    }
+    assert_eq!(events(&s.app, &s.t, &s.id).await, before, "nothing recorded");
+    // The same message from the stack's own region connects.
+    s.connect().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stack_of_another_partition_than_the_connection_fails_and_changes_nothing() {
+    let s = setup("org-part", "act-p1").await;
+    let url = s.rx.url();
+    // A GovCloud stack in the same account, with the commercial connection's
+    // genuine token and a role that would connect it.
+    let gov = "arn:aws-us-gov:cloudformation:us-gov-west-1:123456789012:stack/spotinst-iam-stack-g/1b2c3d4e-0000-11f0-9d2e-0affd41e6b35";
+    send(
+        &s.state,
+        &Message {
+            stack_id: gov,
+            ..s.msg("Create", &url)
+        },
+    )
+    .await;
+    let answer = s.rx.answer();
+    assert_eq!(answer["Status"], "FAILED", "{answer}");
+    let reason = answer["Reason"].as_str().unwrap();
+    assert!(
+        reason.contains("AWS GovCloud (US)") && reason.contains("AWS (commercial)"),
+        "{reason}"
+    );
+    assert_ne!(answer["PhysicalResourceId"], s.id.as_str());
+    assert_eq!(s.status().await["status"], "pending");
+    s.connect().await;
+    // Nor does that stack's Delete disconnect it.
+    send(
+        &s.state,
+        &Message {
+            stack_id: gov,
+            physical: Some(&s.id),
+            ..s.msg("Delete", &url)
+        },
+    )
+    .await;
+    assert_eq!(s.rx.answer()["Status"], "SUCCESS");
+    assert_eq!(s.status().await["status"], "connected");
 }

@@ -103,34 +103,8 @@ async fn the_callback_binary_answers_cloudformation_under_the_lambda_runtime_api
     let forged_url = rx.url().replace("127.0.0.1", "localhost");
     let forged = common::callback::fixture_text("callback-create.json", &forged_url, id, &role, &tok);
     let genuine = common::callback::fixture_text("callback-create.json", &rx.url(), id, &role, &tok);
-    let (addr, mut outcomes) = runtime_api(vec![forged, genuine]).await;
-
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_account-connect-callback"))
-        .env("AWS_LAMBDA_RUNTIME_API", &addr)
-        .env("AWS_LAMBDA_FUNCTION_NAME", "account-connect-callback")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("ACCOUNT_CONNECT_STORE", &store)
-        .env("ACCOUNT_CONNECT_CALLBACK_KEY", std::str::from_utf8(KEY).unwrap())
-        .env("ACCOUNT_CONNECT_TOPIC_AWS", TOPIC)
-        .env("ACCOUNT_CONNECT_CALLBACK_PROPAGATION_SECS", "2")
-        .env("ACCOUNT_CONNECT_CALLBACK_RESPONSE_HOSTS", "127.0.0.1")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("the callback binary starts");
-    let mut got = Vec::new();
-    for _ in 0..2 {
-        let o = tokio::time::timeout(Duration::from_secs(120), outcomes.recv())
-            .await
-            .expect("the function reports each invocation")
-            .unwrap();
-        got.push(o);
-    }
-    child.kill().unwrap();
-    let out = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let logs = format!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    let (got, stdout, stderr) = run_callback_binary(&store, vec![forged, genuine]).await;
+    let logs = format!("{stdout}{stderr}");
 
     // Both invocations succeed: the forged one is not worth a retry.
     assert_eq!(
@@ -156,6 +130,100 @@ async fn the_callback_binary_answers_cloudformation_under_the_lambda_runtime_api
     };
     assert!(metric("CallbackRejected", ("Reason", "response_url")), "{stdout}");
     assert!(metric("CallbackSucceeded", ("RequestType", "Create")), "{stdout}");
+    let _ = std::fs::remove_file(&db);
+}
+
+/// Runs the callback binary under the Runtime API stand-in on `events`
+/// (with the test's store, key and the receiver's host allowed); answers
+/// each invocation's outcome, and the process's stdout (the EMF lines) and
+/// stderr.
+async fn run_callback_binary(store: &str, events: Vec<String>) -> (Vec<Outcome>, String, String) {
+    let n = events.len();
+    let (addr, mut outcomes) = runtime_api(events).await;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_account-connect-callback"))
+        .env("AWS_LAMBDA_RUNTIME_API", &addr)
+        .env("AWS_LAMBDA_FUNCTION_NAME", "account-connect-callback")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("ACCOUNT_CONNECT_STORE", store)
+        .env("ACCOUNT_CONNECT_CALLBACK_KEY", std::str::from_utf8(KEY).unwrap())
+        .env("ACCOUNT_CONNECT_TOPIC_AWS", TOPIC)
+        .env("ACCOUNT_CONNECT_CALLBACK_PROPAGATION_SECS", "2")
+        .env("ACCOUNT_CONNECT_CALLBACK_RESPONSE_HOSTS", "127.0.0.1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the callback binary starts");
+    let mut got = Vec::new();
+    for _ in 0..n {
+        let o = tokio::time::timeout(Duration::from_secs(120), outcomes.recv())
+            .await
+            .expect("the function reports each invocation")
+            .unwrap();
+        got.push(o);
+    }
+    child.kill().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    (got, stdout, stderr)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stack_id_in_a_region_its_partition_lacks_is_dropped_unanswered_and_counted() {
+    let db = std::env::temp_dir().join(format!("callback-{}.db", account_connect::ids::random_token(4)));
+    let store = format!("sqlite://{}", db.display());
+    let mut cfg = config(None);
+    cfg.store_url = store.clone();
+    let (app, _state) = common::spawn_with_state(cfg).await;
+    let rx = Receiver::start().await;
+    let t = common::token("org-region-bin", None);
+    let c = create(&app, &t, "act-rb1", json!({"mode": "default"})).await;
+    let id = c["id"].as_str().unwrap();
+    let tpl = template(&app, &t, id).await;
+    let (_, role) = stack_in_moto(&tpl, c["cloudFormation"]["stackName"].as_str().unwrap());
+    let tok = token_of(&tpl);
+    // The genuine Create, its ResponseURL the receiver (which records any
+    // request), from StackIds whose region is not their partition's.
+    let genuine = common::callback::fixture_text("callback-create.json", &rx.url(), id, &role, &tok);
+    let events: Vec<String> = [
+        "arn:aws:cloudformation:us-east-9:123456789012:stack/spotinst-iam-stack-con-0123/3f1c6a20-c3a4-11f0-9d2e-0affd41e6b35",
+        "arn:aws:cloudformation:us-gov-west-1:123456789012:stack/spotinst-iam-stack-con-0123/3f1c6a20-c3a4-11f0-9d2e-0affd41e6b35",
+    ]
+    .iter()
+    .map(|stack| genuine.replace(common::callback::STACK_A, stack))
+    .collect();
+    assert!(events.iter().all(|e| !e.contains(common::callback::STACK_A)));
+    let (got, stdout, stderr) = run_callback_binary(&store, events).await;
+    let logs = format!("{stdout}{stderr}");
+
+    // Neither is worth a retry; nothing was contacted, nothing changed.
+    assert_eq!(
+        got.iter().map(|(k, _, _)| k.as_str()).collect::<Vec<_>>(),
+        ["response", "response"],
+        "{got:?}\n{logs}"
+    );
+    assert!(
+        rx.take().is_empty(),
+        "a StackId of an unknown region was answered\n{logs}"
+    );
+    assert_eq!(get(&app, &t, id).await["status"], "pending");
+    // Each is counted, with its reason and without (the alarm's line).
+    let lines: Vec<Value> = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["CallbackRejected"] == 1)
+        .collect();
+    let with_reason = lines.iter().filter(|v| v["Reason"] == "region").count();
+    let plain = lines
+        .iter()
+        .filter(|v| v["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == json!([[]]))
+        .count();
+    assert_eq!((with_reason, plain, lines.len()), (2, 2, 4), "{stdout}");
+    assert!(
+        !stdout.contains("CallbackSucceeded") && !stdout.contains("CallbackFailed"),
+        "{stdout}"
+    );
     let _ = std::fs::remove_file(&db);
 }
 

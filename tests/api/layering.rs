@@ -3,24 +3,27 @@
 //! two files of one module use each other. Read from the source: `use` lines
 //! (with `{a, b}` groups), paths written inline in code, `super::` that
 //! climbs out of a module, `$crate` in macros, and a file's own child modules;
-//! comments and string literals are skipped.
+//! comments and string literals are skipped. Two jobs have one place each:
+//! only `config.rs` reads environment variables, and only the composition
+//! root (`app.rs`) loads the AWS SDK's configuration (`ONLY_HERE`).
 
 mod paths;
 
-use paths::{module_of, uses_in};
+use paths::{module_of, paths_in, uses_in};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 /// Top to bottom: a unit may use the units after it, never one before it.
 /// A unit is a module path; a file belongs to the longest unit its module
-/// path starts with (so `automatic::callback` is apart from `automatic`).
+/// path starts with.
 const RANKS: &[&str] = &[
     "main",
     "bin",
     "cli",
     "app",
+    "events",
     "api",
-    "automatic::callback",
+    "callback",
     "recheck",
     "services",
     "organizations",
@@ -31,6 +34,7 @@ const RANKS: &[&str] = &[
     "store",
     "policy",
     "catalog",
+    "sdk",
     "config",
     "domain",
     "iam",
@@ -147,6 +151,74 @@ fn source_files() -> Vec<(String, String)> {
     out
 }
 
+/// A job only some files may do: what it is, the paths that do it (a path
+/// or anything under it: `aws_config::profile::…`), and the files (under
+/// src/) allowed to.
+struct OnlyHere {
+    job: &'static str,
+    paths: &'static [&'static str],
+    files: &'static [&'static str],
+}
+
+const ONLY_HERE: &[OnlyHere] = &[
+    // Settings come from one place, parsed and checked once; everything
+    // else is handed them. (Code under #[cfg(test)] aside: the snapshot
+    // test's UPDATE_SNAPSHOTS is the developer's switch, not a setting.)
+    OnlyHere {
+        job: "reads an environment variable",
+        paths: &[
+            "std::env::var",
+            "std::env::var_os",
+            "std::env::vars",
+            "std::env::vars_os",
+        ],
+        files: &["config.rs"],
+    },
+    // Each partition's configuration is loaded once, by the composition
+    // root, and handed down (`sdk::AwsConfigs`): the clients share it.
+    OnlyHere {
+        job: "loads AWS configuration",
+        paths: &[
+            "aws_config::defaults",
+            "aws_config::load_defaults",
+            "aws_config::load_from_env",
+            "aws_config::from_env",
+            "aws_config::ConfigLoader",
+            "aws_config::profile",
+        ],
+        files: &["app.rs"],
+    },
+];
+
+/// Every place a file does a job `ONLY_HERE` keeps to other files.
+fn done_elsewhere(files: &[(String, String)]) -> Vec<String> {
+    let mut found = Vec::new();
+    for (rel, src) in files {
+        for (line, path) in paths_in(src) {
+            let path = path.trim_start_matches("::");
+            for rule in ONLY_HERE {
+                let does = rule.paths.iter().any(|p| {
+                    path.strip_prefix(p)
+                        .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+                });
+                if does && !rule.files.contains(&rel.as_str()) {
+                    found.push(format!(
+                        "src/{rel}:{line}: `{path}` {}: only {} may",
+                        rule.job,
+                        rule.files
+                            .iter()
+                            .map(|f| format!("src/{f}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
+                }
+            }
+        }
+    }
+    found.dedup();
+    found
+}
+
 #[test]
 fn dependencies_point_down_the_rank_table() {
     let files = source_files();
@@ -159,6 +231,16 @@ fn dependencies_point_down_the_rank_table() {
 fn no_two_files_of_a_module_use_each_other() {
     let cycles = file_cycles(&source_files());
     assert!(cycles.is_empty(), "{cycles:#?}");
+}
+
+#[test]
+fn only_config_reads_the_environment_and_only_app_loads_aws_configuration() {
+    let found = done_elsewhere(&source_files());
+    assert!(
+        found.is_empty(),
+        "jobs done outside their one place:\n{}",
+        found.join("\n")
+    );
 }
 
 #[test]
@@ -228,14 +310,88 @@ fn h() { child::x(); }
     // A module the table does not know is an error too.
     let unknown = violations(&[("newthing.rs".to_owned(), String::new())]);
     assert_eq!(unknown.len(), 1, "{unknown:?}");
-    // A callback entry in `automatic` may use the services; `automatic` may not use it.
+    // A service may not use the callback entry point.
     let entry = violations(&[(
         "automatic/mod.rs".to_owned(),
-        "pub mod callback;\npub use callback::Responder;\n".to_owned(),
+        "pub use crate::callback::Responder;\n".to_owned(),
     )]);
-    assert!(
-        entry.iter().any(|f| f.contains("automatic to automatic::callback")),
-        "{entry:?}"
+    assert!(entry.iter().any(|f| f.contains("automatic to callback")), "{entry:?}");
+}
+
+/// Circles among top-level modules (`a` uses `b`, which uses `a`, through
+/// any files and any path), each named by its modules.
+fn module_circles(files: &[(String, String)]) -> Vec<String> {
+    let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (rel, src) in files {
+        let Some(me) = module_of(rel).first().cloned() else {
+            continue;
+        };
+        for u in uses_in(rel, src).unwrap_or_default() {
+            if let Some(to) = u.target.first().filter(|t| **t != me) {
+                edges.entry(me.clone()).or_default().insert(to.clone());
+            }
+        }
+    }
+    // A module is in a circle when it reaches itself.
+    let reach = |from: &str| {
+        let mut seen = BTreeSet::new();
+        let mut todo: Vec<String> = edges.get(from).into_iter().flatten().cloned().collect();
+        while let Some(m) = todo.pop() {
+            if seen.insert(m.clone()) {
+                todo.extend(edges.get(&m).into_iter().flatten().cloned());
+            }
+        }
+        seen
+    };
+    let mut circles = BTreeSet::new();
+    for m in edges.keys() {
+        let from_m = reach(m);
+        if from_m.contains(m) {
+            let members: BTreeSet<String> = from_m
+                .iter()
+                .filter(|n| reach(n).contains(m))
+                .cloned()
+                .chain([m.clone()])
+                .collect();
+            circles.insert(members.into_iter().collect::<Vec<_>>().join(" -> "));
+        }
+    }
+    circles.into_iter().collect()
+}
+
+#[test]
+fn no_circle_among_top_level_modules() {
+    let circles = module_circles(&source_files());
+    assert!(circles.is_empty(), "top-level modules in a circle: {circles:#?}");
+}
+
+#[test]
+fn module_circles_are_caught() {
+    // The shape the callback had inside `automatic`: its files may use the
+    // services, which use `automatic`: a circle at module level.
+    let files = vec![
+        (
+            "automatic/mod.rs".to_owned(),
+            "pub mod callback;\npub mod token;\n".to_owned(),
+        ),
+        ("automatic/token.rs".to_owned(), "pub struct T;\n".to_owned()),
+        (
+            "automatic/callback.rs".to_owned(),
+            "use crate::services::Services;\n".to_owned(),
+        ),
+        (
+            "services.rs".to_owned(),
+            "use crate::organizations::OrganizationService;\n".to_owned(),
+        ),
+        (
+            "organizations/mod.rs".to_owned(),
+            "use crate::automatic::token::T;\n".to_owned(),
+        ),
+        ("domain/mod.rs".to_owned(), "pub struct D;\n".to_owned()),
+    ];
+    assert_eq!(
+        module_circles(&files),
+        vec!["automatic -> organizations -> services".to_owned()]
     );
 }
 
@@ -248,4 +404,80 @@ fn sibling_cycles_are_caught() {
     ];
     let cycles = file_cycles(&files);
     assert_eq!(cycles, vec!["src/iam/a.rs and src/iam/b.rs use each other".to_owned()]);
+}
+
+#[test]
+fn environment_reads_and_configuration_loads_are_caught_in_every_form() {
+    let sample = r#"
+use std::env;
+use std::env::var as read;
+use aws_config::{self as sdk_config, defaults, BehaviorVersion};
+fn f() {
+    let _ = std::env::var("A");
+    let _ = env::var_os("B");
+    let _ = read("C");
+    let _ = ::std::env::vars();
+    let _ = aws_config::load_from_env();
+    let _ = defaults(BehaviorVersion::latest());
+    let _ = sdk_config::from_env();
+    // std::env::var("only in a comment"), aws_config::defaults
+    let _ = "aws_config::load_from_env() only in a string";
+    let _ = env!("CARGO_MANIFEST_DIR");
+    let _ = std::env::args();
+}
+mod glob {
+    use std::env::*;
+    fn g() { let _ = var_os("D"); }
+}
+#[cfg(test)]
+mod tests {
+    fn t() { let _ = std::env::var("UPDATE_SNAPSHOTS"); let _ = aws_config::load_from_env(); }
+}
+"#;
+    let reads = [
+        "3: `std::env::var`",
+        "6: `std::env::var`",
+        "7: `std::env::var_os`",
+        "8: `std::env::var`",
+        "9: `std::env::vars`",
+        "20: `std::env::var_os`",
+    ];
+    let loads = [
+        "4: `aws_config::defaults`",
+        "10: `aws_config::load_from_env`",
+        "11: `aws_config::defaults`",
+        "12: `aws_config::from_env`",
+    ];
+    let check = |rel: &str, expect: &[&str]| {
+        let found = done_elsewhere(&[(rel.to_owned(), sample.to_owned())]);
+        for at in expect {
+            let at = format!("src/{rel}:{at}");
+            assert!(found.iter().any(|f| f.starts_with(&at)), "missed {at} in {found:#?}");
+        }
+        assert_eq!(found.len(), expect.len(), "only those: {found:#?}");
+        found
+    };
+    let both: Vec<&str> = reads.iter().chain(&loads).copied().collect();
+    let found = check("store/sample.rs", &both);
+    assert!(
+        found
+            .iter()
+            .any(|f| f.contains("reads an environment variable: only src/config.rs may")),
+        "{found:#?}"
+    );
+    assert!(
+        found
+            .iter()
+            .any(|f| f.contains("loads AWS configuration: only src/app.rs may")),
+        "{found:#?}"
+    );
+    // Each file is allowed its own job, and only that one.
+    check("config.rs", &loads);
+    check("app.rs", &reads);
+    // A path only shares a prefix with them: not a read.
+    let near = "use std::env::*;\nfn f() { let variable = 1; let _ = std::env::args(); let _ = aws_config::SdkConfig::builder(); }\n";
+    assert_eq!(
+        done_elsewhere(&[("store/near.rs".to_owned(), near.to_owned())]),
+        Vec::<String>::new()
+    );
 }

@@ -9,6 +9,7 @@ use crate::common;
 
 use account_connect::domain::{AccountId, ConnectionId, OrganizationId, SpotAccountId};
 use account_connect::services::Services;
+use account_connect::store::DynStore;
 use common::callback::config;
 use proptest::prelude::*;
 use proptest::test_runner::{Config as RunnerConfig, RngAlgorithm, TestRng, TestRunner};
@@ -61,6 +62,7 @@ fn op() -> impl Strategy<Value = Op> {
 struct Case<'a> {
     app: &'a common::TestApp,
     state: &'a Services,
+    store: &'a DynStore,
     iam: &'a aws_sdk_iam::Client,
     tenant: String,
     token: String,
@@ -164,14 +166,7 @@ impl Case<'_> {
                 app.disconnect(&t, &id).await;
             }
             Op::Enroll => {
-                let o = self
-                    .state
-                    .connections
-                    .store
-                    .get_organization(&self.organization)
-                    .await
-                    .unwrap()
-                    .unwrap();
+                let o = self.store.get_organization(&self.organization).await.unwrap().unwrap();
                 let account: AccountId = fresh_account().parse().unwrap();
                 if let Ok(m) = self.state.organizations.enroll(&o, &account, "proptest").await {
                     self.connections.push(m.id.as_str().to_owned());
@@ -190,7 +185,7 @@ impl Case<'_> {
 
     /// The invariant, read from the store after a step.
     async fn check(&self, step: &str) -> Result<(), TestCaseError> {
-        let store = &self.state.connections.store;
+        let store = self.store;
         let now = self.state.connections.now();
         for account in &self.pool {
             let acct: SpotAccountId = account.parse().unwrap();
@@ -228,7 +223,7 @@ impl Case<'_> {
 
     /// Every account without a live connection accepts a new one.
     async fn free_accounts_accept(&self) -> Result<(), TestCaseError> {
-        let store = &self.state.connections.store;
+        let store = self.store;
         let now = self.state.connections.now();
         for account in &self.pool {
             let acct: SpotAccountId = account.parse().unwrap();
@@ -246,6 +241,7 @@ impl Case<'_> {
 async fn run_case(
     app: &common::TestApp,
     state: &Services,
+    store: &DynStore,
     iam: &aws_sdk_iam::Client,
     ops: &[Op],
 ) -> Result<(), TestCaseError> {
@@ -261,6 +257,7 @@ async fn run_case(
     let mut case = Case {
         app,
         state,
+        store,
         iam,
         tenant,
         token,
@@ -282,12 +279,12 @@ async fn run_case(
 async fn no_hold_outlives_its_connection_on_either_store() {
     let conf = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
     let iam = aws_sdk_iam::Client::new(&conf);
-    for store in ["sqlite", "dynamodb"] {
+    for kind in ["sqlite", "dynamodb"] {
         let mut c = config(None);
-        if store == "dynamodb" {
+        if kind == "dynamodb" {
             c.store_url = common::dynamo_store_url().await;
         }
-        let (app, state) = common::spawn_with_state(c).await;
+        let (app, state, store) = common::spawn_with_store(c).await;
         let runner_config = RunnerConfig {
             cases: CASES,
             failure_persistence: None,
@@ -298,11 +295,11 @@ async fn no_hold_outlives_its_connection_on_either_store() {
         let handle = tokio::runtime::Handle::current();
         let result = tokio::task::block_in_place(|| {
             runner.run(&proptest::collection::vec(op(), 1..=MAX_STEPS), |ops| {
-                handle.block_on(run_case(&app, &state, &iam, &ops))
+                handle.block_on(run_case(&app, &state, &store, &iam, &ops))
             })
         });
         if let Err(e) = result {
-            panic!("{store}: {e}");
+            panic!("{kind}: {e}");
         }
     }
 }

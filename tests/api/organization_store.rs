@@ -3,6 +3,7 @@
 
 use crate::common;
 
+use account_connect::app;
 use account_connect::domain::Permissions;
 use account_connect::domain::{Connection, ConnectionId, Event, EventKind, Method};
 use account_connect::domain::{ExternalId, ExternalIdPrefix, NewConnection, Partition};
@@ -13,8 +14,11 @@ const NOW: i64 = 1_800_000_000;
 
 async fn stores() -> Vec<(&'static str, DynStore)> {
     vec![
-        ("sqlite", store::open("sqlite::memory:").unwrap()),
-        ("dynamodb", store::open(&common::dynamo_store_url().await).unwrap()),
+        ("sqlite", store::open("sqlite::memory:", &app::aws_configs()).unwrap()),
+        (
+            "dynamodb",
+            store::open(&common::dynamo_store_url().await, &app::aws_configs()).unwrap(),
+        ),
     ]
 }
 

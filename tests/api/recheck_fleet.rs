@@ -25,6 +25,7 @@ async fn sdk() -> aws_config::SdkConfig {
 struct Env {
     app: TestApp,
     state: account_connect::services::Services,
+    store: account_connect::store::DynStore,
     iam: aws_sdk_iam::Client,
     token: String,
     org: String,
@@ -34,11 +35,12 @@ async fn env(mut config: account_connect::config::Config, dynamo: bool) -> Env {
     if dynamo {
         config.store_url = common::dynamo_store_url().await;
     }
-    let (app, state) = common::spawn_with_state(config).await;
+    let (app, state, store) = common::spawn_with_store(config).await;
     let org = format!("org-{}", account_connect::ids::random_token(4));
     Env {
         app,
         state,
+        store,
         iam: aws_sdk_iam::Client::new(&sdk().await),
         token: common::token(&org, None),
         org,
@@ -104,7 +106,7 @@ impl Env {
     /// Writes the connection back changed, as another writer would.
     async fn rewrite(&self, id: &str, f: impl FnOnce(&mut Connection)) {
         let id: ConnectionId = id.parse().unwrap();
-        let store = &self.state.connections.store;
+        let store = &self.store;
         let mut c = store.get(&self.org, &id).await.unwrap().unwrap();
         f(&mut c);
         c.version += 1;
@@ -136,7 +138,7 @@ fn role_name(arn: &str) -> &str {
 }
 
 /// A default version of `policy` without `action`; answers the old version id.
-async fn drop_action(iam: &aws_sdk_iam::Client, policy: &str, action: &str) -> String {
+pub(crate) async fn drop_action(iam: &aws_sdk_iam::Client, policy: &str, action: &str) -> String {
     let p = iam
         .get_policy()
         .policy_arn(policy)
@@ -183,7 +185,7 @@ async fn drop_action(iam: &aws_sdk_iam::Client, policy: &str, action: &str) -> S
 
 /// An action a statement of the connection's first policy lists by name,
 /// with no other statement granting it by wildcard.
-fn some_action(c: &Value) -> String {
+pub(crate) fn some_action(c: &Value) -> String {
     let doc = &c["policies"][0]["document"];
     let named: Vec<&str> = doc["Statement"]
         .as_array()
@@ -545,8 +547,7 @@ async fn the_enumerator_pages_the_connected_index_into_sqs() {
     }
     let (sqs, url) = queue().await;
     let f = fleet(e.worker(), &sqs, &url, 3);
-    let store = &e.state.connections.store;
-    let done = enumerate(store, f.queue.as_ref(), &f.options, None, now, None)
+    let done = enumerate(&e.state.connections, f.queue.as_ref(), &f.options, None, now, None)
         .await
         .unwrap();
     assert_eq!(

@@ -22,6 +22,7 @@ const DAY: i64 = 86_400;
 struct Env {
     app: common::TestApp,
     state: account_connect::services::Services,
+    store: account_connect::store::DynStore,
     iam: aws_sdk_iam::Client,
     token: String,
     org: String,
@@ -46,12 +47,13 @@ async fn env(script: Script) -> Env {
     let mut config = common::test_config();
     config.sts_endpoints = BTreeMap::from([(Partition::Aws, standin.url.clone())]);
     config.iam_endpoints = BTreeMap::from([(Partition::Aws, standin.url.clone())]);
-    let (app, state) = common::spawn_with_state(config).await;
+    let (app, state, store) = common::spawn_with_store(config).await;
     let conf = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
     let org = format!("org-{}", account_connect::ids::random_token(4));
     Env {
         app,
         state,
+        store,
         iam: aws_sdk_iam::Client::new(&conf),
         token: common::token(&org, None),
         org,
@@ -130,7 +132,7 @@ impl Env {
     /// release or another writer would.
     async fn set_permissions(&self, c: &Value, permissions: Permissions) {
         let id: ConnectionId = id_of(c).parse().unwrap();
-        let store = &self.state.connections.store;
+        let store = &self.store;
         let mut conn = store.get(&self.org, &id).await.unwrap().unwrap();
         conn.permissions = permissions;
         conn.version += 1;

@@ -200,6 +200,172 @@ async fn a_relayed_callback_connects_govcloud_only_when_signed_and_fresh() {
     );
 }
 
+/// A relay's POST, raw: the status, whether it says it is a replay
+/// (`Idempotent-Replayed: true`), and the JSON body.
+async fn relay_post(app: &common::TestApp, ts: &str, sig: &str, body: &str) -> (u16, bool, Value) {
+    let res = app
+        .request("POST", "/v1/relay/aws-us-gov", None)
+        .header("content-type", "application/json")
+        .header(account_connect::automatic::relay::TIMESTAMP_HEADER, ts)
+        .header(account_connect::automatic::relay::SIGNATURE_HEADER, sig)
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap();
+    let replayed = res.headers().get("idempotent-replayed").is_some_and(|v| v == "true");
+    (res.status().as_u16(), replayed, res.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn a_signed_relay_request_is_acted_on_once_by_every_instance() {
+    use account_connect::automatic::relay::MAX_AGE_SECS;
+    let (app, state, store) = common::spawn_with_store(config(true).await).await;
+    // Another instance (another Lambda) on the same store and clock.
+    let other = common::serve(account_connect::app::build_on(
+        (*state.config).clone(),
+        store,
+        app.clock.clone(),
+    ))
+    .await;
+    let receiver = Receiver::start().await;
+    let t = common::token("org-relay-once", None);
+    let c = gov_connection(&app, &t, "act-once1").await;
+    let id = c["id"].as_str().unwrap();
+    let template = common::callback::template(&app, &t, id).await;
+    let role = stack_role(&c).await;
+    let (url, token) = (receiver.url(), common::callback::token_of(&template));
+    let msg = Message {
+        request_type: "Create",
+        url: &url,
+        stack_id: STACK,
+        request_id: "req-once-1",
+        physical: None,
+        connection: id,
+        role: &role,
+        token: &token,
+    }
+    .text();
+    let key = RELAY_KEY.as_bytes();
+
+    // A GovCloud StackId in a region GovCloud does not have, signed and
+    // fresh: dropped, nothing contacted, nothing changed.
+    let now = app.clock.now();
+    let unknown = msg.replace("us-gov-west-1:123456789012", "us-gov-north-9:123456789012");
+    assert_ne!(unknown, msg);
+    let (status, replayed, ok) =
+        relay_post(&app, &now.to_string(), &sign(key, now, unknown.as_bytes()), &unknown).await;
+    assert_eq!(
+        (status, replayed, ok["status"].as_str()),
+        (200, false, Some("handled")),
+        "{ok}"
+    );
+    assert!(
+        receiver.take().is_empty(),
+        "a StackId of an unknown region was answered"
+    );
+    assert_eq!(common::callback::get(&app, &t, id).await["status"], "pending");
+
+    // Handled the first time.
+    let ts = now.to_string();
+    let sig = sign(key, now, msg.as_bytes());
+    let (status, replayed, ok) = relay_post(&app, &ts, &sig, &msg).await;
+    assert_eq!(
+        (status, replayed, ok["status"].as_str()),
+        (200, false, Some("handled")),
+        "{ok}"
+    );
+    assert_eq!(receiver.answer()["Status"], "SUCCESS");
+    assert_eq!(common::callback::get(&app, &t, id).await["status"], "connected");
+    let events = common::callback::events(&app, &t, id).await;
+
+    // The same signed request again, to this instance or another, within its
+    // window: answered alike, said to be a replay, not acted on.
+    app.clock.advance(MAX_AGE_SECS - 1);
+    for (name, instance) in [("same instance", &app), ("other instance", &other)] {
+        let (status, replayed, ok) = relay_post(instance, &ts, &sig, &msg).await;
+        assert!(receiver.take().is_empty(), "{name}: a replay was acted on again");
+        assert_eq!(
+            (status, replayed, ok["status"].as_str()),
+            (200, true, Some("handled")),
+            "{name}: {ok}"
+        );
+    }
+    assert_eq!(common::callback::events(&app, &t, id).await, events);
+
+    // A relay's retry signs anew: another request, handled.
+    let later = app.clock.now();
+    let (status, replayed, _) = relay_post(&other, &later.to_string(), &sign(key, later, msg.as_bytes()), &msg).await;
+    assert_eq!((status, replayed), (200, false));
+    assert_eq!(receiver.take().len(), 1, "a newly signed request is acted on");
+
+    // Past the window the first one is refused as stale anyway.
+    app.clock.advance(2);
+    let (status, _, err) = relay_post(&app, &ts, &sig, &msg).await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (401, Some("relay_signature_invalid")),
+        "{err}"
+    );
+    assert!(receiver.take().is_empty());
+}
+
+#[tokio::test]
+async fn a_relay_connects_only_connections_of_its_own_partition() {
+    let (app, state) = common::spawn_with_state(config(true).await).await;
+    let receiver = Receiver::start().await;
+    let t = common::token("org-relay-x", None);
+    // A commercial automatic connection, and the role its template's stack
+    // creates in the commercial moto.
+    let c = common::callback::create(&app, &t, "act-relayx", json!({"mode": "default"})).await;
+    let id = c["id"].as_str().unwrap();
+    let template = common::callback::template(&app, &t, id).await;
+    let name = format!(
+        "{}-{}",
+        c["cloudFormation"]["stackName"].as_str().unwrap(),
+        account_connect::ids::random_token(2)
+    );
+    let (_, role) = common::callback::stack_in_moto(&template, &name);
+    let (url, token) = (receiver.url(), common::callback::token_of(&template));
+    // Relayed by the GovCloud relay from a GovCloud stack of the same
+    // account, with the commercial connection's genuine token and role.
+    let m = Message {
+        request_type: "Create",
+        url: &url,
+        stack_id: STACK,
+        request_id: "req-relay-x",
+        physical: None,
+        connection: id,
+        role: &role,
+        token: &token,
+    };
+    let gov = m.text();
+    let now = app.clock.now();
+    let sig = sign(RELAY_KEY.as_bytes(), now, gov.as_bytes());
+    let (status, ok) = app.relay("aws-us-gov", Some(&now.to_string()), Some(&sig), &gov).await;
+    assert_eq!((status, ok["status"].as_str()), (200, Some("handled")), "{ok}");
+    let answer = receiver.answer();
+    assert_eq!(answer["Status"], "FAILED", "{answer}");
+    let reason = answer["Reason"].as_str().unwrap();
+    assert!(
+        reason.contains("AWS GovCloud (US)") && reason.contains("AWS (commercial)"),
+        "{reason}"
+    );
+    assert_eq!(common::callback::get(&app, &t, id).await["status"], "pending");
+
+    // The same request from its own partition's stack, through the
+    // commercial topic, connects: the partition was refused, not the rest.
+    common::callback::send(
+        &state,
+        &Message {
+            stack_id: common::callback::STACK_A,
+            ..m
+        },
+    )
+    .await;
+    assert_eq!(receiver.answer()["Status"], "SUCCESS");
+    assert_eq!(common::callback::get(&app, &t, id).await["status"], "connected");
+}
+
 #[tokio::test]
 async fn without_a_relay_the_wizard_is_told_and_the_template_has_no_custom_resource() {
     let app = common::spawn_app(config(false).await).await;

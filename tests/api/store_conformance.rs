@@ -2,8 +2,10 @@
 
 use crate::common;
 
-use account_connect::domain::{ConnectedStack, Connection, ConnectionId, Event, EventKind, Method, Status};
+use account_connect::app;
+use account_connect::domain::{ChangeType, ConnectedStack, Connection, ConnectionId, Event, EventKind, Method, Status};
 use account_connect::domain::{ExternalId, ExternalIdPrefix, NewConnection, Partition};
+use account_connect::domain::{Health, OutboxItem};
 use account_connect::policy::Permissions;
 use account_connect::store::{self, DynStore, Guard, Idempotency, StoreError};
 
@@ -11,8 +13,11 @@ const NOW: i64 = 1_800_000_000;
 
 async fn stores() -> Vec<(&'static str, DynStore)> {
     vec![
-        ("sqlite", store::open("sqlite::memory:").unwrap()),
-        ("dynamodb", store::open(&common::dynamo_store_url().await).unwrap()),
+        ("sqlite", store::open("sqlite::memory:", &app::aws_configs()).unwrap()),
+        (
+            "dynamodb",
+            store::open(&common::dynamo_store_url().await, &app::aws_configs()).unwrap(),
+        ),
     ]
 }
 
@@ -490,5 +495,179 @@ async fn the_connecting_stack_is_kept_with_the_connection() {
             .unwrap();
         assert_eq!(s.get("org-s", &c.id).await.unwrap(), Some(connected.clone()), "{name}");
         assert_eq!(s.get_any(&c.id).await.unwrap(), Some(connected), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn a_key_is_remembered_once_until_it_expires_by_every_handle_on_the_store() {
+    let file = std::env::temp_dir().join(format!("once-{}.db", account_connect::ids::random_token(4)));
+    let sqlite = format!("sqlite://{}", file.display());
+    let dynamo = common::dynamo_store_url().await;
+    // Two handles on each store: two processes (Lambda instances) sharing it.
+    let pairs = [
+        (
+            "sqlite",
+            store::open(&sqlite, &app::aws_configs()).unwrap(),
+            store::open(&sqlite, &app::aws_configs()).unwrap(),
+        ),
+        (
+            "dynamodb",
+            store::open(&dynamo, &app::aws_configs()).unwrap(),
+            store::open(&dynamo, &app::aws_configs()).unwrap(),
+        ),
+    ];
+    for (name, a, b) in pairs {
+        let key = format!("relay#aws-us-gov#{}", account_connect::ids::random_token(8));
+        let until = NOW + 301;
+        assert!(a.remember_once(&key, until, NOW).await.unwrap(), "{name}: first time");
+        assert!(!a.remember_once(&key, until, NOW).await.unwrap(), "{name}: again");
+        assert!(
+            !b.remember_once(&key, until, NOW + 300).await.unwrap(),
+            "{name}: another handle, before it expires"
+        );
+        // A later call does not move the first one's expiry.
+        assert!(!b.remember_once(&key, until + 1000, NOW + 300).await.unwrap(), "{name}");
+        let other = format!("{key}-other");
+        assert!(
+            b.remember_once(&other, until, NOW).await.unwrap(),
+            "{name}: another key"
+        );
+        // Expired at `until`: remembered anew, then once again.
+        assert!(
+            b.remember_once(&key, until + 301, until).await.unwrap(),
+            "{name}: expired"
+        );
+        assert!(!a.remember_once(&key, until + 301, until).await.unwrap(), "{name}");
+    }
+    remove_sqlite(&file);
+}
+
+#[tokio::test]
+async fn racing_handles_remember_a_key_for_one_of_them_only() {
+    let dynamo = common::dynamo_store_url().await;
+    let file = std::env::temp_dir().join(format!("once-{}.db", account_connect::ids::random_token(4)));
+    let sqlite = format!("sqlite://{}", file.display());
+    for (name, url) in [("sqlite", sqlite.as_str()), ("dynamodb", dynamo.as_str())] {
+        let key = format!("relay#aws-cn#{}", account_connect::ids::random_token(8));
+        let handles: Vec<_> = (0..8).map(|_| store::open(url, &app::aws_configs()).unwrap()).collect();
+        let firsts = futures::future::join_all(handles.iter().map(|s| s.remember_once(&key, NOW + 301, NOW))).await;
+        let won = firsts.into_iter().map(Result::unwrap).filter(|first| *first).count();
+        assert_eq!(won, 1, "{name}");
+    }
+    remove_sqlite(&file);
+}
+
+/// An SQLite file and its write-ahead log.
+fn remove_sqlite(file: &std::path::Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
+    }
+}
+
+/// The outbox item a service would write for the change from `old` to `new`.
+fn publish(old: &Connection, new: &Connection, at: i64) -> Guard {
+    Guard::Publish(Box::new(OutboxItem::between(old, new, at).expect("a state change")))
+}
+
+#[tokio::test]
+async fn outbox_items_are_written_with_the_change_or_not_at_all_and_delivered_once_marked() {
+    for (name, s) in stores().await {
+        let a = conn("org-a", "act-1");
+        s.create(&a, &ev(&a, EventKind::Created, NOW), None, NOW).await.unwrap();
+        assert!(
+            s.undelivered(10).await.unwrap().is_empty(),
+            "{name}: a create is no state change"
+        );
+        let mut v2 = a.clone();
+        v2.version = 2;
+        v2.state = Status::Connected;
+        v2.health = Some(Health::Healthy);
+        s.update(
+            &v2,
+            &ev(&v2, EventKind::Verified, NOW + 1),
+            &[publish(&a, &v2, NOW + 1)],
+            NOW + 1,
+        )
+        .await
+        .unwrap();
+        // A stale writer's change, and its event, are refused together.
+        let mut stale = a.clone();
+        stale.version = 2;
+        stale.state = Status::Disconnected;
+        let refused = s
+            .update(
+                &stale,
+                &ev(&stale, EventKind::Disconnected, NOW + 2),
+                &[publish(&a, &stale, NOW + 2)],
+                NOW + 2,
+            )
+            .await;
+        assert_eq!(refused, Err(StoreError::Conflict), "{name}");
+        // A guard that fails undoes the event too.
+        let other = conn("org-b", "act-9");
+        s.create(&other, &ev(&other, EventKind::Created, NOW), None, NOW)
+            .await
+            .unwrap();
+        let mut v3 = v2.clone();
+        v3.version = 3;
+        v3.health = Some(Health::Degraded);
+        let refused = s
+            .update(
+                &v3,
+                &ev(&v3, EventKind::Checked, NOW + 3),
+                &[
+                    Guard::ClaimExternalId(other.external_id.clone()),
+                    publish(&v2, &v3, NOW + 3),
+                ],
+                NOW + 3,
+            )
+            .await;
+        assert_eq!(refused, Err(StoreError::ExternalIdTaken), "{name}");
+        let pending = s.undelivered(10).await.unwrap();
+        assert_eq!(pending.len(), 1, "{name}: {pending:?}");
+        assert_eq!(
+            (pending[0].kind, pending[0].sequence),
+            (ChangeType::Connected, 2),
+            "{name}"
+        );
+        assert_eq!(
+            pending[0].connection, v2,
+            "{name}: the connection as the change left it"
+        );
+        // The next change's item comes after it, with the old health.
+        s.update(
+            &v3,
+            &ev(&v3, EventKind::Checked, NOW + 4),
+            &[publish(&v2, &v3, NOW + 4)],
+            NOW + 4,
+        )
+        .await
+        .unwrap();
+        let pending = s.undelivered(10).await.unwrap();
+        let seen: Vec<_> = pending
+            .iter()
+            .map(|i| (i.kind, i.sequence, i.previous_health))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (ChangeType::Connected, 2, None),
+                (ChangeType::HealthChanged, 3, Some(Health::Healthy))
+            ],
+            "{name}"
+        );
+        assert_eq!(s.undelivered(1).await.unwrap().len(), 1, "{name}: the limit");
+        // Marked delivered, an item is no longer answered; marking again is no error.
+        s.mark_delivered(&a.id, 2, NOW + 5).await.unwrap();
+        s.mark_delivered(&a.id, 2, NOW + 6).await.unwrap();
+        s.mark_delivered(&ConnectionId::generate(), 7, NOW + 6).await.unwrap();
+        let left: Vec<u64> = s.undelivered(10).await.unwrap().iter().map(|i| i.sequence).collect();
+        assert_eq!(left, [3], "{name}");
+        s.mark_delivered(&a.id, 3, NOW + 7).await.unwrap();
+        assert!(s.undelivered(10).await.unwrap().is_empty(), "{name}");
+        // The audit trail and the re-check's index are not disturbed by the outbox.
+        assert_eq!(s.events(&a.id, None, 10).await.unwrap().items.len(), 3, "{name}");
+        let connected = s.list_connected(None, 10).await.unwrap().items;
+        assert_eq!(connected.iter().map(|c| &c.id).collect::<Vec<_>>(), [&a.id], "{name}");
     }
 }

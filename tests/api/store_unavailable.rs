@@ -17,7 +17,11 @@ async fn app_on_a_dead_store() -> common::TestApp {
         store_url: "dynamodb://nowhere".into(),
         ..common::test_config()
     };
-    let store = Arc::new(DynamoStore::with_endpoint("nowhere".into(), "http://127.0.0.1:9"));
+    let store = Arc::new(DynamoStore::with_endpoint(
+        "nowhere".into(),
+        "http://127.0.0.1:9",
+        app::aws_configs(),
+    ));
     common::serve(app::build_with_store(config, store)).await
 }
 

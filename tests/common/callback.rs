@@ -2,7 +2,7 @@
 //! pre-signed ResponseURL, stacks in moto, and custom-resource requests.
 
 use super::TestApp;
-use account_connect::automatic::callback::{self, Responder};
+use account_connect::callback::{self, Responder};
 use account_connect::config::Config;
 use account_connect::domain::Partition;
 use account_connect::services::Services;
@@ -117,7 +117,7 @@ pub fn config(bucket: Option<String>) -> Config {
     let mut c = super::test_config();
     c.template_bucket = bucket;
     c.topics.insert(Partition::Aws, TOPIC.into());
-    c.callback_key = Some(KEY.to_vec());
+    c.callback_key = Some(KEY.to_vec().into());
     c.callback_propagation_secs = 2;
     c.callback_response_hosts = Some(vec!["127.0.0.1".into()]);
     c

@@ -10,6 +10,7 @@ use account_connect::app::{self, router};
 use account_connect::clock::Clock;
 use account_connect::config::Config;
 use account_connect::services::Services;
+use account_connect::store::DynStore;
 pub use account_connect::tenancy::AccountsClaim;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -57,7 +58,7 @@ pub const TEST_SECRET: &[u8] = b"test-secret-test-secret-test-secret!";
 pub fn test_config() -> Config {
     Config {
         store_url: "sqlite::memory:".into(),
-        jwt_secret: Some(TEST_SECRET.to_vec()),
+        jwt_secret: Some(TEST_SECRET.to_vec().into()),
         ..Config::default()
     }
 }
@@ -98,7 +99,7 @@ pub fn moto_endpoint() -> String {
 pub async fn dynamo_store_url() -> String {
     moto_endpoint();
     let table = format!("test-{}", account_connect::ids::random_token(6));
-    account_connect::store::create_table(&table)
+    account_connect::store::create_table(&table, &app::aws_configs())
         .await
         .expect("table on moto");
     format!("dynamodb://{table}")
@@ -112,15 +113,24 @@ pub async fn spawn_app(config: Config) -> TestApp {
 /// The app and its state, for tests that also drive another entry point
 /// (the callback, the re-check) on the same store.
 pub async fn spawn_with_state(config: Config) -> (TestApp, Services) {
-    let state = app::build(config).expect("store opens").with_clock(Clock::adjustable());
-    (serve(state.clone()).await, state)
+    let (app, state, _) = spawn_with_store(config).await;
+    (app, state)
+}
+
+/// `spawn_with_state`, and the store the test opened for it: the services
+/// keep theirs privately, so a test that reads or shapes records keeps its
+/// own handle.
+pub async fn spawn_with_store(config: Config) -> (TestApp, Services, DynStore) {
+    let store = account_connect::store::open(&config.store_url, &app::aws_configs()).expect("store opens");
+    let state = app::build_on(config, store.clone(), Clock::adjustable());
+    (serve(state.clone()).await, state, store)
 }
 
 /// Serves a state the test built itself (its own store or clock).
 pub async fn serve(state: Services) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let clock = state.connections.clock.clone();
+    let clock = state.connections.clock();
     let app = router(state);
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     TestApp {

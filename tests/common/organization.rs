@@ -4,7 +4,7 @@
 
 use super::callback::{Receiver, TOPIC};
 use super::TestApp;
-use account_connect::automatic::callback::{self, Responder};
+use account_connect::callback::{self, Responder};
 use account_connect::services::Services;
 use serde_json::{json, Value};
 

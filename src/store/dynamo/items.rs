@@ -3,7 +3,7 @@
 //! the same transaction.
 
 use super::{attr_s, n, put, s, unix_nanos, DynamoStore, Item};
-use crate::domain::{Connection, ConnectionId, Event};
+use crate::domain::{Connection, ConnectionId, Event, OutboxItem};
 use crate::store::{tenant_sort_key, StoreError};
 use aws_sdk_dynamodb::types::{Delete, TransactWriteItem};
 
@@ -44,6 +44,31 @@ impl DynamoStore {
             ("data".into(), s(serde_json::to_string(e).expect("events serialize"))),
         ]);
         put(&self.table, item, None, &[])
+    }
+
+    /// An outbox item, in the sparse index `gsi2` under `OUTBOX` until it is
+    /// delivered (oldest first); new only (a second write of one sequence
+    /// cancels the transaction).
+    pub(super) fn outbox_put(&self, o: &OutboxItem) -> TransactWriteItem {
+        let item = Item::from([
+            ("pk".into(), s(format!("CONN#{}", o.connection_id.as_str()))),
+            ("sk".into(), s(outbox_sk(o.sequence))),
+            ("gsi2pk".into(), s(OUTBOX_INDEX_KEY)),
+            (
+                "gsi2sk".into(),
+                s(format!(
+                    "{:012}#{}#{:020}",
+                    o.at.max(0),
+                    o.connection_id.as_str(),
+                    o.sequence
+                )),
+            ),
+            (
+                "data".into(),
+                s(serde_json::to_string(o).expect("outbox items serialize")),
+            ),
+        ]);
+        put(&self.table, item, Some("attribute_not_exists(pk)"), &[])
     }
 
     pub(super) fn claim_put(&self, ext: &str, id: &ConnectionId) -> TransactWriteItem {
@@ -99,6 +124,14 @@ impl DynamoStore {
             .is_some_and(|item| attr_s(&item, "connection_id") == Some(id.as_str()));
         Ok(held.then(|| self.release(pk, sk, id)))
     }
+}
+
+/// The `gsi2pk` of undelivered outbox items.
+pub(super) const OUTBOX_INDEX_KEY: &str = "OUTBOX";
+
+/// The sort key of a connection's outbox item.
+pub(super) fn outbox_sk(sequence: u64) -> String {
+    format!("OUTBOX#{sequence:020}")
 }
 
 pub(super) fn parse_connection(item: &Item) -> Result<Connection, StoreError> {

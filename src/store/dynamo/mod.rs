@@ -4,15 +4,20 @@
 //! - `CONN#<id>` / `CONN`: the connection (`data` JSON, `version`, `org`,
 //!   `gsi1pk` = `ORG#<org>`, `gsi1sk` = account, time, id; `ttl` while pending)
 //! - `CONN#<id>` / `EVENT#<unix nanos>#<rand>`: one audit event (ordered within a second)
+//! - `CONN#<id>` / `OUTBOX#<sequence>`: one state change to deliver (`data`;
+//!   `gsi2pk` = `OUTBOX` until delivered, then `delivered_at` and `ttl`)
 //! - `EXTID#<external id>` / `EXTID`: issued once, kept forever
 //! - `HOLD#<org>#<account>` / `HOLD`: the connection holding a Spot account
 //! - `IDEM#<org>#<user hash>#<key>` / `IDEM`: an idempotency record (`ttl`)
 //! - `ROLE#<role arn>` / `ROLE`: the one connection connected to a role
+//! - `ONCE#<key>` / `ONCE`: a key `remember_once` keeps until its `ttl`
 //! - `AWSORG#<id>` / `AWSORG`: an AWS Organization (`data`, `version`)
 //! - `AWSORG#<id>` / `MEMBER#<aws account>`: its member connection for that account
 //!
 //! Index `gsi1` lists a tenant's connections; sparse index `gsi2`
-//! (`gsi2pk` = `CONNECTED`, `gsi2sk` = id) lists connected ones for re-checks.
+//! (`gsi2pk` = `CONNECTED`, `gsi2sk` = id) lists connected ones for re-checks,
+//! and (`gsi2pk` = `OUTBOX`, `gsi2sk` = time, id, sequence) undelivered
+//! outbox items for the local dispatcher (in AWS a stream feeds it).
 //!
 //! Here: the client and the request plumbing; `items` writes and reads the
 //! items, `store` is the `Store` implementation, `organizations` the organizations'
@@ -26,6 +31,7 @@ mod table;
 pub use table::{create_table, CreateTableError};
 
 use super::StoreError;
+use crate::sdk::AwsConfigs;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
@@ -41,6 +47,8 @@ pub struct DynamoStore {
     table: String,
     /// Overrides the SDK's endpoint resolution (and `AWS_ENDPOINT_URL*`).
     endpoint: Option<String>,
+    /// What the client is built from, on first use.
+    aws: AwsConfigs,
     client: OnceCell<Client>,
 }
 
@@ -65,20 +73,21 @@ fn sdk_err<E: std::fmt::Debug, R: std::fmt::Debug>(e: SdkError<E, R>) -> StoreEr
 }
 
 impl DynamoStore {
-    pub fn new(table: String) -> Self {
+    pub fn new(table: String, aws: AwsConfigs) -> Self {
         DynamoStore {
             table,
             endpoint: None,
+            aws,
             client: OnceCell::new(),
         }
     }
 
     /// The store on DynamoDB at `endpoint`, whatever the environment says:
     /// lets one process talk to two endpoints (a test's unreachable one).
-    pub fn with_endpoint(table: String, endpoint: &str) -> Self {
+    pub fn with_endpoint(table: String, endpoint: &str, aws: AwsConfigs) -> Self {
         DynamoStore {
             endpoint: Some(endpoint.to_owned()),
-            ..Self::new(table)
+            ..Self::new(table, aws)
         }
     }
 
@@ -86,21 +95,19 @@ impl DynamoStore {
     async fn client(&self) -> &Client {
         self.client
             .get_or_init(|| async {
-                let mut conf = aws_config::defaults(aws_config::BehaviorVersion::latest());
+                let conf = crate::sdk::tuned(
+                    self.aws.own().await,
+                    aws_config::timeout::TimeoutConfig::builder()
+                        .connect_timeout(Duration::from_secs(2))
+                        .operation_timeout(Duration::from_secs(8))
+                        .build(),
+                    aws_config::retry::RetryConfig::standard().with_max_attempts(3),
+                );
+                let mut conf = aws_sdk_dynamodb::config::Builder::from(&conf);
                 if let Some(url) = &self.endpoint {
                     conf = conf.endpoint_url(url);
                 }
-                let conf = conf
-                    .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(3))
-                    .timeout_config(
-                        aws_config::timeout::TimeoutConfig::builder()
-                            .connect_timeout(Duration::from_secs(2))
-                            .operation_timeout(Duration::from_secs(8))
-                            .build(),
-                    )
-                    .load()
-                    .await;
-                Client::new(&conf)
+                Client::from_conf(conf.build())
             })
             .await
     }

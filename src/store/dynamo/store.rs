@@ -1,11 +1,14 @@
 //! The `Store` operations on DynamoDB: every write one conditional
 //! transaction, reads by key or by index.
 
-use super::items::parse_connection;
+use super::items::{outbox_sk, parse_connection, OUTBOX_INDEX_KEY};
 use super::{attr_n, attr_s, is_failed, n, put, s, sdk_err, DynamoStore, Item, GSI_CONNECTED, GSI_TENANT};
-use crate::domain::{Connection, ConnectionId, Event, SpotAccountId};
+use crate::domain::{Connection, ConnectionId, Event, OutboxItem, SpotAccountId};
 use crate::store::{account_prefix, list_start, Guard, Idempotency, Page, Store, StoreError};
 use aws_sdk_dynamodb::types::TransactWriteItem;
+
+/// A delivered outbox item stays this long before TTL removes it.
+const DELIVERED_RETENTION_SECS: i64 = 7 * 24 * 3600;
 
 #[async_trait::async_trait]
 impl Store for DynamoStore {
@@ -38,6 +41,7 @@ impl Store for DynamoStore {
         let mut written: Vec<&Guard> = Vec::new();
         for g in guards {
             let item = match g {
+                Guard::Publish(o) => Some(self.outbox_put(o)),
                 Guard::ClaimExternalId(ext) => Some(self.claim_put(ext.as_str(), &c.id)),
                 // An unassigned member never holds its organization's account.
                 Guard::HoldAccount { until } => c.spot_account().map(|_| self.hold_put(c, *until, now)),
@@ -81,7 +85,7 @@ impl Store for DynamoStore {
                                 }
                             }
                             Guard::ClaimRole(_) => return Err(StoreError::RoleHeld),
-                            Guard::ReleaseAccount | Guard::ReleaseRole(_) => {}
+                            Guard::ReleaseAccount | Guard::ReleaseRole(_) | Guard::Publish(_) => {}
                         }
                     }
                 }
@@ -271,6 +275,85 @@ impl Store for DynamoStore {
         }
         let id = attr_s(&item, "connection_id").unwrap_or_default();
         id.parse().map(Some).map_err(|_| StoreError::Corrupt(id.to_owned()))
+    }
+
+    async fn undelivered(&self, limit: usize) -> Result<Vec<OutboxItem>, StoreError> {
+        let out = self
+            .client()
+            .await
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI_CONNECTED)
+            .key_condition_expression("gsi2pk = :o")
+            .expression_attribute_values(":o", s(OUTBOX_INDEX_KEY))
+            .limit(limit.clamp(1, crate::store::MAX_PAGE) as i32)
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        out.items()
+            .iter()
+            .map(|item| {
+                let data =
+                    attr_s(item, "data").ok_or_else(|| StoreError::Corrupt("outbox item without data".into()))?;
+                serde_json::from_str(data).map_err(|e| StoreError::Corrupt(e.to_string()))
+            })
+            .collect()
+    }
+
+    async fn mark_delivered(&self, id: &ConnectionId, sequence: u64, now: i64) -> Result<(), StoreError> {
+        // Out of the index; kept a week for whoever investigates, then TTL.
+        let out = self
+            .client()
+            .await
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("CONN#{}", id.as_str())))
+            .key("sk", s(outbox_sk(sequence)))
+            .update_expression("REMOVE gsi2pk, gsi2sk SET delivered_at = :now, #ttl = :ttl")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":ttl", n(now + DELIVERED_RETENTION_SECS))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(sdk_err(e)),
+        }
+    }
+
+    async fn remember_once(&self, key: &str, until: i64, now: i64) -> Result<bool, StoreError> {
+        // TTL deletes an expired item days later at worst; until then the
+        // condition treats it as gone.
+        let out = self
+            .client()
+            .await
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(format!("ONCE#{key}")))
+            .item("sk", s("ONCE"))
+            .item("ttl", n(until))
+            .condition_expression("attribute_not_exists(pk) OR #ttl <= :now")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":now", n(now))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(sdk_err(e)),
+        }
     }
 }
 

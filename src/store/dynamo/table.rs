@@ -1,6 +1,7 @@
 //! The table as `template.yaml` declares it, for local runs and tests.
 
 use super::{DynamoStore, GSI_CONNECTED, GSI_TENANT};
+use crate::sdk::AwsConfigs;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
     ScalarAttributeType,
@@ -15,8 +16,8 @@ pub struct CreateTableError {
 }
 
 /// Creates the table as `template.yaml` declares it (local runs and tests).
-pub async fn create_table(table: &str) -> Result<(), CreateTableError> {
-    let store = DynamoStore::new(table.to_owned());
+pub async fn create_table(table: &str, aws: &AwsConfigs) -> Result<(), CreateTableError> {
+    let store = DynamoStore::new(table.to_owned(), aws.clone());
     let client = store.client().await;
     let attr = |name: &str| {
         AttributeDefinition::builder()

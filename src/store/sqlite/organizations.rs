@@ -2,7 +2,8 @@
 //! and AWS account makes enrollment idempotent).
 
 use super::{
-    claim_external_id, data_by_id, from_json, insert_connection, insert_event, to_json, unavailable, SqliteStore,
+    claim_external_id, data_by_id, from_json, insert_connection, insert_event, page_of, to_json, unavailable,
+    SqliteStore,
 };
 use crate::domain::{Connection, Event};
 use crate::domain::{Organization, OrganizationId};
@@ -126,16 +127,7 @@ impl OrganizationStore for SqliteStore {
                      WHERE m.organization_id = ?1 AND m.aws_account > ?2 ORDER BY m.aws_account LIMIT ?3",
                 )
                 .map_err(unavailable)?;
-            let rows: Vec<(String, String)> = stmt
-                .query_map(params![id.as_str(), after, limit as i64 + 1], |r| Ok((r.get(0)?, r.get(1)?)))
-                .map_err(unavailable)?
-                .collect::<Result<_, _>>()
-                .map_err(unavailable)?;
-            let more = rows.len() > limit;
-            let rows = &rows[..rows.len().min(limit)];
-            let next = if more { rows.last().map(|(_, a)| a.clone()) } else { None };
-            let items = rows.iter().map(|(d, _)| from_json(d)).collect::<Result<_, _>>()?;
-            Ok(Page { items, next })
+            page_of::<_, String>(&mut stmt, params![id.as_str(), after, limit as i64 + 1], limit)
         })
         .await
     }

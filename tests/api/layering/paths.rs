@@ -332,3 +332,201 @@ fn path_tree(
     });
     j
 }
+
+/// The tokens less every item under `#[cfg(test)]` (its attributes, then
+/// up to its `;` or through its `{ … }` body).
+fn without_test_items(toks: Vec<(usize, Tok)>) -> Vec<(usize, Tok)> {
+    let is = |i: usize, want: &[Tok]| {
+        want.iter()
+            .enumerate()
+            .all(|(k, w)| toks.get(i + k).map(|t| &t.1) == Some(w))
+    };
+    let cfg_test = [
+        Tok::Punct('#'),
+        Tok::Punct('['),
+        Tok::Ident("cfg".into()),
+        Tok::Punct('('),
+        Tok::Ident("test".into()),
+        Tok::Punct(')'),
+        Tok::Punct(']'),
+    ];
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < toks.len() {
+        if !is(i, &cfg_test) {
+            out.push(toks[i].clone());
+            i += 1;
+            continue;
+        }
+        i += cfg_test.len();
+        // Further attributes of the same item.
+        while is(i, &[Tok::Punct('#'), Tok::Punct('[')]) {
+            let mut depth = 0;
+            while i < toks.len() {
+                match toks[i].1 {
+                    Tok::Punct('[') => depth += 1,
+                    Tok::Punct(']') => {
+                        depth -= 1;
+                        if depth == 0 {
+                            i += 1;
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+                i += 1;
+            }
+        }
+        // The item: to its `;`, or through its braced body.
+        let mut depth = 0i32;
+        while i < toks.len() {
+            match toks[i].1 {
+                Tok::Punct('(') | Tok::Punct('[') => depth += 1,
+                Tok::Punct(')') | Tok::Punct(']') => depth -= 1,
+                Tok::Punct(';') if depth == 0 => {
+                    i += 1;
+                    break;
+                }
+                Tok::Punct('{') if depth == 0 => {
+                    let mut braces = 0;
+                    while i < toks.len() {
+                        match toks[i].1 {
+                            Tok::Punct('{') => braces += 1,
+                            Tok::Punct('}') => {
+                                braces -= 1;
+                                if braces == 0 {
+                                    break;
+                                }
+                            }
+                            _ => {}
+                        }
+                        i += 1;
+                    }
+                    i += 1;
+                    break;
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+    }
+    out
+}
+
+/// A `use` tree's leaves from `j`: (line, path, the name it binds).
+fn use_leaves(
+    toks: &[(usize, Tok)],
+    mut j: usize,
+    prefix: &[String],
+    out: &mut Vec<(usize, Vec<String>, String)>,
+) -> usize {
+    let mut path = prefix.to_vec();
+    loop {
+        let Some((line, t)) = toks.get(j) else { return j };
+        match t {
+            Tok::Path => j += 1,
+            Tok::Ident(s) => {
+                if s != "self" {
+                    path.push(s.clone());
+                }
+                j += 1;
+                if toks.get(j).map(|t| &t.1) == Some(&Tok::Path) {
+                    j += 1;
+                    continue;
+                }
+                let mut name = path.last().cloned().unwrap_or_default();
+                if ident(toks.get(j)) == Some("as") {
+                    name = ident(toks.get(j + 1)).unwrap_or("_").to_owned();
+                    j += 2;
+                }
+                out.push((*line, path, name));
+                return j;
+            }
+            Tok::Punct('{') => {
+                j += 1;
+                loop {
+                    match toks.get(j).map(|t| &t.1) {
+                        Some(Tok::Punct('}')) => return j + 1,
+                        Some(Tok::Punct(',')) => j += 1,
+                        None => return j,
+                        _ => j = use_leaves(toks, j, &path, out),
+                    }
+                }
+            }
+            Tok::Punct('*') => {
+                path.push("*".into());
+                out.push((*line, path, "*".into()));
+                return j + 1;
+            }
+            _ => return j,
+        }
+    }
+}
+
+/// Every path `src` writes outside `#[cfg(test)]` items (`a::b::c`, and
+/// each leaf of a `use` tree), with its line, resolved through the file's
+/// imports: after `use std::env;`, `env::var(…)` is `std::env::var`, as is
+/// `var(…)` after `use std::env::var` (or `as v`, then `v(…)`) or
+/// `use std::env::*`. Imports count for the whole file, whatever block
+/// they are in.
+pub fn paths_in(src: &str) -> Vec<(usize, String)> {
+    let toks = without_test_items(tokens(&blank_literals(src)));
+    let mut imports: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut globs: Vec<Vec<String>> = Vec::new();
+    let mut written: Vec<(usize, Vec<String>)> = Vec::new();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < toks.len() {
+        let (line, t) = &toks[i];
+        if let Tok::Ident(head) = t {
+            if head == "use" {
+                let mut leaves = Vec::new();
+                i = use_leaves(&toks, i + 1, &[], &mut leaves);
+                for (line, mut path, name) in leaves {
+                    out.push((line, path.join("::")));
+                    if name == "*" {
+                        path.pop();
+                        globs.push(path);
+                    } else {
+                        imports.insert(name, path);
+                    }
+                }
+                continue;
+            }
+            // A path starts here unless `::` joins it to what is before
+            // (a leading `::` starts one: `::std::env::var`).
+            let joined =
+                i >= 2 && toks[i - 1].1 == Tok::Path && matches!(toks[i - 2].1, Tok::Ident(_) | Tok::Punct('>'));
+            if !joined {
+                let mut path = vec![head.clone()];
+                let mut j = i + 1;
+                while toks.get(j).map(|t| &t.1) == Some(&Tok::Path) {
+                    match ident(toks.get(j + 1)) {
+                        Some(s) => path.push(s.to_owned()),
+                        None => break,
+                    }
+                    j += 2;
+                }
+                written.push((*line, path));
+                i = j;
+                continue;
+            }
+        }
+        i += 1;
+    }
+    for (line, path) in written {
+        let rest = &path[1..];
+        if let Some(full) = imports.get(&path[0]) {
+            out.push((line, full.iter().chain(rest).cloned().collect::<Vec<_>>().join("::")));
+        } else if path.len() > 1 {
+            out.push((line, path.join("::")));
+        }
+        if !imports.contains_key(&path[0]) {
+            for g in &globs {
+                out.push((line, g.iter().chain(&path).cloned().collect::<Vec<_>>().join("::")));
+            }
+        }
+    }
+    out.sort();
+    out
+}

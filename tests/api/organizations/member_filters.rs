@@ -22,8 +22,12 @@ const SHAPES: [(&str, Status, Option<Health>, Option<i64>); 5] = [
 ];
 
 /// Writes the record back in a shape, as the checks would have left it.
-async fn shape(state: &Services, id: &ConnectionId, s: &(&str, Status, Option<Health>, Option<i64>)) {
-    let store = &state.connections.store;
+async fn shape(
+    state: &Services,
+    store: &account_connect::store::DynStore,
+    id: &ConnectionId,
+    s: &(&str, Status, Option<Health>, Option<i64>),
+) {
     let now = state.connections.now();
     let mut c: Connection = store.get(ORG, id).await.unwrap().unwrap();
     c.state = s.1;
@@ -81,7 +85,7 @@ async fn names(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_health_and_checked_before_filter_connections_and_members_alike() {
-    let (app, state) = common::spawn_with_state(common::callback::config(None)).await;
+    let (app, state, store) = common::spawn_with_store(common::callback::config(None)).await;
     let token = common::token(ORG, None);
     let body = json!({"accountId": "act-forg", "partition": "aws", "permissions": {"mode": "default"},
         "managementAccountId": "111122223333"});
@@ -89,13 +93,7 @@ async fn status_health_and_checked_before_filter_connections_and_members_alike()
     assert_eq!(status, 201, "{o}");
     let org_id = o["id"].as_str().unwrap().to_owned();
     let management = o["managementConnection"]["id"].as_str().unwrap().to_owned();
-    let organization = state
-        .connections
-        .store
-        .get_organization(&org_id.parse().unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let organization = store.get_organization(&org_id.parse().unwrap()).await.unwrap().unwrap();
     // One plain connection and one member of each shape.
     let mut plain = BTreeMap::new();
     let mut members = BTreeMap::new();
@@ -105,11 +103,11 @@ async fn status_health_and_checked_before_filter_connections_and_members_alike()
         let (status, c) = app.create_connection(&token, &body).await;
         assert_eq!(status, 201, "{c}");
         let id: ConnectionId = c["id"].as_str().unwrap().parse().unwrap();
-        shape(&state, &id, s).await;
+        shape(&state, &store, &id, s).await;
         plain.insert(id.as_str().to_owned(), s.0);
         let aws: AccountId = format!("2000000000{i:02}").parse().unwrap();
         let m = state.organizations.enroll(&organization, &aws, "test").await.unwrap();
-        shape(&state, &m.id, s).await;
+        shape(&state, &store, &m.id, s).await;
         members.insert(m.id.as_str().to_owned(), s.0);
     }
     let org_query = format!("organizationId={org_id}");

@@ -1,20 +1,20 @@
 //! The CloudFormation custom resource's provider: requests arrive through the
 //! vendor's SNS topic, which anyone may publish to. Nothing is contacted
-//! before the ResponseURL passes the allow-list; nothing changes before the
+//! before the StackId's region is a real one of its partition and the
+//! ResponseURL passes the allow-list; nothing changes before the
 //! token verifies; Update and Delete act only for the stack that connected.
 //! Every message that reaches a valid ResponseURL is answered, so no stack hangs.
 
 mod organization;
 
-use super::responder::PutError;
-pub use super::responder::{Responder, Response};
-use super::stack_arn::StackArn;
-use super::token;
+use crate::automatic::responder::PutError;
+pub use crate::automatic::responder::{Responder, Response};
+use crate::automatic::stack_arn::{NotAStackId, StackArn};
+use crate::automatic::token;
 use crate::connections::ServiceError;
 use crate::domain::RoleArn;
 use crate::domain::{ConnectedStack, Connection, ConnectionId};
 use crate::services::Services;
-use crate::store::StoreError;
 use crate::tenancy::Tenant;
 use aws_lambda_events::event::sns::SnsEvent;
 use serde::Deserialize;
@@ -128,7 +128,17 @@ pub async fn handle_message(state: &Services, responder: &Responder, message: &s
     let Ok(raw) = serde_json::from_str::<Value>(message) else {
         return ignore("unreadable", "a callback message is not JSON; nothing to answer");
     };
-    let stack: Option<StackArn> = raw["StackId"].as_str().and_then(|s| s.parse().ok());
+    // A StackId whose region its partition does not have names no bucket
+    // and no console: dropped before any URL is derived from it.
+    let stack = match raw["StackId"].as_str().map(str::parse::<StackArn>) {
+        Some(Ok(stack)) => Some(stack),
+        Some(Err(why @ NotAStackId::UnknownRegion { .. })) => {
+            tracing::warn!(reason = %why, "ignored a callback message: its StackId's region is not one of its partition's");
+            crate::metrics::callback_rejected("region");
+            return Ok(());
+        }
+        Some(Err(NotAStackId::Malformed(_))) | None => None,
+    };
     let url = match responder.check(raw["ResponseURL"].as_str(), stack.as_ref()) {
         Ok(u) => u,
         Err(why) => {
@@ -250,7 +260,7 @@ async fn decide(state: &Services, req: &Request, stack: &StackArn) -> Result<Dec
         );
     }
     let p = &req.resource_properties;
-    let Some(key) = state.config.callback_key.as_deref() else {
+    let Some(key) = state.config.expose_callback_key() else {
         return Ok(refuse(
             "Spot's callback is not configured to accept stacks; connect this account manually.".into(),
         ));
@@ -264,7 +274,7 @@ async fn decide(state: &Services, req: &Request, stack: &StackArn) -> Result<Dec
         )
         .rejected("unreadable"));
     };
-    let conn = match state.connections.store.get_any(&id).await {
+    let conn = match state.connections.get_for_token(&id).await {
         Ok(Some(c)) => c,
         Ok(None) => {
             return Ok(refuse(
@@ -272,13 +282,29 @@ async fn decide(state: &Services, req: &Request, stack: &StackArn) -> Result<Dec
             )
             .rejected("token"))
         }
-        Err(StoreError::Unavailable(m)) => return Err(RetryLater(m)),
-        Err(e) => return Ok(refuse(format!("Spot could not read the connection: {e}"))),
+        Err(e) => match e.unavailable() {
+            Some(m) => return Err(RetryLater(m.to_owned())),
+            None => return Ok(refuse(format!("Spot could not read the connection: {e}"))),
+        },
     };
     let now = state.connections.now();
     if let Some(why) = token::refusal(key, &conn, p.callback_token.as_deref().unwrap_or_default(), now) {
         tracing::warn!(connection = id.as_str(), stack_id = %req.stack_id, "a callback token does not verify");
         return Ok(refuse(why).rejected("token"));
+    }
+    // A partition's stacks connect only that partition's connections (a
+    // relay forwards its own partition's stacks; the topic, commercial ones).
+    if stack.partition != conn.partition {
+        tracing::warn!(connection = id.as_str(), stack_id = %req.stack_id, "a stack of another partition than the connection's");
+        return Ok(refuse(format!(
+            "This stack runs in {} but Spot connection {} is for {}. Create the stack in {}, or start a new connection in the Spot console for {}.",
+            stack.partition.display_name(),
+            id.as_str(),
+            conn.partition.display_name(),
+            conn.partition.display_name(),
+            stack.partition.display_name()
+        ))
+        .rejected("partition"));
     }
     let tenant = system_tenant(&conn.org, stack);
     let ours = req.physical_resource_id.as_deref() == Some(id.as_str());
@@ -327,8 +353,7 @@ async fn delete(
             "Spot no longer uses this role: the connection is disconnected.",
         )),
         Ok(false) => Ok(nothing.rejected("stack")),
-        Err(ServiceError::Store(StoreError::Unavailable(m))) => Err(RetryLater(m)),
-        Err(e @ ServiceError::TooManyConcurrentWrites) => Err(RetryLater(e.to_string())),
+        Err(e) if e.unavailable().is_some() => Err(RetryLater(e.unavailable().unwrap_or_default().to_owned())),
         Err(e) => {
             tracing::warn!(error = ?e, "could not disconnect on stack deletion");
             Ok(nothing)
@@ -400,8 +425,7 @@ async fn connect(
         Err(ServiceError::VerificationFailed { report, .. }) => {
             fail(format!("Spot could not connect the role. {}", report.summary()))
         }
-        Err(ServiceError::Store(StoreError::Unavailable(m))) => Err(RetryLater(m)),
-        Err(e @ ServiceError::TooManyConcurrentWrites) => Err(RetryLater(e.to_string())),
+        Err(e) if e.unavailable().is_some() => Err(RetryLater(e.unavailable().unwrap_or_default().to_owned())),
         Err(ServiceError::WrongStatus { status, .. }) => fail(format!(
             "This connection is {}; start again from the Spot console to get a fresh template.",
             status.as_str()

@@ -11,7 +11,6 @@ use crate::connections::ServiceError;
 use crate::domain::{ConnectedStack, Connection, ConnectionId, OrgState, OrganizationId, RoleArn};
 use crate::organizations::template::{ENROLL_TYPE, LINK_TYPE};
 use crate::organizations::{Linked, OrganizationError, OrganizationService};
-use crate::store::StoreError;
 use serde_json::json;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -22,8 +21,7 @@ enum Kind {
 
 fn retry(e: OrganizationError) -> Result<String, RetryLater> {
     match e {
-        OrganizationError::Connection(ServiceError::Store(StoreError::Unavailable(m))) => Err(RetryLater(m)),
-        OrganizationError::Connection(e @ ServiceError::TooManyConcurrentWrites) => Err(RetryLater(e.to_string())),
+        e if e.unavailable().is_some() => Err(RetryLater(e.unavailable().unwrap_or_default().to_owned())),
         OrganizationError::Offboarded => {
             Ok("This organization was offboarded in Spot; its accounts no longer connect.".into())
         }
@@ -68,7 +66,7 @@ pub(crate) async fn decide(
         )
         .rejected("unreadable"));
     };
-    let o = match orgs.connections.store.get_organization(&id).await {
+    let o = match orgs.get_for_token(&id).await {
         Ok(Some(o)) => o,
         Ok(None) => {
             return Ok(
@@ -76,8 +74,10 @@ pub(crate) async fn decide(
                     .rejected("token"),
             )
         }
-        Err(StoreError::Unavailable(m)) => return Err(RetryLater(m)),
-        Err(e) => return Ok(refuse(format!("Spot could not read the organization: {e}"))),
+        Err(e) => match e.unavailable() {
+            Some(m) => return Err(RetryLater(m.to_owned())),
+            None => return Ok(refuse(format!("Spot could not read the organization: {e}"))),
+        },
     };
     let tok = p.callback_token.as_deref().unwrap_or_default();
     if !crate::organizations::token::verify(key, o.id.as_str(), o.management_account_id.as_str(), tok) {
@@ -93,7 +93,7 @@ pub(crate) async fn decide(
             stack.partition.display_name(),
             o.partition.display_name()
         ))
-        .rejected("account"));
+        .rejected("partition"));
     }
     let actor = format!("cloudformation:{}", stack.name);
     let account = &stack.account;
@@ -115,10 +115,12 @@ pub(crate) async fn decide(
                 Decision::success(physical, "Nothing to do: this resource never connected an account.").genuine(),
             );
         };
-        let member = match orgs.connections.store.get_any(&member_id).await {
+        let member = match orgs.member_for_token(&member_id).await {
             Ok(m) => m,
-            Err(StoreError::Unavailable(m)) => return Err(RetryLater(m)),
-            Err(_) => None,
+            Err(e) => match e.unavailable() {
+                Some(m) => return Err(RetryLater(m.to_owned())),
+                None => None,
+            },
         };
         let Some(member) = member.filter(|m| {
             m.organization
