@@ -24,3 +24,4 @@ pub mod store;
 pub mod telemetry;
 pub mod tenancy;
 pub mod verify;
+pub mod views;

@@ -1,12 +1,12 @@
 use super::error::ApiError;
 use super::extract::{Json, Query};
-use super::view::ConnectionView;
 use super::AppState;
 use crate::connections::{CreateRequest, ListQuery};
 use crate::domain::{AccountId, Partition, RoleArn, SpotAccountId};
 use crate::domain::{ConnectionId, Event, Method};
 use crate::policy::Permissions;
 use crate::tenancy::Tenant;
+use crate::views::ConnectionView;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -308,7 +308,7 @@ pub async fn events(
         .into_iter()
         .map(|e: Event| EventView {
             kind: e.kind,
-            at: super::view::iso(e.at),
+            at: crate::views::iso(e.at),
             actor: e.actor,
             outcome: e.outcome,
             detail: e.detail,

@@ -2,7 +2,6 @@
 
 mod catalog;
 mod connections;
-mod drift_view;
 pub mod error;
 mod extract;
 mod middleware;
@@ -13,13 +12,12 @@ mod policies;
 mod relay;
 mod routes;
 mod spot;
-mod view;
 mod web;
 
 pub use error::ApiError;
 // The view events carry as their `data` (rendered by `events`, above the API).
+pub use crate::views::ConnectionView;
 pub use routes::{document, route_table, RouteDoc};
-pub use view::ConnectionView;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, Uri};

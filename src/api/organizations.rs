@@ -5,7 +5,6 @@
 use super::connections::{parse_id, view, CloudFormationTemplate};
 use super::error::ApiError;
 use super::extract::Json;
-use super::view::{iso, ConnectionView};
 use super::AppState;
 use crate::domain::Permissions;
 use crate::domain::{AccountId, Partition, SpotAccountId};
@@ -14,6 +13,7 @@ use crate::organizations::{
     TargetId,
 };
 use crate::tenancy::Tenant;
+use crate::views::{iso, ConnectionView};
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;

@@ -100,7 +100,7 @@ impl Envelope {
             id: self.id.clone(),
             url: self.url.clone(),
             method: self.method.as_str().to_owned(),
-            timestamp: super::view::iso(crate::clock::now()),
+            timestamp: crate::views::iso(crate::clock::now()),
         }
     }
 
@@ -218,7 +218,7 @@ pub struct SpotExternalId {
 fn external_id_item(c: &Connection) -> SpotExternalId {
     SpotExternalId {
         external_id: c.external_id.clone(),
-        max_valid_until: super::view::iso(c.expires_at),
+        max_valid_until: crate::views::iso(c.expires_at),
     }
 }
 

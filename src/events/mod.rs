@@ -7,8 +7,8 @@
 //! DynamoDB stream hands the new items to the dispatcher function
 //! (`lambda`), which delivers them the same way.
 //!
-//! Above the API in the rank table: the payload's `data` is the API's own
-//! view of the connection, rendered here at dispatch time from the
+//! The payload's `data` is the view the API answers (`crate::views`, which
+//! both entry points use), rendered here at dispatch time from the
 //! connection as the change left it (stored in the outbox item).
 
 mod eventbridge;
@@ -16,13 +16,13 @@ pub mod lambda;
 
 pub use eventbridge::{EventBridge, PublishError};
 
-use crate::api::ConnectionView;
 use crate::clock::{iso, Clock};
 use crate::config::Config;
 use crate::connections::ConnectionService;
 use crate::domain::{Health, OutboxItem};
 use crate::services::Services;
 use crate::store::StoreError;
+use crate::views::ConnectionView;
 use serde::Serialize;
 use std::sync::Arc;
 use std::time::Duration;

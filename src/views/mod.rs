@@ -1,4 +1,7 @@
-//! How a connection looks to API clients, and service errors as API errors.
+//! How a connection looks to its readers: the API's answers and the
+//! events' payloads (both entry points render the same view). No HTTP here.
+
+mod drift;
 
 use crate::domain::{trust_policy, Connection, Health, Method, Status};
 use crate::domain::{AccountId, ExternalId, Partition, RoleArn, SpotAccountId};
@@ -53,7 +56,7 @@ pub struct ConnectionView {
     pub checked_at: Option<String>,
     /// What is missing and the one step that closes it (degraded only).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub drift: Option<super::drift_view::DriftView>,
+    pub drift: Option<drift::DriftView>,
     #[serde(skip_serializing_if = "Option::is_none")]
     /// The last verification report.
     #[schema(value_type = Option<Object>)]
@@ -78,10 +81,7 @@ impl ConnectionView {
             .and_then(|s| render_shared(&s).ok())
             .map(|r| r.policies.clone())
             .unwrap_or_default();
-        let drift = c
-            .drift
-            .as_ref()
-            .map(|d| super::drift_view::DriftView::new(d, &policies));
+        let drift = c.drift.as_ref().map(|d| drift::DriftView::new(d, &policies));
         let checked_at = crate::connections::last_checked(&c);
         ConnectionView {
             id: c.id.as_str().to_owned(),
