@@ -109,20 +109,6 @@ impl RelayIntake {
         }
     }
 
-    /// The same intake on another clock (a test's adjustable one), with
-    /// nothing read yet.
-    pub fn with_clock(&self, clock: Clock) -> Self {
-        RelayIntake {
-            responder: self.responder.clone(),
-            secrets: self.secrets.clone(),
-            aws: self.aws.clone(),
-            client: OnceCell::new(),
-            cache: Mutex::new(BTreeMap::new()),
-            store: self.store.clone(),
-            clock,
-        }
-    }
-
     pub fn configured(&self, p: Partition) -> bool {
         self.secrets.contains_key(&p)
     }

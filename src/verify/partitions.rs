@@ -147,11 +147,6 @@ impl Partitions {
         Partitions { clock, ..self }
     }
 
-    /// The AWS configuration the partitions are built from.
-    pub fn aws(&self) -> &AwsConfigs {
-        &self.aws
-    }
-
     async fn base(&self) -> SdkConfig {
         defaults(self.aws.own().await)
     }

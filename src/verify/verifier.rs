@@ -27,12 +27,6 @@ impl Verifier {
         }
     }
 
-    /// A new verifier on the same AWS configuration and another clock (a
-    /// test's adjustable one): its partitions are built again on it.
-    pub fn on_clock(&self, config: &Config, clock: crate::clock::Clock) -> Self {
-        Self::from_config(config, self.partitions.aws().clone()).with_clock(clock)
-    }
-
     /// The same on the service's clock (a test's adjustable one).
     pub fn with_clock(self, clock: crate::clock::Clock) -> Self {
         Verifier {
