@@ -75,12 +75,7 @@ impl ConnectionService {
                 if stack.is_some() {
                     c.stack = stack.clone();
                 }
-                let mut guards = vec![Guard::ClaimRole(role.clone())];
-                // An unassigned member holds no Spot account: the
-                // organization's account is the management connection's.
-                if c.spot_account().is_some() {
-                    guards.push(Guard::HoldAccount { until: i64::MAX });
-                }
+                let mut guards = vec![Guard::HoldAccount { until: i64::MAX }, Guard::ClaimRole(role.clone())];
                 if let Some(old) = c.role_arn.take().filter(|old| *old != role) {
                     guards.push(Guard::ReleaseRole(old));
                 }

@@ -37,7 +37,7 @@ impl ConnectionService {
             if status == Status::Pending && !member {
                 c.expires_at = t + ttl;
             }
-            if status == Status::Pending && c.spot_account().is_some() {
+            if status == Status::Pending {
                 guards.push(Guard::HoldAccount { until: c.expires_at });
             }
             Ok(Some((Event::new(t, c, EventKind::Rotated, &actor, "ok", None), guards)))

@@ -83,6 +83,8 @@ pub enum Guard {
     /// The ID is new to every tenant; kept forever, so it is never reissued.
     ClaimExternalId(ExternalId),
     /// This connection holds its Spot account until `until` (unix seconds).
+    /// A connection without one (an unassigned organization member) holds
+    /// nothing: both stores write no hold for it, whoever asks.
     HoldAccount { until: i64 },
     /// This connection lets go of its Spot account.
     ReleaseAccount,
