@@ -4,8 +4,7 @@
 //! when one starts, on both stores, and the dispatcher function fed the
 //! table's stream as Lambda would.
 
-use crate::common::{self, TestApp};
-use crate::recheck_fleet::{drop_action, some_action};
+use crate::common::{self, drop_action, some_action, TestApp};
 use account_connect::config::Config;
 use account_connect::domain::ChangeType;
 use account_connect::events::{lambda, Dispatcher};

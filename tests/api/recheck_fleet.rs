@@ -4,7 +4,7 @@
 //! the stack update link or the pasted policy, the SQS worker's batch item
 //! failures, and the enumerator paging into a real queue in moto.
 
-use crate::common::{self, TestApp};
+use crate::common::{self, drop_action, some_action, TestApp};
 use account_connect::domain::{ConnectedStack, Connection, ConnectionId, Event, EventKind};
 use account_connect::policy::Permissions;
 use account_connect::recheck::lambda::Fleet;
@@ -135,75 +135,6 @@ impl Env {
 
 fn role_name(arn: &str) -> &str {
     arn.rsplit('/').next().unwrap()
-}
-
-/// A default version of `policy` without `action`; answers the old version id.
-pub(crate) async fn drop_action(iam: &aws_sdk_iam::Client, policy: &str, action: &str) -> String {
-    let p = iam
-        .get_policy()
-        .policy_arn(policy)
-        .send()
-        .await
-        .unwrap()
-        .policy
-        .unwrap();
-    let old = p.default_version_id.unwrap();
-    let doc = iam
-        .get_policy_version()
-        .policy_arn(policy)
-        .version_id(&old)
-        .send()
-        .await
-        .unwrap()
-        .policy_version
-        .unwrap()
-        .document
-        .unwrap();
-    let doc = percent_encoding::percent_decode_str(&doc)
-        .decode_utf8()
-        .unwrap()
-        .to_string();
-    let mut doc: Value = serde_json::from_str(&doc).unwrap();
-    let mut dropped = false;
-    for s in doc["Statement"].as_array_mut().unwrap() {
-        if let Some(actions) = s["Action"].as_array_mut() {
-            let before = actions.len();
-            actions.retain(|a| a != action);
-            dropped |= actions.len() < before;
-        }
-    }
-    assert!(dropped, "{action} is not in {policy}");
-    iam.create_policy_version()
-        .policy_arn(policy)
-        .policy_document(doc.to_string())
-        .set_as_default(true)
-        .send()
-        .await
-        .unwrap();
-    old
-}
-
-/// An action a statement of the connection's first policy lists by name,
-/// with no other statement granting it by wildcard.
-pub(crate) fn some_action(c: &Value) -> String {
-    let doc = &c["policies"][0]["document"];
-    let named: Vec<&str> = doc["Statement"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|s| s["Action"].as_array())
-        .flatten()
-        .filter_map(Value::as_str)
-        .filter(|a| !a.contains('*') && !a.starts_with("iam:") && !a.starts_with("sts:"))
-        .collect();
-    named
-        .iter()
-        .find(|a| {
-            let service = a.split(':').next().unwrap();
-            !doc.to_string().contains(&format!("\"{service}:*"))
-        })
-        .expect("a named action")
-        .to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

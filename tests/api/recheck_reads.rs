@@ -142,80 +142,6 @@ impl Env {
     }
 }
 
-/// A new default version of `policy` made of `doc`.
-async fn new_version(iam: &aws_sdk_iam::Client, policy: &str, doc: &Value) {
-    iam.create_policy_version()
-        .policy_arn(policy)
-        .policy_document(doc.to_string())
-        .set_as_default(true)
-        .send()
-        .await
-        .unwrap();
-}
-
-/// The default document of a policy.
-async fn document(iam: &aws_sdk_iam::Client, policy: &str) -> (String, Value) {
-    let p = iam
-        .get_policy()
-        .policy_arn(policy)
-        .send()
-        .await
-        .unwrap()
-        .policy
-        .unwrap();
-    let version = p.default_version_id.unwrap();
-    let raw = iam
-        .get_policy_version()
-        .policy_arn(policy)
-        .version_id(&version)
-        .send()
-        .await
-        .unwrap()
-        .policy_version
-        .unwrap()
-        .document
-        .unwrap();
-    let text = percent_encoding::percent_decode_str(&raw)
-        .decode_utf8()
-        .unwrap()
-        .to_string();
-    (version, serde_json::from_str(&text).unwrap())
-}
-
-/// `doc` without the named action `action` in any statement.
-fn without(doc: &Value, action: &str) -> Value {
-    let mut doc = doc.clone();
-    let mut dropped = false;
-    for s in doc["Statement"].as_array_mut().unwrap() {
-        if let Some(actions) = s["Action"].as_array_mut() {
-            let before = actions.len();
-            actions.retain(|a| a != action);
-            dropped |= actions.len() < before;
-        }
-    }
-    assert!(dropped, "{action} is not in the policy");
-    doc
-}
-
-/// A named action of the connection's policy that no wildcard of it covers.
-fn named_action(c: &Value) -> String {
-    let doc = &c["policies"][0]["document"];
-    let text = doc.to_string();
-    doc["Statement"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|s| s["Action"].as_array())
-        .flatten()
-        .filter_map(Value::as_str)
-        .find(|a| {
-            let service = a.split(':').next().unwrap();
-            !a.contains('*') && !a.starts_with("iam:") && !text.contains(&format!("\"{service}:*"))
-        })
-        .expect("a named action")
-        .to_owned()
-}
-
 fn allow_get_role() -> Value {
     json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:GetRole", "Resource": "*"}]})
 }
@@ -300,7 +226,7 @@ async fn every_change_to_the_role_is_seen_by_the_next_check() {
     assert_eq!(c["health"], "healthy", "{c}");
     let (main, guard) = (&policies[0], &policies[2]);
     let name = role_name(&arn);
-    let action = named_action(&c);
+    let action = common::some_action(&c);
     let steady = |e: &Env| {
         let a = actions(&e.standin.last_session(&arn));
         assert!(
@@ -313,8 +239,8 @@ async fn every_change_to_the_role_is_seen_by_the_next_check() {
     steady(&e);
 
     // 1. A managed policy's new default version, and back.
-    let (v1, doc) = document(&e.iam, main).await;
-    new_version(&e.iam, main, &without(&doc, &action)).await;
+    let (v1, doc) = common::policy_document(&e.iam, main).await;
+    common::new_policy_version(&e.iam, main, &common::without_action(&doc, &action)).await;
     let now = e.recheck(&c).await;
     assert_eq!(now["health"], "degraded", "{now}");
     assert!(missing(&now).contains(&action), "{now}");
@@ -408,7 +334,7 @@ async fn every_change_to_the_role_is_seen_by_the_next_check() {
     );
     let everything =
         json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]});
-    new_version(&e.iam, &boundary, &everything).await;
+    common::new_policy_version(&e.iam, &boundary, &everything).await;
     assert_eq!(e.recheck(&c).await["health"], "healthy", "the boundary's new version");
     e.iam
         .delete_role_permissions_boundary()
@@ -495,8 +421,8 @@ async fn a_role_that_refused_the_simulator_is_not_asked_again_until_its_policies
     assert_eq!(asked(&e), at_connect, "refused, and the policies are the same: {now}");
     assert_eq!(check(&now["report"], "permissions")["decidedBy"], "local", "{now}");
 
-    let (_, doc) = document(&e.iam, &policies[0]).await;
-    new_version(&e.iam, &policies[0], &doc).await;
+    let (_, doc) = common::policy_document(&e.iam, &policies[0]).await;
+    common::new_policy_version(&e.iam, &policies[0], &doc).await;
     let now = e.recheck(&c).await;
     assert!(asked(&e) > at_connect, "the policy changed: asked again: {now}");
     assert_eq!(now["health"], "healthy", "{now}");

@@ -292,3 +292,89 @@ pub fn cfn_lint_json(t: &serde_json::Value) {
     cfn_lint(&path, &[]);
     let _ = std::fs::remove_file(&path);
 }
+
+/// The default version id and document of a managed policy.
+pub async fn policy_document(iam: &aws_sdk_iam::Client, policy: &str) -> (String, serde_json::Value) {
+    let p = iam
+        .get_policy()
+        .policy_arn(policy)
+        .send()
+        .await
+        .unwrap()
+        .policy
+        .unwrap();
+    let version = p.default_version_id.unwrap();
+    let raw = iam
+        .get_policy_version()
+        .policy_arn(policy)
+        .version_id(&version)
+        .send()
+        .await
+        .unwrap()
+        .policy_version
+        .unwrap()
+        .document
+        .unwrap();
+    let text = percent_encoding::percent_decode_str(&raw)
+        .decode_utf8()
+        .unwrap()
+        .to_string();
+    (version, serde_json::from_str(&text).unwrap())
+}
+
+/// A new default version of `policy` made of `doc`.
+pub async fn new_policy_version(iam: &aws_sdk_iam::Client, policy: &str, doc: &serde_json::Value) {
+    iam.create_policy_version()
+        .policy_arn(policy)
+        .policy_document(doc.to_string())
+        .set_as_default(true)
+        .send()
+        .await
+        .unwrap();
+}
+
+/// `doc` without the named action `action` in any statement.
+pub fn without_action(doc: &serde_json::Value, action: &str) -> serde_json::Value {
+    let mut doc = doc.clone();
+    let mut dropped = false;
+    for s in doc["Statement"].as_array_mut().unwrap() {
+        if let Some(actions) = s["Action"].as_array_mut() {
+            let before = actions.len();
+            actions.retain(|a| a != action);
+            dropped |= actions.len() < before;
+        }
+    }
+    assert!(dropped, "{action} is not in the policy");
+    doc
+}
+
+/// A default version of `policy` without `action`; answers the old version id.
+pub async fn drop_action(iam: &aws_sdk_iam::Client, policy: &str, action: &str) -> String {
+    let (old, doc) = policy_document(iam, policy).await;
+    new_policy_version(iam, policy, &without_action(&doc, action)).await;
+    old
+}
+
+/// An action a statement of the connection's first policy lists by name,
+/// with no other statement granting it by wildcard.
+pub fn some_action(c: &serde_json::Value) -> String {
+    use serde_json::Value;
+    let doc = &c["policies"][0]["document"];
+    let named: Vec<&str> = doc["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["Action"].as_array())
+        .flatten()
+        .filter_map(Value::as_str)
+        .filter(|a| !a.contains('*') && !a.starts_with("iam:") && !a.starts_with("sts:"))
+        .collect();
+    named
+        .iter()
+        .find(|a| {
+            let service = a.split(':').next().unwrap();
+            !doc.to_string().contains(&format!("\"{service}:*"))
+        })
+        .expect("a named action")
+        .to_string()
+}
