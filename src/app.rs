@@ -125,6 +125,7 @@ fn compose(config: Config, store: DynStore, aws: AwsConfigs, clock: Clock) -> Se
     ));
     Services {
         organizations: organizations.with_connections(connections.clone()),
+        webhooks: crate::webhooks::WebhookService::new(&deps),
         config,
         connections,
         relay,

@@ -225,10 +225,10 @@ fn serve(mut config: Config, addr: String) -> Result<(), CliError> {
     let services = app::build(config)?;
     let app = app::router(services.clone());
     runtime()?.block_on(async move {
-        // With ACCOUNT_CONNECT_EVENT_BUS set, the outbox is delivered in-process.
-        if let Some(dispatcher) = crate::events::Dispatcher::for_services(&services).await {
-            tokio::spawn(dispatcher.run(std::time::Duration::from_secs(1)));
-        }
+        // The outbox goes to the bus (if ACCOUNT_CONNECT_EVENT_BUS is set) and
+        // to webhooks, and webhook attempts are made, in-process.
+        let dispatcher = crate::events::Dispatcher::for_services(&services).await;
+        tokio::spawn(dispatcher.run(std::time::Duration::from_secs(1)));
         let cannot_listen = |source| CliError::Listen {
             addr: addr.clone(),
             source,

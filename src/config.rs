@@ -77,6 +77,12 @@ pub struct Config {
     pub event_bus: Option<String>,
     /// The events' `Source`.
     pub event_source: String,
+    /// Webhook hosts (`host` or `host:port`) exempt from the address rules
+    /// and allowed plain http: tests and local runs.
+    pub webhook_allow_hosts: Vec<String>,
+    /// The delayed SQS queue that carries webhook attempts in AWS; unset,
+    /// the process that fans events out sends them (`serve`).
+    pub webhook_queue_url: Option<String>,
     /// STS calls (AssumeRole) per second a process makes per partition,
     /// under STS's per-account request quota.
     pub sts_per_sec: u32,
@@ -193,6 +199,8 @@ impl Default for Config {
             recheck_queue_url: None,
             event_bus: None,
             event_source: DEFAULT_EVENT_SOURCE.to_owned(),
+            webhook_allow_hosts: Vec::new(),
+            webhook_queue_url: None,
             sts_per_sec: DEFAULT_STS_PER_SEC,
             sts_endpoints: BTreeMap::new(),
             iam_endpoints: BTreeMap::new(),
@@ -284,6 +292,21 @@ fn event_bus(v: &str) -> Result<String, ConfigError> {
             "ACCOUNT_CONNECT_EVENT_BUS must be an EventBridge bus name or arn:…:events:…:event-bus/NAME".into(),
         ))
     }
+}
+
+/// Comma-separated `host` or `host:port` entries, no schemes or paths.
+fn allow_hosts(v: &str) -> Result<Vec<String>, ConfigError> {
+    let mut out = Vec::new();
+    for h in v.split(',').map(str::trim).filter(|h| !h.is_empty()) {
+        let ok = h.len() <= 261 && h.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b));
+        if !ok {
+            return Err(ConfigError(format!(
+                "ACCOUNT_CONNECT_WEBHOOK_ALLOW_HOSTS: {h:?} is not a host or host:port (comma-separated, no scheme or path)"
+            )));
+        }
+        out.push(h.to_ascii_lowercase());
+    }
+    Ok(out)
 }
 
 impl Config {
@@ -411,6 +434,12 @@ impl Config {
                 ));
             }
             c.event_source = v.to_owned();
+        }
+        if let Some(v) = var("ACCOUNT_CONNECT_WEBHOOK_ALLOW_HOSTS") {
+            c.webhook_allow_hosts = allow_hosts(&v)?;
+        }
+        if let Some(v) = var("ACCOUNT_CONNECT_WEBHOOK_QUEUE_URL") {
+            c.webhook_queue_url = Some(endpoint_url("ACCOUNT_CONNECT_WEBHOOK_QUEUE_URL", v.trim())?);
         }
         if let Some(v) = var("ACCOUNT_CONNECT_CURSOR_KEY") {
             if v.len() < MIN_JWT_SECRET_BYTES {

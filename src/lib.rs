@@ -25,3 +25,4 @@ pub mod telemetry;
 pub mod tenancy;
 pub mod verify;
 pub mod views;
+pub mod webhooks;

@@ -13,6 +13,8 @@ pub struct Services {
     pub config: Arc<Config>,
     pub connections: ConnectionService,
     pub organizations: crate::organizations::OrganizationService,
+    /// Partners' webhooks and their deliveries.
+    pub webhooks: crate::webhooks::WebhookService,
     /// The partition relays' keys, what they sent (each signed request is
     /// acted on once) and the responder their requests answer with.
     pub relay: Arc<RelayIntake>,

@@ -190,7 +190,7 @@ pub async fn list(
     }))
 }
 
-fn check_limit(limit: Option<usize>) -> Result<(), ApiError> {
+pub(super) fn check_limit(limit: Option<usize>) -> Result<(), ApiError> {
     if limit.is_some_and(|l| l == 0 || l > crate::store::MAX_PAGE) {
         return Err(ApiError::bad_request(
             "invalid_query",

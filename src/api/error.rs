@@ -294,6 +294,37 @@ impl From<crate::organizations::OrganizationError> for ApiError {
     }
 }
 
+impl From<crate::webhooks::WebhookError> for ApiError {
+    fn from(e: crate::webhooks::WebhookError) -> Self {
+        use crate::webhooks::WebhookError as E;
+        let message = e.to_string();
+        match e {
+            E::NotFound => ApiError::not_found("webhook_not_found", message),
+            E::NeedsFullAccess => ApiError::new(StatusCode::FORBIDDEN, "webhooks_need_full_access", message),
+            E::Invalid(p) => ApiError::unprocessable("invalid_field", message).with_details(json!({"field": p.field})),
+            E::DescriptionTooLong => {
+                ApiError::unprocessable("invalid_field", message).with_details(json!({"field": "description"}))
+            }
+            E::UrlRefused(_) => {
+                ApiError::unprocessable("webhook_url_refused", message).with_details(json!({"field": "url"}))
+            }
+            E::TooMany => ApiError::conflict("too_many_webhooks", message),
+            E::Disabled => ApiError::conflict("webhook_disabled", message),
+            E::InvalidCursor(_) | E::Store(StoreError::OutsideQuery) => ApiError::bad_request("invalid_cursor", message),
+            E::Store(StoreError::Unavailable(m)) => {
+                tracing::warn!(reason = %m, "store unavailable");
+                ApiError::unavailable("the database cannot be reached; retry shortly")
+            }
+            E::Store(StoreError::Conflict) => {
+                let mut err = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "too_many_concurrent_writes", message);
+                err.retry_after_secs = Some(1);
+                err
+            }
+            E::Store(_) => ApiError::internal(message),
+        }
+    }
+}
+
 impl From<crate::automatic::relay_intake::IntakeError> for ApiError {
     fn from(e: crate::automatic::relay_intake::IntakeError) -> Self {
         use crate::automatic::relay_intake::IntakeError as E;

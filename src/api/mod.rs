@@ -13,6 +13,7 @@ mod relay;
 mod routes;
 mod spot;
 mod web;
+mod webhooks;
 
 pub use error::ApiError;
 // The view events carry as their `data` (rendered by `events`, above the API).

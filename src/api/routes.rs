@@ -1,7 +1,7 @@
 //! The routes: each handler is served and documented from the same entry
 //! of one list, so the router and the OpenAPI document cannot drift.
 
-use super::{catalog, connections, openapi, organizations, partitions, policies, relay, spot, AppState};
+use super::{catalog, connections, openapi, organizations, partitions, policies, relay, spot, webhooks, AppState};
 use axum::http::header;
 use axum::response::IntoResponse;
 use std::sync::LazyLock;
@@ -65,6 +65,11 @@ route_table!(
     [spot::set_credentials, spot::get_credentials],
     [spot::create_external_id],
     [spot::read_external_id],
+    [webhooks::create, webhooks::list],
+    [webhooks::get_one, webhooks::delete],
+    [webhooks::rotate_secret],
+    [webhooks::test],
+    [webhooks::deliveries],
 );
 
 /// The whole document, as `GET /openapi.json` serves it.

@@ -1,26 +1,20 @@
 //! Lambda entry point of the event dispatcher: the table's stream hands it
-//! new outbox items, which it puts on the EventBridge bus (see
-//! `account_connect::events`).
+//! new outbox items, which it puts on the EventBridge bus and fans out to
+//! webhooks; the webhook attempt queue hands it the attempts (see
+//! `account_connect::events`). One function, two event sources.
 
 use account_connect::app;
 use account_connect::events::{lambda, Dispatcher};
-use aws_lambda_events::event::dynamodb::Event as StreamEvent;
 use lambda_runtime::{service_fn, LambdaEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     account_connect::telemetry::init(true);
     let services = app::build(app::config_from_env()?)?;
-    let dispatcher = Dispatcher::for_services(&services)
-        .await
-        .ok_or("ACCOUNT_CONNECT_EVENT_BUS is not set")?;
-    lambda_runtime::run(service_fn(|event: LambdaEvent<StreamEvent>| {
+    let dispatcher = Dispatcher::for_services(&services).await;
+    lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
         let dispatcher = dispatcher.clone();
-        async move {
-            let delivered = lambda::handle(&dispatcher, event.payload).await?;
-            tracing::info!(delivered, "outbox records delivered");
-            Ok::<_, lambda_runtime::Error>(serde_json::json!({ "delivered": delivered }))
-        }
+        async move { lambda::handle_any(&dispatcher, event.payload).await }
     }))
     .await
 }

@@ -12,6 +12,7 @@ mod region;
 mod role_arn;
 mod spot_account;
 mod trust_policy;
+mod webhook;
 
 pub use account_id::AccountId;
 pub use connection::{
@@ -27,6 +28,10 @@ pub use region::Region;
 pub use role_arn::RoleArn;
 pub use spot_account::SpotAccountId;
 pub use trust_policy::trust_policy;
+pub use webhook::{
+    parse_event_types, Attempt, Delivery, DeliveryState, SigningSecret, Webhook, WebhookId, WebhookState, WebhookUrl,
+    EVENT_TYPES, MAX_DESCRIPTION_LEN, OLD_SECRET_SECS, TEST_EVENT,
+};
 
 /// Why a value was refused; the message is written for the person who sent it.
 #[derive(Debug, Clone, PartialEq, Eq)]

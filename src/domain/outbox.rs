@@ -5,7 +5,8 @@ use super::{Connection, ConnectionId, Health, Status};
 use serde::{Deserialize, Serialize};
 
 /// The event types of the catalogue (the README's "Events").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = EventType)]
 pub enum ChangeType {
     #[serde(rename = "connection.connected")]
     Connected,

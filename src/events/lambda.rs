@@ -1,13 +1,16 @@
-//! The dispatcher function's event: a batch of DynamoDB stream records. The
-//! event source mapping passes only inserted outbox items (its filter); any
-//! other record is skipped here too. A batch that fails is retried whole by
-//! Lambda (then split, then sent to the on-failure queue), so an event may
-//! be delivered twice, never lost while the stream keeps it.
+//! The dispatcher function's events: a batch of DynamoDB stream records, or
+//! a batch of webhook attempts from SQS. The stream's event source mapping
+//! passes only inserted outbox items (its filter); any other record is
+//! skipped here too. A stream batch that fails is retried whole by Lambda
+//! (then split, then sent to the on-failure queue), so an event may be
+//! delivered twice, never lost while the stream keeps it. An SQS batch
+//! answers the messages that failed (`batchItemFailures`).
 
 use super::{DispatchError, Dispatcher};
 use crate::domain::OutboxItem;
 use crate::store::StoreError;
 use aws_lambda_events::event::dynamodb::Event as StreamEvent;
+use aws_lambda_events::event::sqs::SqsEvent;
 
 /// The outbox items among the stream's records: inserts whose sort key
 /// starts with `OUTBOX#`, parsed from their `data`.
@@ -34,4 +37,18 @@ pub fn outbox_items(event: &StreamEvent) -> Result<Vec<OutboxItem>, StoreError> 
 pub async fn handle(dispatcher: &Dispatcher, event: StreamEvent) -> Result<usize, DispatchError> {
     let items = outbox_items(&event)?;
     dispatcher.deliver(&items).await
+}
+
+/// Either event source's batch, told apart by the records' `eventSource`.
+pub async fn handle_any(dispatcher: &Dispatcher, event: serde_json::Value) -> Result<serde_json::Value, lambda_runtime::Error> {
+    let source = event["Records"][0]["eventSource"].as_str().unwrap_or_default().to_owned();
+    if source == "aws:sqs" {
+        let batch: SqsEvent = serde_json::from_value(event)?;
+        let answer = dispatcher.handle_attempts(batch).await;
+        return Ok(serde_json::to_value(answer)?);
+    }
+    let batch: StreamEvent = serde_json::from_value(event)?;
+    let delivered = handle(dispatcher, batch).await?;
+    tracing::info!(delivered, "outbox records delivered");
+    Ok(serde_json::json!({ "delivered": delivered }))
 }

@@ -1,19 +1,23 @@
 //! Delivering the outbox: each state change the store wrote with the change
-//! (`domain::OutboxItem`) becomes an event in the Standard Webhooks shape and
-//! is put on the EventBridge bus, then marked delivered. At least once: an
-//! item is marked only after the bus took it, so a process that dies between
-//! the two sends it again (consumers de-duplicate by connection and
-//! sequence). Locally `serve` polls the outbox (`Dispatcher::run`); in AWS a
+//! (`domain::OutboxItem`) becomes an event in the Standard Webhooks shape,
+//! is put on the EventBridge bus (when one is configured) and fanned out to
+//! the tenant's webhooks (one stored delivery each), then marked delivered.
+//! At least once: an item is marked only after both, so a process that dies
+//! between them sends it again (consumers de-duplicate by connection and
+//! sequence, webhook receivers by `webhook-id`). Locally `serve` polls the
+//! outbox and the due webhook deliveries (`Dispatcher::run`); in AWS a
 //! DynamoDB stream hands the new items to the dispatcher function
-//! (`lambda`), which delivers them the same way.
+//! (`lambda`), and a delayed SQS queue its webhook attempts (`attempts`).
 //!
 //! The payload's `data` is the view the API answers (`crate::views`, which
 //! both entry points use), rendered here at dispatch time from the
 //! connection as the change left it (stored in the outbox item).
 
+pub mod attempts;
 mod eventbridge;
 pub mod lambda;
 
+pub use attempts::AttemptQueue;
 pub use eventbridge::{EventBridge, PublishError};
 
 use crate::clock::{iso, Clock};
@@ -23,23 +27,28 @@ use crate::domain::{Health, OutboxItem};
 use crate::services::Services;
 use crate::store::StoreError;
 use crate::views::ConnectionView;
+use crate::webhooks::WebhookService;
 use serde::Serialize;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// An event as consumers receive it (EventBridge's `Detail`).
-#[derive(Serialize)]
+/// An event as consumers receive it (EventBridge's `Detail`, a webhook's body).
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = ConnectionEvent)]
 pub struct Payload {
     #[serde(rename = "type")]
+    #[schema(value_type = crate::domain::ChangeType)]
     pub kind: &'static str,
     /// When the change was stored, RFC 3339.
+    #[schema(format = DateTime)]
     pub timestamp: String,
     pub data: PayloadData,
 }
 
 /// The connection as the API shows it, with the event's own fields.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = ConnectionEventData)]
 pub struct PayloadData {
     #[serde(flatten)]
     pub connection: ConnectionView,
@@ -73,35 +82,74 @@ pub enum DispatchError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Publish(#[from] PublishError),
+    #[error("cannot queue a webhook attempt: {0}")]
+    Queue(String),
 }
 
-/// Reads the outbox, publishes, marks delivered.
+/// Reads the outbox, publishes, fans out to webhooks, marks delivered; and
+/// makes the webhook attempts.
 #[derive(Clone)]
 pub struct Dispatcher {
     connections: ConnectionService,
+    pub(crate) webhooks: WebhookService,
     config: Arc<Config>,
-    bus: Arc<EventBridge>,
+    /// None without `ACCOUNT_CONNECT_EVENT_BUS`: events go to webhooks only.
+    pub(crate) bus: Option<Arc<EventBridge>>,
+    /// In AWS, the delayed queue that carries each webhook attempt; None
+    /// locally, where `run` finds the due ones in the store.
+    pub(crate) queue: Option<Arc<AttemptQueue>>,
     clock: Clock,
 }
 
 impl Dispatcher {
-    /// The dispatcher of these services, when `ACCOUNT_CONNECT_EVENT_BUS` is
-    /// set; without a bus there is nowhere to deliver and the outbox keeps
-    /// its items.
-    pub async fn for_services(services: &Services) -> Option<Dispatcher> {
-        let bus = services.config.event_bus.clone()?;
-        let bus = EventBridge::on(&services.aws, bus, services.config.event_source.clone()).await;
-        Some(Dispatcher {
+    /// The dispatcher of these services, with the bus and the attempt
+    /// queue the configuration names.
+    pub async fn for_services(services: &Services) -> Dispatcher {
+        let config = &services.config;
+        let bus = match config.event_bus.clone() {
+            Some(bus) => Some(Arc::new(
+                EventBridge::on(&services.aws, bus, config.event_source.clone()).await,
+            )),
+            None => None,
+        };
+        let queue = match config.webhook_queue_url.clone() {
+            Some(url) => Some(Arc::new(AttemptQueue::on(&services.aws, url).await)),
+            None => None,
+        };
+        Dispatcher {
             connections: services.connections.clone(),
+            webhooks: services.webhooks.clone(),
             config: services.config.clone(),
-            bus: Arc::new(bus),
+            bus,
+            queue,
             clock: services.connections.clock(),
-        })
+        }
     }
 
-    /// Publishes `items` (in batches of up to ten) and marks each one the
-    /// bus took as delivered; an item the bus refused after the retries
-    /// stays undelivered and fails the call.
+    /// Whether the bus takes each payload (all of them without a bus).
+    async fn publish(&self, payloads: &[(&'static str, String)]) -> Result<Vec<bool>, PublishError> {
+        match &self.bus {
+            Some(bus) => bus.put(payloads).await,
+            None => Ok(vec![true; payloads.len()]),
+        }
+    }
+
+    /// The item's webhook deliveries, stored (and queued, in AWS).
+    async fn fan_out(&self, item: &OutboxItem, body: &str) -> Result<(), DispatchError> {
+        let message_id = format!("msg_{}_{}", item.connection_id.as_str(), item.sequence);
+        let written = self
+            .webhooks
+            .fan_out(&item.connection.org, item.kind.as_str(), &message_id, body)
+            .await?;
+        if let Some(queue) = &self.queue {
+            queue.schedule(&written, self.clock.now()).await.map_err(DispatchError::Queue)?;
+        }
+        Ok(())
+    }
+
+    /// Publishes `items` (in batches of up to ten), fans each one the bus
+    /// took out to the webhooks and marks it delivered; an item the bus
+    /// refused after the retries stays undelivered and fails the call.
     pub async fn deliver(&self, items: &[OutboxItem]) -> Result<usize, DispatchError> {
         let mut delivered = 0;
         let mut refused = None;
@@ -113,15 +161,16 @@ impl Dispatcher {
                     (p.kind, serde_json::to_string(&p).expect("payloads serialize"))
                 })
                 .collect();
-            let taken = match self.bus.put(&payloads).await {
+            let taken = match self.publish(&payloads).await {
                 Ok(taken) => taken,
                 Err(e) => {
                     refused.get_or_insert(e);
                     continue;
                 }
             };
-            for (item, ok) in batch.iter().zip(taken) {
+            for ((item, (_, body)), ok) in batch.iter().zip(&payloads).zip(taken) {
                 if ok {
+                    self.fan_out(item, body).await?;
                     self.connections.outbox_delivered(item, self.clock.now()).await?;
                     delivered += 1;
                 } else {
@@ -157,13 +206,28 @@ impl Dispatcher {
         }
     }
 
-    /// Polls the outbox every `every`, forever (the local server's task).
+    /// Polls the outbox and the due webhook deliveries every `every`,
+    /// forever (the local server's task). Each attempt runs as its own
+    /// task, so a slow endpoint holds up no other.
     pub async fn run(self, every: Duration) {
         loop {
             match self.dispatch_pending().await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(delivered = n, "events delivered"),
                 Err(e) => tracing::warn!(error = %e, "event delivery failed; retrying"),
+            }
+            match self.webhooks.due(crate::store::MAX_PAGE).await {
+                Ok(due) => {
+                    for d in due {
+                        let me = self.clone();
+                        tokio::spawn(async move {
+                            if let Err(e) = me.attempt(d).await {
+                                tracing::warn!(error = %e, "webhook attempt not recorded; retrying");
+                            }
+                        });
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot read due webhook deliveries; retrying"),
             }
             tokio::time::sleep(every).await;
         }

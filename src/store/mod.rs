@@ -5,11 +5,13 @@ mod dynamo;
 mod open;
 mod organizations;
 mod sqlite;
+mod webhooks;
 
 pub use dynamo::{create_table, CreateTableError, DynamoStore};
 pub use open::{open, OpenError};
 pub use organizations::OrganizationStore;
 pub use sqlite::SqliteStore;
+pub use webhooks::{WebhookStore, DELIVERY_RETENTION_SECS};
 
 use crate::domain::{Connection, ConnectionId, Event, ExternalId, OutboxItem, RoleArn, SpotAccountId};
 use std::sync::Arc;
@@ -103,7 +105,7 @@ pub struct Page<T = Connection> {
 }
 
 #[async_trait::async_trait]
-pub trait Store: OrganizationStore + Send + Sync {
+pub trait Store: OrganizationStore + WebhookStore + Send + Sync {
     /// Writes a new connection, its external-ID claim, its hold on the Spot
     /// account, the idempotency record and the `created` event, all or nothing.
     async fn create(

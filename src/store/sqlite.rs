@@ -8,6 +8,7 @@ use rusqlite::{params, OptionalExtension, TransactionBehavior};
 use std::sync::{Arc, Mutex};
 
 mod organizations;
+mod webhooks;
 
 const SCHEMA: &str = "
 PRAGMA journal_mode = WAL;
@@ -88,6 +89,7 @@ impl SqliteStore {
             .map_err(OpenError::SqliteSetup)?;
         conn.execute_batch(SCHEMA)
             .and_then(|()| conn.execute_batch(organizations::SCHEMA))
+            .and_then(|()| conn.execute_batch(webhooks::SCHEMA))
             .map_err(OpenError::SqliteSchema)?;
         Ok(SqliteStore {
             db: Arc::new(Mutex::new(conn)),

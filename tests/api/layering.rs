@@ -27,6 +27,7 @@ const RANKS: &[&str] = &[
     "events",
     "views",
     "services",
+    "webhooks",
     "organizations",
     "connections",
     "automatic",

@@ -27,6 +27,7 @@ mod items;
 mod organizations;
 mod store;
 mod table;
+mod webhooks;
 
 pub use table::{create_table, CreateTableError};
 

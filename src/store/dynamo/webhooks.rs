@@ -1,0 +1,183 @@
+//! DynamoDB: webhooks (`HOOKS#<org>` / `HOOK#<id>`) and their deliveries
+//! (`HOOK#<id>` / `DELIVERY#<position>`); a pending delivery carries
+//! `gsi2pk` = `DUE` and `gsi2sk` = its due time, webhook and position, so
+//! the sender finds what is due; a finished one leaves the index and gets a
+//! `ttl`.
+
+use super::{attr_s, n, put, s, sdk_err, DynamoStore, Item, GSI_CONNECTED};
+use crate::domain::{Delivery, DeliveryState, Webhook, WebhookId};
+use crate::store::webhooks::{delivery_after, DELIVERY_RETENTION_SECS};
+use crate::store::{Page, StoreError, WebhookStore, MAX_PAGE};
+use aws_sdk_dynamodb::types::AttributeValue;
+
+const DUE_INDEX_KEY: &str = "DUE";
+
+fn hooks_pk(org: &str) -> String {
+    format!("HOOKS#{org}")
+}
+fn hook_sk(id: &WebhookId) -> String {
+    format!("HOOK#{}", id.as_str())
+}
+
+fn parse<T: serde::de::DeserializeOwned>(item: &Item) -> Result<T, StoreError> {
+    let data = attr_s(item, "data").ok_or_else(|| StoreError::Corrupt("webhook record without data".into()))?;
+    serde_json::from_str(data).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn hook_item(h: &Webhook) -> Item {
+    Item::from([
+        ("pk".into(), s(hooks_pk(&h.org))),
+        ("sk".into(), s(hook_sk(&h.id))),
+        ("version".into(), n(h.version)),
+        ("data".into(), s(serde_json::to_string(h).expect("webhooks serialize"))),
+    ])
+}
+
+fn delivery_item(d: &Delivery) -> Item {
+    let mut item = Item::from([
+        ("pk".into(), s(hook_sk(&d.webhook_id))),
+        ("sk".into(), s(format!("DELIVERY#{}", d.position()))),
+        ("version".into(), n(d.version)),
+        ("data".into(), s(serde_json::to_string(d).expect("deliveries serialize"))),
+    ]);
+    match (d.state, d.next_attempt_at) {
+        (DeliveryState::Pending, Some(due)) => {
+            item.insert("gsi2pk".into(), s(DUE_INDEX_KEY));
+            item.insert(
+                "gsi2sk".into(),
+                s(format!("{due:012}#{}#{}", d.webhook_id.as_str(), d.position())),
+            );
+        }
+        _ => {
+            item.insert("ttl".into(), n(d.created_at + DELIVERY_RETENTION_SECS));
+        }
+    }
+    item
+}
+
+#[async_trait::async_trait]
+impl WebhookStore for DynamoStore {
+    async fn create_webhook(&self, hook: &Webhook) -> Result<(), StoreError> {
+        let item = put(&self.table, hook_item(hook), Some("attribute_not_exists(pk)"), &[]);
+        self.transact(vec![item]).await.map_err(|(_, e)| e)
+    }
+
+    async fn update_webhook(&self, hook: &Webhook) -> Result<(), StoreError> {
+        let item = put(&self.table, hook_item(hook), Some("version = :v"), &[(":v", n(hook.version - 1))]);
+        self.transact(vec![item]).await.map_err(|(_, e)| e)
+    }
+
+    async fn get_webhook(&self, org: &str, id: &WebhookId) -> Result<Option<Webhook>, StoreError> {
+        self.get_item(hooks_pk(org), &hook_sk(id)).await?.map(|i| parse(&i)).transpose()
+    }
+
+    async fn list_webhooks(&self, org: &str, limit: usize) -> Result<Vec<Webhook>, StoreError> {
+        let out = self
+            .client()
+            .await
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(hooks_pk(org)))
+            .consistent_read(true)
+            .limit(limit.max(1) as i32)
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        let mut hooks: Vec<Webhook> = out.items().iter().map(parse).collect::<Result<_, _>>()?;
+        hooks.sort_by(|a, b| (a.created_at, a.id.as_str()).cmp(&(b.created_at, b.id.as_str())));
+        Ok(hooks)
+    }
+
+    async fn delete_webhook(&self, org: &str, id: &WebhookId) -> Result<bool, StoreError> {
+        let out = self
+            .client()
+            .await
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(hooks_pk(org)))
+            .key("sk", s(hook_sk(id)))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        Ok(out.attributes().is_some_and(|a| !a.is_empty()))
+    }
+
+    async fn enqueue_delivery(&self, d: &Delivery) -> Result<bool, StoreError> {
+        let item = put(&self.table, delivery_item(d), Some("attribute_not_exists(pk)"), &[]);
+        match self.transact(vec![item]).await {
+            Ok(()) => Ok(true),
+            Err((_, StoreError::Conflict)) => Ok(false),
+            Err((_, e)) => Err(e),
+        }
+    }
+
+    async fn update_delivery(&self, d: &Delivery) -> Result<(), StoreError> {
+        let item = put(&self.table, delivery_item(d), Some("version = :v"), &[(":v", n(d.version - 1))]);
+        self.transact(vec![item]).await.map_err(|(_, e)| e)
+    }
+
+    async fn get_delivery(&self, hook: &WebhookId, position: &str) -> Result<Option<Delivery>, StoreError> {
+        self.get_item(hook_sk(hook), &format!("DELIVERY#{position}"))
+            .await?
+            .map(|i| parse(&i))
+            .transpose()
+    }
+
+    async fn due_deliveries(&self, now: i64, limit: usize) -> Result<Vec<Delivery>, StoreError> {
+        let out = self
+            .client()
+            .await
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI_CONNECTED)
+            .key_condition_expression("gsi2pk = :d AND gsi2sk <= :now")
+            .expression_attribute_values(":d", s(DUE_INDEX_KEY))
+            // Every key due at `now` sorts before `<now>~`.
+            .expression_attribute_values(":now", s(format!("{now:012}~")))
+            .limit(limit.clamp(1, MAX_PAGE) as i32)
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        out.items().iter().map(parse).collect()
+    }
+
+    async fn deliveries(
+        &self,
+        hook: &WebhookId,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Delivery>, StoreError> {
+        let limit = limit.clamp(1, MAX_PAGE);
+        let before = delivery_after(after)?.unwrap_or_else(|| "~".to_owned());
+        let out = self
+            .client()
+            .await
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND sk BETWEEN :lo AND :hi")
+            .expression_attribute_values(":pk", s(hook_sk(hook)))
+            .expression_attribute_values(":lo", s("DELIVERY#"))
+            .expression_attribute_values(":hi", AttributeValue::S(format!("DELIVERY#{before}")))
+            .scan_index_forward(false)
+            .consistent_read(true)
+            .limit(limit as i32 + 2)
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        // BETWEEN is inclusive: the position itself is the previous page's last.
+        let rows: Vec<Delivery> = out
+            .items()
+            .iter()
+            .map(parse)
+            .collect::<Result<Vec<Delivery>, _>>()?
+            .into_iter()
+            .filter(|d| d.position() != before)
+            .collect();
+        let more = rows.len() > limit;
+        let items: Vec<Delivery> = rows.into_iter().take(limit).collect();
+        let next = more.then(|| items.last().map(Delivery::position)).flatten();
+        Ok(Page { items, next })
+    }
+}

@@ -1,0 +1,212 @@
+//! SQLite: webhooks, and their deliveries (a primary key per webhook and
+//! message makes a fan-out idempotent; a partial index finds the due ones).
+
+use super::{from_json, page_of, to_json, unavailable, SqliteStore};
+use crate::domain::{Delivery, DeliveryState, Webhook, WebhookId};
+use crate::store::webhooks::{delivery_after, DELIVERY_RETENTION_SECS};
+use crate::store::{Page, StoreError, WebhookStore, MAX_PAGE};
+use rusqlite::{params, OptionalExtension};
+
+pub(super) const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS webhooks (
+    org TEXT NOT NULL, id TEXT NOT NULL, created_at INTEGER NOT NULL, version INTEGER NOT NULL, data TEXT NOT NULL,
+    PRIMARY KEY (org, id));
+CREATE TABLE IF NOT EXISTS webhook_deliveries (
+    webhook_id TEXT NOT NULL, position TEXT NOT NULL, due INTEGER, created_at INTEGER NOT NULL,
+    version INTEGER NOT NULL, data TEXT NOT NULL, PRIMARY KEY (webhook_id, position));
+CREATE INDEX IF NOT EXISTS webhook_deliveries_due ON webhook_deliveries (due) WHERE due IS NOT NULL;
+CREATE INDEX IF NOT EXISTS webhook_deliveries_by_age ON webhook_deliveries (created_at);
+";
+
+/// The due column: the next attempt, while pending.
+fn due(d: &Delivery) -> Option<i64> {
+    (d.state == DeliveryState::Pending).then_some(d.next_attempt_at).flatten()
+}
+
+#[async_trait::async_trait]
+impl WebhookStore for SqliteStore {
+    async fn create_webhook(&self, hook: &Webhook) -> Result<(), StoreError> {
+        let h = hook.clone();
+        self.with(move |db| {
+            let n = db
+                .execute(
+                    "INSERT OR IGNORE INTO webhooks (org, id, created_at, version, data) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![h.org, h.id.as_str(), h.created_at, h.version as i64, to_json(&h)],
+                )
+                .map_err(unavailable)?;
+            if n == 0 {
+                return Err(StoreError::Conflict);
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn update_webhook(&self, hook: &Webhook) -> Result<(), StoreError> {
+        let h = hook.clone();
+        self.with(move |db| {
+            let n = db
+                .execute(
+                    "UPDATE webhooks SET version = ?1, data = ?2 WHERE org = ?3 AND id = ?4 AND version = ?5",
+                    params![h.version as i64, to_json(&h), h.org, h.id.as_str(), h.version as i64 - 1],
+                )
+                .map_err(unavailable)?;
+            if n == 0 {
+                return Err(StoreError::Conflict);
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_webhook(&self, org: &str, id: &WebhookId) -> Result<Option<Webhook>, StoreError> {
+        let (org, id) = (org.to_owned(), id.clone());
+        self.with(move |db| {
+            let data: Option<String> = db
+                .query_row(
+                    "SELECT data FROM webhooks WHERE org = ?1 AND id = ?2",
+                    params![org, id.as_str()],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(unavailable)?;
+            data.map(|d| from_json(&d)).transpose()
+        })
+        .await
+    }
+
+    async fn list_webhooks(&self, org: &str, limit: usize) -> Result<Vec<Webhook>, StoreError> {
+        let org = org.to_owned();
+        self.with(move |db| {
+            let mut stmt = db
+                .prepare("SELECT data FROM webhooks WHERE org = ?1 ORDER BY created_at, id LIMIT ?2")
+                .map_err(unavailable)?;
+            let rows: Vec<String> = stmt
+                .query_map(params![org, limit as i64], |r| r.get(0))
+                .map_err(unavailable)?
+                .collect::<Result<_, _>>()
+                .map_err(unavailable)?;
+            rows.iter().map(|d| from_json(d)).collect()
+        })
+        .await
+    }
+
+    async fn delete_webhook(&self, org: &str, id: &WebhookId) -> Result<bool, StoreError> {
+        let (org, id) = (org.to_owned(), id.clone());
+        self.with(move |db| {
+            let n = db
+                .execute("DELETE FROM webhooks WHERE org = ?1 AND id = ?2", params![org, id.as_str()])
+                .map_err(unavailable)?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn enqueue_delivery(&self, d: &Delivery) -> Result<bool, StoreError> {
+        let d = d.clone();
+        self.with(move |db| {
+            // Old records go as new ones come: the log keeps a month.
+            db.execute(
+                "DELETE FROM webhook_deliveries WHERE created_at < ?1 AND due IS NULL",
+                params![d.created_at - DELIVERY_RETENTION_SECS],
+            )
+            .map_err(unavailable)?;
+            let n = db
+                .execute(
+                    "INSERT OR IGNORE INTO webhook_deliveries (webhook_id, position, due, created_at, version, data) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![
+                        d.webhook_id.as_str(),
+                        d.position(),
+                        due(&d),
+                        d.created_at,
+                        d.version as i64,
+                        to_json(&d)
+                    ],
+                )
+                .map_err(unavailable)?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn update_delivery(&self, d: &Delivery) -> Result<(), StoreError> {
+        let d = d.clone();
+        self.with(move |db| {
+            let n = db
+                .execute(
+                    "UPDATE webhook_deliveries SET due = ?1, version = ?2, data = ?3 \
+                     WHERE webhook_id = ?4 AND position = ?5 AND version = ?6",
+                    params![
+                        due(&d),
+                        d.version as i64,
+                        to_json(&d),
+                        d.webhook_id.as_str(),
+                        d.position(),
+                        d.version as i64 - 1
+                    ],
+                )
+                .map_err(unavailable)?;
+            if n == 0 {
+                return Err(StoreError::Conflict);
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_delivery(&self, hook: &WebhookId, position: &str) -> Result<Option<Delivery>, StoreError> {
+        let (hook, position) = (hook.clone(), position.to_owned());
+        self.with(move |db| {
+            let data: Option<String> = db
+                .query_row(
+                    "SELECT data FROM webhook_deliveries WHERE webhook_id = ?1 AND position = ?2",
+                    params![hook.as_str(), position],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(unavailable)?;
+            data.map(|d| from_json(&d)).transpose()
+        })
+        .await
+    }
+
+    async fn due_deliveries(&self, now: i64, limit: usize) -> Result<Vec<Delivery>, StoreError> {
+        let limit = limit.clamp(1, MAX_PAGE) as i64;
+        self.with(move |db| {
+            let mut stmt = db
+                .prepare("SELECT data FROM webhook_deliveries WHERE due <= ?1 ORDER BY due LIMIT ?2")
+                .map_err(unavailable)?;
+            let rows: Vec<String> = stmt
+                .query_map(params![now, limit], |r| r.get(0))
+                .map_err(unavailable)?
+                .collect::<Result<_, _>>()
+                .map_err(unavailable)?;
+            rows.iter().map(|d| from_json(d)).collect()
+        })
+        .await
+    }
+
+    async fn deliveries(
+        &self,
+        hook: &WebhookId,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Delivery>, StoreError> {
+        let after = delivery_after(after)?;
+        let hook = hook.clone();
+        let limit = limit.clamp(1, MAX_PAGE);
+        self.with(move |db| {
+            // Newest first: positions sort by time.
+            let mut stmt = db
+                .prepare(
+                    "SELECT data, position FROM webhook_deliveries WHERE webhook_id = ?1 AND position < ?2 \
+                     ORDER BY position DESC LIMIT ?3",
+                )
+                .map_err(unavailable)?;
+            let before = after.unwrap_or_else(|| "~".to_owned());
+            page_of::<Delivery, String>(&mut stmt, params![hook.as_str(), before, limit as i64 + 1], limit)
+        })
+        .await
+    }
+}

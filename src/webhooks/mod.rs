@@ -1,0 +1,371 @@
+//! Partners' webhooks, independent of HTTP: register, list, rotate the
+//! signing secret, delete, send a test event, read the deliveries log; fan
+//! an event out to a tenant's webhooks (one delivery each, idempotent by
+//! message id); and one attempt at a delivery, with what follows from it
+//! (the next attempt's time, the endpoint disabled). Who runs the attempts
+//! (the local loop, or the queue in AWS) is the entry point's business
+//! (`crate::events`).
+
+mod address;
+mod error;
+mod send;
+
+pub use error::WebhookError;
+pub use send::{sign, Sender, UrlRefused, ATTEMPT_TIMEOUT};
+
+use crate::clock::{iso, Clock};
+use crate::config::Config;
+use crate::connections::cursor::{Binding, Cursors};
+use crate::connections::{ClientPage, Deps, DEFAULT_PAGE};
+use crate::domain::{
+    parse_event_types, Delivery, DeliveryState, SigningSecret, Webhook, WebhookId, WebhookState, WebhookUrl,
+    MAX_DESCRIPTION_LEN, OLD_SECRET_SECS, TEST_EVENT,
+};
+use crate::store::{DynStore, StoreError, MAX_PAGE};
+use crate::tenancy::Tenant;
+use std::sync::Arc;
+
+/// Webhooks one tenant may have.
+pub const MAX_WEBHOOKS: usize = 20;
+/// How long a sender holds a delivery it is sending (beyond the attempt's
+/// timeout), so no other sender takes it meanwhile.
+pub const LEASE_SECS: i64 = 30;
+const WRITE_ATTEMPTS: u32 = 5;
+
+/// What `POST /v1/webhooks` takes.
+pub struct NewWebhook {
+    pub url: WebhookUrl,
+    pub events: Option<Vec<String>>,
+    pub description: Option<String>,
+}
+
+/// What one attempt led to.
+pub struct AttemptOutcome {
+    /// The delivery as recorded after the attempt (None: another sender
+    /// holds it, or it was not due).
+    pub delivery: Option<Delivery>,
+    /// The webhook, when this attempt disabled it.
+    pub disabled: Option<Webhook>,
+}
+
+#[derive(Clone)]
+pub struct WebhookService {
+    store: DynStore,
+    config: Arc<Config>,
+    cursors: Arc<Cursors>,
+    clock: Clock,
+    sender: Sender,
+}
+
+impl WebhookService {
+    pub fn new(deps: &Deps) -> Self {
+        WebhookService {
+            store: deps.store.clone(),
+            config: deps.config.clone(),
+            cursors: deps.cursors.clone(),
+            clock: deps.clock.clone(),
+            sender: Sender::new(deps.config.webhook_allow_hosts.clone()),
+        }
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    /// Webhooks are the tenant's as a whole: a token limited to some Spot
+    /// accounts manages none (a webhook receives every account's events).
+    fn full_access(tenant: &Tenant) -> Result<(), WebhookError> {
+        match tenant.accounts {
+            None => Ok(()),
+            Some(_) => Err(WebhookError::NeedsFullAccess),
+        }
+    }
+
+    pub async fn create(&self, tenant: &Tenant, req: NewWebhook) -> Result<Webhook, WebhookError> {
+        Self::full_access(tenant)?;
+        let events = req.events.map(parse_event_types).transpose()?;
+        if let Some(d) = &req.description {
+            if d.chars().count() > MAX_DESCRIPTION_LEN {
+                return Err(WebhookError::DescriptionTooLong);
+            }
+        }
+        self.sender.admit(&req.url).await?;
+        if self.store.list_webhooks(&tenant.org, MAX_WEBHOOKS + 1).await?.len() >= MAX_WEBHOOKS {
+            return Err(WebhookError::TooMany);
+        }
+        let now = self.now();
+        let hook = Webhook {
+            id: WebhookId::generate(),
+            org: tenant.org.clone(),
+            url: req.url,
+            events,
+            description: req.description,
+            secret: SigningSecret::generate(),
+            old_secret: None,
+            state: WebhookState::Active,
+            failing_since: None,
+            consecutive_failures: 0,
+            created_by: tenant.sub.clone(),
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        };
+        self.store.create_webhook(&hook).await?;
+        Ok(hook)
+    }
+
+    pub async fn list(&self, tenant: &Tenant) -> Result<Vec<Webhook>, WebhookError> {
+        Self::full_access(tenant)?;
+        Ok(self.store.list_webhooks(&tenant.org, MAX_WEBHOOKS).await?)
+    }
+
+    pub async fn get(&self, tenant: &Tenant, id: &WebhookId) -> Result<Webhook, WebhookError> {
+        Self::full_access(tenant)?;
+        self.store
+            .get_webhook(&tenant.org, id)
+            .await?
+            .ok_or(WebhookError::NotFound)
+    }
+
+    pub async fn delete(&self, tenant: &Tenant, id: &WebhookId) -> Result<(), WebhookError> {
+        Self::full_access(tenant)?;
+        match self.store.delete_webhook(&tenant.org, id).await? {
+            true => Ok(()),
+            false => Err(WebhookError::NotFound),
+        }
+    }
+
+    /// A new secret; the old one goes on signing for `OLD_SECRET_SECS`
+    /// (a second rotation within that day drops the first old one).
+    pub async fn rotate_secret(&self, tenant: &Tenant, id: &WebhookId) -> Result<Webhook, WebhookError> {
+        for _ in 0..WRITE_ATTEMPTS {
+            let mut hook = self.get(tenant, id).await?;
+            let now = self.now();
+            let old = std::mem::replace(&mut hook.secret, SigningSecret::generate());
+            hook.old_secret = Some((old, now + OLD_SECRET_SECS));
+            hook.version += 1;
+            hook.updated_at = now;
+            match self.store.update_webhook(&hook).await {
+                Ok(()) => return Ok(hook),
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(WebhookError::Store(StoreError::Conflict))
+    }
+
+    /// Queues a `webhook.test` event for this webhook (sent like any other).
+    pub async fn test(&self, tenant: &Tenant, id: &WebhookId) -> Result<Delivery, WebhookError> {
+        let hook = self.get(tenant, id).await?;
+        if hook.state == WebhookState::Disabled {
+            return Err(WebhookError::Disabled);
+        }
+        let now = self.now();
+        let message_id = format!("msg_test_{}", crate::ids::random_token(12));
+        let body = serde_json::json!({
+            "type": TEST_EVENT,
+            "timestamp": iso(now),
+            "data": {"webhookId": hook.id.as_str()},
+        })
+        .to_string();
+        let d = Delivery::new(&hook, message_id, TEST_EVENT, body, now);
+        self.store.enqueue_delivery(&d).await?;
+        Ok(d)
+    }
+
+    /// One page of the webhook's deliveries, newest first.
+    pub async fn deliveries(
+        &self,
+        tenant: &Tenant,
+        id: &WebhookId,
+        cursor: Option<&str>,
+        limit: Option<usize>,
+    ) -> Result<ClientPage<Delivery>, WebhookError> {
+        let now = self.now();
+        let what = format!("deliveries:{}", id.as_str());
+        let binding = Binding {
+            what: &what,
+            org: &tenant.org,
+            user: &tenant.sub,
+            scope: "*",
+            query: "",
+        };
+        Self::full_access(tenant)?;
+        let after = cursor.map(|c| self.cursors.open(&binding, c, now)).transpose()?;
+        self.get(tenant, id).await?;
+        let limit = limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
+        let page = self.store.deliveries(id, after.as_deref(), limit).await?;
+        Ok(ClientPage {
+            items: page.items,
+            next_cursor: page.next.map(|p| self.cursors.seal(&binding, &p, now)),
+        })
+    }
+
+    /// One delivery per active webhook of `org` that wants `event_type`;
+    /// answers those written now (a repeat of the same message writes none).
+    pub async fn fan_out(
+        &self,
+        org: &str,
+        event_type: &str,
+        message_id: &str,
+        body: &str,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let now = self.now();
+        let mut written = Vec::new();
+        for hook in self.store.list_webhooks(org, MAX_WEBHOOKS).await? {
+            if !hook.wants(event_type) {
+                continue;
+            }
+            let d = Delivery::new(&hook, message_id.to_owned(), event_type, body.to_owned(), now);
+            if self.store.enqueue_delivery(&d).await? {
+                written.push(d);
+            }
+        }
+        Ok(written)
+    }
+
+    /// Deliveries due now, of every tenant.
+    pub async fn due(&self, limit: usize) -> Result<Vec<Delivery>, StoreError> {
+        self.store.due_deliveries(self.now(), limit).await
+    }
+
+    /// A stored delivery by its key (what a queue message names).
+    pub async fn load(&self, hook: &WebhookId, position: &str) -> Result<Option<Delivery>, StoreError> {
+        self.store.get_delivery(hook, position).await
+    }
+
+    /// One attempt at a due delivery: leased first (so no other sender
+    /// sends it too), sent, recorded with its next attempt, and counted on
+    /// the endpoint, which a long run of failures disables.
+    pub async fn attempt(&self, mut d: Delivery) -> Result<AttemptOutcome, StoreError> {
+        let now = self.now();
+        let skipped = AttemptOutcome {
+            delivery: None,
+            disabled: None,
+        };
+        if d.state != DeliveryState::Pending || d.next_attempt_at.is_none_or(|t| t > now) {
+            return Ok(skipped);
+        }
+        let hook = match self.store.get_webhook(&d.org, &d.webhook_id).await? {
+            Some(h) if h.state == WebhookState::Active => h,
+            other => {
+                let why = match other {
+                    Some(_) => "the webhook is disabled",
+                    None => "the webhook was deleted",
+                };
+                d.abandon(why, now);
+                return match self.store.update_delivery(&d).await {
+                    Ok(()) | Err(StoreError::Conflict) => Ok(skipped),
+                    Err(e) => Err(e),
+                };
+            }
+        };
+        d.version += 1;
+        d.next_attempt_at = Some(now + ATTEMPT_TIMEOUT.as_secs() as i64 + LEASE_SECS);
+        match self.store.update_delivery(&d).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict) => return Ok(skipped),
+            Err(e) => return Err(e),
+        }
+        let sent = self.sender.send(&hook, &d, now).await;
+        tracing::info!(
+            webhook = hook.id.as_str(),
+            message = d.message_id.as_str(),
+            attempt = d.attempts + 1,
+            status = sent.attempt.status,
+            ok = sent.ok,
+            latency_ms = sent.attempt.latency_ms,
+            error = sent.attempt.error.as_deref(),
+            "webhook attempt"
+        );
+        let ok = sent.ok;
+        d.record(sent.attempt, ok, jitter());
+        self.store.update_delivery(&d).await?;
+        let disabled = self.count_on_endpoint(&hook, ok).await?;
+        Ok(AttemptOutcome {
+            delivery: Some(d),
+            disabled,
+        })
+    }
+
+    /// Records the attempt on the webhook (a success only ends a run of
+    /// failures); answers the webhook if this disabled it, after writing
+    /// the disabling into its deliveries log.
+    async fn count_on_endpoint(&self, hook: &Webhook, ok: bool) -> Result<Option<Webhook>, StoreError> {
+        if ok && hook.failing_since.is_none() && hook.consecutive_failures == 0 {
+            return Ok(None);
+        }
+        let mut hook = hook.clone();
+        for _ in 0..WRITE_ATTEMPTS {
+            let now = self.now();
+            let disables = hook.record_attempt(ok, now);
+            match self.store.update_webhook(&hook).await {
+                Ok(()) if disables => {
+                    self.log_disabled(&hook, now).await?;
+                    return Ok(Some(hook));
+                }
+                Ok(()) => return Ok(None),
+                Err(StoreError::Conflict) => match self.store.get_webhook(&hook.org, &hook.id).await? {
+                    Some(fresh) => hook = fresh,
+                    None => return Ok(None),
+                },
+                Err(e) => return Err(e),
+            }
+        }
+        Err(StoreError::Conflict)
+    }
+
+    /// The deliveries log's line for a disabling: a `webhook.disabled`
+    /// record, never sent.
+    async fn log_disabled(&self, hook: &Webhook, now: i64) -> Result<(), StoreError> {
+        let body = disabled_payload(hook, now);
+        let mut d = Delivery::new(
+            hook,
+            format!("msg_disabled_{}", crate::ids::random_token(8)),
+            DISABLED_EVENT,
+            body,
+            now,
+        );
+        d.abandon(
+            &format!(
+                "disabled after {} failed attempts in a row since {}",
+                hook.consecutive_failures,
+                hook.failing_since.map(iso).unwrap_or_default()
+            ),
+            now,
+        );
+        d.version = 1;
+        self.store.enqueue_delivery(&d).await.map(|_| ())
+    }
+
+    /// The configuration the service was built with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+}
+
+/// Put on the bus when an endpoint is disabled.
+pub const DISABLED_EVENT: &str = "webhook.disabled";
+
+/// The `webhook.disabled` event's payload.
+pub fn disabled_payload(hook: &Webhook, now: i64) -> String {
+    serde_json::json!({
+        "type": DISABLED_EVENT,
+        "timestamp": iso(now),
+        "data": {
+            "webhookId": hook.id.as_str(),
+            "org": hook.org,
+            "url": hook.url.as_str(),
+            "consecutiveFailures": hook.consecutive_failures,
+            "failingSince": hook.failing_since.map(iso),
+        },
+    })
+    .to_string()
+}
+
+/// 0.8 to 1.2: retries of many deliveries failing together spread out.
+fn jitter() -> f64 {
+    let mut b = [0u8; 2];
+    getrandom::fill(&mut b).expect("the OS random source is unavailable");
+    0.8 + 0.4 * f64::from(u16::from_le_bytes(b)) / f64::from(u16::MAX)
+}
