@@ -105,7 +105,7 @@ async fn received(url: &str, want: usize, wait: Duration) -> Vec<Value> {
 
 /// A manual connection for a fresh Spot account, connected to a fresh role
 /// in moto: the connect's answer and the role's policies.
-async fn connected(app: &TestApp, token: &str) -> (Value, String, Vec<String>) {
+pub(crate) async fn connected(app: &TestApp, token: &str) -> (Value, String, Vec<String>) {
     let account = format!("act-{}", account_connect::ids::random_token(4));
     let body = json!({"accountId": account, "partition": "aws", "permissions": {"mode": "default"},
         "awsAccountId": ACCOUNT, "method": "manual"});
@@ -129,7 +129,7 @@ fn with_bus(config: Config, bus: &str) -> Config {
 async fn a_connect_and_a_drifted_recheck_reach_an_eventbridge_rule() {
     let (bus, queue) = bus_to_queue().await;
     let (app, state, _) = common::spawn_with_store(with_bus(common::test_config(), &bus)).await;
-    let dispatcher = Dispatcher::for_services(&state).await.expect("a bus is set");
+    let dispatcher = Dispatcher::for_services(&state).await;
     let org = format!("org-{}", account_connect::ids::random_token(4));
     let token = common::token(&org, None);
     let (c, _, policies) = connected(&app, &token).await;
@@ -212,14 +212,13 @@ async fn a_change_stored_while_no_dispatcher_ran_is_delivered_once_when_one_star
     ];
     for (name, url) in stores {
         let (bus, queue) = bus_to_queue().await;
-        // The first process has no bus: it stores the change and its event,
-        // delivers nothing, and stops.
+        // The first process runs no dispatcher (as one killed before it
+        // ran): it stores the change and its event, delivers nothing, and stops.
         let config = Config {
             store_url: url.clone(),
             ..common::test_config()
         };
         let (app, state, store) = common::spawn_with_store(config.clone()).await;
-        assert!(Dispatcher::for_services(&state).await.is_none(), "{name}");
         let token = common::token("org-a", None);
         let (c, _, _) = connected(&app, &token).await;
         drop((app, state));
@@ -230,7 +229,7 @@ async fn a_change_stored_while_no_dispatcher_ran_is_delivered_once_when_one_star
         // Another process on the same store, with the bus: its dispatcher
         // (the task `serve` runs) delivers the stored event.
         let later = account_connect::app::build(with_bus(config, &bus)).unwrap();
-        let dispatcher = Dispatcher::for_services(&later).await.unwrap();
+        let dispatcher = Dispatcher::for_services(&later).await;
         let task = tokio::spawn(dispatcher.clone().run(Duration::from_millis(100)));
         let got = received(&queue, 1, Duration::from_secs(15)).await;
         task.abort();
@@ -251,7 +250,7 @@ async fn an_event_the_bus_refuses_stays_in_the_outbox_until_the_bus_takes_it() {
     // The bus does not exist yet: EventBridge refuses the entry.
     let bus = format!("bus-{}", account_connect::ids::random_token(6));
     let (app, state, store) = common::spawn_with_store(with_bus(common::test_config(), &bus)).await;
-    let dispatcher = Dispatcher::for_services(&state).await.unwrap();
+    let dispatcher = Dispatcher::for_services(&state).await;
     let (c, _, _) = connected(&app, &common::token("org-a", None)).await;
     let refused = dispatcher.dispatch_pending().await;
     assert!(refused.is_err(), "{refused:?}");
@@ -314,7 +313,7 @@ async fn the_dispatcher_function_delivers_the_outbox_items_of_a_stream_batch() {
         (ChangeType::Connected, c["id"].as_str().unwrap())
     );
 
-    let dispatcher = Dispatcher::for_services(&state).await.unwrap();
+    let dispatcher = Dispatcher::for_services(&state).await;
     assert_eq!(lambda::handle(&dispatcher, event).await.unwrap(), 1);
     let got = received(&queue, 1, Duration::from_secs(10)).await;
     assert_eq!(got.len(), 1, "{got:#?}");

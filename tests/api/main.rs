@@ -40,3 +40,5 @@ mod store_unavailable;
 mod template_upload;
 mod verification;
 mod verification_aws;
+mod webhooks;
+mod webhooks_restart;

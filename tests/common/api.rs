@@ -208,3 +208,35 @@ impl TestApp {
         self.answer(req).await
     }
 }
+
+impl TestApp {
+    pub async fn create_webhook(&self, token: &str, body: &Value) -> Answer {
+        self.call("POST", "/v1/webhooks", Some(token), Some(body)).await
+    }
+
+    pub async fn list_webhooks(&self, token: &str) -> Answer {
+        self.call("GET", "/v1/webhooks", Some(token), None).await
+    }
+
+    pub async fn get_webhook(&self, token: &str, id: &str) -> Answer {
+        self.call("GET", &format!("/v1/webhooks/{id}"), Some(token), None).await
+    }
+
+    pub async fn delete_webhook(&self, token: &str, id: &str) -> Answer {
+        self.call("DELETE", &format!("/v1/webhooks/{id}"), Some(token), None).await
+    }
+
+    pub async fn rotate_webhook_secret(&self, token: &str, id: &str) -> Answer {
+        self.call("POST", &format!("/v1/webhooks/{id}/secret"), Some(token), None).await
+    }
+
+    pub async fn test_webhook(&self, token: &str, id: &str) -> Answer {
+        self.call("POST", &format!("/v1/webhooks/{id}/test"), Some(token), None).await
+    }
+
+    /// `query` as it goes after the `?` ("" for none).
+    pub async fn webhook_deliveries(&self, token: &str, id: &str, query: &str) -> Answer {
+        let path = with_query(&format!("/v1/webhooks/{id}/deliveries"), query);
+        self.call("GET", &path, Some(token), None).await
+    }
+}

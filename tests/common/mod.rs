@@ -5,6 +5,7 @@
 pub mod api;
 pub mod callback;
 pub mod organization;
+pub mod receiver;
 
 use account_connect::app::{self, router};
 use account_connect::clock::Clock;

@@ -241,7 +241,7 @@ fn call(method: &'static str, path: impl Into<String>, body: Option<Value>, expe
 }
 
 /// Every operation of the served contract the walk has requests for.
-const COVERED: [&str; 25] = [
+const COVERED: [&str; 32] = [
     "getHealth",
     "getOpenApi",
     "getCatalog",
@@ -267,6 +267,13 @@ const COVERED: [&str; 25] = [
     "spotReadExternalId",
     "spotSetCredentials",
     "spotGetCredentials",
+    "createWebhook",
+    "listWebhooks",
+    "getWebhook",
+    "deleteWebhook",
+    "rotateWebhookSecret",
+    "testWebhook",
+    "listWebhookDeliveries",
 ];
 
 /// The restricted token's requests to one operation: at B's records and
@@ -448,6 +455,25 @@ fn requests(op: &str, s: &Split) -> Vec<Call> {
                 )
             })
             .collect(),
+        // A webhook receives every Spot account's events: a restricted token
+        // manages none (403 webhooks_need_full_access), whoever's it is.
+        "createWebhook" => vec![call(
+            "POST",
+            "/v1/webhooks",
+            Some(json!({"url": "https://partner.example.com/hooks"})),
+            Refused,
+        )],
+        "listWebhooks" => vec![call("GET", "/v1/webhooks", None, Refused)],
+        "getWebhook" | "deleteWebhook" | "rotateWebhookSecret" | "testWebhook" | "listWebhookDeliveries" => {
+            let (method, suffix) = match op {
+                "getWebhook" => ("GET", ""),
+                "deleteWebhook" => ("DELETE", ""),
+                "rotateWebhookSecret" => ("POST", "/secret"),
+                "testWebhook" => ("POST", "/test"),
+                _ => ("GET", "/deliveries"),
+            };
+            vec![call(method, format!("/v1/webhooks/wh-0123456789abcdef01234567{suffix}"), None, Refused)]
+        }
         other => panic!("{other}: the walk has no request with the restricted token for this operation; add them here"),
     };
     assert!(!calls.is_empty(), "{op}");
