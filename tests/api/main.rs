@@ -40,5 +40,6 @@ mod store_unavailable;
 mod template_upload;
 mod verification;
 mod verification_aws;
+mod webhook_store;
 mod webhooks;
 mod webhooks_restart;
