@@ -12,9 +12,10 @@ pub const MAX_DESCRIPTION_LEN: usize = 256;
 /// After a rotation the old secret still signs this long (the spec's
 /// multi-signature header), so a receiver can switch without a gap.
 pub const OLD_SECRET_SECS: i64 = 24 * 3600;
-/// Delays before the second, third, … attempt (before jitter): about 27.6
-/// hours from the first attempt to the last of eight.
-pub const RETRY_DELAYS_SECS: [i64; 7] = [5, 300, 1800, 7200, 18000, 36000, 36000];
+/// Delays before the second, third, … attempt (before jitter): about 37.6
+/// hours from the first attempt to the last of nine, over 24 even when
+/// every delay is drawn at its shortest.
+pub const RETRY_DELAYS_SECS: [i64; 8] = [5, 300, 1800, 7200, 18000, 36000, 36000, 36000];
 /// An endpoint failing this long, or this many attempts in a row, is disabled.
 pub const DISABLE_AFTER_SECS: i64 = 5 * 24 * 3600;
 pub const DISABLE_AFTER_FAILURES: u32 = 100;
@@ -384,7 +385,7 @@ mod tests {
             at += delay;
         }
         d.record(fail(at), false, 1.0);
-        assert_eq!((d.state, d.attempts, d.next_attempt_at), (DeliveryState::Failed, 8, None));
+        assert_eq!((d.state, d.attempts, d.next_attempt_at), (DeliveryState::Failed, 9, None));
     }
 
     #[test]

@@ -2,9 +2,10 @@
 //! service leases, sends and records it; an attempt that disables its
 //! endpoint puts `webhook.disabled` on the bus. Locally `Dispatcher::run`
 //! finds the due deliveries in the store; in AWS each delivery travels
-//! through a delayed SQS queue: a message per attempt, sent again with the
-//! delay to the next attempt (SQS delays at most 15 minutes, so a longer
-//! wait takes several hops, each sending nothing until the time is due).
+//! through a delayed SQS queue: the table's stream queues a new delivery's
+//! first attempt (`lambda`), and each attempt that leaves it pending queues
+//! the next, delayed until it is due (SQS delays at most 15 minutes, so a
+//! longer wait takes several hops, each sending nothing until the time).
 
 use super::{DispatchError, Dispatcher};
 use crate::domain::{Delivery, DeliveryState, WebhookId};

@@ -1,42 +1,61 @@
 //! The dispatcher function's events: a batch of DynamoDB stream records, or
 //! a batch of webhook attempts from SQS. The stream's event source mapping
-//! passes only inserted outbox items (its filter); any other record is
-//! skipped here too. A stream batch that fails is retried whole by Lambda
+//! passes only inserted outbox items and webhook deliveries (its filters);
+//! any other record is skipped here too. A stream batch that fails is retried whole by Lambda
 //! (then split, then sent to the on-failure queue), so an event may be
 //! delivered twice, never lost while the stream keeps it. An SQS batch
 //! answers the messages that failed (`batchItemFailures`).
 
 use super::{DispatchError, Dispatcher};
-use crate::domain::OutboxItem;
+use crate::domain::{Delivery, OutboxItem};
 use crate::store::StoreError;
 use aws_lambda_events::event::dynamodb::Event as StreamEvent;
 use aws_lambda_events::event::sqs::SqsEvent;
 
-/// The outbox items among the stream's records: inserts whose sort key
-/// starts with `OUTBOX#`, parsed from their `data`.
-pub fn outbox_items(event: &StreamEvent) -> Result<Vec<OutboxItem>, StoreError> {
+/// The records' new images of inserted items whose sort key starts with
+/// `prefix`, parsed from their `data`.
+fn inserted<T: serde::de::DeserializeOwned>(event: &StreamEvent, prefix: &str) -> Result<Vec<T>, StoreError> {
     let mut items = Vec::new();
     for record in &event.records {
         if record.event_name != "INSERT" {
             continue;
         }
         let keys = serde_json::to_value(&record.change.keys).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        if !keys["sk"]["S"].as_str().is_some_and(|sk| sk.starts_with("OUTBOX#")) {
+        if !keys["sk"]["S"].as_str().is_some_and(|sk| sk.starts_with(prefix)) {
             continue;
         }
         let image = serde_json::to_value(&record.change.new_image).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let data = image["data"]["S"]
             .as_str()
-            .ok_or_else(|| StoreError::Corrupt("outbox record without data".into()))?;
+            .ok_or_else(|| StoreError::Corrupt(format!("{prefix} record without data")))?;
         items.push(serde_json::from_str(data).map_err(|e| StoreError::Corrupt(e.to_string()))?);
     }
     Ok(items)
 }
 
-/// Delivers the batch's outbox items; an error fails the batch (retried).
+/// The outbox items among the stream's records: inserts whose sort key
+/// starts with `OUTBOX#`.
+pub fn outbox_items(event: &StreamEvent) -> Result<Vec<OutboxItem>, StoreError> {
+    inserted(event, "OUTBOX#")
+}
+
+/// Delivers the batch's outbox items and queues the first attempt of each
+/// new webhook delivery; an error fails the batch (retried).
 pub async fn handle(dispatcher: &Dispatcher, event: StreamEvent) -> Result<usize, DispatchError> {
     let items = outbox_items(&event)?;
-    dispatcher.deliver(&items).await
+    let delivered = dispatcher.deliver(&items).await?;
+    let deliveries: Vec<Delivery> = inserted(&event, "DELIVERY#")?;
+    if !deliveries.is_empty() {
+        let queue = dispatcher
+            .queue
+            .as_ref()
+            .ok_or_else(|| DispatchError::Queue("ACCOUNT_CONNECT_WEBHOOK_QUEUE_URL is not set".into()))?;
+        queue
+            .schedule(&deliveries, dispatcher.webhooks.now())
+            .await
+            .map_err(DispatchError::Queue)?;
+    }
+    Ok(delivered)
 }
 
 /// Either event source's batch, told apart by the records' `eventSource`.

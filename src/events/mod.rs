@@ -6,8 +6,9 @@
 //! between them sends it again (consumers de-duplicate by connection and
 //! sequence, webhook receivers by `webhook-id`). Locally `serve` polls the
 //! outbox and the due webhook deliveries (`Dispatcher::run`); in AWS a
-//! DynamoDB stream hands the new items to the dispatcher function
-//! (`lambda`), and a delayed SQS queue its webhook attempts (`attempts`).
+//! DynamoDB stream hands the new outbox items and webhook deliveries to the
+//! dispatcher function (`lambda`), which queues each delivery's attempts on
+//! a delayed SQS queue and makes them (`attempts`).
 //!
 //! The payload's `data` is the view the API answers (`crate::views`, which
 //! both entry points use), rendered here at dispatch time from the
@@ -134,16 +135,13 @@ impl Dispatcher {
         }
     }
 
-    /// The item's webhook deliveries, stored (and queued, in AWS).
+    /// The item's webhook deliveries, stored (in AWS the table's stream
+    /// then queues each new one, as it does a test delivery the API wrote).
     async fn fan_out(&self, item: &OutboxItem, body: &str) -> Result<(), DispatchError> {
         let message_id = format!("msg_{}_{}", item.connection_id.as_str(), item.sequence);
-        let written = self
-            .webhooks
+        self.webhooks
             .fan_out(&item.connection.org, item.kind.as_str(), &message_id, body)
             .await?;
-        if let Some(queue) = &self.queue {
-            queue.schedule(&written, self.clock.now()).await.map_err(DispatchError::Queue)?;
-        }
         Ok(())
     }
 

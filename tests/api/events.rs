@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 const ACCOUNT: &str = "123456789012"; // moto's account
 
-async fn sdk() -> aws_config::SdkConfig {
+pub(crate) async fn sdk() -> aws_config::SdkConfig {
     common::moto_endpoint();
     aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await
 }
@@ -263,8 +263,8 @@ async fn an_event_the_bus_refuses_stays_in_the_outbox_until_the_bus_takes_it() {
     assert!(store.undelivered(10).await.unwrap().is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_dispatcher_function_delivers_the_outbox_items_of_a_stream_batch() {
+/// A fresh table with its stream on: the store URL and the stream's ARN.
+pub(crate) async fn table_with_stream() -> (String, String) {
     use aws_sdk_dynamodb::types::{StreamSpecification, StreamViewType};
     let url = common::dynamo_store_url().await;
     let table = url.strip_prefix("dynamodb://").unwrap();
@@ -290,6 +290,19 @@ async fn the_dispatcher_function_delivers_the_outbox_items_of_a_stream_batch() {
         .unwrap()
         .latest_stream_arn
         .unwrap();
+    (url, stream)
+}
+
+/// The stream's records as Lambda's event source mapping hands them over.
+pub(crate) fn stream_event(stream: &str) -> StreamEvent {
+    let (ok, out) = common::run_python("tests/tools/stream_event.py", &[stream, &common::moto_endpoint()], "");
+    assert!(ok, "{out}");
+    serde_json::from_str(out.lines().last().unwrap()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_dispatcher_function_delivers_the_outbox_items_of_a_stream_batch() {
+    let (url, stream) = table_with_stream().await;
     let (bus, queue) = bus_to_queue().await;
     let config = Config {
         store_url: url,
@@ -298,13 +311,10 @@ async fn the_dispatcher_function_delivers_the_outbox_items_of_a_stream_batch() {
     let (app, state, store) = common::spawn_with_store(config).await;
     let (c, _, _) = connected(&app, &common::token("org-a", None)).await;
 
-    // The stream as Lambda's event source mapping hands it over.
-    let (ok, out) = common::run_python("tests/tools/stream_event.py", &[&stream, &common::moto_endpoint()], "");
-    assert!(ok, "{out}");
-    let event: StreamEvent = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    let event = stream_event(&stream);
     assert!(
         event.records.len() > 4,
-        "the connection, its events, claims and holds too: {out}"
+        "the connection, its events, claims and holds too: {event:?}"
     );
     let items = lambda::outbox_items(&event).unwrap();
     assert_eq!(items.len(), 1, "only the outbox insert: {items:?}");

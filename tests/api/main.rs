@@ -42,4 +42,5 @@ mod verification;
 mod verification_aws;
 mod webhook_store;
 mod webhooks;
+mod webhooks_aws;
 mod webhooks_restart;

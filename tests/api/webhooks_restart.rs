@@ -25,10 +25,17 @@ fn serve(store: &str, allow: &str) -> (Child, String) {
         .stderr(Stdio::null())
         .spawn()
         .expect("the server starts");
+    // Read on a thread to the end: a closed pipe would fail the server's
+    // later prints.
     let out = BufReader::new(child.stdout.take().unwrap());
-    let base = out
-        .lines()
-        .map_while(Result::ok)
+    let (tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in out.lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let base = lines
+        .iter()
         .find_map(|l| {
             l.split_whitespace()
                 .find(|w| w.starts_with("http://"))

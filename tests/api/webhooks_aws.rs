@@ -1,0 +1,106 @@
+//! The webhook path as it runs in AWS, against moto: the table's stream
+//! hands the dispatcher function a new delivery, which it queues on the
+//! attempt queue; the queue's batch makes the attempt; an attempt that
+//! fails queues the next one, delayed until it is due.
+
+use crate::common::receiver::{Behaviour, Receiver};
+use crate::common::{self};
+use crate::events::{sdk, stream_event, table_with_stream};
+use account_connect::config::Config;
+use account_connect::events::{lambda, Dispatcher};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+/// The queue's messages as an SQS event source mapping hands them over,
+/// waiting up to `wait` for at least one.
+async fn sqs_event(sqs: &aws_sdk_sqs::Client, url: &str, wait: Duration) -> Value {
+    let end = Instant::now() + wait;
+    loop {
+        let got = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
+        let messages = got.messages.unwrap_or_default();
+        if !messages.is_empty() || Instant::now() > end {
+            let records: Vec<Value> = messages
+                .iter()
+                .map(|m| {
+                    json!({"messageId": m.message_id(), "receiptHandle": m.receipt_handle(), "body": m.body(),
+                        "attributes": {}, "messageAttributes": {}, "md5OfBody": m.md5_of_body(),
+                        "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:attempts",
+                        "awsRegion": "us-east-1"})
+                })
+                .collect();
+            for m in &messages {
+                let handle = m.receipt_handle().unwrap();
+                sqs.delete_message().queue_url(url).receipt_handle(handle).send().await.unwrap();
+            }
+            return json!({ "Records": records });
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_stream_queues_a_delivery_and_the_queue_retries_it_until_it_succeeds() {
+    let rx = Receiver::start(Behaviour::FailFirst(1)).await;
+    let (store_url, stream) = table_with_stream().await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk().await);
+    let name = format!("attempts-{}", account_connect::ids::random_token(6));
+    let queue = sqs.create_queue().queue_name(name).send().await.unwrap().queue_url.unwrap();
+    let config = Config {
+        store_url,
+        webhook_queue_url: Some(queue.clone()),
+        webhook_allow_hosts: vec![rx.authority.clone()],
+        ..common::test_config()
+    };
+    let (app, state) = common::spawn_with_state(config).await;
+    let token = common::token("org-a", None);
+    let (_, hook) = app.create_webhook(&token, &json!({"url": rx.url})).await;
+    let id = hook["id"].as_str().unwrap();
+    let (status, queued) = app.test_webhook(&token, id).await;
+    assert_eq!(status, 202, "{queued}");
+
+    let dispatcher = Dispatcher::for_services(&state).await;
+    let answer = lambda::handle_any(&dispatcher, serde_json::to_value(stream_event(&stream)).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(answer, json!({"delivered": 0}), "no outbox item, one delivery queued");
+
+    // First attempt: 500. No batch failure (the attempt is recorded), and
+    // the next attempt is queued with its delay.
+    let first = sqs_event(&sqs, &queue, Duration::from_secs(5)).await;
+    assert_eq!(first["Records"].as_array().unwrap().len(), 1, "{first}");
+    let answer = lambda::handle_any(&dispatcher, first).await.unwrap();
+    assert_eq!(answer["batchItemFailures"], json!([]), "{answer}");
+    assert_eq!(rx.got().len(), 1);
+    let (_, page) = app.webhook_deliveries(&token, id, "").await;
+    assert_eq!((page["items"][0]["state"].as_str(), page["items"][0]["statusCode"].as_u64()), (Some("pending"), Some(500)));
+    let started = Instant::now();
+    let second = sqs_event(&sqs, &queue, Duration::from_secs(15)).await;
+    assert!(started.elapsed() >= Duration::from_secs(3), "delayed: {:?}", started.elapsed());
+    assert_eq!(second["Records"].as_array().unwrap().len(), 1, "{second}");
+    // moto may hand it over a little before the stored time: nothing is
+    // sent early, the message goes back until it is due.
+    let mut next = second;
+    for _ in 0..5 {
+        let answer = lambda::handle_any(&dispatcher, next.clone()).await.unwrap();
+        assert_eq!(answer["batchItemFailures"], json!([]), "{answer}");
+        if rx.got().len() == 2 {
+            break;
+        }
+        next = sqs_event(&sqs, &queue, Duration::from_secs(10)).await;
+    }
+    let got = rx.got();
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].id(), got[1].id());
+    let (_, page) = app.webhook_deliveries(&token, id, "").await;
+    assert_eq!(page["items"][0]["state"], "succeeded", "{page}");
+    assert_eq!(page["items"][0]["attempts"], 2, "{page}");
+    // Done: nothing more is queued.
+    let rest = sqs_event(&sqs, &queue, Duration::from_secs(1)).await;
+    assert_eq!(rest["Records"], json!([]), "{rest}");
+}
