@@ -18,7 +18,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
         description = "Connects a customer's AWS account through a cross-account IAM role: the permission catalog, policy rendering, external IDs, role verification and CloudFormation."
     ),
     security(("bearer" = [])),
-    components(schemas(ErrorBody, SpotErrorReply, crate::events::Payload)),
+    components(schemas(ErrorBody, SpotErrorReply, crate::events::Payload, crate::events::MemberPayload)),
     modifiers(&Shared)
 )]
 pub(super) struct ApiDoc;

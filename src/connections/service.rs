@@ -7,7 +7,7 @@ use super::organization::OrganizationTemplates;
 use super::ServiceError;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::domain::{Connection, ConnectionId, Event, Health, OutboxItem, Partition, SpotAccountId, Status};
+use crate::domain::{Connection, ConnectionId, Event, EventKind, Health, MemberChange, OutboxItem, Partition, SpotAccountId, Status};
 use crate::store::{DynStore, Guard, StoreError};
 use crate::tenancy::Tenant;
 use crate::verify::Verifier;
@@ -175,8 +175,10 @@ impl ConnectionService {
             };
             c.version += 1;
             c.updated_at = t;
-            // A change of state is an event, written with the change (the outbox).
-            if let Some(item) = OutboxItem::between(&before, &c, t) {
+            // A change of state is an event, written with the change (the
+            // outbox); so is the member state it changes, for a member.
+            let member = self.member_change(&before, &c, t).await?;
+            if let Some(item) = OutboxItem::of_change(&before, &c, member, t) {
                 guards.push(Guard::Publish(Box::new(item)));
             }
             match self.store.update(&c, &ev, &guards, t).await {
@@ -184,6 +186,55 @@ impl ConnectionService {
                 Err(StoreError::Conflict | StoreError::ExternalIdTaken) => backoff(attempt).await,
                 Err(StoreError::AccountHeld(other)) => return Err(ServiceError::AccountBusy(other)),
                 Err(StoreError::RoleHeld) => return Err(ServiceError::RoleHeld),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(ServiceError::TooManyConcurrentWrites)
+    }
+}
+
+impl ConnectionService {
+    /// How a change of an organization member's connection changes its
+    /// member state (as the organization's reconciliation sees it).
+    async fn member_change(&self, before: &Connection, after: &Connection, t: i64) -> Result<Option<MemberChange>, ServiceError> {
+        let Some(m) = after.organization.as_ref().filter(|m| !m.management) else {
+            return Ok(None);
+        };
+        let Some(o) = self.store.get_organization(&m.organization_id).await? else {
+            return Ok(None);
+        };
+        Ok(MemberChange::between(&o, before, &o, after, t))
+    }
+
+    /// Records a member state change a reconciliation found (the member's
+    /// account moved, left, was suspended or came back): an audit event and
+    /// the outbox item, on the member connection as it is now.
+    pub async fn announce_member(&self, c: &Connection, change: MemberChange) -> Result<Connection, ServiceError> {
+        for attempt in 0..WRITE_ATTEMPTS {
+            let mut now_c = match self.store.get_any(&c.id).await? {
+                Some(fresh) => fresh,
+                None => return Err(ServiceError::NotFound),
+            };
+            let t = self.now();
+            let before = now_c.clone();
+            now_c.version += 1;
+            now_c.updated_at = t;
+            let ev = Event::new(
+                t,
+                &now_c,
+                EventKind::Reconciled,
+                "reconciliation",
+                &format!(
+                    "member state {} -> {}",
+                    change.previous_state.as_str(),
+                    change.state.as_str()
+                ),
+                change.reason.as_ref().map(|r| serde_json::json!({ "reason": r })),
+            );
+            let item = OutboxItem::of_change(&before, &now_c, Some(change.clone()), t).expect("a member change is an item");
+            match self.store.update(&now_c, &ev, &[Guard::Publish(Box::new(item))], t).await {
+                Ok(()) => return Ok(now_c),
+                Err(StoreError::Conflict) => backoff(attempt).await,
                 Err(e) => return Err(e.into()),
             }
         }

@@ -388,6 +388,8 @@ pub enum EventKind {
     Failed,
     Checked,
     Disconnected,
+    /// An organization's reconciliation changed the member's state.
+    Reconciled,
 }
 
 /// One line of a connection's audit trail.

@@ -4,6 +4,7 @@
 mod account_id;
 mod connection;
 mod external_id;
+mod members;
 mod organization;
 mod outbox;
 mod partition;
@@ -20,6 +21,7 @@ pub use connection::{
     InlineRead, LastRead, Method, NewConnection, PolicyRead, SimulationRead, Status, MAX_EVENT_DETAIL_BYTES,
 };
 pub use external_id::{ExternalId, ExternalIdPrefix};
+pub use members::{members, Counts, MemberChange, MemberRow, MemberState};
 pub use organization::{Membership, OrgState, Organization, OrganizationId, Reconciliation, SeenAccount, TargetId};
 pub use outbox::{ChangeType, OutboxItem};
 pub use partition::Partition;

@@ -1,7 +1,7 @@
 //! The outbox: a state change of a connection, written in the same store
 //! transaction as the change, and delivered from there at least once.
 
-use super::{Connection, ConnectionId, Health, Status};
+use super::{Connection, ConnectionId, Health, MemberChange, Status};
 use serde::{Deserialize, Serialize};
 
 /// The event types of the catalogue (the README's "Events").
@@ -16,6 +16,10 @@ pub enum ChangeType {
     ExternalIdRotated,
     #[serde(rename = "connection.disconnected")]
     Disconnected,
+    /// An organization member's state alone changed (a member whose
+    /// connection event also changes it carries the change beside).
+    #[serde(rename = "organization.member_changed")]
+    MemberChanged,
 }
 
 impl ChangeType {
@@ -25,6 +29,7 @@ impl ChangeType {
             ChangeType::HealthChanged => "connection.health_changed",
             ChangeType::ExternalIdRotated => "connection.external_id_rotated",
             ChangeType::Disconnected => "connection.disconnected",
+            ChangeType::MemberChanged => "organization.member_changed",
         }
     }
 }
@@ -45,6 +50,10 @@ pub struct OutboxItem {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_health: Option<Health>,
     pub connection: Connection,
+    /// The member's state change this change made, for an organization
+    /// member: delivered as `organization.member_changed` too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member: Option<MemberChange>,
 }
 
 impl OutboxItem {
@@ -77,7 +86,35 @@ impl OutboxItem {
                 None
             },
             connection: new.clone(),
+            member: None,
         })
+    }
+
+    /// The outbox item of a change: the connection's event (if any) with
+    /// the member's state change beside it, or the member's change alone.
+    pub fn of_change(old: &Connection, new: &Connection, member: Option<MemberChange>, at: i64) -> Option<OutboxItem> {
+        match (OutboxItem::between(old, new, at), member) {
+            (Some(item), member) => Some(OutboxItem { member, ..item }),
+            (None, Some(m)) => Some(OutboxItem {
+                kind: ChangeType::MemberChanged,
+                connection_id: new.id.clone(),
+                sequence: new.version,
+                at,
+                previous_health: None,
+                connection: new.clone(),
+                member: Some(m),
+            }),
+            (None, None) => None,
+        }
+    }
+
+    /// The event types this item is delivered as, in order.
+    pub fn types(&self) -> Vec<ChangeType> {
+        let mut out = vec![self.kind];
+        if self.member.is_some() && self.kind != ChangeType::MemberChanged {
+            out.push(ChangeType::MemberChanged);
+        }
+        out
     }
 }
 

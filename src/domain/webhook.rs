@@ -21,11 +21,12 @@ pub const DISABLE_AFTER_SECS: i64 = 5 * 24 * 3600;
 pub const DISABLE_AFTER_FAILURES: u32 = 100;
 
 /// The event types a webhook can subscribe to (the README's catalogue).
-pub const EVENT_TYPES: [&str; 4] = [
+pub const EVENT_TYPES: [&str; 5] = [
     "connection.connected",
     "connection.health_changed",
     "connection.external_id_rotated",
     "connection.disconnected",
+    "organization.member_changed",
 ];
 /// Sent by `POST /v1/webhooks/{id}/test`, whatever the webhook subscribes to.
 pub const TEST_EVENT: &str = "webhook.test";

@@ -11,71 +11,27 @@
 //! a delayed SQS queue and makes them (`attempts`).
 //!
 //! The payload's `data` is the view the API answers (`crate::views`, which
-//! both entry points use), rendered here at dispatch time from the
+//! both entry points use), rendered at dispatch time (`payload`) from the
 //! connection as the change left it (stored in the outbox item).
 
 pub mod attempts;
 mod eventbridge;
 pub mod lambda;
+mod payload;
 
 pub use attempts::AttemptQueue;
 pub use eventbridge::{EventBridge, PublishError};
+pub use payload::{MemberPayload, Payload, Rendered};
 
-use crate::clock::{iso, Clock};
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::connections::ConnectionService;
-use crate::domain::{Health, OutboxItem};
+use crate::domain::OutboxItem;
 use crate::services::Services;
 use crate::store::StoreError;
-use crate::views::ConnectionView;
 use crate::webhooks::WebhookService;
-use serde::Serialize;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// An event as consumers receive it (EventBridge's `Detail`, a webhook's body).
-#[derive(Serialize, utoipa::ToSchema)]
-#[schema(as = ConnectionEvent)]
-pub struct Payload {
-    #[serde(rename = "type")]
-    #[schema(value_type = crate::domain::ChangeType)]
-    pub kind: &'static str,
-    /// When the change was stored, RFC 3339.
-    #[schema(format = DateTime)]
-    pub timestamp: String,
-    pub data: PayloadData,
-}
-
-/// The connection as the API shows it, with the event's own fields.
-#[derive(Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-#[schema(as = ConnectionEventData)]
-pub struct PayloadData {
-    #[serde(flatten)]
-    pub connection: ConnectionView,
-    /// Per connection, strictly increasing (not contiguous): order by it and
-    /// drop one already seen.
-    pub sequence: u64,
-    /// The health before a `connection.health_changed`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub previous_health: Option<Health>,
-}
-
-impl Payload {
-    pub fn new(item: &OutboxItem, config: &Config) -> Payload {
-        let c = item.connection.clone();
-        let principal = config.principals.get(&c.partition).map(String::as_str);
-        Payload {
-            kind: item.kind.as_str(),
-            timestamp: iso(item.at),
-            data: PayloadData {
-                connection: ConnectionView::new(c, principal, item.at),
-                sequence: item.sequence,
-                previous_health: item.previous_health,
-            },
-        }
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum DispatchError {
@@ -135,45 +91,50 @@ impl Dispatcher {
         }
     }
 
-    /// The item's webhook deliveries, stored (in AWS the table's stream
+    /// The event's webhook deliveries, stored (in AWS the table's stream
     /// then queues each new one, as it does a test delivery the API wrote).
-    async fn fan_out(&self, item: &OutboxItem, body: &str) -> Result<(), DispatchError> {
-        let message_id = format!("msg_{}_{}", item.connection_id.as_str(), item.sequence);
+    async fn fan_out(&self, item: &OutboxItem, event: &Rendered) -> Result<(), DispatchError> {
         self.webhooks
-            .fan_out(&item.connection.org, item.kind.as_str(), &message_id, body)
+            .fan_out(&item.connection.org, event.kind.as_str(), &event.message_id, &event.body)
             .await?;
         Ok(())
     }
 
-    /// Publishes `items` (in batches of up to ten), fans each one the bus
-    /// took out to the webhooks and marks it delivered; an item the bus
-    /// refused after the retries stays undelivered and fails the call.
+    /// Publishes `items`' events (in batches of up to ten), fans each item
+    /// whose events the bus took out to the webhooks and marks it
+    /// delivered; an item the bus refused after the retries stays
+    /// undelivered and fails the call.
     pub async fn deliver(&self, items: &[OutboxItem]) -> Result<usize, DispatchError> {
         let mut delivered = 0;
         let mut refused = None;
-        for batch in items.chunks(eventbridge::MAX_BATCH) {
-            let payloads: Vec<(&'static str, String)> = batch
+        // An item is one event, or two (a member's change beside its
+        // connection's): five items never make more than ten entries.
+        for batch in items.chunks(eventbridge::MAX_BATCH / 2) {
+            let events: Vec<(usize, Rendered)> = batch
                 .iter()
-                .map(|i| {
-                    let p = Payload::new(i, &self.config);
-                    (p.kind, serde_json::to_string(&p).expect("payloads serialize"))
-                })
+                .enumerate()
+                .flat_map(|(i, item)| payload::render(item, &self.config).into_iter().map(move |e| (i, e)))
                 .collect();
-            let taken = match self.publish(&payloads).await {
+            let entries: Vec<(&'static str, String)> =
+                events.iter().map(|(_, e)| (e.kind.as_str(), e.body.clone())).collect();
+            let taken = match self.publish(&entries).await {
                 Ok(taken) => taken,
                 Err(e) => {
                     refused.get_or_insert(e);
                     continue;
                 }
             };
-            for ((item, (_, body)), ok) in batch.iter().zip(&payloads).zip(taken) {
-                if ok {
-                    self.fan_out(item, body).await?;
-                    self.connections.outbox_delivered(item, self.clock.now()).await?;
-                    delivered += 1;
-                } else {
+            for (i, item) in batch.iter().enumerate() {
+                let mine = events.iter().zip(&taken).filter(|((j, _), _)| *j == i);
+                if mine.clone().any(|(_, ok)| !ok) {
                     refused.get_or_insert(PublishError::Refused(item.kind.as_str().to_owned()));
+                    continue;
                 }
+                for ((_, event), _) in mine {
+                    self.fan_out(item, event).await?;
+                }
+                self.connections.outbox_delivered(item, self.clock.now()).await?;
+                delivered += 1;
             }
         }
         match refused {

@@ -5,7 +5,6 @@
 
 mod aws;
 mod members;
-mod reconcile;
 mod rendering;
 mod service;
 pub mod template;
@@ -13,5 +12,5 @@ pub mod token;
 
 pub use crate::domain::{Membership, OrgState, Organization, OrganizationId, Reconciliation, SeenAccount, TargetId};
 pub use members::Linked;
-pub use reconcile::{members, Counts, MemberRow, MemberState};
+pub use crate::domain::{members, Counts, MemberRow, MemberState};
 pub use service::{CreateOrganization, OrganizationError, OrganizationService, OrganizationSnapshot, MAX_TARGETS};

@@ -472,9 +472,14 @@ impl OrganizationService {
         };
         let mut o = o;
         for attempt in 0..WRITE_ATTEMPTS {
+            let prior = o.clone();
             o.last_reconciliation = Some(rec.clone());
             o.updated_at = at;
             o.version += 1;
+            // Announced before the record is written: a write that fails
+            // leaves the old record, and the next reconciliation announces
+            // the same changes again (at least once, never lost).
+            self.announce_members(&prior, &o, at).await?;
             match self.store.update_organization(&o).await {
                 Ok(()) => return Ok(o),
                 Err(StoreError::Conflict) if attempt + 1 < WRITE_ATTEMPTS => {
@@ -488,6 +493,24 @@ impl OrganizationService {
             }
         }
         Err(StoreError::Conflict.into())
+    }
+
+    /// An `organization.member_changed` event for each member connection
+    /// whose state the new reconciliation changes.
+    async fn announce_members(&self, prior: &Organization, next: &Organization, at: i64) -> Result<(), OrganizationError> {
+        let mut after: Option<String> = None;
+        loop {
+            let page = self.store.list_members(&next.id, after.as_deref(), crate::store::MAX_PAGE).await?;
+            for c in &page.items {
+                if let Some(change) = crate::domain::MemberChange::between(prior, c, next, c, at) {
+                    self.connections.announce_member(c, change).await?;
+                }
+            }
+            match page.next {
+                Some(n) => after = Some(n),
+                None => return Ok(()),
+            }
+        }
     }
 
     /// A session in the management account, once its role is connected.

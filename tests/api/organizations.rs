@@ -812,3 +812,72 @@ async fn bad_requests_get_a_code_and_a_message() {
 mod member_filters;
 /// Tokens limited to some Spot accounts, on every route.
 mod scope;
+
+/// Each member's state change is an `organization.member_changed` event: its
+/// stack instance connecting it (pending to connected, beside the
+/// connection's own event), and a reconciliation finding it moved or gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn member_state_changes_reach_webhooks_as_member_changed_events() {
+    use common::receiver::{Behaviour, Receiver as Endpoint};
+    let hook = Endpoint::start(Behaviour::Accept).await;
+    let settings = account_connect::config::Config {
+        webhook_allow_hosts: vec![hook.authority.clone()],
+        ..config(None)
+    };
+    let w = World::start_with(settings, true, None).await;
+    let (status, h) = w.app.create_webhook(&w.token, &json!({"url": hook.url})).await;
+    assert_eq!(status, 201, "{h}");
+    // The events stored while the members connected go out now.
+    let dispatcher = account_connect::events::Dispatcher::for_services(&w.state).await;
+    tokio::spawn(dispatcher.run(std::time::Duration::from_millis(100)));
+    let changes = |got: &[common::receiver::Got]| -> Vec<(String, String, String)> {
+        let mut out: Vec<_> = got
+            .iter()
+            .map(|g| g.json())
+            .filter(|e| e["type"] == "organization.member_changed")
+            .map(|e| {
+                let d = &e["data"];
+                assert_eq!(d["organizationId"].as_str(), Some(w.id.as_str()), "{e}");
+                assert_eq!(d["connection"]["awsAccountId"], d["awsAccountId"], "{e}");
+                let s = |k: &str| d[k].as_str().unwrap().to_owned();
+                (s("awsAccountId"), s("previousState"), s("state"))
+            })
+            .collect();
+        out.sort();
+        out
+    };
+    let connected = w.accounts.len();
+    // Members' events, and the management connection's connected.
+    let got = hook.wait_for(2 * connected + 1, std::time::Duration::from_secs(20)).await;
+    let mut want: Vec<_> = w
+        .accounts
+        .iter()
+        .map(|(a, _)| (a.clone(), "pending".to_owned(), "connected".to_owned()))
+        .collect();
+    want.sort();
+    assert_eq!(changes(&got), want, "each member's link");
+    let connects = got.iter().filter(|g| g.json()["type"] == "connection.connected").count();
+    assert_eq!(connects, connected + 1, "and each connection's own event");
+
+    // A reconciliation that changes nothing announces nothing; one that
+    // finds a member gone and another moved announces both.
+    assert_eq!(w.app.sync_organization(&w.token, &w.id).await.0, 200);
+    let (left, moved) = (&w.accounts[0].0, &w.accounts[1].0);
+    stand_in(&["remove-account", &w.mgmt, left]);
+    stand_in(&["move-account", &w.mgmt, moved, &w.accounts[1].1, &w.root]);
+    assert_eq!(w.app.sync_organization(&w.token, &w.id).await.0, 200);
+    let got = hook.wait_for(2 * connected + 3, std::time::Duration::from_secs(20)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let later: Vec<_> = changes(&hook.got()).into_iter().filter(|(_, from, _)| from != "pending").collect();
+    let mut want = vec![
+        (left.clone(), "connected".to_owned(), "left".to_owned()),
+        (moved.clone(), "connected".to_owned(), "moved".to_owned()),
+    ];
+    want.sort();
+    assert_eq!(later, want, "{got:#?}");
+    // The member's audit trail says why its connection changed.
+    let member = row(&w.view().await, left)["connectionId"].as_str().unwrap().to_owned();
+    let (_, events) = w.app.events(&w.token, &member, "").await;
+    let last = events["items"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["kind"], "reconciled", "{last}");
+}

@@ -2,12 +2,11 @@
 //! what the last reconciliation saw in Organizations. Pure: the service reads,
 //! this decides.
 
-use crate::domain::Organization;
-use crate::domain::{AccountId, Connection, ConnectionId, Health, RoleArn, SpotAccountId, Status};
-use serde::Serialize;
+use super::{AccountId, Connection, ConnectionId, Health, Organization, OrganizationId, RoleArn, SpotAccountId, Status};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum MemberState {
     /// Its role is verified and Spot uses it.
@@ -49,6 +48,20 @@ pub struct MemberRow {
     /// Organizations' status at the last reconciliation.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub organizations_status: Option<String>,
+}
+
+impl MemberState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MemberState::Connected => "connected",
+            MemberState::Pending => "pending",
+            MemberState::Missing => "missing",
+            MemberState::Suspended => "suspended",
+            MemberState::Moved => "moved",
+            MemberState::Left => "left",
+            MemberState::Disconnected => "disconnected",
+        }
+    }
 }
 
 /// How many accounts are in each state.
@@ -179,6 +192,54 @@ pub fn members(o: &Organization, conns: &[Connection], now: i64) -> (Vec<MemberR
         counts.add(r.state);
     }
     (rows.into_values().collect(), counts)
+}
+
+/// A member's state as it changed, carried by its connection's outbox item
+/// (`organization.member_changed`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberChange {
+    pub organization_id: OrganizationId,
+    pub aws_account_id: AccountId,
+    pub previous_state: MemberState,
+    pub state: MemberState,
+    pub reason: Option<String>,
+}
+
+/// The member row of `c` in `o` (None for a connection that is not one of
+/// its members with an AWS account).
+fn row_of(o: &Organization, c: &Connection, now: i64) -> Option<MemberRow> {
+    let account = c.aws_account_id.as_ref()?;
+    members(o, std::slice::from_ref(c), now)
+        .0
+        .into_iter()
+        .find(|r| r.aws_account_id == *account)
+}
+
+impl MemberChange {
+    /// The change of `c`'s member state from `(o_before, before)` to
+    /// `(o_after, after)`, if its state changed: a change of the member
+    /// connection, or a reconciliation that saw its account otherwise.
+    pub fn between(
+        o_before: &Organization,
+        before: &Connection,
+        o_after: &Organization,
+        after: &Connection,
+        now: i64,
+    ) -> Option<MemberChange> {
+        let member = after.organization.as_ref().filter(|m| !m.management)?;
+        if member.organization_id != o_after.id {
+            return None;
+        }
+        let (old, new) = (row_of(o_before, before, now)?, row_of(o_after, after, now)?);
+        (old.state != new.state).then(|| MemberChange {
+            organization_id: o_after.id.clone(),
+            aws_account_id: new.aws_account_id,
+            previous_state: old.state,
+            state: new.state,
+            reason: new.reason,
+        })
+    }
 }
 
 #[cfg(test)]

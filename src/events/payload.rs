@@ -1,0 +1,122 @@
+//! The events as consumers receive them (EventBridge's `Detail`, a
+//! webhook's body): the Standard Webhooks shape `{type, timestamp, data}`,
+//! `data` being the view the API answers, rendered from the outbox item.
+
+use crate::clock::iso;
+use crate::config::Config;
+use crate::domain::{AccountId, ChangeType, Health, MemberState, OrganizationId, OutboxItem};
+use crate::views::ConnectionView;
+use serde::Serialize;
+
+/// A connection's event.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = ConnectionEvent)]
+pub struct Payload {
+    #[serde(rename = "type")]
+    #[schema(value_type = crate::domain::ChangeType)]
+    pub kind: &'static str,
+    /// When the change was stored, RFC 3339.
+    #[schema(format = DateTime)]
+    pub timestamp: String,
+    pub data: PayloadData,
+}
+
+/// The connection as the API shows it, with the event's own fields.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = ConnectionEventData)]
+pub struct PayloadData {
+    #[serde(flatten)]
+    pub connection: ConnectionView,
+    /// Per connection, strictly increasing (not contiguous): order by it and
+    /// drop one already seen.
+    pub sequence: u64,
+    /// The health before a `connection.health_changed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_health: Option<Health>,
+}
+
+/// `organization.member_changed`: a member account's state, as
+/// `GET /v1/organizations/{id}` shows it, before and after.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = MemberChangedEvent)]
+pub struct MemberPayload {
+    /// `organization.member_changed`
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    #[schema(format = DateTime)]
+    pub timestamp: String,
+    pub data: MemberPayloadData,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = MemberChangedEventData)]
+pub struct MemberPayloadData {
+    pub organization_id: OrganizationId,
+    pub aws_account_id: AccountId,
+    pub previous_state: MemberState,
+    pub state: MemberState,
+    /// Why it is not connected, and what to do.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The member's connection as the API shows it.
+    pub connection: ConnectionView,
+    /// The member connection's sequence (as its `connection.*` events).
+    pub sequence: u64,
+}
+
+/// One event of an item, ready to send.
+pub struct Rendered {
+    pub kind: ChangeType,
+    /// The webhook-id: the same for the event wherever and however often it goes.
+    pub message_id: String,
+    pub body: String,
+}
+
+/// The item's events: its connection's (unless it only changes a member's
+/// state) and its member's state change.
+pub fn render(item: &OutboxItem, config: &Config) -> Vec<Rendered> {
+    let c = item.connection.clone();
+    let principal = config.principals.get(&c.partition).map(String::as_str);
+    let view = || ConnectionView::new(c.clone(), principal, item.at);
+    let id = format!("msg_{}_{}", item.connection_id.as_str(), item.sequence);
+    let mut out = Vec::new();
+    if item.kind != ChangeType::MemberChanged {
+        let p = Payload {
+            kind: item.kind.as_str(),
+            timestamp: iso(item.at),
+            data: PayloadData {
+                connection: view(),
+                sequence: item.sequence,
+                previous_health: item.previous_health,
+            },
+        };
+        out.push(Rendered {
+            kind: item.kind,
+            message_id: id.clone(),
+            body: serde_json::to_string(&p).expect("payloads serialize"),
+        });
+    }
+    if let Some(m) = &item.member {
+        let p = MemberPayload {
+            kind: ChangeType::MemberChanged.as_str(),
+            timestamp: iso(item.at),
+            data: MemberPayloadData {
+                organization_id: m.organization_id.clone(),
+                aws_account_id: m.aws_account_id.clone(),
+                previous_state: m.previous_state,
+                state: m.state,
+                reason: m.reason.clone(),
+                connection: view(),
+                sequence: item.sequence,
+            },
+        };
+        out.push(Rendered {
+            kind: ChangeType::MemberChanged,
+            message_id: format!("{id}_member"),
+            body: serde_json::to_string(&p).expect("payloads serialize"),
+        });
+    }
+    out
+}
