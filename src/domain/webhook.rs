@@ -172,6 +172,33 @@ pub struct Webhook {
 }
 
 impl Webhook {
+    /// A new active webhook with a fresh id and secret.
+    pub fn new(
+        org: &str,
+        created_by: &str,
+        url: WebhookUrl,
+        events: Option<Vec<String>>,
+        description: Option<String>,
+        now: i64,
+    ) -> Webhook {
+        Webhook {
+            id: WebhookId::generate(),
+            org: org.to_owned(),
+            url,
+            events,
+            description,
+            secret: SigningSecret::generate(),
+            old_secret: None,
+            state: WebhookState::Active,
+            failing_since: None,
+            consecutive_failures: 0,
+            created_by: created_by.to_owned(),
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        }
+    }
+
     pub fn wants(&self, event_type: &str) -> bool {
         self.state == WebhookState::Active && self.events.as_ref().is_none_or(|list| list.iter().any(|e| e == event_type))
     }
@@ -339,22 +366,7 @@ mod tests {
     use super::*;
 
     fn hook() -> Webhook {
-        Webhook {
-            id: WebhookId::generate(),
-            org: "org-a".into(),
-            url: "https://example.com/h".parse().unwrap(),
-            events: None,
-            description: None,
-            secret: SigningSecret::generate(),
-            old_secret: None,
-            state: WebhookState::Active,
-            failing_since: None,
-            consecutive_failures: 0,
-            created_by: "u".into(),
-            created_at: 0,
-            updated_at: 0,
-            version: 1,
-        }
+        Webhook::new("org-a", "u", "https://example.com/h".parse().unwrap(), None, None, 0)
     }
 
     #[test]

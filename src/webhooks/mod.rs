@@ -93,23 +93,7 @@ impl WebhookService {
         if self.store.list_webhooks(&tenant.org, MAX_WEBHOOKS + 1).await?.len() >= MAX_WEBHOOKS {
             return Err(WebhookError::TooMany);
         }
-        let now = self.now();
-        let hook = Webhook {
-            id: WebhookId::generate(),
-            org: tenant.org.clone(),
-            url: req.url,
-            events,
-            description: req.description,
-            secret: SigningSecret::generate(),
-            old_secret: None,
-            state: WebhookState::Active,
-            failing_since: None,
-            consecutive_failures: 0,
-            created_by: tenant.sub.clone(),
-            created_at: now,
-            updated_at: now,
-            version: 1,
-        };
+        let hook = Webhook::new(&tenant.org, &tenant.sub, req.url, events, req.description, self.now());
         self.store.create_webhook(&hook).await?;
         Ok(hook)
     }

@@ -72,6 +72,24 @@ async fn bus_named_to_queue(name: String) -> (String, String) {
     (name, url)
 }
 
+/// Up to ten messages of the queue (waiting a second for one), deleted.
+pub(crate) async fn take_messages(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<aws_sdk_sqs::types::Message> {
+    let got = sqs
+        .receive_message()
+        .queue_url(url)
+        .max_number_of_messages(10)
+        .wait_time_seconds(1)
+        .send()
+        .await
+        .unwrap();
+    let messages = got.messages.unwrap_or_default();
+    for m in &messages {
+        let handle = m.receipt_handle().unwrap();
+        sqs.delete_message().queue_url(url).receipt_handle(handle).send().await.unwrap();
+    }
+    messages
+}
+
 /// The EventBridge envelopes on the queue, waiting up to `wait` for
 /// `want` of them (then reading until the queue is quiet).
 async fn received(url: &str, want: usize, wait: Duration) -> Vec<Value> {
@@ -79,23 +97,9 @@ async fn received(url: &str, want: usize, wait: Duration) -> Vec<Value> {
     let deadline = Instant::now() + wait;
     let mut out = Vec::new();
     loop {
-        let got = sqs
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .send()
-            .await
-            .unwrap();
-        let messages = got.messages.unwrap_or_default();
+        let messages = take_messages(&sqs, url).await;
         for m in &messages {
             out.push(serde_json::from_str(m.body().unwrap()).unwrap());
-            sqs.delete_message()
-                .queue_url(url)
-                .receipt_handle(m.receipt_handle().unwrap())
-                .send()
-                .await
-                .unwrap();
         }
         if (out.len() >= want && messages.is_empty()) || Instant::now() > deadline {
             return out;

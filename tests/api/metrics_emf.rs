@@ -5,89 +5,12 @@
 
 use crate::common;
 
+use common::server::Server;
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// The server process, killed when the test ends however it ends.
-struct Server {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
+/// EMF lines on the server's output.
 impl Server {
-    fn start() -> Server {
-        Self::start_with(&[])
-    }
-
-    /// With more settings in its environment.
-    fn start_with(env: &[(&str, String)]) -> Server {
-        common::moto_endpoint();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_account-connect"));
-        child.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
-        let mut child = child
-            .args(["serve", "--addr", "127.0.0.1:0"])
-            .env("ACCOUNT_CONNECT_STORE", "sqlite::memory:")
-            .env(
-                "ACCOUNT_CONNECT_JWT_SECRET",
-                std::str::from_utf8(common::TEST_SECRET).unwrap(),
-            )
-            .env("ACCOUNT_CONNECT_METRICS", "emf")
-            .env("ACCOUNT_CONNECT_PROPAGATION_BUDGET_SECS", "0")
-            .env("RUST_LOG", "warn")
-            .env_remove("AWS_LAMBDA_FUNCTION_NAME")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("the server starts");
-        let out = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut server = Server {
-            child,
-            lines,
-            base: String::new(),
-        };
-        let first = server
-            .next_line(|l| l.contains("listening on http://"))
-            .expect("the server listens");
-        server.base = first
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap()
-            .to_owned();
-        server
-    }
-
-    /// The next stdout line that `want` accepts, within 20 s.
-    fn next_line(&self, want: impl Fn(&str) -> bool) -> Option<String> {
-        let end = Instant::now() + Duration::from_secs(20);
-        while let Some(left) = end.checked_duration_since(Instant::now()) {
-            match self.lines.recv_timeout(left) {
-                Ok(l) if want(&l) => return Some(l),
-                Ok(_) => continue,
-                Err(_) => return None,
-            }
-        }
-        None
-    }
-
     /// The first EMF line counting `metric` (within 20 s) and every EMF
     /// line written until a moment after it, parsed.
     async fn emf_lines_from(&self, metric: &str) -> Vec<Value> {
@@ -162,7 +85,7 @@ async fn each_verification_writes_its_outcome_once_and_a_failure_the_line_the_al
         ("AccountConnect", "VerificationFailed", false)
     );
 
-    let server = Server::start();
+    let server = Server::start_with(&[("ACCOUNT_CONNECT_METRICS", "emf".into())]);
     let app = common::TestApp::at(&server.base);
     let token = common::token("org-m", None);
     let body = json!({"accountId": "act-m1", "partition": "aws", "permissions": {"mode": "default"}, "awsAccountId": "123456789012"});
@@ -209,6 +132,7 @@ async fn a_partition_refusing_our_key_writes_the_line_its_alarm_counts() {
     // at the GovCloud server, which refuses that key as GovCloud STS does.
     let gov = partitions::test_env("ACCOUNT_CONNECT_TEST_MOTO_URL", p);
     let server = Server::start_with(&[
+        ("ACCOUNT_CONNECT_METRICS", "emf".into()),
         ("ACCOUNT_CONNECT_PROFILE_AWS_US_GOV", "default".into()),
         ("ACCOUNT_CONNECT_PRINCIPAL_AWS_US_GOV", partitions::GOV_PRINCIPAL.into()),
         ("ACCOUNT_CONNECT_STS_ENDPOINT_AWS_US_GOV", gov.clone()),

@@ -3,24 +3,14 @@
 
 use crate::common;
 
-use account_connect::app;
 use account_connect::domain::Permissions;
 use account_connect::domain::{Connection, ConnectionId, Event, EventKind, Method};
 use account_connect::domain::{ExternalId, ExternalIdPrefix, NewConnection, Partition};
 use account_connect::domain::{Membership, OrgState, Organization, OrganizationId};
-use account_connect::store::{self, DynStore, Guard, StoreError};
+use account_connect::store::{DynStore, Guard, StoreError};
 
 const NOW: i64 = 1_800_000_000;
 
-async fn stores() -> Vec<(&'static str, DynStore)> {
-    vec![
-        ("sqlite", store::open("sqlite::memory:", &app::aws_configs()).unwrap()),
-        (
-            "dynamodb",
-            store::open(&common::dynamo_store_url().await, &app::aws_configs()).unwrap(),
-        ),
-    ]
-}
 
 fn organization() -> Organization {
     Organization {
@@ -97,7 +87,7 @@ fn created(c: &Connection) -> Event {
 
 #[tokio::test]
 async fn one_member_per_organization_and_account_even_when_enrolled_at_once() {
-    for (name, s) in stores().await {
+    for (name, s) in common::both_stores().await {
         let o = organization();
         create_org(&s, &o).await.unwrap();
         assert_eq!(s.get_organization(&o.id).await.unwrap().as_ref(), Some(&o), "{name}");
@@ -173,7 +163,7 @@ async fn one_member_per_organization_and_account_even_when_enrolled_at_once() {
 
 #[tokio::test]
 async fn an_organization_changes_only_from_the_version_it_was_read_at() {
-    for (name, s) in stores().await {
+    for (name, s) in common::both_stores().await {
         let mut o = organization();
         create_org(&s, &o).await.unwrap();
         assert!(
@@ -205,7 +195,7 @@ async fn an_organization_changes_only_from_the_version_it_was_read_at() {
 /// management connection; an unassigned member never holds the Spot account.
 #[tokio::test]
 async fn a_refused_organization_writes_nothing_and_unassigned_members_hold_nothing() {
-    for (name, s) in stores().await {
+    for (name, s) in common::both_stores().await {
         let o = organization();
         create_org(&s, &o).await.unwrap();
         assert_eq!(

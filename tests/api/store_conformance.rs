@@ -7,19 +7,10 @@ use account_connect::domain::{ChangeType, ConnectedStack, Connection, Connection
 use account_connect::domain::{ExternalId, ExternalIdPrefix, NewConnection, Partition};
 use account_connect::domain::{Health, OutboxItem};
 use account_connect::policy::Permissions;
-use account_connect::store::{self, DynStore, Guard, Idempotency, StoreError};
+use account_connect::store::{self, Guard, Idempotency, StoreError};
 
 const NOW: i64 = 1_800_000_000;
 
-async fn stores() -> Vec<(&'static str, DynStore)> {
-    vec![
-        ("sqlite", store::open("sqlite::memory:", &app::aws_configs()).unwrap()),
-        (
-            "dynamodb",
-            store::open(&common::dynamo_store_url().await, &app::aws_configs()).unwrap(),
-        ),
-    ]
-}
 
 fn conn(org: &str, account: &str) -> Connection {
     Connection::new_pending(NewConnection {
@@ -51,7 +42,7 @@ fn ev(c: &Connection, kind: EventKind, at: i64) -> Event {
 
 #[tokio::test]
 async fn create_then_read_only_within_the_tenant() {
-    for (name, s) in stores().await {
+    for (name, s) in common::both_stores().await {
         let c = conn("org-a", "act-1");
         s.create(&c, &ev(&c, EventKind::Created, NOW), None, NOW).await.unwrap();
         assert_eq!(s.get("org-a", &c.id).await.unwrap().as_ref(), Some(&c), "{name}");
@@ -69,7 +60,7 @@ async fn create_then_read_only_within_the_tenant() {
 
 #[tokio::test]
 async fn an_external_id_is_never_issued_twice_and_a_failed_create_leaves_nothing() {
-    for (name, s) in stores().await {
+    for (name, s) in common::both_stores().await {
         let a = conn("org-a", "act-1");
         s.create(&a, &ev(&a, EventKind::Created, NOW), None, NOW).await.unwrap();
         let mut b = conn("org-b", "act-2");
@@ -98,7 +89,7 @@ async fn an_external_id_is_never_issued_twice_and_a_failed_create_leaves_nothing
 
 #[tokio::test]
 async fn a_spot_account_has_one_live_connection_until_it_expires() {
-    for (name, s) in stores().await {
+    for (name, s) in common::both_stores().await {
         let a = conn("org-a", "act-1");
         s.create(&a, &ev(&a, EventKind::Created, NOW), None, NOW).await.unwrap();
         let b = conn("org-a", "act-1");
@@ -134,7 +125,7 @@ async fn a_spot_account_has_one_live_connection_until_it_expires() {
 
 #[tokio::test]
 async fn an_idempotency_key_answers_with_the_first_connection() {
-    for (name, s) in stores().await {
+    for (name, s) in common::both_stores().await {
         let idem = Idempotency {
             user: "user-1".into(),
             key: "key-1".into(),
@@ -175,7 +166,7 @@ async fn an_idempotency_key_answers_with_the_first_connection() {
 
 #[tokio::test]
 async fn updates_are_conditional_on_the_version_and_atomic_with_their_guards() {
-    for (name, s) in stores().await {
+    for (name, s) in common::both_stores().await {
         let a = conn("org-a", "act-1");
         s.create(&a, &ev(&a, EventKind::Created, NOW), None, NOW).await.unwrap();
         let mut v2 = a.clone();
@@ -254,7 +245,7 @@ async fn updates_are_conditional_on_the_version_and_atomic_with_their_guards() {
 
 #[tokio::test]
 async fn lists_page_through_one_tenant_only() {
-    for (name, s) in stores().await {
+    for (name, s) in common::both_stores().await {
         let mut ids = Vec::new();
         for i in 0..5 {
             let c = conn("org-a", &format!("act-{i}"));
@@ -291,7 +282,7 @@ async fn lists_page_through_one_tenant_only() {
 
 #[tokio::test]
 async fn idempotency_keys_are_scoped_by_user_too() {
-    for (name, s) in stores().await {
+    for (name, s) in common::both_stores().await {
         let by = |user: &str, hash: &str| Idempotency {
             user: user.into(),
             key: "shared-key".into(),
@@ -339,7 +330,7 @@ async fn idempotency_keys_are_scoped_by_user_too() {
 
 #[tokio::test]
 async fn a_disconnect_releases_only_the_hold_the_connection_still_has() {
-    for (name, s) in stores().await {
+    for (name, s) in common::both_stores().await {
         // A expires unused; B takes over the Spot account.
         let a = conn("org-a", "act-1");
         s.create(&a, &ev(&a, EventKind::Created, NOW), None, NOW).await.unwrap();
@@ -393,7 +384,7 @@ async fn a_disconnect_releases_only_the_hold_the_connection_still_has() {
 
 #[tokio::test]
 async fn pages_are_exact_and_the_last_one_says_so() {
-    for (name, s) in stores().await {
+    for (name, s) in common::both_stores().await {
         for i in 0..4 {
             let c = conn("org-p", &format!("act-{i}"));
             s.create(&c, &ev(&c, EventKind::Created, NOW), None, NOW).await.unwrap();
@@ -415,7 +406,7 @@ async fn pages_are_exact_and_the_last_one_says_so() {
 
 #[tokio::test]
 async fn a_list_position_outside_the_query_never_reaches_the_database() {
-    for (name, s) in stores().await {
+    for (name, s) in common::both_stores().await {
         let a1 = conn("org-a", "act-1");
         let a2 = conn("org-a", "act-2");
         for c in [&a1, &a2] {
@@ -454,7 +445,7 @@ async fn a_list_position_outside_the_query_never_reaches_the_database() {
 
 #[tokio::test]
 async fn the_audit_trail_pages_oldest_first() {
-    for (name, s) in stores().await {
+    for (name, s) in common::both_stores().await {
         let c = conn("org-a", "act-1");
         s.create(&c, &ev(&c, EventKind::Created, NOW), None, NOW).await.unwrap();
         for i in 1..5 {
@@ -480,7 +471,7 @@ async fn the_audit_trail_pages_oldest_first() {
 
 #[tokio::test]
 async fn the_connecting_stack_is_kept_with_the_connection() {
-    for (name, s) in stores().await {
+    for (name, s) in common::both_stores().await {
         let c = conn("org-s", "act-1");
         s.create(&c, &ev(&c, EventKind::Created, NOW), None, NOW).await.unwrap();
         let mut connected = c.clone();
@@ -571,7 +562,7 @@ fn publish(old: &Connection, new: &Connection, at: i64) -> Guard {
 
 #[tokio::test]
 async fn outbox_items_are_written_with_the_change_or_not_at_all_and_delivered_once_marked() {
-    for (name, s) in stores().await {
+    for (name, s) in common::both_stores().await {
         let a = conn("org-a", "act-1");
         s.create(&a, &ev(&a, EventKind::Created, NOW), None, NOW).await.unwrap();
         assert!(

@@ -4,44 +4,19 @@
 //! deliveries log newest first in pages.
 
 use crate::common;
-use account_connect::app;
-use account_connect::domain::{Attempt, Delivery, SigningSecret, Webhook, WebhookId, WebhookState};
-use account_connect::store::{self, DynStore, StoreError};
+use account_connect::domain::{Attempt, Delivery, Webhook, WebhookId};
+use account_connect::store::StoreError;
 
 const NOW: i64 = 1_800_000_000;
 
-async fn stores() -> Vec<(&'static str, DynStore)> {
-    vec![
-        ("sqlite", store::open("sqlite::memory:", &app::aws_configs()).unwrap()),
-        (
-            "dynamodb",
-            store::open(&common::dynamo_store_url().await, &app::aws_configs()).unwrap(),
-        ),
-    ]
-}
 
 fn hook(org: &str, at: i64) -> Webhook {
-    Webhook {
-        id: WebhookId::generate(),
-        org: org.into(),
-        url: "https://partner.example.com/hook".parse().unwrap(),
-        events: None,
-        description: None,
-        secret: SigningSecret::generate(),
-        old_secret: None,
-        state: WebhookState::Active,
-        failing_since: None,
-        consecutive_failures: 0,
-        created_by: "tester".into(),
-        created_at: at,
-        updated_at: at,
-        version: 1,
-    }
+    Webhook::new(org, "tester", "https://partner.example.com/hook".parse().unwrap(), None, None, at)
 }
 
 #[tokio::test]
 async fn webhooks_belong_to_their_tenant_and_change_by_version() {
-    for (name, s) in stores().await {
+    for (name, s) in common::both_stores().await {
         let (a1, a2, b) = (hook("org-a", NOW), hook("org-a", NOW + 1), hook("org-b", NOW));
         for h in [&a1, &a2, &b] {
             s.create_webhook(h).await.unwrap();
@@ -66,7 +41,7 @@ async fn webhooks_belong_to_their_tenant_and_change_by_version() {
 
 #[tokio::test]
 async fn deliveries_are_written_once_found_when_due_and_paged_newest_first() {
-    for (name, s) in stores().await {
+    for (name, s) in common::both_stores().await {
         let (a, b) = (hook("org-a", NOW), hook("org-b", NOW));
         let d = |h: &Webhook, n: i64| Delivery::new(h, format!("msg_{n}"), "connection.connected", "{}".into(), NOW + n);
         assert!(s.enqueue_delivery(&d(&a, 1)).await.unwrap(), "{name}");

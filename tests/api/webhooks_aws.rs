@@ -5,7 +5,7 @@
 
 use crate::common::receiver::{Behaviour, Receiver};
 use crate::common::{self};
-use crate::events::{sdk, stream_event, table_with_stream};
+use crate::events::{sdk, stream_event, table_with_stream, take_messages};
 use account_connect::config::Config;
 use account_connect::events::{lambda, Dispatcher};
 use serde_json::{json, Value};
@@ -16,15 +16,7 @@ use std::time::{Duration, Instant};
 async fn sqs_event(sqs: &aws_sdk_sqs::Client, url: &str, wait: Duration) -> Value {
     let end = Instant::now() + wait;
     loop {
-        let got = sqs
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .send()
-            .await
-            .unwrap();
-        let messages = got.messages.unwrap_or_default();
+        let messages = take_messages(sqs, url).await;
         if !messages.is_empty() || Instant::now() > end {
             let records: Vec<Value> = messages
                 .iter()
@@ -35,10 +27,6 @@ async fn sqs_event(sqs: &aws_sdk_sqs::Client, url: &str, wait: Duration) -> Valu
                         "awsRegion": "us-east-1"})
                 })
                 .collect();
-            for m in &messages {
-                let handle = m.receipt_handle().unwrap();
-                sqs.delete_message().queue_url(url).receipt_handle(handle).send().await.unwrap();
-            }
             return json!({ "Records": records });
         }
     }

@@ -6,6 +6,7 @@ pub mod api;
 pub mod callback;
 pub mod organization;
 pub mod receiver;
+pub mod server;
 
 use account_connect::app::{self, router};
 use account_connect::clock::Clock;
@@ -104,6 +105,16 @@ pub async fn dynamo_store_url() -> String {
         .await
         .expect("table on moto");
     format!("dynamodb://{table}")
+}
+
+/// A fresh store of each kind: in-memory SQLite and a new DynamoDB table in
+/// moto, for the suites both stores are held to.
+pub async fn both_stores() -> Vec<(&'static str, DynStore)> {
+    let aws = app::aws_configs();
+    vec![
+        ("sqlite", account_connect::store::open("sqlite::memory:", &aws).unwrap()),
+        ("dynamodb", account_connect::store::open(&dynamo_store_url().await, &aws).unwrap()),
+    ]
 }
 
 /// The production Router on 127.0.0.1 with an OS-chosen port.
