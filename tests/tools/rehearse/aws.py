@@ -60,6 +60,23 @@ class Customer:
         outputs = {o["OutputKey"]: o["OutputValue"] for o in cfn.describe_stacks(StackName=name)["Stacks"][0].get("Outputs", [])}
         return stack_id, outputs["RoleArn"]
 
+    def drop_an_action(self, role_arn):
+        """A new default version of the role's first managed policy without
+        the last action of its first statement: the role lacks one action."""
+        iam = self.make("iam")
+        name = role_arn.rsplit("/", 1)[-1]
+        arn = iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"][0]["PolicyArn"]
+        version = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
+        doc = iam.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]["Document"]
+        doc = json.loads(doc) if isinstance(doc, str) else doc
+        first = doc["Statement"][0]
+        actions = first["Action"] if isinstance(first["Action"], list) else [first["Action"]]
+        if len(actions) > 1:
+            first["Action"] = actions[:-1]
+        else:
+            doc["Statement"] = doc["Statement"][1:]
+        iam.create_policy_version(PolicyArn=arn, PolicyDocument=json.dumps(doc), SetAsDefault=True)
+
     def publish(self, topic_arn, request):
         self.make("sns").publish(TopicArn=topic_arn, Message=json.dumps(request),
                                  Subject="AWS CloudFormation custom resource request")

@@ -33,14 +33,31 @@ class Flows:
         self.r.log("--- flows")
         status, _ = self.api("GET", "/health")
         self.check("GET /health", status == 200, f"status {status}")
-        manual = self.manual_connect()
-        automatic = self.automatic_connect()
-        self.recheck_fleet(expected=len([c for c in (manual, automatic) if c]))
+        manual = self.guarded(self.manual_connect)
+        automatic = self.guarded(self.automatic_connect)
+        self.guarded(self.listing, [c for c in (manual, automatic) if c])
+        if automatic:
+            # The customer takes an action off the stack's policy: the
+            # scheduled re-check finds the role degraded.
+            self.r.customer.drop_an_action(automatic["role"])
+        self.guarded(self.recheck_fleet, len([c for c in (manual, automatic) if c]))
+        if automatic:
+            self.guarded(self.degraded, automatic)
         if manual:
-            self.rotate(manual)
-            self.disconnect(manual)
-        self.relay()
-        self.dispatch()
+            self.guarded(self.rotate, manual)
+            self.guarded(self.disconnect, manual)
+        if automatic:
+            self.guarded(self.stack_deleted, automatic)
+        self.guarded(self.relay)
+        self.guarded(self.dispatch)
+
+    def guarded(self, flow, *args):
+        """A flow that raises (an answer not shaped as documented) fails; the rest still run."""
+        try:
+            return flow(*args)
+        except Exception as e:  # noqa: BLE001 - reported as the flow's failure
+            self.check(flow.__name__, False, f"{type(e).__name__}: {e}")
+            return None
 
     # --- manual: create, the customer's role, connect, re-check --------------
 
@@ -100,8 +117,39 @@ class Flows:
         answer = self.r.receiver.answer(cid)
         self.check("callback answered CloudFormation SUCCESS", answer and answer.get("Status") == "SUCCESS", f"{answer}")
         status, body = self.api("GET", f"/v1/connections/{cid}")
-        return cid if self.check("automatic connect (connected)", status == 200 and body.get("status") == "connected",
-                                 f"status {status}: {json.dumps(body)[:400]}") else None
+        if not self.check("automatic connect (connected)", status == 200 and body.get("status") == "connected",
+                          f"status {status}: {json.dumps(body)[:400]}"):
+            return None
+        return {"id": cid, "role": role_arn, "request": request, "topic": topic, "physical": answer["PhysicalResourceId"]}
+
+    def listing(self, connected):
+        status, body = self.api("GET", "/v1/connections?limit=10")
+        ids = {c["id"] for c in (body or {}).get("items", [])} if status == 200 else set()
+        want = {c if isinstance(c, str) else c["id"] for c in connected}
+        self.check("list (GET /v1/connections)", status == 200 and want <= ids, f"status {status}: {str(body)[:300]}")
+
+    def degraded(self, automatic):
+        status, body = self.api("GET", f"/v1/connections/{automatic['id']}")
+        fix = ((body or {}).get("drift") or {}).get("fix") or {}
+        self.check("re-check found the edited role degraded, with the stack's update link",
+                   status == 200 and body.get("health") == "degraded" and fix.get("kind") == "updateStack",
+                   f"status {status}: health {body.get('health')}, fix {json.dumps(fix)[:300]}")
+
+    def stack_deleted(self, automatic):
+        """The customer deletes the stack: CloudFormation's Delete through the topic disconnects."""
+        cid = automatic["id"]
+        self.r.receiver.answers.pop(cid, None)
+        request = dict(automatic["request"], RequestType="Delete", RequestId=str(uuid.uuid4()),
+                       PhysicalResourceId=automatic["physical"])
+        self.r.customer.publish(request["ServiceToken"], request)
+        outcomes = self.svc.deliver_topic(automatic["topic"])
+        self.check("callback invoked by the topic (Delete)", outcomes and all(o.kind == "response" for _, o in outcomes),
+                   f"{outcomes}")
+        answer = self.r.receiver.answer(cid)
+        self.check("callback answered the Delete SUCCESS", answer and answer.get("Status") == "SUCCESS", f"{answer}")
+        status, body = self.api("GET", f"/v1/connections/{cid}")
+        self.check("stack deleted -> disconnected", status == 200 and body.get("status") == "disconnected",
+                   f"status {status}: {str(body)[:300]}")
 
     # --- the schedule, its queue, its workers ---------------------------------
 

@@ -235,4 +235,10 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except SystemExit as e:
+        if isinstance(e.code, str):
+            print(f"rehearse: {e.code}", file=sys.stderr)
+            sys.exit(2)
+        raise

@@ -6,6 +6,7 @@ used, and every AccessDenied."""
 import fnmatch
 import json
 import os
+import re
 from collections import Counter
 
 
@@ -15,19 +16,23 @@ def load(path):
 
 
 def grants(resolver, fn, template):
-    """(action, Sid) the template's own policies grant the function's role;
-    the AWS managed policies it attaches (Lambda's, for logs, X-Ray and the
-    event source mappings)."""
+    """(action, Sid) the template's own policies grant the function's role
+    (SAM names them <Role>Policy<N>); the policies SAM adds for Lambda's own
+    use (destinations, by name) and the AWS managed policies it attaches
+    (logs, X-Ray, event source polling): Lambda calls with those, not the code."""
     role = resolver.value(template["Resources"][fn.role]["Properties"])
-    out = []
+    out, sams = [], []
     for policy in role.get("Policies", []):
+        if not re.fullmatch(re.escape(fn.role) + r"Policy\d+", policy["PolicyName"]):
+            sams.append(policy["PolicyName"])
+            continue
         for st in policy["PolicyDocument"]["Statement"]:
             if st.get("Effect") != "Allow":
                 continue
             actions = st.get("Action", [])
             for a in [actions] if isinstance(actions, str) else actions:
                 out.append((a, st.get("Sid", "")))
-    return out, [a.rsplit("/", 1)[-1] for a in role.get("ManagedPolicyArns", [])]
+    return out, sams + [a.rsplit("/", 1)[-1] for a in role.get("ManagedPolicyArns", [])]
 
 
 def print_report(r, svc, run, baseline):
@@ -60,7 +65,8 @@ def print_report(r, svc, run, baseline):
             print("  calls as the customer's role it assumed: " + ", ".join(f"{c} x{n}" for c, n in sorted(as_customer.items())))
         print("  granted, never used: " + (", ".join(f"{a} ({sid})" for a, sid in unused) or "none"))
         if managed:
-            print("  AWS managed policies (Lambda's own: logs, X-Ray, event source polling; not judged): " + ", ".join(managed))
+            print("  Lambda's own (SAM's destination policies, AWS managed policies; not the code's, not judged): "
+                  + ", ".join(managed))
         for e in denied:
             line = f"DENIED {fn.logical} ({fn.binary}): {e['action']} on {e['resource']}"
             denied_lines.append(line)
