@@ -48,6 +48,8 @@ from urllib.parse import parse_qs, urlparse  # noqa: E402
 from werkzeug.serving import run_simple  # noqa: E402
 
 LOCK = threading.Lock()
+# Per request thread: whether an identity policy denied the request.
+REQUEST = threading.local()
 RECORD = None
 CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/[^/]+/([^/]+)/([^/]+)/")
 ITEM_ACTIONS = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem", "ConditionCheck": "ConditionCheckItem"}
@@ -70,6 +72,7 @@ def check_recorded(self, resource):
         _check(self, resource)
     except Exception:
         record({"kind": "decision", "key": key, "action": self._action, "resource": resource, "allowed": False})
+        REQUEST.denied = True
         raise
     record({"kind": "decision", "key": key, "action": self._action, "resource": resource, "allowed": True})
 
@@ -243,6 +246,7 @@ def recording(app):
         key, service = (m.group(1), m.group(3)) if m else ("unsigned", "unknown")
         action = operation(environ, body, service)
         status = {}
+        REQUEST.denied = False
 
         def start(s, headers, exc_info=None):
             # Held until the body is known: an AccessDenied is rewritten.
@@ -262,6 +266,7 @@ def recording(app):
         entry = {"kind": "call", "key": key, "call": f"{service}:{action}", "status": status.get("code")}
         if status.get("code", 200) >= 400:
             entry["error"] = error_code(chunks)
+            entry["deniedByIdentity"] = REQUEST.denied
         if action == "AssumeRole" and status.get("code") == 200:
             issued = re.search(rb"<AccessKeyId>([^<]+)</AccessKeyId>", b"".join(chunks))
             form = parse_qs(body.decode())

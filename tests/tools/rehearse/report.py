@@ -50,9 +50,9 @@ def print_report(r, svc, run, baseline):
         allowed = {e["action"].lower() for e in mine if e["kind"] == "decision" and e["allowed"]}
         denied = [e for e in mine if e["kind"] == "decision" and not e["allowed"]]
         # Refused by a resource's own policy (a bucket policy): no identity decision was denied.
-        judged = {e["action"].split(":")[1].lower() for e in denied}
         denied += [{"action": e["call"], "resource": "(its resource's policy)"} for e in mine
-                   if e["kind"] == "call" and e["status"] == 403 and e["call"].split(":")[1].lower() not in judged]
+                   if e["kind"] == "call" and e["status"] == 403 and not e.get("deniedByIdentity")
+                   and e.get("error") in (None, "AccessDenied", "AccessDeniedException")]
         theirs = [e for e in records if assumed.get(e["key"]) == fn.logical and e["kind"] == "call"]
         as_customer = Counter(e["call"] + (f" ({e['error']})" if e.get("error") else "") for e in theirs)
         granted, managed = grants(r.resolver, fn, r.template)
