@@ -5,6 +5,7 @@ ends otherwise is recorded as failed with what it got."""
 import hashlib
 import hmac
 import json
+import secrets
 import time
 import uuid
 
@@ -185,7 +186,8 @@ class Flows:
         for fn in urls:
             partition = self.r.relay_partition
             key = self.r.relay_key.encode()
-            cid = "con-relayed"
+            # A well-formed connection id no connection has: read, found missing, answered.
+            cid = "con-" + secrets.token_hex(12)
             request = {
                 "RequestType": "Delete", "ResponseURL": self.r.receiver.url(cid),
                 "StackId": f"arn:aws-us-gov:cloudformation:us-gov-west-1:{self.r.customer.account}:stack/spotinst-iam-stack-gone/{uuid.uuid4()}",

@@ -59,7 +59,12 @@ def print_report(r, svc, run, baseline):
         unused = [(a, sid) for a, sid in granted if not any(fnmatch.fnmatch(x, a.lower()) for x in allowed)]
         ms = svc.init_ms.get(fn.logical)
         print(f"\n{fn.logical} ({fn.binary}; events: {', '.join(fn.events()) or 'none'})")
-        print(f"  init: {'%.1f ms' % ms if ms is not None else 'never asked for an event'}")
+        runtime = svc.runtimes.get(fn.logical)
+        invoked = len(runtime.results) if runtime else 0
+        print(f"  init: {'%.1f ms' % ms if ms is not None else 'never asked for an event'}; invocations: {invoked}")
+        if not invoked:
+            # A function no flow drives is a function the rehearsal does not show: add its flow (flows.py).
+            svc.failures.append((fn.logical, "no flow invoked it"))
         print("  calls with its role: " + (", ".join(f"{c} x{n}" for c, n in sorted(calls.items())) or "none"))
         if as_customer:
             print("  calls as the customer's role it assumed: " + ", ".join(f"{c} x{n}" for c, n in sorted(as_customer.items())))
@@ -72,7 +77,7 @@ def print_report(r, svc, run, baseline):
             denied_lines.append(line)
             print("  " + line)
         summary["functions"][fn.logical] = {
-            "binary": fn.binary, "initMs": ms, "calls": dict(calls), "asCustomer": dict(as_customer),
+            "binary": fn.binary, "initMs": ms, "invocations": invoked, "calls": dict(calls), "asCustomer": dict(as_customer),
             "unused": [a for a, _ in unused], "denied": [e["action"] for e in denied]}
     with open(os.path.join(r.work, "summary.json"), "w") as f:
         json.dump(summary, f, indent=1)
