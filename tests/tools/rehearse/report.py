@@ -66,6 +66,7 @@ def print_report(r, svc, run, baseline):
             # A function no flow drives is a function the rehearsal does not show: add its flow (flows.py).
             svc.failures.append((fn.logical, "no flow invoked it"))
         print("  calls with its role: " + (", ".join(f"{c} x{n}" for c, n in sorted(calls.items())) or "none"))
+        print("  IAM actions moto authorized for them: " + (", ".join(sorted(allowed)) or "none"))
         if as_customer:
             print("  calls as the customer's role it assumed: " + ", ".join(f"{c} x{n}" for c, n in sorted(as_customer.items())))
         print("  granted, never used: " + (", ".join(f"{a} ({sid})" for a, sid in unused) or "none"))

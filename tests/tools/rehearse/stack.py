@@ -145,15 +145,16 @@ class Stack:
                                     "DomainName": f"{name}.s3.amazonaws.com"}
 
     def _AWS_S3_BucketPolicy(self, logical, p):
-        # Every request here is plain http to moto, standing for https to AWS;
-        # moto judges aws:SecureTransport, so a statement denying insecure
-        # transport would deny every call. Left out, and said so.
+        # moto's S3 applies a bucket policy's statements without their
+        # conditions (a conditioned statement counts as a denial), so the
+        # statement denying insecure transport would refuse every object
+        # call; in AWS every call is https and it refuses none. Left out, and said so.
         statements = [st for st in p["PolicyDocument"]["Statement"]
                       if "aws:SecureTransport" not in json.dumps(st.get("Condition", {}))]
         for st in p["PolicyDocument"]["Statement"]:
             if st not in statements:
                 self.left_out.append(f"{logical}: statement {st.get('Sid', '?')} (aws:SecureTransport false: "
-                                     "the rehearsal reaches moto over http, which stands for https)")
+                                     "moto would apply it unconditionally; every call in AWS is https)")
         policy = dict(p["PolicyDocument"], Statement=statements)
         self.aws["s3"].put_bucket_policy(Bucket=p["Bucket"], Policy=json.dumps(policy))
         self.r.physical[logical] = {"Ref": logical}
