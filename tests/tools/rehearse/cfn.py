@@ -2,6 +2,7 @@
 CloudFormation's intrinsic functions resolved against what the rehearsal
 created (as CloudFormation would at deploy time)."""
 
+import json
 import os
 import re
 
@@ -139,7 +140,6 @@ DYNAMIC = re.compile(r"\{\{resolve:secretsmanager:(arn:[^:]+:secretsmanager:[^:]
 def resolve_dynamic(text, secrets):
     """CloudFormation's dynamic references to Secrets Manager, read from
     `secrets` (a boto3 client) as CloudFormation reads them at deploy time."""
-    import json
 
     def one(m):
         secret_id, json_key, stage, version = m.groups()

@@ -4,7 +4,6 @@ SNS, EventBridge schedule, SQS batch and DynamoDB stream batch."""
 
 import base64
 import json
-import time
 import uuid
 from datetime import datetime, timezone
 
@@ -100,7 +99,3 @@ def matches(pattern, record):
         if not ok:
             return False
     return True
-
-
-def epoch_ms():
-    return int(time.time() * 1000)

@@ -171,6 +171,9 @@ class Rehearsal:
             for m in batch:
                 sqs.delete_message(QueueUrl=self.bus_queue, ReceiptHandle=m["ReceiptHandle"])
 
+    def queue_urls(self):
+        return {p["QueueUrl"] for p in self.resolver.physical.values() if "QueueUrl" in p}
+
     def queue_url(self, arn):
         for p in self.resolver.physical.values():
             if p.get("Arn") == arn and "QueueUrl" in p:
