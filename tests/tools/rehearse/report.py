@@ -47,7 +47,8 @@ def print_report(r, svc, run, baseline):
     for fn in r.functions.values():
         mine = [e for e in records if owner.get(e["key"]) == fn.logical]
         calls = Counter(e["call"] for e in mine if e["kind"] == "call")
-        allowed = {e["action"].lower() for e in mine if e["kind"] == "decision" and e["allowed"]}
+        authorized = {e["action"] for e in mine if e["kind"] == "decision" and e["allowed"]}
+        allowed = {a.lower() for a in authorized}
         denied = [e for e in mine if e["kind"] == "decision" and not e["allowed"]]
         # Refused by a resource's own policy (a bucket policy): no identity decision was denied.
         denied += [{"action": e["call"], "resource": "(its resource's policy)"} for e in mine
@@ -66,7 +67,7 @@ def print_report(r, svc, run, baseline):
             # A function no flow drives is a function the rehearsal does not show: add its flow (flows.py).
             svc.failures.append((fn.logical, "no flow invoked it"))
         print("  calls with its role: " + (", ".join(f"{c} x{n}" for c, n in sorted(calls.items())) or "none"))
-        print("  IAM actions moto authorized for them: " + (", ".join(sorted(allowed)) or "none"))
+        print("  IAM actions moto authorized for them: " + (", ".join(sorted(authorized)) or "none"))
         if as_customer:
             print("  calls as the customer's role it assumed: " + ", ".join(f"{c} x{n}" for c, n in sorted(as_customer.items())))
         print("  granted, never used: " + (", ".join(f"{a} ({sid})" for a, sid in unused) or "none"))
