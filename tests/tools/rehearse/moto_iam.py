@@ -45,7 +45,7 @@ from moto.core.authorization import ActionAuthenticatorMixin  # noqa: E402
 from moto.iam import access_control  # noqa: E402
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app  # noqa: E402
 from urllib.parse import parse_qs, urlparse  # noqa: E402
-from werkzeug.serving import run_simple  # noqa: E402
+from werkzeug.serving import make_server  # noqa: E402
 
 LOCK = threading.Lock()
 # Per request thread: whether an identity policy denied the request.
@@ -285,17 +285,15 @@ def main():
     p.add_argument("--record", required=True)
     args = p.parse_args()
     RECORD = open(args.record, "a", encoding="utf-8")
-    import socket
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    os.environ.setdefault("MOTO_PORT", str(port))
     app = recording(moto_serve.serialize_dynamodb(DomainDispatcherApplication(create_backend_app)))
+    # Port 0: the OS picks a free one, no race with another process.
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler)
+    # moto builds some URLs (SQS queues, presigned links) from it.
+    os.environ["MOTO_PORT"] = str(server.server_port)
     with open(args.port_file + ".tmp", "w") as f:
-        f.write(str(port))
+        f.write(str(server.server_port))
     os.replace(args.port_file + ".tmp", args.port_file)
-    run_simple("127.0.0.1", port, app, threaded=True, request_handler=MotoRequestHandler)
+    server.serve_forever()
 
 
 if __name__ == "__main__":
