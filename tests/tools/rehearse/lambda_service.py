@@ -54,7 +54,10 @@ class LambdaService:
         ms = runtime.init_ms()
         self.init_ms[fn.logical] = ms
         if ms is None:
-            self.failures.append((fn.logical, f"did not reach its first next-invocation request: {runtime.init_error or runtime.process.poll()}"))
+            with open(os.path.join(self.r.work, f"{fn.logical}.log"), "rb") as f:
+                last = (f.read().decode("utf-8", "replace").strip().splitlines() or [""])[-1]
+            why = runtime.init_error or f"exit status {runtime.process.poll()}"
+            self.failures.append((fn.logical, f"did not reach its first next-invocation request ({why}): {last[:500]}"))
         return runtime
 
     def baseline(self, binary):

@@ -223,7 +223,9 @@ def main():
         }
         for fn, binary, env, creds in prepared:
             svc.start(fn, binary, env, creds, standins)
-            r.log(f"  {fn.logical} ({fn.binary}): init {svc.init_ms[fn.logical] or 0:.1f} ms; events: {', '.join(fn.events()) or 'none'}")
+            ms = svc.init_ms[fn.logical]
+            init = f"init {ms:.1f} ms" if ms is not None else "never asked for an event"
+            r.log(f"  {fn.logical} ({fn.binary}): {init}; events: {', '.join(fn.events()) or 'none'}")
         bare = os.path.abspath(os.path.join(args.bin_dir, "examples", "bare_lambda"))
         baseline = svc.baseline(bare) if os.access(bare, os.X_OK) else (None, None)
         if baseline[0] is not None:
