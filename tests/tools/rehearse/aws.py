@@ -1,0 +1,118 @@
+"""boto3 clients on the rehearsal's moto, the customer's side of the flows,
+and CloudFormation's response bucket (a receiver on loopback)."""
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import boto3
+from botocore.config import Config
+
+ADMIN_POLICY = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
+
+
+def client(endpoint, region, service, key, secret, token=None, account=None):
+    c = boto3.client(service, endpoint_url=endpoint, region_name=region, aws_access_key_id=key,
+                     aws_secret_access_key=secret, aws_session_token=token,
+                     config=Config(retries={"max_attempts": 2, "mode": "standard"}))
+    if account:
+        # moto's way to act in another account (during the setup window only).
+        c.meta.events.register("before-sign.*.*", lambda request, **_: request.headers.add_header("x-moto-account-id", account))
+    return c
+
+
+def admin_user(make, name):
+    """An IAM user allowed everything, and its key: the identity a side of
+    the rehearsal signs with once moto enforces IAM."""
+    iam = make("iam")
+    iam.create_user(UserName=name)
+    iam.put_user_policy(UserName=name, PolicyName="everything", PolicyDocument=ADMIN_POLICY)
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    return key["AccessKeyId"], key["SecretAccessKey"]
+
+
+class Customer:
+    """The customer's AWS account: its own administrator creates the role
+    or the stack and publishes what CloudFormation would."""
+
+    def __init__(self, endpoint, region, account, keys):
+        self.account = account
+        self.make = lambda service: client(endpoint, region, service, *keys)
+
+    def create_role(self, conn, name):
+        iam = self.make("iam")
+        role = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(conn["trustPolicy"]))["Role"]
+        for policy in conn["policies"]:
+            created = iam.create_policy(PolicyName=f"{name}-{policy['name']}", PolicyDocument=json.dumps(policy["document"]))
+            iam.attach_role_policy(RoleName=name, PolicyArn=created["Policy"]["Arn"])
+        return role["Arn"]
+
+    def create_stack(self, template, name):
+        """The stack without its custom resource (moto cannot call one): the
+        rehearsal publishes the custom resource's request itself."""
+        body = dict(template, Resources={k: v for k, v in template["Resources"].items()
+                                         if not v["Type"].startswith("Custom::")})
+        cfn = self.make("cloudformation")
+        stack_id = cfn.create_stack(StackName=name, TemplateBody=json.dumps(body),
+                                    Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"])["StackId"]
+        cfn.get_waiter("stack_create_complete").wait(StackName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+        outputs = {o["OutputKey"]: o["OutputValue"] for o in cfn.describe_stacks(StackName=name)["Stacks"][0].get("Outputs", [])}
+        return stack_id, outputs["RoleArn"]
+
+    def drop_an_action(self, role_arn):
+        """A new default version of the role's first managed policy without
+        the last action of its first statement: the role lacks one action."""
+        iam = self.make("iam")
+        name = role_arn.rsplit("/", 1)[-1]
+        arn = iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"][0]["PolicyArn"]
+        version = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
+        doc = iam.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]["Document"]
+        doc = json.loads(doc) if isinstance(doc, str) else doc
+        first = doc["Statement"][0]
+        actions = first["Action"] if isinstance(first["Action"], list) else [first["Action"]]
+        if len(actions) > 1:
+            first["Action"] = actions[:-1]
+        else:
+            doc["Statement"] = doc["Statement"][1:]
+        iam.create_policy_version(PolicyArn=arn, PolicyDocument=json.dumps(doc), SetAsDefault=True)
+
+    def publish(self, topic_arn, request):
+        self.make("sns").publish(TopicArn=topic_arn, Message=json.dumps(request),
+                                 Subject="AWS CloudFormation custom resource request")
+
+
+class Receiver:
+    """Stands for CloudFormation's response bucket: takes the PUT of each
+    custom resource's answer (one path per connection)."""
+
+    def __init__(self):
+        self.answers = {}
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_PUT(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                try:
+                    receiver.answers[self.path.rsplit("/", 1)[-1]] = json.loads(body)
+                except ValueError:
+                    receiver.answers[self.path.rsplit("/", 1)[-1]] = {"unparsable": body.decode("utf-8", "replace")}
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def url(self, cid):
+        return f"http://127.0.0.1:{self.server.server_address[1]}/cloudformation-response/{cid}"
+
+    def answer(self, cid, wait_s=5):
+        end = time.monotonic() + wait_s
+        while cid not in self.answers and time.monotonic() < end:
+            time.sleep(0.05)
+        return self.answers.get(cid)

@@ -1,0 +1,211 @@
+"""What Lambda, API Gateway and the event source mappings do for the stack,
+done by the rehearsal: start each function's binary with its environment
+and its role's credentials, and hand it the events the template wires."""
+
+import json
+import os
+import time
+
+import events
+from runtime_api import Runtime
+
+# Lambda's own variables for a provided.al2023 function (the reserved ones
+# a custom runtime sees), beside the template's.
+LAMBDA_ENV = {
+    "_HANDLER": "bootstrap", "LAMBDA_TASK_ROOT": "/var/task", "LAMBDA_RUNTIME_DIR": "/var/runtime",
+    "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST", "AWS_EXECUTION_ENV": "AWS_Lambda_provided.al2023",
+    "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand", "TZ": ":UTC", "LANG": "en_US.UTF-8",
+    "PATH": "/usr/local/bin:/usr/bin/:/bin:/opt/bin",
+}
+
+
+class LambdaService:
+    def __init__(self, rehearsal):
+        self.r = rehearsal
+        self.runtimes = {}  # logical id -> Runtime
+        self.init_ms = {}
+        self.failures = []  # (function, what)
+        self.stream_iterators = {}
+
+    def lambda_env(self, fn, name, creds):
+        env = dict(LAMBDA_ENV)
+        env.update({
+            "AWS_REGION": self.r.region, "AWS_DEFAULT_REGION": self.r.region,
+            "AWS_LAMBDA_FUNCTION_NAME": name, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory if fn else 128),
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{name}", "AWS_LAMBDA_LOG_STREAM_NAME": "rehearsal",
+        })
+        if fn is not None and fn.log_format == "JSON":
+            env["AWS_LAMBDA_LOG_FORMAT"] = "JSON"
+        if creds:
+            env.update({"AWS_ACCESS_KEY_ID": creds["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": creds["SecretAccessKey"],
+                        "AWS_SESSION_TOKEN": creds["SessionToken"]})
+        return env
+
+    def start(self, fn, binary, template_env, creds, standins):
+        """Starts the function's process, waits for its first next-invocation request."""
+        name = self.r.resolver.physical[fn.logical]["Ref"]
+        arn = self.r.resolver.physical[fn.logical]["Arn"]
+        env = self.lambda_env(fn, name, creds)
+        env.update(standins)
+        env.update(template_env)  # the template's own variables win over everything
+        runtime = Runtime(fn.logical, arn, fn.timeout)
+        runtime.start(binary, env, os.path.join(self.r.work, f"{fn.logical}.log"))
+        self.runtimes[fn.logical] = runtime
+        ms = runtime.init_ms()
+        self.init_ms[fn.logical] = ms
+        if ms is None:
+            with open(os.path.join(self.r.work, f"{fn.logical}.log"), "rb") as f:
+                last = (f.read().decode("utf-8", "replace").strip().splitlines() or [""])[-1]
+            why = runtime.init_error or f"exit status {runtime.process.poll()}"
+            self.failures.append((fn.logical, f"did not reach its first next-invocation request ({why}): {last[:500]}"))
+        return runtime
+
+    def baseline(self, binary):
+        """A bare lambda_runtime binary answering one event: init time."""
+        runtime = Runtime("bare_lambda", "arn:aws:lambda:us-east-1:123456789012:function:bare", 10)
+        runtime.start(binary, self.lambda_env(None, "bare", None), os.path.join(self.r.work, "bare_lambda.log"))
+        ms = runtime.init_ms()
+        outcome = runtime.invoke({"hello": "rehearsal"}, 10)
+        runtime.stop()
+        return ms, outcome
+
+    def invoke(self, logical, event, wait_s=None):
+        outcome = self.runtimes[logical].invoke(event, wait_s)
+        self.r.log(f"    {logical}: {outcome.kind} {str(outcome.body)[:3000 if self.r.verbose else 300]}")
+        return outcome
+
+    # --- HTTP API and function URLs -----------------------------------------
+
+    def route(self, method, path):
+        """The function and route API Gateway picks: the most specific path,
+        a method before ANY."""
+        plain = path.split("?", 1)[0]
+        found = []
+        for fn in self.r.functions.values():
+            for route in fn.routes:
+                params = route.match(method, plain)
+                if params is not None:
+                    found.append(("+}" in route.path, route.method == "ANY", -len(route.path), fn, route, params))
+        if not found:
+            raise AssertionError(f"no route of the HTTP API takes {method} {plain}")
+        found.sort(key=lambda f: f[:3])
+        return found[0][3:]
+
+    def http(self, method, path, body=None, claims=None, headers=None):
+        fn, route, params = self.route(method, path)
+        event = events.http_v2(route.key, method, path, params, body, headers or {},
+                               claims if route.authorized else None, self.r.account,
+                               "rehearsal.execute-api.us-east-1.amazonaws.com")
+        return self._http_answer(fn.logical, event, f"{method} {path}")
+
+    def function_url(self, logical, method, path, body, headers):
+        event = events.http_v2("$default", method, path, None, body, headers, None, self.r.account,
+                               "rehearsal.lambda-url.us-east-1.on.aws")
+        return self._http_answer(logical, event, f"{method} {path} (function URL)")
+
+    def _http_answer(self, logical, event, what):
+        outcome = self.invoke(logical, event)
+        if outcome.kind != "response":
+            return logical, 502, outcome.body, {}
+        answer = outcome.json() or {}
+        body = answer.get("body") or ""
+        if answer.get("isBase64Encoded"):
+            import base64
+            body = base64.b64decode(body).decode("utf-8", "replace")
+        try:
+            parsed = json.loads(body) if body else None
+        except ValueError:
+            parsed = body
+        return logical, answer.get("statusCode"), parsed, answer.get("headers", {})
+
+    # --- SNS, schedules, queues, streams ------------------------------------
+
+    def deliver_topic(self, topic_logical, wait_s=10):
+        """Notifications on the topic (through the rehearsal's subscription)
+        handed to each function subscribed to it; their outcomes."""
+        tap = self.r.taps[topic_logical]
+        sqs = self.r.admin("sqs")
+        end, got = time.monotonic() + wait_s, []
+        while not got and time.monotonic() < end:
+            got = sqs.receive_message(QueueUrl=tap["url"], MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+        outcomes = []
+        for m in got:
+            sqs.delete_message(QueueUrl=tap["url"], ReceiptHandle=m["ReceiptHandle"])
+            notification = json.loads(m["Body"])
+            for fn in self.r.functions.values():
+                if topic_logical in fn.topics:
+                    outcomes.append((fn.logical, self.invoke(fn.logical, events.sns(notification, tap["subscription"]))))
+        return outcomes
+
+    def fire_schedule(self, rule_logical):
+        rule_arn = f"arn:aws:events:{self.r.region}:{self.r.account}:rule/{self.r.resolver.physical[rule_logical]['Ref']}"
+        for fn in self.r.functions.values():
+            if rule_logical in fn.schedules:
+                return fn.logical, self.invoke(fn.logical, events.schedule(rule_arn, self.r.account, self.r.region))
+        raise AssertionError(f"no function on {rule_logical}")
+
+    def drain_queues(self, rounds=20):
+        """Each SQS event source mapping: batches of BatchSize until the queue
+        is empty; with ReportBatchItemFailures, the failed items stay, the
+        rest are deleted (as Lambda does). Answers the batches handed over."""
+        sqs, handed = self.r.admin("sqs"), []
+        for fn in self.r.functions.values():
+            for mapping, p in fn.queues:
+                props = self.r.resolver.value(p)
+                url = self.r.queue_url(props["EventSourceArn"])
+                size = int(props.get("BatchSize", 10))
+                partial = "ReportBatchItemFailures" in props.get("FunctionResponseTypes", [])
+                for _ in range(rounds):
+                    got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=min(size, 10), WaitTimeSeconds=0,
+                                              AttributeNames=["All"]).get("Messages", [])
+                    if not got:
+                        break
+                    outcome = self.invoke(fn.logical, events.sqs(got, props["EventSourceArn"], self.r.region))
+                    failed = set()
+                    if outcome.kind == "response" and partial:
+                        failed = {f["itemIdentifier"] for f in (outcome.json() or {}).get("batchItemFailures", [])}
+                    if outcome.kind != "response":
+                        failed = {m["MessageId"] for m in got}
+                    for m in got:
+                        if m["MessageId"] not in failed:
+                            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+                    # The failed ones come back after the visibility timeout,
+                    # past the rehearsal's end: reported, not received again.
+                    handed.append((fn.logical, len(got), failed, outcome))
+        return handed
+
+    def drain_streams(self):
+        """Each stream event source mapping: the new records (from
+        TRIM_HORIZON the first time), filtered by its FilterCriteria, in
+        batches of BatchSize."""
+        streams, handed = self.r.admin("dynamodbstreams"), []
+        for fn in self.r.functions.values():
+            for mapping, p in fn.streams:
+                props = self.r.resolver.value(p)
+                arn = props["EventSourceArn"]
+                patterns = [json.loads(f["Pattern"]) for f in props.get("FilterCriteria", {}).get("Filters", [])]
+                records = []
+                for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+                    key = (mapping, shard["ShardId"])
+                    it = self.stream_iterators.get(key) or streams.get_shard_iterator(
+                        StreamArn=arn, ShardId=shard["ShardId"],
+                        ShardIteratorType=props.get("StartingPosition", "TRIM_HORIZON"))["ShardIterator"]
+                    while it:
+                        out = streams.get_records(ShardIterator=it)
+                        records += out["Records"]
+                        self.stream_iterators[key] = out.get("NextShardIterator") or it
+                        if not out["Records"]:
+                            break
+                        it = out.get("NextShardIterator")
+                shaped = events.stream(records, arn, self.r.region)["Records"]
+                kept = [r for r in shaped if not patterns or any(events.matches(pt, r) for pt in patterns)]
+                size = int(props.get("BatchSize", 100))
+                for i in range(0, len(kept), size):
+                    batch = kept[i:i + size]
+                    outcome = self.invoke(fn.logical, {"Records": batch})
+                    handed.append((fn.logical, len(batch), outcome))
+        return handed
+
+    def stop(self):
+        for runtime in self.runtimes.values():
+            runtime.stop()

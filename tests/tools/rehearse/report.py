@@ -1,0 +1,96 @@
+"""The rehearsal's printout, per function, from moto's record of every call
+and every IAM decision (moto_iam.py): the calls it made with its role, the
+calls it made as the customer's role it assumed, its role's grants no call
+used, and every AccessDenied."""
+
+import fnmatch
+import json
+import os
+import re
+from collections import Counter
+
+
+def load(path):
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def grants(resolver, fn, template):
+    """(action, Sid) the template's own policies grant the function's role
+    (SAM names them <Role>Policy<N>); the policies SAM adds for Lambda's own
+    use (destinations, by name) and the AWS managed policies it attaches
+    (logs, X-Ray, event source polling): Lambda calls with those, not the code."""
+    role = resolver.value(template["Resources"][fn.role]["Properties"])
+    out, sams = [], []
+    for policy in role.get("Policies", []):
+        if not re.fullmatch(re.escape(fn.role) + r"Policy\d+", policy["PolicyName"]):
+            sams.append(policy["PolicyName"])
+            continue
+        for st in policy["PolicyDocument"]["Statement"]:
+            if st.get("Effect") != "Allow":
+                continue
+            actions = st.get("Action", [])
+            for a in [actions] if isinstance(actions, str) else actions:
+                out.append((a, st.get("Sid", "")))
+    return out, sams + [a.rsplit("/", 1)[-1] for a in role.get("ManagedPolicyArns", [])]
+
+
+def print_report(r, svc, run, baseline):
+    records = load(r.records)
+    owner = dict(r.keys)  # access key -> function
+    assumed = {}  # access key issued by a function's AssumeRole -> function
+    for e in records:
+        if e["kind"] == "call" and e["call"] == "sts:AssumeRole" and e["key"] in owner and e.get("issued"):
+            assumed[e["issued"]] = owner[e["key"]]
+    denied_lines, summary = [], {"functions": {}, "baselineInitMs": baseline[0]}
+    print("\n=== per function")
+    for fn in r.functions.values():
+        mine = [e for e in records if owner.get(e["key"]) == fn.logical]
+        calls = Counter(e["call"] for e in mine if e["kind"] == "call")
+        authorized = {e["action"] for e in mine if e["kind"] == "decision" and e["allowed"]}
+        allowed = {a.lower() for a in authorized}
+        denied = [e for e in mine if e["kind"] == "decision" and not e["allowed"]]
+        # Refused by a resource's own policy (a bucket policy): no identity decision was denied.
+        denied += [{"action": e["call"], "resource": "(its resource's policy)"} for e in mine
+                   if e["kind"] == "call" and e["status"] == 403 and not e.get("deniedByIdentity")
+                   and e.get("error") in (None, "AccessDenied", "AccessDeniedException")]
+        theirs = [e for e in records if assumed.get(e["key"]) == fn.logical and e["kind"] == "call"]
+        as_customer = Counter(e["call"] + (f" ({e['error']})" if e.get("error") else "") for e in theirs)
+        granted, managed = grants(r.resolver, fn, r.template)
+        unused = [(a, sid) for a, sid in granted if not any(fnmatch.fnmatch(x, a.lower()) for x in allowed)]
+        ms = svc.init_ms.get(fn.logical)
+        print(f"\n{fn.logical} ({fn.binary}; events: {', '.join(fn.events()) or 'none'})")
+        runtime = svc.runtimes.get(fn.logical)
+        invoked = len(runtime.results) if runtime else 0
+        print(f"  init: {'%.1f ms' % ms if ms is not None else 'never asked for an event'}; invocations: {invoked}")
+        if not invoked:
+            # A function no flow drives is a function the rehearsal does not show: add its flow (flows.py).
+            svc.failures.append((fn.logical, "no flow invoked it"))
+        print("  calls with its role: " + (", ".join(f"{c} x{n}" for c, n in sorted(calls.items())) or "none"))
+        print("  IAM actions moto authorized for them: " + (", ".join(sorted(authorized)) or "none"))
+        if as_customer:
+            print("  calls as the customer's role it assumed: " + ", ".join(f"{c} x{n}" for c, n in sorted(as_customer.items())))
+        print("  granted, never used: " + (", ".join(f"{a} ({sid})" for a, sid in unused) or "none"))
+        if managed:
+            print("  Lambda's own (SAM's destination policies, AWS managed policies; not the code's, not judged): "
+                  + ", ".join(managed))
+        for e in denied:
+            line = f"DENIED {fn.logical} ({fn.binary}): {e['action']} on {e['resource']}"
+            denied_lines.append(line)
+            print("  " + line)
+        summary["functions"][fn.logical] = {
+            "binary": fn.binary, "initMs": ms, "invocations": invoked, "calls": dict(calls), "asCustomer": dict(as_customer),
+            "unused": [a for a, _ in unused], "denied": [e["action"] for e in denied]}
+    with open(os.path.join(r.work, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=1)
+    print("\n=== outcome")
+    for fn, what in svc.failures:
+        print(f"FAILED {fn}: {what}")
+    for flow, what in run.failed:
+        print(f"FAILED flow {flow}: {what}")
+    for line in denied_lines:
+        print(line)
+    ok = not (svc.failures or run.failed or denied_lines)
+    print(f"rehearsal {'passed' if ok else 'FAILED'}: {len(run.passed)} checks passed, {len(run.failed)} failed, "
+          f"{len(denied_lines)} denied calls (logs: {r.work})")
+    return 0 if ok else 1

@@ -1,0 +1,66 @@
+"""A permission a flow needs, taken out of a copy of template.yaml, makes
+the rehearsal fail naming the function and the action (scripts/test runs
+this with pytest after scripts/rehearse itself has passed).
+
+Each case really rehearses the mutated copy: scripts/rehearse --template."""
+
+import copy
+import json
+import os
+import re
+import subprocess
+
+import pytest
+from cfnlint.decode import decode
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
+
+# (function, statement Sid, action): one grant each flow needs.
+NEEDED = [
+    ("RecheckFunction", "QueueJobs", "sqs:SendMessage"),
+    ("DispatcherFunction", "PutEvents", "events:PutEvents"),
+    ("CallbackFunction", "AssumeCustomerRoles", "sts:AssumeRole"),
+    ("RecheckWorkerFunction", "UploadConnectionTemplates", "s3:PutObject"),
+]
+
+
+def without(template, function, sid, action):
+    """The template with `action` taken out of the function's statement `sid`
+    (the statement goes when it held nothing else)."""
+    t = copy.deepcopy(template)
+    statements = t["Resources"][function]["Properties"]["Policies"][0]["Statement"]
+    for st in list(statements):
+        if st.get("Sid") != sid:
+            continue
+        actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+        assert action in actions, f"{function}'s {sid} does not grant {action}"
+        rest = [a for a in actions if a != action]
+        if rest:
+            st["Action"] = rest
+        else:
+            statements.remove(st)
+        return t
+    raise AssertionError(f"{function} has no statement {sid}")
+
+
+@pytest.fixture(scope="module")
+def template():
+    decoded, problems = decode(os.path.join(ROOT, "template.yaml"))
+    assert not problems, problems
+    return json.loads(json.dumps(decoded))
+
+
+@pytest.mark.parametrize("function,sid,action", NEEDED)
+def test_a_needed_permission_removed_fails_the_rehearsal_naming_it(template, function, sid, action):
+    work = os.path.join(ROOT, "target", "rehearse-mutations", function)
+    os.makedirs(work, exist_ok=True)
+    path = os.path.join(work, "template.json")
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(without(template, function, sid, action), f)
+    run = subprocess.run([os.path.join(ROOT, "scripts", "rehearse"), "--template", path, "--work", work],
+                         cwd=ROOT, capture_output=True, text=True, timeout=600)
+    out = run.stdout + run.stderr
+    denied = [line for line in out.splitlines() if line.startswith("DENIED ")]
+    print("\n".join(denied))
+    assert run.returncode == 1, out[-3000:]
+    assert any(re.match(rf"DENIED {function} \([^)]*\): {re.escape(action)} on ", line) for line in denied), out[-3000:]
