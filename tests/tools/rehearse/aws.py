@@ -84,10 +84,14 @@ class Customer:
 
 class Receiver:
     """Stands for CloudFormation's response bucket: takes the PUT of each
-    custom resource's answer (one path per connection)."""
+    custom resource's answer (one path per connection). And for a partner's
+    webhook endpoint: records each POST (headers and body) and answers the
+    first attempt of each message 500, the next ones 204, so a retry goes
+    through the attempt queue."""
 
     def __init__(self):
         self.answers = {}
+        self.posts = []  # (headers, body)
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -104,12 +108,27 @@ class Receiver:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                first = not any(h.get("webhook-id") == headers.get("webhook-id") for h, _ in receiver.posts)
+                receiver.posts.append((headers, body))
+                self.send_response(500 if first else 204)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def url(self, cid):
         return f"http://127.0.0.1:{self.server.server_address[1]}/cloudformation-response/{cid}"
+
+    def authority(self):
+        return f"127.0.0.1:{self.server.server_address[1]}"
+
+    def webhook_url(self):
+        return f"http://{self.authority()}/webhook"
 
     def answer(self, cid, wait_s=5):
         end = time.monotonic() + wait_s

@@ -10,6 +10,8 @@ import time
 import uuid
 
 CLAIMS = {"sub": "rehearsal-user", "org": "org-rehearsal", "accounts": "[act-rehearsal1 act-rehearsal2]"}
+# Webhooks are the tenant's as a whole: managed with a token for every account.
+EVERY_ACCOUNT = {**CLAIMS, "accounts": "*"}
 
 
 class Flows:
@@ -26,14 +28,15 @@ class Flows:
             self.r.log(f"  FAILED {flow}: {what}")
         return ok
 
-    def api(self, method, path, body=None, headers=None):
-        fn, status, answer, _ = self.svc.http(method, path, body, CLAIMS, headers)
+    def api(self, method, path, body=None, headers=None, claims=CLAIMS):
+        fn, status, answer, _ = self.svc.http(method, path, body, claims, headers)
         return status, answer
 
     def run(self):
         self.r.log("--- flows")
         status, _ = self.api("GET", "/health")
         self.check("GET /health", status == 200, f"status {status}")
+        hook = self.guarded(self.webhook)
         manual = self.guarded(self.manual_connect)
         automatic = self.guarded(self.automatic_connect)
         self.guarded(self.listing, [c for c in (manual, automatic) if c])
@@ -51,6 +54,8 @@ class Flows:
             self.guarded(self.stack_deleted, automatic)
         self.guarded(self.relay)
         self.guarded(self.dispatch)
+        if hook:
+            self.guarded(self.webhook_deliveries, hook)
 
     def guarded(self, flow, *args):
         """A flow that raises (an answer not shaped as documented) fails; the rest still run."""
@@ -215,6 +220,49 @@ class Flows:
                 "x-spot-relay-timestamp": ts, "x-spot-relay-signature": "0" * 64})
             self.check("relay intake refuses a bad signature (401)", status == 401, f"status {status}: {answer}")
 
+    # --- a partner's webhook ----------------------------------------------------
+
+    def webhook(self):
+        """Registered before anything changes, so every event is fanned out to it."""
+        status, hook = self.api("POST", "/v1/webhooks", {"url": self.r.receiver.webhook_url()}, claims=EVERY_ACCOUNT)
+        ok = status == 201 and str(hook.get("secret", "")).startswith("whsec_")
+        if not self.check("register a webhook (POST /v1/webhooks)", ok, f"status {status}: {hook}"):
+            return None
+        return hook
+
+    def webhook_deliveries(self, hook):
+        """The dispatcher's fan-out wrote deliveries; the stream hands them to
+        it again and it queues their attempts; the attempt queue's batches
+        send them (the receiver refuses each first attempt, so each goes
+        round the queue again, delayed)."""
+        for round_ in range(3):
+            self.svc.drain_streams()
+            self.svc.drain_queues()
+            if round_ == 0:
+                time.sleep(7)  # the first retry's delay: 5 s, drawn 4 to 6
+        from standardwebhooks import Webhook  # the spec's own package, as partners verify
+
+        posts = self.r.receiver.posts
+        ids = {h.get("webhook-id") for h, _ in posts}
+        verified = 0
+        for headers, body in posts:
+            try:
+                Webhook(hook["secret"]).verify(body, headers)
+                verified += 1
+            except Exception as e:  # noqa: BLE001 - reported as the check's failure
+                self.check("webhook signature verifies", False, f"{type(e).__name__}: {e}")
+        self.check("webhook deliveries signed as Standard Webhooks", posts and verified == len(posts),
+                   f"{verified} of {len(posts)} verified")
+        types = {json.loads(b).get("type") for _, b in posts}
+        self.check("webhook got the connect and the disconnect", {"connection.connected",
+                   "connection.disconnected"} <= types, f"types {sorted(types)}")
+        status, page = self.api("GET", f"/v1/webhooks/{hook['id']}/deliveries", claims=EVERY_ACCOUNT)
+        items = page.get("items", []) if isinstance(page, dict) else []
+        done = [d for d in items if d.get("state") == "succeeded" and d.get("attempts") == 2]
+        self.check("each delivery succeeded on its second attempt (GET .../deliveries)",
+                   status == 200 and items and len(done) == len(items) == len(ids),
+                   f"status {status}: {json.dumps(items)[:600]}")
+
     # --- the table's stream to the dispatcher ---------------------------------
 
     def dispatch(self):
@@ -224,6 +272,8 @@ class Flows:
         delivered = 0
         for fn, n, outcome in handed:
             got = (outcome.json() or {}).get("delivered") if outcome.kind == "response" else None
+            # Every record of these batches is an outbox item: the webhook
+            # deliveries the dispatcher writes come with the next drain.
             self.check(f"stream batch of {n} -> {fn}", got == n, f"{outcome}")
             delivered += got or 0
         self.check("outbox records reached the dispatcher", delivered > 0, f"{handed}")

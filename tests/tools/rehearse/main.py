@@ -220,6 +220,8 @@ def main():
             "AWS_ENDPOINT_URL": r.endpoint,
             # CloudFormation's response bucket is the rehearsal's receiver on loopback.
             "ACCOUNT_CONNECT_CALLBACK_RESPONSE_HOSTS": "127.0.0.1",
+            # So is the partner's webhook endpoint (plain http, on loopback).
+            "ACCOUNT_CONNECT_WEBHOOK_ALLOW_HOSTS": r.receiver.authority(),
         }
         for fn, binary, env, creds in prepared:
             svc.start(fn, binary, env, creds, standins)
