@@ -22,7 +22,7 @@ pub(crate) async fn sdk() -> aws_config::SdkConfig {
 
 /// A fresh bus, a rule on it matching every event and an SQS queue as the
 /// rule's target: the bus name and the queue URL.
-async fn bus_to_queue() -> (String, String) {
+pub(crate) async fn bus_to_queue() -> (String, String) {
     bus_named_to_queue(format!("bus-{}", account_connect::ids::random_token(6))).await
 }
 
@@ -92,7 +92,7 @@ pub(crate) async fn take_messages(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<a
 
 /// The EventBridge envelopes on the queue, waiting up to `wait` for
 /// `want` of them (then reading until the queue is quiet).
-async fn received(url: &str, want: usize, wait: Duration) -> Vec<Value> {
+pub(crate) async fn received(url: &str, want: usize, wait: Duration) -> Vec<Value> {
     let sqs = aws_sdk_sqs::Client::new(&sdk().await);
     let deadline = Instant::now() + wait;
     let mut out = Vec::new();

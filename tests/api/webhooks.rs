@@ -266,3 +266,52 @@ async fn a_restricted_token_manages_no_webhooks() {
     assert_eq!(app.get_webhook(&full, id).await.0, 404);
     assert_eq!(app.delete_webhook(&full, "not-an-id").await.0, 404);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_endpoint_failing_for_five_days_is_disabled_and_announced() {
+    let rx = Receiver::start(Behaviour::FailFirst(usize::MAX)).await;
+    let (bus, queue) = crate::events::bus_to_queue().await;
+    let config = Config {
+        event_bus: Some(bus),
+        ..allowing(&[&rx.authority])
+    };
+    let (app, state) = running(config).await;
+    let clock = state.connections.clock();
+    let token = common::token("org-a", None);
+    let hook = webhook(&app, &token, json!({"url": rx.url})).await;
+    let id = hook["id"].as_str().unwrap();
+    app.test_webhook(&token, id).await;
+    deliveries_after(&app, &token, id, 1).await;
+    let (_, failing) = app.get_webhook(&token, id).await;
+    assert_eq!((failing["state"].as_str(), failing["consecutiveFailures"].as_u64()), (Some("active"), Some(1)));
+    assert!(failing["failingSince"].is_string(), "{failing}");
+
+    // Five days on, the next attempt fails too: the endpoint is disabled.
+    clock.advance(5 * 24 * 3600 + 10);
+    let mut disabled = Value::Null;
+    for _ in 0..200 {
+        disabled = app.get_webhook(&token, id).await.1;
+        if disabled["state"] == "disabled" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(disabled["state"], "disabled", "{disabled}");
+    let log = app.webhook_deliveries(&token, id, "").await.1["items"].as_array().unwrap().clone();
+    assert_eq!(log[1]["attempts"], 2, "the test event's second attempt: {log:#?}");
+    let line = log
+        .iter()
+        .find(|d| d["eventType"] == "webhook.disabled")
+        .unwrap_or_else(|| panic!("no webhook.disabled line: {log:#?}"));
+    assert!(line["error"].as_str().unwrap().contains("2 failed attempts in a row"), "{line}");
+    let on_bus = crate::events::received(&queue, 1, Duration::from_secs(10)).await;
+    let announced: Vec<&Value> = on_bus.iter().filter(|e| e["detail-type"] == "webhook.disabled").collect();
+    assert_eq!(announced.len(), 1, "{on_bus:#?}");
+    assert_eq!(announced[0]["detail"]["data"]["webhookId"], hook["id"]);
+    // Nothing more is sent to it, and a test is refused.
+    let sent = rx.got().len();
+    assert_eq!(app.test_webhook(&token, id).await.0, 409);
+    clock.advance(3600);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(rx.got().len(), sent);
+}
