@@ -107,15 +107,6 @@ impl OutboxItem {
             (None, None) => None,
         }
     }
-
-    /// The event types this item is delivered as, in order.
-    pub fn types(&self) -> Vec<ChangeType> {
-        let mut out = vec![self.kind];
-        if self.member.is_some() && self.kind != ChangeType::MemberChanged {
-            out.push(ChangeType::MemberChanged);
-        }
-        out
-    }
 }
 
 #[cfg(test)]

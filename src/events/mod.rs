@@ -21,7 +21,8 @@ mod payload;
 
 pub use attempts::AttemptQueue;
 pub use eventbridge::{EventBridge, PublishError};
-pub use payload::{MemberPayload, Payload, Rendered};
+pub use payload::{MemberPayload, Payload};
+use payload::Rendered;
 
 use crate::clock::Clock;
 use crate::config::Config;

@@ -14,7 +14,6 @@ pub use error::WebhookError;
 pub use send::{sign, Sender, UrlRefused, ATTEMPT_TIMEOUT};
 
 use crate::clock::{iso, Clock};
-use crate::config::Config;
 use crate::connections::cursor::{Binding, Cursors};
 use crate::connections::{ClientPage, Deps, DEFAULT_PAGE};
 use crate::domain::{
@@ -51,7 +50,6 @@ pub struct AttemptOutcome {
 #[derive(Clone)]
 pub struct WebhookService {
     store: DynStore,
-    config: Arc<Config>,
     cursors: Arc<Cursors>,
     clock: Clock,
     sender: Sender,
@@ -61,7 +59,6 @@ impl WebhookService {
     pub fn new(deps: &Deps) -> Self {
         WebhookService {
             store: deps.store.clone(),
-            config: deps.config.clone(),
             cursors: deps.cursors.clone(),
             clock: deps.clock.clone(),
             sender: Sender::new(deps.config.webhook_allow_hosts.clone()),
@@ -320,11 +317,6 @@ impl WebhookService {
         );
         d.version = 1;
         self.store.enqueue_delivery(&d).await.map(|_| ())
-    }
-
-    /// The configuration the service was built with.
-    pub fn config(&self) -> &Config {
-        &self.config
     }
 }
 
