@@ -73,7 +73,7 @@ pub struct Config {
     /// The SQS queue the enumerator fills and the workers drain.
     pub recheck_queue_url: Option<String>,
     /// The EventBridge bus (name or ARN) state-change events are put on;
-    /// unset, none are published (the outbox keeps them).
+    /// unset, none are published and events go to webhooks only.
     pub event_bus: Option<String>,
     /// The events' `Source`.
     pub event_source: String,
