@@ -1,10 +1,10 @@
 //! The dispatcher function's events: a batch of DynamoDB stream records, or
 //! a batch of webhook attempts from SQS. The stream's event source mapping
 //! passes only inserted outbox items and webhook deliveries (its filters);
-//! any other record is skipped here too. A stream batch that fails is retried whole by Lambda
-//! (then split, then sent to the on-failure queue), so an event may be
-//! delivered twice, never lost while the stream keeps it. An SQS batch
-//! answers the messages that failed (`batchItemFailures`).
+//! any other record is skipped here too. A stream batch that fails is
+//! retried whole by Lambda (then split, then sent to the on-failure queue),
+//! so an event may be delivered twice, never lost while the stream keeps
+//! it. An SQS batch answers the messages that failed (`batchItemFailures`).
 
 use super::{DispatchError, Dispatcher};
 use crate::domain::{Delivery, OutboxItem};
