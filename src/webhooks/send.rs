@@ -16,6 +16,7 @@ use hyper_util::rt::TokioExecutor;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -78,6 +79,12 @@ pub struct Sent {
 #[derive(Clone)]
 pub struct Sender {
     allowed_hosts: Vec<String>,
+    /// Built on first send: loading the system's roots costs a cold start
+    /// milliseconds that a process which never sends should not pay.
+    clients: Arc<OnceLock<Clients>>,
+}
+
+struct Clients {
     guarded: HttpClient<PublicResolver>,
     open: HttpClient<GaiResolver>,
 }
@@ -94,6 +101,12 @@ impl Sender {
     pub fn new(allowed_hosts: Vec<String>) -> Self {
         Sender {
             allowed_hosts,
+            clients: Arc::default(),
+        }
+    }
+
+    fn clients(&self) -> &Clients {
+        self.clients.get_or_init(|| Clients {
             guarded: Client::builder(TokioExecutor::new()).build(
                 crate::automatic::responder::tls_builder()
                     .https_only()
@@ -106,7 +119,7 @@ impl Sender {
                     .enable_http1()
                     .wrap_connector(tcp(GaiResolver::new())),
             ),
-        }
+        })
     }
 
     fn allowed(&self, url: &WebhookUrl) -> bool {
@@ -178,9 +191,9 @@ impl Sender {
         };
         let exchange = async {
             if allowed {
-                self.open.request(request).await
+                self.clients().open.request(request).await
             } else {
-                self.guarded.request(request).await
+                self.clients().guarded.request(request).await
             }
         };
         // The status is all that is read: the body is dropped unread.
