@@ -310,7 +310,9 @@ impl From<crate::webhooks::WebhookError> for ApiError {
             }
             E::TooMany => ApiError::conflict("too_many_webhooks", message),
             E::Disabled => ApiError::conflict("webhook_disabled", message),
-            E::InvalidCursor(_) | E::Store(StoreError::OutsideQuery) => ApiError::bad_request("invalid_cursor", message),
+            E::InvalidCursor(_) | E::Store(StoreError::OutsideQuery) => {
+                ApiError::bad_request("invalid_cursor", message)
+            }
             E::Store(StoreError::Unavailable(m)) => {
                 tracing::warn!(reason = %m, "store unavailable");
                 ApiError::unavailable("the database cannot be reached; retry shortly")

@@ -63,7 +63,11 @@ pub struct WebhookView {
 fn hook_view(h: Webhook, show_secret: bool, now: i64) -> WebhookView {
     WebhookView {
         secret: show_secret.then(|| h.secret.expose().to_owned()),
-        previous_secret_expires_at: h.old_secret.as_ref().filter(|(_, until)| *until > now).map(|(_, u)| iso(*u)),
+        previous_secret_expires_at: h
+            .old_secret
+            .as_ref()
+            .filter(|(_, until)| *until > now)
+            .map(|(_, u)| iso(*u)),
         failing_since: h.failing_since.map(iso),
         consecutive_failures: h.consecutive_failures,
         created_at: iso(h.created_at),
@@ -259,11 +263,7 @@ pub async fn rotate_secret(
         (status = 409, description = "The webhook was disabled (webhook_disabled)"),
         (status = 503, description = "The database cannot be reached; retry after Retry-After"),
     ))]
-pub async fn test(
-    State(state): State<AppState>,
-    tenant: Tenant,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
+pub async fn test(State(state): State<AppState>, tenant: Tenant, Path(id): Path<String>) -> Result<Response, ApiError> {
     let d = state.webhooks.test(&tenant, &parse_hook(&id)?).await?;
     Ok((StatusCode::ACCEPTED, Json(delivery_view(d))).into_response())
 }

@@ -7,7 +7,9 @@ use super::organization::OrganizationTemplates;
 use super::ServiceError;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::domain::{Connection, ConnectionId, Event, EventKind, Health, MemberChange, OutboxItem, Partition, SpotAccountId, Status};
+use crate::domain::{
+    Connection, ConnectionId, Event, EventKind, Health, MemberChange, OutboxItem, Partition, SpotAccountId, Status,
+};
 use crate::store::{DynStore, Guard, StoreError};
 use crate::tenancy::Tenant;
 use crate::verify::Verifier;
@@ -196,7 +198,12 @@ impl ConnectionService {
 impl ConnectionService {
     /// How a change of an organization member's connection changes its
     /// member state (as the organization's reconciliation sees it).
-    async fn member_change(&self, before: &Connection, after: &Connection, t: i64) -> Result<Option<MemberChange>, ServiceError> {
+    async fn member_change(
+        &self,
+        before: &Connection,
+        after: &Connection,
+        t: i64,
+    ) -> Result<Option<MemberChange>, ServiceError> {
         let Some(m) = after.organization.as_ref().filter(|m| !m.management) else {
             return Ok(None);
         };
@@ -231,8 +238,13 @@ impl ConnectionService {
                 ),
                 change.reason.as_ref().map(|r| serde_json::json!({ "reason": r })),
             );
-            let item = OutboxItem::of_change(&before, &now_c, Some(change.clone()), t).expect("a member change is an item");
-            match self.store.update(&now_c, &ev, &[Guard::Publish(Box::new(item))], t).await {
+            let item =
+                OutboxItem::of_change(&before, &now_c, Some(change.clone()), t).expect("a member change is an item");
+            match self
+                .store
+                .update(&now_c, &ev, &[Guard::Publish(Box::new(item))], t)
+                .await
+            {
                 Ok(()) => return Ok(now_c),
                 Err(StoreError::Conflict) => backoff(attempt).await,
                 Err(e) => return Err(e.into()),

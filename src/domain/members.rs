@@ -2,7 +2,9 @@
 //! what the last reconciliation saw in Organizations. Pure: the service reads,
 //! this decides.
 
-use super::{AccountId, Connection, ConnectionId, Health, Organization, OrganizationId, RoleArn, SpotAccountId, Status};
+use super::{
+    AccountId, Connection, ConnectionId, Health, Organization, OrganizationId, RoleArn, SpotAccountId, Status,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 

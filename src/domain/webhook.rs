@@ -52,7 +52,10 @@ impl FromStr for WebhookId {
         if ok {
             Ok(WebhookId(s.to_owned()))
         } else {
-            Err(ParseError::new("id", format!("{s:?} is not a webhook id (wh- and 24 hex digits)")))
+            Err(ParseError::new(
+                "id",
+                format!("{s:?} is not a webhook id (wh- and 24 hex digits)"),
+            ))
         }
     }
 }
@@ -127,7 +130,10 @@ impl SigningSecret {
         use base64::Engine;
         let mut key = [0u8; 32];
         getrandom::fill(&mut key).expect("the OS random source is unavailable");
-        SigningSecret(format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode(key)))
+        SigningSecret(format!(
+            "whsec_{}",
+            base64::engine::general_purpose::STANDARD.encode(key)
+        ))
     }
     /// The `whsec_…` text, for the one answer that shows it and for signing.
     pub fn expose(&self) -> &str {
@@ -200,7 +206,11 @@ impl Webhook {
     }
 
     pub fn wants(&self, event_type: &str) -> bool {
-        self.state == WebhookState::Active && self.events.as_ref().is_none_or(|list| list.iter().any(|e| e == event_type))
+        self.state == WebhookState::Active
+            && self
+                .events
+                .as_ref()
+                .is_none_or(|list| list.iter().any(|e| e == event_type))
     }
 
     /// The secrets that sign at `now`: the current one, and the old one
@@ -371,7 +381,13 @@ mod tests {
 
     #[test]
     fn urls_parse_once_with_reasons() {
-        for bad in ["ftp://x/", "https://u:p@x.com/", "/relative", "https://x.com/#f", "file:///etc/passwd"] {
+        for bad in [
+            "ftp://x/",
+            "https://u:p@x.com/",
+            "/relative",
+            "https://x.com/#f",
+            "file:///etc/passwd",
+        ] {
             assert!(bad.parse::<WebhookUrl>().is_err(), "{bad}");
         }
         let u: WebhookUrl = "https://example.com/h".parse().unwrap();
@@ -398,7 +414,10 @@ mod tests {
             at += delay;
         }
         d.record(fail(at), false, 1.0);
-        assert_eq!((d.state, d.attempts, d.next_attempt_at), (DeliveryState::Failed, 9, None));
+        assert_eq!(
+            (d.state, d.attempts, d.next_attempt_at),
+            (DeliveryState::Failed, 9, None)
+        );
     }
 
     #[test]

@@ -59,8 +59,14 @@ pub async fn handle(dispatcher: &Dispatcher, event: StreamEvent) -> Result<usize
 }
 
 /// Either event source's batch, told apart by the records' `eventSource`.
-pub async fn handle_any(dispatcher: &Dispatcher, event: serde_json::Value) -> Result<serde_json::Value, lambda_runtime::Error> {
-    let source = event["Records"][0]["eventSource"].as_str().unwrap_or_default().to_owned();
+pub async fn handle_any(
+    dispatcher: &Dispatcher,
+    event: serde_json::Value,
+) -> Result<serde_json::Value, lambda_runtime::Error> {
+    let source = event["Records"][0]["eventSource"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     if source == "aws:sqs" {
         let batch: SqsEvent = serde_json::from_value(event)?;
         let answer = dispatcher.handle_attempts(batch).await;

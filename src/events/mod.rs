@@ -21,8 +21,8 @@ mod payload;
 
 pub use attempts::AttemptQueue;
 pub use eventbridge::{EventBridge, PublishError};
-pub use payload::{MemberPayload, Payload};
 use payload::Rendered;
+pub use payload::{MemberPayload, Payload};
 
 use crate::clock::Clock;
 use crate::config::Config;
@@ -96,7 +96,12 @@ impl Dispatcher {
     /// then queues each new one, as it does a test delivery the API wrote).
     async fn fan_out(&self, item: &OutboxItem, event: &Rendered) -> Result<(), DispatchError> {
         self.webhooks
-            .fan_out(&item.connection.org, event.kind.as_str(), &event.message_id, &event.body)
+            .fan_out(
+                &item.connection.org,
+                event.kind.as_str(),
+                &event.message_id,
+                &event.body,
+            )
             .await?;
         Ok(())
     }

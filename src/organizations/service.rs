@@ -497,10 +497,18 @@ impl OrganizationService {
 
     /// An `organization.member_changed` event for each member connection
     /// whose state the new reconciliation changes.
-    async fn announce_members(&self, prior: &Organization, next: &Organization, at: i64) -> Result<(), OrganizationError> {
+    async fn announce_members(
+        &self,
+        prior: &Organization,
+        next: &Organization,
+        at: i64,
+    ) -> Result<(), OrganizationError> {
         let mut after: Option<String> = None;
         loop {
-            let page = self.store.list_members(&next.id, after.as_deref(), crate::store::MAX_PAGE).await?;
+            let page = self
+                .store
+                .list_members(&next.id, after.as_deref(), crate::store::MAX_PAGE)
+                .await?;
             for c in &page.items {
                 if let Some(change) = crate::domain::MemberChange::between(prior, c, next, c, at) {
                     self.connections.announce_member(c, change).await?;

@@ -42,8 +42,12 @@ pub trait WebhookStore: Send + Sync {
     async fn due_deliveries(&self, now: i64, limit: usize) -> Result<Vec<Delivery>, StoreError>;
 
     /// A webhook's deliveries, newest first, after the position `after`.
-    async fn deliveries(&self, hook: &WebhookId, after: Option<&str>, limit: usize)
-        -> Result<Page<Delivery>, StoreError>;
+    async fn deliveries(
+        &self,
+        hook: &WebhookId,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Delivery>, StoreError>;
 }
 
 /// A list position is `Delivery::position`'s shape, nothing else.

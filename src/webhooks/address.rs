@@ -62,7 +62,12 @@ fn refused_v6(ip: Ipv6Addr) -> Option<&'static str> {
     } else if first == 0x64 && ip.segments()[1] == 0xff9b {
         // NAT64 reaches the IPv4 address in its last 32 bits.
         let s = ip.segments();
-        refused_v4(Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8))
+        refused_v4(Ipv4Addr::new(
+            (s[6] >> 8) as u8,
+            s[6] as u8,
+            (s[7] >> 8) as u8,
+            s[7] as u8,
+        ))
     } else {
         None
     }
@@ -75,9 +80,26 @@ mod tests {
     #[test]
     fn only_public_unicast_passes() {
         for bad in [
-            "127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "169.254.1.1", "100.64.0.1",
-            "0.0.0.0", "224.0.0.1", "255.255.255.255", "::1", "::", "fd00:ec2::254", "fc00::1", "fe80::1",
-            "::ffff:127.0.0.1", "::ffff:10.0.0.1", "64:ff9b::a9fe:a9fe", "192.0.2.10", "2001:db8::1",
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "169.254.1.1",
+            "100.64.0.1",
+            "0.0.0.0",
+            "224.0.0.1",
+            "255.255.255.255",
+            "::1",
+            "::",
+            "fd00:ec2::254",
+            "fc00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "64:ff9b::a9fe:a9fe",
+            "192.0.2.10",
+            "2001:db8::1",
         ] {
             assert!(refused(bad.parse().unwrap()).is_some(), "{bad}");
         }

@@ -17,7 +17,10 @@ pub enum WebhookError {
     DescriptionTooLong,
     #[error("{0}; webhooks must reach a public https endpoint")]
     UrlRefused(#[from] UrlRefused),
-    #[error("this organization has {} webhooks, the most it may have; delete one first", super::MAX_WEBHOOKS)]
+    #[error(
+        "this organization has {} webhooks, the most it may have; delete one first",
+        super::MAX_WEBHOOKS
+    )]
     TooMany,
     #[error("this webhook was disabled after failing for too long; create it again to receive events")]
     Disabled,

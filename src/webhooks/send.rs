@@ -47,7 +47,9 @@ impl tower::Service<Name> for PublicResolver {
 
     fn call(&mut self, name: Name) -> Self::Future {
         Box::pin(async move {
-            let addrs = public_addresses(name.as_str()).await.map_err(|e| std::io::Error::other(e.0))?;
+            let addrs = public_addresses(name.as_str())
+                .await
+                .map_err(|e| std::io::Error::other(e.0))?;
             Ok(addrs.into_iter())
         })
     }
@@ -137,7 +139,10 @@ impl Sender {
         }
         if let Some(url::Host::Ipv4(_) | url::Host::Ipv6(_)) = url.url().host() {
             let (host, _) = url.host_and_authority();
-            let ip: std::net::IpAddr = host.trim_matches(['[', ']']).parse().map_err(|_| UrlRefused(host.clone()))?;
+            let ip: std::net::IpAddr = host
+                .trim_matches(['[', ']'])
+                .parse()
+                .map_err(|_| UrlRefused(host.clone()))?;
             if let Some(why) = address::refused(ip) {
                 return Err(UrlRefused(format!("the webhook URL names {ip}, {why}")));
             }
@@ -207,7 +212,10 @@ impl Sender {
                 },
                 ok: true,
             },
-            Ok(Ok(r)) => fail(Some(r.status().as_u16()), format!("the endpoint answered {}", r.status())),
+            Ok(Ok(r)) => fail(
+                Some(r.status().as_u16()),
+                format!("the endpoint answered {}", r.status()),
+            ),
             Ok(Err(e)) => fail(None, format!("cannot reach the endpoint: {}", error_chain(&e))),
             Err(_) => fail(
                 None,

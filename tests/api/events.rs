@@ -85,7 +85,12 @@ pub(crate) async fn take_messages(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<a
     let messages = got.messages.unwrap_or_default();
     for m in &messages {
         let handle = m.receipt_handle().unwrap();
-        sqs.delete_message().queue_url(url).receipt_handle(handle).send().await.unwrap();
+        sqs.delete_message()
+            .queue_url(url)
+            .receipt_handle(handle)
+            .send()
+            .await
+            .unwrap();
     }
     messages
 }
@@ -389,17 +394,30 @@ fn the_template_feeds_the_dispatcher_function_the_outbox_inserts_of_the_tables_s
     // And inserts of DELIVERY# (webhook deliveries, queued for their attempts).
     let deliveries: Value =
         serde_json::from_str(source["FilterCriteria"]["Filters"][1]["Pattern"].as_str().unwrap()).unwrap();
-    assert_eq!(deliveries["dynamodb"]["Keys"]["sk"]["S"], json!([{"prefix": "DELIVERY#"}]));
-    assert_eq!(env["ACCOUNT_CONNECT_WEBHOOK_QUEUE_URL"], json!({"Ref": "WebhookAttemptQueue"}));
+    assert_eq!(
+        deliveries["dynamodb"]["Keys"]["sk"]["S"],
+        json!([{"prefix": "DELIVERY#"}])
+    );
+    assert_eq!(
+        env["ACCOUNT_CONNECT_WEBHOOK_QUEUE_URL"],
+        json!({"Ref": "WebhookAttemptQueue"})
+    );
     let attempts = &f["Properties"]["Events"]["Attempts"];
     assert_eq!(attempts["Type"], "SQS");
     assert_eq!(
         attempts["Properties"]["Queue"],
         json!({"Fn::GetAtt": ["WebhookAttemptQueue", "Arn"]})
     );
-    assert_eq!(attempts["Properties"]["FunctionResponseTypes"], json!(["ReportBatchItemFailures"]));
+    assert_eq!(
+        attempts["Properties"]["FunctionResponseTypes"],
+        json!(["ReportBatchItemFailures"])
+    );
     assert!(statements.contains("sqs:SendMessage"), "{statements}");
-    for alarm in ["DispatcherDeadLetterAlarm", "DispatcherIteratorAgeAlarm", "WebhookAttemptDeadLetterAlarm"] {
+    for alarm in [
+        "DispatcherDeadLetterAlarm",
+        "DispatcherIteratorAgeAlarm",
+        "WebhookAttemptDeadLetterAlarm",
+    ] {
         assert_eq!(r[alarm]["Type"], "AWS::CloudWatch::Alarm", "{alarm}");
     }
 }

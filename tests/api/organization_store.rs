@@ -11,7 +11,6 @@ use account_connect::store::{DynStore, Guard, StoreError};
 
 const NOW: i64 = 1_800_000_000;
 
-
 fn organization() -> Organization {
     Organization {
         id: OrganizationId::generate(),

@@ -848,7 +848,9 @@ async fn member_state_changes_reach_webhooks_as_member_changed_events() {
     };
     let connected = w.accounts.len();
     // Members' events, and the management connection's connected.
-    let got = hook.wait_for(2 * connected + 1, std::time::Duration::from_secs(20)).await;
+    let got = hook
+        .wait_for(2 * connected + 1, std::time::Duration::from_secs(20))
+        .await;
     let mut want: Vec<_> = w
         .accounts
         .iter()
@@ -856,7 +858,10 @@ async fn member_state_changes_reach_webhooks_as_member_changed_events() {
         .collect();
     want.sort();
     assert_eq!(changes(&got), want, "each member's link");
-    let connects = got.iter().filter(|g| g.json()["type"] == "connection.connected").count();
+    let connects = got
+        .iter()
+        .filter(|g| g.json()["type"] == "connection.connected")
+        .count();
     assert_eq!(connects, connected + 1, "and each connection's own event");
 
     // A reconciliation that changes nothing announces nothing; one that
@@ -866,9 +871,14 @@ async fn member_state_changes_reach_webhooks_as_member_changed_events() {
     stand_in(&["remove-account", &w.mgmt, left]);
     stand_in(&["move-account", &w.mgmt, moved, &w.accounts[1].1, &w.root]);
     assert_eq!(w.app.sync_organization(&w.token, &w.id).await.0, 200);
-    let got = hook.wait_for(2 * connected + 3, std::time::Duration::from_secs(20)).await;
+    let got = hook
+        .wait_for(2 * connected + 3, std::time::Duration::from_secs(20))
+        .await;
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    let later: Vec<_> = changes(&hook.got()).into_iter().filter(|(_, from, _)| from != "pending").collect();
+    let later: Vec<_> = changes(&hook.got())
+        .into_iter()
+        .filter(|(_, from, _)| from != "pending")
+        .collect();
     let mut want = vec![
         (left.clone(), "connected".to_owned(), "left".to_owned()),
         (moved.clone(), "connected".to_owned(), "moved".to_owned()),

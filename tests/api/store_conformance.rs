@@ -11,7 +11,6 @@ use account_connect::store::{self, Guard, Idempotency, StoreError};
 
 const NOW: i64 = 1_800_000_000;
 
-
 fn conn(org: &str, account: &str) -> Connection {
     Connection::new_pending(NewConnection {
         id: ConnectionId::generate(),

@@ -12,7 +12,10 @@ fn takes(event_path: &str, path: &str) -> bool {
         return path.starts_with(prefix) && path.len() > prefix.len();
     }
     let (a, b): (Vec<&str>, Vec<&str>) = (event_path.split('/').collect(), path.split('/').collect());
-    a.len() == b.len() && a.iter().zip(&b).all(|(x, y)| x == y || (x.starts_with('{') && y.starts_with('{')))
+    a.len() == b.len()
+        && a.iter()
+            .zip(&b)
+            .all(|(x, y)| x == y || (x.starts_with('{') && y.starts_with('{')))
 }
 
 #[test]
@@ -28,7 +31,11 @@ fn every_served_route_is_wired_to_the_api_function() {
         .map(|e| {
             let p = &e["Properties"];
             let public = p["Auth"]["Authorizer"] == "NONE";
-            (p["Method"].as_str().unwrap().to_uppercase(), p["Path"].as_str().unwrap().to_owned(), public)
+            (
+                p["Method"].as_str().unwrap().to_uppercase(),
+                p["Path"].as_str().unwrap().to_owned(),
+                public,
+            )
         })
         .collect();
     let doc = serde_json::to_value(account_connect::api::document()).unwrap();
@@ -38,18 +45,25 @@ fn every_served_route_is_wired_to_the_api_function() {
             continue;
         }
         let op = &doc["paths"][route.path][route.method];
-        let public = op["security"].as_array().is_some_and(|s| s.iter().all(|r| r.as_object().is_some_and(|o| o.is_empty())));
+        let public = op["security"]
+            .as_array()
+            .is_some_and(|s| s.iter().all(|r| r.as_object().is_some_and(|o| o.is_empty())));
         let method = route.method.to_uppercase();
         let wired = events
             .iter()
             .find(|(m, p, _)| (*m == method || m == "ANY") && takes(p, route.path));
         match wired {
             None => missing.push(format!("{method} {}: no HttpApi event", route.path)),
-            Some((_, p, open)) if *open != public => {
-                missing.push(format!("{method} {} (event {p}): public {open}, contract says {public}", route.path))
-            }
+            Some((_, p, open)) if *open != public => missing.push(format!(
+                "{method} {} (event {p}): public {open}, contract says {public}",
+                route.path
+            )),
             Some(_) => {}
         }
     }
-    assert!(missing.is_empty(), "routes API Gateway would not pass on as served:\n{}", missing.join("\n"));
+    assert!(
+        missing.is_empty(),
+        "routes API Gateway would not pass on as served:\n{}",
+        missing.join("\n")
+    );
 }

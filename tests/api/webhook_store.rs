@@ -9,9 +9,15 @@ use account_connect::store::StoreError;
 
 const NOW: i64 = 1_800_000_000;
 
-
 fn hook(org: &str, at: i64) -> Webhook {
-    Webhook::new(org, "tester", "https://partner.example.com/hook".parse().unwrap(), None, None, at)
+    Webhook::new(
+        org,
+        "tester",
+        "https://partner.example.com/hook".parse().unwrap(),
+        None,
+        None,
+        at,
+    )
 }
 
 #[tokio::test]
@@ -21,8 +27,18 @@ async fn webhooks_belong_to_their_tenant_and_change_by_version() {
         for h in [&a1, &a2, &b] {
             s.create_webhook(h).await.unwrap();
         }
-        assert_eq!(s.create_webhook(&a1).await, Err(StoreError::Conflict), "{name}: an id is new");
-        let listed: Vec<WebhookId> = s.list_webhooks("org-a", 20).await.unwrap().into_iter().map(|h| h.id).collect();
+        assert_eq!(
+            s.create_webhook(&a1).await,
+            Err(StoreError::Conflict),
+            "{name}: an id is new"
+        );
+        let listed: Vec<WebhookId> = s
+            .list_webhooks("org-a", 20)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|h| h.id)
+            .collect();
         assert_eq!(listed, vec![a1.id.clone(), a2.id.clone()], "{name}");
         assert_eq!(s.get_webhook("org-b", &a1.id).await.unwrap(), None, "{name}");
 
@@ -30,7 +46,11 @@ async fn webhooks_belong_to_their_tenant_and_change_by_version() {
         changed.version += 1;
         changed.consecutive_failures = 3;
         s.update_webhook(&changed).await.unwrap();
-        assert_eq!(s.update_webhook(&changed).await, Err(StoreError::Conflict), "{name}: stale version");
+        assert_eq!(
+            s.update_webhook(&changed).await,
+            Err(StoreError::Conflict),
+            "{name}: stale version"
+        );
         assert_eq!(s.get_webhook("org-a", &a1.id).await.unwrap(), Some(changed), "{name}");
 
         assert!(!s.delete_webhook("org-b", &a1.id).await.unwrap(), "{name}: not b's");
@@ -43,9 +63,13 @@ async fn webhooks_belong_to_their_tenant_and_change_by_version() {
 async fn deliveries_are_written_once_found_when_due_and_paged_newest_first() {
     for (name, s) in common::both_stores().await {
         let (a, b) = (hook("org-a", NOW), hook("org-b", NOW));
-        let d = |h: &Webhook, n: i64| Delivery::new(h, format!("msg_{n}"), "connection.connected", "{}".into(), NOW + n);
+        let d =
+            |h: &Webhook, n: i64| Delivery::new(h, format!("msg_{n}"), "connection.connected", "{}".into(), NOW + n);
         assert!(s.enqueue_delivery(&d(&a, 1)).await.unwrap(), "{name}");
-        assert!(!s.enqueue_delivery(&d(&a, 1)).await.unwrap(), "{name}: the same message again");
+        assert!(
+            !s.enqueue_delivery(&d(&a, 1)).await.unwrap(),
+            "{name}: the same message again"
+        );
         for n in 2..=5 {
             s.enqueue_delivery(&d(&a, n)).await.unwrap();
         }
@@ -67,7 +91,11 @@ async fn deliveries_are_written_once_found_when_due_and_paged_newest_first() {
         first.version += 1;
         first.next_attempt_at = Some(NOW + 100);
         s.update_delivery(&first).await.unwrap();
-        assert_eq!(s.update_delivery(&first).await, Err(StoreError::Conflict), "{name}: stale version");
+        assert_eq!(
+            s.update_delivery(&first).await,
+            Err(StoreError::Conflict),
+            "{name}: stale version"
+        );
         let attempt = Attempt {
             at: NOW + 3,
             status: Some(204),

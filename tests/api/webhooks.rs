@@ -59,16 +59,26 @@ async fn signatures_verify_independently_before_and_during_a_secret_rotation() {
     let (app, _) = running(allowing(&[&rx.authority])).await;
     let token = common::token("org-a", None);
     let hook = webhook(&app, &token, json!({"url": rx.url, "description": "partner"})).await;
-    let (id, old) = (hook["id"].as_str().unwrap(), hook["secret"].as_str().unwrap().to_owned());
+    let (id, old) = (
+        hook["id"].as_str().unwrap(),
+        hook["secret"].as_str().unwrap().to_owned(),
+    );
     assert!(old.starts_with("whsec_"), "{hook}");
-    assert_eq!((hook["state"].as_str(), &hook["events"]), (Some("active"), &Value::Null));
+    assert_eq!(
+        (hook["state"].as_str(), &hook["events"]),
+        (Some("active"), &Value::Null)
+    );
     // The secret is shown once.
     let (_, again) = app.get_webhook(&token, id).await;
     assert!(again.get("secret").is_none(), "{again}");
     assert_eq!(app.list_webhooks(&token).await.1["items"][0]["id"], hook["id"]);
 
     let (status, queued) = app.test_webhook(&token, id).await;
-    assert_eq!((status, queued["eventType"].as_str()), (202, Some("webhook.test")), "{queued}");
+    assert_eq!(
+        (status, queued["eventType"].as_str()),
+        (202, Some("webhook.test")),
+        "{queued}"
+    );
     let got = rx.wait_for(1, Duration::from_secs(10)).await;
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].json()["type"], "webhook.test");
@@ -83,14 +93,21 @@ async fn signatures_verify_independently_before_and_during_a_secret_rotation() {
     app.test_webhook(&token, id).await;
     let got = rx.wait_for(2, Duration::from_secs(10)).await;
     assert_eq!(got.len(), 2);
-    assert_eq!(got[1].headers["webhook-signature"].split(' ').count(), 2, "old and new sign");
+    assert_eq!(
+        got[1].headers["webhook-signature"].split(' ').count(),
+        2,
+        "old and new sign"
+    );
 
     // The PyPI package verifies with the secret the receiver holds: the old
     // one both, the new one the delivery after the rotation only.
     assert_eq!(verify_independently(&old, &got), vec![json!(true), json!(true)]);
     let with_new = verify_independently(&new, &got);
     assert_eq!(with_new[1], json!(true));
-    assert!(with_new[0].as_str().is_some_and(|e| e.contains("signature")), "{with_new:?}");
+    assert!(
+        with_new[0].as_str().is_some_and(|e| e.contains("signature")),
+        "{with_new:?}"
+    );
     // A body changed in transit verifies with neither.
     let mut forged = got[1].clone();
     forged.body = forged.body.replace("webhook.test", "webhook.tesT");
@@ -99,7 +116,11 @@ async fn signatures_verify_independently_before_and_during_a_secret_rotation() {
     let items = deliveries_after(&app, &token, id, 1).await;
     assert_eq!(items.len(), 2);
     for d in &items {
-        assert_eq!((d["state"].as_str(), d["statusCode"].as_u64()), (Some("succeeded"), Some(204)), "{d}");
+        assert_eq!(
+            (d["state"].as_str(), d["statusCode"].as_u64()),
+            (Some("succeeded"), Some(204)),
+            "{d}"
+        );
     }
 }
 
@@ -114,7 +135,12 @@ async fn a_connect_reaches_its_tenants_webhooks_with_the_connection_view() {
     let (a, b) = (common::token("org-a", None), common::token("org-b", None));
     webhook(&app, &a, json!({"url": rx_a.url})).await;
     // Subscribed to other types only: the connect is not for it.
-    webhook(&app, &a, json!({"url": rx_other.url, "events": ["connection.disconnected"]})).await;
+    webhook(
+        &app,
+        &a,
+        json!({"url": rx_other.url, "events": ["connection.disconnected"]}),
+    )
+    .await;
     let hook_b = webhook(&app, &b, json!({"url": rx_b.url})).await;
     // Another tenant's webhook is not found.
     assert_eq!(app.get_webhook(&a, hook_b["id"].as_str().unwrap()).await.0, 404);
@@ -128,7 +154,10 @@ async fn a_connect_reaches_its_tenants_webhooks_with_the_connection_view() {
     assert_eq!(event["data"]["id"], c["id"]);
     assert_eq!(event["data"]["status"], "connected");
     assert_eq!(event["data"]["sequence"], c["version"]);
-    assert_eq!(got[0].id(), format!("msg_{}_{}", c["id"].as_str().unwrap(), c["version"]));
+    assert_eq!(
+        got[0].id(),
+        format!("msg_{}_{}", c["id"].as_str().unwrap(), c["version"])
+    );
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert!(rx_b.got().is_empty(), "org-b's webhook got org-a's event");
     assert!(rx_other.got().is_empty(), "a webhook not subscribed to the type got it");
@@ -145,7 +174,11 @@ async fn a_receiver_that_fails_twice_gets_the_event_on_the_third_attempt() {
     app.test_webhook(&token, id).await;
 
     let first = &deliveries_after(&app, &token, id, 1).await[0];
-    assert_eq!((first["state"].as_str(), first["statusCode"].as_u64()), (Some("pending"), Some(500)), "{first}");
+    assert_eq!(
+        (first["state"].as_str(), first["statusCode"].as_u64()),
+        (Some("pending"), Some(500)),
+        "{first}"
+    );
     assert!(first["nextAttemptAt"].is_string(), "{first}");
     // Not before its time: the schedule's first delay is 5 s (±20 %).
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -155,10 +188,17 @@ async fn a_receiver_that_fails_twice_gets_the_event_on_the_third_attempt() {
     assert_eq!(second["statusCode"], 500, "{second}");
     clock.advance(361);
     let third = &deliveries_after(&app, &token, id, 3).await[0];
-    assert_eq!((third["state"].as_str(), third["statusCode"].as_u64()), (Some("succeeded"), Some(204)), "{third}");
+    assert_eq!(
+        (third["state"].as_str(), third["statusCode"].as_u64()),
+        (Some("succeeded"), Some(204)),
+        "{third}"
+    );
     let got = rx.got();
     assert_eq!(got.len(), 3);
-    assert!(got.iter().all(|g| g.id() == got[0].id() && g.body == got[0].body), "the same message each time");
+    assert!(
+        got.iter().all(|g| g.id() == got[0].id() && g.body == got[0].body),
+        "the same message each time"
+    );
     let (_, hook) = app.get_webhook(&token, id).await;
     assert_eq!(hook["consecutiveFailures"], 0, "a success ends the run: {hook}");
 }
@@ -171,14 +211,21 @@ async fn a_receiver_that_never_answers_does_not_delay_another() {
     let slow = webhook(&app, &a, json!({"url": stuck.url})).await;
     let quick = webhook(&app, &b, json!({"url": fine.url})).await;
     app.test_webhook(&a, slow["id"].as_str().unwrap()).await;
-    assert_eq!(stuck.wait_for(1, Duration::from_secs(10)).await.len(), 1, "the stuck one is being sent");
+    assert_eq!(
+        stuck.wait_for(1, Duration::from_secs(10)).await.len(),
+        1,
+        "the stuck one is being sent"
+    );
     let started = std::time::Instant::now();
     app.test_webhook(&b, quick["id"].as_str().unwrap()).await;
     assert_eq!(fine.wait_for(1, Duration::from_secs(5)).await.len(), 1);
     assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
     // The stuck one ends as a failure at the attempt's timeout.
     let d = &deliveries_after(&app, &a, slow["id"].as_str().unwrap(), 1).await[0];
-    assert!(d["error"].as_str().unwrap().contains("did not answer within 10 s"), "{d}");
+    assert!(
+        d["error"].as_str().unwrap().contains("did not answer within 10 s"),
+        "{d}"
+    );
     assert!(d.get("statusCode").is_none(), "{d}");
 }
 
@@ -200,20 +247,33 @@ async fn urls_that_reach_private_addresses_are_refused_at_creation_and_at_delive
         "https://[fd00:ec2::254]/hook".into(),
     ] {
         let (status, err) = app.create_webhook(&token, &json!({"url": url})).await;
-        assert_eq!((status, err["error"]["code"].as_str()), (422, Some("webhook_url_refused")), "{url}: {err}");
+        assert_eq!(
+            (status, err["error"]["code"].as_str()),
+            (422, Some("webhook_url_refused")),
+            "{url}: {err}"
+        );
     }
     for (body, field) in [
         (json!({"url": "ftp://example.com/"}), "url"),
         (json!({"url": "https://user:pw@example.com/"}), "url"),
-        (json!({"url": "https://example.com/", "events": ["connection.exploded"]}), "events"),
+        (
+            json!({"url": "https://example.com/", "events": ["connection.exploded"]}),
+            "events",
+        ),
         (json!({"url": "https://example.com/", "events": []}), "events"),
-        (json!({"url": "https://example.com/", "description": "x".repeat(257)}), "description"),
+        (
+            json!({"url": "https://example.com/", "description": "x".repeat(257)}),
+            "description",
+        ),
     ] {
         // A URL is refused as the body is read; the rest by the service.
         let (status, err) = app.create_webhook(&token, &body).await;
         assert_eq!(status, 422, "{body}: {err}");
         let named = err["error"]["details"]["field"] == field
-            || err["error"]["message"].as_str().unwrap().contains(&format!("{field}: "));
+            || err["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("{field}: "));
         assert!(named, "{err}");
     }
 
@@ -236,7 +296,10 @@ async fn urls_that_reach_private_addresses_are_refused_at_creation_and_at_delive
     .await;
     let d = &deliveries_after(&strict, &token, id, 1).await[0];
     let error = d["error"].as_str().unwrap();
-    assert!(error.contains("localhost resolves to") && error.contains("loopback"), "{d}");
+    assert!(
+        error.contains("localhost resolves to") && error.contains("loopback"),
+        "{d}"
+    );
     assert!(rx.got().is_empty(), "a request reached the loopback receiver");
     let _ = std::fs::remove_file(&file);
 }
@@ -259,7 +322,11 @@ async fn a_restricted_token_manages_no_webhooks() {
         app.delete_webhook(&limited, id).await,
     ];
     for (status, err) in answers {
-        assert_eq!((status, err["error"]["code"].as_str()), (403, Some("webhooks_need_full_access")), "{err}");
+        assert_eq!(
+            (status, err["error"]["code"].as_str()),
+            (403, Some("webhooks_need_full_access")),
+            "{err}"
+        );
         assert!(!err.to_string().contains("whsec_"), "{err}");
     }
     assert_eq!(app.delete_webhook(&full, id).await.0, 204);
@@ -283,7 +350,10 @@ async fn an_endpoint_failing_for_five_days_is_disabled_and_announced() {
     app.test_webhook(&token, id).await;
     deliveries_after(&app, &token, id, 1).await;
     let (_, failing) = app.get_webhook(&token, id).await;
-    assert_eq!((failing["state"].as_str(), failing["consecutiveFailures"].as_u64()), (Some("active"), Some(1)));
+    assert_eq!(
+        (failing["state"].as_str(), failing["consecutiveFailures"].as_u64()),
+        (Some("active"), Some(1))
+    );
     assert!(failing["failingSince"].is_string(), "{failing}");
 
     // Five days on, the next attempt fails too: the endpoint is disabled.
@@ -297,15 +367,24 @@ async fn an_endpoint_failing_for_five_days_is_disabled_and_announced() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(disabled["state"], "disabled", "{disabled}");
-    let log = app.webhook_deliveries(&token, id, "").await.1["items"].as_array().unwrap().clone();
+    let log = app.webhook_deliveries(&token, id, "").await.1["items"]
+        .as_array()
+        .unwrap()
+        .clone();
     assert_eq!(log[1]["attempts"], 2, "the test event's second attempt: {log:#?}");
     let line = log
         .iter()
         .find(|d| d["eventType"] == "webhook.disabled")
         .unwrap_or_else(|| panic!("no webhook.disabled line: {log:#?}"));
-    assert!(line["error"].as_str().unwrap().contains("2 failed attempts in a row"), "{line}");
+    assert!(
+        line["error"].as_str().unwrap().contains("2 failed attempts in a row"),
+        "{line}"
+    );
     let on_bus = crate::events::received(&queue, 1, Duration::from_secs(10)).await;
-    let announced: Vec<&Value> = on_bus.iter().filter(|e| e["detail-type"] == "webhook.disabled").collect();
+    let announced: Vec<&Value> = on_bus
+        .iter()
+        .filter(|e| e["detail-type"] == "webhook.disabled")
+        .collect();
     assert_eq!(announced.len(), 1, "{on_bus:#?}");
     assert_eq!(announced[0]["detail"]["data"]["webhookId"], hook["id"]);
     // Nothing more is sent to it, and a test is refused.

@@ -38,7 +38,14 @@ async fn the_stream_queues_a_delivery_and_the_queue_retries_it_until_it_succeeds
     let (store_url, stream) = table_with_stream().await;
     let sqs = aws_sdk_sqs::Client::new(&sdk().await);
     let name = format!("attempts-{}", account_connect::ids::random_token(6));
-    let queue = sqs.create_queue().queue_name(name).send().await.unwrap().queue_url.unwrap();
+    let queue = sqs
+        .create_queue()
+        .queue_name(name)
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
     let config = Config {
         store_url,
         webhook_queue_url: Some(queue.clone()),
@@ -66,10 +73,20 @@ async fn the_stream_queues_a_delivery_and_the_queue_retries_it_until_it_succeeds
     assert_eq!(answer["batchItemFailures"], json!([]), "{answer}");
     assert_eq!(rx.got().len(), 1);
     let (_, page) = app.webhook_deliveries(&token, id, "").await;
-    assert_eq!((page["items"][0]["state"].as_str(), page["items"][0]["statusCode"].as_u64()), (Some("pending"), Some(500)));
+    assert_eq!(
+        (
+            page["items"][0]["state"].as_str(),
+            page["items"][0]["statusCode"].as_u64()
+        ),
+        (Some("pending"), Some(500))
+    );
     let started = Instant::now();
     let second = sqs_event(&sqs, &queue, Duration::from_secs(15)).await;
-    assert!(started.elapsed() >= Duration::from_secs(3), "delayed: {:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_secs(3),
+        "delayed: {:?}",
+        started.elapsed()
+    );
     assert_eq!(second["Records"].as_array().unwrap().len(), 1, "{second}");
     // moto may hand it over a little before the stored time: nothing is
     // sent early, the message goes back until it is due.

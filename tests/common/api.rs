@@ -223,15 +223,18 @@ impl TestApp {
     }
 
     pub async fn delete_webhook(&self, token: &str, id: &str) -> Answer {
-        self.call("DELETE", &format!("/v1/webhooks/{id}"), Some(token), None).await
+        self.call("DELETE", &format!("/v1/webhooks/{id}"), Some(token), None)
+            .await
     }
 
     pub async fn rotate_webhook_secret(&self, token: &str, id: &str) -> Answer {
-        self.call("POST", &format!("/v1/webhooks/{id}/secret"), Some(token), None).await
+        self.call("POST", &format!("/v1/webhooks/{id}/secret"), Some(token), None)
+            .await
     }
 
     pub async fn test_webhook(&self, token: &str, id: &str) -> Answer {
-        self.call("POST", &format!("/v1/webhooks/{id}/test"), Some(token), None).await
+        self.call("POST", &format!("/v1/webhooks/{id}/test"), Some(token), None)
+            .await
     }
 
     /// `query` as it goes after the `?` ("" for none).

@@ -113,7 +113,10 @@ pub async fn both_stores() -> Vec<(&'static str, DynStore)> {
     let aws = app::aws_configs();
     vec![
         ("sqlite", account_connect::store::open("sqlite::memory:", &aws).unwrap()),
-        ("dynamodb", account_connect::store::open(&dynamo_store_url().await, &aws).unwrap()),
+        (
+            "dynamodb",
+            account_connect::store::open(&dynamo_store_url().await, &aws).unwrap(),
+        ),
     ]
 }
 

@@ -28,7 +28,10 @@ impl Server {
         child
             .args(["serve", "--addr", "127.0.0.1:0"])
             .env("ACCOUNT_CONNECT_STORE", "sqlite::memory:")
-            .env("ACCOUNT_CONNECT_JWT_SECRET", std::str::from_utf8(super::TEST_SECRET).unwrap())
+            .env(
+                "ACCOUNT_CONNECT_JWT_SECRET",
+                std::str::from_utf8(super::TEST_SECRET).unwrap(),
+            )
             .env("ACCOUNT_CONNECT_PROPAGATION_BUDGET_SECS", "0")
             .env("RUST_LOG", "warn")
             .env_remove("AWS_LAMBDA_FUNCTION_NAME")

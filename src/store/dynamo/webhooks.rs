@@ -38,7 +38,10 @@ fn delivery_item(d: &Delivery) -> Item {
         ("pk".into(), s(hook_sk(&d.webhook_id))),
         ("sk".into(), s(format!("DELIVERY#{}", d.position()))),
         ("version".into(), n(d.version)),
-        ("data".into(), s(serde_json::to_string(d).expect("deliveries serialize"))),
+        (
+            "data".into(),
+            s(serde_json::to_string(d).expect("deliveries serialize")),
+        ),
     ]);
     match (d.state, d.next_attempt_at) {
         (DeliveryState::Pending, Some(due)) => {
@@ -63,12 +66,20 @@ impl WebhookStore for DynamoStore {
     }
 
     async fn update_webhook(&self, hook: &Webhook) -> Result<(), StoreError> {
-        let item = put(&self.table, hook_item(hook), Some("version = :v"), &[(":v", n(hook.version - 1))]);
+        let item = put(
+            &self.table,
+            hook_item(hook),
+            Some("version = :v"),
+            &[(":v", n(hook.version - 1))],
+        );
         self.transact(vec![item]).await.map_err(|(_, e)| e)
     }
 
     async fn get_webhook(&self, org: &str, id: &WebhookId) -> Result<Option<Webhook>, StoreError> {
-        self.get_item(hooks_pk(org), &hook_sk(id)).await?.map(|i| parse(&i)).transpose()
+        self.get_item(hooks_pk(org), &hook_sk(id))
+            .await?
+            .map(|i| parse(&i))
+            .transpose()
     }
 
     async fn list_webhooks(&self, org: &str, limit: usize) -> Result<Vec<Webhook>, StoreError> {
@@ -114,7 +125,12 @@ impl WebhookStore for DynamoStore {
     }
 
     async fn update_delivery(&self, d: &Delivery) -> Result<(), StoreError> {
-        let item = put(&self.table, delivery_item(d), Some("version = :v"), &[(":v", n(d.version - 1))]);
+        let item = put(
+            &self.table,
+            delivery_item(d),
+            Some("version = :v"),
+            &[(":v", n(d.version - 1))],
+        );
         self.transact(vec![item]).await.map_err(|(_, e)| e)
     }
 

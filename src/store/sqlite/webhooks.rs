@@ -20,7 +20,9 @@ CREATE INDEX IF NOT EXISTS webhook_deliveries_by_age ON webhook_deliveries (crea
 
 /// The due column: the next attempt, while pending.
 fn due(d: &Delivery) -> Option<i64> {
-    (d.state == DeliveryState::Pending).then_some(d.next_attempt_at).flatten()
+    (d.state == DeliveryState::Pending)
+        .then_some(d.next_attempt_at)
+        .flatten()
 }
 
 #[async_trait::async_trait]
@@ -48,7 +50,13 @@ impl WebhookStore for SqliteStore {
             let n = db
                 .execute(
                     "UPDATE webhooks SET version = ?1, data = ?2 WHERE org = ?3 AND id = ?4 AND version = ?5",
-                    params![h.version as i64, to_json(&h), h.org, h.id.as_str(), h.version as i64 - 1],
+                    params![
+                        h.version as i64,
+                        to_json(&h),
+                        h.org,
+                        h.id.as_str(),
+                        h.version as i64 - 1
+                    ],
                 )
                 .map_err(unavailable)?;
             if n == 0 {
@@ -95,7 +103,10 @@ impl WebhookStore for SqliteStore {
         let (org, id) = (org.to_owned(), id.clone());
         self.with(move |db| {
             let n = db
-                .execute("DELETE FROM webhooks WHERE org = ?1 AND id = ?2", params![org, id.as_str()])
+                .execute(
+                    "DELETE FROM webhooks WHERE org = ?1 AND id = ?2",
+                    params![org, id.as_str()],
+                )
                 .map_err(unavailable)?;
             Ok(n == 1)
         })

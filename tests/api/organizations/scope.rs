@@ -472,7 +472,12 @@ fn requests(op: &str, s: &Split) -> Vec<Call> {
                 "testWebhook" => ("POST", "/test"),
                 _ => ("GET", "/deliveries"),
             };
-            vec![call(method, format!("/v1/webhooks/wh-0123456789abcdef01234567{suffix}"), None, Refused)]
+            vec![call(
+                method,
+                format!("/v1/webhooks/wh-0123456789abcdef01234567{suffix}"),
+                None,
+                Refused,
+            )]
         }
         other => panic!("{other}: the walk has no request with the restricted token for this operation; add them here"),
     };
