@@ -11,7 +11,7 @@ pub struct ConnectionId(String);
 
 impl ConnectionId {
     pub fn generate() -> Self {
-        ConnectionId(format!("con-{}", crate::ids::random_token(12)))
+        ConnectionId(super::random_id("con-"))
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -21,10 +21,7 @@ impl ConnectionId {
 impl FromStr for ConnectionId {
     type Err = super::ParseError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let ok = s
-            .strip_prefix("con-")
-            .is_some_and(|h| h.len() == 24 && h.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
-        if ok {
+        if super::is_id(s, "con-") {
             Ok(ConnectionId(s.to_owned()))
         } else {
             Err(super::ParseError::new(

@@ -59,6 +59,20 @@ impl std::fmt::Display for ParseError {
 
 impl std::error::Error for ParseError {}
 
+/// Random bytes of the service's ids (`con-`, `awsorg-`, `wh-`): 96 bits.
+const ID_BYTES: usize = 12;
+
+/// A new id: `prefix` and `ID_BYTES` random bytes in lowercase hex.
+pub(crate) fn random_id(prefix: &str) -> String {
+    format!("{prefix}{}", crate::ids::random_token(ID_BYTES))
+}
+
+/// Whether `s` is `prefix` and exactly the lowercase hex `random_id` writes.
+pub(crate) fn is_id(s: &str, prefix: &str) -> bool {
+    s.strip_prefix(prefix)
+        .is_some_and(|h| h.len() == 2 * ID_BYTES && h.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()))
+}
+
 /// Implements `Serialize`/`Deserialize` through `FromStr`/`as_str` so that
 /// every JSON body is parsed by the same rules as every other input.
 macro_rules! string_newtype_serde {

@@ -11,7 +11,7 @@ pub struct OrganizationId(String);
 
 impl OrganizationId {
     pub fn generate() -> Self {
-        OrganizationId(format!("awsorg-{}", crate::ids::random_token(12)))
+        OrganizationId(super::random_id("awsorg-"))
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -25,10 +25,7 @@ impl OrganizationId {
 impl FromStr for OrganizationId {
     type Err = super::ParseError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let ok = s
-            .strip_prefix("awsorg-")
-            .is_some_and(|h| h.len() == 24 && h.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
-        if ok {
+        if super::is_id(s, "awsorg-") {
             Ok(OrganizationId(s.to_owned()))
         } else {
             Err(super::ParseError::new(

@@ -36,7 +36,7 @@ pub struct WebhookId(String);
 
 impl WebhookId {
     pub fn generate() -> Self {
-        WebhookId(format!("wh-{}", crate::ids::random_token(12)))
+        WebhookId(super::random_id("wh-"))
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -46,10 +46,7 @@ impl WebhookId {
 impl FromStr for WebhookId {
     type Err = ParseError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let ok = s
-            .strip_prefix("wh-")
-            .is_some_and(|h| h.len() == 24 && h.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
-        if ok {
+        if super::is_id(s, "wh-") {
             Ok(WebhookId(s.to_owned()))
         } else {
             Err(ParseError::new(
