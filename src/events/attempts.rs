@@ -62,6 +62,13 @@ impl AttemptQueue {
 }
 
 impl Dispatcher {
+    /// The queue of webhook attempts (the dispatcher function's setting).
+    pub(super) fn attempt_queue(&self) -> Result<&AttemptQueue, DispatchError> {
+        self.queue
+            .as_deref()
+            .ok_or_else(|| DispatchError::Queue("ACCOUNT_CONNECT_WEBHOOK_QUEUE_URL is not set".into()))
+    }
+
     /// One attempt at a due delivery; an endpoint it disables is announced
     /// on the bus (`webhook.disabled`).
     pub async fn attempt(&self, d: Delivery) -> Result<Option<Delivery>, DispatchError> {
@@ -79,10 +86,7 @@ impl Dispatcher {
     /// One queue message: the delivery it names is attempted if due, and
     /// queued again while it stays pending.
     async fn attempt_message(&self, body: &str) -> Result<(), DispatchError> {
-        let queue = self
-            .queue
-            .as_ref()
-            .ok_or_else(|| DispatchError::Queue("ACCOUNT_CONNECT_WEBHOOK_QUEUE_URL is not set".into()))?;
+        let queue = self.attempt_queue()?;
         let Ok(m) = serde_json::from_str::<AttemptMessage>(body) else {
             tracing::warn!("dropped a webhook attempt message that does not parse");
             return Ok(());

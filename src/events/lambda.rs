@@ -46,11 +46,8 @@ pub async fn handle(dispatcher: &Dispatcher, event: StreamEvent) -> Result<usize
     let delivered = dispatcher.deliver(&items).await?;
     let deliveries: Vec<Delivery> = inserted(&event, "DELIVERY#")?;
     if !deliveries.is_empty() {
-        let queue = dispatcher
-            .queue
-            .as_ref()
-            .ok_or_else(|| DispatchError::Queue("ACCOUNT_CONNECT_WEBHOOK_QUEUE_URL is not set".into()))?;
-        queue
+        dispatcher
+            .attempt_queue()?
             .schedule(&deliveries, dispatcher.webhooks.now())
             .await
             .map_err(DispatchError::Queue)?;

@@ -49,13 +49,13 @@ pub enum DispatchError {
 #[derive(Clone)]
 pub struct Dispatcher {
     connections: ConnectionService,
-    pub(crate) webhooks: WebhookService,
+    webhooks: WebhookService,
     config: Arc<Config>,
     /// None without `ACCOUNT_CONNECT_EVENT_BUS`: events go to webhooks only.
-    pub(crate) bus: Option<Arc<EventBridge>>,
+    bus: Option<Arc<EventBridge>>,
     /// In AWS, the delayed queue that carries each webhook attempt; None
     /// locally, where `run` finds the due ones in the store.
-    pub(crate) queue: Option<Arc<AttemptQueue>>,
+    queue: Option<Arc<AttemptQueue>>,
     clock: Clock,
 }
 
@@ -92,20 +92,6 @@ impl Dispatcher {
         }
     }
 
-    /// The event's webhook deliveries, stored (in AWS the table's stream
-    /// then queues each new one, as it does a test delivery the API wrote).
-    async fn fan_out(&self, item: &OutboxItem, event: &Rendered) -> Result<(), DispatchError> {
-        self.webhooks
-            .fan_out(
-                &item.connection.org,
-                event.kind.as_str(),
-                &event.message_id,
-                &event.body,
-            )
-            .await?;
-        Ok(())
-    }
-
     /// Publishes `items`' events (in batches of up to ten), fans each item
     /// whose events the bus took out to the webhooks and marks it
     /// delivered; an item the bus refused after the retries stays
@@ -136,8 +122,11 @@ impl Dispatcher {
                     refused.get_or_insert(PublishError::Refused(item.kind.as_str().to_owned()));
                     continue;
                 }
-                for ((_, event), _) in mine {
-                    self.fan_out(item, event).await?;
+                for ((_, e), _) in mine {
+                    let org = &item.connection.org;
+                    self.webhooks
+                        .fan_out(org, e.kind.as_str(), &e.message_id, &e.body)
+                        .await?;
                 }
                 self.connections.outbox_delivered(item, self.clock.now()).await?;
                 delivered += 1;

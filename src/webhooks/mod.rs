@@ -182,27 +182,18 @@ impl WebhookService {
         })
     }
 
-    /// One delivery per active webhook of `org` that wants `event_type`;
-    /// answers those written now (a repeat of the same message writes none).
-    pub async fn fan_out(
-        &self,
-        org: &str,
-        event_type: &str,
-        message_id: &str,
-        body: &str,
-    ) -> Result<Vec<Delivery>, StoreError> {
+    /// One delivery per active webhook of `org` that wants `event_type`
+    /// (a repeat of the same message writes none). In AWS the table's
+    /// stream then queues each new one, as it does a test delivery.
+    pub async fn fan_out(&self, org: &str, event_type: &str, message_id: &str, body: &str) -> Result<(), StoreError> {
         let now = self.now();
-        let mut written = Vec::new();
         for hook in self.store.list_webhooks(org, MAX_WEBHOOKS).await? {
-            if !hook.wants(event_type) {
-                continue;
-            }
-            let d = Delivery::new(&hook, message_id.to_owned(), event_type, body.to_owned(), now);
-            if self.store.enqueue_delivery(&d).await? {
-                written.push(d);
+            if hook.wants(event_type) {
+                let d = Delivery::new(&hook, message_id.to_owned(), event_type, body.to_owned(), now);
+                self.store.enqueue_delivery(&d).await?;
             }
         }
-        Ok(written)
+        Ok(())
     }
 
     /// Deliveries due now, of every tenant.
