@@ -159,7 +159,24 @@ impl ConnectionService {
         &self,
         tenant: &Tenant,
         id: &ConnectionId,
+        read: Option<Connection>,
+        f: F,
+    ) -> Result<Connection, ServiceError>
+    where
+        F: FnMut(&mut Connection, i64) -> Result<Option<(Event, Vec<Guard>)>, ServiceError>,
+    {
+        self.write_change(tenant, id, read, None, f).await
+    }
+
+    /// The read-change-write loop: `known` is a member state change the
+    /// caller found (a reconciliation's); without one, the change's own
+    /// effect on the member's state is computed.
+    async fn write_change<F>(
+        &self,
+        tenant: &Tenant,
+        id: &ConnectionId,
         mut read: Option<Connection>,
+        known: Option<MemberChange>,
         mut f: F,
     ) -> Result<Connection, ServiceError>
     where
@@ -179,7 +196,10 @@ impl ConnectionService {
             c.updated_at = t;
             // A change of state is an event, written with the change (the
             // outbox); so is the member state it changes, for a member.
-            let member = self.member_change(&before, &c, t).await?;
+            let member = match &known {
+                Some(m) => Some(m.clone()),
+                None => self.member_change(&before, &c, t).await?,
+            };
             if let Some(item) = OutboxItem::of_change(&before, &c, member, t) {
                 guards.push(Guard::Publish(Box::new(item)));
             }
@@ -217,40 +237,22 @@ impl ConnectionService {
     /// account moved, left, was suspended or came back): an audit event and
     /// the outbox item, on the member connection as it is now.
     pub async fn announce_member(&self, c: &Connection, change: MemberChange) -> Result<Connection, ServiceError> {
-        for attempt in 0..WRITE_ATTEMPTS {
-            let mut now_c = match self.store.get_any(&c.id).await? {
-                Some(fresh) => fresh,
-                None => return Err(ServiceError::NotFound),
-            };
-            let t = self.now();
-            let before = now_c.clone();
-            now_c.version += 1;
-            now_c.updated_at = t;
-            let ev = Event::new(
-                t,
-                &now_c,
-                EventKind::Reconciled,
-                "reconciliation",
-                &format!(
-                    "member state {} -> {}",
-                    change.previous_state.as_str(),
-                    change.state.as_str()
-                ),
-                change.reason.as_ref().map(|r| serde_json::json!({ "reason": r })),
-            );
-            let item =
-                OutboxItem::of_change(&before, &now_c, Some(change.clone()), t).expect("a member change is an item");
-            match self
-                .store
-                .update(&now_c, &ev, &[Guard::Publish(Box::new(item))], t)
-                .await
-            {
-                Ok(()) => return Ok(now_c),
-                Err(StoreError::Conflict) => backoff(attempt).await,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(ServiceError::TooManyConcurrentWrites)
+        let reconciliation = Tenant {
+            org: c.org.clone(),
+            sub: "reconciliation".into(),
+            accounts: None,
+        };
+        let outcome = format!(
+            "member state {} -> {}",
+            change.previous_state.as_str(),
+            change.state.as_str()
+        );
+        let detail = change.reason.as_ref().map(|r| serde_json::json!({ "reason": r }));
+        self.write_change(&reconciliation, &c.id, Some(c.clone()), Some(change), |c, t| {
+            let ev = Event::new(t, c, EventKind::Reconciled, "reconciliation", &outcome, detail.clone());
+            Ok(Some((ev, Vec::new())))
+        })
+        .await
     }
 }
 
