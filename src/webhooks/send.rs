@@ -137,15 +137,14 @@ impl Sender {
         if !url.is_https() {
             return Err(UrlRefused("the webhook URL must use https".into()));
         }
-        if let Some(url::Host::Ipv4(_) | url::Host::Ipv6(_)) = url.url().host() {
-            let (host, _) = url.host_and_authority();
-            let ip: std::net::IpAddr = host
-                .trim_matches(['[', ']'])
-                .parse()
-                .map_err(|_| UrlRefused(host.clone()))?;
-            if let Some(why) = address::refused(ip) {
-                return Err(UrlRefused(format!("the webhook URL names {ip}, {why}")));
-            }
+        // The URL parser has read an address host already.
+        let ip: Option<std::net::IpAddr> = match url.url().host() {
+            Some(url::Host::Ipv4(a)) => Some(a.into()),
+            Some(url::Host::Ipv6(a)) => Some(a.into()),
+            _ => None,
+        };
+        if let Some((ip, why)) = ip.and_then(|ip| address::refused(ip).map(|why| (ip, why))) {
+            return Err(UrlRefused(format!("the webhook URL names {ip}, {why}")));
         }
         Ok(false)
     }
