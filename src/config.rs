@@ -80,6 +80,10 @@ pub struct Config {
     /// Webhook hosts (`host` or `host:port`) exempt from the address rules
     /// and allowed plain http: tests and local runs.
     pub webhook_allow_hosts: Vec<String>,
+    /// The AWS account the deployment runs in (the template passes
+    /// `AWS::AccountId`); its roles, like those of the vendor principals'
+    /// accounts, are never a customer's. None locally unless set.
+    pub deployment_account: Option<String>,
     /// The delayed SQS queue that carries webhook attempts in AWS; unset,
     /// the process that fans events out sends them (`serve`).
     pub webhook_queue_url: Option<String>,
@@ -200,6 +204,7 @@ impl Default for Config {
             event_bus: None,
             event_source: DEFAULT_EVENT_SOURCE.to_owned(),
             webhook_allow_hosts: Vec::new(),
+            deployment_account: None,
             webhook_queue_url: None,
             sts_per_sec: DEFAULT_STS_PER_SEC,
             sts_endpoints: BTreeMap::new(),
@@ -310,6 +315,19 @@ fn allow_hosts(v: &str) -> Result<Vec<String>, ConfigError> {
 }
 
 impl Config {
+    /// Whether `account` in `partition` is the vendor's own: a configured
+    /// principal's account in that partition (`arn:PARTITION:iam::ACCOUNT:…`),
+    /// or the deployment's (in any partition: ids do not repeat in practice).
+    /// A customer's role is never in one of them.
+    pub fn is_vendor_account(&self, partition: Partition, account: &str) -> bool {
+        let principal = self
+            .principals
+            .get(&partition)
+            .and_then(|arn| arn.split(':').nth(4))
+            .is_some_and(|a| a == account);
+        principal || self.deployment_account.as_deref() == Some(account)
+    }
+
     pub fn from_env() -> Result<Config, ConfigError> {
         let mut c = Config::default();
         for p in Partition::ALL {
@@ -437,6 +455,15 @@ impl Config {
         }
         if let Some(v) = var("ACCOUNT_CONNECT_WEBHOOK_ALLOW_HOSTS") {
             c.webhook_allow_hosts = allow_hosts(&v)?;
+        }
+        if let Some(v) = var("ACCOUNT_CONNECT_DEPLOYMENT_ACCOUNT").filter(|v| !v.is_empty()) {
+            if v.len() != 12 || !v.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(ConfigError(
+                    "ACCOUNT_CONNECT_DEPLOYMENT_ACCOUNT must be the 12-digit id of the AWS account the service runs in"
+                        .into(),
+                ));
+            }
+            c.deployment_account = Some(v);
         }
         if let Some(v) = var("ACCOUNT_CONNECT_WEBHOOK_QUEUE_URL") {
             c.webhook_queue_url = Some(endpoint_url("ACCOUNT_CONNECT_WEBHOOK_QUEUE_URL", v.trim())?);

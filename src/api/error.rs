@@ -245,6 +245,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::InvalidCursor(_) | ServiceError::Store(StoreError::OutsideQuery) => {
                 ApiError::bad_request("invalid_cursor", message)
             }
+            ServiceError::VendorAccount(_) => ApiError::unprocessable("vendor_account_refused", message),
             ServiceError::AwsAccountRequired => ApiError::unprocessable("aws_account_id_required", message)
                 .with_details(json!({"field": "awsAccountId"})),
             ServiceError::OtherStack(_) => ApiError::conflict("connected_by_another_stack", message),

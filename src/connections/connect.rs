@@ -50,6 +50,11 @@ impl ConnectionService {
         }
         // Before the checks, which may wait minutes for IAM; again below, atomically.
         other_stack(&c, stack.as_ref())?;
+        // No AWS call for a role in the vendor's own accounts. An ARN that
+        // does not parse is the verifier's to report.
+        if let Ok(role) = role_arn.parse::<crate::domain::RoleArn>() {
+            self.customer_account(role.partition(), role.account().as_str())?;
+        }
         let principal = self.principal(c.partition)?.to_owned();
         let report = self.verifier.verify(&c, &principal, role_arn, budget).await;
         self.record_failure(tenant, &c, &report).await?;

@@ -36,6 +36,9 @@ impl ConnectionService {
         if req.method == Method::Automatic && req.aws_account_id.is_none() {
             return Err(ServiceError::AwsAccountRequired);
         }
+        if let Some(a) = &req.aws_account_id {
+            self.customer_account(req.partition, a.as_str())?;
+        }
         self.principal(req.partition)?;
         // Refused now, not when the customer has made the role.
         if !self.config.has_credentials(req.partition) {

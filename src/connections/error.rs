@@ -88,6 +88,11 @@ pub enum ServiceError {
     /// and a retry in a moment succeeds. Not the store being unreachable.
     #[error("this record was being changed by too many requests at once; nothing was saved, try again in a moment")]
     TooManyConcurrentWrites,
+    /// The AWS account is the service's own (a vendor principal's, or the
+    /// deployment's): refused before any AWS call, so no tenant can have
+    /// the service assume, read or describe its own roles.
+    #[error("the AWS account {0} belongs to this service, not to a customer; name a role in your own AWS account")]
+    VendorAccount(String),
     #[error("{}", store_message(.0))]
     Store(StoreError),
 }

@@ -131,6 +131,14 @@ impl ConnectionService {
             .ok_or(ServiceError::PartitionNotConfigured(partition))
     }
 
+    /// Refuses an AWS account of the vendor's own (`Config::is_vendor_account`).
+    pub fn customer_account(&self, partition: Partition, account: &str) -> Result<(), ServiceError> {
+        match self.config.is_vendor_account(partition, account) {
+            true => Err(ServiceError::VendorAccount(account.to_owned())),
+            false => Ok(()),
+        }
+    }
+
     /// The tenant's connection, or NotFound: another org's reads as unknown.
     pub async fn get(&self, tenant: &Tenant, id: &ConnectionId) -> Result<Connection, ServiceError> {
         match self.store.get(&tenant.org, id).await? {

@@ -179,6 +179,8 @@ impl OrganizationService {
             return Err(OrganizationError::TooManyTargets(req.organizational_unit_ids.len()));
         }
         self.connections.principal(req.partition)?;
+        self.connections
+            .customer_account(req.partition, req.management_account_id.as_str())?;
         self.callback(req.partition)?;
         let selection = Selection::resolve(req.partition, &req.permissions)
             .map_err(|e| OrganizationError::Connection(ServiceError::Selection(e)))?;

@@ -39,6 +39,7 @@ mod store_conformance;
 mod store_unavailable;
 mod template_routes;
 mod template_upload;
+mod vendor_accounts;
 mod verification;
 mod verification_aws;
 mod webhook_store;

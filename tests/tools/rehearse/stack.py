@@ -165,6 +165,17 @@ class Stack:
         role = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(p["AssumeRolePolicyDocument"]),
                                Path=p.get("Path", "/"))["Role"]
         for policy in p.get("Policies", []):
+            # moto applies a conditioned Deny unconditionally, so the
+            # statement that keeps the functions off their own account's
+            # roles (aws:ResourceAccount) would refuse every AssumeRole; the
+            # service refuses such an ARN before any call (tested in Rust).
+            kept = [st for st in policy["PolicyDocument"]["Statement"]
+                    if not (st.get("Effect") == "Deny" and "aws:ResourceAccount" in json.dumps(st.get("Condition", {})))]
+            for st in policy["PolicyDocument"]["Statement"]:
+                if st not in kept:
+                    self.left_out.append(f"{logical}: statement {st.get('Sid', '?')} (Deny on aws:ResourceAccount: "
+                                         "moto would apply it unconditionally)")
+            policy = dict(policy, PolicyDocument=dict(policy["PolicyDocument"], Statement=kept))
             # SAM writes the destinations' policies without a Version (IAM
             # reads that as 2008-10-17, which moto refuses); they use no
             # policy variables, so the two versions mean the same.
