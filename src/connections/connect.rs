@@ -135,10 +135,29 @@ impl ConnectionService {
         id: &ConnectionId,
         queued_at: Option<i64>,
     ) -> Result<Option<Rechecked>, ServiceError> {
+        // A verdict is written only onto the state it verified: a check
+        // whose connection moved on meanwhile (another role or external
+        // ID) is discarded and made again on what is stored now.
+        for _ in 0..CHECK_ATTEMPTS {
+            match self.recheck_once(tenant, id, queued_at).await? {
+                Checked::Done(r) => return Ok(r),
+                Checked::Moved => continue,
+            }
+        }
+        Err(ServiceError::TooManyConcurrentWrites)
+    }
+
+    async fn recheck_once(
+        &self,
+        tenant: &Tenant,
+        id: &ConnectionId,
+        queued_at: Option<i64>,
+    ) -> Result<Checked, ServiceError> {
         let c = self.get(tenant, id).await?;
         if queued_at.is_some_and(|q| c.checked_at.is_some_and(|at| at > q)) {
-            return Ok(None);
+            return Ok(Checked::Done(None));
         }
+        let verified = VerifiedState::of(&c);
         let health_before = c.health;
         let (Status::Connected, Some(role)) = (c.status(self.now()), c.role_arn.clone()) else {
             return Err(ServiceError::WrongStatus {
@@ -160,10 +179,15 @@ impl ConnectionService {
         };
         let actor = tenant.sub.clone();
         let report_json = serde_json::to_value(&report).expect("reports serialize");
+        let mut moved = false;
         let updated = self
             .change_from(tenant, id, Some(c), |c, t| {
                 if c.state != Status::Connected {
                     return Ok(None); // Disconnected meanwhile: nothing to record.
+                }
+                if VerifiedState::of(c) != verified {
+                    moved = true;
+                    return Ok(None);
                 }
                 let before = c.health;
                 if report.inconclusive() {
@@ -202,11 +226,14 @@ impl ConnectionService {
                 )))
             })
             .await?;
-        Ok(Some(Rechecked {
+        if moved {
+            return Ok(Checked::Moved);
+        }
+        Ok(Checked::Done(Some(Rechecked {
             before: health_before,
             connection: updated,
             report,
-        }))
+        })))
     }
 
     /// A failed verification: an audit event, and the error carrying the report.
@@ -235,6 +262,35 @@ impl ConnectionService {
             report: Box::new(report.clone()),
             connection: Box::new(c.clone()),
         })
+    }
+}
+
+/// Checks of one re-check request: the first, and one more when the
+/// connection moved on under it.
+const CHECK_ATTEMPTS: usize = 2;
+
+enum Checked {
+    Done(Option<Rechecked>),
+    /// The role or external IDs changed while the check ran: its verdict is
+    /// another state's, not written.
+    Moved,
+}
+
+/// What a verdict is about: the role and the external IDs it was checked with.
+#[derive(PartialEq)]
+struct VerifiedState {
+    role: Option<crate::domain::RoleArn>,
+    external_id: crate::domain::ExternalId,
+    pending: Option<crate::domain::ExternalId>,
+}
+
+impl VerifiedState {
+    fn of(c: &Connection) -> Self {
+        VerifiedState {
+            role: c.role_arn.clone(),
+            external_id: c.external_id.clone(),
+            pending: c.pending_external_id.clone(),
+        }
     }
 }
 

@@ -40,6 +40,7 @@ mod store_unavailable;
 mod template_routes;
 mod template_upload;
 mod vendor_accounts;
+mod verdict_race;
 mod verification;
 mod verification_aws;
 mod webhook_store;
