@@ -41,6 +41,7 @@ mod template_routes;
 mod template_upload;
 mod verification;
 mod verification_aws;
+mod webhook_endpoints;
 mod webhook_store;
 mod webhooks;
 mod webhooks_aws;
