@@ -185,7 +185,13 @@ async fn a_410_disables_the_webhook_at_once() {
     app.test_webhook(&token, id).await;
 
     let items = log_until(&app, &token, id, |items| items.len() == 2).await;
-    let (disabled, test) = (&items[0], &items[1]);
+    let of_type = |t: &str| {
+        items
+            .iter()
+            .find(|d| d["eventType"] == t)
+            .unwrap_or_else(|| panic!("{items:#?}"))
+    };
+    let (disabled, test) = (of_type("webhook.disabled"), of_type("webhook.test"));
     assert_eq!(
         (
             test["state"].as_str(),
@@ -237,7 +243,9 @@ async fn two_rotations_within_a_day_keep_all_three_secrets_verifying() {
     let first = hook["secret"].as_str().unwrap().to_owned();
 
     let (_, one) = app.rotate_webhook_secret(&token, id).await;
-    clock.advance(3600);
+    // Four minutes on: within the five the verifier allows a timestamp
+    // ahead of its clock.
+    clock.advance(240);
     let (status, two) = app.rotate_webhook_secret(&token, id).await;
     assert_eq!(status, 200, "{two}");
     let (second, third) = (
@@ -253,7 +261,7 @@ async fn two_rotations_within_a_day_keep_all_three_secrets_verifying() {
         .map(at)
         .collect();
     assert_eq!(kept.len(), 2, "{two}");
-    assert_eq!(kept[1] - kept[0], 3600, "{two}");
+    assert!((240..=242).contains(&(kept[1] - kept[0])), "{two}");
     assert_eq!(two["previousSecretExpiresAt"], two["previousSecretsExpireAt"][1]);
     assert!(
         two.to_string().matches("whsec_").count() == 1,
@@ -268,15 +276,21 @@ async fn two_rotations_within_a_day_keep_all_three_secrets_verifying() {
     }
 
     // A day after the first rotation only the second's old secret and the
-    // current one sign.
-    clock.advance(24 * 3600 - 3600);
+    // current one sign (checked against the header's signatures, as the
+    // delivery's timestamp is a day ahead of the verifier's clock).
+    clock.advance(24 * 3600 - 240 + 60);
     app.test_webhook(&token, id).await;
     let got = rx.wait_for(2, Duration::from_secs(10)).await;
-    assert_eq!(got[1].headers["webhook-signature"].split(' ').count(), 2);
-    let last = &got[1..];
-    assert_ne!(verify_independently(&first, last)[0], json!(true));
-    assert_eq!(verify_independently(&second, last), vec![json!(true)]);
-    assert_eq!(verify_independently(&third, last), vec![json!(true)]);
+    let signed: Vec<&str> = got[1].headers["webhook-signature"].split(' ').collect();
+    let by = |secret: &str| {
+        let stamp: i64 = got[1].headers["webhook-timestamp"].parse().unwrap();
+        standardwebhooks::Webhook::new(secret)
+            .unwrap()
+            .sign(got[1].id(), stamp, got[1].body.as_bytes())
+            .unwrap()
+    };
+    assert_eq!(signed, vec![by(&third), by(&second)]);
+    assert!(!signed.contains(&by(&first).as_str()));
     let (_, now) = app.get_webhook(&token, id).await;
     assert_eq!(
         now["previousSecretsExpireAt"].as_array().map(Vec::len),
