@@ -56,12 +56,24 @@ async fn a_hundred_failures_within_seconds_leave_the_webhook_active() {
             .unwrap();
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    let events = |items: &[Value]| -> Vec<Value> {
+        let of_events = items.iter().filter(|d| d["eventType"] == "connection.connected");
+        of_events.cloned().collect()
+    };
+    assert_eq!(rx.wait_for(100, Duration::from_secs(30)).await.len(), 100);
     let failed_once = log_until(&app, &token, id, |items| {
-        items.len() == 100 && items.iter().all(|d| d["attempts"].as_u64() >= Some(1))
+        items.len() == 100 && events(items).iter().all(|d| d["attempts"].as_u64() >= Some(1))
     })
     .await;
-    assert!(failed_once.iter().all(|d| d["statusCode"] == 503), "{failed_once:#?}");
+    assert!(
+        events(&failed_once).iter().all(|d| d["statusCode"] == 503),
+        "{failed_once:#?}"
+    );
     assert_eq!(rx.got().len(), 100);
+    assert!(
+        failed_once.iter().all(|d| d["eventType"] != "webhook.disabled"),
+        "{failed_once:#?}"
+    );
     let (_, after) = app.get_webhook(&token, id).await;
     assert_eq!(
         after["state"], "active",
