@@ -49,6 +49,11 @@ pub struct WebhookView {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(format = DateTime)]
     previous_secret_expires_at: Option<String>,
+    /// Every replaced secret still signing, oldest first: until when each
+    /// does (24 hours after its rotation; at most 5 are kept).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<String>, format = DateTime)]
+    previous_secrets_expire_at: Vec<String>,
     /// Since when every attempt has failed; absent while it succeeds.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(format = DateTime)]
@@ -63,11 +68,8 @@ pub struct WebhookView {
 fn hook_view(h: Webhook, show_secret: bool, now: i64) -> WebhookView {
     WebhookView {
         secret: show_secret.then(|| h.secret.expose().to_owned()),
-        previous_secret_expires_at: h
-            .old_secret
-            .as_ref()
-            .filter(|(_, until)| *until > now)
-            .map(|(_, u)| iso(*u)),
+        previous_secret_expires_at: h.old_secret_expiries(now).last().copied().map(iso),
+        previous_secrets_expire_at: h.old_secret_expiries(now).into_iter().map(iso).collect(),
         failing_since: h.failing_since.map(iso),
         consecutive_failures: h.consecutive_failures,
         created_at: iso(h.created_at),
@@ -236,7 +238,7 @@ pub async fn delete(
 }
 
 #[utoipa::path(post, path = "/v1/webhooks/{id}/secret", tag = "webhooks", operation_id = "rotateWebhookSecret",
-    summary = "A new signing secret, shown once; for 24 hours deliveries carry signatures by the old and the new",
+    summary = "A new signing secret, shown once; each replaced secret goes on signing for 24 hours beside it",
     params(("id" = WebhookId, Path, description = "The webhook (a malformed id reads as unknown: 404)")),
     responses(
         (status = 200, body = WebhookView, description = "`secret` is the new one"),

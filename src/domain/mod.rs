@@ -31,8 +31,9 @@ pub use role_arn::RoleArn;
 pub use spot_account::SpotAccountId;
 pub use trust_policy::trust_policy;
 pub use webhook::{
-    parse_event_types, Attempt, Delivery, DeliveryState, SigningSecret, Webhook, WebhookId, WebhookState, WebhookUrl,
-    EVENT_TYPES, MAX_DESCRIPTION_LEN, OLD_SECRET_SECS, TEST_EVENT,
+    parse_event_types, Attempt, AttemptResult, Delivery, DeliveryState, Disabling, OldSecret, SigningSecret, Webhook,
+    WebhookId, WebhookState, WebhookUrl, DISABLE_AFTER_SECS, EVENT_TYPES, MAX_DESCRIPTION_LEN, MAX_OLD_SECRETS,
+    MAX_RETRY_AFTER_SECS, OLD_SECRET_SECS, TEST_EVENT,
 };
 
 /// Why a value was refused; the message is written for the person who sent it.

@@ -9,16 +9,27 @@ use std::str::FromStr;
 pub const MAX_URL_LEN: usize = 2048;
 /// Longest description accepted.
 pub const MAX_DESCRIPTION_LEN: usize = 256;
-/// After a rotation the old secret still signs this long (the spec's
+/// After a rotation the replaced secret still signs this long (the spec's
 /// multi-signature header), so a receiver can switch without a gap.
 pub const OLD_SECRET_SECS: i64 = 24 * 3600;
+/// Replaced secrets that go on signing at most. Each adds a signature to
+/// every delivery; six in a day is a script gone round, not a receiver
+/// switching, so a rotation beyond this drops the oldest early (the
+/// rotation's answer lists the expiries of those still signing).
+pub const MAX_OLD_SECRETS: usize = 5;
 /// Delays before the second, third, … attempt (before jitter): about 37.6
 /// hours from the first attempt to the last of nine, over 24 even when
 /// every delay is drawn at its shortest.
 pub const RETRY_DELAYS_SECS: [i64; 8] = [5, 300, 1800, 7200, 18000, 36000, 36000, 36000];
-/// An endpoint failing this long, or this many attempts in a row, is disabled.
+/// An endpoint whose every attempt has failed for this long is disabled
+/// (Svix's rule). Time, never a count: a burst of events meeting a
+/// partner's one bad minute makes hundreds of failures in that minute.
 pub const DISABLE_AFTER_SECS: i64 = 5 * 24 * 3600;
-pub const DISABLE_AFTER_FAILURES: u32 = 100;
+/// The longest `Retry-After` honoured. A receiver's hint, not a command: a
+/// longer one (or a date far ahead, by mistake or on purpose) would hold
+/// the delivery past the schedule partners are promised, and from the
+/// fourth attempt on the schedule's own delays (2 h and up) exceed it.
+pub const MAX_RETRY_AFTER_SECS: i64 = 3600;
 
 /// The event types a webhook can subscribe to (the README's catalogue).
 pub const EVENT_TYPES: [&str; 5] = [
@@ -148,7 +159,8 @@ impl std::fmt::Debug for SigningSecret {
 #[serde(rename_all = "lowercase")]
 pub enum WebhookState {
     Active,
-    /// Failing too long; nothing is sent until it is created again.
+    /// Every attempt failed for 5 days, or the endpoint answered 410 Gone;
+    /// nothing is sent to it.
     Disabled,
 }
 
@@ -162,11 +174,15 @@ pub struct Webhook {
     pub events: Option<Vec<String>>,
     pub description: Option<String>,
     pub secret: SigningSecret,
-    /// The secret before the last rotation, and until when it still signs.
-    pub old_secret: Option<(SigningSecret, i64)>,
+    /// Secrets replaced by rotations, oldest first, each signing until its
+    /// own expiry. Records from before this list hold one as `oldSecret`.
+    #[serde(default, alias = "oldSecret", deserialize_with = "old_secrets")]
+    pub old_secrets: Vec<OldSecret>,
     pub state: WebhookState,
     /// When the run of failed attempts began (None after a success).
     pub failing_since: Option<i64>,
+    /// Failed attempts recorded since `failing_since` (information: the
+    /// disabling goes by time).
     pub consecutive_failures: u32,
     pub created_by: String,
     pub created_at: i64,
@@ -191,7 +207,7 @@ impl Webhook {
             events,
             description,
             secret: SigningSecret::generate(),
-            old_secret: None,
+            old_secrets: Vec::new(),
             state: WebhookState::Active,
             failing_since: None,
             consecutive_failures: 0,
@@ -210,36 +226,118 @@ impl Webhook {
                 .is_none_or(|list| list.iter().any(|e| e == event_type))
     }
 
-    /// The secrets that sign at `now`: the current one, and the old one
-    /// during its day after a rotation.
+    /// The secrets that sign at `now`: the current one, and each replaced
+    /// one until its expiry.
     pub fn signing_secrets(&self, now: i64) -> Vec<&SigningSecret> {
-        let mut out = vec![&self.secret];
-        if let Some((old, until)) = &self.old_secret {
-            if now < *until {
-                out.push(old);
-            }
-        }
-        out
+        let old = self.old_secrets.iter().filter(|o| now < o.expires_at);
+        std::iter::once(&self.secret).chain(old.map(|o| &o.secret)).collect()
     }
 
-    /// Records an attempt's outcome on the endpoint; true when this failure
-    /// disables it (failing for five days, or a hundred times in a row).
-    pub fn record_attempt(&mut self, ok: bool, now: i64) -> bool {
+    /// When each replaced secret that still signs at `now` stops, oldest first.
+    pub fn old_secret_expiries(&self, now: i64) -> Vec<i64> {
+        self.old_secrets
+            .iter()
+            .map(|o| o.expires_at)
+            .filter(|until| now < *until)
+            .collect()
+    }
+
+    /// A new secret; the replaced one signs for `OLD_SECRET_SECS` more,
+    /// beside the others still signing (expired ones are dropped, and the
+    /// oldest beyond `MAX_OLD_SECRETS`).
+    pub fn rotate(&mut self, now: i64) {
+        let replaced = std::mem::replace(&mut self.secret, SigningSecret::generate());
+        self.old_secrets.retain(|o| now < o.expires_at);
+        self.old_secrets.push(OldSecret {
+            secret: replaced,
+            expires_at: now + OLD_SECRET_SECS,
+        });
+        let over = self.old_secrets.len().saturating_sub(MAX_OLD_SECRETS);
+        self.old_secrets.drain(..over);
         self.version += 1;
         self.updated_at = now;
-        if ok {
+    }
+
+    /// Records what an attempt says about the endpoint: a success ends a
+    /// run of failures; a failure starts one or extends it, and disables
+    /// the endpoint once every attempt has failed for `DISABLE_AFTER_SECS`;
+    /// 410 Gone disables it at once. Answers why, when this disabled it.
+    pub fn record_attempt(&mut self, result: AttemptResult, now: i64) -> Option<Disabling> {
+        self.version += 1;
+        self.updated_at = now;
+        if result == AttemptResult::Succeeded {
             self.failing_since = None;
             self.consecutive_failures = 0;
-            return false;
+            return None;
         }
         let since = *self.failing_since.get_or_insert(now);
         self.consecutive_failures = self.consecutive_failures.saturating_add(1);
-        let disable = self.state == WebhookState::Active
-            && (self.consecutive_failures >= DISABLE_AFTER_FAILURES || now - since >= DISABLE_AFTER_SECS);
-        if disable {
-            self.state = WebhookState::Disabled;
+        if self.state != WebhookState::Active {
+            return None;
         }
-        disable
+        let why = match result {
+            AttemptResult::Gone => Disabling::Gone,
+            _ if now - since >= DISABLE_AFTER_SECS => Disabling::Failing { since },
+            _ => return None,
+        };
+        self.state = WebhookState::Disabled;
+        Some(why)
+    }
+}
+
+/// A replaced signing secret and when it stops signing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OldSecret {
+    pub secret: SigningSecret,
+    pub expires_at: i64,
+}
+
+/// Reads the list, or the one `[secret, until]` (or null) that records
+/// written before the list hold.
+fn old_secrets<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<OldSecret>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Stored {
+        List(Vec<OldSecret>),
+        One(Option<(SigningSecret, i64)>),
+    }
+    Ok(match Stored::deserialize(d)? {
+        Stored::List(list) => list,
+        Stored::One(one) => one
+            .map(|(secret, expires_at)| OldSecret { secret, expires_at })
+            .into_iter()
+            .collect(),
+    })
+}
+
+/// What one attempt says about the endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptResult {
+    /// A 2xx in time.
+    Succeeded,
+    /// Anything else but 410.
+    Failed,
+    /// 410 Gone: the receiver asks for nothing more (Standard Webhooks).
+    Gone,
+}
+
+/// Why an attempt disabled its endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disabling {
+    /// Every attempt has failed since then, `DISABLE_AFTER_SECS` or more.
+    Failing { since: i64 },
+    /// The endpoint answered 410 Gone.
+    Gone,
+}
+
+impl Disabling {
+    /// A stable code for the `webhook.disabled` event.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Disabling::Failing { .. } => "failing",
+            Disabling::Gone => "gone",
+        }
     }
 }
 
@@ -331,23 +429,28 @@ impl Delivery {
         format!("{:012}#{}", self.created_at, self.message_id)
     }
 
-    /// Records an attempt: succeeded, or pending again after the schedule's
-    /// delay (stretched by `jitter`, 0.8 to 1.2), or failed for good.
-    pub fn record(&mut self, attempt: Attempt, ok: bool, jitter: f64) {
+    /// Records an attempt: succeeded; or pending again after the
+    /// schedule's delay (stretched by `jitter`, 0.8 to 1.2), and not before
+    /// `retry_after` (the receiver's `Retry-After`, honoured up to
+    /// `MAX_RETRY_AFTER_SECS`); or failed for good (the schedule's end, or
+    /// 410 Gone).
+    pub fn record(&mut self, attempt: Attempt, result: AttemptResult, retry_after: Option<i64>, jitter: f64) {
         self.version += 1;
         self.attempts += 1;
         let at = attempt.at;
         self.last = Some(attempt);
         let delay = RETRY_DELAYS_SECS.get(self.attempts as usize - 1);
-        match (ok, delay) {
-            (true, _) => {
+        match (result, delay) {
+            (AttemptResult::Succeeded, _) => {
                 self.state = DeliveryState::Succeeded;
                 self.next_attempt_at = None;
             }
-            (false, Some(d)) => {
-                self.next_attempt_at = Some(at + ((*d as f64) * jitter.clamp(0.8, 1.2)).round() as i64);
+            (AttemptResult::Failed, Some(d)) => {
+                let scheduled = at + ((*d as f64) * jitter.clamp(0.8, 1.2)).round() as i64;
+                let asked = retry_after.map_or(at, |t| t.min(at + MAX_RETRY_AFTER_SECS));
+                self.next_attempt_at = Some(scheduled.max(asked));
             }
-            (false, None) => {
+            (AttemptResult::Failed, None) | (AttemptResult::Gone, _) => {
                 self.state = DeliveryState::Failed;
                 self.next_attempt_at = None;
             }
@@ -393,24 +496,27 @@ mod tests {
         assert!(long.parse::<WebhookUrl>().is_err());
     }
 
+    fn fail(at: i64, status: u16) -> Attempt {
+        Attempt {
+            at,
+            status: Some(status),
+            latency_ms: 1,
+            error: None,
+        }
+    }
+
     #[test]
     fn the_schedule_spans_a_day_and_ends() {
         let total: i64 = RETRY_DELAYS_SECS.iter().sum();
         assert!(total * 8 / 10 >= 24 * 3600, "even with the shortest jitter: {total}");
         let mut d = Delivery::new(&hook(), "m".into(), "connection.connected", "{}".into(), 0);
-        let fail = |at| Attempt {
-            at,
-            status: Some(500),
-            latency_ms: 1,
-            error: None,
-        };
         let mut at = 0;
         for delay in RETRY_DELAYS_SECS {
-            d.record(fail(at), false, 1.0);
+            d.record(fail(at, 500), AttemptResult::Failed, None, 1.0);
             assert_eq!(d.next_attempt_at, Some(at + delay));
             at += delay;
         }
-        d.record(fail(at), false, 1.0);
+        d.record(fail(at, 500), AttemptResult::Failed, None, 1.0);
         assert_eq!(
             (d.state, d.attempts, d.next_attempt_at),
             (DeliveryState::Failed, 9, None)
@@ -418,27 +524,132 @@ mod tests {
     }
 
     #[test]
-    fn an_endpoint_is_disabled_after_a_hundred_failures_or_five_days() {
-        let mut h = hook();
-        for i in 0..99 {
-            assert!(!h.record_attempt(false, i));
+    fn retry_after_delays_the_next_attempt_up_to_an_hour() {
+        let new = || Delivery::new(&hook(), "m".into(), "connection.connected", "{}".into(), 0);
+        let mut d = new();
+        d.record(fail(100, 503), AttemptResult::Failed, Some(100 + 120), 1.0);
+        assert_eq!(d.next_attempt_at, Some(220), "120 s asked, the schedule says 5 s");
+        let mut d = new();
+        d.record(fail(100, 429), AttemptResult::Failed, Some(100 + 30 * 86400), 1.0);
+        assert_eq!(d.next_attempt_at, Some(100 + MAX_RETRY_AFTER_SECS), "capped");
+        let mut d = new();
+        d.record(fail(100, 429), AttemptResult::Failed, Some(50), 1.0);
+        assert_eq!(d.next_attempt_at, Some(105), "a time past never hurries the schedule");
+        // Later in the schedule its own delay is longer than the cap.
+        let mut d = new();
+        for at in [0, 5, 305] {
+            d.record(fail(at, 500), AttemptResult::Failed, None, 1.0);
         }
-        assert!(h.record_attempt(false, 100));
-        assert_eq!(h.state, WebhookState::Disabled);
-        let mut h = hook();
-        assert!(!h.record_attempt(false, 0));
-        assert!(!h.record_attempt(true, 10), "a success resets the run");
-        assert!(!h.record_attempt(false, 20));
-        assert!(h.record_attempt(false, 20 + DISABLE_AFTER_SECS));
-        assert!(!h.wants("connection.connected"), "a disabled webhook wants nothing");
+        d.record(fail(2105, 503), AttemptResult::Failed, Some(2105 + 3000), 1.0);
+        assert_eq!(d.next_attempt_at, Some(2105 + 7200));
     }
 
     #[test]
-    fn the_old_secret_signs_for_a_day() {
+    fn gone_ends_the_delivery_and_disables_the_endpoint_at_once() {
+        let mut d = Delivery::new(&hook(), "m".into(), "connection.connected", "{}".into(), 0);
+        d.record(fail(10, 410), AttemptResult::Gone, None, 1.0);
+        assert_eq!((d.state, d.next_attempt_at), (DeliveryState::Failed, None));
         let mut h = hook();
-        h.old_secret = Some((SigningSecret::generate(), 100));
-        assert_eq!(h.signing_secrets(99).len(), 2);
-        assert_eq!(h.signing_secrets(100).len(), 1);
+        assert_eq!(h.record_attempt(AttemptResult::Gone, 10), Some(Disabling::Gone));
+        assert_eq!(h.state, WebhookState::Disabled);
+        assert_eq!(h.record_attempt(AttemptResult::Gone, 11), None, "disabled once");
+    }
+
+    #[test]
+    fn an_endpoint_is_disabled_after_five_days_of_failures_never_by_their_number() {
+        let mut h = hook();
+        // A burst: thousands of failures within a minute leave it active.
+        for i in 0..5000 {
+            assert_eq!(h.record_attempt(AttemptResult::Failed, i / 100), None);
+        }
+        assert_eq!((h.state, h.consecutive_failures), (WebhookState::Active, 5000));
+        assert_eq!(h.record_attempt(AttemptResult::Failed, DISABLE_AFTER_SECS - 1), None);
+        assert_eq!(
+            h.record_attempt(AttemptResult::Failed, DISABLE_AFTER_SECS),
+            Some(Disabling::Failing { since: 0 })
+        );
+        assert!(!h.wants("connection.connected"), "a disabled webhook wants nothing");
+
+        // A success ends the run: five days counts from the next failure.
+        let mut h = hook();
+        assert_eq!(h.record_attempt(AttemptResult::Failed, 0), None);
+        assert_eq!(h.record_attempt(AttemptResult::Succeeded, 4 * 86400), None);
+        assert_eq!((h.failing_since, h.consecutive_failures), (None, 0));
+        assert_eq!(h.record_attempt(AttemptResult::Failed, DISABLE_AFTER_SECS + 1), None);
+        assert_eq!(h.failing_since, Some(DISABLE_AFTER_SECS + 1));
+        assert_eq!(
+            h.record_attempt(AttemptResult::Failed, 2 * DISABLE_AFTER_SECS + 1),
+            Some(Disabling::Failing {
+                since: DISABLE_AFTER_SECS + 1
+            })
+        );
+    }
+
+    #[test]
+    fn every_replaced_secret_signs_until_its_own_expiry() {
+        let mut h = hook();
+        let first = h.secret.clone();
+        h.rotate(100);
+        let second = h.secret.clone();
+        h.rotate(200);
+        // Two rotations within a day: all three sign.
+        let signing = h.signing_secrets(300);
+        assert_eq!(signing, vec![&h.secret, &first, &second]);
+        assert_eq!(
+            h.old_secret_expiries(300),
+            vec![100 + OLD_SECRET_SECS, 200 + OLD_SECRET_SECS]
+        );
+        // Each stops at its own time.
+        assert_eq!(h.signing_secrets(100 + OLD_SECRET_SECS), vec![&h.secret, &second]);
+        assert_eq!(h.signing_secrets(200 + OLD_SECRET_SECS), vec![&h.secret]);
+        // A later rotation drops the expired ones.
+        h.rotate(200 + OLD_SECRET_SECS);
+        assert_eq!(h.old_secrets.len(), 1);
         assert!(!format!("{h:?}").contains("whsec_"), "secrets never print");
+    }
+
+    #[test]
+    fn at_most_the_cap_of_replaced_secrets_sign() {
+        let mut h = hook();
+        let mut replaced = Vec::new();
+        for t in 0..(MAX_OLD_SECRETS as i64 + 3) {
+            replaced.push(h.secret.clone());
+            h.rotate(t);
+        }
+        assert_eq!(h.old_secrets.len(), MAX_OLD_SECRETS);
+        let kept: Vec<&SigningSecret> = h.old_secrets.iter().map(|o| &o.secret).collect();
+        let newest: Vec<&SigningSecret> = replaced[replaced.len() - MAX_OLD_SECRETS..].iter().collect();
+        assert_eq!(kept, newest, "the oldest go first");
+        assert_eq!(h.signing_secrets(10).len(), MAX_OLD_SECRETS + 1);
+    }
+
+    #[test]
+    fn a_record_of_the_last_release_with_one_old_secret_still_reads() {
+        let old_shape = serde_json::json!({
+            "id": "wh-0123456789abcdef01234567", "org": "org-a", "url": "https://example.com/h",
+            "events": null, "description": null, "secret": "whsec_bmV3",
+            "oldSecret": ["whsec_b2xk", 500], "state": "active", "failingSince": null,
+            "consecutiveFailures": 0, "createdBy": "u", "createdAt": 1, "updatedAt": 2, "version": 3
+        });
+        let h: Webhook = serde_json::from_value(old_shape.clone()).unwrap();
+        assert_eq!(h.old_secrets.len(), 1);
+        assert_eq!(
+            (h.old_secrets[0].secret.expose(), h.old_secrets[0].expires_at),
+            ("whsec_b2xk", 500)
+        );
+        assert_eq!(h.signing_secrets(499).len(), 2);
+        let mut none = old_shape.clone();
+        none["oldSecret"] = serde_json::Value::Null;
+        assert!(serde_json::from_value::<Webhook>(none).unwrap().old_secrets.is_empty());
+        let mut absent = old_shape;
+        absent.as_object_mut().unwrap().remove("oldSecret");
+        assert!(serde_json::from_value::<Webhook>(absent)
+            .unwrap()
+            .old_secrets
+            .is_empty());
+        // Written again, it takes the new shape and reads back the same.
+        let written = serde_json::to_value(&h).unwrap();
+        assert!(written.get("oldSecret").is_none(), "{written}");
+        assert_eq!(serde_json::from_value::<Webhook>(written).unwrap(), h);
     }
 }

@@ -73,8 +73,8 @@ impl Dispatcher {
     /// on the bus (`webhook.disabled`).
     pub async fn attempt(&self, d: Delivery) -> Result<Option<Delivery>, DispatchError> {
         let outcome = self.webhooks.attempt(d).await?;
-        if let (Some(hook), Some(bus)) = (&outcome.disabled, &self.bus) {
-            let payload = crate::webhooks::disabled_payload(hook, self.webhooks.now());
+        if let (Some((hook, why)), Some(bus)) = (&outcome.disabled, &self.bus) {
+            let payload = crate::webhooks::disabled_payload(hook, *why, self.webhooks.now());
             let taken = bus.put(&[(crate::webhooks::DISABLED_EVENT, payload)]).await?;
             if taken.first() != Some(&true) {
                 tracing::warn!(webhook = hook.id.as_str(), "the bus did not take webhook.disabled");

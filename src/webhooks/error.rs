@@ -22,7 +22,7 @@ pub enum WebhookError {
         super::MAX_WEBHOOKS
     )]
     TooMany,
-    #[error("this webhook was disabled after failing for too long; create it again to receive events")]
+    #[error("this webhook is disabled (every attempt failed for 5 days, or its endpoint answered 410 Gone); create it again to receive events")]
     Disabled,
     #[error("{0}")]
     InvalidCursor(#[from] CursorError),

@@ -17,8 +17,8 @@ use crate::clock::{iso, Clock};
 use crate::connections::cursor::{Binding, Cursors};
 use crate::connections::{ClientPage, Deps, DEFAULT_PAGE};
 use crate::domain::{
-    parse_event_types, Delivery, DeliveryState, SigningSecret, Webhook, WebhookId, WebhookState, WebhookUrl,
-    MAX_DESCRIPTION_LEN, OLD_SECRET_SECS, TEST_EVENT,
+    parse_event_types, AttemptResult, Delivery, DeliveryState, Disabling, Webhook, WebhookId, WebhookState, WebhookUrl,
+    DISABLE_AFTER_SECS, MAX_DESCRIPTION_LEN, TEST_EVENT,
 };
 use crate::store::{DynStore, StoreError, MAX_PAGE};
 use crate::tenancy::Tenant;
@@ -43,8 +43,8 @@ pub struct AttemptOutcome {
     /// The delivery as recorded after the attempt (None: another sender
     /// holds it, or it was not due).
     pub delivery: Option<Delivery>,
-    /// The webhook, when this attempt disabled it.
-    pub disabled: Option<Webhook>,
+    /// The webhook and why, when this attempt disabled it.
+    pub disabled: Option<(Webhook, Disabling)>,
 }
 
 #[derive(Clone)]
@@ -116,16 +116,12 @@ impl WebhookService {
         }
     }
 
-    /// A new secret; the old one goes on signing for `OLD_SECRET_SECS`
-    /// (a second rotation within that day drops the first old one).
+    /// A new secret; each replaced one goes on signing until its own
+    /// expiry (`Webhook::rotate`).
     pub async fn rotate_secret(&self, tenant: &Tenant, id: &WebhookId) -> Result<Webhook, WebhookError> {
         for _ in 0..WRITE_ATTEMPTS {
             let mut hook = self.get(tenant, id).await?;
-            let now = self.now();
-            let old = std::mem::replace(&mut hook.secret, SigningSecret::generate());
-            hook.old_secret = Some((old, now + OLD_SECRET_SECS));
-            hook.version += 1;
-            hook.updated_at = now;
+            hook.rotate(self.now());
             match self.store.update_webhook(&hook).await {
                 Ok(()) => return Ok(hook),
                 Err(StoreError::Conflict) => continue,
@@ -208,7 +204,7 @@ impl WebhookService {
 
     /// One attempt at a due delivery: leased first (so no other sender
     /// sends it too), sent, recorded with its next attempt, and counted on
-    /// the endpoint, which a long run of failures disables.
+    /// the endpoint, which five days of failures or a 410 disable.
     pub async fn attempt(&self, mut d: Delivery) -> Result<AttemptOutcome, StoreError> {
         let now = self.now();
         let skipped = AttemptOutcome {
@@ -245,15 +241,14 @@ impl WebhookService {
             message = d.message_id.as_str(),
             attempt = d.attempts + 1,
             status = sent.attempt.status,
-            ok = sent.ok,
+            result = ?sent.result,
             latency_ms = sent.attempt.latency_ms,
             error = sent.attempt.error.as_deref(),
             "webhook attempt"
         );
-        let ok = sent.ok;
-        d.record(sent.attempt, ok, jitter());
+        d.record(sent.attempt, sent.result, sent.retry_after, jitter());
         self.store.update_delivery(&d).await?;
-        let disabled = self.count_on_endpoint(&hook, ok).await?;
+        let disabled = self.count_on_endpoint(&hook, sent.result).await?;
         Ok(AttemptOutcome {
             delivery: Some(d),
             disabled,
@@ -262,21 +257,33 @@ impl WebhookService {
 
     /// Records the attempt on the webhook (a success only ends a run of
     /// failures); answers the webhook if this disabled it, after writing
-    /// the disabling into its deliveries log.
-    async fn count_on_endpoint(&self, hook: &Webhook, ok: bool) -> Result<Option<Webhook>, StoreError> {
-        if ok && hook.failing_since.is_none() && hook.consecutive_failures == 0 {
-            return Ok(None);
-        }
+    /// the disabling into its deliveries log. Each failure is counted, but
+    /// only time or a 410 disables, so attempts racing each other (a burst
+    /// failing together) change nothing that matters: a count lost after
+    /// `WRITE_ATTEMPTS` conflicts is given up, not the attempt.
+    async fn count_on_endpoint(
+        &self,
+        hook: &Webhook,
+        result: AttemptResult,
+    ) -> Result<Option<(Webhook, Disabling)>, StoreError> {
+        // A success when the webhook was not failing writes nothing: the
+        // common case costs no write. (A failure another attempt records
+        // while this one sends stays until the next success.)
+        let clean = |h: &Webhook| h.failing_since.is_none() && h.consecutive_failures == 0;
         let mut hook = hook.clone();
         for _ in 0..WRITE_ATTEMPTS {
+            if result == AttemptResult::Succeeded && clean(&hook) {
+                return Ok(None);
+            }
             let now = self.now();
-            let disables = hook.record_attempt(ok, now);
+            let disabling = hook.record_attempt(result, now);
             match self.store.update_webhook(&hook).await {
-                Ok(()) if disables => {
-                    self.log_disabled(&hook, now).await?;
-                    return Ok(Some(hook));
+                Ok(()) => {
+                    let Some(why) = disabling else { return Ok(None) };
+                    tracing::warn!(webhook = hook.id.as_str(), reason = why.code(), "webhook disabled");
+                    self.log_disabled(&hook, why, now).await?;
+                    return Ok(Some((hook, why)));
                 }
-                Ok(()) => return Ok(None),
                 Err(StoreError::Conflict) => match self.store.get_webhook(&hook.org, &hook.id).await? {
                     Some(fresh) => hook = fresh,
                     None => return Ok(None),
@@ -284,13 +291,18 @@ impl WebhookService {
                 Err(e) => return Err(e),
             }
         }
-        Err(StoreError::Conflict)
+        tracing::info!(
+            webhook = hook.id.as_str(),
+            ?result,
+            "attempt not counted on a webhook changed concurrently"
+        );
+        Ok(None)
     }
 
     /// The deliveries log's line for a disabling: a `webhook.disabled`
-    /// record, never sent.
-    async fn log_disabled(&self, hook: &Webhook, now: i64) -> Result<(), StoreError> {
-        let body = disabled_payload(hook, now);
+    /// record, never sent, saying why.
+    async fn log_disabled(&self, hook: &Webhook, why: Disabling, now: i64) -> Result<(), StoreError> {
+        let body = disabled_payload(hook, why, now);
         let mut d = Delivery::new(
             hook,
             format!("msg_disabled_{}", crate::ids::random_token(8)),
@@ -298,24 +310,31 @@ impl WebhookService {
             body,
             now,
         );
-        d.abandon(
-            &format!(
-                "disabled after {} failed attempts in a row since {}",
-                hook.consecutive_failures,
-                hook.failing_since.map(iso).unwrap_or_default()
-            ),
-            now,
-        );
+        d.abandon(&disabled_reason(hook, why), now);
         d.version = 1;
         self.store.enqueue_delivery(&d).await.map(|_| ())
+    }
+}
+
+/// Why the webhook was disabled, for a person reading its deliveries log.
+fn disabled_reason(hook: &Webhook, why: Disabling) -> String {
+    match why {
+        Disabling::Failing { since } => format!(
+            "disabled: every attempt since {} failed ({} attempts, none succeeding for {} days)",
+            iso(since),
+            hook.consecutive_failures,
+            DISABLE_AFTER_SECS / 86400
+        ),
+        Disabling::Gone => "disabled: the endpoint answered 410 Gone, which asks for no more deliveries".into(),
     }
 }
 
 /// Put on the bus when an endpoint is disabled.
 pub const DISABLED_EVENT: &str = "webhook.disabled";
 
-/// The `webhook.disabled` event's payload.
-pub fn disabled_payload(hook: &Webhook, now: i64) -> String {
+/// The `webhook.disabled` event's payload; `reason` is `failing` (five
+/// days of failed attempts) or `gone` (the endpoint answered 410).
+pub fn disabled_payload(hook: &Webhook, why: Disabling, now: i64) -> String {
     serde_json::json!({
         "type": DISABLED_EVENT,
         "timestamp": iso(now),
@@ -323,6 +342,7 @@ pub fn disabled_payload(hook: &Webhook, now: i64) -> String {
             "webhookId": hook.id.as_str(),
             "org": hook.org,
             "url": hook.url.as_str(),
+            "reason": why.code(),
             "consecutiveFailures": hook.consecutive_failures,
             "failingSince": hook.failing_since.map(iso),
         },

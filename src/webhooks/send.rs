@@ -6,7 +6,7 @@
 //! and may use http (tests, local runs).
 
 use super::address;
-use crate::domain::{Attempt, Delivery, Webhook, WebhookUrl};
+use crate::domain::{Attempt, AttemptResult, Delivery, Webhook, WebhookUrl};
 use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper_util::client::legacy::connect::dns::{GaiResolver, Name};
@@ -47,35 +47,46 @@ impl tower::Service<Name> for PublicResolver {
 
     fn call(&mut self, name: Name) -> Self::Future {
         Box::pin(async move {
-            let addrs = public_addresses(name.as_str())
+            // Wrapped whole, so the attempt's error can say which.
+            let host = name.as_str();
+            let addrs = resolve(host)
                 .await
-                .map_err(|e| std::io::Error::other(e.0))?;
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::NotFound, e))?;
+            only_public(host, &addrs).map_err(|e| std::io::Error::new(std::io::ErrorKind::PermissionDenied, e))?;
             Ok(addrs.into_iter())
         })
     }
 }
 
-/// The name's addresses, all of which must be public.
-async fn public_addresses(host: &str) -> Result<Vec<SocketAddr>, UrlRefused> {
+/// The name's addresses (at least one).
+async fn resolve(host: &str) -> Result<Vec<SocketAddr>, UrlRefused> {
     let found = tokio::time::timeout(RESOLVE_TIMEOUT, tokio::net::lookup_host((host, 0)))
         .await
         .map_err(|_| UrlRefused(format!("{host} did not resolve within {} s", RESOLVE_TIMEOUT.as_secs())))?
-        .map_err(|e| UrlRefused(format!("{host} does not resolve: {e}")))?;
+        .map_err(|_| UrlRefused(format!("{host} does not resolve")))?;
     let addrs: Vec<SocketAddr> = found.collect();
-    // All, not any: a name that also points inside is refused outright.
-    if let Some((a, why)) = addrs.iter().find_map(|a| address::refused(a.ip()).map(|w| (a, w))) {
-        return Err(UrlRefused(format!("{host} resolves to {}, {why}", a.ip())));
-    }
     if addrs.is_empty() {
         return Err(UrlRefused(format!("{host} has no addresses")));
     }
     Ok(addrs)
 }
 
+/// All of them must be public (not any: a name that also points inside is
+/// refused outright). A refusal names the host and the kind of address,
+/// never the address: where an inside name leads is no partner's business.
+fn only_public(host: &str, addrs: &[SocketAddr]) -> Result<(), UrlRefused> {
+    match addrs.iter().find_map(|a| address::refused(a.ip())) {
+        Some(why) => Err(UrlRefused(format!("{host} resolves to {why}"))),
+        None => Ok(()),
+    }
+}
+
 /// The outcome of one send.
 pub struct Sent {
     pub attempt: Attempt,
-    pub ok: bool,
+    pub result: AttemptResult,
+    /// When a 429 or 503 asked to be retried (`Retry-After`), uncapped.
+    pub retry_after: Option<i64>,
 }
 
 #[derive(Clone)]
@@ -156,7 +167,7 @@ impl Sender {
             return Ok(());
         }
         if let Some(url::Host::Domain(name)) = url.url().host() {
-            public_addresses(name).await?;
+            only_public(name, &resolve(name).await?)?;
         }
         Ok(())
     }
@@ -172,7 +183,8 @@ impl Sender {
                 latency_ms: started.elapsed().as_millis() as u64,
                 error: Some(error),
             },
-            ok: false,
+            result: AttemptResult::Failed,
+            retry_after: None,
         };
         let allowed = match self.check_static(&hook.url) {
             Ok(a) => a,
@@ -200,40 +212,111 @@ impl Sender {
                 self.clients().guarded.request(request).await
             }
         };
-        // The status is all that is read: the body is dropped unread.
-        match tokio::time::timeout(ATTEMPT_TIMEOUT, exchange).await {
-            Ok(Ok(r)) if r.status().is_success() => Sent {
+        // The status and the Retry-After header are all that is read: the
+        // body is dropped unread.
+        let answer = match tokio::time::timeout(ATTEMPT_TIMEOUT, exchange).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => return fail(None, unreachable_reason(&e)),
+            Err(_) => {
+                return fail(
+                    None,
+                    format!(
+                        "timed out: the endpoint did not answer within {} s",
+                        ATTEMPT_TIMEOUT.as_secs()
+                    ),
+                )
+            }
+        };
+        let status = answer.status();
+        if status.is_success() {
+            return Sent {
                 attempt: Attempt {
                     at: now,
-                    status: Some(r.status().as_u16()),
+                    status: Some(status.as_u16()),
                     latency_ms: started.elapsed().as_millis() as u64,
                     error: None,
                 },
-                ok: true,
-            },
-            Ok(Ok(r)) => fail(
-                Some(r.status().as_u16()),
-                format!("the endpoint answered {}", r.status()),
-            ),
-            Ok(Err(e)) => fail(None, format!("cannot reach the endpoint: {}", error_chain(&e))),
-            Err(_) => fail(
-                None,
-                format!("the endpoint did not answer within {} s", ATTEMPT_TIMEOUT.as_secs()),
-            ),
+                result: AttemptResult::Succeeded,
+                retry_after: None,
+            };
         }
+        let mut sent = fail(Some(status.as_u16()), format!("the endpoint answered {status}"));
+        if status == hyper::StatusCode::GONE {
+            sent.result = AttemptResult::Gone;
+        } else if matches!(status.as_u16(), 429 | 503) {
+            sent.retry_after = answer
+                .headers()
+                .get(hyper::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| retry_after(v, now));
+            if let (Some(at), Some(error)) = (sent.retry_after, sent.attempt.error.as_mut()) {
+                error.push_str(&format!(" and asked for a retry after {} s", (at - now).max(0)));
+            }
+        }
+        sent
     }
 }
 
-/// The error and its causes, joined: hyper's top error says only "client error".
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut cause = e.source();
+/// A `Retry-After` value as a time: delay seconds, or an HTTP date in its
+/// preferred form (`Sun, 06 Nov 1994 08:49:37 GMT`); anything else is
+/// ignored, and the schedule decides alone.
+fn retry_after(value: &str, now: i64) -> Option<i64> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u32>() {
+        return Some(now + i64::from(secs));
+    }
+    let imf_fixdate = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    time::PrimitiveDateTime::parse(value, &imf_fixdate)
+        .ok()
+        .map(|t| t.assume_utc().unix_timestamp())
+}
+
+/// Why a request got no answer, in a short phrase that stays the same from
+/// one system to the next (the operating system's text names addresses and
+/// changes with the platform): a refusal of the address rule names the
+/// host; otherwise refused, timed out, reset, TLS, or unreachable.
+fn unreachable_reason(e: &(dyn std::error::Error + 'static)) -> String {
+    use std::io::ErrorKind as K;
+    let mut cause = Some(e);
     while let Some(c) = cause {
-        out.push_str(": ");
-        out.push_str(&c.to_string());
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            if let Some(refused) = io.get_ref().and_then(|i| i.downcast_ref::<UrlRefused>()) {
+                return match io.kind() {
+                    K::PermissionDenied => format!("refused: {refused}"),
+                    _ => refused.to_string(),
+                };
+            }
+            if let Some(tls) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+                return format!("the TLS handshake with the endpoint failed ({tls})");
+            }
+            match io.kind() {
+                K::ConnectionRefused => return "the endpoint refused the connection".into(),
+                K::TimedOut => {
+                    return format!(
+                        "timed out: no connection to the endpoint within {} s",
+                        CONNECT_TIMEOUT.as_secs()
+                    )
+                }
+                K::ConnectionReset | K::ConnectionAborted | K::UnexpectedEof | K::BrokenPipe => {
+                    return "the endpoint closed the connection".into()
+                }
+                K::HostUnreachable | K::NetworkUnreachable => return "the endpoint's network is unreachable".into(),
+                _ => {}
+            }
+        }
+        if let Some(h) = c.downcast_ref::<hyper::Error>() {
+            if h.is_incomplete_message() || h.is_canceled() {
+                return "the endpoint closed the connection before answering".into();
+            }
+            if h.is_parse() {
+                return "the endpoint's answer is not HTTP/1.1".into();
+            }
+        }
         cause = c.source();
     }
-    out
+    "the endpoint cannot be reached".into()
 }
 
 /// `v1,<sig>` for each secret that signs at `now`, space-separated (the
@@ -249,4 +332,87 @@ pub fn sign(hook: &Webhook, d: &Delivery, now: i64) -> Result<String, String> {
         );
     }
     Ok(out.join(" "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Error, ErrorKind};
+
+    #[test]
+    fn retry_after_reads_seconds_and_http_dates() {
+        assert_eq!(retry_after("120", 1000), Some(1120));
+        assert_eq!(retry_after(" 0 ", 1000), Some(1000));
+        // 784111777 is Sun, 06 Nov 1994 08:49:37 GMT (RFC 9110's example).
+        assert_eq!(retry_after("Sun, 06 Nov 1994 08:49:37 GMT", 0), Some(784_111_777));
+        for ignored in ["-5", "1.5", "soon", "", "Sunday, 06-Nov-94 08:49:37 GMT", "99999999999"] {
+            assert_eq!(retry_after(ignored, 0), None, "{ignored:?}");
+        }
+    }
+
+    /// An error the way the client reports it: its own error on top of
+    /// the connector's, on top of the socket's or the resolver's.
+    #[derive(Debug)]
+    struct Layer(&'static str, Box<dyn std::error::Error + Send + Sync>);
+    impl std::fmt::Display for Layer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+    impl std::error::Error for Layer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&*self.1)
+        }
+    }
+    fn wrapped(io: Error) -> Layer {
+        Layer(
+            "client error (Connect)",
+            Box::new(Layer("tcp connect error", Box::new(io))),
+        )
+    }
+
+    #[test]
+    fn an_unreachable_endpoint_is_named_in_a_stable_phrase_never_the_systems() {
+        let os = |kind| Error::new(kind, "Connection refused (os error 111) to 10.0.0.7:443");
+        for (error, want) in [
+            (os(ErrorKind::ConnectionRefused), "the endpoint refused the connection"),
+            (
+                os(ErrorKind::TimedOut),
+                "timed out: no connection to the endpoint within 5 s",
+            ),
+            (os(ErrorKind::ConnectionReset), "the endpoint closed the connection"),
+            (os(ErrorKind::HostUnreachable), "the endpoint's network is unreachable"),
+            (os(ErrorKind::Other), "the endpoint cannot be reached"),
+            (
+                Error::new(
+                    ErrorKind::PermissionDenied,
+                    UrlRefused("runsc resolves to a loopback address".into()),
+                ),
+                "refused: runsc resolves to a loopback address",
+            ),
+            (
+                Error::new(ErrorKind::NotFound, UrlRefused("runsc does not resolve".into())),
+                "runsc does not resolve",
+            ),
+            (
+                Error::new(ErrorKind::InvalidData, rustls::Error::General("bad".into())),
+                "the TLS handshake with the endpoint failed (unexpected error: bad)",
+            ),
+        ] {
+            let said = unreachable_reason(&wrapped(error));
+            assert_eq!(said, want);
+            assert!(!said.contains("os error") && !said.contains("10.0.0.7"), "{said}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_name_is_refused_by_the_kind_of_address_never_the_address() {
+        let sender = Sender::new(Vec::new());
+        let url: WebhookUrl = "https://localhost/hook".parse().unwrap();
+        let refused = sender.admit(&url).await.unwrap_err().0;
+        assert_eq!(refused, "localhost resolves to a loopback address");
+        let url: WebhookUrl = "https://[2002:7f00:1::1]/hook".parse().unwrap();
+        let refused = sender.admit(&url).await.unwrap_err().0;
+        assert!(refused.contains("6to4"), "{refused}");
+    }
 }

@@ -43,6 +43,7 @@ mod vendor_accounts;
 mod verdict_race;
 mod verification;
 mod verification_aws;
+mod webhook_endpoints;
 mod webhook_store;
 mod webhooks;
 mod webhooks_aws;

@@ -4,7 +4,7 @@
 //! deliveries log newest first in pages.
 
 use crate::common;
-use account_connect::domain::{Attempt, Delivery, Webhook, WebhookId};
+use account_connect::domain::{Attempt, AttemptResult, Delivery, Webhook, WebhookId};
 use account_connect::store::StoreError;
 
 const NOW: i64 = 1_800_000_000;
@@ -102,7 +102,7 @@ async fn deliveries_are_written_once_found_when_due_and_paged_newest_first() {
             latency_ms: 12,
             error: None,
         };
-        first.record(attempt, true, 1.0);
+        first.record(attempt, AttemptResult::Succeeded, None, 1.0);
         s.update_delivery(&first).await.unwrap();
         let due = s.due_deliveries(NOW + 3, 100).await.unwrap();
         assert!(due.iter().all(|x| x.message_id != "msg_1"), "{name}: {due:?}");

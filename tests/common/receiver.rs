@@ -13,6 +13,13 @@ pub enum Behaviour {
     FailFirst(usize),
     /// Never answers (holds the request a minute).
     Hang,
+    /// `status`, with `Retry-After` when given, to the first `n` requests,
+    /// then 204.
+    AnswerFirst {
+        n: usize,
+        status: u16,
+        retry_after: Option<&'static str>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -58,13 +65,25 @@ impl Receiver {
                     list.len()
                 };
                 use axum::http::StatusCode;
+                use axum::response::IntoResponse;
                 match behaviour {
-                    Behaviour::FailFirst(k) if n <= k => StatusCode::INTERNAL_SERVER_ERROR,
+                    Behaviour::FailFirst(k) if n <= k => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
                     Behaviour::Hang => {
                         tokio::time::sleep(Duration::from_secs(60)).await;
-                        StatusCode::NO_CONTENT
+                        StatusCode::NO_CONTENT.into_response()
                     }
-                    _ => StatusCode::NO_CONTENT,
+                    Behaviour::AnswerFirst {
+                        n: k,
+                        status,
+                        retry_after,
+                    } if n <= k => {
+                        let status = StatusCode::from_u16(status).unwrap();
+                        match retry_after {
+                            Some(v) => (status, [("retry-after", v)]).into_response(),
+                            None => status.into_response(),
+                        }
+                    }
+                    _ => StatusCode::NO_CONTENT.into_response(),
                 }
             }
         };
