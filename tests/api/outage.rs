@@ -234,7 +234,16 @@ async fn a_first_verification_during_an_outage_blames_nothing_on_the_customer() 
             blames_nobody(report, &what);
             let assume = check(report, "assume_role");
             match reach {
-                Reach::Everything => assert_eq!(assume["status"], "failed", "{what}: {assume}"),
+                Reach::Everything => {
+                    assert_eq!(assume["status"], "failed", "{what}: {assume}");
+                    // What answered instead of AWS, in the report.
+                    let said = match fault {
+                        Fault::EMPTY_404 => "HTTP 404 with an empty body and no AWS error code",
+                        Fault::PROXY_403 => "HTTP 403 with a text/html body and no AWS error code",
+                        _ => "server error",
+                    };
+                    assert!(assume["message"].as_str().unwrap().contains(said), "{what}: {assume}");
+                }
                 Reach::Iam => {
                     assert_eq!(assume["status"], "passed", "{what}: {assume}");
                     let trust = check(report, "trust_policy");

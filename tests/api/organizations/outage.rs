@@ -215,7 +215,11 @@ async fn a_sync_during_an_outage_changes_no_member_and_sends_nothing() {
     // Its instance (moto has no automatic deployment) makes its role.
     stand_in(&["instances", &w.mgmt, &w.stack_set, &w.ous[0], "us-east-1"]);
     let (_, o) = w.app.sync_organization(&w.token, &w.id).await;
-    assert_eq!(row(&o, &late)["state"], "missing", "listed, no instance reported yet: {o}");
+    assert_eq!(
+        row(&o, &late)["state"],
+        "missing",
+        "listed, no instance reported yet: {o}"
+    );
     let role = w.role_arn(&late);
     standin.with(|s| {
         s.refuse_assume
