@@ -95,6 +95,8 @@ pub struct Config {
     pub sts_endpoints: BTreeMap<Partition, String>,
     /// The same for IAM (the assumed role's reads and policy simulation).
     pub iam_endpoints: BTreeMap<Partition, String>,
+    /// The same for Organizations (reconciliation through the management role).
+    pub organizations_endpoints: BTreeMap<Partition, String>,
     /// Secret that seals page cursors; every instance must share it, or a
     /// cursor from one is refused by another. Unset: random per process.
     pub cursor_key: Option<Secret>,
@@ -209,6 +211,7 @@ impl Default for Config {
             sts_per_sec: DEFAULT_STS_PER_SEC,
             sts_endpoints: BTreeMap::new(),
             iam_endpoints: BTreeMap::new(),
+            organizations_endpoints: BTreeMap::new(),
             cursor_key: None,
             require_accounts_claim: true,
             credential_sources: BTreeMap::new(),
@@ -488,7 +491,11 @@ impl Config {
             };
         }
         for p in Partition::ALL {
-            for (service, map) in [("STS", &mut c.sts_endpoints), ("IAM", &mut c.iam_endpoints)] {
+            for (service, map) in [
+                ("STS", &mut c.sts_endpoints),
+                ("IAM", &mut c.iam_endpoints),
+                ("ORGANIZATIONS", &mut c.organizations_endpoints),
+            ] {
                 let name = format!("ACCOUNT_CONNECT_{service}_ENDPOINT_{}", p.env_suffix());
                 if let Some(v) = var(&name) {
                     map.insert(p, endpoint_url(&name, &v)?);

@@ -41,13 +41,20 @@ pub struct CreateBody {
 #[serde(rename_all = "camelCase")]
 #[schema(as = OrganizationReconciliation)]
 pub struct ReconciliationView {
+    /// When the last reconciliation ran.
     #[schema(format = DateTime)]
     at: String,
-    /// Accounts Organizations listed (the management account aside).
+    /// Accounts Organizations listed at `listedAt` (the management account aside).
     accounts: usize,
-    /// Why Spot could not read the organization; the members' states are from before.
+    /// Why the last reconciliation could not read the organization: it
+    /// changed no member, and the members' states are from `listedAt`.
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
+    /// When Organizations was last listed completely (`at`, unless the last
+    /// reconciliation failed); absent when it never was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
+    listed_at: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -89,7 +96,7 @@ pub struct OrganizationView {
 
 fn org_view(state: &AppState, s: OrganizationSnapshot, template: Option<serde_json::Value>) -> OrganizationView {
     let now = state.connections.now();
-    let (members, counts) = crate::organizations::members(&s.organization, &s.members, now);
+    let (members, counts) = crate::organizations::members(s.organization.listing(), &s.members, now);
     let o = s.organization;
     OrganizationView {
         stack_set_name: template::stack_set_name(&o),
@@ -99,9 +106,10 @@ fn org_view(state: &AppState, s: OrganizationSnapshot, template: Option<serde_js
         counts,
         members_truncated: s.truncated,
         last_reconciliation: o.last_reconciliation.as_ref().map(|r| ReconciliationView {
-            at: iso(r.at),
-            accounts: r.accounts.len(),
-            error: r.error.clone(),
+            at: iso(r.at()),
+            accounts: r.listing().map_or(0, |l| l.accounts.len()),
+            error: r.error().map(str::to_owned),
+            listed_at: r.listing().map(|l| iso(l.at)),
         }),
         id: o.id,
         account_id: o.account_id,

@@ -48,10 +48,9 @@ pub enum ServiceError {
     #[error("cannot {action} a connection that is {}", status.as_str())]
     WrongStatus { status: Status, action: &'static str },
     /// A check failed; the connection is unchanged but for an audit event.
-    #[error(
-        "The role is not connected: {} failed. The report says what to change.",
-        failed_titles(report)
-    )]
+    /// Failed only for AWS's or our reasons (AWS unreachable, throttling, an
+    /// answer that is not AWS's): nothing is asked of the customer.
+    #[error("{}", verification_failed(report))]
     VerificationFailed {
         report: Box<Report>,
         connection: Box<Connection>,
@@ -100,6 +99,20 @@ pub enum ServiceError {
 impl From<StoreError> for ServiceError {
     fn from(e: StoreError) -> Self {
         ServiceError::Store(e)
+    }
+}
+
+fn verification_failed(report: &Report) -> String {
+    if report.inconclusive() {
+        format!(
+            "The role was not verified: AWS could not be reached, or did not answer itself ({} did not finish). This says nothing about your role and nothing changed; try again in a minute.",
+            failed_titles(report)
+        )
+    } else {
+        format!(
+            "The role is not connected: {} failed. The report says what to change.",
+            failed_titles(report)
+        )
     }
 }
 

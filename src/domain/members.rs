@@ -3,7 +3,7 @@
 //! this decides.
 
 use super::{
-    AccountId, Connection, ConnectionId, Health, Organization, OrganizationId, RoleArn, SpotAccountId, Status,
+    AccountId, Connection, ConnectionId, Health, Listing, Organization, OrganizationId, RoleArn, SpotAccountId, Status,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -96,16 +96,16 @@ impl Counts {
 
 const MISSING: &str = "No stack instance has connected this account: its instance failed or is still running, a service control policy blocked it, or its stack was deleted. Look at the StackSet's instance for this account in the management account, then re-run it (or sync here once it succeeded).";
 
-/// Every known account, by AWS account id, and the counts.
-pub fn members(o: &Organization, conns: &[Connection], now: i64) -> (Vec<MemberRow>, Counts) {
-    let seen: BTreeMap<&str, &super::SeenAccount> = o
-        .last_reconciliation
+/// Every known account, by AWS account id, and the counts: from the member
+/// connections and the last complete listing of Organizations (None: never
+/// listed). A failed reconciliation is not a listing: it cannot be passed.
+pub fn members(listing: Option<&Listing>, conns: &[Connection], now: i64) -> (Vec<MemberRow>, Counts) {
+    let seen: BTreeMap<&str, &super::SeenAccount> = listing
         .iter()
-        .filter(|r| r.error.is_none())
-        .flat_map(|r| r.accounts.iter())
+        .flat_map(|l| l.accounts.iter())
         .map(|a| (a.aws_account_id.as_str(), a))
         .collect();
-    let listed = o.last_reconciliation.as_ref().is_some_and(|r| r.error.is_none());
+    let listed = listing.is_some();
     let mut rows: BTreeMap<String, MemberRow> = BTreeMap::new();
     for c in conns {
         let Some(account) = c.aws_account_id.clone() else {
@@ -212,7 +212,7 @@ pub struct MemberChange {
 /// its members with an AWS account).
 fn row_of(o: &Organization, c: &Connection, now: i64) -> Option<MemberRow> {
     let account = c.aws_account_id.as_ref()?;
-    members(o, std::slice::from_ref(c), now)
+    members(o.listing(), std::slice::from_ref(c), now)
         .0
         .into_iter()
         .find(|r| r.aws_account_id == *account)
@@ -251,7 +251,7 @@ mod tests {
     use super::{members, MemberState};
     use crate::domain::{Connection, Health};
     use crate::domain::{
-        ConnectionId, ExternalId, ExternalIdPrefix, Membership, Method, NewConnection, OrgState, Organization,
+        ConnectionId, ExternalId, ExternalIdPrefix, Listing, Membership, Method, NewConnection, OrgState, Organization,
         OrganizationId, Partition, Permissions, Reconciliation, SeenAccount, Status,
     };
 
@@ -268,11 +268,7 @@ mod tests {
             organizational_unit_ids: vec!["ou-ab12-cd34ef56".parse().unwrap()],
             management_connection_id: ConnectionId::generate(),
             state: OrgState::Active,
-            last_reconciliation: seen.map(|accounts| Reconciliation {
-                at: 1,
-                accounts,
-                error: None,
-            }),
+            last_reconciliation: seen.map(|accounts| Reconciliation::Listed(Listing { at: 1, accounts })),
             created_at: 0,
             created_by: "t".into(),
             updated_at: 0,
@@ -318,7 +314,7 @@ mod tests {
 
     fn state_of(o: &Organization, c: Option<Connection>) -> (Option<MemberState>, Option<String>) {
         let conns: Vec<Connection> = c.into_iter().collect();
-        let (rows, counts) = members(o, &conns, 10);
+        let (rows, counts) = members(o.listing(), &conns, 10);
         assert!(rows.len() <= 1);
         let total = counts.connected
             + counts.pending
@@ -481,6 +477,51 @@ mod tests {
                 assert!(r.contains("stack instance") || r.contains("StackSet"), "{step}: {r}");
             }
         }
+    }
+
+    #[test]
+    fn a_failed_reconciliation_changes_no_members_state() {
+        use super::MemberChange;
+        let failing = |o: &Organization| {
+            let mut f = o.clone();
+            f.last_reconciliation = Some(Reconciliation::failed(
+                o.last_reconciliation.as_ref(),
+                2,
+                "HTTP 503".into(),
+            ));
+            f
+        };
+        let listings = [
+            ("suspended", org(seen("SUSPENDED", true)), MemberState::Suspended),
+            ("left", org(Some(vec![])), MemberState::Left),
+            ("moved", org(seen("ACTIVE", false)), MemberState::Moved),
+            ("never listed", org(None), MemberState::Connected),
+        ];
+        for (step, listed, want) in listings {
+            let mut c = member(Status::Connected, None);
+            c.organization.as_mut().unwrap().organization_id = listed.id.clone();
+            let failed = failing(&listed);
+            assert_eq!(failed.last_reconciliation.as_ref().unwrap().error(), Some("HTTP 503"));
+            assert_eq!(state_of(&failed, Some(c.clone())).0, Some(want), "{step}");
+            assert_eq!(MemberChange::between(&listed, &c, &failed, &c, 10), None, "{step}");
+        }
+        // An account listed without a member stays listed.
+        let listed = org(seen("ACTIVE", true));
+        assert_eq!(state_of(&failing(&listed), None).0, Some(MemberState::Missing));
+        // The next complete listing changes states again.
+        let mut c = member(Status::Connected, None);
+        let failed = failing(&org(seen("SUSPENDED", true)));
+        c.organization.as_mut().unwrap().organization_id = failed.id.clone();
+        let mut back = failed.clone();
+        back.last_reconciliation = Some(Reconciliation::Listed(Listing {
+            at: 3,
+            accounts: seen("ACTIVE", true).unwrap(),
+        }));
+        let change = MemberChange::between(&failed, &c, &back, &c, 10).expect("suspended -> connected");
+        assert_eq!(
+            (change.previous_state, change.state),
+            (MemberState::Suspended, MemberState::Connected)
+        );
     }
 
     #[test]

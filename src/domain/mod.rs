@@ -22,7 +22,9 @@ pub use connection::{
 };
 pub use external_id::{ExternalId, ExternalIdPrefix};
 pub use members::{members, Counts, MemberChange, MemberRow, MemberState};
-pub use organization::{Membership, OrgState, Organization, OrganizationId, Reconciliation, SeenAccount, TargetId};
+pub use organization::{
+    Listing, Membership, OrgState, Organization, OrganizationId, Reconciliation, SeenAccount, TargetId,
+};
 pub use outbox::{ChangeType, OutboxItem};
 pub use partition::Partition;
 pub use permissions::Permissions;

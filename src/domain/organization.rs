@@ -121,14 +121,131 @@ pub struct SeenAccount {
     pub targeted: bool,
 }
 
-/// What the last reconciliation saw, or why it could not look.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Reconciliation {
+/// What Organizations listed, complete: every read of one reconciliation
+/// answered. Member states are computed from this and nothing else.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listing {
     pub at: i64,
     pub accounts: Vec<SeenAccount>,
+}
+
+/// The last reconciliation: it listed the organization, or a read failed
+/// and the listing before it (if any) stands. A failed one is never read as
+/// an empty or partial listing: an outage changes no member's state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "StoredReconciliation", into = "StoredReconciliation")]
+pub enum Reconciliation {
+    Listed(Listing),
+    Failed {
+        at: i64,
+        /// Why Organizations could not be read, for a person.
+        error: String,
+        /// The last complete listing, from before.
+        last: Option<Listing>,
+    },
+}
+
+impl Reconciliation {
+    /// When it ran.
+    pub fn at(&self) -> i64 {
+        match self {
+            Reconciliation::Listed(l) => l.at,
+            Reconciliation::Failed { at, .. } => *at,
+        }
+    }
+
+    /// Why it failed; None for a complete listing.
+    pub fn error(&self) -> Option<&str> {
+        match self {
+            Reconciliation::Listed(_) => None,
+            Reconciliation::Failed { error, .. } => Some(error),
+        }
+    }
+
+    /// The last complete listing (this one's, or the one a failure kept).
+    pub fn listing(&self) -> Option<&Listing> {
+        match self {
+            Reconciliation::Listed(l) => Some(l),
+            Reconciliation::Failed { last, .. } => last.as_ref(),
+        }
+    }
+
+    pub fn listing_mut(&mut self) -> Option<&mut Listing> {
+        match self {
+            Reconciliation::Listed(l) => Some(l),
+            Reconciliation::Failed { last, .. } => last.as_mut(),
+        }
+    }
+
+    /// A reconciliation at `at` that could not read Organizations: the
+    /// listing of `prior` stands.
+    pub fn failed(prior: Option<&Reconciliation>, at: i64, error: String) -> Reconciliation {
+        Reconciliation::Failed {
+            at,
+            error,
+            last: prior.and_then(Reconciliation::listing).cloned(),
+        }
+    }
+}
+
+/// A reconciliation as stored: the accounts of the last complete listing,
+/// with `listedAt` when a later one failed. A record written before
+/// `listedAt` existed carried the last listing's accounts beside its error
+/// (none when nothing was listed before): read as that listing.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StoredReconciliation {
+    at: i64,
+    #[serde(default)]
+    accounts: Vec<SeenAccount>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
+    error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    listed_at: Option<i64>,
+}
+
+impl From<StoredReconciliation> for Reconciliation {
+    fn from(s: StoredReconciliation) -> Self {
+        match s.error {
+            None => Reconciliation::Listed(Listing {
+                at: s.at,
+                accounts: s.accounts,
+            }),
+            Some(error) => {
+                let last = match s.listed_at {
+                    Some(at) => Some(Listing {
+                        at,
+                        accounts: s.accounts,
+                    }),
+                    None if s.accounts.is_empty() => None,
+                    None => Some(Listing {
+                        at: s.at,
+                        accounts: s.accounts,
+                    }),
+                };
+                Reconciliation::Failed { at: s.at, error, last }
+            }
+        }
+    }
+}
+
+impl From<Reconciliation> for StoredReconciliation {
+    fn from(r: Reconciliation) -> Self {
+        match r {
+            Reconciliation::Listed(l) => StoredReconciliation {
+                at: l.at,
+                accounts: l.accounts,
+                error: None,
+                listed_at: None,
+            },
+            Reconciliation::Failed { at, error, last } => StoredReconciliation {
+                at,
+                listed_at: last.as_ref().map(|l| l.at),
+                accounts: last.map(|l| l.accounts).unwrap_or_default(),
+                error: Some(error),
+            },
+        }
+    }
 }
 
 /// The organization as stored. Times are unix seconds.
@@ -153,4 +270,68 @@ pub struct Organization {
     pub created_by: String,
     pub updated_at: i64,
     pub version: u64,
+}
+
+impl Organization {
+    /// The last complete listing of Organizations, whatever happened since.
+    pub fn listing(&self) -> Option<&Listing> {
+        self.last_reconciliation.as_ref().and_then(Reconciliation::listing)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Listing, Reconciliation, SeenAccount};
+    use serde_json::json;
+
+    fn seen(id: &str) -> SeenAccount {
+        SeenAccount {
+            aws_account_id: id.parse().unwrap(),
+            status: "ACTIVE".into(),
+            parent_id: None,
+            targeted: true,
+        }
+    }
+
+    fn round_trip(r: &Reconciliation) -> Reconciliation {
+        serde_json::from_value(serde_json::to_value(r).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_failed_reconciliation_keeps_the_listing_before_it_and_says_why() {
+        let listed = Reconciliation::Listed(Listing {
+            at: 10,
+            accounts: vec![seen("111111111111")],
+        });
+        assert_eq!(round_trip(&listed), listed);
+        let failed = Reconciliation::failed(Some(&listed), 20, "HTTP 503".into());
+        assert_eq!(failed.at(), 20);
+        assert_eq!(failed.error(), Some("HTTP 503"));
+        assert_eq!(failed.listing().map(|l| l.at), Some(10));
+        assert_eq!(round_trip(&failed), failed);
+        // Failing again keeps the same listing, not the failure's time.
+        let again = Reconciliation::failed(Some(&failed), 30, "HTTP 404".into());
+        assert_eq!(again.listing(), listed.listing());
+        // Never listed: failing lists nothing, not an empty organization.
+        let first = Reconciliation::failed(None, 5, "not connected yet".into());
+        assert_eq!(first.listing(), None);
+        assert_eq!(round_trip(&first), first);
+    }
+
+    #[test]
+    fn records_written_before_listed_at_read_as_they_meant() {
+        // A failure kept the accounts listed before it beside its error.
+        let r: Reconciliation = serde_json::from_value(json!({
+            "at": 20, "error": "HTTP 503",
+            "accounts": [{"awsAccountId": "111111111111", "status": "ACTIVE", "targeted": true}]
+        }))
+        .unwrap();
+        assert_eq!(r.error(), Some("HTTP 503"));
+        assert_eq!(r.listing().map(|l| l.accounts.len()), Some(1));
+        // A failure before any listing: no listing.
+        let r: Reconciliation = serde_json::from_value(json!({"at": 20, "error": "x", "accounts": []})).unwrap();
+        assert_eq!(r.listing(), None);
+        let r: Reconciliation = serde_json::from_value(json!({"at": 20, "accounts": []})).unwrap();
+        assert_eq!(r.listing().map(|l| l.accounts.len()), Some(0));
+    }
 }

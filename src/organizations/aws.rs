@@ -23,6 +23,7 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct OrgReader {
     aws: AwsConfigs,
     sts_endpoints: BTreeMap<Partition, String>,
+    organizations_endpoints: BTreeMap<Partition, String>,
 }
 
 /// A member's standing in the organization, as DescribeAccount tells it.
@@ -55,6 +56,7 @@ impl OrgReader {
         OrgReader {
             aws,
             sts_endpoints: config.sts_endpoints.clone(),
+            organizations_endpoints: config.organizations_endpoints.clone(),
         }
     }
 
@@ -104,12 +106,14 @@ impl OrgReader {
             "management-role",
         );
         // Organizations is global; its endpoint lives in the partition's home region.
-        let conf = aws_sdk_organizations::config::Builder::from(base)
+        let mut conf = aws_sdk_organizations::config::Builder::from(base)
             .credentials_provider(creds)
-            .region(aws_config::Region::new(role.partition().sts_region()))
-            .build();
+            .region(aws_config::Region::new(role.partition().sts_region()));
+        if let Some(url) = self.organizations_endpoints.get(&role.partition()) {
+            conf = conf.endpoint_url(url);
+        }
         Ok(Session {
-            client: aws_sdk_organizations::Client::from_conf(conf),
+            client: aws_sdk_organizations::Client::from_conf(conf.build()),
             parents: Default::default(),
         })
     }

@@ -150,6 +150,11 @@ impl OrganizationService {
                 "This member was disconnected in Spot (the organization was offboarded); it does not connect again."
                     .into(),
             )),
+            // AWS could not be reached: nothing was learned of the role, so
+            // the member stays as it was (no note, no `missing`).
+            Err(ServiceError::VerificationFailed { report, .. }) if report.inconclusive() => Ok(Linked::Failed(
+                format!("Spot could not verify the role: AWS could not be reached. Nothing is wrong with it as far as Spot knows; re-run this account's stack instance in a few minutes. {}", report.summary()),
+            )),
             Err(ServiceError::VerificationFailed { report, .. }) => {
                 let summary = report.summary();
                 let note = format!("Its role did not verify: {summary}");

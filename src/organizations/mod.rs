@@ -11,6 +11,8 @@ pub mod template;
 pub mod token;
 
 pub use crate::domain::{members, Counts, MemberRow, MemberState};
-pub use crate::domain::{Membership, OrgState, Organization, OrganizationId, Reconciliation, SeenAccount, TargetId};
+pub use crate::domain::{
+    Listing, Membership, OrgState, Organization, OrganizationId, Reconciliation, SeenAccount, TargetId,
+};
 pub use members::Linked;
 pub use service::{CreateOrganization, OrganizationError, OrganizationService, OrganizationSnapshot, MAX_TARGETS};

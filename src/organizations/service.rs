@@ -8,7 +8,7 @@ use crate::domain::{
     AccountId, Connection, ConnectionId, Event, EventKind, ExternalId, Method, NewConnection, Partition, Permissions,
     SpotAccountId, Status,
 };
-use crate::domain::{Membership, OrgState, Organization, OrganizationId, Reconciliation, TargetId};
+use crate::domain::{Listing, Membership, OrgState, Organization, OrganizationId, Reconciliation, TargetId};
 use crate::policy::{render_shared, Selection};
 use crate::store::{DynStore, Idempotency, StoreError};
 use crate::tenancy::Tenant;
@@ -361,8 +361,8 @@ impl OrganizationService {
             .filter_map(|c| c.aws_account_id.clone())
             .collect();
         members.retain(|c| tenant.may_access(&c.account_id));
-        if let Some(r) = o.last_reconciliation.as_mut() {
-            r.accounts.retain(|a| !hidden.contains(&a.aws_account_id));
+        if let Some(l) = o.last_reconciliation.as_mut().and_then(Reconciliation::listing_mut) {
+            l.accounts.retain(|a| !hidden.contains(&a.aws_account_id));
         }
         Ok(OrganizationSnapshot {
             organization: o,
@@ -455,33 +455,29 @@ impl OrganizationService {
             Ok(s) => s.accounts(&o.organizational_unit_ids, &o.management_account_id).await,
             Err(e) => Err(e),
         };
-        let rec = match seen {
-            Ok(accounts) => Reconciliation {
-                at,
-                accounts,
-                error: None,
-            },
-            Err(e) => Reconciliation {
-                at,
-                // What was seen before stays visible; the error says it is stale.
-                accounts: o
-                    .last_reconciliation
-                    .as_ref()
-                    .map(|r| r.accounts.clone())
-                    .unwrap_or_default(),
-                error: Some(e),
-            },
-        };
         let mut o = o;
         for attempt in 0..WRITE_ATTEMPTS {
             let prior = o.clone();
-            o.last_reconciliation = Some(rec.clone());
+            let rec = match &seen {
+                Ok(accounts) => Reconciliation::Listed(Listing {
+                    at,
+                    accounts: accounts.clone(),
+                }),
+                // Any read failed: not a listing. The record says why, and
+                // the listing before stands (re-read after a conflict).
+                Err(e) => Reconciliation::failed(o.last_reconciliation.as_ref(), at, e.clone()),
+            };
+            let complete = matches!(rec, Reconciliation::Listed(_));
+            o.last_reconciliation = Some(rec);
             o.updated_at = at;
             o.version += 1;
             // Announced before the record is written: a write that fails
             // leaves the old record, and the next reconciliation announces
-            // the same changes again (at least once, never lost).
-            self.announce_members(&prior, &o, at).await?;
+            // the same changes again (at least once, never lost). A failed
+            // one changes no member: nothing to announce.
+            if complete {
+                self.announce_members(&prior, &o, at).await?;
+            }
             match self.store.update_organization(&o).await {
                 Ok(()) => return Ok(o),
                 Err(StoreError::Conflict) if attempt + 1 < WRITE_ATTEMPTS => {

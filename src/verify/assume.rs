@@ -127,8 +127,9 @@ where
                 throttled += 1;
                 budget.max(THROTTLE_PATIENCE)
             }
-            // STS's own trouble: backed off as throttling, never the role's fault.
-            CallError::ServerError(_) => budget.max(THROTTLE_PATIENCE),
+            // STS's own trouble, or an answer that is not STS's: backed
+            // off as throttling, never the role's fault.
+            CallError::ServerError(_) | CallError::NotAws(_) => budget.max(THROTTLE_PATIENCE),
             CallError::AccessDenied(_) | CallError::Timeout => budget,
             _ => Duration::ZERO,
         };
@@ -169,6 +170,11 @@ fn assume_failure(err: CallError, role: &RoleArn, waited: Duration, attempts: u3
             CheckId::AssumeRole,
             format!("AWS STS answered our AssumeRole calls with server errors ({attempts} attempt(s) over {secs:.0} s of backing off)."),
             "Nothing is wrong with your role as far as we know; try again in a minute.",
+        ),
+        CallError::NotAws(m) => Check::failed(
+            CheckId::AssumeRole,
+            format!("AWS STS itself did not answer our AssumeRole calls: something on the way answered instead ({m}; {attempts} attempt(s) over {secs:.0} s of backing off)."),
+            "Nothing is wrong with your role as far as we know: AWS could not be reached. Try again in a minute.",
         ),
         CallError::Timeout | CallError::Network(_) | CallError::Deadline => Check::failed(
             CheckId::AssumeRole,

@@ -29,6 +29,10 @@ pub enum CallError {
     /// AWS answered with a server error (HTTP 5xx): its own trouble.
     #[error("AWS answered with a server error ({0}); it says nothing about the role, try again in a minute")]
     ServerError(String),
+    /// An answer without an AWS error code (an empty 404, a proxy's HTML
+    /// 403) or one that could not be read: not AWS's word on anything.
+    #[error("the answer did not come from AWS ({0}); it says nothing about the role, try again in a minute")]
+    NotAws(String),
     /// A listing ran past its page cap without finding what we look for.
     #[error("{0}")]
     PageCap(String),
@@ -74,6 +78,7 @@ impl CallError {
                 | CallError::Timeout
                 | CallError::Network(_)
                 | CallError::ServerError(_)
+                | CallError::NotAws(_)
                 | CallError::Deadline
                 | CallError::VendorCredentials(_)
         )
@@ -89,19 +94,35 @@ pub fn classify_message<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::
 }
 
 /// The error told apart; a server error (HTTP 5xx) is AWS's trouble,
-/// whatever its code.
+/// whatever its code, and an answer without AWS's error code is not AWS's.
 pub fn classify<E: ProvideErrorMetadata + std::fmt::Debug>(e: &SdkError<E, HttpResponse>) -> CallError {
     if let SdkError::ServiceError(se) = e {
         let status = se.raw().status();
+        let (code, msg) = (
+            se.err().code().unwrap_or_default(),
+            se.err().message().unwrap_or_default(),
+        );
         if status.is_server_error() {
-            let (code, msg) = (
-                se.err().code().unwrap_or_default(),
-                se.err().message().unwrap_or_default(),
-            );
             return CallError::ServerError(format!("HTTP {}: {}", status.as_u16(), code_and_message(code, msg)));
+        }
+        if code.is_empty() {
+            return CallError::NotAws(not_aws(status.as_u16(), se.raw()));
         }
     }
     classify_by_code(e)
+}
+
+/// What came instead of AWS's answer, in a few words: its status and body.
+fn not_aws(status: u16, raw: &HttpResponse) -> String {
+    let kind = match raw.body().bytes() {
+        Some([]) => "an empty body".to_owned(),
+        Some(_) => match raw.headers().get("content-type") {
+            Some(t) => format!("a {} body", t.split(';').next().unwrap_or(t).trim()),
+            None => "a body".to_owned(),
+        },
+        None => "a body".to_owned(),
+    };
+    format!("HTTP {status} with {kind} and no AWS error code")
 }
 
 fn classify_by_code<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(e: &SdkError<E, R>) -> CallError {
@@ -116,6 +137,9 @@ fn classify_by_code<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debu
             let code = se.err().code().unwrap_or_default().to_owned();
             let msg = se.err().message().unwrap_or_default().to_owned();
             match code.as_str() {
+                // AWS names every error it answers; a refusal without a
+                // name is not AWS's (an empty 404, a proxy's HTML 403).
+                "" => CallError::NotAws("an answer with no AWS error code".into()),
                 "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" => CallError::AccessDenied(msg),
                 "NoSuchEntity" | "NoSuchEntityException" => CallError::NotFound(msg),
                 "RegionDisabledException" => CallError::RegionDisabled(msg),
@@ -127,7 +151,7 @@ fn classify_by_code<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debu
             }
         }
         SdkError::ConstructionFailure(_) => CallError::Other("the request could not be built".into()),
-        SdkError::ResponseError(_) => CallError::Other("AWS's answer could not be read".into()),
+        SdkError::ResponseError(_) => CallError::NotAws("an answer that could not be read".into()),
         _ => CallError::Other("the call failed before AWS answered".into()),
     }
 }

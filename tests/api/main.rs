@@ -26,6 +26,7 @@ mod openapi_fuzz;
 mod organization_holds;
 mod organization_store;
 mod organizations;
+mod outage;
 mod partitions;
 mod policy_render;
 mod recheck_fleet;

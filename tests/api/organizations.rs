@@ -13,6 +13,7 @@ use common::organization::{
 use serde_json::{json, Value};
 
 mod drift;
+mod outage;
 
 /// An organization with two OUs of two accounts each, its management stack
 /// created and reported, and (with `members`) every member connected.

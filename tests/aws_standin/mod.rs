@@ -3,8 +3,10 @@
 //! SimulatePrincipalPolicy, refuse GetRole, page ListRoles without end, be
 //! slow (per action, every call, or for one role's sessions: a hung
 //! account), or answer a given number of calls with an error (4xx or 5xx).
-//! It speaks STS's and IAM's query/XML wire format; every other call goes
-//! to moto unchanged. It logs every call with the session that signed it,
+//! It speaks STS's and IAM's query/XML wire format (and names the calls of
+//! JSON services, such as Organizations, by their X-Amz-Target); every
+//! other call goes to moto unchanged. It can also answer as something that
+//! is not AWS would: an empty 404, a proxy's HTML 403, a bare 503. It logs every call with the session that signed it,
 //! when it arrived and when it was answered (so a test can tell calls made
 //! side by side from calls made one after another), and counts the TCP
 //! connections it accepts and the calls it holds at once. The verifier's
@@ -31,6 +33,8 @@ const SIMULATE_PAGE: usize = 20;
 pub enum Refusal {
     AccessDenied,
     Throttling,
+    /// This answer instead (one that is not AWS's, say).
+    Answer(Fault),
 }
 
 /// What IAM's simulator answers for one action.
@@ -103,36 +107,76 @@ pub struct Script {
     pub delay_all: Option<Duration>,
     /// Per Action: answer its next N calls with this error.
     pub errors: HashMap<String, (Fault, u32)>,
+    /// While set, every call is answered with this error (an outage).
+    pub outage: Option<Fault>,
     /// Every call, in the order they arrived.
     pub log: Vec<Call>,
     /// Per role ARN, the access keys AssumeRole handed out for it, in order.
     pub sessions: HashMap<String, Vec<String>>,
 }
 
-/// An error answer: the HTTP status and IAM's or STS's code.
+/// An error answer: the HTTP status and IAM's or STS's code, in AWS's own
+/// error document; or, with another body, an answer that is not AWS's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Fault {
     pub status: u16,
     pub code: &'static str,
+    pub body: FaultBody,
+}
+
+/// What an error answer carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultBody {
+    /// AWS's error document with `code`, in the call's protocol (query/XML
+    /// for STS and IAM, JSON for a call named by X-Amz-Target).
+    Aws,
+    /// Nothing at all.
+    Empty,
+    /// A proxy's or load balancer's HTML page.
+    Html,
 }
 
 impl Fault {
     pub const INTERNAL: Fault = Fault {
         status: 500,
         code: "InternalFailure",
+        body: FaultBody::Aws,
     };
     pub const UNAVAILABLE: Fault = Fault {
         status: 503,
         code: "ServiceUnavailable",
+        body: FaultBody::Aws,
     };
     pub const THROTTLING: Fault = Fault {
         status: 400,
         code: "Throttling",
+        body: FaultBody::Aws,
     };
     pub const ACCESS_DENIED: Fault = Fault {
         status: 403,
         code: "AccessDenied",
+        body: FaultBody::Aws,
     };
+    /// A 404 with no body: a wrong route on the way, not AWS.
+    pub const EMPTY_404: Fault = Fault {
+        status: 404,
+        code: "",
+        body: FaultBody::Empty,
+    };
+    /// A proxy refusing the request with its HTML page.
+    pub const PROXY_403: Fault = Fault {
+        status: 403,
+        code: "",
+        body: FaultBody::Html,
+    };
+    /// A load balancer's 503 page.
+    pub const PROXY_503: Fault = Fault {
+        status: 503,
+        code: "",
+        body: FaultBody::Html,
+    };
+    /// Each answer that is not AWS's, and AWS's own 503.
+    pub const OUTAGES: [Fault; 4] = [Fault::UNAVAILABLE, Fault::PROXY_503, Fault::EMPTY_404, Fault::PROXY_403];
 }
 
 /// One call as the stand-in saw it.
@@ -181,6 +225,7 @@ impl Default for Script {
             hung_keys: HashMap::new(),
             delay_all: None,
             errors: HashMap::new(),
+            outage: None,
             log: Vec::new(),
             sessions: HashMap::new(),
         }
@@ -356,11 +401,17 @@ fn access_key(headers: &HeaderMap) -> String {
         .to_owned()
 }
 
+/// A JSON-protocol call's operation, from its X-Amz-Target (`Service.Operation`).
+fn json_target(headers: &HeaderMap) -> Option<String> {
+    let target = headers.get("x-amz-target")?.to_str().ok()?;
+    Some(target.rsplit('.').next().unwrap_or(target).to_owned())
+}
+
 async fn handle(State(s): State<Shared>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
     let _in_flight = InFlight::new(&s.counters);
     let arrived = Instant::now();
     let f = form(&body);
-    let action = field(&f, "Action").unwrap_or_default().to_owned();
+    let action = json_target(&headers).unwrap_or_else(|| field(&f, "Action").unwrap_or_default().to_owned());
     let key = access_key(&headers);
     let (delay, fault) = {
         let mut script = s.script.lock().unwrap();
@@ -371,7 +422,7 @@ async fn handle(State(s): State<Shared>, method: Method, uri: Uri, headers: Head
                 *n -= 1;
                 Some(*fault)
             }
-            _ => None,
+            _ => script.outage,
         };
         let delay = script.delays.get(&action).copied().or(hung);
         (delay.into_iter().chain(script.delay_all).max(), fault)
@@ -404,9 +455,7 @@ async fn answer(
     body: Bytes,
 ) -> Response {
     if let Some(fault) = fault {
-        let ns = if action == "AssumeRole" { STS_NS } else { IAM_NS };
-        let status = StatusCode::from_u16(fault.status).unwrap();
-        return error(ns, status, fault.code, "the stand-in was told to answer this");
+        return fault_answer(fault, action, headers.contains_key("x-amz-target"));
     }
     let answer = match action {
         "AssumeRole" => assume_role(s, f),
@@ -430,6 +479,37 @@ async fn answer(
             note_session(s, field(f, "RoleArn").unwrap_or_default(), res).await
         }
         None => forward(s, method, uri, headers, body).await,
+    }
+}
+
+fn fault_answer(fault: Fault, action: &str, json: bool) -> Response {
+    let status = StatusCode::from_u16(fault.status).unwrap();
+    let message = "the stand-in was told to answer this";
+    match fault.body {
+        FaultBody::Aws if json => (
+            status,
+            [
+                ("content-type", "application/x-amz-json-1.1".to_owned()),
+                ("x-amzn-requestid", request_id()),
+            ],
+            serde_json::json!({"__type": fault.code, "message": message}).to_string(),
+        )
+            .into_response(),
+        FaultBody::Aws => {
+            let ns = if action == "AssumeRole" { STS_NS } else { IAM_NS };
+            error(ns, status, fault.code, message)
+        }
+        FaultBody::Empty => status.into_response(),
+        FaultBody::Html => (
+            status,
+            [("content-type", "text/html")],
+            format!(
+                "<html>\r\n<head><title>{0} {1}</title></head>\r\n<body>\r\n<center><h1>{0} {1}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n",
+                status.as_u16(),
+                status.canonical_reason().unwrap_or_default()
+            ),
+        )
+            .into_response(),
     }
 }
 
@@ -468,6 +548,7 @@ fn assume_role(s: &Shared, f: &[(String, String)]) -> Option<Response> {
             &format!("User: arn:aws:iam::922761411349:user/spot is not authorized to perform: sts:AssumeRole on resource: {role}"),
         )),
         Some(Refusal::Throttling) => Some(error(STS_NS, StatusCode::BAD_REQUEST, "Throttling", "Rate exceeded")),
+        Some(Refusal::Answer(fault)) => Some(fault_answer(fault, "AssumeRole", false)),
         None => None,
     }
 }
