@@ -76,6 +76,7 @@ route_table!(
 pub fn document() -> utoipa::openapi::OpenApi {
     let (_, mut doc) = routes().split_for_parts();
     openapi::add_error_responses(&mut doc);
+    openapi::add_webhooks(&mut doc);
     doc
 }
 
