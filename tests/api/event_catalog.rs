@@ -113,3 +113,29 @@ async fn every_change_of_a_connection_is_an_event_as_documented() {
     assert!(errors[0]["errors"].to_string().contains("priorRoleArn"), "{errors:#?}");
     assert!(errors[1]["errors"].to_string().contains("sequence"), "{errors:#?}");
 }
+
+/// The README's table of events lists the types the OpenAPI document's
+/// `webhooks` section has, no more, no fewer.
+#[test]
+fn the_readmes_table_lists_every_event_type() {
+    let readme = std::fs::read_to_string(common::repo_path("README.md")).unwrap();
+    let section = readme.split("\n## Events\n").nth(1).expect("an Events section");
+    let section = section.split("\n## ").next().unwrap();
+    let mut listed: Vec<&str> = section
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split('`').next())
+        .filter(|t| t.contains('.'))
+        .collect();
+    listed.sort();
+    let doc: Value =
+        serde_json::from_str(&std::fs::read_to_string(common::repo_path("tests/snapshots/openapi.json")).unwrap())
+            .unwrap();
+    let documented: Vec<&str> = doc["webhooks"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(listed, documented);
+}
