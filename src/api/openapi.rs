@@ -18,7 +18,14 @@ use utoipa::{Modify, OpenApi, ToSchema};
         description = "Connects a customer's AWS account through a cross-account IAM role: the permission catalog, policy rendering, external IDs, role verification and CloudFormation."
     ),
     security(("bearer" = [])),
-    components(schemas(ErrorBody, SpotErrorReply, crate::events::Payload, crate::events::MemberPayload)),
+    components(schemas(
+        ErrorBody,
+        SpotErrorReply,
+        crate::events::Payload,
+        crate::events::MemberPayload,
+        crate::webhooks::TestPayload,
+        crate::webhooks::DisabledPayload
+    )),
     modifiers(&Shared)
 )]
 pub(super) struct ApiDoc;
@@ -95,6 +102,63 @@ fn add_errors(op: &mut Operation) {
             }
         }
     }
+}
+
+/// The event catalogue as OpenAPI 3.1's `webhooks`: per event type, the
+/// `POST` a receiver gets, its Standard Webhooks headers and its payload's
+/// schema (the component derived from the payload's Rust type, its `type`
+/// narrowed to this one).
+pub(super) fn add_webhooks(doc: &mut Document) {
+    use utoipa::openapi::path::{OperationBuilder, ParameterBuilder, ParameterIn};
+    use utoipa::openapi::request_body::RequestBodyBuilder;
+    use utoipa::openapi::schema::{AllOfBuilder, ObjectBuilder, Type};
+    use utoipa::openapi::{HttpMethod, PathItem, PathsBuilder, Ref, Required};
+    let header = |name: &str, description: &str| {
+        ParameterBuilder::new()
+            .name(name)
+            .parameter_in(ParameterIn::Header)
+            .required(Required::True)
+            .description(Some(description))
+            .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+            .build()
+    };
+    let mut hooks = PathsBuilder::new();
+    for e in crate::events::catalog() {
+        let this_type = ObjectBuilder::new().property(
+            "type",
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some([e.kind])),
+        );
+        let schema = AllOfBuilder::new()
+            .item(Ref::from_schema_name(e.schema.as_str()))
+            .item(this_type);
+        let body = RequestBodyBuilder::new()
+            .required(Some(Required::True))
+            .content("application/json", ContentBuilder::new().schema(Some(schema)).build())
+            .build();
+        let op = OperationBuilder::new()
+            .operation_id(Some(e.kind))
+            .tag("events")
+            .summary(Some(e.kind))
+            .description(Some(e.when))
+            .parameter(header(
+                "webhook-id",
+                "The message id: the same on every attempt and on the bus; drop one already seen.",
+            ))
+            .parameter(header("webhook-timestamp", "Unix seconds of this attempt."))
+            .parameter(header(
+                "webhook-signature",
+                "`v1,` and the base64 HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{body}` under the secret (two, space-separated, for a day after a rotation).",
+            ))
+            .request_body(Some(body))
+            .response(
+                "2XX",
+                ResponseBuilder::new().description("Received; any other answer, or none within 10 s, is retried"),
+            );
+        hooks = hooks.path(e.kind, PathItem::new(HttpMethod::Post, op));
+    }
+    doc.webhooks = Some(hooks.build());
 }
 
 #[derive(Serialize, ToSchema)]

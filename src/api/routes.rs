@@ -76,6 +76,7 @@ route_table!(
 pub fn document() -> utoipa::openapi::OpenApi {
     let (_, mut doc) = routes().split_for_parts();
     openapi::add_error_responses(&mut doc);
+    openapi::add_webhooks(&mut doc);
     doc
 }
 
@@ -153,6 +154,25 @@ mod tests {
                 committed.lines().nth(first).unwrap_or("<end>"),
                 text.lines().nth(first).unwrap_or("<end>")
             );
+        }
+    }
+
+    /// The `webhooks` section lists every event a partner can get, each
+    /// with a payload schema the document defines.
+    #[test]
+    fn the_webhooks_section_is_the_catalogue() {
+        let doc = serde_json::to_value(super::document()).unwrap();
+        let hooks = doc["webhooks"].as_object().expect("a webhooks section");
+        let mut want: Vec<&str> = crate::domain::EVENT_TYPES.to_vec();
+        want.extend([crate::domain::TEST_EVENT, crate::webhooks::DISABLED_EVENT]);
+        want.sort();
+        let got: Vec<&str> = hooks.keys().map(String::as_str).collect();
+        assert_eq!(got, want);
+        for (kind, item) in hooks {
+            let schema = &item["post"]["requestBody"]["content"]["application/json"]["schema"]["allOf"];
+            let name = schema[0]["$ref"].as_str().unwrap().rsplit('/').next().unwrap();
+            assert!(doc["components"]["schemas"][name].is_object(), "{kind}: {name}");
+            assert_eq!(schema[1]["properties"]["type"]["enum"][0], kind.as_str());
         }
     }
 }

@@ -8,7 +8,8 @@ use super::ServiceError;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::domain::{
-    Connection, ConnectionId, Event, EventKind, Health, MemberChange, OutboxItem, Partition, SpotAccountId, Status,
+    Connection, ConnectionId, Event, EventKind, Health, MemberChange, Organization, OutboxItem, Partition,
+    SpotAccountId, Status,
 };
 use crate::store::{DynStore, Guard, StoreError};
 use crate::tenancy::Tenant;
@@ -173,18 +174,18 @@ impl ConnectionService {
     where
         F: FnMut(&mut Connection, i64) -> Result<Option<(Event, Vec<Guard>)>, ServiceError>,
     {
-        self.write_change(tenant, id, read, None, f).await
+        self.write_change(tenant, id, read, MemberView::Stored, f).await
     }
 
-    /// The read-change-write loop: `known` is a member state change the
-    /// caller found (a reconciliation's); without one, the change's own
-    /// effect on the member's state is computed.
+    /// The read-change-write loop. Every attempt decides the change, its
+    /// event and the member's state change from the connection it read
+    /// (after a lost race, the one read again), never from an earlier read.
     async fn write_change<F>(
         &self,
         tenant: &Tenant,
         id: &ConnectionId,
         mut read: Option<Connection>,
-        known: Option<MemberChange>,
+        view: MemberView<'_>,
         mut f: F,
     ) -> Result<Connection, ServiceError>
     where
@@ -204,9 +205,9 @@ impl ConnectionService {
             c.updated_at = t;
             // A change of state is an event, written with the change (the
             // outbox); so is the member state it changes, for a member.
-            let member = match &known {
-                Some(m) => Some(m.clone()),
-                None => self.member_change(&before, &c, t).await?,
+            let member = match view {
+                MemberView::Stored => self.member_change(&before, &c, t).await?,
+                MemberView::Reconciled { prior, next } => MemberChange::between(prior, &before, next, &c, t),
             };
             if let Some(item) = OutboxItem::of_change(&before, &c, member, t) {
                 guards.push(Guard::Publish(Box::new(item)));
@@ -221,6 +222,18 @@ impl ConnectionService {
         }
         Err(ServiceError::TooManyConcurrentWrites)
     }
+}
+
+/// Which organization a member's state is read against.
+#[derive(Clone, Copy)]
+enum MemberView<'a> {
+    /// The stored organization: a change of the member connection.
+    Stored,
+    /// A reconciliation's: the organization before it and as it records it.
+    Reconciled {
+        prior: &'a Organization,
+        next: &'a Organization,
+    },
 }
 
 impl ConnectionService {
@@ -241,23 +254,35 @@ impl ConnectionService {
         Ok(MemberChange::between(&o, before, &o, after, t))
     }
 
-    /// Records a member state change a reconciliation found (the member's
-    /// account moved, left, was suspended or came back): an audit event and
-    /// the outbox item, on the member connection as it is now.
-    pub async fn announce_member(&self, c: &Connection, change: MemberChange) -> Result<Connection, ServiceError> {
+    /// Records what a reconciliation changes about a member (its account
+    /// moved, left, was suspended or came back): an audit event and the
+    /// outbox item, on the member connection. `c` is the connection as the
+    /// reconciliation read it; the change is decided again from the stored
+    /// connection if another write got there first (none, if it no longer
+    /// changes the member's state). Answers the connection as it is now.
+    pub async fn announce_member(
+        &self,
+        c: &Connection,
+        prior: &Organization,
+        next: &Organization,
+    ) -> Result<Connection, ServiceError> {
         let reconciliation = Tenant {
             org: c.org.clone(),
             sub: "reconciliation".into(),
             accounts: None,
         };
-        let outcome = format!(
-            "member state {} -> {}",
-            change.previous_state.as_str(),
-            change.state.as_str()
-        );
-        let detail = change.reason.as_ref().map(|r| serde_json::json!({ "reason": r }));
-        self.write_change(&reconciliation, &c.id, Some(c.clone()), Some(change), |c, t| {
-            let ev = Event::new(t, c, EventKind::Reconciled, "reconciliation", &outcome, detail.clone());
+        let view = MemberView::Reconciled { prior, next };
+        self.write_change(&reconciliation, &c.id, Some(c.clone()), view, |c, t| {
+            let Some(change) = MemberChange::between(prior, c, next, c, t) else {
+                return Ok(None);
+            };
+            let outcome = format!(
+                "member state {} -> {}",
+                change.previous_state.as_str(),
+                change.state.as_str()
+            );
+            let detail = change.reason.as_ref().map(|r| serde_json::json!({ "reason": r }));
+            let ev = Event::new(t, c, EventKind::Reconciled, "reconciliation", &outcome, detail);
             Ok(Some((ev, Vec::new())))
         })
         .await

@@ -242,6 +242,27 @@ impl MemberChange {
             reason: new.reason,
         })
     }
+
+    /// The change a first enrollment makes: from the account's state
+    /// without a member connection (`missing`: a targeted account no stack
+    /// instance reported, whether or not a reconciliation listed it yet; or
+    /// what the last reconciliation saw) to its state with `c`.
+    pub fn enrolled(o: &Organization, c: &Connection, now: i64) -> Option<MemberChange> {
+        let account = c.aws_account_id.as_ref()?;
+        let before = members(o, &[], now)
+            .0
+            .into_iter()
+            .find(|r| r.aws_account_id == *account)
+            .map_or(MemberState::Missing, |r| r.state);
+        let new = row_of(o, c, now)?;
+        (before != new.state).then(|| MemberChange {
+            organization_id: o.id.clone(),
+            aws_account_id: new.aws_account_id,
+            previous_state: before,
+            state: new.state,
+            reason: new.reason,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -522,6 +543,21 @@ mod tests {
             (change.previous_state, change.state),
             (MemberState::Suspended, MemberState::Connected)
         );
+    }
+
+    #[test]
+    fn a_first_enrollment_takes_a_missing_account_to_pending() {
+        use super::MemberChange;
+        for o in [org(seen("ACTIVE", true)), org(None)] {
+            let mut c = member(Status::Pending, None);
+            c.organization.as_mut().unwrap().organization_id = o.id.clone();
+            let change = MemberChange::enrolled(&o, &c, 10).expect("a change");
+            assert_eq!(
+                (change.previous_state, change.state, &change.organization_id),
+                (MemberState::Missing, MemberState::Pending, &o.id)
+            );
+            assert_eq!(change.aws_account_id.as_str(), ACCOUNT);
+        }
     }
 
     #[test]

@@ -1,10 +1,11 @@
 //! The outbox: a state change of a connection, written in the same store
 //! transaction as the change, and delivered from there at least once.
 
-use super::{Connection, ConnectionId, Health, MemberChange, Status};
+use super::{Connection, ConnectionId, Health, MemberChange, RoleArn, Status};
 use serde::{Deserialize, Serialize};
 
-/// The event types of the catalogue (the README's "Events").
+/// The event types of the catalogue (the README's "Events"), as a webhook
+/// subscribes to them (`EVENT_TYPES`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[schema(as = EventType)]
 pub enum ChangeType {
@@ -16,6 +17,16 @@ pub enum ChangeType {
     ExternalIdRotated,
     #[serde(rename = "connection.disconnected")]
     Disconnected,
+    /// A connected connection verified and switched to another role.
+    #[serde(rename = "connection.role_changed")]
+    RoleChanged,
+    /// A connected member's stack instance was deleted: its role released,
+    /// the connection pending again with its external ID.
+    #[serde(rename = "connection.unlinked")]
+    Unlinked,
+    /// The platform assigned an organization member its Spot account.
+    #[serde(rename = "connection.account_assigned")]
+    AccountAssigned,
     /// An organization member's state alone changed (a member whose
     /// connection event also changes it carries the change beside).
     #[serde(rename = "organization.member_changed")]
@@ -23,12 +34,27 @@ pub enum ChangeType {
 }
 
 impl ChangeType {
+    /// Every type, in the catalogue's order.
+    pub const ALL: [ChangeType; 8] = [
+        ChangeType::Connected,
+        ChangeType::HealthChanged,
+        ChangeType::ExternalIdRotated,
+        ChangeType::Disconnected,
+        ChangeType::RoleChanged,
+        ChangeType::Unlinked,
+        ChangeType::AccountAssigned,
+        ChangeType::MemberChanged,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             ChangeType::Connected => "connection.connected",
             ChangeType::HealthChanged => "connection.health_changed",
             ChangeType::ExternalIdRotated => "connection.external_id_rotated",
             ChangeType::Disconnected => "connection.disconnected",
+            ChangeType::RoleChanged => "connection.role_changed",
+            ChangeType::Unlinked => "connection.unlinked",
+            ChangeType::AccountAssigned => "connection.account_assigned",
             ChangeType::MemberChanged => "organization.member_changed",
         }
     }
@@ -49,6 +75,9 @@ pub struct OutboxItem {
     pub at: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_health: Option<Health>,
+    /// The role before a `connection.role_changed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_role_arn: Option<RoleArn>,
     pub connection: Connection,
     /// The member's state change this change made, for an organization
     /// member: delivered as `organization.member_changed` too.
@@ -59,17 +88,27 @@ pub struct OutboxItem {
 impl OutboxItem {
     /// The state change from `old` to `new` (`new` as it will be stored,
     /// version already advanced), if the change is one of the catalogue's.
-    /// One change is one event: connecting (which sets the health too) is
-    /// `connected`; a rotation completes (`external_id_rotated`) when the
-    /// new ID takes over, also when the verification that completes it
-    /// changes the health, which the view then shows.
+    /// One change is one event, the first of: disconnected; connected
+    /// (which sets the health too); unlinked (a connected member back to
+    /// pending); another role verified while connected (`role_changed`,
+    /// also when it completes a rotation or changes the health, which the
+    /// view then shows); a rotation completed (`external_id_rotated`, when
+    /// the new ID takes over, also when the verification that completes it
+    /// changes the health); a Spot account assigned; the health changed.
     pub fn between(old: &Connection, new: &Connection, at: i64) -> Option<OutboxItem> {
+        let connected = old.state == Status::Connected && new.state == Status::Connected;
         let kind = if old.state != Status::Disconnected && new.state == Status::Disconnected {
             ChangeType::Disconnected
         } else if old.state != Status::Connected && new.state == Status::Connected {
             ChangeType::Connected
+        } else if old.state == Status::Connected && new.state == Status::Pending {
+            ChangeType::Unlinked
+        } else if connected && old.role_arn != new.role_arn {
+            ChangeType::RoleChanged
         } else if old.external_id != new.external_id {
             ChangeType::ExternalIdRotated
+        } else if old.spot_account().is_none() && new.spot_account().is_some() {
+            ChangeType::AccountAssigned
         } else if new.state == Status::Connected && old.health != new.health {
             ChangeType::HealthChanged
         } else {
@@ -85,9 +124,29 @@ impl OutboxItem {
             } else {
                 None
             },
+            previous_role_arn: if kind == ChangeType::RoleChanged {
+                old.role_arn.clone()
+            } else {
+                None
+            },
             connection: new.clone(),
             member: None,
         })
+    }
+
+    /// An organization member's state change alone, on its connection as
+    /// it is stored with it (a reconciliation's finding, an enrollment).
+    pub fn member_changed(c: &Connection, change: MemberChange, at: i64) -> OutboxItem {
+        OutboxItem {
+            kind: ChangeType::MemberChanged,
+            connection_id: c.id.clone(),
+            sequence: c.version,
+            at,
+            previous_health: None,
+            previous_role_arn: None,
+            connection: c.clone(),
+            member: Some(change),
+        }
     }
 
     /// The outbox item of a change: the connection's event (if any) with
@@ -95,15 +154,7 @@ impl OutboxItem {
     pub fn of_change(old: &Connection, new: &Connection, member: Option<MemberChange>, at: i64) -> Option<OutboxItem> {
         match (OutboxItem::between(old, new, at), member) {
             (Some(item), member) => Some(OutboxItem { member, ..item }),
-            (None, Some(m)) => Some(OutboxItem {
-                kind: ChangeType::MemberChanged,
-                connection_id: new.id.clone(),
-                sequence: new.version,
-                at,
-                previous_health: None,
-                connection: new.clone(),
-                member: Some(m),
-            }),
+            (None, Some(m)) => Some(OutboxItem::member_changed(new, m, at)),
             (None, None) => None,
         }
     }
@@ -179,5 +230,69 @@ mod tests {
         assert_eq!(kind(&p, &pending_gone), Some((ChangeType::Disconnected, None)));
         let pending_rotated = changed(&p, |c| c.expires_at = 400);
         assert_eq!(kind(&p, &pending_rotated), None);
+    }
+
+    fn role(name: &str) -> RoleArn {
+        format!("arn:aws:iam::123456789012:role/{name}").parse().unwrap()
+    }
+
+    #[test]
+    fn a_role_switch_an_unlink_and_an_assignment_are_events_too() {
+        let connected = changed(&pending(), |c| {
+            c.state = Status::Connected;
+            c.health = Some(Health::Healthy);
+            c.role_arn = Some(role("First"));
+        });
+        // Another role verified while connected, even one that changes the
+        // health or completes a rotation: one role_changed, with the role before.
+        let switched = changed(&connected, |c| {
+            c.role_arn = Some(role("Second"));
+            c.health = Some(Health::Degraded);
+            c.external_id = ExternalId::generate(&ExternalIdPrefix::default());
+        });
+        let item = OutboxItem::between(&connected, &switched, 9).unwrap();
+        assert_eq!(
+            (item.kind, item.previous_role_arn, item.previous_health),
+            (ChangeType::RoleChanged, Some(role("First")), None)
+        );
+        let same_role = changed(&connected, |c| c.checked_at = Some(300));
+        assert_eq!(kind(&connected, &same_role), None, "the same role verified again");
+
+        // A member connected by its stack instance, the instance deleted.
+        let mut member = connected.clone();
+        member.organization = Some(crate::domain::Membership {
+            organization_id: crate::domain::OrganizationId::generate(),
+            management: false,
+            spot_account_assigned: false,
+            note: None,
+        });
+        let unlinked = changed(&member, |c| {
+            c.state = Status::Pending;
+            c.health = None;
+            c.role_arn = None;
+        });
+        assert_eq!(kind(&member, &unlinked), Some((ChangeType::Unlinked, None)));
+        let assigned = changed(&member, |c| {
+            c.account_id = "act-2".parse().unwrap();
+            c.organization.as_mut().unwrap().spot_account_assigned = true;
+        });
+        assert_eq!(kind(&member, &assigned), Some((ChangeType::AccountAssigned, None)));
+        let pending_assigned = changed(&unlinked, |c| {
+            c.organization.as_mut().unwrap().spot_account_assigned = true
+        });
+        assert_eq!(
+            kind(&unlinked, &pending_assigned),
+            Some((ChangeType::AccountAssigned, None)),
+            "a pending member too"
+        );
+    }
+
+    #[test]
+    fn every_type_is_subscribable_and_serializes_as_its_name() {
+        let names: Vec<&str> = ChangeType::ALL.iter().map(|t| t.as_str()).collect();
+        assert_eq!(names, crate::domain::EVENT_TYPES);
+        for t in ChangeType::ALL {
+            assert_eq!(serde_json::to_value(t).unwrap(), t.as_str());
+        }
     }
 }

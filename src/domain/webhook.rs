@@ -31,12 +31,16 @@ pub const DISABLE_AFTER_SECS: i64 = 5 * 24 * 3600;
 /// fourth attempt on the schedule's own delays (2 h and up) exceed it.
 pub const MAX_RETRY_AFTER_SECS: i64 = 3600;
 
-/// The event types a webhook can subscribe to (the README's catalogue).
-pub const EVENT_TYPES: [&str; 5] = [
+/// The event types a webhook can subscribe to (the README's catalogue;
+/// `ChangeType::ALL`, whose unit test holds the two together).
+pub const EVENT_TYPES: [&str; 8] = [
     "connection.connected",
     "connection.health_changed",
     "connection.external_id_rotated",
     "connection.disconnected",
+    "connection.role_changed",
+    "connection.unlinked",
+    "connection.account_assigned",
     "organization.member_changed",
 ];
 /// Sent by `POST /v1/webhooks/{id}/test`, whatever the webhook subscribes to.

@@ -22,7 +22,7 @@ mod payload;
 pub use attempts::AttemptQueue;
 pub use eventbridge::{EventBridge, PublishError};
 use payload::Rendered;
-pub use payload::{MemberPayload, Payload};
+pub use payload::{catalog, CatalogEntry, MemberPayload, Payload};
 
 use crate::clock::Clock;
 use crate::config::Config;

@@ -4,7 +4,7 @@
 
 use crate::clock::iso;
 use crate::config::Config;
-use crate::domain::{AccountId, ChangeType, Health, MemberState, OrganizationId, OutboxItem};
+use crate::domain::{AccountId, ChangeType, Health, MemberState, OrganizationId, OutboxItem, RoleArn};
 use crate::views::ConnectionView;
 use serde::Serialize;
 
@@ -34,6 +34,9 @@ pub struct PayloadData {
     /// The health before a `connection.health_changed`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub previous_health: Option<Health>,
+    /// The role before a `connection.role_changed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_role_arn: Option<RoleArn>,
 }
 
 /// `organization.member_changed`: a member account's state, as
@@ -90,6 +93,7 @@ pub fn render(item: &OutboxItem, config: &Config) -> Vec<Rendered> {
                 connection: view(),
                 sequence: item.sequence,
                 previous_health: item.previous_health,
+                previous_role_arn: item.previous_role_arn.clone(),
             },
         };
         out.push(Rendered {
@@ -118,5 +122,68 @@ pub fn render(item: &OutboxItem, config: &Config) -> Vec<Rendered> {
             body: serde_json::to_string(&p).expect("payloads serialize"),
         });
     }
+    out
+}
+
+/// One entry of the event catalogue: a type, when it is sent, and the
+/// schema (a component of the OpenAPI document) its payload follows.
+pub struct CatalogEntry {
+    pub kind: &'static str,
+    pub when: &'static str,
+    pub schema: String,
+}
+
+/// When each state change's event is sent (the OpenAPI document's
+/// `webhooks` section and the README's table say the same).
+fn when(kind: ChangeType) -> &'static str {
+    match kind {
+        ChangeType::Connected => "A pending (or expired) connection's role is verified: it is connected.",
+        ChangeType::HealthChanged => {
+            "A connected connection's health changes (healthy, degraded, broken), by a re-check or a verification; `data.previousHealth` is the health before."
+        }
+        ChangeType::ExternalIdRotated => {
+            "A rotation completes: a role is verified with the new external ID, which replaces the old one."
+        }
+        ChangeType::Disconnected => "A connection is disconnected (by a client, its stack, or an offboarding).",
+        ChangeType::RoleChanged => {
+            "A connected connection is switched to another role (`POST /v1/connections/{id}/role` verified it); `data.previousRoleArn` is the role before. Also when that verification completes a rotation or changes the health, which `data` then shows."
+        }
+        ChangeType::Unlinked => {
+            "A connected organization member's stack instance was deleted: Spot no longer uses its role, and the connection is `pending` again with its external ID (the account re-added connects with it)."
+        }
+        ChangeType::AccountAssigned => {
+            "The platform assigned an organization member its Spot account (`PUT /v1/connections/{id}/account`): `data.accountId`."
+        }
+        ChangeType::MemberChanged => {
+            "An organization member's state changes: by a change of its member connection (then beside that connection's own event), its first enrollment (`missing` to `pending`), or a reconciliation that finds its account suspended, moved out of the targeted units, gone from the organization, or back."
+        }
+    }
+}
+
+/// Every event a partner can receive: the state changes (`ChangeType::ALL`)
+/// and the webhooks' own two.
+pub fn catalog() -> Vec<CatalogEntry> {
+    use utoipa::ToSchema;
+    let mut out: Vec<CatalogEntry> = ChangeType::ALL
+        .into_iter()
+        .map(|kind| CatalogEntry {
+            kind: kind.as_str(),
+            when: when(kind),
+            schema: match kind {
+                ChangeType::MemberChanged => MemberPayload::name().into_owned(),
+                _ => Payload::name().into_owned(),
+            },
+        })
+        .collect();
+    out.push(CatalogEntry {
+        kind: crate::domain::TEST_EVENT,
+        when: "Sent by `POST /v1/webhooks/{id}/test` to that webhook alone, whatever it subscribes to.",
+        schema: crate::webhooks::TestPayload::name().into_owned(),
+    });
+    out.push(CatalogEntry {
+        kind: crate::webhooks::DISABLED_EVENT,
+        when: "An endpoint was disabled after failing too long: put on the bus for the platform and written to the webhook's deliveries log, never sent to the endpoint.",
+        schema: crate::webhooks::DisabledPayload::name().into_owned(),
+    });
     out
 }

@@ -7,8 +7,8 @@ use super::aws::{Session, Standing};
 use super::service::{system_tenant, OrganizationError, OrganizationService, WRITE_ATTEMPTS};
 use crate::connections::ServiceError;
 use crate::domain::{
-    AccountId, ConnectedStack, Connection, ConnectionId, Event, EventKind, ExternalId, Membership, Method,
-    NewConnection, OrgState, Organization, SpotAccountId, Status,
+    AccountId, ConnectedStack, Connection, ConnectionId, Event, EventKind, ExternalId, MemberChange, Membership,
+    Method, NewConnection, OrgState, Organization, OutboxItem, SpotAccountId, Status,
 };
 use crate::store::{Guard, StoreError};
 use crate::tenancy::Tenant;
@@ -108,7 +108,10 @@ impl OrganizationService {
                 "ok",
                 Some(serde_json::json!({"method": "automatic", "organizationId": o.id.as_str()})),
             );
-            match self.store.enroll_member(&member, &ev).await {
+            // A first enrollment is announced (a missing account's instance
+            // is on its way: pending), in the same write.
+            let announce = MemberChange::enrolled(o, &member, at).map(|m| OutboxItem::member_changed(&member, m, at));
+            match self.store.enroll_member(&member, &ev, announce.as_ref()).await {
                 // A member that was missing (its role failed, its instance
                 // deleted) has an instance on its way again: pending.
                 Ok(c) if c.state == Status::Pending && c.organization.as_ref().is_some_and(|m| m.note.is_some()) => {

@@ -508,8 +508,9 @@ impl OrganizationService {
                 .list_members(&next.id, after.as_deref(), crate::store::MAX_PAGE)
                 .await?;
             for c in &page.items {
-                if let Some(change) = crate::domain::MemberChange::between(prior, c, next, c, at) {
-                    self.connections.announce_member(c, change).await?;
+                // Decided again on the stored connection if it changed meanwhile.
+                if crate::domain::MemberChange::between(prior, c, next, c, at).is_some() {
+                    self.connections.announce_member(c, prior, next).await?;
                 }
             }
             match page.next {

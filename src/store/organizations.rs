@@ -3,7 +3,7 @@
 //! store so concurrent or repeated enrollments get the same connection.
 
 use super::{Idempotency, Page, StoreError};
-use crate::domain::{Connection, Event};
+use crate::domain::{Connection, Event, OutboxItem};
 use crate::domain::{Organization, OrganizationId};
 
 #[async_trait::async_trait]
@@ -30,8 +30,14 @@ pub trait OrganizationStore: Send + Sync {
 
     /// The member connection of `member`'s organization and AWS account: the
     /// stored one if there is one, else `member` itself, written now with its
-    /// external-ID claim and `event`, all or nothing.
-    async fn enroll_member(&self, member: &Connection, event: &Event) -> Result<Connection, StoreError>;
+    /// external-ID claim, `event` and the outbox item `announce` (the
+    /// member's state change), all or nothing.
+    async fn enroll_member(
+        &self,
+        member: &Connection,
+        event: &Event,
+        announce: Option<&OutboxItem>,
+    ) -> Result<Connection, StoreError>;
 
     /// The organization's members by AWS account, after the AWS account `after`.
     async fn list_members(&self, id: &OrganizationId, after: Option<&str>, limit: usize) -> Result<Page, StoreError>;

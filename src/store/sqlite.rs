@@ -122,6 +122,21 @@ fn insert_event(tx: &rusqlite::Transaction, event: &Event) -> Result<(), StoreEr
     Ok(())
 }
 
+/// A change's outbox item, in the change's transaction.
+fn insert_outbox(tx: &rusqlite::Transaction, item: &OutboxItem) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO outbox (connection_id, sequence, at, data) VALUES (?1, ?2, ?3, ?4)",
+        params![
+            item.connection_id.as_str(),
+            item.sequence as i64,
+            item.at,
+            to_json(item)
+        ],
+    )
+    .map_err(unavailable)?;
+    Ok(())
+}
+
 fn claim_external_id(tx: &rusqlite::Transaction, ext: &str, id: &str) -> Result<(), StoreError> {
     let n = tx
         .execute(
@@ -269,13 +284,7 @@ impl Store for SqliteStore {
             }
             for g in &guards {
                 match g {
-                    Guard::Publish(item) => {
-                        tx.execute(
-                            "INSERT INTO outbox (connection_id, sequence, at, data) VALUES (?1, ?2, ?3, ?4)",
-                            params![item.connection_id.as_str(), item.sequence as i64, item.at, to_json(item)],
-                        )
-                        .map_err(unavailable)?;
-                    }
+                    Guard::Publish(item) => insert_outbox(&tx, item)?,
                     Guard::ClaimExternalId(ext) => claim_external_id(&tx, ext.as_str(), c.id.as_str())?,
                     Guard::HoldAccount { until } => hold_account(&tx, &c, *until, now)?,
                     Guard::ClaimRole(arn) => {

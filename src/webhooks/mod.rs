@@ -8,9 +8,11 @@
 
 mod address;
 mod error;
+mod payloads;
 mod send;
 
 pub use error::WebhookError;
+pub use payloads::{disabled_payload, test_payload, DisabledPayload, TestPayload, DISABLED_EVENT};
 pub use send::{sign, Sender, UrlRefused, ATTEMPT_TIMEOUT};
 
 use crate::clock::{iso, Clock};
@@ -139,13 +141,7 @@ impl WebhookService {
         }
         let now = self.now();
         let message_id = format!("msg_test_{}", crate::ids::random_token(12));
-        let body = serde_json::json!({
-            "type": TEST_EVENT,
-            "timestamp": iso(now),
-            "data": {"webhookId": hook.id.as_str()},
-        })
-        .to_string();
-        let d = Delivery::new(&hook, message_id, TEST_EVENT, body, now);
+        let d = Delivery::new(&hook, message_id, TEST_EVENT, test_payload(&hook, now), now);
         self.store.enqueue_delivery(&d).await?;
         Ok(d)
     }
@@ -327,27 +323,6 @@ fn disabled_reason(hook: &Webhook, why: Disabling) -> String {
         ),
         Disabling::Gone => "disabled: the endpoint answered 410 Gone, which asks for no more deliveries".into(),
     }
-}
-
-/// Put on the bus when an endpoint is disabled.
-pub const DISABLED_EVENT: &str = "webhook.disabled";
-
-/// The `webhook.disabled` event's payload; `reason` is `failing` (five
-/// days of failed attempts) or `gone` (the endpoint answered 410).
-pub fn disabled_payload(hook: &Webhook, why: Disabling, now: i64) -> String {
-    serde_json::json!({
-        "type": DISABLED_EVENT,
-        "timestamp": iso(now),
-        "data": {
-            "webhookId": hook.id.as_str(),
-            "org": hook.org,
-            "url": hook.url.as_str(),
-            "reason": why.code(),
-            "consecutiveFailures": hook.consecutive_failures,
-            "failingSince": hook.failing_since.map(iso),
-        },
-    })
-    .to_string()
 }
 
 /// 0.8 to 1.2: retries of many deliveries failing together spread out.

@@ -92,14 +92,14 @@ async fn one_member_per_organization_and_account_even_when_enrolled_at_once() {
         assert_eq!(s.get_organization(&o.id).await.unwrap().as_ref(), Some(&o), "{name}");
         let first = member(&o, "444455556666");
         assert_eq!(
-            s.enroll_member(&first, &created(&first)).await.unwrap(),
+            s.enroll_member(&first, &created(&first), None).await.unwrap(),
             first,
             "{name}"
         );
         // A second enrollment of the same account answers the first member.
         let second = member(&o, "444455556666");
         assert_eq!(
-            s.enroll_member(&second, &created(&second)).await.unwrap(),
+            s.enroll_member(&second, &created(&second), None).await.unwrap(),
             first,
             "{name}"
         );
@@ -111,7 +111,8 @@ async fn one_member_per_organization_and_account_even_when_enrolled_at_once() {
         // Concurrent enrollments of another account: one member.
         let racers: Vec<Connection> = (0..4).map(|_| member(&o, "777788889999")).collect();
         let events: Vec<Event> = racers.iter().map(created).collect();
-        let results = futures::future::join_all(racers.iter().zip(&events).map(|(m, e)| s.enroll_member(m, e))).await;
+        let results =
+            futures::future::join_all(racers.iter().zip(&events).map(|(m, e)| s.enroll_member(m, e, None))).await;
         let ids: std::collections::BTreeSet<String> = results
             .into_iter()
             .filter_map(|r| match r {
@@ -126,7 +127,7 @@ async fn one_member_per_organization_and_account_even_when_enrolled_at_once() {
         create_org(&s, &o2).await.unwrap();
         let elsewhere = member(&o2, "444455556666");
         assert_eq!(
-            s.enroll_member(&elsewhere, &created(&elsewhere)).await.unwrap(),
+            s.enroll_member(&elsewhere, &created(&elsewhere), None).await.unwrap(),
             elsewhere,
             "{name}"
         );
@@ -153,10 +154,55 @@ async fn one_member_per_organization_and_account_even_when_enrolled_at_once() {
         let mut copy = member(&o, "121212121212");
         copy.external_id = first.external_id.clone();
         assert_eq!(
-            s.enroll_member(&copy, &created(&copy)).await.unwrap_err(),
+            s.enroll_member(&copy, &created(&copy), None).await.unwrap_err(),
             StoreError::ExternalIdTaken,
             "{name}"
         );
+    }
+}
+
+/// A first enrollment's announcement (the member's state change) is
+/// written with the member connection, or not at all: a repeat, or an
+/// enrollment whose external ID was taken, writes none.
+#[tokio::test]
+async fn an_enrollment_is_announced_in_the_same_write_as_the_member() {
+    use account_connect::domain::{ChangeType, MemberChange, OutboxItem};
+    for (name, s) in common::both_stores().await {
+        let o = organization();
+        create_org(&s, &o).await.unwrap();
+        let undelivered = || async { s.undelivered(100).await.unwrap() };
+        let announced = |m: &Connection| {
+            let change = MemberChange::enrolled(&o, m, NOW).expect("missing to pending");
+            OutboxItem::member_changed(m, change, NOW)
+        };
+        let first = member(&o, "454545454545");
+        let item = announced(&first);
+        s.enroll_member(&first, &created(&first), Some(&item)).await.unwrap();
+        let stored: Vec<OutboxItem> = undelivered()
+            .await
+            .into_iter()
+            .filter(|i| i.connection_id == first.id)
+            .collect();
+        assert_eq!(stored, vec![item.clone()], "{name}");
+        assert_eq!(
+            (stored[0].kind, stored[0].sequence),
+            (ChangeType::MemberChanged, 1),
+            "{name}"
+        );
+        // Enrolled again: the first member, nothing more announced.
+        let again = member(&o, "454545454545");
+        let repeat = s
+            .enroll_member(&again, &created(&again), Some(&announced(&again)))
+            .await
+            .unwrap();
+        assert_eq!(repeat, first, "{name}");
+        // Refused (its external ID taken): neither member nor announcement.
+        let mut copy = member(&o, "565656565656");
+        copy.external_id = first.external_id.clone();
+        let refused = s.enroll_member(&copy, &created(&copy), Some(&announced(&copy))).await;
+        assert_eq!(refused.unwrap_err(), StoreError::ExternalIdTaken, "{name}");
+        let all = undelivered().await;
+        assert_eq!(all.len(), 1, "{name}: {all:?}");
     }
 }
 
@@ -220,7 +266,7 @@ async fn a_refused_organization_writes_nothing_and_unassigned_members_hold_nothi
         // caller would): the store writes none, so the management
         // connection keeps its hold and nothing names the member.
         let m = member(&o, "232323232323");
-        let m = s.enroll_member(&m, &created(&m)).await.unwrap();
+        let m = s.enroll_member(&m, &created(&m), None).await.unwrap();
         let mut connected = m.clone();
         connected.version += 1;
         connected.state = account_connect::domain::Status::Connected;

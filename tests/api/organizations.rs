@@ -815,11 +815,16 @@ mod member_filters;
 mod scope;
 
 /// Each member's state change is an `organization.member_changed` event: its
-/// stack instance connecting it (pending to connected, beside the
-/// connection's own event), and a reconciliation finding it moved or gone.
+/// stack instance enrolling it (missing to pending) and connecting it
+/// (pending to connected, beside the connection's own event), a
+/// reconciliation finding it moved or gone, its instance deleted (beside
+/// `connection.unlinked`) and created again; the platform assigning a
+/// member its Spot account is `connection.account_assigned`. Every payload
+/// is as the OpenAPI document's `webhooks` section publishes it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn member_state_changes_reach_webhooks_as_member_changed_events() {
     use common::receiver::{Behaviour, Receiver as Endpoint};
+    use std::time::Duration;
     let hook = Endpoint::start(Behaviour::Accept).await;
     let settings = account_connect::config::Config {
         webhook_allow_hosts: vec![hook.authority.clone()],
@@ -830,11 +835,10 @@ async fn member_state_changes_reach_webhooks_as_member_changed_events() {
     assert_eq!(status, 201, "{h}");
     // The events stored while the members connected go out now.
     let dispatcher = account_connect::events::Dispatcher::for_services(&w.state).await;
-    tokio::spawn(dispatcher.run(std::time::Duration::from_millis(100)));
-    let changes = |got: &[common::receiver::Got]| -> Vec<(String, String, String)> {
+    tokio::spawn(dispatcher.run(Duration::from_millis(100)));
+    let changes = |got: &[Value]| -> Vec<(String, String, String)> {
         let mut out: Vec<_> = got
             .iter()
-            .map(|g| g.json())
             .filter(|e| e["type"] == "organization.member_changed")
             .map(|e| {
                 let d = &e["data"];
@@ -847,23 +851,38 @@ async fn member_state_changes_reach_webhooks_as_member_changed_events() {
         out.sort();
         out
     };
+    let of_type = |got: &[Value], kind: &str| got.iter().filter(|e| e["type"] == kind).cloned().collect::<Vec<_>>();
+    // The events after the first `from`, once there are `n` more (and a
+    // moment for any beyond).
+    let endpoint = &hook;
+    let after = move |from: usize, n: usize| async move {
+        endpoint.wait_for(from + n, Duration::from_secs(20)).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        endpoint.got()[from..].iter().map(|g| g.json()).collect::<Vec<Value>>()
+    };
     let connected = w.accounts.len();
-    // Members' events, and the management connection's connected.
-    let got = hook
-        .wait_for(2 * connected + 1, std::time::Duration::from_secs(20))
-        .await;
+    // Each member's enrollment and link, each connection's connected
+    // (the management connection's too).
+    let got = after(0, 3 * connected + 1).await;
     let mut want: Vec<_> = w
         .accounts
         .iter()
-        .map(|(a, _)| (a.clone(), "pending".to_owned(), "connected".to_owned()))
+        .flat_map(|(a, _)| {
+            [
+                (a.clone(), "missing".to_owned(), "pending".to_owned()),
+                (a.clone(), "pending".to_owned(), "connected".to_owned()),
+            ]
+        })
         .collect();
     want.sort();
-    assert_eq!(changes(&got), want, "each member's link");
-    let connects = got
-        .iter()
-        .filter(|g| g.json()["type"] == "connection.connected")
-        .count();
-    assert_eq!(connects, connected + 1, "and each connection's own event");
+    assert_eq!(changes(&got), want, "each member's enrollment and link");
+    assert_eq!(
+        of_type(&got, "connection.connected").len(),
+        connected + 1,
+        "and each connection's own event"
+    );
+    assert_eq!(got.len(), 3 * connected + 1, "{got:#?}");
+    let mut all = got;
 
     // A reconciliation that changes nothing announces nothing; one that
     // finds a member gone and another moved announces both.
@@ -872,23 +891,159 @@ async fn member_state_changes_reach_webhooks_as_member_changed_events() {
     stand_in(&["remove-account", &w.mgmt, left]);
     stand_in(&["move-account", &w.mgmt, moved, &w.accounts[1].1, &w.root]);
     assert_eq!(w.app.sync_organization(&w.token, &w.id).await.0, 200);
-    let got = hook
-        .wait_for(2 * connected + 3, std::time::Duration::from_secs(20))
-        .await;
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    let later: Vec<_> = changes(&hook.got())
-        .into_iter()
-        .filter(|(_, from, _)| from != "pending")
-        .collect();
+    let got = after(all.len(), 2).await;
     let mut want = vec![
         (left.clone(), "connected".to_owned(), "left".to_owned()),
         (moved.clone(), "connected".to_owned(), "moved".to_owned()),
     ];
     want.sort();
-    assert_eq!(later, want, "{got:#?}");
+    assert_eq!(changes(&got), want, "{got:#?}");
+    assert_eq!(got.len(), 2, "{got:#?}");
+    all.extend(got);
     // The member's audit trail says why its connection changed.
     let member = row(&w.view().await, left)["connectionId"].as_str().unwrap().to_owned();
     let (_, events) = w.app.events(&w.token, &member, "").await;
     let last = events["items"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(last["kind"], "reconciled", "{last}");
+
+    // A member's stack instance deleted: the connection unlinked, the member missing.
+    let unlinked = &w.accounts[2].0;
+    let id = row(&w.view().await, unlinked)["connectionId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, c) = w.app.get_connection(&w.token, &id).await;
+    let stack = c["stack"]["stackId"].as_str().unwrap().to_owned();
+    assert_eq!(w.delete(LINK, &stack, &id).await["Status"], "SUCCESS");
+    let got = after(all.len(), 2).await;
+    assert_eq!(
+        changes(&got),
+        vec![(unlinked.clone(), "connected".to_owned(), "missing".to_owned())]
+    );
+    let unlink = of_type(&got, "connection.unlinked");
+    assert_eq!(unlink.len(), 1, "{got:#?}");
+    assert_eq!(unlink[0]["data"]["status"], "pending", "{unlink:?}");
+    assert!(unlink[0]["data"].get("roleArn").is_none(), "{unlink:?}");
+    assert_eq!(got.len(), 2, "{got:#?}");
+    all.extend(got);
+    // Its instance created again: enrolled (missing to pending), connected.
+    let (e, l, _) = w.connect(unlinked, "us-east-1").await;
+    assert_eq!(
+        (&e["Status"], &l["Status"]),
+        (&json!("SUCCESS"), &json!("SUCCESS")),
+        "{e} {l}"
+    );
+    let got = after(all.len(), 3).await;
+    let mut want = vec![
+        (unlinked.clone(), "missing".to_owned(), "pending".to_owned()),
+        (unlinked.clone(), "pending".to_owned(), "connected".to_owned()),
+    ];
+    want.sort();
+    assert_eq!(changes(&got), want, "{got:#?}");
+    assert_eq!(of_type(&got, "connection.connected").len(), 1, "{got:#?}");
+    assert_eq!(got.len(), 3, "{got:#?}");
+    all.extend(got);
+
+    // The platform assigns a member its Spot account.
+    let assigned = row(&w.view().await, &w.accounts[3].0)["connectionId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        w.app.assign_spot_account(&w.token, &assigned, "act-member9").await.0,
+        200
+    );
+    let got = after(all.len(), 1).await;
+    assert_eq!(got.len(), 1, "{got:#?}");
+    assert_eq!(
+        (
+            got[0]["type"].as_str(),
+            got[0]["data"]["id"].as_str(),
+            got[0]["data"]["accountId"].as_str()
+        ),
+        (
+            Some("connection.account_assigned"),
+            Some(assigned.as_str()),
+            Some("act-member9")
+        )
+    );
+    all.extend(got);
+    common::schemas::assert_documented(&all);
+}
+
+/// A reconciliation's member announcement that loses a race to another
+/// write of the member is decided again from the member as read again:
+/// the member's instance deleted meanwhile (connected to missing), its
+/// leaving is announced as missing to left, never as connected to left;
+/// disconnected meanwhile, nothing is announced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_change_announced_after_a_lost_race_is_decided_from_the_member_read_again() {
+    use account_connect::domain::{ChangeType, MemberState, OutboxItem};
+    let w = World::start(false).await;
+    let account = w.accounts[0].0.clone();
+    let (e, l, stack) = w.connect(&account, "us-east-1").await;
+    assert_eq!(l["Status"], "SUCCESS", "{l}");
+    let raw_id = e["Data"]["ConnectionId"].as_str().unwrap().to_owned();
+    let id: account_connect::domain::ConnectionId = raw_id.parse().unwrap();
+    assert_eq!(w.app.sync_organization(&w.token, &w.id).await.0, 200);
+    let (orgs, conns) = (&w.state.organizations, &w.state.connections);
+    let member = &id;
+    let read = move || async move { orgs.member_for_token(member).await.unwrap().unwrap() };
+    // What a reconciliation reads: the organization, and the member, connected ...
+    let prior = orgs.get_for_token(&w.id.parse().unwrap()).await.unwrap().unwrap();
+    let stale = read().await;
+    assert_eq!(stale.state, account_connect::domain::Status::Connected);
+    // ... and what it finds: the account gone from the organization.
+    let mut next = prior.clone();
+    let rec = next.last_reconciliation.as_mut().unwrap();
+    rec.accounts.retain(|a| a.aws_account_id.as_str() != account);
+    next.version += 1;
+    let announced = |items: Vec<OutboxItem>| -> Vec<(ChangeType, Option<(MemberState, MemberState)>)> {
+        items
+            .into_iter()
+            .filter(|i| i.connection_id == id)
+            .map(|i| (i.kind, i.member.map(|m| (m.previous_state, m.state))))
+            .collect()
+    };
+    let before = announced(conns.outbox_page(100).await.unwrap()).len();
+
+    // Meanwhile its instance is deleted: the member is missing.
+    assert_eq!(w.delete(LINK, &stack, &raw_id).await["Status"], "SUCCESS");
+    let now = conns.announce_member(&stale, &prior, &next).await.unwrap();
+    assert!(now.version > stale.version + 1, "written after the other write");
+    let items = announced(conns.outbox_page(100).await.unwrap());
+    assert_eq!(
+        items[before..],
+        [
+            (
+                ChangeType::Unlinked,
+                Some((MemberState::Connected, MemberState::Missing))
+            ),
+            (
+                ChangeType::MemberChanged,
+                Some((MemberState::Missing, MemberState::Left))
+            ),
+        ],
+        "{items:?}"
+    );
+    let (_, trail) = w.app.events(&w.token, &raw_id, "").await;
+    let last = trail["items"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (last["kind"].as_str(), last["outcome"].as_str()),
+        (Some("reconciled"), Some("member state missing -> left")),
+        "{last}"
+    );
+
+    // Read again, then disconnected meanwhile: it no longer leaves (it is
+    // disconnected either way), so nothing is announced or written.
+    let stale = read().await;
+    let mut back = next.clone();
+    back.last_reconciliation = prior.last_reconciliation.clone();
+    back.version += 1;
+    assert_eq!(w.app.disconnect(&w.token, &raw_id).await.0, 200);
+    let written = announced(conns.outbox_page(100).await.unwrap()).len();
+    let now = conns.announce_member(&stale, &next, &back).await.unwrap();
+    assert_eq!(now.state, account_connect::domain::Status::Disconnected);
+    assert_eq!(now, read().await, "nothing written");
+    assert_eq!(announced(conns.outbox_page(100).await.unwrap()).len(), written);
 }

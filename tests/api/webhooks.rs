@@ -392,6 +392,7 @@ async fn an_endpoint_failing_for_five_days_is_disabled_and_announced() {
     assert_eq!(announced.len(), 1, "{on_bus:#?}");
     assert_eq!(announced[0]["detail"]["data"]["webhookId"], hook["id"]);
     assert_eq!(announced[0]["detail"]["data"]["reason"], "failing");
+    crate::common::schemas::assert_documented(&[announced[0]["detail"].clone()]);
     // Nothing more is sent to it, and a test is refused.
     let sent = rx.got().len();
     assert_eq!(app.test_webhook(&token, id).await.0, 409);

@@ -4,7 +4,7 @@
 
 use super::items::parse_connection;
 use super::{attr_s, is_failed, n, put, s, sdk_err, DynamoStore, Item};
-use crate::domain::{Connection, Event};
+use crate::domain::{Connection, Event, OutboxItem};
 use crate::domain::{Organization, OrganizationId};
 use crate::store::organizations::{member_after, member_key};
 use crate::store::{Idempotency, OrganizationStore, Page, Store, StoreError};
@@ -72,14 +72,20 @@ impl OrganizationStore for DynamoStore {
             .map_err(|e| StoreError::Corrupt(e.to_string()))
     }
 
-    async fn enroll_member(&self, member: &Connection, event: &Event) -> Result<Connection, StoreError> {
+    async fn enroll_member(
+        &self,
+        member: &Connection,
+        event: &Event,
+        announce: Option<&OutboxItem>,
+    ) -> Result<Connection, StoreError> {
         let (org_id, account) = member_key(member)?;
         let key = Item::from([
             ("pk".into(), s(org_pk(org_id))),
             ("sk".into(), s(format!("MEMBER#{account}"))),
             ("connection_id".into(), s(member.id.as_str())),
         ]);
-        let items = vec![
+        // The outbox item last: the refusals below are read by position.
+        let mut items = vec![
             put(&self.table, key, Some("attribute_not_exists(pk)"), &[]),
             put(
                 &self.table,
@@ -90,6 +96,7 @@ impl OrganizationStore for DynamoStore {
             self.claim_put(member.external_id.as_str(), &member.id),
             self.event_put(event),
         ];
+        items.extend(announce.map(|item| self.outbox_put(item)));
         match self.transact(items).await {
             Ok(()) => Ok(member.clone()),
             Err((codes, StoreError::Conflict)) if is_failed(&codes, 0) => {

@@ -2,10 +2,10 @@
 //! and AWS account makes enrollment idempotent).
 
 use super::{
-    claim_external_id, data_by_id, from_json, insert_connection, insert_event, page_of, to_json, unavailable,
-    SqliteStore,
+    claim_external_id, data_by_id, from_json, insert_connection, insert_event, insert_outbox, page_of, to_json,
+    unavailable, SqliteStore,
 };
-use crate::domain::{Connection, Event};
+use crate::domain::{Connection, Event, OutboxItem};
 use crate::domain::{Organization, OrganizationId};
 use crate::store::organizations::{member_after, member_key};
 use crate::store::{tenant_sort_key, Idempotency, OrganizationStore, Page, StoreError};
@@ -71,8 +71,13 @@ impl OrganizationStore for SqliteStore {
         self.with(move |db| data_by_id(db, "organizations", id.as_str())).await
     }
 
-    async fn enroll_member(&self, member: &Connection, event: &Event) -> Result<Connection, StoreError> {
-        let (c, e) = (member.clone(), event.clone());
+    async fn enroll_member(
+        &self,
+        member: &Connection,
+        event: &Event,
+        announce: Option<&OutboxItem>,
+    ) -> Result<Connection, StoreError> {
+        let (c, e, announce) = (member.clone(), event.clone(), announce.cloned());
         let (org_id, account) = member_key(&c)?;
         let (org_id, account) = (org_id.as_str().to_owned(), account.to_owned());
         self.with(move |db| {
@@ -110,6 +115,9 @@ impl OrganizationStore for SqliteStore {
             )
             .map_err(unavailable)?;
             insert_event(&tx, &e)?;
+            if let Some(item) = &announce {
+                insert_outbox(&tx, item)?;
+            }
             tx.commit().map_err(unavailable)?;
             Ok(c)
         })
