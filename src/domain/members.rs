@@ -249,7 +249,7 @@ impl MemberChange {
     /// what the last reconciliation saw) to its state with `c`.
     pub fn enrolled(o: &Organization, c: &Connection, now: i64) -> Option<MemberChange> {
         let account = c.aws_account_id.as_ref()?;
-        let before = members(o, &[], now)
+        let before = members(o.listing(), &[], now)
             .0
             .into_iter()
             .find(|r| r.aws_account_id == *account)
