@@ -37,6 +37,7 @@ mod spot_compat;
 mod spot_report;
 mod store_conformance;
 mod store_unavailable;
+mod sweeper;
 mod template_routes;
 mod template_upload;
 mod verification;

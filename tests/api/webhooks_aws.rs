@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 /// The queue's messages as an SQS event source mapping hands them over,
 /// waiting up to `wait` for at least one.
-async fn sqs_event(sqs: &aws_sdk_sqs::Client, url: &str, wait: Duration) -> Value {
+pub(crate) async fn sqs_event(sqs: &aws_sdk_sqs::Client, url: &str, wait: Duration) -> Value {
     let end = Instant::now() + wait;
     loop {
         let messages = take_messages(sqs, url).await;

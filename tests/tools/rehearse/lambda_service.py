@@ -26,6 +26,7 @@ class LambdaService:
         self.init_ms = {}
         self.failures = []  # (function, what)
         self.stream_iterators = {}
+        self.stream_batches = []  # (function, event) of every stream batch handed over, to replay one
 
     def lambda_env(self, fn, name, creds):
         env = dict(LAMBDA_ENV)
@@ -202,6 +203,7 @@ class LambdaService:
                 size = int(props.get("BatchSize", 100))
                 for i in range(0, len(kept), size):
                     batch = kept[i:i + size]
+                    self.stream_batches.append((fn.logical, {"Records": batch}))
                     outcome = self.invoke(fn.logical, {"Records": batch})
                     handed.append((fn.logical, len(batch), outcome))
         return handed
