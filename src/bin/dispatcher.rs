@@ -4,6 +4,7 @@
 //! as the sweeper function, a schedule hands it its event, on which it
 //! sweeps what the stream and the queue dropped (see
 //! `account_connect::events`). One binary, told apart by the event's shape.
+#![recursion_limit = "256"] // The sweep nests fan-out, bus and queue futures in the handler's.
 
 use account_connect::app;
 use account_connect::events::{lambda, Dispatcher};

@@ -15,6 +15,7 @@ mod callback_attacks;
 mod callback_lambda;
 mod catalog;
 mod connections;
+mod event_sizes;
 mod events;
 mod hostile_inputs;
 mod http_api;
