@@ -63,7 +63,11 @@ async fn the_stream_queues_a_delivery_and_the_queue_retries_it_until_it_succeeds
     let answer = lambda::handle_any(&dispatcher, serde_json::to_value(stream_event(&stream)).unwrap())
         .await
         .unwrap();
-    assert_eq!(answer, json!({"delivered": 0}), "no outbox item, one delivery queued");
+    assert_eq!(
+        answer,
+        json!({"delivered": 0, "heldForBus": 0}),
+        "no outbox item, one delivery queued"
+    );
 
     // First attempt: 500. No batch failure (the attempt is recorded), and
     // the next attempt is queued with its delay.
