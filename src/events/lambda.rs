@@ -1,6 +1,7 @@
 //! The dispatcher function's events: a batch of DynamoDB stream records, a
-//! batch of webhook attempts from SQS, or the sweeper's schedule. The stream's event source mapping
-//! passes only inserted outbox items and webhook deliveries (its filters);
+//! batch of webhook attempts from SQS, or the sweeper's schedule. The
+//! stream's event source mapping passes only inserted outbox items and
+//! webhook deliveries (its filters);
 //! any other record is skipped here too. A stream batch that fails is
 //! retried whole by Lambda (then split, then sent to the on-failure queue),
 //! so an event may be delivered twice, never lost while the stream keeps
