@@ -87,6 +87,9 @@ pub struct Config {
     /// The delayed SQS queue that carries webhook attempts in AWS; unset,
     /// the process that fans events out sends them (`serve`).
     pub webhook_queue_url: Option<String>,
+    /// The sweeper (in AWS) takes up an outbox item still undelivered, and
+    /// a delivery still pending, this long after it was due.
+    pub sweep_after_secs: u64,
     /// STS calls (AssumeRole) per second a process makes per partition,
     /// under STS's per-account request quota.
     pub sts_per_sec: u32,
@@ -208,6 +211,7 @@ impl Default for Config {
             webhook_allow_hosts: Vec::new(),
             deployment_account: None,
             webhook_queue_url: None,
+            sweep_after_secs: 300,
             sts_per_sec: DEFAULT_STS_PER_SEC,
             sts_endpoints: BTreeMap::new(),
             iam_endpoints: BTreeMap::new(),
@@ -437,6 +441,9 @@ impl Config {
         }
         if let Some(n) = number("ACCOUNT_CONNECT_RECHECK_INTERVAL_SECS", 60, 30 * 86_400)? {
             c.recheck_interval_secs = n;
+        }
+        if let Some(n) = number("ACCOUNT_CONNECT_SWEEP_AFTER_SECS", 1, 86_400)? {
+            c.sweep_after_secs = n;
         }
         if let Some(n) = number("ACCOUNT_CONNECT_STS_PER_SEC", 1, 10_000)? {
             c.sts_per_sec = n as u32;

@@ -23,6 +23,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
         SpotErrorReply,
         crate::events::Payload,
         crate::events::MemberPayload,
+        crate::events::ThinPayload,
         crate::webhooks::TestPayload,
         crate::webhooks::DisabledPayload
     )),
@@ -111,7 +112,7 @@ fn add_errors(op: &mut Operation) {
 pub(super) fn add_webhooks(doc: &mut Document) {
     use utoipa::openapi::path::{OperationBuilder, ParameterBuilder, ParameterIn};
     use utoipa::openapi::request_body::RequestBodyBuilder;
-    use utoipa::openapi::schema::{AllOfBuilder, ObjectBuilder, Type};
+    use utoipa::openapi::schema::{AllOfBuilder, ObjectBuilder, OneOfBuilder, Type};
     use utoipa::openapi::{HttpMethod, PathItem, PathsBuilder, Ref, Required};
     let header = |name: &str, description: &str| {
         ParameterBuilder::new()
@@ -130,9 +131,15 @@ pub(super) fn add_webhooks(doc: &mut Document) {
                 .schema_type(Type::String)
                 .enum_values(Some([e.kind])),
         );
-        let schema = AllOfBuilder::new()
-            .item(Ref::from_schema_name(e.schema.as_str()))
-            .item(this_type);
+        // A state change's event may come thin (too large to send whole).
+        let payload: utoipa::openapi::RefOr<utoipa::openapi::Schema> = match e.may_be_thin {
+            true => OneOfBuilder::new()
+                .item(Ref::from_schema_name(e.schema.as_str()))
+                .item(Ref::from_schema_name("ThinPayload"))
+                .into(),
+            false => Ref::from_schema_name(e.schema.as_str()).into(),
+        };
+        let schema = AllOfBuilder::new().item(payload).item(this_type);
         let body = RequestBodyBuilder::new()
             .required(Some(Required::True))
             .content("application/json", ContentBuilder::new().schema(Some(schema)).build())

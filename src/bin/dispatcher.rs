@@ -1,7 +1,10 @@
 //! Lambda entry point of the event dispatcher: the table's stream hands it
-//! new outbox items, which it puts on the EventBridge bus and fans out to
-//! webhooks; the webhook attempt queue hands it the attempts (see
-//! `account_connect::events`). One function, two event sources.
+//! new outbox items, which it fans out to webhooks and puts on the
+//! EventBridge bus; the webhook attempt queue hands it the attempts; and,
+//! as the sweeper function, a schedule hands it its event, on which it
+//! sweeps what the stream and the queue dropped (see
+//! `account_connect::events`). One binary, told apart by the event's shape.
+#![recursion_limit = "256"] // The sweep nests fan-out, bus and queue futures in the handler's.
 
 use account_connect::app;
 use account_connect::events::{lambda, Dispatcher};

@@ -75,8 +75,11 @@ impl Dispatcher {
         let outcome = self.webhooks.attempt(d).await?;
         if let (Some((hook, why)), Some(bus)) = (&outcome.disabled, &self.bus) {
             let payload = crate::webhooks::disabled_payload(hook, *why, self.webhooks.now());
-            let taken = bus.put(&[(crate::webhooks::DISABLED_EVENT, payload)]).await?;
-            if taken.first() != Some(&true) {
+            let put = bus.put(&[(crate::webhooks::DISABLED_EVENT, payload.as_str())]).await;
+            if let Some(e) = put.error {
+                return Err(e.into());
+            }
+            if put.taken.first() != Some(&true) {
                 tracing::warn!(webhook = hook.id.as_str(), "the bus did not take webhook.disabled");
             }
         }

@@ -1,12 +1,13 @@
-//! The dispatcher function's events: a batch of DynamoDB stream records, or
-//! a batch of webhook attempts from SQS. The stream's event source mapping
-//! passes only inserted outbox items and webhook deliveries (its filters);
+//! The dispatcher function's events: a batch of DynamoDB stream records, a
+//! batch of webhook attempts from SQS, or the sweeper's schedule. The
+//! stream's event source mapping passes only inserted outbox items and
+//! webhook deliveries (its filters);
 //! any other record is skipped here too. A stream batch that fails is
 //! retried whole by Lambda (then split, then sent to the on-failure queue),
 //! so an event may be delivered twice, never lost while the stream keeps
 //! it. An SQS batch answers the messages that failed (`batchItemFailures`).
 
-use super::{DispatchError, Dispatcher};
+use super::{Delivered, DispatchError, Dispatcher};
 use crate::domain::{Delivery, OutboxItem};
 use crate::store::StoreError;
 use aws_lambda_events::event::dynamodb::Event as StreamEvent;
@@ -40,10 +41,23 @@ pub fn outbox_items(event: &StreamEvent) -> Result<Vec<OutboxItem>, StoreError> 
 }
 
 /// Delivers the batch's outbox items and queues the first attempt of each
-/// new webhook delivery; an error fails the batch (retried).
+/// new webhook delivery; answers how many items were marked delivered.
+/// A store or queue error fails the batch (retried); the bus refusing
+/// does not (`handle_stream`).
 pub async fn handle(dispatcher: &Dispatcher, event: StreamEvent) -> Result<usize, DispatchError> {
+    Ok(handle_stream(dispatcher, event).await?.delivered)
+}
+
+/// `handle`, answering what the delivery did. Items the bus did not take
+/// were fanned out all the same and stay undelivered for the sweeper: a
+/// failed batch would hold up the shard (the deliveries behind it
+/// included) while the bus is down, and sends nothing more to the bus.
+pub async fn handle_stream(dispatcher: &Dispatcher, event: StreamEvent) -> Result<Delivered, DispatchError> {
     let items = outbox_items(&event)?;
     let delivered = dispatcher.deliver(&items).await?;
+    if let Some(e) = &delivered.bus_error {
+        tracing::warn!(error = %e, held = delivered.held_for_bus, "the bus did not take some events; webhooks got them, the sweeper puts them on the bus later");
+    }
     let deliveries: Vec<Delivery> = inserted(&event, "DELIVERY#")?;
     if !deliveries.is_empty() {
         dispatcher
@@ -55,11 +69,21 @@ pub async fn handle(dispatcher: &Dispatcher, event: StreamEvent) -> Result<usize
     Ok(delivered)
 }
 
-/// Either event source's batch, told apart by the records' `eventSource`.
+/// Whether the event is an EventBridge schedule's (the sweeper's).
+fn is_schedule(event: &serde_json::Value) -> bool {
+    event["source"] == "aws.events" && event["detail-type"] == "Scheduled Event"
+}
+
+/// Any of the function's events: a schedule's (a sweep), or a batch, told
+/// apart by the records' `eventSource`.
 pub async fn handle_any(
     dispatcher: &Dispatcher,
     event: serde_json::Value,
 ) -> Result<serde_json::Value, lambda_runtime::Error> {
+    if is_schedule(&event) {
+        let swept = dispatcher.sweep().await?;
+        return Ok(serde_json::to_value(swept)?);
+    }
     let source = event["Records"][0]["eventSource"]
         .as_str()
         .unwrap_or_default()
@@ -70,7 +94,11 @@ pub async fn handle_any(
         return Ok(serde_json::to_value(answer)?);
     }
     let batch: StreamEvent = serde_json::from_value(event)?;
-    let delivered = handle(dispatcher, batch).await?;
-    tracing::info!(delivered, "outbox records delivered");
-    Ok(serde_json::json!({ "delivered": delivered }))
+    let out = handle_stream(dispatcher, batch).await?;
+    tracing::info!(
+        delivered = out.delivered,
+        held_for_bus = out.held_for_bus,
+        "outbox records delivered"
+    );
+    Ok(serde_json::json!({ "delivered": out.delivered, "heldForBus": out.held_for_bus }))
 }

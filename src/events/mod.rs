@@ -1,14 +1,25 @@
 //! Delivering the outbox: each state change the store wrote with the change
 //! (`domain::OutboxItem`) becomes an event in the Standard Webhooks shape,
-//! is put on the EventBridge bus (when one is configured) and fanned out to
-//! the tenant's webhooks (one stored delivery each), then marked delivered.
-//! At least once: an item is marked only after both, so a process that dies
-//! between them sends it again (consumers de-duplicate by connection and
-//! sequence, webhook receivers by `webhook-id`). Locally `serve` polls the
-//! outbox and the due webhook deliveries (`Dispatcher::run`); in AWS a
-//! DynamoDB stream hands the new outbox items and webhook deliveries to the
-//! dispatcher function (`lambda`), which queues each delivery's attempts on
-//! a delayed SQS queue and makes them (`attempts`).
+//! is fanned out to the tenant's webhooks (one stored delivery each) and
+//! put on the EventBridge bus (when one is configured), then marked
+//! delivered. At least once: an item is marked only after both, so a
+//! process that dies between them sends it again (consumers de-duplicate
+//! by connection and sequence, webhook receivers by `webhook-id`). The
+//! webhooks never wait on the bus: an item the bus refuses is fanned out
+//! all the same and stays undelivered for the bus alone.
+//!
+//! Locally `serve` polls the outbox and the due webhook deliveries
+//! (`Dispatcher::run`). In AWS a DynamoDB stream hands the new outbox items
+//! and webhook deliveries to the dispatcher function (`lambda`), which
+//! queues each delivery's attempts on a delayed SQS queue and makes them
+//! (`attempts`); a schedule runs the sweeper (`sweep`), which delivers the
+//! outbox items left undelivered and queues again the deliveries whose
+//! queue message was lost.
+//!
+//! Sizes: a `PutEvents` request holds at most ten entries, under 256 KB
+//! together (`eventbridge`); an event too large for the bus, or over 64 KB
+//! for a webhook, goes thin (`payload::thin`: type, ids, sequence and the
+//! API path of the full view).
 //!
 //! The payload's `data` is the view the API answers (`crate::views`, which
 //! both entry points use), rendered at dispatch time (`payload`) from the
@@ -18,11 +29,14 @@ pub mod attempts;
 mod eventbridge;
 pub mod lambda;
 mod payload;
+mod sweep;
 
 pub use attempts::AttemptQueue;
+use eventbridge::Put;
 pub use eventbridge::{EventBridge, PublishError};
 use payload::Rendered;
-pub use payload::{catalog, CatalogEntry, MemberPayload, Payload};
+pub use payload::{catalog, CatalogEntry, MemberPayload, Payload, ThinData, ThinPayload};
+pub use sweep::{Swept, SWEEP_LIMIT};
 
 use crate::clock::Clock;
 use crate::config::Config;
@@ -31,6 +45,7 @@ use crate::domain::OutboxItem;
 use crate::services::Services;
 use crate::store::StoreError;
 use crate::webhooks::WebhookService;
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -44,8 +59,33 @@ pub enum DispatchError {
     Queue(String),
 }
 
-/// Reads the outbox, publishes, fans out to webhooks, marks delivered; and
-/// makes the webhook attempts.
+/// A webhook gets an event over this many bytes thin (`payload::thin`).
+pub const MAX_WEBHOOK_BYTES: usize = 64 * 1024;
+
+/// What `Dispatcher::deliver` did with some outbox items.
+#[derive(Debug, Default)]
+pub struct Delivered {
+    /// Fanned out, taken by the bus (or there is none), marked delivered.
+    pub delivered: usize,
+    /// Fanned out, but not all their events were taken by the bus: left
+    /// undelivered, for the bus.
+    pub held_for_bus: usize,
+    /// Why the bus did not take them.
+    pub bus_error: Option<PublishError>,
+}
+
+/// The body webhooks get of `e`, an event of `item`: the payload, thin
+/// over `MAX_WEBHOOK_BYTES`.
+fn for_webhooks<'a>(item: &OutboxItem, e: &'a Rendered) -> Cow<'a, str> {
+    match e.body.len() > MAX_WEBHOOK_BYTES {
+        true => Cow::Owned(payload::thin(item, e)),
+        false => Cow::Borrowed(e.body.as_str()),
+    }
+}
+
+/// Reads the outbox, fans out to webhooks, publishes, marks delivered;
+/// makes the webhook attempts; sweeps what the stream and the queue
+/// dropped (`sweep`).
 #[derive(Clone)]
 pub struct Dispatcher {
     connections: ConnectionService,
@@ -84,66 +124,85 @@ impl Dispatcher {
         }
     }
 
-    /// Whether the bus takes each payload (all of them without a bus).
-    async fn publish(&self, payloads: &[(&'static str, String)]) -> Result<Vec<bool>, PublishError> {
-        match &self.bus {
-            Some(bus) => bus.put(payloads).await,
-            None => Ok(vec![true; payloads.len()]),
-        }
+    /// Puts the events on the bus (each too large for it thin); answers,
+    /// per event, whether the bus took it (all without a bus).
+    async fn publish(&self, items: &[OutboxItem], events: &[(usize, Rendered)]) -> Put {
+        let Some(bus) = &self.bus else {
+            return Put {
+                taken: vec![true; events.len()],
+                error: None,
+            };
+        };
+        let details: Vec<Cow<str>> = events
+            .iter()
+            .map(|(i, e)| match bus.fits(e.kind.as_str(), &e.body) {
+                true => Cow::Borrowed(e.body.as_str()),
+                false => Cow::Owned(payload::thin(&items[*i], e)),
+            })
+            .collect();
+        let entries: Vec<(&str, &str)> = events
+            .iter()
+            .zip(&details)
+            .map(|((_, e), d)| (e.kind.as_str(), d.as_ref()))
+            .collect();
+        bus.put(&entries).await
     }
 
-    /// Publishes `items`' events (in batches of up to ten), fans each item
-    /// whose events the bus took out to the webhooks and marks it
-    /// delivered; an item the bus refused after the retries stays
-    /// undelivered and fails the call.
-    pub async fn deliver(&self, items: &[OutboxItem]) -> Result<usize, DispatchError> {
-        let mut delivered = 0;
-        let mut refused = None;
-        // An item is one event, or two (a member's change beside its
-        // connection's): five items never make more than ten entries.
-        for batch in items.chunks(eventbridge::MAX_BATCH / 2) {
-            let events: Vec<(usize, Rendered)> = batch
-                .iter()
-                .enumerate()
-                .flat_map(|(i, item)| payload::render(item, &self.config).into_iter().map(move |e| (i, e)))
-                .collect();
-            let entries: Vec<(&'static str, String)> =
-                events.iter().map(|(_, e)| (e.kind.as_str(), e.body.clone())).collect();
-            let taken = match self.publish(&entries).await {
-                Ok(taken) => taken,
-                Err(e) => {
-                    refused.get_or_insert(e);
-                    continue;
-                }
-            };
-            for (i, item) in batch.iter().enumerate() {
-                let mine = events.iter().zip(&taken).filter(|((j, _), _)| *j == i);
-                if mine.clone().any(|(_, ok)| !ok) {
-                    refused.get_or_insert(PublishError::Refused(item.kind.as_str().to_owned()));
-                    continue;
-                }
-                for ((_, e), _) in mine {
-                    let org = &item.connection.org;
-                    self.webhooks
-                        .fan_out(org, e.kind.as_str(), &e.message_id, &e.body)
-                        .await?;
-                }
+    /// Fans `items`' events out to the webhooks (each over
+    /// `MAX_WEBHOOK_BYTES` thin), then puts them on the bus (in requests
+    /// sized for it), and marks delivered each item whose events the bus
+    /// took. The webhooks never wait on the bus: an item the bus did not
+    /// take stays undelivered, for the bus, and is put again by the next
+    /// dispatch (locally) or sweep (in AWS), which fans it out again too,
+    /// writing nothing new (a delivery is one per webhook and message).
+    /// Errors are the store's (the fan-out or a mark).
+    pub async fn deliver(&self, items: &[OutboxItem]) -> Result<Delivered, DispatchError> {
+        let events: Vec<(usize, Rendered)> = items
+            .iter()
+            .enumerate()
+            .flat_map(|(i, item)| payload::render(item, &self.config).into_iter().map(move |e| (i, e)))
+            .collect();
+        for (i, e) in &events {
+            let item = &items[*i];
+            self.webhooks
+                .fan_out(
+                    &item.connection.org,
+                    e.kind.as_str(),
+                    &e.message_id,
+                    &for_webhooks(item, e),
+                )
+                .await?;
+        }
+        let put = self.publish(items, &events).await;
+        let mut out = Delivered::default();
+        for (i, item) in items.iter().enumerate() {
+            let mut mine = events.iter().zip(&put.taken).filter(|((j, _), _)| *j == i);
+            if mine.all(|(_, taken)| *taken) {
                 self.connections.outbox_delivered(item, self.clock.now()).await?;
-                delivered += 1;
+                out.delivered += 1;
+            } else {
+                out.held_for_bus += 1;
+                out.bus_error
+                    .get_or_insert_with(|| PublishError::Refused(item.kind.as_str().to_owned()));
             }
         }
-        match refused {
-            Some(e) => Err(e.into()),
-            None => Ok(delivered),
+        if out.held_for_bus > 0 {
+            // The request's own error, when one failed, says more.
+            out.bus_error = put.error.or(out.bus_error);
         }
+        Ok(out)
     }
 
-    /// Delivers the undelivered items, page by page; answers how many. Each
-    /// item at most once per call: a page that holds only items this call
-    /// delivered already (an index that has not caught up with the marks,
-    /// or a mark that did not take) ends it, and the next call tries again.
+    /// Delivers the undelivered items, page by page; answers how many were
+    /// marked delivered, or, when the bus did not take some (their webhooks
+    /// got them all the same), why. Each item at most once per call: a page
+    /// that holds only items this call handled already (the bus's, an index
+    /// that has not caught up with the marks, or a mark that did not take)
+    /// ends it, and the next call tries again.
     pub async fn dispatch_pending(&self) -> Result<usize, DispatchError> {
         let mut done = std::collections::HashSet::new();
+        let mut delivered = 0;
+        let mut refused = None;
         loop {
             let items: Vec<OutboxItem> = self
                 .connections
@@ -153,10 +212,16 @@ impl Dispatcher {
                 .filter(|i| !done.contains(&(i.connection_id.clone(), i.sequence)))
                 .collect();
             if items.is_empty() {
-                return Ok(done.len());
+                break;
             }
-            self.deliver(&items).await?;
+            let out = self.deliver(&items).await?;
+            delivered += out.delivered;
+            refused = refused.or(out.bus_error);
             done.extend(items.into_iter().map(|i| (i.connection_id, i.sequence)));
+        }
+        match refused {
+            Some(e) => Err(e.into()),
+            None => Ok(delivered),
         }
     }
 
@@ -187,3 +252,6 @@ impl Dispatcher {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -131,6 +131,8 @@ pub struct CatalogEntry {
     pub kind: &'static str,
     pub when: &'static str,
     pub schema: String,
+    /// Whether it may come thin (`ThinPayload`): every state change's event.
+    pub may_be_thin: bool,
 }
 
 /// When each state change's event is sent (the OpenAPI document's
@@ -173,17 +175,87 @@ pub fn catalog() -> Vec<CatalogEntry> {
                 ChangeType::MemberChanged => MemberPayload::name().into_owned(),
                 _ => Payload::name().into_owned(),
             },
+            may_be_thin: true,
         })
         .collect();
     out.push(CatalogEntry {
         kind: crate::domain::TEST_EVENT,
         when: "Sent by `POST /v1/webhooks/{id}/test` to that webhook alone, whatever it subscribes to.",
         schema: crate::webhooks::TestPayload::name().into_owned(),
+        may_be_thin: false,
     });
     out.push(CatalogEntry {
         kind: crate::webhooks::DISABLED_EVENT,
         when: "An endpoint was disabled after failing too long: put on the bus for the platform and written to the webhook's deliveries log, never sent to the endpoint.",
         schema: crate::webhooks::DisabledPayload::name().into_owned(),
+        may_be_thin: false,
     });
     out
+}
+
+/// An event sent thin: where its full payload is too large (over 64 KB
+/// for a webhook, 256 KB for the bus), its type, ids and sequence, and
+/// the API path that answers the full view now.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ThinPayload {
+    #[serde(rename = "type")]
+    #[schema(value_type = crate::domain::ChangeType)]
+    pub kind: &'static str,
+    #[schema(format = DateTime)]
+    pub timestamp: String,
+    pub data: ThinData,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ThinData {
+    /// Always true: the view is left out; GET `url` for it.
+    pub thin: bool,
+    /// The connection (a connection's event).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<crate::domain::ConnectionId>)]
+    pub id: Option<String>,
+    /// The member's organization, account and connection (a member's event).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub organization_id: Option<OrganizationId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aws_account_id: Option<AccountId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<crate::domain::ConnectionId>)]
+    pub connection_id: Option<String>,
+    pub sequence: u64,
+    /// The API path (under the API's base URL) of the full view:
+    /// `/v1/connections/{id}`, or `/v1/organizations/{id}` for a member.
+    pub url: String,
+}
+
+/// `event` (one of `render(item)`'s) sent thin.
+pub fn thin(item: &OutboxItem, event: &Rendered) -> String {
+    let connection = item.connection_id.as_str().to_owned();
+    let data = match (&item.member, event.kind) {
+        (Some(m), ChangeType::MemberChanged) => ThinData {
+            thin: true,
+            id: None,
+            organization_id: Some(m.organization_id.clone()),
+            aws_account_id: Some(m.aws_account_id.clone()),
+            connection_id: Some(connection),
+            sequence: item.sequence,
+            url: format!("/v1/organizations/{}", m.organization_id.as_str()),
+        },
+        _ => ThinData {
+            thin: true,
+            url: format!("/v1/connections/{connection}"),
+            id: Some(connection),
+            organization_id: None,
+            aws_account_id: None,
+            connection_id: None,
+            sequence: item.sequence,
+        },
+    };
+    let p = ThinPayload {
+        kind: event.kind.as_str(),
+        timestamp: iso(item.at),
+        data,
+    };
+    serde_json::to_string(&p).expect("payloads serialize")
 }

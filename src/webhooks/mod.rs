@@ -193,6 +193,12 @@ impl WebhookService {
         self.store.due_deliveries(self.now(), limit).await
     }
 
+    /// Deliveries due already at `at` (overdue since, if `at` is past), of
+    /// every tenant: the sweeper's, for those whose attempt never came.
+    pub async fn due_at(&self, at: i64, limit: usize) -> Result<Vec<Delivery>, StoreError> {
+        self.store.due_deliveries(at, limit).await
+    }
+
     /// A stored delivery by its key (what a queue message names).
     pub async fn load(&self, hook: &WebhookId, position: &str) -> Result<Option<Delivery>, StoreError> {
         self.store.get_delivery(hook, position).await

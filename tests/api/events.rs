@@ -26,7 +26,7 @@ pub(crate) async fn bus_to_queue() -> (String, String) {
     bus_named_to_queue(format!("bus-{}", account_connect::ids::random_token(6))).await
 }
 
-async fn bus_named_to_queue(name: String) -> (String, String) {
+pub(crate) async fn bus_named_to_queue(name: String) -> (String, String) {
     let conf = sdk().await;
     let (events, sqs) = (aws_sdk_eventbridge::Client::new(&conf), aws_sdk_sqs::Client::new(&conf));
     events.create_event_bus().name(&name).send().await.unwrap();

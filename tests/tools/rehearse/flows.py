@@ -56,6 +56,13 @@ class Flows:
         self.guarded(self.dispatch)
         if hook:
             self.guarded(self.webhook_deliveries, hook)
+            self.guarded(self.sweeper_requeues_a_lost_message, hook)
+            outage = self.guarded(self.webhooks_while_put_events_denied, hook)
+            if outage:
+                self.guarded(self.replayed_batch, hook, outage)
+        else:
+            # The sweeper's schedule still fires (each function must run).
+            self.guarded(self.sweep)
 
     def guarded(self, flow, *args):
         """A flow that raises (an answer not shaped as documented) fails; the rest still run."""
@@ -159,8 +166,12 @@ class Flows:
 
     # --- the schedule, its queue, its workers ---------------------------------
 
+    def env(self, fn):
+        return self.r.resolver.value(fn.environment)
+
     def recheck_fleet(self, expected):
-        rules = [r for fn in self.r.functions.values() for r in fn.schedules]
+        rules = [r for fn in self.r.functions.values() for r in fn.schedules
+                 if "ACCOUNT_CONNECT_RECHECK_QUEUE_URL" in self.env(fn)]
         poison = set()
         for rule in rules:
             fn, outcome = self.svc.fire_schedule(rule)
@@ -280,3 +291,153 @@ class Flows:
         seen = self.r.bus_events()
         self.check("events on the bus", len(seen) >= delivered and delivered > 0,
                    f"{len(seen)} on the bus for {delivered} delivered")
+
+    # --- the sweeper, a bus outage, a replayed batch ----------------------------
+
+    def sweeper(self):
+        """The sweeper's function and schedule rule (a scheduled function
+        with the sweeper's setting)."""
+        for fn in self.r.functions.values():
+            if fn.schedules and "ACCOUNT_CONNECT_SWEEP_AFTER_SECS" in self.env(fn):
+                return fn, fn.schedules[0]
+        raise AssertionError("no scheduled function carries ACCOUNT_CONNECT_SWEEP_AFTER_SECS: no sweeper")
+
+    def dispatcher(self):
+        return next(fn for fn in self.r.functions.values() if fn.streams)
+
+    def sweep(self):
+        """The schedule's event to the sweeper: what it answered."""
+        fn, rule = self.sweeper()
+        _, outcome = self.svc.fire_schedule(rule)
+        self.check(f"schedule {rule} -> {fn.logical} (sweep)", outcome.kind == "response", f"{outcome}")
+        return (outcome.json() or {}) if outcome.kind == "response" else {}
+
+    def posts_of(self, message_id):
+        return [(h, b) for h, b in self.r.receiver.posts if h.get("webhook-id") == message_id]
+
+    def deliveries_of(self, hook, message_id):
+        status, page = self.api("GET", f"/v1/webhooks/{hook['id']}/deliveries?limit=100", claims=EVERY_ACCOUNT)
+        items = page.get("items", []) if status == 200 and isinstance(page, dict) else []
+        return [d for d in items if d.get("messageId") == message_id]
+
+    def retry_round(self):
+        """The receiver refuses each first attempt: the retry's delay (5 s,
+        drawn 4 to 6), then the queue again."""
+        time.sleep(7)
+        self.svc.drain_streams()
+        self.svc.drain_queues()
+
+    def sweeper_requeues_a_lost_message(self, hook):
+        """A delivery's first queue message is lost (taken off the attempt
+        queue before any attempt): the sweeper, on its schedule, queues it
+        again once it is overdue, and it arrives."""
+        status, d = self.api("POST", f"/v1/webhooks/{hook['id']}/test", claims=EVERY_ACCOUNT)
+        if not self.check("test event queued (POST .../test)", status == 202, f"status {status}: {d}"):
+            return
+        message = d["messageId"]
+        self.svc.drain_streams()  # its insert: the dispatcher queues the first attempt
+        queue = self.env(self.dispatcher())["ACCOUNT_CONNECT_WEBHOOK_QUEUE_URL"]
+        sqs, lost = self.r.admin("sqs"), []
+        end = time.monotonic() + 5
+        while not lost and time.monotonic() < end:
+            lost = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+        for m in lost:
+            sqs.delete_message(QueueUrl=queue, ReceiptHandle=m["ReceiptHandle"])
+        self.check("the delivery's first queue message taken away (lost)", len(lost) == 1, f"{len(lost)} messages")
+        self.svc.drain_queues()
+        self.check("nothing sent without its message", not self.posts_of(message), f"{self.posts_of(message)}")
+        time.sleep(self.r.sweep_after_secs + 1)
+        swept = self.sweep()
+        self.check("the sweeper queued the overdue delivery again", swept.get("requeued") == 1, f"answered {swept}")
+        self.svc.drain_queues()
+        self.check("the delivery arrived after the sweep", len(self.posts_of(message)) == 1,
+                   f"{len(self.posts_of(message))} requests with webhook-id {message}")
+        self.retry_round()
+        done = self.deliveries_of(hook, message)
+        self.check("and succeeded on its retry (GET .../deliveries)",
+                   len(done) == 1 and done[0].get("state") == "succeeded", f"{done}")
+
+    def webhooks_while_put_events_denied(self, hook):
+        """The dispatcher's role loses events:PutEvents (an explicit deny):
+        a connection connects, its webhook gets the event, the bus does
+        not; the deny lifted, the sweeper puts the event on the bus."""
+        iam, dispatcher = self.r.admin("iam"), self.dispatcher()
+        role = self.r.resolver.physical[dispatcher.role]["Ref"]
+        deny = {"Version": "2012-10-17", "Statement": [
+            {"Sid": "RehearsedBusOutage", "Effect": "Deny", "Action": "events:PutEvents", "Resource": "*"}]}
+        start = self.r.record_mark()
+        iam.put_role_policy(RoleName=role, PolicyName="rehearsal-bus-outage", PolicyDocument=json.dumps(deny))
+        try:
+            status, conn = self.api("POST", "/v1/connections", {"accountId": "act-rehearsal3", "partition": "aws",
+                                                                 "permissions": {"mode": "default"}},
+                                    claims=EVERY_ACCOUNT)
+            if not self.check("create (bus outage)", status == 201, f"status {status}: {conn}"):
+                return None
+            cid = conn["id"]
+            role_arn = self.r.customer.create_role(conn, "SpotRole-outage")
+            status, body = self.api("POST", f"/v1/connections/{cid}/role", {"roleArn": role_arn}, claims=EVERY_ACCOUNT)
+            if not self.check("connect (bus outage)", status == 200 and body.get("status") == "connected",
+                              f"status {status}: {json.dumps(body)[:400]}"):
+                return None
+            handed = self.svc.drain_streams()
+            answers = [o.json() or {} for _, _, o in handed if o.kind == "response"]
+            self.check("stream batch with PutEvents denied: fanned out, held for the bus, the batch not failed",
+                       handed and len(answers) == len(handed) and sum(a.get("heldForBus", 0) for a in answers) == 1,
+                       f"{[(fn, n, o.kind, o.body) for fn, n, o in handed]}")
+            for _ in range(2):
+                self.svc.drain_streams()  # the deliveries' inserts: queued
+                self.svc.drain_queues()
+            got = [json.loads(b) for _, b in self.r.receiver.posts]
+            self.check("webhook got the event while PutEvents was denied",
+                       any(e.get("type") == "connection.connected" and e.get("data", {}).get("id") == cid for e in got),
+                       f"types {[(e.get('type'), e.get('data', {}).get('id')) for e in got]}")
+            on_bus = [json.loads(m["Body"]) for m in self.r.bus_events()]
+            self.check("the bus got nothing meanwhile", not any(e.get("detail", {}).get("data", {}).get("id") == cid
+                                                                 for e in on_bus), f"{len(on_bus)} events")
+        finally:
+            iam.delete_role_policy(RoleName=role, PolicyName="rehearsal-bus-outage")
+            end = self.r.record_mark()
+            self.r.staged.append(({dispatcher.logical}, "events:PutEvents", start, end))
+        denied = self.r.denied_in(start, end, dispatcher.logical, "events:PutEvents")
+        self.check("PutEvents was denied to the dispatcher during the outage", denied, "no denial recorded")
+        time.sleep(self.r.sweep_after_secs + 1)
+        swept = self.sweep()
+        self.check("the sweeper put the held event on the bus once PutEvents was allowed again",
+                   swept.get("delivered", 0) >= 1 and swept.get("heldForBus") == 0, f"answered {swept}")
+        on_bus = [json.loads(m["Body"]) for m in self.r.bus_events()]
+        self.check("the bus got the event after the outage",
+                   any(e.get("detail-type") == "connection.connected" and e["detail"]["data"]["id"] == cid
+                       for e in on_bus), f"{[(e.get('detail-type'), e['detail']['data'].get('id')) for e in on_bus]}")
+        self.retry_round()
+        return {"id": cid}
+
+    def replayed_batch(self, hook, conn):
+        """Lambda retries a stream batch (it re-runs every item of it): the
+        batch with a disconnection's outbox item handed over twice, a
+        second apart. One delivery per webhook, sent once."""
+        cid = conn["id"]
+        status, body = self.api("DELETE", f"/v1/connections/{cid}", claims=EVERY_ACCOUNT)
+        if not self.check("disconnect (replayed batch)", status in (200, 204), f"status {status}: {body}"):
+            return
+        status, body = self.api("GET", f"/v1/connections/{cid}", claims=EVERY_ACCOUNT)
+        message = f"msg_{cid}_{body['version']}"
+        before = len(self.svc.stream_batches)
+        self.svc.drain_streams()
+        batches = [(fn, e) for fn, e in self.svc.stream_batches[before:]
+                   if any(r["dynamodb"]["Keys"]["sk"]["S"].startswith("OUTBOX#") for r in e["Records"])]
+        if not self.check("the disconnection's outbox item in a stream batch", len(batches) == 1, f"{batches}"):
+            return
+        time.sleep(1.1)
+        fn, event = batches[0]
+        outcome = self.svc.invoke(fn, event)
+        self.check("the same batch handed over again (Lambda's retry)", outcome.kind == "response", f"{outcome}")
+        self.svc.drain_streams()
+        self.svc.drain_queues()
+        self.retry_round()
+        deliveries = self.deliveries_of(hook, message)
+        self.check("a replayed batch gives one delivery per webhook (GET .../deliveries)", len(deliveries) == 1,
+                   f"{len(deliveries)} deliveries of {message}: {deliveries}")
+        posts = self.posts_of(message)
+        # The first attempt is refused (500), the retry succeeds: two requests of one delivery.
+        self.check("and the receiver got it as one delivery (refused once, then taken)", len(posts) == 2,
+                   f"{len(posts)} requests with webhook-id {message}")

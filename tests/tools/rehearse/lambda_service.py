@@ -25,7 +25,8 @@ class LambdaService:
         self.runtimes = {}  # logical id -> Runtime
         self.init_ms = {}
         self.failures = []  # (function, what)
-        self.stream_iterators = {}
+        self.stream_positions = {}  # (mapping, shard) -> the last record's SequenceNumber handed over
+        self.stream_batches = []  # (function, event) of every stream batch handed over, to replay one
 
     def lambda_env(self, fn, name, creds):
         env = dict(LAMBDA_ENV)
@@ -187,14 +188,20 @@ class LambdaService:
                 records = []
                 for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
                     key = (mapping, shard["ShardId"])
-                    it = self.stream_iterators.get(key) or streams.get_shard_iterator(
-                        StreamArn=arn, ShardId=shard["ShardId"],
-                        ShardIteratorType=props.get("StartingPosition", "TRIM_HORIZON"))["ShardIterator"]
+                    # A fresh iterator after the last record handed over, each
+                    # drain: moto puts a table back from a copy when a
+                    # transaction's condition fails, stream included, and an
+                    # iterator kept from before reads the old copy forever.
+                    after = self.stream_positions.get(key)
+                    where = ({"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": after} if after
+                             else {"ShardIteratorType": props.get("StartingPosition", "TRIM_HORIZON")})
+                    it = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"], **where)["ShardIterator"]
                     while it:
                         out = streams.get_records(ShardIterator=it)
                         records += out["Records"]
-                        self.stream_iterators[key] = out.get("NextShardIterator") or it
-                        if not out["Records"]:
+                        if out["Records"]:
+                            self.stream_positions[key] = out["Records"][-1]["dynamodb"]["SequenceNumber"]
+                        else:
                             break
                         it = out.get("NextShardIterator")
                 shaped = events.stream(records, arn, self.r.region)["Records"]
@@ -202,6 +209,7 @@ class LambdaService:
                 size = int(props.get("BatchSize", 100))
                 for i in range(0, len(kept), size):
                     batch = kept[i:i + size]
+                    self.stream_batches.append((fn.logical, {"Records": batch}))
                     outcome = self.invoke(fn.logical, {"Records": batch})
                     handed.append((fn.logical, len(batch), outcome))
         return handed

@@ -30,19 +30,22 @@ from stack import STOOD_IN, Stack
 
 ACCOUNT, CUSTOMER_ACCOUNT, REGION, STACK_NAME = "123456789012", "111122223333", "us-east-1", "account-connect"
 RELAY_PARTITION = "aws-us-gov"
+SWEEP_AFTER_SECS = 2
 
 
 def parameters(relay_secret_arn):
     """The stack's parameters for the rehearsal: the required ones, the
     vendor principal of this account (the customer's role trusts it), a
-    relay key (so HasRelay turns the relay intake on) and short IAM
-    propagation waits, so a denied AssumeRole fails in seconds."""
+    relay key (so HasRelay turns the relay intake on), short IAM
+    propagation waits, so a denied AssumeRole fails in seconds, and a
+    short sweeper wait, so a lost message is overdue in seconds."""
     return {
         "JwtIssuer": "https://issuer.rehearsal.example", "JwtAudience": "account-connect",
         "ConsoleOrigin": "https://console.rehearsal.example",
         "VendorPrincipalAws": f"arn:aws:iam::{ACCOUNT}:root",
         "RelayKeySecretArnAwsUsGov": relay_secret_arn,
         "PropagationBudgetSecs": "3", "CallbackPropagationSecs": "3",
+        "SweepAfterSecs": str(SWEEP_AFTER_SECS),
     }
 
 
@@ -56,6 +59,10 @@ class Rehearsal:
         self.records = os.path.join(self.work, "moto-calls.jsonl")
         self.taps = {}
         self.keys = {}  # access key -> function logical id
+        # Denials a flow stages (an outage it rehearses): (functions,
+        # action, first and last line of the record), reported apart.
+        self.staged = []
+        self.sweep_after_secs = SWEEP_AFTER_SECS
         self.verbose = args.verbose
 
     def log(self, line):
@@ -95,6 +102,18 @@ class Rehearsal:
 
     def admin(self, service):
         return client(self.endpoint, REGION, service, *self.admin_keys)
+
+    def record_mark(self):
+        """How many lines moto's record holds now (a flow marks a window)."""
+        with open(self.records, encoding="utf-8") as f:
+            return sum(1 for _ in f)
+
+    def denied_in(self, start, end, function, action):
+        """IAM denials of `action` for the function's role between two marks."""
+        with open(self.records, encoding="utf-8") as f:
+            lines = [json.loads(x) for i, x in enumerate(f) if start <= i < end and x.strip()]
+        return [e for e in lines if e["kind"] == "decision" and not e["allowed"] and e["action"] == action
+                and self.keys.get(e["key"]) == function]
 
     def enforce(self):
         urllib.request.urlopen(urllib.request.Request(self.endpoint + "/rehearsal/enforce", method="POST"), timeout=5)

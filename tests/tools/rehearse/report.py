@@ -11,8 +11,15 @@ from collections import Counter
 
 
 def load(path):
+    """Every recorded entry, with its line (flows mark windows by line)."""
     with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+        return [dict(json.loads(line), line=i) for i, line in enumerate(f) if line.strip()]
+
+
+def staged(r, function, e):
+    """Whether a flow staged this denial (an outage it rehearses)."""
+    return any(function in fns and e.get("action") == action and start <= e.get("line", -1) < end
+               for fns, action, start, end in r.staged)
 
 
 def grants(resolver, fn, template):
@@ -54,6 +61,8 @@ def print_report(r, svc, run, baseline):
         denied += [{"action": e["call"], "resource": "(its resource's policy)"} for e in mine
                    if e["kind"] == "call" and e["status"] == 403 and not e.get("deniedByIdentity")
                    and e.get("error") in (None, "AccessDenied", "AccessDeniedException")]
+        outage = [e for e in denied if staged(r, fn.logical, e)]
+        denied = [e for e in denied if not staged(r, fn.logical, e)]
         theirs = [e for e in records if assumed.get(e["key"]) == fn.logical and e["kind"] == "call"]
         as_customer = Counter(e["call"] + (f" ({e['error']})" if e.get("error") else "") for e in theirs)
         granted, managed = grants(r.resolver, fn, r.template)
@@ -74,13 +83,17 @@ def print_report(r, svc, run, baseline):
         if managed:
             print("  Lambda's own (SAM's destination policies, AWS managed policies; not the code's, not judged): "
                   + ", ".join(managed))
+        if outage:
+            print("  denied as the rehearsal staged it (an outage it rehearses, not a missing grant): "
+                  + ", ".join(f"{a} x{n}" for a, n in sorted(Counter(e["action"] for e in outage).items())))
         for e in denied:
             line = f"DENIED {fn.logical} ({fn.binary}): {e['action']} on {e['resource']}"
             denied_lines.append(line)
             print("  " + line)
         summary["functions"][fn.logical] = {
             "binary": fn.binary, "initMs": ms, "invocations": invoked, "calls": dict(calls), "asCustomer": dict(as_customer),
-            "unused": [a for a, _ in unused], "denied": [e["action"] for e in denied]}
+            "unused": [a for a, _ in unused], "denied": [e["action"] for e in denied],
+            "staged": [e["action"] for e in outage]}
     with open(os.path.join(r.work, "summary.json"), "w") as f:
         json.dump(summary, f, indent=1)
     print("\n=== outcome")

@@ -21,6 +21,7 @@ NEEDED = [
     ("DispatcherFunction", "PutEvents", "events:PutEvents"),
     ("CallbackFunction", "AssumeCustomerRoles", "sts:AssumeRole"),
     ("RecheckWorkerFunction", "UploadConnectionTemplates", "s3:PutObject"),
+    ("SweeperFunction", "RequeueAttempts", "sqs:SendMessage"),
 ]
 
 
