@@ -36,12 +36,13 @@ import json
 import math
 import os
 import signal
+import time
 from decimal import Decimal
 
 from latency_proxy import forward, header, read_head
 
 WRITES = {"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem"}
-STATS = {"units": {}, "writes": {}, "ops": {}, "refused": 0}
+STATS = {"units": {}, "writes": {}, "ops": {}, "refused": 0, "writeMs": 0.0, "maxWriteMs": 0.0}
 # (table, key json) -> item (DynamoDB JSON), as moto holds it after the last counted write.
 SHADOW = {}
 # table -> {"key": [hash, range], "indexes": {name: {"key": [...], "projection": ..., "include": [...]}}}
@@ -228,7 +229,11 @@ async def handle(cr, cw, args):
             if op in WRITES:
                 # One write at a time: the shadow's "before" is moto's.
                 async with LOCK:
+                    started = time.monotonic()
                     rhead, rbody, chunked = await forward(raw, args)
+                    ms = (time.monotonic() - started) * 1000
+                    STATS["writeMs"] += ms
+                    STATS["maxWriteMs"] = max(STATS["maxWriteMs"], ms)
                     if b" 200 " in rhead[0]:
                         await record(args, op, json.loads(body), json.loads(rbody or b"{}"))
                     else:

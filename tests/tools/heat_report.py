@@ -31,7 +31,9 @@ def main():
     if not total:
         raise SystemExit("no write was counted")
     ops = ", ".join(f"{k} {v}" for k, v in sorted(s["ops"].items()))
-    print(f"  write requests: {ops} (refused: {s['refused']})")
+    n = sum(s["ops"].values()) + s["refused"]
+    print(f"  write requests: {ops} (refused: {s['refused']}); moto took {s['writeMs'] / max(n, 1):.0f} ms a write "
+          f"on average, {s['maxWriteMs']:.0f} ms at most")
     print(f"  write units: {total} on {len(units)} keys")
 
     spaces = {}
