@@ -18,6 +18,7 @@ mod connections;
 mod events;
 mod hostile_inputs;
 mod http_api;
+mod index_shards;
 mod lambda_entry;
 mod layering;
 mod lifecycle_edges;
