@@ -8,7 +8,11 @@
 //! by side and merges them in sort-key order. The index holds keys only
 //! (under 1 KB: one write unit an entry, and a connection's or delivery's
 //! update that keeps its index key writes nothing there); readers fetch the
-//! items they page through by key (`get_items`).
+//! items they page through by key (`get_items`). Every reader needs whole
+//! items, whose `data` JSON is nearly all of them (a delivery's body, an
+//! outbox item's connection view), so projecting it (ALL or INCLUDE) would
+//! store each payload twice and write it twice on every lease and retry;
+//! a batch read of the page costs what the projected query would have.
 
 use super::{attr_s, s, sdk_err, DynamoStore, Item, GSI_CONNECTED};
 use crate::store::StoreError;
