@@ -284,8 +284,10 @@ async def main():
             except asyncio.TimeoutError:
                 pass
     write_stats(args.stats)
-    for task in asyncio.all_tasks() - {asyncio.current_task()}:
+    tasks = asyncio.all_tasks() - {asyncio.current_task()}
+    for task in tasks:
         task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 if __name__ == "__main__":
