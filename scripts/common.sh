@@ -8,6 +8,7 @@ REQUIREMENTS="tests/requirements.txt"
 STAMP="$VENV/.requirements.sha256"
 MOTO_LOG="$ROOT/target/moto.log"
 MOTO_START_TIMEOUT=30   # seconds
+MOTO_SERVE="${MOTO_SERVE:-$ROOT/tests/tools/moto_serve.py}"   # start_moto's launcher
 MOTO_PID=""
 PARTITION_MOTO_PIDS=()
 SERVE_PID=""   # scripts/test's readme_serve
@@ -144,7 +145,7 @@ start_moto() {
     url="http://127.0.0.1:$port"
     mkdir -p "$(dirname "$MOTO_LOG")"
     # moto_server with DynamoDB taken one request at a time (tests/tools/moto_serve.py says why).
-    "$VENV/bin/python" "$ROOT/tests/tools/moto_serve.py" -H 127.0.0.1 -p "$port" >"$MOTO_LOG" 2>&1 </dev/null &
+    "$VENV/bin/python" "$MOTO_SERVE" -H 127.0.0.1 -p "$port" >"$MOTO_LOG" 2>&1 </dev/null &
     MOTO_PID=$!
     wait_moto "$MOTO_PID" "$url" "$MOTO_LOG"
 

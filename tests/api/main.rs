@@ -20,6 +20,7 @@ mod event_sizes;
 mod events;
 mod hostile_inputs;
 mod http_api;
+mod index_shards;
 mod lambda_entry;
 mod layering;
 mod lifecycle_edges;

@@ -2,6 +2,7 @@
 //! the guard items (external-ID claim, account hold, role claim) written in
 //! the same transaction.
 
+use super::shards::{sparse_key, CONNECTED, OUTBOX};
 use super::{attr_s, n, put, s, unix_nanos, DynamoStore, Item};
 use crate::domain::{Connection, ConnectionId, Event, OutboxItem};
 use crate::store::{tenant_sort_key, StoreError};
@@ -28,7 +29,7 @@ impl DynamoStore {
             item.insert("ttl".into(), n(c.expires_at + EXPIRED_RETENTION_SECS));
         }
         if c.state == crate::domain::Status::Connected {
-            item.insert("gsi2pk".into(), s("CONNECTED"));
+            item.insert("gsi2pk".into(), s(sparse_key(CONNECTED, c.id.as_str())));
             item.insert("gsi2sk".into(), s(c.id.as_str()));
         }
         item
@@ -46,14 +47,14 @@ impl DynamoStore {
         put(&self.table, item, None, &[])
     }
 
-    /// An outbox item, in the sparse index `gsi2` under `OUTBOX` until it is
-    /// delivered (oldest first); new only (a second write of one sequence
+    /// An outbox item, in the sparse index `gsi2` under its connection's
+    /// `OUTBOX#<n>` until it is delivered (oldest first); new only (a second write of one sequence
     /// cancels the transaction).
     pub(super) fn outbox_put(&self, o: &OutboxItem) -> TransactWriteItem {
         let item = Item::from([
             ("pk".into(), s(format!("CONN#{}", o.connection_id.as_str()))),
             ("sk".into(), s(outbox_sk(o.sequence))),
-            ("gsi2pk".into(), s(OUTBOX_INDEX_KEY)),
+            ("gsi2pk".into(), s(sparse_key(OUTBOX, o.connection_id.as_str()))),
             (
                 "gsi2sk".into(),
                 s(format!(
@@ -125,9 +126,6 @@ impl DynamoStore {
         Ok(held.then(|| self.release(pk, sk, id)))
     }
 }
-
-/// The `gsi2pk` of undelivered outbox items.
-pub(super) const OUTBOX_INDEX_KEY: &str = "OUTBOX";
 
 /// The sort key of a connection's outbox item.
 pub(super) fn outbox_sk(sequence: u64) -> String {

@@ -5,7 +5,7 @@
 //!   `gsi1pk` = `ORG#<org>`, `gsi1sk` = account, time, id; `ttl` while pending)
 //! - `CONN#<id>` / `EVENT#<unix nanos>#<rand>`: one audit event (ordered within a second)
 //! - `CONN#<id>` / `OUTBOX#<sequence>`: one state change to deliver (`data`;
-//!   `gsi2pk` = `OUTBOX` until delivered, then `delivered_at` and `ttl`)
+//!   `gsi2pk` = `OUTBOX#<n>` until delivered, then `delivered_at` and `ttl`)
 //! - `EXTID#<external id>` / `EXTID`: issued once, kept forever
 //! - `HOLD#<org>#<account>` / `HOLD`: the connection holding a Spot account
 //! - `IDEM#<org>#<user hash>#<key>` / `IDEM`: an idempotency record (`ttl`)
@@ -14,17 +14,20 @@
 //! - `AWSORG#<id>` / `AWSORG`: an AWS Organization (`data`, `version`)
 //! - `AWSORG#<id>` / `MEMBER#<aws account>`: its member connection for that account
 //!
-//! Index `gsi1` lists a tenant's connections; sparse index `gsi2`
-//! (`gsi2pk` = `CONNECTED`, `gsi2sk` = id) lists connected ones for re-checks,
-//! and (`gsi2pk` = `OUTBOX`, `gsi2sk` = time, id, sequence) undelivered
-//! outbox items for the local dispatcher (in AWS a stream feeds it).
+//! Index `gsi1` lists a tenant's connections; sparse index `gsi2`, keys
+//! only, sharded (`shards`: no key is every tenant's), lists connected ones
+//! for re-checks (`gsi2pk` = `CONNECTED#<n>`, `gsi2sk` = id), undelivered
+//! outbox items for the local dispatcher (`OUTBOX#<n>`, time, id, sequence;
+//! in AWS a stream feeds it) and pending webhook deliveries (`DUE#<n>`,
+//! `webhooks`).
 //!
 //! Here: the client and the request plumbing; `items` writes and reads the
 //! items, `store` is the `Store` implementation, `organizations` the organizations'
-//! part, `table` creates the table.
+//! part, `shards` the sparse index's keys and readers, `table` creates the table.
 
 mod items;
 mod organizations;
+mod shards;
 mod store;
 mod table;
 mod webhooks;
@@ -41,7 +44,8 @@ use std::time::Duration;
 use tokio::sync::OnceCell;
 
 pub const GSI_TENANT: &str = "gsi1";
-/// Sparse: only connected connections carry `gsi2pk`.
+/// Sparse, keys only: connected connections, undelivered outbox items and
+/// pending deliveries carry `gsi2pk` (`shards`).
 pub const GSI_CONNECTED: &str = "gsi2";
 
 pub struct DynamoStore {

@@ -1,8 +1,9 @@
 //! The `Store` operations on DynamoDB: every write one conditional
 //! transaction, reads by key or by index.
 
-use super::items::{outbox_sk, parse_connection, OUTBOX_INDEX_KEY};
-use super::{attr_n, attr_s, is_failed, n, put, s, sdk_err, DynamoStore, Item, GSI_CONNECTED, GSI_TENANT};
+use super::items::{outbox_sk, parse_connection};
+use super::shards::{Range, CONNECTED, OUTBOX};
+use super::{attr_n, attr_s, is_failed, n, put, s, sdk_err, DynamoStore, Item, GSI_TENANT};
 use crate::domain::{Connection, ConnectionId, Event, OutboxItem, SpotAccountId};
 use crate::store::{account_prefix, list_start, Guard, Idempotency, Page, Store, StoreError};
 use aws_sdk_dynamodb::types::TransactWriteItem;
@@ -228,28 +229,22 @@ impl Store for DynamoStore {
     }
 
     async fn list_connected(&self, cursor: Option<&str>, limit: usize) -> Result<Page, StoreError> {
-        let mut q = self
-            .client()
-            .await
-            .query()
-            .table_name(&self.table)
-            .index_name(GSI_CONNECTED)
-            .key_condition_expression("gsi2pk = :c")
-            .expression_attribute_values(":c", s("CONNECTED"))
-            .limit(limit.clamp(1, 1000) as i32);
-        if let Some(id) = cursor.and_then(|c| c.parse::<ConnectionId>().ok()) {
-            q = q
-                .exclusive_start_key("pk", s(format!("CONN#{}", id.as_str())))
-                .exclusive_start_key("sk", s("CONN"))
-                .exclusive_start_key("gsi2pk", s("CONNECTED"))
-                .exclusive_start_key("gsi2sk", s(id.as_str()));
+        // A cursor is the last connection id answered: every shard resumes
+        // after it, since each is in id order (a malformed one starts over).
+        let after = cursor.and_then(|c| c.parse::<ConnectionId>().ok());
+        let range = after.as_ref().map_or(Range::All, |id| Range::After(id.as_str()));
+        let (entries, more) = self.sparse_entries(CONNECTED, range, limit.clamp(1, 1000)).await?;
+        let next = more
+            .then(|| entries.last().and_then(|e| attr_s(e, "gsi2sk")).map(str::to_owned))
+            .flatten();
+        let mut items = Vec::new();
+        for item in self.get_items(&entries, false).await? {
+            let c = parse_connection(&item)?;
+            // Disconnected since the index was read: not the re-check's.
+            if c.state == crate::domain::Status::Connected {
+                items.push(c);
+            }
         }
-        let out = q.send().await.map_err(sdk_err)?;
-        let items: Vec<Connection> = out.items().iter().map(parse_connection).collect::<Result<_, _>>()?;
-        let next = out
-            .last_evaluated_key()
-            .and_then(|k| attr_s(k, "gsi2sk"))
-            .map(str::to_owned);
         Ok(Page { items, next })
     }
 
@@ -278,20 +273,14 @@ impl Store for DynamoStore {
     }
 
     async fn undelivered(&self, limit: usize) -> Result<Vec<OutboxItem>, StoreError> {
-        let out = self
-            .client()
-            .await
-            .query()
-            .table_name(&self.table)
-            .index_name(GSI_CONNECTED)
-            .key_condition_expression("gsi2pk = :o")
-            .expression_attribute_values(":o", s(OUTBOX_INDEX_KEY))
-            .limit(limit.clamp(1, crate::store::MAX_PAGE) as i32)
-            .send()
-            .await
-            .map_err(sdk_err)?;
-        out.items()
+        let (entries, _) = self
+            .sparse_entries(OUTBOX, Range::All, limit.clamp(1, crate::store::MAX_PAGE))
+            .await?;
+        self.get_items(&entries, true)
+            .await?
             .iter()
+            // Marked delivered since the index was read.
+            .filter(|item| !item.contains_key("delivered_at"))
             .map(|item| {
                 let data =
                     attr_s(item, "data").ok_or_else(|| StoreError::Corrupt("outbox item without data".into()))?;

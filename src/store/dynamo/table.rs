@@ -59,7 +59,8 @@ pub async fn create_table(table: &str, aws: &AwsConfigs) -> Result<(), CreateTab
                 .index_name(GSI_CONNECTED)
                 .key_schema(key("gsi2pk", KeyType::Hash))
                 .key_schema(key("gsi2sk", KeyType::Range))
-                .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                // Readers fetch the items by key (`shards`).
+                .projection(Projection::builder().projection_type(ProjectionType::KeysOnly).build())
                 .build()
                 .expect("complete"),
         )

@@ -1,16 +1,16 @@
 //! DynamoDB: webhooks (`HOOKS#<org>` / `HOOK#<id>`) and their deliveries
 //! (`HOOK#<id>` / `DELIVERY#<position>`); a pending delivery carries
-//! `gsi2pk` = `DUE` and `gsi2sk` = its due time, webhook and position, so
-//! the sender finds what is due; a finished one leaves the index and gets a
-//! `ttl`.
+//! `gsi2pk` = `DUE#<n>` (`shards`: n from its webhook and message id, so
+//! one webhook's burst spreads too) and `gsi2sk` = its due time, webhook
+//! and position, so the sender and the sweeper find what is due; a
+//! finished one leaves the index and gets a `ttl`.
 
-use super::{attr_s, n, put, s, sdk_err, DynamoStore, Item, GSI_CONNECTED};
+use super::shards::{sparse_key, Range, DUE};
+use super::{attr_s, n, put, s, sdk_err, DynamoStore, Item};
 use crate::domain::{Delivery, DeliveryState, Webhook, WebhookId};
 use crate::store::webhooks::{delivery_after, DELIVERY_RETENTION_SECS};
 use crate::store::{Page, StoreError, WebhookStore, MAX_PAGE};
 use aws_sdk_dynamodb::types::AttributeValue;
-
-const DUE_INDEX_KEY: &str = "DUE";
 
 fn hooks_pk(org: &str) -> String {
     format!("HOOKS#{org}")
@@ -45,7 +45,8 @@ fn delivery_item(d: &Delivery) -> Item {
     ]);
     match (d.state, d.next_attempt_at) {
         (DeliveryState::Pending, Some(due)) => {
-            item.insert("gsi2pk".into(), s(DUE_INDEX_KEY));
+            let owner = format!("{}#{}", d.webhook_id.as_str(), d.message_id);
+            item.insert("gsi2pk".into(), s(sparse_key(DUE, &owner)));
             item.insert(
                 "gsi2sk".into(),
                 s(format!("{due:012}#{}#{}", d.webhook_id.as_str(), d.position())),
@@ -142,21 +143,20 @@ impl WebhookStore for DynamoStore {
     }
 
     async fn due_deliveries(&self, now: i64, limit: usize) -> Result<Vec<Delivery>, StoreError> {
-        let out = self
-            .client()
-            .await
-            .query()
-            .table_name(&self.table)
-            .index_name(GSI_CONNECTED)
-            .key_condition_expression("gsi2pk = :d AND gsi2sk <= :now")
-            .expression_attribute_values(":d", s(DUE_INDEX_KEY))
-            // Every key due at `now` sorts before `<now>~`.
-            .expression_attribute_values(":now", s(format!("{now:012}~")))
-            .limit(limit.clamp(1, MAX_PAGE) as i32)
-            .send()
-            .await
-            .map_err(sdk_err)?;
-        out.items().iter().map(parse).collect()
+        // Every key due at `now` sorts before `<now>~`.
+        let upto = format!("{now:012}~");
+        let (entries, _) = self
+            .sparse_entries(DUE, Range::Upto(&upto), limit.clamp(1, MAX_PAGE))
+            .await?;
+        let mut due = Vec::new();
+        for item in self.get_items(&entries, true).await? {
+            let d: Delivery = parse(&item)?;
+            // Sent or leased ahead since the index was read: not due.
+            if d.state == DeliveryState::Pending && d.next_attempt_at.is_some_and(|t| t <= now) {
+                due.push(d);
+            }
+        }
+        Ok(due)
     }
 
     async fn deliveries(
