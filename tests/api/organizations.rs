@@ -995,8 +995,8 @@ async fn a_member_change_announced_after_a_lost_race_is_decided_from_the_member_
     assert_eq!(stale.state, account_connect::domain::Status::Connected);
     // ... and what it finds: the account gone from the organization.
     let mut next = prior.clone();
-    let rec = next.last_reconciliation.as_mut().unwrap();
-    rec.accounts.retain(|a| a.aws_account_id.as_str() != account);
+    let listing = next.last_reconciliation.as_mut().unwrap().listing_mut().unwrap();
+    listing.accounts.retain(|a| a.aws_account_id.as_str() != account);
     next.version += 1;
     let announced = |items: Vec<OutboxItem>| -> Vec<(ChangeType, Option<(MemberState, MemberState)>)> {
         items
