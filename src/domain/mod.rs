@@ -14,6 +14,7 @@ mod role_arn;
 mod spot_account;
 mod trust_policy;
 mod webhook;
+mod webhook_recovery;
 
 pub use account_id::AccountId;
 pub use connection::{
@@ -34,6 +35,7 @@ pub use webhook::{
     parse_event_types, Attempt, Delivery, DeliveryState, SigningSecret, Webhook, WebhookId, WebhookState, WebhookUrl,
     EVENT_TYPES, MAX_DESCRIPTION_LEN, OLD_SECRET_SECS, TEST_EVENT,
 };
+pub use webhook_recovery::{is_message_id, MAX_MESSAGE_ID_LEN};
 
 /// Why a value was refused; the message is written for the person who sent it.
 #[derive(Debug, Clone, PartialEq, Eq)]

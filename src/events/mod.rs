@@ -95,8 +95,11 @@ impl Dispatcher {
     /// Publishes `items`' events (in batches of up to ten), fans each item
     /// whose events the bus took out to the webhooks and marks it
     /// delivered; an item the bus refused after the retries stays
-    /// undelivered and fails the call.
+    /// undelivered and fails the call. An item already marked delivered
+    /// (a replayed batch) is skipped; answers how many it delivered.
     pub async fn deliver(&self, items: &[OutboxItem]) -> Result<usize, DispatchError> {
+        let items = self.undelivered_of(items).await?;
+        let items = items.as_slice();
         let mut delivered = 0;
         let mut refused = None;
         // An item is one event, or two (a member's change beside its
@@ -136,6 +139,22 @@ impl Dispatcher {
             Some(e) => Err(e.into()),
             None => Ok(delivered),
         }
+    }
+
+    /// The items whose stored record is not marked delivered: Lambda
+    /// retries a stream batch whole (and a batch may be handed over again
+    /// after a timeout), and an index page may lag behind the marks; an
+    /// item delivered already is published and fanned out no more.
+    async fn undelivered_of(&self, items: &[OutboxItem]) -> Result<Vec<OutboxItem>, DispatchError> {
+        let checks = items.iter().map(|i| self.connections.outbox_is_delivered(i));
+        let marks = futures::future::join_all(checks).await;
+        let mut out = Vec::with_capacity(items.len());
+        for (item, delivered) in items.iter().zip(marks) {
+            if !delivered? {
+                out.push(item.clone());
+            }
+        }
+        Ok(out)
     }
 
     /// Delivers the undelivered items, page by page; answers how many. Each

@@ -2,6 +2,7 @@
 //! (headers and body) and answers as told.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -13,6 +14,8 @@ pub enum Behaviour {
     FailFirst(usize),
     /// Never answers (holds the request a minute).
     Hang,
+    /// 503 while down (it starts down; `Receiver::set_down`), then 204.
+    Outage,
 }
 
 #[derive(Debug, Clone)]
@@ -37,14 +40,18 @@ pub struct Receiver {
     pub authority: String,
     pub port: u16,
     got: Arc<Mutex<Vec<Got>>>,
+    down: Arc<AtomicBool>,
 }
 
 impl Receiver {
     pub async fn start(behaviour: Behaviour) -> Receiver {
         let got: Arc<Mutex<Vec<Got>>> = Arc::default();
         let seen = got.clone();
+        let down = Arc::new(AtomicBool::new(matches!(behaviour, Behaviour::Outage)));
+        let is_down = down.clone();
         let handler = move |headers: axum::http::HeaderMap, body: String| {
             let seen = seen.clone();
+            let is_down = is_down.clone();
             async move {
                 let n = {
                     let mut list = seen.lock().unwrap();
@@ -60,6 +67,7 @@ impl Receiver {
                 use axum::http::StatusCode;
                 match behaviour {
                     Behaviour::FailFirst(k) if n <= k => StatusCode::INTERNAL_SERVER_ERROR,
+                    Behaviour::Outage if is_down.load(Ordering::SeqCst) => StatusCode::SERVICE_UNAVAILABLE,
                     Behaviour::Hang => {
                         tokio::time::sleep(Duration::from_secs(60)).await;
                         StatusCode::NO_CONTENT
@@ -77,7 +85,13 @@ impl Receiver {
             authority: format!("127.0.0.1:{port}"),
             port,
             got,
+            down,
         }
+    }
+
+    /// An `Outage` receiver's state: down answers 503.
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
     }
 
     pub fn got(&self) -> Vec<Got> {
