@@ -10,7 +10,8 @@ use crate::common::receiver::{Behaviour, Receiver};
 use crate::common::{self, TestApp};
 use account_connect::clock::iso;
 use account_connect::config::Config;
-use account_connect::domain::{Delivery, WebhookId, WebhookState};
+use account_connect::domain::{Delivery, Webhook, WebhookId, WebhookState};
+use account_connect::store::{DynStore, StoreError};
 use account_connect::events::Dispatcher;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -41,6 +42,21 @@ async fn deliveries_until(app: &TestApp, token: &str, id: &str, done: impl Fn(&[
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("the deliveries of {id} never got there: {items:#?}");
+}
+
+/// Disables the webhook in the store (its attempts may change it meanwhile).
+pub(crate) async fn disable(store: &DynStore, id: &str) -> Webhook {
+    let id: WebhookId = id.parse().unwrap();
+    loop {
+        let mut h = store.get_webhook("org-a", &id).await.unwrap().unwrap();
+        h.state = WebhookState::Disabled;
+        h.version += 1;
+        match store.update_webhook(&h).await {
+            Ok(()) => return h,
+            Err(StoreError::Conflict) => continue,
+            Err(e) => panic!("{e}"),
+        }
+    }
 }
 
 fn code(answer: &(u16, Value)) -> (u16, Option<&str>) {
@@ -75,11 +91,7 @@ async fn a_disabled_webhook_is_enabled_and_what_it_missed_is_sent_again() {
         .await;
         // Then the webhook is disabled (as after days of failures): the
         // deliveries are dropped at their next attempt, nothing is sent.
-        let hook_id: WebhookId = id.parse().unwrap();
-        let mut h = store.get_webhook("org-a", &hook_id).await.unwrap().unwrap();
-        h.state = WebhookState::Disabled;
-        h.version += 1;
-        store.update_webhook(&h).await.unwrap();
+        let h = disable(&store, &id).await;
         app.clock.advance(10);
         let dropped = deliveries_until(&app, &token, &id, |items| items.iter().all(|d| d["state"] == "failed")).await;
         assert!(

@@ -113,7 +113,6 @@ async fn the_stream_queues_a_delivery_and_the_queue_retries_it_until_it_succeeds
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_resent_delivery_reaches_the_attempt_queue_through_the_stream() {
-    use account_connect::domain::{WebhookId, WebhookState};
     let rx = Receiver::start(Behaviour::Accept).await;
     let (store_url, stream) = table_with_stream().await;
     let sqs = aws_sdk_sqs::Client::new(&sdk().await);
@@ -143,11 +142,7 @@ async fn a_resent_delivery_reaches_the_attempt_queue_through_the_stream() {
     lambda::handle(&dispatcher, first.clone()).await.unwrap();
 
     // Disabled before its attempt: the attempt drops it, sending nothing.
-    let hook_id: WebhookId = id.parse().unwrap();
-    let mut h = store.get_webhook("org-a", &hook_id).await.unwrap().unwrap();
-    h.state = WebhookState::Disabled;
-    h.version += 1;
-    store.update_webhook(&h).await.unwrap();
+    crate::webhook_recovery::disable(&store, id).await;
     let attempt = sqs_event(&sqs, &queue, Duration::from_secs(5)).await;
     lambda::handle_any(&dispatcher, attempt).await.unwrap();
     let (_, page) = app.webhook_deliveries(&token, id, "").await;
