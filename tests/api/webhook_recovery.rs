@@ -267,7 +267,8 @@ async fn thirty_concurrent_creations_leave_a_tenant_twenty_webhooks() {
         let answers = futures::future::join_all((0..30).map(|_| app.create_webhook(&token, &body))).await;
         let created = answers.iter().filter(|a| a.0 == 201).count();
         let refused: Vec<_> = answers.iter().filter(|a| a.0 != 201).map(code).collect();
-        assert_eq!(created, 20, "{name}: {answers:?}");
+        let statuses: Vec<u16> = answers.iter().map(|a| a.0).collect();
+        assert_eq!(created, 20, "{name}: {statuses:?}");
         assert!(
             refused.iter().all(|c| *c == (409, Some("too_many_webhooks"))),
             "{name}: {refused:?}"
