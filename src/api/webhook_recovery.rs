@@ -68,7 +68,7 @@ pub async fn enable(
 }
 
 #[utoipa::path(post, path = "/v1/webhooks/{id}/recover", tag = "webhooks", operation_id = "recoverWebhook",
-    summary = "Send again every delivery created since a time that failed or was dropped (same webhook-id, fresh attempts)",
+    summary = "Send again every delivery created since a time that failed, was dropped, or waits for a retry (same webhook-id, fresh attempts, due now)",
     params(("id" = WebhookId, Path, description = "The webhook (a malformed id reads as unknown: 404)")),
     request_body = RecoverBody,
     responses(
@@ -98,7 +98,7 @@ pub async fn recover(
 
 #[utoipa::path(post, path = "/v1/webhooks/{id}/deliveries/{messageId}/retry", tag = "webhooks",
     operation_id = "retryWebhookDelivery",
-    summary = "Send one delivery again (failed, or succeeded but lost by the receiver): same webhook-id, fresh attempts",
+    summary = "Send one delivery again (failed, succeeded but lost by the receiver, or waiting for a retry): same webhook-id, fresh attempts, due now",
     params(
         ("id" = WebhookId, Path, description = "The webhook (a malformed id reads as unknown: 404)"),
         ("messageId" = String, Path, description = "The delivery's messageId, as the deliveries log shows it (the webhook-id header)"),
@@ -107,7 +107,7 @@ pub async fn recover(
         (status = 202, body = DeliveryView, description = "Queued, due now"),
         (status = 403, description = "The token is limited to some Spot accounts (webhooks_need_full_access)"),
         (status = 404, description = "No such webhook for this token (webhook_not_found), or no delivery of this message to it (delivery_not_found)"),
-        (status = 409, description = "The webhook is disabled (webhook_disabled), the delivery is still being attempted (delivery_pending), or it is the log's webhook.disabled line (delivery_not_resendable)"),
+        (status = 409, description = "The webhook is disabled (webhook_disabled), the delivery is being attempted or due within a minute (delivery_pending), or it is the log's webhook.disabled line (delivery_not_resendable)"),
         (status = 503, description = "The database cannot be reached; retry after Retry-After"),
     ))]
 pub async fn retry(

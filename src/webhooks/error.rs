@@ -32,7 +32,7 @@ pub enum WebhookError {
     #[error("this webhook has no delivery of this message; its deliveries are listed by GET /v1/webhooks/{{id}}/deliveries (kept 30 days)")]
     DeliveryNotFound,
     #[error(
-        "this delivery is still being attempted (see its nextAttemptAt); retry it once it has succeeded or failed"
+        "this delivery is being attempted, or its next attempt is due within a minute (see its nextAttemptAt); retry it after that if it fails"
     )]
     DeliveryPending,
     #[error("this line records the webhook's disabling; it is not sent to the endpoint")]

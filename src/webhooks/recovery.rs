@@ -1,12 +1,13 @@
 //! Recovery a partner does alone: enable a disabled webhook, and send again
 //! what failed or was dropped (every such delivery since a time, or one by
-//! its message id). A resent delivery keeps its message id and body (the
+//! its message id), bringing forward too what still waits minutes or hours
+//! for its next retry. A resent delivery keeps its message id and body (the
 //! `webhook-id` receivers de-duplicate by) and starts its attempts afresh,
 //! due now. In AWS the store's write reaches the attempt queue through the
 //! table's stream (`WebhookStore::resend_delivery`), as a new delivery's
 //! does; locally the dispatcher finds it due.
 
-use super::{WebhookError, WebhookService, DISABLED_EVENT, WRITE_ATTEMPTS};
+use super::{WebhookError, WebhookService, ATTEMPT_TIMEOUT, DISABLED_EVENT, LEASE_SECS, WRITE_ATTEMPTS};
 use crate::domain::{is_message_id, Delivery, DeliveryState, ParseError, Webhook, WebhookId, WebhookState};
 use crate::store::{StoreError, DELIVERY_RETENTION_SECS, MAX_DELIVERIES_PER_WEBHOOK, MAX_PAGE};
 use crate::tenancy::Tenant;
@@ -15,6 +16,18 @@ use crate::tenancy::Tenant;
 /// is not complete, and the same call again takes the rest (those it sent
 /// are pending then, so they are not taken twice).
 pub const MAX_RESENDS_PER_CALL: usize = MAX_DELIVERIES_PER_WEBHOOK;
+
+/// Whether a resend may take `d` at `now`: it failed (every attempt, or
+/// dropped while its webhook was disabled), or it failed at least once and
+/// waits for a retry further off than any sender's lease (so none is
+/// sending it now; one due sooner is attempted within a minute anyway).
+/// Never the log's `webhook.disabled` line.
+fn resendable(d: &Delivery, now: i64) -> bool {
+    let lease = ATTEMPT_TIMEOUT.as_secs() as i64 + LEASE_SECS;
+    let waits =
+        d.state == DeliveryState::Pending && d.attempts > 0 && d.next_attempt_at.is_some_and(|t| t > now + lease);
+    d.event_type != DISABLED_EVENT && (d.state == DeliveryState::Failed || waits)
+}
 
 /// What `recover` did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,9 +67,10 @@ impl WebhookService {
     }
 
     /// Sends again every delivery of the webhook created at `since` or
-    /// later that failed (every attempt, or dropped while the webhook was
-    /// disabled), newest first, page by page. `since` is at most the
-    /// deliveries' retention (30 days) ago, and not in the future.
+    /// later that `resendable` takes (failed, dropped while the webhook was
+    /// disabled, or waiting long for a retry), newest first, page by page.
+    /// `since` is at most the deliveries' retention (30 days) ago, and not
+    /// in the future.
     pub async fn recover(&self, tenant: &Tenant, id: &WebhookId, since: i64) -> Result<Recovered, WebhookError> {
         self.sending(tenant, id).await?;
         let now = self.now();
@@ -79,7 +93,7 @@ impl WebhookService {
             let mut picks: Vec<Delivery> = page
                 .items
                 .into_iter()
-                .filter(|d| d.created_at >= since && d.state == DeliveryState::Failed && d.event_type != DISABLED_EVENT)
+                .filter(|d| d.created_at >= since && resendable(d, now))
                 .collect();
             let room = MAX_RESENDS_PER_CALL - queued;
             let cut = picks.len() > room;
@@ -102,8 +116,9 @@ impl WebhookService {
         Ok(Recovered { queued, complete: true })
     }
 
-    /// Sends one delivery again, by its message id: one that failed, or
-    /// succeeded (the receiver lost it); not one still being attempted.
+    /// Sends one delivery again, by its message id: one that failed, that
+    /// succeeded (the receiver lost it) or that waits long for a retry; not
+    /// one being sent or due within the lease (`DeliveryPending`).
     pub async fn retry(&self, tenant: &Tenant, id: &WebhookId, message_id: &str) -> Result<Delivery, WebhookError> {
         self.sending(tenant, id).await?;
         if !is_message_id(message_id) {
@@ -117,14 +132,15 @@ impl WebhookService {
         if d.event_type == DISABLED_EVENT {
             return Err(WebhookError::NotResendable);
         }
-        if !d.is_finished() {
+        let now = self.now();
+        if !d.is_finished() && !resendable(&d, now) {
             return Err(WebhookError::DeliveryPending);
         }
         let mut resent = d.clone();
-        resent.resend(self.now());
+        resent.resend(now);
         match self.store.resend_delivery(&resent).await {
             Ok(()) => Ok(resent),
-            // Only a resend changes a finished delivery: another got there first.
+            // A sender or another resend got there first: it is pending now.
             Err(StoreError::Conflict) => Err(WebhookError::DeliveryPending),
             Err(e) => Err(e.into()),
         }

@@ -11,8 +11,8 @@ use crate::common::{self, TestApp};
 use account_connect::clock::iso;
 use account_connect::config::Config;
 use account_connect::domain::{Delivery, Webhook, WebhookId, WebhookState};
-use account_connect::store::{DynStore, StoreError};
 use account_connect::events::Dispatcher;
+use account_connect::store::{DynStore, StoreError};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -250,6 +250,30 @@ async fn a_disabled_webhook_is_enabled_and_what_it_missed_is_sent_again() {
                 assert_eq!(answer.1["error"]["details"]["field"], "since", "{answer:?}");
             }
         }
+
+        // Waiting minutes for its next retry: brought forward, by its id
+        // and by a recover, with a fresh schedule.
+        let second_failed = |n: u64| {
+            let pending = pending.clone();
+            move |items: &[Value]| {
+                items
+                    .iter()
+                    .any(|d| d["messageId"] == pending && d["attempts"] == n && d["statusCode"] == 503)
+            }
+        };
+        app.clock.advance(7);
+        deliveries_until(&app, &token, &id, second_failed(2)).await;
+        let (status, d) = app.retry_delivery(&token, &id, &pending).await;
+        assert_eq!(
+            (status, d["state"].as_str(), d["attempts"].as_u64()),
+            (202, Some("pending"), Some(0)),
+            "{name}: {d}"
+        );
+        deliveries_until(&app, &token, &id, second_failed(1)).await;
+        app.clock.advance(7);
+        deliveries_until(&app, &token, &id, second_failed(2)).await;
+        let (_, done) = app.recover_webhook(&token, &id, &body).await;
+        assert_eq!(done, json!({"queued": 1, "complete": true}), "{name}");
     }
 }
 
@@ -338,4 +362,84 @@ async fn test_events_are_limited_per_webhook_across_processes() {
     one.clock.advance(wait as i64);
     assert_eq!(one.test_webhook(&token, id).await.0, 202);
     let _ = std::fs::remove_file(&file);
+}
+
+/// Unix seconds of an RFC 3339 time the API answered.
+fn unix(v: &Value) -> i64 {
+    time::OffsetDateTime::parse(v.as_str().unwrap(), &time::format_description::well_known::Rfc3339)
+        .unwrap()
+        .unix_timestamp()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hundred_events_failed_in_a_burst_all_arrive_within_a_minute_of_a_recover() {
+    let rx = Receiver::start(Behaviour::Outage).await;
+    let config = Config {
+        webhook_allow_hosts: vec![rx.authority.clone()],
+        ..common::test_config()
+    };
+    let (app, state) = common::spawn_with_state(config).await;
+    tokio::spawn(Dispatcher::for_services(&state).await.run(Duration::from_millis(100)));
+    let token = common::token("org-a", None);
+    let (_, hook) = app.create_webhook(&token, &json!({"url": rx.url})).await;
+    let id = hook["id"].as_str().unwrap().to_owned();
+    let since = iso(app.clock.now() - 1);
+
+    // 100 events within a second (as a reconciliation makes), each failing
+    // while the receiver answers 503, then again at its first retry.
+    let messages: Vec<String> = (0..100).map(|i| format!("msg_burst_{i:03}")).collect();
+    for m in &messages {
+        let body = json!({"type": "connection.connected", "data": {"n": m}}).to_string();
+        state
+            .webhooks
+            .fan_out("org-a", "connection.connected", m, &body)
+            .await
+            .unwrap();
+    }
+    rx.wait_for(100, Duration::from_secs(20)).await;
+    app.clock.advance(7);
+    // Until none is due within a minute: each failed (dropped, if the
+    // failures disabled the webhook) or waits minutes for its next retry.
+    let waiting = |items: &[Value]| {
+        let now = app.clock.now();
+        items.len() == 100
+            && items.iter().all(|d| {
+                d["state"] == "failed" || d["nextAttemptAt"].is_string() && unix(&d["nextAttemptAt"]) > now + 60
+            })
+    };
+    let mut items = Vec::new();
+    for _ in 0..200 {
+        let (_, page) = app.webhook_deliveries(&token, &id, "limit=100").await;
+        items = page["items"].as_array().unwrap().clone();
+        if waiting(&items) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(waiting(&items), "{items:#?}");
+    // Each attempt counts itself on the webhook after recording the
+    // delivery: until those writes are done, the webhook may still change
+    // (under a count rule, a late failure could disable it after the enable).
+    let mut last = Value::Null;
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let (_, now) = app.get_webhook(&token, &id).await;
+        if now == last {
+            break;
+        }
+        last = now;
+    }
+    let before = rx.got().len();
+
+    // The receiver is back: enable (a no-op on an active webhook), recover.
+    rx.set_down(false);
+    assert_eq!(app.enable_webhook(&token, &id).await.0, 200);
+    let started = std::time::Instant::now();
+    let (status, done) = app.recover_webhook(&token, &id, &json!({ "since": since })).await;
+    assert_eq!((status, done), (202, json!({"queued": 100, "complete": true})));
+    let got = rx.wait_for(before + 100, Duration::from_secs(60)).await;
+    assert!(started.elapsed() < Duration::from_secs(60), "{:?}", started.elapsed());
+    let mut arrived: Vec<&str> = got[before..].iter().map(|g| g.id()).collect();
+    arrived.sort();
+    assert_eq!(arrived, messages.iter().map(String::as_str).collect::<Vec<_>>());
 }
