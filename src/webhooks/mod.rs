@@ -1,7 +1,8 @@
 //! Partners' webhooks, independent of HTTP: register, list, rotate the
-//! signing secret, delete, send a test event, read the deliveries log; fan
-//! an event out to a tenant's webhooks (one delivery each, idempotent by
-//! message id); and one attempt at a delivery, with what follows from it
+//! signing secret, delete, send a test event (a few a minute), read the
+//! deliveries log, enable and recover (`recovery`); fan an event out to a
+//! tenant's webhooks (one delivery each, idempotent by message id); and one
+//! attempt at a delivery, with what follows from it
 //! (the next attempt's time, the endpoint disabled). Who runs the attempts
 //! (the local loop, or the queue in AWS) is the entry point's business
 //! (`crate::events`).
