@@ -1,32 +1,45 @@
 //! DynamoDB: a tenant's webhooks are counted in `HOOKS#<org>` / `COUNT`
-//! (`hooks`), changed in the same transaction as each creation (on
-//! condition that it stays within `MAX_WEBHOOKS`) and each deletion, so
-//! concurrent creations cannot exceed the cap. A tenant whose webhooks
-//! predate the count gets it on its next creation, counted from its
-//! webhooks, in that creation's transaction (on condition it is still
-//! absent).
+//! (`hooks`), rewritten in the same transaction as each creation and each
+//! deletion on condition that it still holds the value read (a creation
+//! also only while it is under `MAX_WEBHOOKS`), so concurrent creations
+//! cannot pass the cap: all but one lose the race, read again and retry.
+//! Puts, not updates: the API function may put and delete items, never
+//! update them (template.yaml). A tenant whose webhooks predate the count
+//! gets it on its next creation, counted from its webhooks, in that
+//! creation's transaction (on condition it is still absent).
 
 use super::webhooks::{hook_sk, hooks_pk, lost_race};
 use super::{attr_n, is_failed, n, put, s, sdk_err, DynamoStore, Item};
 use crate::domain::WebhookId;
 use crate::store::{StoreError, MAX_WEBHOOKS};
-use aws_sdk_dynamodb::types::{Delete, Select, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{Delete, Select, TransactWriteItem};
 use std::time::Duration;
 
 const COUNT_SK: &str = "COUNT";
 /// Transactions on one tenant's count that may lose to concurrent ones
-/// before the caller hears `Conflict`.
-const ATTEMPTS: u32 = 12;
+/// before the caller hears `Conflict`: every racer but one loses a round,
+/// so a creation waits at most one round per place left (20) and one more.
+const ATTEMPTS: u32 = 2 * MAX_WEBHOOKS as u32 + 2;
 
-fn count_key(org: &str) -> Item {
-    Item::from([("pk".into(), s(hooks_pk(org))), ("sk".into(), s(COUNT_SK))])
+/// The count item holding `hooks`, put on condition that the stored one
+/// holds `was` (None: that there is none).
+fn count_put(table: &str, org: &str, hooks: i64, was: Option<i64>) -> TransactWriteItem {
+    let item = Item::from([
+        ("pk".into(), s(hooks_pk(org))),
+        ("sk".into(), s(COUNT_SK)),
+        ("hooks".into(), n(hooks)),
+    ]);
+    match was {
+        Some(c) => put(table, item, Some("hooks = :was"), &[(":was", n(c))]),
+        None => put(table, item, Some("attribute_not_exists(pk)"), &[]),
+    }
 }
 
 /// A short random pause after a lost race, so racers spread out.
 async fn pause(attempt: u32) {
     let mut b = [0u8; 1];
     getrandom::fill(&mut b).expect("the OS random source is unavailable");
-    let ms = 5 * u64::from(attempt + 1) + u64::from(b[0]) % 20;
+    let ms = 5 + 2 * u64::from(attempt.min(10)) + u64::from(b[0]) % 20;
     tokio::time::sleep(Duration::from_millis(ms)).await;
 }
 
@@ -61,42 +74,23 @@ impl DynamoStore {
     /// Writes `hook_put` (the new webhook) with the tenant's count one up;
     /// false when the count is at `MAX_WEBHOOKS`.
     pub(super) async fn create_counted(&self, org: &str, hook_put: TransactWriteItem) -> Result<bool, StoreError> {
-        let max = MAX_WEBHOOKS as i64;
         for attempt in 0..ATTEMPTS {
             let stored = self.webhook_count(org).await?;
             let count = match stored {
                 Some(c) => c,
                 None => self.count_webhooks(org).await?,
             };
-            if count >= max {
+            if count >= MAX_WEBHOOKS as i64 {
                 return Ok(false);
             }
-            let counted = match stored {
-                Some(_) => {
-                    let u = Update::builder()
-                        .table_name(&self.table)
-                        .set_key(Some(count_key(org)))
-                        .update_expression("SET hooks = hooks + :one")
-                        .condition_expression("hooks < :max")
-                        .expression_attribute_values(":one", n(1))
-                        .expression_attribute_values(":max", n(max))
-                        .build()
-                        .expect("table, key and expression are set");
-                    TransactWriteItem::builder().update(u).build()
-                }
-                None => {
-                    let mut item = count_key(org);
-                    item.insert("hooks".into(), n(count + 1));
-                    put(&self.table, item, Some("attribute_not_exists(pk)"), &[])
-                }
-            };
+            let counted = count_put(&self.table, org, count + 1, stored);
             match self.transact(vec![hook_put.clone(), counted]).await {
                 Ok(()) => return Ok(true),
                 Err((codes, StoreError::Conflict)) if is_failed(&codes, 0) => return Err(StoreError::Conflict),
                 // The count moved (or appeared) meanwhile, or a concurrent
                 // transaction won: read it again.
                 Err((codes, StoreError::Conflict)) => {
-                    if lost_race(&codes) {
+                    if lost_race(&codes) || is_failed(&codes, 1) {
                         pause(attempt).await;
                     }
                 }
@@ -120,27 +114,14 @@ impl DynamoStore {
             .build()
             .expect("table and key are set");
         let delete = TransactWriteItem::builder().delete(d).build();
-        let down = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(count_key(org)))
-            .update_expression("SET hooks = hooks - :one")
-            .condition_expression("hooks > :zero")
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":zero", n(0))
-            .build()
-            .expect("table, key and expression are set");
-        let down = TransactWriteItem::builder().update(down).build();
-        let mut counted = self.webhook_count(org).await?.is_some_and(|c| c > 0);
         for attempt in 0..ATTEMPTS {
-            let items = match counted {
-                true => vec![delete.clone(), down.clone()],
-                false => vec![delete.clone()],
+            let items = match self.webhook_count(org).await? {
+                Some(c) if c > 0 => vec![delete.clone(), count_put(&self.table, org, c - 1, Some(c))],
+                _ => vec![delete.clone()],
             };
             match self.transact(items).await {
                 Ok(()) => return Ok(true),
                 Err((codes, StoreError::Conflict)) if is_failed(&codes, 0) => return Ok(false),
-                // No count to take one from (none yet, or at zero).
-                Err((codes, StoreError::Conflict)) if is_failed(&codes, 1) => counted = false,
                 Err((_, StoreError::Conflict)) => pause(attempt).await,
                 Err((_, e)) => return Err(e),
             }
