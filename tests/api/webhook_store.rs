@@ -1,7 +1,12 @@
 //! The webhook half of the store contract, on SQLite and DynamoDB (moto):
-//! webhooks per tenant, a delivery written once per message, updates
-//! conditional on the version, due deliveries across tenants, and the
-//! deliveries log newest first in pages.
+//! webhooks per tenant (at most 20, among concurrent creations too), a
+//! delivery written once per webhook and message however late it comes
+//! again, found by its message id and resent, updates conditional on the
+//! version, due deliveries across tenants, and the deliveries log newest
+//! first in pages. And what each store adds: DynamoDB counts a tenant whose
+//! webhooks predate the count; SQLite opens a file of the last release (its
+//! deliveries claim their messages) and keeps 10,000 finished deliveries
+//! per webhook.
 
 use crate::common;
 use account_connect::domain::{Attempt, Delivery, Webhook, WebhookId};
