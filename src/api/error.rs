@@ -311,6 +311,14 @@ impl From<crate::webhooks::WebhookError> for ApiError {
             }
             E::TooMany => ApiError::conflict("too_many_webhooks", message),
             E::Disabled => ApiError::conflict("webhook_disabled", message),
+            E::TestRateLimited { retry_after_secs } => {
+                let mut err = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "test_rate_limited", message);
+                err.retry_after_secs = Some(retry_after_secs);
+                err
+            }
+            E::DeliveryNotFound => ApiError::not_found("delivery_not_found", message),
+            E::DeliveryPending => ApiError::conflict("delivery_pending", message),
+            E::NotResendable => ApiError::conflict("delivery_not_resendable", message),
             E::InvalidCursor(_) | E::Store(StoreError::OutsideQuery) => {
                 ApiError::bad_request("invalid_cursor", message)
             }

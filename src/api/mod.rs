@@ -13,6 +13,7 @@ mod relay;
 mod routes;
 mod spot;
 mod web;
+mod webhook_recovery;
 mod webhooks;
 
 pub use error::ApiError;

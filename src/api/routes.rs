@@ -1,7 +1,10 @@
 //! The routes: each handler is served and documented from the same entry
 //! of one list, so the router and the OpenAPI document cannot drift.
 
-use super::{catalog, connections, openapi, organizations, partitions, policies, relay, spot, webhooks, AppState};
+use super::{
+    catalog, connections, openapi, organizations, partitions, policies, relay, spot, webhook_recovery, webhooks,
+    AppState,
+};
 use axum::http::header;
 use axum::response::IntoResponse;
 use std::sync::LazyLock;
@@ -70,6 +73,9 @@ route_table!(
     [webhooks::rotate_secret],
     [webhooks::test],
     [webhooks::deliveries],
+    [webhook_recovery::enable],
+    [webhook_recovery::recover],
+    [webhook_recovery::retry],
 );
 
 /// The whole document, as `GET /openapi.json` serves it.

@@ -65,7 +65,7 @@ pub struct WebhookView {
     updated_at: String,
 }
 
-fn hook_view(h: Webhook, show_secret: bool, now: i64) -> WebhookView {
+pub(super) fn hook_view(h: Webhook, show_secret: bool, now: i64) -> WebhookView {
     WebhookView {
         secret: show_secret.then(|| h.secret.expose().to_owned()),
         previous_secret_expires_at: h.old_secret_expiries(now).last().copied().map(iso),
@@ -119,7 +119,7 @@ pub struct DeliveryView {
     created_at: String,
 }
 
-fn delivery_view(d: Delivery) -> DeliveryView {
+pub(super) fn delivery_view(d: Delivery) -> DeliveryView {
     let last = d.last.as_ref();
     DeliveryView {
         status_code: last.and_then(|a| a.status),
@@ -156,7 +156,7 @@ pub struct PageParams {
 }
 
 /// A malformed id reads like an unknown one.
-fn parse_hook(raw: &str) -> Result<WebhookId, ApiError> {
+pub(super) fn parse_hook(raw: &str) -> Result<WebhookId, ApiError> {
     raw.parse().map_err(|_| WebhookError::NotFound.into())
 }
 
@@ -256,13 +256,14 @@ pub async fn rotate_secret(
 }
 
 #[utoipa::path(post, path = "/v1/webhooks/{id}/test", tag = "webhooks", operation_id = "testWebhook",
-    summary = "Send a webhook.test event to the endpoint (as any other: signed, retried)",
+    summary = "Send a webhook.test event to the endpoint (as any other: signed, retried); at most 5 a minute per webhook",
     params(("id" = WebhookId, Path, description = "The webhook (a malformed id reads as unknown: 404)")),
     responses(
         (status = 202, body = DeliveryView, description = "Queued; follow it in the deliveries"),
         (status = 403, description = "The token is limited to some Spot accounts (webhooks_need_full_access)"),
         (status = 404, description = "No such webhook for this token"),
         (status = 409, description = "The webhook was disabled (webhook_disabled)"),
+        (status = 429, description = "5 test events this minute already (test_rate_limited); retry after Retry-After (seconds to the next minute)"),
         (status = 503, description = "The database cannot be reached; retry after Retry-After"),
     ))]
 pub async fn test(State(state): State<AppState>, tenant: Tenant, Path(id): Path<String>) -> Result<Response, ApiError> {

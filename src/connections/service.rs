@@ -107,6 +107,12 @@ impl ConnectionService {
         self.store.mark_delivered(&item.connection_id, item.sequence, now).await
     }
 
+    /// Whether the stored outbox item is marked delivered (or purged, which
+    /// only a delivered one is).
+    pub async fn outbox_is_delivered(&self, item: &OutboxItem) -> Result<bool, StoreError> {
+        self.store.is_delivered(&item.connection_id, item.sequence).await
+    }
+
     /// The clock every record is stamped with (tests move an adjustable one).
     pub fn clock(&self) -> Clock {
         self.clock.clone()

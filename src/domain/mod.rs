@@ -14,6 +14,7 @@ mod role_arn;
 mod spot_account;
 mod trust_policy;
 mod webhook;
+mod webhook_recovery;
 
 pub use account_id::AccountId;
 pub use connection::{
@@ -37,6 +38,7 @@ pub use webhook::{
     WebhookId, WebhookState, WebhookUrl, DISABLE_AFTER_SECS, EVENT_TYPES, MAX_DESCRIPTION_LEN, MAX_OLD_SECRETS,
     MAX_RETRY_AFTER_SECS, OLD_SECRET_SECS, TEST_EVENT,
 };
+pub use webhook_recovery::{is_message_id, MAX_MESSAGE_ID_LEN};
 
 /// Why a value was refused; the message is written for the person who sent it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -155,8 +155,12 @@ impl Dispatcher {
     /// take stays undelivered, for the bus, and is put again by the next
     /// dispatch (locally) or sweep (in AWS), which fans it out again too,
     /// writing nothing new (a delivery is one per webhook and message).
-    /// Errors are the store's (the fan-out or a mark).
+    /// An item already marked delivered (a replayed stream batch, an index
+    /// page behind the marks) is skipped. Errors are the store's (the
+    /// fan-out or a mark).
     pub async fn deliver(&self, items: &[OutboxItem]) -> Result<Delivered, DispatchError> {
+        let items = self.undelivered_of(items).await?;
+        let items = items.as_slice();
         let events: Vec<(usize, Rendered)> = items
             .iter()
             .enumerate()
@@ -189,6 +193,22 @@ impl Dispatcher {
         if out.held_for_bus > 0 {
             // The request's own error, when one failed, says more.
             out.bus_error = put.error.or(out.bus_error);
+        }
+        Ok(out)
+    }
+
+    /// The items whose stored record is not marked delivered: Lambda
+    /// retries a stream batch whole (and a batch may be handed over again
+    /// after a timeout), and an index page may lag behind the marks; an
+    /// item delivered already is published and fanned out no more.
+    async fn undelivered_of(&self, items: &[OutboxItem]) -> Result<Vec<OutboxItem>, DispatchError> {
+        let checks = items.iter().map(|i| self.connections.outbox_is_delivered(i));
+        let marks = futures::future::join_all(checks).await;
+        let mut out = Vec::with_capacity(items.len());
+        for (item, delivered) in items.iter().zip(marks) {
+            if !delivered? {
+                out.push(item.clone());
+            }
         }
         Ok(out)
     }

@@ -11,7 +11,7 @@ pub use dynamo::{create_table, CreateTableError, DynamoStore};
 pub use open::{open, OpenError};
 pub use organizations::OrganizationStore;
 pub use sqlite::SqliteStore;
-pub use webhooks::{WebhookStore, DELIVERY_RETENTION_SECS};
+pub use webhooks::{WebhookStore, DELIVERY_RETENTION_SECS, MAX_DELIVERIES_PER_WEBHOOK, MAX_WEBHOOKS};
 
 use crate::domain::{Connection, ConnectionId, Event, ExternalId, OutboxItem, RoleArn, SpotAccountId};
 use std::sync::Arc;
@@ -180,6 +180,12 @@ pub trait Store: OrganizationStore + WebhookStore + Send + Sync {
     /// Marks an outbox item delivered, so `undelivered` no longer answers it.
     /// Marking one twice, or one that does not exist, is no error.
     async fn mark_delivered(&self, id: &ConnectionId, sequence: u64, now: i64) -> Result<(), StoreError>;
+
+    /// Whether the outbox item is marked delivered, read consistently; true
+    /// also when it is gone (delivered items are purged after a week; an
+    /// item is never removed otherwise), so a replayed stream batch or a
+    /// stale index page sends nothing twice.
+    async fn is_delivered(&self, id: &ConnectionId, sequence: u64) -> Result<bool, StoreError>;
 }
 
 pub type DynStore = Arc<dyn Store>;

@@ -37,7 +37,13 @@ CREATE TABLE IF NOT EXISTS outbox (
     connection_id TEXT NOT NULL, sequence INTEGER NOT NULL, at INTEGER NOT NULL, data TEXT NOT NULL,
     delivered_at INTEGER, PRIMARY KEY (connection_id, sequence));
 CREATE INDEX IF NOT EXISTS outbox_undelivered ON outbox (at, connection_id, sequence) WHERE delivered_at IS NULL;
+-- Delivered rows are purged after DELIVERED_RETENTION_SECS, as marks come.
+CREATE INDEX IF NOT EXISTS outbox_delivered ON outbox (delivered_at) WHERE delivered_at IS NOT NULL;
 ";
+
+/// A delivered outbox row stays this long (as DynamoDB's TTL keeps one),
+/// then the next mark removes it.
+const DELIVERED_RETENTION_SECS: i64 = 7 * 24 * 3600;
 
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -84,12 +90,12 @@ impl SqliteStore {
         Self::init(rusqlite::Connection::open_in_memory().map_err(OpenError::SqliteSetup)?)
     }
 
-    fn init(conn: rusqlite::Connection) -> Result<Self, OpenError> {
+    fn init(mut conn: rusqlite::Connection) -> Result<Self, OpenError> {
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(OpenError::SqliteSetup)?;
         conn.execute_batch(SCHEMA)
             .and_then(|()| conn.execute_batch(organizations::SCHEMA))
-            .and_then(|()| conn.execute_batch(webhooks::SCHEMA))
+            .and_then(|()| webhooks::init(&mut conn))
             .map_err(OpenError::SqliteSchema)?;
         Ok(SqliteStore {
             db: Arc::new(Mutex::new(conn)),
@@ -495,7 +501,28 @@ impl Store for SqliteStore {
                 params![now, id.as_str(), sequence as i64],
             )
             .map_err(unavailable)?;
+            db.execute(
+                "DELETE FROM outbox WHERE delivered_at IS NOT NULL AND delivered_at < ?1",
+                params![now - DELIVERED_RETENTION_SECS],
+            )
+            .map_err(unavailable)?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn is_delivered(&self, id: &ConnectionId, sequence: u64) -> Result<bool, StoreError> {
+        let id = id.clone();
+        self.with(move |db| {
+            let row: Option<Option<i64>> = db
+                .query_row(
+                    "SELECT delivered_at FROM outbox WHERE connection_id = ?1 AND sequence = ?2",
+                    params![id.as_str(), sequence as i64],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(unavailable)?;
+            Ok(row.is_none_or(|at| at.is_some()))
         })
         .await
     }

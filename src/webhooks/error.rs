@@ -22,8 +22,21 @@ pub enum WebhookError {
         super::MAX_WEBHOOKS
     )]
     TooMany,
-    #[error("this webhook is disabled (every attempt failed for 5 days, or its endpoint answered 410 Gone); create it again to receive events")]
+    #[error("this webhook is disabled (every attempt failed for 5 days, or its endpoint answered 410 Gone); enable it with POST /v1/webhooks/{{id}}/enable, then send what it missed with POST /v1/webhooks/{{id}}/recover")]
     Disabled,
+    #[error(
+        "this webhook had {} test events this minute, the most it takes; try again in {retry_after_secs} s",
+        super::TESTS_PER_MINUTE
+    )]
+    TestRateLimited { retry_after_secs: u32 },
+    #[error("this webhook has no delivery of this message; its deliveries are listed by GET /v1/webhooks/{{id}}/deliveries (kept 30 days)")]
+    DeliveryNotFound,
+    #[error(
+        "this delivery is being attempted, or its next attempt is due within a minute (see its nextAttemptAt); retry it after that if it fails"
+    )]
+    DeliveryPending,
+    #[error("this line records the webhook's disabling; it is not sent to the endpoint")]
+    NotResendable,
     #[error("{0}")]
     InvalidCursor(#[from] CursorError),
     #[error("{0}")]

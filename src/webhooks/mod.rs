@@ -1,7 +1,8 @@
 //! Partners' webhooks, independent of HTTP: register, list, rotate the
-//! signing secret, delete, send a test event, read the deliveries log; fan
-//! an event out to a tenant's webhooks (one delivery each, idempotent by
-//! message id); and one attempt at a delivery, with what follows from it
+//! signing secret, delete, send a test event (a few a minute), read the
+//! deliveries log, enable and recover (`recovery`); fan an event out to a
+//! tenant's webhooks (one delivery each, idempotent by message id); and one
+//! attempt at a delivery, with what follows from it
 //! (the next attempt's time, the endpoint disabled). Who runs the attempts
 //! (the local loop, or the queue in AWS) is the entry point's business
 //! (`crate::events`).
@@ -9,10 +10,12 @@
 mod address;
 mod error;
 mod payloads;
+mod recovery;
 mod send;
 
 pub use error::WebhookError;
 pub use payloads::{disabled_payload, test_payload, DisabledPayload, TestPayload, DISABLED_EVENT};
+pub use recovery::{Recovered, MAX_RESENDS_PER_CALL};
 pub use send::{sign, Sender, UrlRefused, ATTEMPT_TIMEOUT};
 
 use crate::clock::{iso, Clock};
@@ -22,12 +25,14 @@ use crate::domain::{
     parse_event_types, AttemptResult, Delivery, DeliveryState, Disabling, Webhook, WebhookId, WebhookState, WebhookUrl,
     DISABLE_AFTER_SECS, MAX_DESCRIPTION_LEN, TEST_EVENT,
 };
+pub use crate::store::MAX_WEBHOOKS;
 use crate::store::{DynStore, StoreError, MAX_PAGE};
 use crate::tenancy::Tenant;
 use std::sync::Arc;
 
-/// Webhooks one tenant may have.
-pub const MAX_WEBHOOKS: usize = 20;
+/// `POST …/test` calls a webhook takes per minute (of the clock, counted in
+/// the store, so every process shares the count).
+pub const TESTS_PER_MINUTE: u32 = 5;
 /// How long a sender holds a delivery it is sending (beyond the attempt's
 /// timeout), so no other sender takes it meanwhile.
 pub const LEASE_SECS: i64 = 30;
@@ -89,12 +94,13 @@ impl WebhookService {
             }
         }
         self.sender.admit(&req.url).await?;
-        if self.store.list_webhooks(&tenant.org, MAX_WEBHOOKS + 1).await?.len() >= MAX_WEBHOOKS {
-            return Err(WebhookError::TooMany);
-        }
         let hook = Webhook::new(&tenant.org, &tenant.sub, req.url, events, req.description, self.now());
-        self.store.create_webhook(&hook).await?;
-        Ok(hook)
+        // The store counts and writes in one step: concurrent creations
+        // cannot pass the cap together.
+        match self.store.create_webhook(&hook).await? {
+            true => Ok(hook),
+            false => Err(WebhookError::TooMany),
+        }
     }
 
     pub async fn list(&self, tenant: &Tenant) -> Result<Vec<Webhook>, WebhookError> {
@@ -133,17 +139,36 @@ impl WebhookService {
         Err(WebhookError::Store(StoreError::Conflict))
     }
 
-    /// Queues a `webhook.test` event for this webhook (sent like any other).
+    /// Queues a `webhook.test` event for this webhook (sent like any other),
+    /// at most `TESTS_PER_MINUTE` a minute.
     pub async fn test(&self, tenant: &Tenant, id: &WebhookId) -> Result<Delivery, WebhookError> {
         let hook = self.get(tenant, id).await?;
         if hook.state == WebhookState::Disabled {
             return Err(WebhookError::Disabled);
         }
         let now = self.now();
+        self.take_test_slot(id, now).await?;
         let message_id = format!("msg_test_{}", crate::ids::random_token(12));
         let d = Delivery::new(&hook, message_id, TEST_EVENT, test_payload(&hook, now), now);
         self.store.enqueue_delivery(&d).await?;
         Ok(d)
+    }
+
+    /// One of the minute's `TESTS_PER_MINUTE` slots, each a key the store
+    /// remembers once until the minute ends (atomic across processes); none
+    /// left: refused until then.
+    async fn take_test_slot(&self, id: &WebhookId, now: i64) -> Result<(), WebhookError> {
+        let minute = now.div_euclid(60);
+        let until = (minute + 1) * 60;
+        for slot in 0..TESTS_PER_MINUTE {
+            let key = format!("webhook-test#{}#{minute}#{slot}", id.as_str());
+            if self.store.remember_once(&key, until, now).await? {
+                return Ok(());
+            }
+        }
+        Err(WebhookError::TestRateLimited {
+            retry_after_secs: (until - now).clamp(1, 60) as u32,
+        })
     }
 
     /// One page of the webhook's deliveries, newest first.
@@ -175,8 +200,9 @@ impl WebhookService {
     }
 
     /// One delivery per active webhook of `org` that wants `event_type`
-    /// (a repeat of the same message writes none). In AWS the table's
-    /// stream then queues each new one, as it does a test delivery.
+    /// (a repeat of the same message, at any later time, writes none: the
+    /// store keys it by webhook and message id). In AWS the table's stream
+    /// then queues each new one, as it does a test delivery.
     pub async fn fan_out(&self, org: &str, event_type: &str, message_id: &str, body: &str) -> Result<(), StoreError> {
         let now = self.now();
         for hook in self.store.list_webhooks(org, MAX_WEBHOOKS).await? {

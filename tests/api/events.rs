@@ -398,6 +398,20 @@ fn the_template_feeds_the_dispatcher_function_the_outbox_inserts_of_the_tables_s
         deliveries["dynamodb"]["Keys"]["sk"]["S"],
         json!([{"prefix": "DELIVERY#"}])
     );
+    // And deliveries a partner made pending again: the write that resends
+    // one alone carries `requeued` (what `lambda::queued_deliveries` keeps).
+    let resends: Value =
+        serde_json::from_str(source["FilterCriteria"]["Filters"][2]["Pattern"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        (&resends["eventName"], &resends["dynamodb"]["Keys"]["sk"]["S"]),
+        (&json!(["MODIFY"]), &json!([{"prefix": "DELIVERY#"}])),
+        "{resends}"
+    );
+    assert_eq!(
+        resends["dynamodb"]["NewImage"]["requeued"],
+        json!({"BOOL": [true]}),
+        "{resends}"
+    );
     assert_eq!(
         env["ACCOUNT_CONNECT_WEBHOOK_QUEUE_URL"],
         json!({"Ref": "WebhookAttemptQueue"})

@@ -178,7 +178,9 @@ fn path_values(ids: &[String]) -> Vec<String> {
 }
 
 fn concrete(path: &str, value: &str) -> String {
-    path.replace("{id}", value).replace("{accountId}", value)
+    path.replace("{id}", value)
+        .replace("{accountId}", value)
+        .replace("{messageId}", value)
 }
 
 /// Sends the requests eight at a time; the 5xx answers, described.

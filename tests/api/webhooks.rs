@@ -322,6 +322,10 @@ async fn a_restricted_token_manages_no_webhooks() {
         app.rotate_webhook_secret(&limited, id).await,
         app.test_webhook(&limited, id).await,
         app.webhook_deliveries(&limited, id, "").await,
+        app.enable_webhook(&limited, id).await,
+        app.recover_webhook(&limited, id, &json!({"since": "2026-01-01T00:00:00Z"}))
+            .await,
+        app.retry_delivery(&limited, id, "msg_test_0").await,
         app.delete_webhook(&limited, id).await,
     ];
     for (status, err) in answers {

@@ -242,4 +242,20 @@ impl TestApp {
         let path = with_query(&format!("/v1/webhooks/{id}/deliveries"), query);
         self.call("GET", &path, Some(token), None).await
     }
+
+    pub async fn enable_webhook(&self, token: &str, id: &str) -> Answer {
+        self.call("POST", &format!("/v1/webhooks/{id}/enable"), Some(token), None)
+            .await
+    }
+
+    /// `body` is `{"since": RFC 3339}`.
+    pub async fn recover_webhook(&self, token: &str, id: &str, body: &Value) -> Answer {
+        self.call("POST", &format!("/v1/webhooks/{id}/recover"), Some(token), Some(body))
+            .await
+    }
+
+    pub async fn retry_delivery(&self, token: &str, id: &str, message_id: &str) -> Answer {
+        let path = format!("/v1/webhooks/{id}/deliveries/{message_id}/retry");
+        self.call("POST", &path, Some(token), None).await
+    }
 }

@@ -2,6 +2,7 @@
 //! (headers and body) and answers as told.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -20,6 +21,8 @@ pub enum Behaviour {
         status: u16,
         retry_after: Option<&'static str>,
     },
+    /// 503 while down (it starts down; `Receiver::set_down`), then 204.
+    Outage,
 }
 
 #[derive(Debug, Clone)]
@@ -44,14 +47,18 @@ pub struct Receiver {
     pub authority: String,
     pub port: u16,
     got: Arc<Mutex<Vec<Got>>>,
+    down: Arc<AtomicBool>,
 }
 
 impl Receiver {
     pub async fn start(behaviour: Behaviour) -> Receiver {
         let got: Arc<Mutex<Vec<Got>>> = Arc::default();
         let seen = got.clone();
+        let down = Arc::new(AtomicBool::new(matches!(behaviour, Behaviour::Outage)));
+        let is_down = down.clone();
         let handler = move |headers: axum::http::HeaderMap, body: String| {
             let seen = seen.clone();
+            let is_down = is_down.clone();
             async move {
                 let n = {
                     let mut list = seen.lock().unwrap();
@@ -68,6 +75,7 @@ impl Receiver {
                 use axum::response::IntoResponse;
                 match behaviour {
                     Behaviour::FailFirst(k) if n <= k => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+                    Behaviour::Outage if is_down.load(Ordering::SeqCst) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
                     Behaviour::Hang => {
                         tokio::time::sleep(Duration::from_secs(60)).await;
                         StatusCode::NO_CONTENT.into_response()
@@ -96,7 +104,13 @@ impl Receiver {
             authority: format!("127.0.0.1:{port}"),
             port,
             got,
+            down,
         }
+    }
+
+    /// An `Outage` receiver's state: down answers 503.
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
     }
 
     pub fn got(&self) -> Vec<Got> {

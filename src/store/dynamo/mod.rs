@@ -13,6 +13,9 @@
 //! - `ONCE#<key>` / `ONCE`: a key `remember_once` keeps until its `ttl`
 //! - `AWSORG#<id>` / `AWSORG`: an AWS Organization (`data`, `version`)
 //! - `AWSORG#<id>` / `MEMBER#<aws account>`: its member connection for that account
+//! - `HOOKS#<org>` / `HOOK#<id>` and `COUNT`: a tenant's webhooks and their
+//!   count; `HOOK#<id>` / `DELIVERY#<position>` and `MSG#<message id>`: a
+//!   delivery and its message's claim (`webhooks`, `webhook_cap`)
 //!
 //! Index `gsi1` lists a tenant's connections; sparse index `gsi2`, keys
 //! only, sharded (`shards`: no key is every tenant's), lists connected ones
@@ -30,6 +33,7 @@ mod organizations;
 mod shards;
 mod store;
 mod table;
+mod webhook_cap;
 mod webhooks;
 
 pub use table::{create_table, CreateTableError};

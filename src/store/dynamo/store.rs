@@ -317,6 +317,13 @@ impl Store for DynamoStore {
         }
     }
 
+    async fn is_delivered(&self, id: &ConnectionId, sequence: u64) -> Result<bool, StoreError> {
+        let item = self
+            .get_item(format!("CONN#{}", id.as_str()), &outbox_sk(sequence))
+            .await?;
+        Ok(item.is_none_or(|i| i.contains_key("delivered_at")))
+    }
+
     async fn remember_once(&self, key: &str, until: i64, now: i64) -> Result<bool, StoreError> {
         // TTL deletes an expired item days later at worst; until then the
         // condition treats it as gone.

@@ -1,25 +1,54 @@
-//! DynamoDB: webhooks (`HOOKS#<org>` / `HOOK#<id>`) and their deliveries
-//! (`HOOK#<id>` / `DELIVERY#<position>`); a pending delivery carries
-//! `gsi2pk` = `DUE#<n>` (`shards`: n from its webhook and message id, so
-//! one webhook's burst spreads too) and `gsi2sk` = its due time, webhook
-//! and position, so the sender and the sweeper find what is due; a
-//! finished one leaves the index and gets a `ttl`.
+//! DynamoDB: webhooks (`HOOKS#<org>` / `HOOK#<id>`, counted by
+//! `HOOKS#<org>` / `COUNT`: `webhook_cap`) and their deliveries
+//! (`HOOK#<id>` / `DELIVERY#<position>`), each written with its message's
+//! claim (`HOOK#<id>` / `MSG#<message id>`, holding the position, `ttl`
+//! `MESSAGE_CLAIM_SECS` on) in one transaction, so a message has one
+//! delivery per webhook whenever it is fanned out again. A pending delivery
+//! carries `gsi2pk` = `DUE#<n>` (`shards`: n from its webhook and message
+//! id, so one webhook's burst spreads too) and `gsi2sk` = its due time,
+//! webhook and position, so the sender and the sweeper find what is due; a
+//! finished one leaves the index and gets a `ttl`. A delivery made pending
+//! again by a partner (`resend_delivery`) carries `requeued` = true in that
+//! write only: the stream's filter passes it (as it passes inserts), and
+//! the dispatcher queues its attempt; the next write of it drops the mark.
 
 use super::shards::{sparse_key, Range, DUE};
-use super::{attr_s, n, put, s, sdk_err, DynamoStore, Item};
+use super::{attr_s, is_failed, n, put, s, sdk_err, DynamoStore, Item};
 use crate::domain::{Delivery, DeliveryState, Webhook, WebhookId};
-use crate::store::webhooks::{delivery_after, DELIVERY_RETENTION_SECS};
+use crate::store::webhooks::{delivery_after, DELIVERY_RETENTION_SECS, MESSAGE_CLAIM_SECS};
 use crate::store::{Page, StoreError, WebhookStore, MAX_PAGE};
 use aws_sdk_dynamodb::types::AttributeValue;
 
-fn hooks_pk(org: &str) -> String {
+/// Attempts at a write that lost to concurrent transactions on its items.
+const WRITE_ATTEMPTS: u32 = 8;
+
+pub(super) fn hooks_pk(org: &str) -> String {
     format!("HOOKS#{org}")
 }
-fn hook_sk(id: &WebhookId) -> String {
+pub(super) fn hook_sk(id: &WebhookId) -> String {
     format!("HOOK#{}", id.as_str())
 }
+fn claim_sk(message_id: &str) -> String {
+    format!("MSG#{message_id}")
+}
 
-fn parse<T: serde::de::DeserializeOwned>(item: &Item) -> Result<T, StoreError> {
+/// The message's claim on its webhook: written once, with the delivery.
+fn claim_item(d: &Delivery) -> Item {
+    Item::from([
+        ("pk".into(), s(hook_sk(&d.webhook_id))),
+        ("sk".into(), s(claim_sk(&d.message_id))),
+        ("position".into(), s(d.position())),
+        ("ttl".into(), n(d.created_at + MESSAGE_CLAIM_SECS)),
+    ])
+}
+
+/// Whether a cancelled transaction only lost a race (no condition failed):
+/// the write is tried again.
+pub(super) fn lost_race(codes: &[Option<String>]) -> bool {
+    !codes.is_empty() && (0..codes.len()).all(|i| !is_failed(codes, i))
+}
+
+pub(super) fn parse<T: serde::de::DeserializeOwned>(item: &Item) -> Result<T, StoreError> {
     let data = attr_s(item, "data").ok_or_else(|| StoreError::Corrupt("webhook record without data".into()))?;
     serde_json::from_str(data).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
@@ -61,9 +90,9 @@ fn delivery_item(d: &Delivery) -> Item {
 
 #[async_trait::async_trait]
 impl WebhookStore for DynamoStore {
-    async fn create_webhook(&self, hook: &Webhook) -> Result<(), StoreError> {
+    async fn create_webhook(&self, hook: &Webhook) -> Result<bool, StoreError> {
         let item = put(&self.table, hook_item(hook), Some("attribute_not_exists(pk)"), &[]);
-        self.transact(vec![item]).await.map_err(|(_, e)| e)
+        self.create_counted(&hook.org, item).await
     }
 
     async fn update_webhook(&self, hook: &Webhook) -> Result<(), StoreError> {
@@ -89,8 +118,9 @@ impl WebhookStore for DynamoStore {
             .await
             .query()
             .table_name(&self.table)
-            .key_condition_expression("pk = :pk")
+            .key_condition_expression("pk = :pk AND begins_with(sk, :hook)")
             .expression_attribute_values(":pk", s(hooks_pk(org)))
+            .expression_attribute_values(":hook", s("HOOK#"))
             .consistent_read(true)
             .limit(limit.max(1) as i32)
             .send()
@@ -102,27 +132,24 @@ impl WebhookStore for DynamoStore {
     }
 
     async fn delete_webhook(&self, org: &str, id: &WebhookId) -> Result<bool, StoreError> {
-        let out = self
-            .client()
-            .await
-            .delete_item()
-            .table_name(&self.table)
-            .key("pk", s(hooks_pk(org)))
-            .key("sk", s(hook_sk(id)))
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
-            .send()
-            .await
-            .map_err(sdk_err)?;
-        Ok(out.attributes().is_some_and(|a| !a.is_empty()))
+        self.delete_counted(org, id).await
     }
 
     async fn enqueue_delivery(&self, d: &Delivery) -> Result<bool, StoreError> {
-        let item = put(&self.table, delivery_item(d), Some("attribute_not_exists(pk)"), &[]);
-        match self.transact(vec![item]).await {
-            Ok(()) => Ok(true),
-            Err((_, StoreError::Conflict)) => Ok(false),
-            Err((_, e)) => Err(e),
+        for _ in 0..WRITE_ATTEMPTS {
+            let items = vec![
+                put(&self.table, delivery_item(d), Some("attribute_not_exists(pk)"), &[]),
+                put(&self.table, claim_item(d), Some("attribute_not_exists(pk)"), &[]),
+            ];
+            match self.transact(items).await {
+                Ok(()) => return Ok(true),
+                // Two writers of one message can cancel each other: again.
+                Err((codes, StoreError::Conflict)) if lost_race(&codes) => continue,
+                Err((_, StoreError::Conflict)) => return Ok(false),
+                Err((_, e)) => return Err(e),
+            }
         }
+        Err(StoreError::Conflict)
     }
 
     async fn update_delivery(&self, d: &Delivery) -> Result<(), StoreError> {
@@ -133,6 +160,22 @@ impl WebhookStore for DynamoStore {
             &[(":v", n(d.version - 1))],
         );
         self.transact(vec![item]).await.map_err(|(_, e)| e)
+    }
+
+    async fn resend_delivery(&self, d: &Delivery) -> Result<(), StoreError> {
+        let mut item = delivery_item(d);
+        item.insert("requeued".into(), AttributeValue::Bool(true));
+        let item = put(&self.table, item, Some("version = :v"), &[(":v", n(d.version - 1))]);
+        self.transact(vec![item]).await.map_err(|(_, e)| e)
+    }
+
+    async fn delivery_by_message(&self, hook: &WebhookId, message_id: &str) -> Result<Option<Delivery>, StoreError> {
+        let Some(claim) = self.get_item(hook_sk(hook), &claim_sk(message_id)).await? else {
+            return Ok(None);
+        };
+        let position =
+            attr_s(&claim, "position").ok_or_else(|| StoreError::Corrupt("claim without position".into()))?;
+        self.get_delivery(hook, position).await
     }
 
     async fn get_delivery(&self, hook: &WebhookId, position: &str) -> Result<Option<Delivery>, StoreError> {

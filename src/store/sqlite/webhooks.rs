@@ -1,13 +1,19 @@
-//! SQLite: webhooks, and their deliveries (a primary key per webhook and
-//! message makes a fan-out idempotent; a partial index finds the due ones).
+//! SQLite: webhooks (counted and inserted in one transaction), and their
+//! deliveries (keyed by position for the log; `webhook_messages` claims
+//! each message once per webhook, so a fan-out at any later time writes
+//! nothing; a partial index finds the due ones). Old rows go as new ones
+//! come: deliveries after 30 days or beyond the newest 10,000 of their
+//! webhook once finished, claims a week after their delivery's 30 days.
 
 use super::{from_json, page_of, to_json, unavailable, SqliteStore};
 use crate::domain::{Delivery, DeliveryState, Webhook, WebhookId};
-use crate::store::webhooks::{delivery_after, DELIVERY_RETENTION_SECS};
+use crate::store::webhooks::{
+    delivery_after, DELIVERY_RETENTION_SECS, MAX_DELIVERIES_PER_WEBHOOK, MAX_WEBHOOKS, MESSAGE_CLAIM_SECS,
+};
 use crate::store::{Page, StoreError, WebhookStore, MAX_PAGE};
-use rusqlite::{params, OptionalExtension};
+use rusqlite::{params, OptionalExtension, TransactionBehavior};
 
-pub(super) const SCHEMA: &str = "
+const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS webhooks (
     org TEXT NOT NULL, id TEXT NOT NULL, created_at INTEGER NOT NULL, version INTEGER NOT NULL, data TEXT NOT NULL,
     PRIMARY KEY (org, id));
@@ -18,6 +24,33 @@ CREATE INDEX IF NOT EXISTS webhook_deliveries_due ON webhook_deliveries (due) WH
 CREATE INDEX IF NOT EXISTS webhook_deliveries_by_age ON webhook_deliveries (created_at);
 ";
 
+/// Added after the first release: created, and filled from the deliveries
+/// already stored, in one transaction on the first open that lacks it.
+const CLAIMS: &str = "
+CREATE TABLE webhook_messages (
+    webhook_id TEXT NOT NULL, message_id TEXT NOT NULL, position TEXT NOT NULL, created_at INTEGER NOT NULL,
+    PRIMARY KEY (webhook_id, message_id));
+CREATE INDEX webhook_messages_by_age ON webhook_messages (created_at);
+-- A position is the creation time (12 digits), '#' and the message id.
+INSERT OR IGNORE INTO webhook_messages (webhook_id, message_id, position, created_at)
+    SELECT webhook_id, substr(position, 14), position, created_at FROM webhook_deliveries;
+";
+
+/// The webhook tables, and the message claims on a database without them.
+pub(super) fn init(db: &mut rusqlite::Connection) -> rusqlite::Result<()> {
+    db.execute_batch(SCHEMA)?;
+    let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let has_claims: bool = tx.query_row(
+        "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'webhook_messages'",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has_claims {
+        tx.execute_batch(CLAIMS)?;
+    }
+    tx.commit()
+}
+
 /// The due column: the next attempt, while pending.
 fn due(d: &Delivery) -> Option<i64> {
     (d.state == DeliveryState::Pending)
@@ -27,10 +60,23 @@ fn due(d: &Delivery) -> Option<i64> {
 
 #[async_trait::async_trait]
 impl WebhookStore for SqliteStore {
-    async fn create_webhook(&self, hook: &Webhook) -> Result<(), StoreError> {
+    async fn create_webhook(&self, hook: &Webhook) -> Result<bool, StoreError> {
         let h = hook.clone();
         self.with(move |db| {
-            let n = db
+            // Counted and inserted under one write lock: no other writer,
+            // of this process or another, comes between.
+            let tx = db
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(unavailable)?;
+            let count: i64 = tx
+                .query_row("SELECT count(*) FROM webhooks WHERE org = ?1", params![h.org], |r| {
+                    r.get(0)
+                })
+                .map_err(unavailable)?;
+            if count >= MAX_WEBHOOKS as i64 {
+                return Ok(false);
+            }
+            let n = tx
                 .execute(
                     "INSERT OR IGNORE INTO webhooks (org, id, created_at, version, data) VALUES (?1, ?2, ?3, ?4, ?5)",
                     params![h.org, h.id.as_str(), h.created_at, h.version as i64, to_json(&h)],
@@ -39,7 +85,8 @@ impl WebhookStore for SqliteStore {
             if n == 0 {
                 return Err(StoreError::Conflict);
             }
-            Ok(())
+            tx.commit().map_err(unavailable)?;
+            Ok(true)
         })
         .await
     }
@@ -116,13 +163,31 @@ impl WebhookStore for SqliteStore {
     async fn enqueue_delivery(&self, d: &Delivery) -> Result<bool, StoreError> {
         let d = d.clone();
         self.with(move |db| {
+            let tx = db
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(unavailable)?;
             // Old records go as new ones come: the log keeps a month.
-            db.execute(
+            tx.execute(
                 "DELETE FROM webhook_deliveries WHERE created_at < ?1 AND due IS NULL",
                 params![d.created_at - DELIVERY_RETENTION_SECS],
             )
             .map_err(unavailable)?;
-            let n = db
+            tx.execute(
+                "DELETE FROM webhook_messages WHERE created_at < ?1",
+                params![d.created_at - MESSAGE_CLAIM_SECS],
+            )
+            .map_err(unavailable)?;
+            let claimed = tx
+                .execute(
+                    "INSERT OR IGNORE INTO webhook_messages (webhook_id, message_id, position, created_at) \
+                     VALUES (?1, ?2, ?3, ?4)",
+                    params![d.webhook_id.as_str(), d.message_id, d.position(), d.created_at],
+                )
+                .map_err(unavailable)?;
+            if claimed == 0 {
+                return Ok(false); // This message has its delivery already.
+            }
+            let n = tx
                 .execute(
                     "INSERT OR IGNORE INTO webhook_deliveries (webhook_id, position, due, created_at, version, data) \
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -136,6 +201,14 @@ impl WebhookStore for SqliteStore {
                     ],
                 )
                 .map_err(unavailable)?;
+            // At most the newest MAX_DELIVERIES_PER_WEBHOOK, once finished.
+            tx.execute(
+                "DELETE FROM webhook_deliveries WHERE webhook_id = ?1 AND due IS NULL AND position < \
+                 (SELECT position FROM webhook_deliveries WHERE webhook_id = ?1 ORDER BY position DESC LIMIT 1 OFFSET ?2)",
+                params![d.webhook_id.as_str(), MAX_DELIVERIES_PER_WEBHOOK as i64 - 1],
+            )
+            .map_err(unavailable)?;
+            tx.commit().map_err(unavailable)?;
             Ok(n == 1)
         })
         .await
@@ -162,6 +235,29 @@ impl WebhookStore for SqliteStore {
                 return Err(StoreError::Conflict);
             }
             Ok(())
+        })
+        .await
+    }
+
+    async fn resend_delivery(&self, d: &Delivery) -> Result<(), StoreError> {
+        // The local dispatcher finds it due in the table; nothing to mark.
+        self.update_delivery(d).await
+    }
+
+    async fn delivery_by_message(&self, hook: &WebhookId, message_id: &str) -> Result<Option<Delivery>, StoreError> {
+        let (hook, message_id) = (hook.clone(), message_id.to_owned());
+        self.with(move |db| {
+            let data: Option<String> = db
+                .query_row(
+                    "SELECT d.data FROM webhook_messages m JOIN webhook_deliveries d \
+                     ON d.webhook_id = m.webhook_id AND d.position = m.position \
+                     WHERE m.webhook_id = ?1 AND m.message_id = ?2",
+                    params![hook.as_str(), message_id],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(unavailable)?;
+            data.map(|d| from_json(&d)).transpose()
         })
         .await
     }

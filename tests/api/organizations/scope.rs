@@ -241,7 +241,7 @@ fn call(method: &'static str, path: impl Into<String>, body: Option<Value>, expe
 }
 
 /// Every operation of the served contract the walk has requests for.
-const COVERED: [&str; 32] = [
+const COVERED: [&str; 35] = [
     "getHealth",
     "getOpenApi",
     "getCatalog",
@@ -274,6 +274,9 @@ const COVERED: [&str; 32] = [
     "rotateWebhookSecret",
     "testWebhook",
     "listWebhookDeliveries",
+    "enableWebhook",
+    "recoverWebhook",
+    "retryWebhookDelivery",
 ];
 
 /// The restricted token's requests to one operation: at B's records and
@@ -464,18 +467,28 @@ fn requests(op: &str, s: &Split) -> Vec<Call> {
             Refused,
         )],
         "listWebhooks" => vec![call("GET", "/v1/webhooks", None, Refused)],
-        "getWebhook" | "deleteWebhook" | "rotateWebhookSecret" | "testWebhook" | "listWebhookDeliveries" => {
-            let (method, suffix) = match op {
-                "getWebhook" => ("GET", ""),
-                "deleteWebhook" => ("DELETE", ""),
-                "rotateWebhookSecret" => ("POST", "/secret"),
-                "testWebhook" => ("POST", "/test"),
-                _ => ("GET", "/deliveries"),
+        "getWebhook"
+        | "deleteWebhook"
+        | "rotateWebhookSecret"
+        | "testWebhook"
+        | "listWebhookDeliveries"
+        | "enableWebhook"
+        | "recoverWebhook"
+        | "retryWebhookDelivery" => {
+            let (method, suffix, body) = match op {
+                "getWebhook" => ("GET", "", None),
+                "deleteWebhook" => ("DELETE", "", None),
+                "rotateWebhookSecret" => ("POST", "/secret", None),
+                "testWebhook" => ("POST", "/test", None),
+                "enableWebhook" => ("POST", "/enable", None),
+                "recoverWebhook" => ("POST", "/recover", Some(json!({"since": "2026-01-01T00:00:00Z"}))),
+                "retryWebhookDelivery" => ("POST", "/deliveries/msg_test_0/retry", None),
+                _ => ("GET", "/deliveries", None),
             };
             vec![call(
                 method,
                 format!("/v1/webhooks/wh-0123456789abcdef01234567{suffix}"),
-                None,
+                body,
                 Refused,
             )]
         }
