@@ -90,7 +90,7 @@ mod tests {
             error: None,
         };
         for _ in 0..9 {
-            d.record(fail.clone(), false, 1.0);
+            d.record(fail.clone(), crate::domain::AttemptResult::Failed, None, 1.0);
         }
         assert!(d.is_finished());
         let (id, body, position) = (d.message_id.clone(), d.body.clone(), d.position());
