@@ -100,6 +100,8 @@ async fn events_over_64_kb_reach_webhooks_thin_and_over_256_kb_the_bus_thin_too(
 async fn assert_thin(app: &TestApp, token: &str, event: &Value, c: &Value) {
     assert_eq!(event["type"], "connection.connected", "{event}");
     assert!(event["timestamp"].is_string(), "{event}");
+    // As the catalogue documents a thin event (the `webhooks` section).
+    crate::common::schemas::assert_documented(std::slice::from_ref(event));
     let id = c["id"].as_str().unwrap();
     assert_eq!(
         event["data"],

@@ -299,6 +299,8 @@ fn the_template_runs_the_sweeper_on_a_schedule_with_only_what_it_needs() {
     assert_eq!(
         actions,
         [
+            "dynamodb:BatchGetItem",
+            "dynamodb:GetItem",
             "dynamodb:PutItem",
             "dynamodb:Query",
             "dynamodb:Query",

@@ -9,8 +9,10 @@ the request body schema of `webhooks[<its type>]`, its `$ref`s resolved in
 the document. Schemas leave objects open (a receiver must accept fields
 added later), so on top of that every field of every object must be
 declared by a schema that applies there: a field renamed or added without
-documenting it is reported. (For `oneOf`/`anyOf`, every branch that is not
-`{"type": "null"}` counts as applying to a non-null value.)
+documenting it is reported. (For `oneOf`/`anyOf`, the branches the value
+validates against apply, so a thin event is held to the thin schema and a
+whole one to its own; when none does, every branch that is not
+`{"type": "null"}` applies, and the validation errors say why.)
 """
 
 import json
@@ -34,10 +36,19 @@ def applicable(instance, schema, resolver):
     for s in schema.get("allOf", []):
         yield from applicable(instance, s, resolver)
     for key in ("oneOf", "anyOf"):
-        for s in schema.get(key, []):
-            if instance is not None and s == {"type": "null"}:
-                continue
+        branches = [s for s in schema.get(key, []) if instance is None or s != {"type": "null"}]
+        valid = [s for s in branches if matches(instance, s, resolver)]
+        for s in valid or branches:
             yield from applicable(instance, s, resolver)
+
+
+REGISTRY = None
+
+
+def matches(instance, schema, resolver):
+    """Whether `instance` validates against a branch, its references read
+    as where the branch stands (`resolver`)."""
+    return Draft202012Validator(schema, registry=REGISTRY, _resolver=resolver).is_valid(instance)
 
 
 def undocumented(instance, schema, resolver, path, errors):
@@ -68,7 +79,9 @@ def main():
     request = json.load(sys.stdin)
     with open(request["document"]) as f:
         document = json.load(f)
+    global REGISTRY
     registry = Registry().with_resource(BASE, Resource(contents=document, specification=DRAFT202012))
+    REGISTRY = registry
     webhooks = document.get("webhooks", {})
     out = []
     for i, payload in enumerate(request["payloads"]):
@@ -81,7 +94,12 @@ def main():
         validator = Draft202012Validator(
             root, registry=registry, format_checker=Draft202012Validator.FORMAT_CHECKER
         )
-        errors = [f"/{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(payload)]
+        # A oneOf that no branch takes says why each branch did not (its context).
+        found = []
+        for e in validator.iter_errors(payload):
+            found.append(e)
+            found.extend(e.context or [])
+        errors = [f"/{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in found]
         undocumented(payload, root, registry.resolver(base_uri=BASE), "", errors)
         if errors:
             out.append({"index": i, "type": kind, "errors": errors})
