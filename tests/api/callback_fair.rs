@@ -140,7 +140,7 @@ async fn a_tenant_flooding_creates_for_missing_roles_holds_only_its_share_and_an
     // nothing of A's has been answered yet.
     let hits = rx.take();
     let paths: Vec<&str> = hits.iter().map(|h| h.path.as_str()).collect();
-    assert_eq!(paths, ["/b"], "B waited behind A ({b_took:?}): {hits:?}");
+    assert_eq!(paths, ["/b"], "B waited behind A ({b_took:?})");
     assert_eq!(hits[0].json()["Status"], "SUCCESS", "{}", hits[0].json());
     // B's AssumeRole came before the end of A's.
     let log = standin.script.lock().unwrap().log.clone();
@@ -164,7 +164,7 @@ async fn a_tenant_flooding_creates_for_missing_roles_holds_only_its_share_and_an
         run.await.unwrap();
     }
     let answered = rx.take();
-    assert_eq!(answered.len(), 1, "{answered:?}");
+    assert_eq!(answered.len(), 1, "{:?}", answered.iter().map(|h| &h.path).collect::<Vec<_>>());
     assert_eq!(answered[0].json()["Status"], "FAILED");
     let ran = answered[0].path.clone();
     let (_, deferred_role, ..) = flood
@@ -192,7 +192,7 @@ async fn a_tenant_flooding_creates_for_missing_roles_holds_only_its_share_and_an
         }
         deferred_answers = rx.take();
     }
-    assert_eq!(deferred_answers.len(), 1, "{deferred_answers:?}");
+    assert_eq!(deferred_answers.len(), 1, "the deferred Create was not answered");
     let answer = deferred_answers[0].json();
     assert_eq!(answer["Status"], "FAILED", "{answer}");
     assert!(
