@@ -164,7 +164,12 @@ async fn a_tenant_flooding_creates_for_missing_roles_holds_only_its_share_and_an
         run.await.unwrap();
     }
     let answered = rx.take();
-    assert_eq!(answered.len(), 1, "{:?}", answered.iter().map(|h| &h.path).collect::<Vec<_>>());
+    assert_eq!(
+        answered.len(),
+        1,
+        "{:?}",
+        answered.iter().map(|h| &h.path).collect::<Vec<_>>()
+    );
     assert_eq!(answered[0].json()["Status"], "FAILED");
     let ran = answered[0].path.clone();
     let (_, deferred_role, ..) = flood
@@ -209,4 +214,70 @@ async fn a_tenant_flooding_creates_for_missing_roles_holds_only_its_share_and_an
         deferred_calls.iter().all(|c| c.arrived >= ran_end),
         "A's deferred Create ran beside its first"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relayed_create_over_its_organizations_share_is_deferred_and_connects_later() {
+    use crate::relay::{config as relay_config, gov_connection, relay_post, stack_role, RELAY_KEY, STACK};
+    use account_connect::automatic::relay::sign;
+    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+    let sqs = aws_sdk_sqs::Client::new(&conf);
+    let queue = sqs
+        .create_queue()
+        .queue_name(format!("callback-{}", account_connect::ids::random_token(6)))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let mut cfg = relay_config(true).await;
+    cfg.callback_tenant_share = 1;
+    cfg.callback_queue_url = Some(queue.clone());
+    cfg.callback_defer_secs = 0;
+    let (app, state) = common::spawn_with_state(cfg).await;
+    let rx = Receiver::start().await;
+    let org = format!("org-relay-flood-{}", account_connect::ids::random_token(3));
+    let t = common::token(&org, None);
+    let c = gov_connection(&app, &t, "act-relayfair").await;
+    let id = c["id"].as_str().unwrap();
+    let tpl = template(&app, &t, id).await;
+    let role = stack_role(&c).await;
+    let url = rx.url();
+    let msg = Message {
+        request_type: "Create",
+        url: &url,
+        stack_id: STACK,
+        request_id: "req-relay-fair",
+        physical: None,
+        connection: id,
+        role: &role,
+        token: &token_of(&tpl),
+    }
+    .text();
+
+    // The organization's one slot is held (its Create in flight on another
+    // instance): the relayed Create is handled without a verification,
+    // answered to the relay at once and not yet to CloudFormation.
+    let held = state
+        .connections
+        .take_share(&org, Duration::from_secs(60))
+        .await
+        .unwrap()
+        .expect("a free slot");
+    let now = app.clock.now();
+    let sig = sign(RELAY_KEY.as_bytes(), now, msg.as_bytes());
+    let (status, _, body) = relay_post(&app, &now.to_string(), &sig, &msg).await;
+    assert_eq!((status, &body["status"]), (200, &json!("handled")), "{body}");
+    assert!(rx.take().is_empty(), "answered while over its share");
+    assert_eq!(common::callback::get(&app, &t, id).await["status"], "pending");
+
+    // Its slot freed, the queue's worker connects it.
+    state.connections.release_share(held).await;
+    let batch = queued(&sqs, &queue).await;
+    assert_eq!(batch.records.len(), 1, "the deferred Create is on the queue");
+    let failures = callback::handle_deferred(&state, &Responder::new(&state.config), batch).await;
+    assert!(failures.batch_item_failures.is_empty());
+    let answer = rx.answer();
+    assert_eq!(answer["Status"], "SUCCESS", "{answer}");
+    assert_eq!(common::callback::get(&app, &t, id).await["status"], "connected");
 }
