@@ -281,3 +281,55 @@ async fn a_relayed_create_over_its_organizations_share_is_deferred_and_connects_
     assert_eq!(answer["Status"], "SUCCESS", "{answer}");
     assert_eq!(common::callback::get(&app, &t, id).await["status"], "connected");
 }
+
+#[test]
+fn the_callback_drains_its_queue_at_a_bounded_concurrency_and_only_it_may_send_to_it() {
+    let (ok, out) = common::run_python("tests/tools/template_json.py", &["template.yaml"], "");
+    assert!(ok, "{out}");
+    let t: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    let r = &t["Resources"];
+    let f = &r["CallbackFunction"]["Properties"];
+    let source = &f["Events"]["DeferredRequests"]["Properties"];
+    assert_eq!(source["Queue"], json!({"Fn::GetAtt": ["CallbackQueue", "Arn"]}));
+    assert_eq!(
+        source["ScalingConfig"]["MaximumConcurrency"],
+        json!({"Ref": "CallbackQueueMaxConcurrency"})
+    );
+    assert_eq!(source["BatchSize"], 1);
+    let p = &t["Parameters"];
+    assert!(
+        p["CallbackQueueMaxConcurrency"]["Default"].as_u64() < p["CallbackReservedConcurrency"]["Default"].as_u64(),
+        "the queue's worker leaves slots to new stacks"
+    );
+    assert!(
+        p["CallbackTenantShare"]["Default"].as_u64() < p["RelayReservedConcurrency"]["Default"].as_u64(),
+        "one tenant leaves slots to others"
+    );
+    // Both entries that run Creates take the share and may defer; only they
+    // may send to the queue.
+    for name in ["CallbackFunction", "RelayIntakeFunction"] {
+        let props = &r[name]["Properties"];
+        let env = &props["Environment"]["Variables"];
+        assert_eq!(
+            env["ACCOUNT_CONNECT_CALLBACK_QUEUE_URL"],
+            json!({"Ref": "CallbackQueue"}),
+            "{name}"
+        );
+        assert_eq!(
+            env["ACCOUNT_CONNECT_CALLBACK_TENANT_SHARE"],
+            json!({"Ref": "CallbackTenantShare"}),
+            "{name}"
+        );
+    }
+    let senders: Vec<&str> = r
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, res)| {
+            res["Properties"]["Policies"].to_string().contains("sqs:SendMessage")
+                && res["Properties"]["Policies"].to_string().contains("CallbackQueue")
+        })
+        .map(|(name, _)| name.as_str())
+        .collect();
+    assert_eq!(senders, ["CallbackFunction", "RelayIntakeFunction"]);
+}
