@@ -21,7 +21,7 @@ use tokio::sync::Semaphore;
 /// The callback's slots in this test (its reserved concurrency).
 const SLOTS: usize = 2;
 /// The propagation budget: how long a Create for a missing role holds a slot.
-const BUDGET_SECS: u64 = 6;
+const BUDGET_SECS: u64 = 10;
 
 /// One SNS message through the callback entry point, in a slot.
 async fn invoke(state: &Services, slots: &Semaphore, message: String) {
