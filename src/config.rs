@@ -72,6 +72,15 @@ pub struct Config {
     pub recheck_interval_secs: u64,
     /// The SQS queue the enumerator fills and the workers drain.
     pub recheck_queue_url: Option<String>,
+    /// Long verifications (a Create that may wait for IAM) one organization
+    /// runs at once in the callback and the relay intake, across instances;
+    /// 0: no limit. See README, "Fair shares".
+    pub callback_tenant_share: u32,
+    /// Where the callback defers an organization's Create over its share;
+    /// unset (local runs), nothing is deferred.
+    pub callback_queue_url: Option<String>,
+    /// How long a deferred Create waits before it is tried again (seconds).
+    pub callback_defer_secs: u32,
     /// The EventBridge bus (name or ARN) state-change events are put on;
     /// unset, none are published and events go to webhooks only.
     pub event_bus: Option<String>,
@@ -206,6 +215,9 @@ impl Default for Config {
             recheck_check_timeout_secs: 30,
             recheck_interval_secs: 86_400,
             recheck_queue_url: None,
+            callback_tenant_share: 2,
+            callback_queue_url: None,
+            callback_defer_secs: 60,
             event_bus: None,
             event_source: DEFAULT_EVENT_SOURCE.to_owned(),
             webhook_allow_hosts: Vec::new(),
@@ -447,6 +459,15 @@ impl Config {
         }
         if let Some(n) = number("ACCOUNT_CONNECT_STS_PER_SEC", 1, 10_000)? {
             c.sts_per_sec = n as u32;
+        }
+        if let Some(n) = number("ACCOUNT_CONNECT_CALLBACK_TENANT_SHARE", 0, 1000)? {
+            c.callback_tenant_share = n as u32;
+        }
+        if let Some(n) = number("ACCOUNT_CONNECT_CALLBACK_DEFER_SECS", 0, 900)? {
+            c.callback_defer_secs = n as u32;
+        }
+        if let Some(v) = var("ACCOUNT_CONNECT_CALLBACK_QUEUE_URL") {
+            c.callback_queue_url = Some(endpoint_url("ACCOUNT_CONNECT_CALLBACK_QUEUE_URL", v.trim())?);
         }
         if let Some(v) = var("ACCOUNT_CONNECT_RECHECK_QUEUE_URL") {
             c.recheck_queue_url = Some(endpoint_url("ACCOUNT_CONNECT_RECHECK_QUEUE_URL", v.trim())?);

@@ -1,9 +1,19 @@
-//! Lambda entry point: CloudFormation custom-resource requests from SNS.
+//! Lambda entry point: CloudFormation custom-resource requests from SNS,
+//! and the ones deferred to the callback queue (an organization over its
+//! share, README "Fair shares") from SQS.
 #![recursion_limit = "256"] // The callback future nests verification, store and HTTP futures deeply.
 
 use account_connect::app;
 use aws_lambda_events::event::sns::SnsEvent;
+use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{service_fn, LambdaEvent};
+use serde_json::Value;
+
+/// An SQS batch names its source in each record; an SNS one does not use
+/// this key (`EventSource`, capitalized).
+fn from_sqs(event: &Value) -> bool {
+    event["Records"][0]["eventSource"] == "aws:sqs"
+}
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -11,12 +21,17 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = app::config_from_env()?;
     let responder = app::responder(&config);
     let services = app::build(config)?;
-    lambda_runtime::run(service_fn(|event: LambdaEvent<SnsEvent>| {
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let (services, responder) = (services.clone(), responder.clone());
         async move {
-            account_connect::callback::handle(&services, &responder, event.payload)
-                .await
-                .map_err(lambda_runtime::Error::from)
+            if from_sqs(&event.payload) {
+                let batch: SqsEvent = serde_json::from_value(event.payload)?;
+                let answer = account_connect::callback::handle_deferred(&services, &responder, batch).await;
+                return Ok::<Value, lambda_runtime::Error>(serde_json::to_value(answer)?);
+            }
+            let sns: SnsEvent = serde_json::from_value(event.payload)?;
+            account_connect::callback::handle(&services, &responder, sns).await?;
+            Ok(Value::Null)
         }
     }))
     .await

@@ -5,7 +5,10 @@
 //! token verifies; Update and Delete act only for the stack that connected.
 //! Every message that reaches a valid ResponseURL is answered, so no stack hangs.
 
+mod fair;
 mod organization;
+
+pub use fair::handle_deferred;
 
 use crate::automatic::responder::PutError;
 pub use crate::automatic::responder::{Responder, Response};
@@ -81,6 +84,8 @@ pub(crate) struct Decision {
     genuine: bool,
     /// Why a message was refused, for the CallbackRejected metric.
     rejected: Option<&'static str>,
+    /// Not answered now: the organization is over its share (`fair`).
+    deferred_for: Option<String>,
 }
 
 impl Decision {
@@ -92,6 +97,7 @@ impl Decision {
             physical: physical.to_owned(),
             genuine: false,
             rejected: None,
+            deferred_for: None,
         }
     }
     pub(crate) fn success(physical: &str, reason: impl Into<String>) -> Self {
@@ -171,6 +177,9 @@ pub async fn handle_message(state: &Services, responder: &Responder, message: &s
             (req.request_type, d)
         }
     };
+    if let Some(org) = &decision.deferred_for {
+        return fair::defer(state, org, message).await;
+    }
     let res = Response {
         status: decision.status.into(),
         reason: truncate(decision.reason),
@@ -406,11 +415,22 @@ async fn connect(
     };
     let budget = Duration::from_secs(state.config.callback_propagation_secs);
     let id = &conn.id;
-    match state
+    let lease = match fair::admit(state, &conn.org, budget).await? {
+        fair::Admission::Run(lease) => lease,
+        fair::Admission::Defer => {
+            return Ok(Decision {
+                deferred_for: Some(conn.org.clone()),
+                ..Decision::failed(physical, "")
+            })
+        }
+        fair::Admission::Refuse(why) => return fail(why),
+    };
+    let connected = state
         .connections
         .connect_role_from(tenant, id, role_raw, budget, Some(record))
-        .await
-    {
+        .await;
+    fair::release(state, lease).await;
+    match connected {
         Ok((c, report)) => {
             let role = c.role_arn.as_ref().map(|r| r.as_str().to_owned()).unwrap_or_default();
             let reason = match report.outcome {

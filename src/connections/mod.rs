@@ -10,6 +10,7 @@ mod lifecycle;
 mod listing;
 mod organization;
 mod service;
+mod share;
 
 pub use crate::domain::MAX_EVENT_DETAIL_BYTES;
 pub use connect::Rechecked;
@@ -18,3 +19,4 @@ pub use error::ServiceError;
 pub use listing::{last_checked, ClientPage, DEFAULT_PAGE};
 pub use organization::{OrganizationTemplates, TemplateError};
 pub use service::{ConnectionService, Deps, ListQuery};
+pub use share::ShareLease;

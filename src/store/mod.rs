@@ -173,6 +173,10 @@ pub trait Store: OrganizationStore + WebhookStore + Send + Sync {
     /// (a signed relay request) is not acted on again by another instance.
     async fn remember_once(&self, key: &str, until: i64, now: i64) -> Result<bool, StoreError>;
 
+    /// Forgets `key` if it is still remembered until `until` (the lease its
+    /// `remember_once` took, not a later one's); no error when it is gone.
+    async fn forget(&self, key: &str, until: i64) -> Result<(), StoreError>;
+
     /// Up to `limit` outbox items not yet marked delivered, of every tenant,
     /// oldest first (by time, then connection and sequence).
     async fn undelivered(&self, limit: usize) -> Result<Vec<OutboxItem>, StoreError>;

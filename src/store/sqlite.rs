@@ -475,6 +475,19 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn forget(&self, key: &str, until: i64) -> Result<(), StoreError> {
+        let key = key.to_owned();
+        self.with(move |db| {
+            db.execute(
+                "DELETE FROM once_keys WHERE key = ?1 AND until = ?2",
+                params![key, until],
+            )
+            .map_err(unavailable)?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn undelivered(&self, limit: usize) -> Result<Vec<OutboxItem>, StoreError> {
         let limit = limit.clamp(1, super::MAX_PAGE) as i64;
         self.with(move |db| {

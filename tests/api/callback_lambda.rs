@@ -255,3 +255,37 @@ fn the_deployment_template_reserves_the_callbacks_and_relays_concurrency_and_lin
     );
     common::cfn_lint(&common::repo_path("template.yaml"), &[]);
 }
+
+/// A Create deferred to the callback queue (its organization was over its
+/// share) reaches the same function from SQS: handled as from the topic,
+/// and the batch answered with no failures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_callback_binary_handles_a_deferred_request_from_its_queue() {
+    let db = std::env::temp_dir().join(format!("callback-{}.db", account_connect::ids::random_token(4)));
+    let store = format!("sqlite://{}", db.display());
+    let mut cfg = config(None);
+    cfg.store_url = store.clone();
+    let (app, _state) = common::spawn_with_state(cfg).await;
+    let rx = Receiver::start().await;
+    let t = common::token("org-deferred-bin", None);
+    let c = create(&app, &t, "act-db1", json!({"mode": "default"})).await;
+    let id = c["id"].as_str().unwrap();
+    let tpl = template(&app, &t, id).await;
+    let (_, role) = stack_in_moto(&tpl, c["cloudFormation"]["stackName"].as_str().unwrap());
+    let message = common::callback::fixture_text("callback-create.json", &rx.url(), id, &role, &token_of(&tpl));
+    let message: Value = serde_json::from_str(&message).unwrap();
+    let deferred = json!({"since": app.clock.now(), "message": message["Records"][0]["Sns"]["Message"]});
+    let event = json!({"Records": [{"messageId": "m-1", "receiptHandle": "r-1", "body": deferred.to_string(),
+        "attributes": {}, "messageAttributes": {}, "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:922761411349:callback", "awsRegion": "us-east-1"}]});
+    let (got, stdout, stderr) = run_callback_binary(&store, vec![event.to_string()]).await;
+    let logs = format!("{stdout}{stderr}");
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].0, "response", "{got:?}\n{logs}");
+    let batch: Value = serde_json::from_str(&got[0].2).unwrap();
+    assert_eq!(batch["batchItemFailures"], json!([]), "{batch}");
+    let answer = rx.answer();
+    assert_eq!(answer["Status"], "SUCCESS", "{answer}\n{logs}");
+    assert_eq!(get(&app, &t, id).await["status"], "connected");
+    let _ = std::fs::remove_file(&db);
+}

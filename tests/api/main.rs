@@ -12,12 +12,13 @@ mod common;
 
 mod automatic;
 mod callback_attacks;
+mod callback_fair;
 mod callback_lambda;
 mod catalog;
 mod connections;
 mod event_catalog;
-mod event_sizes;
 mod event_replay;
+mod event_sizes;
 mod events;
 mod hostile_inputs;
 mod http_api;

@@ -12,8 +12,8 @@ use serde_json::{json, Value};
 const ACCOUNT: &str = "123456789012";
 const GOV_PRINCIPAL: &str = "arn:aws-us-gov:iam::210987654321:root";
 const GOV_TOPIC: &str = "arn:aws-us-gov:sns:us-gov-west-1:210987654321:spot-relay";
-const RELAY_KEY: &str = "relay-key-relay-key-relay-key-relay-key!";
-const STACK: &str = "arn:aws-us-gov:cloudformation:us-gov-west-1:123456789012:stack/spotinst-iam-stack-gov/5b8c1d40-c3a4-11f0-9d2e-0affd41e6b35";
+pub(crate) const RELAY_KEY: &str = "relay-key-relay-key-relay-key-relay-key!";
+pub(crate) const STACK: &str = "arn:aws-us-gov:cloudformation:us-gov-west-1:123456789012:stack/spotinst-iam-stack-gov/5b8c1d40-c3a4-11f0-9d2e-0affd41e6b35";
 
 fn gov_profile() -> String {
     std::env::var("ACCOUNT_CONNECT_TEST_PROFILE_AWS_US_GOV")
@@ -37,7 +37,7 @@ async fn relay_secret() -> String {
 }
 
 /// GovCloud with a vendor identity, a callback key, and (`relay`) a relay.
-async fn config(relay: bool) -> account_connect::config::Config {
+pub(crate) async fn config(relay: bool) -> account_connect::config::Config {
     let mut c = common::callback::config(None);
     c.principals.insert(Partition::AwsUsGov, GOV_PRINCIPAL.into());
     c.credential_sources
@@ -65,11 +65,11 @@ async fn gov_iam() -> aws_sdk_iam::Client {
 }
 
 /// What the stack would create: the template's role, in GovCloud.
-async fn stack_role(c: &Value) -> String {
+pub(crate) async fn stack_role(c: &Value) -> String {
     common::connection_role(&gov_iam().await, c).await.0
 }
 
-async fn gov_connection(app: &common::TestApp, t: &str, account: &str) -> Value {
+pub(crate) async fn gov_connection(app: &common::TestApp, t: &str, account: &str) -> Value {
     let body = json!({"accountId": account, "partition": "aws-us-gov", "permissions": {"mode": "default"},
         "method": "automatic", "awsAccountId": ACCOUNT});
     let (status, c) = app.create_connection(t, &body).await;
@@ -202,7 +202,7 @@ async fn a_relayed_callback_connects_govcloud_only_when_signed_and_fresh() {
 
 /// A relay's POST, raw: the status, whether it says it is a replay
 /// (`Idempotent-Replayed: true`), and the JSON body.
-async fn relay_post(app: &common::TestApp, ts: &str, sig: &str, body: &str) -> (u16, bool, Value) {
+pub(crate) async fn relay_post(app: &common::TestApp, ts: &str, sig: &str, body: &str) -> (u16, bool, Value) {
     let res = app
         .request("POST", "/v1/relay/aws-us-gov", None)
         .header("content-type", "application/json")

@@ -528,6 +528,24 @@ async fn a_key_is_remembered_once_until_it_expires_by_every_handle_on_the_store(
             "{name}: expired"
         );
         assert!(!a.remember_once(&key, until + 301, until).await.unwrap(), "{name}");
+        // A lease (a slot of a tenant's share): forgotten by its holder,
+        // it is free at once; a stale holder's forget (an earlier `until`)
+        // leaves the new holder's lease alone.
+        let lease = format!("share#org-{}#0", account_connect::ids::random_token(6));
+        assert!(a.remember_once(&lease, NOW + 100, NOW).await.unwrap(), "{name}");
+        a.forget(&lease, NOW + 100).await.unwrap();
+        assert!(b.remember_once(&lease, NOW + 200, NOW).await.unwrap(), "{name}: freed");
+        a.forget(&lease, NOW + 100).await.unwrap();
+        assert!(
+            !a.remember_once(&lease, NOW + 300, NOW).await.unwrap(),
+            "{name}: still held"
+        );
+        b.forget(&lease, NOW + 200).await.unwrap();
+        b.forget(&lease, NOW + 200).await.unwrap();
+        assert!(
+            a.remember_once(&lease, NOW + 300, NOW).await.unwrap(),
+            "{name}: freed again"
+        );
     }
     remove_sqlite(&file);
 }

@@ -351,6 +351,32 @@ impl Store for DynamoStore {
             Err(e) => Err(sdk_err(e)),
         }
     }
+
+    async fn forget(&self, key: &str, until: i64) -> Result<(), StoreError> {
+        let out = self
+            .client()
+            .await
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("ONCE#{key}")))
+            .key("sk", s("ONCE"))
+            .condition_expression("#ttl = :until")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":until", n(until))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(()),
+            // Expired and taken by another since, or gone: not ours to forget.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(sdk_err(e)),
+        }
+    }
 }
 
 impl DynamoStore {
