@@ -250,10 +250,10 @@ fn serve(mut config: Config, addr: String) -> Result<(), CliError> {
         }
         println!("Bearer token for org \"org-dev\", valid 12 h:\n  {token}");
         println!("Open the connect wizard: http://{local}/#token={token}");
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
+        let stop = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        crate::api::serve::serve(listener, app, crate::api::serve::Timeouts::default(), stop)
             .await
             .map_err(CliError::Serve)
     })
