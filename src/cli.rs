@@ -250,10 +250,10 @@ fn serve(mut config: Config, addr: String) -> Result<(), CliError> {
         }
         println!("Bearer token for org \"org-dev\", valid 12 h:\n  {token}");
         println!("Open the connect wizard: http://{local}/#token={token}");
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
+        let stop = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        crate::api::serve::serve(listener, app, crate::api::serve::Timeouts::default(), stop)
             .await
             .map_err(CliError::Serve)
     })
@@ -304,12 +304,13 @@ fn token(config: &Config, org: &str, accounts: Option<String>, sub: &str, hours:
         None | Some(crate::tenancy::EVERY_ACCOUNT) => crate::tenancy::AccountsClaim::every(),
         Some(list_of) => crate::tenancy::AccountsClaim::Only(list(Some(list_of))),
     };
+    let claims = dev_claims(org, accounts, sub, hours);
+    // The server's own claims-to-tenant step (org, sub and accounts rules):
+    // a token it would refuse is not minted.
+    claims.clone().into_tenant(true)?;
     // The issuer and audience the server checks: the same settings on both sides.
     let by = crate::tenancy::LocalIssuer::of(config).ok_or(CliError::NoJwtSecret)?;
-    println!(
-        "{}",
-        crate::tenancy::mint_as(by, &dev_claims(org, accounts, sub, hours))
-    );
+    println!("{}", crate::tenancy::mint_as(by, &claims));
     Ok(())
 }
 
@@ -435,6 +436,35 @@ mod tests {
             products: products.map(String::from),
             integrations: None,
         })
+    }
+
+    /// `token` mints only what the server accepts, by the server's rule:
+    /// a bad org, user or account is refused before the secret is needed.
+    #[test]
+    fn token_refuses_claims_the_server_refuses() {
+        use crate::tenancy::TenancyError;
+        let config = Config::default();
+        for (org, accounts, sub) in [
+            ("org#with/odd chars", None, "cli"),
+            ("", None, "cli"),
+            (&*"o".repeat(129), None, "cli"),
+            ("org-a", None, ""),
+            ("org-a", Some("act-1,nope"), "cli"),
+            ("org-a", Some("act-1,*"), "cli"),
+        ] {
+            let e = token(&config, org, accounts.map(String::from), sub, 1).unwrap_err();
+            assert!(matches!(e, CliError::Claims(_)), "{org:?} {accounts:?} {sub:?}: {e:?}");
+            assert!(e.to_string().starts_with("the server would refuse this token: "), "{e}");
+        }
+        match token(&config, "org-a", None, "cli", 1).unwrap_err() {
+            CliError::Claims(TenancyError::InvalidIdentity) => panic!("a valid org refused"),
+            CliError::NoJwtSecret => {}
+            other => panic!("{other:?}"),
+        }
+        match token(&config, "org-a_B-9", Some("act-1,act-2".into()), "cli", 1).unwrap_err() {
+            CliError::NoJwtSecret => {}
+            other => panic!("{other:?}"),
+        }
     }
 
     /// `policy` reads no configuration: its own mistakes come back typed.

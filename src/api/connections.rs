@@ -1,5 +1,5 @@
 use super::error::ApiError;
-use super::extract::{Json, Query};
+use super::extract::{Json, Path, Query};
 use super::AppState;
 use crate::connections::{CreateRequest, ListQuery};
 use crate::domain::{AccountId, Partition, RoleArn, SpotAccountId};
@@ -7,7 +7,7 @@ use crate::domain::{ConnectionId, Event, Method};
 use crate::policy::Permissions;
 use crate::tenancy::Tenant;
 use crate::views::ConnectionView;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};

@@ -6,7 +6,8 @@ use crate::connections::ServiceError;
 use crate::store::StoreError;
 use crate::tenancy::TenancyError;
 use crate::verify::Report;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::path::ErrorKind as PathErrorKind;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -58,6 +59,13 @@ impl ApiError {
         let mut e = Self::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", message);
         e.retry_after_secs = Some(2);
         e
+    }
+    /// A body that is a JSON array where the API takes an object.
+    pub fn not_an_object() -> Self {
+        Self::unprocessable(
+            "invalid_body",
+            "the request body does not match the expected shape: send a JSON object, not an array",
+        )
     }
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", message)
@@ -122,9 +130,11 @@ impl From<JsonRejection> for ApiError {
                 "invalid_body",
                 format!(
                     "the request body does not match the expected shape: {}",
-                    std::error::Error::source(e)
-                        .map(|s| s.to_string())
-                        .unwrap_or_else(|| e.body_text())
+                    without_type_names(
+                        &std::error::Error::source(e)
+                            .map(|s| s.to_string())
+                            .unwrap_or_else(|| e.body_text())
+                    )
                 ),
             ),
             JsonRejection::JsonSyntaxError(e) => ApiError::bad_request(
@@ -147,6 +157,47 @@ impl From<JsonRejection> for ApiError {
                 format!("the request body is over the {} byte limit", super::BODY_LIMIT_BYTES),
             ),
             _ => ApiError::bad_request("unreadable_body", r.body_text()),
+        }
+    }
+}
+
+/// serde's "expected struct CreateBody" names a Rust type: a person reads
+/// "expected an object" (or "a value", for an enum) instead.
+fn without_type_names(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(at) = rest.find("expected ") {
+        let (before, after) = rest.split_at(at + "expected ".len());
+        out.push_str(before);
+        let (said, tail) = if let Some(t) = after.strip_prefix("struct ") {
+            ("an object", t)
+        } else if let Some(t) = after.strip_prefix("tuple struct ") {
+            ("an array", t)
+        } else if let Some(t) = after.strip_prefix("enum ") {
+            ("one of the documented values", t)
+        } else {
+            rest = after;
+            continue;
+        };
+        out.push_str(said);
+        rest = tail.trim_start_matches(|c: char| c.is_ascii_alphanumeric() || c == '_');
+    }
+    out.push_str(rest);
+    out
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(r: PathRejection) -> Self {
+        match &r {
+            PathRejection::FailedToDeserializePathParams(e) => match e.kind() {
+                PathErrorKind::InvalidUtf8InPathParam { key } => ApiError::bad_request(
+                    "invalid_path",
+                    format!("the path's {key} is not valid UTF-8 once percent-decoded"),
+                ),
+                _ => ApiError::bad_request("invalid_path", "the path does not name a resource of this API"),
+            },
+            // A route whose handler reads a parameter its path lacks: ours.
+            _ => ApiError::internal(format!("the route's path parameters: {}", r.body_text())),
         }
     }
 }

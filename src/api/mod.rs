@@ -11,6 +11,7 @@ mod partitions;
 mod policies;
 mod relay;
 mod routes;
+pub mod serve;
 mod spot;
 mod web;
 mod webhook_recovery;

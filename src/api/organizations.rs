@@ -4,7 +4,7 @@
 
 use super::connections::{parse_id, view, CloudFormationTemplate};
 use super::error::ApiError;
-use super::extract::Json;
+use super::extract::{Json, Path};
 use super::AppState;
 use crate::domain::Permissions;
 use crate::domain::{AccountId, Partition, SpotAccountId};
@@ -14,7 +14,7 @@ use crate::organizations::{
 };
 use crate::tenancy::Tenant;
 use crate::views::{iso, ConnectionView};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};

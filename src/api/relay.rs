@@ -4,13 +4,13 @@
 //! service's own topic, once: a replay of it is answered, not acted on.
 
 use super::error::ApiError;
-use super::extract::Json;
+use super::extract::{Json, Path};
 use super::AppState;
 use crate::automatic::relay;
 use crate::automatic::relay_intake::Admitted;
 use crate::domain::Partition;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;

@@ -2,13 +2,13 @@
 //! Terraform module) work unchanged: Spot's envelope, HTTP 200 on success.
 
 use super::error::ApiError;
-use super::extract::tenant_of;
+use super::extract::{tenant_of, Json, Path};
 use super::middleware::RequestId;
 use super::AppState;
 use crate::domain::{Connection, Health, Status};
 use crate::domain::{ExternalId, RoleArn, SpotAccountId};
 use crate::tenancy::Tenant;
-use axum::extract::{FromRequestParts, Path, RawQuery, State};
+use axum::extract::{FromRequestParts, RawQuery, State};
 use axum::http::request::Parts;
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -338,11 +338,11 @@ pub async fn set_credentials(
     env: Envelope,
     tenant: SpotTenant,
     RawQuery(q): RawQuery,
-    body: Result<axum::Json<SetCredentialsBody>, axum::extract::rejection::JsonRejection>,
+    body: Result<Json<SetCredentialsBody>, ApiError>,
 ) -> Response {
     let result = async {
         let account = account_param(q.as_deref())?;
-        let axum::Json(body) = body.map_err(ApiError::from)?;
+        let Json(body) = body?;
         let conn = state.connections.active_for_account(&tenant.0, &account).await?.ok_or_else(|| {
             ApiError::not_found("external_id_not_found", "create an external ID first (POST /setup/credentials/aws/externalId), put it in the role's trust policy, then set the role")
         })?;

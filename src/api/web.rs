@@ -1,7 +1,7 @@
 //! The connect wizard: a page at `/` and its assets, compiled into the binary
 //! so the Lambda serves them too.
 
-use axum::extract::Path;
+use super::extract::Path;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 

@@ -3,13 +3,13 @@
 //! The rules are the webhooks service's (`webhooks::recovery`).
 
 use super::error::ApiError;
-use super::extract::Json;
+use super::extract::{Json, Path};
 use super::webhooks::{delivery_view, hook_view, parse_hook, DeliveryView, WebhookView};
 use super::AppState;
 use crate::domain::{ParseError, WebhookId};
 use crate::tenancy::Tenant;
 use crate::webhooks::WebhookError;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};

@@ -3,13 +3,13 @@
 //! what was delivered. Signing and delivery are the webhooks service's.
 
 use super::error::ApiError;
-use super::extract::{Json, Query};
+use super::extract::{Json, Path, Query};
 use super::AppState;
 use crate::domain::{Delivery, DeliveryState, Webhook, WebhookId, WebhookState, WebhookUrl};
 use crate::tenancy::Tenant;
 use crate::views::iso;
 use crate::webhooks::{NewWebhook, WebhookError};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};

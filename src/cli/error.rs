@@ -38,6 +38,10 @@ pub enum CliError {
     /// `token` signs with the server's secret, and there is none.
     #[error("set ACCOUNT_CONNECT_JWT_SECRET (the same as the server's) to mint a token")]
     NoJwtSecret,
+    /// `token`: the server would refuse a token with these claims (its own
+    /// claims-to-tenant rule says why).
+    #[error("the server would refuse this token: {0}")]
+    Claims(#[from] crate::tenancy::TenancyError),
     /// `stack-callback` and `org-callback` sign the template's token with
     /// the server's callback key, and there is none.
     #[error("set ACCOUNT_CONNECT_CALLBACK_KEY (the server's) first")]

@@ -227,6 +227,46 @@ async fn a_stack_id_in_a_region_its_partition_lacks_is_dropped_unanswered_and_co
     let _ = std::fs::remove_file(&db);
 }
 
+/// The dispatcher is bounded twice (its reservation, and the attempt
+/// queue's share of it), each by a parameter with a default; a relayed
+/// Create ends before the relay's forward gives up; the relay intake's logs
+/// expire like every function's.
+#[test]
+fn the_template_bounds_the_dispatcher_and_the_relayed_create() {
+    let (ok, out) = common::run_python("tests/tools/template_json.py", &["template.yaml"], "");
+    assert!(ok, "{out}");
+    let t: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    let (r, p) = (&t["Resources"], &t["Parameters"]);
+    let dispatcher = &r["DispatcherFunction"]["Properties"];
+    assert_eq!(
+        dispatcher["ReservedConcurrentExecutions"],
+        json!({"Ref": "DispatcherReservedConcurrency"})
+    );
+    assert_eq!(
+        dispatcher["Events"]["Attempts"]["Properties"]["ScalingConfig"]["MaximumConcurrency"],
+        json!({"Ref": "WebhookAttemptMaxConcurrency"})
+    );
+    let reserved = p["DispatcherReservedConcurrency"]["Default"].as_u64().unwrap();
+    let attempts = p["WebhookAttemptMaxConcurrency"]["Default"].as_u64().unwrap();
+    assert!(attempts >= 2, "Lambda's least MaximumConcurrency");
+    assert!(reserved > attempts, "the stream keeps room beside the attempts");
+
+    // The wait, then the checks after it (6 s, the last attempt 1 s more).
+    let max = p["CallbackPropagationSecs"]["MaxValue"].as_u64().unwrap();
+    let forward = account_connect::automatic::relay_forward::FORWARD_TIMEOUT.as_secs();
+    assert!(max + 7 < forward, "{max} s + checks within the relay's {forward} s");
+    assert!(p["CallbackPropagationSecs"]["Default"].as_u64().unwrap() <= max);
+
+    let group = r["RelayIntakeFunction"]["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+        .as_str()
+        .expect("the relay intake names its log group");
+    assert_eq!(
+        r[group]["Properties"]["RetentionInDays"],
+        json!({"Ref": "LogRetentionDays"})
+    );
+    assert_eq!(r[group]["Condition"], r["RelayIntakeFunction"]["Condition"]);
+}
+
 #[test]
 fn the_deployment_template_reserves_the_callbacks_and_relays_concurrency_and_lints_clean() {
     let (ok, out) = common::run_python("tests/tools/template_json.py", &["template.yaml"], "");

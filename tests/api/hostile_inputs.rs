@@ -322,3 +322,99 @@ async fn no_hostile_request_on_any_route_gets_a_server_error() {
         );
     }
 }
+
+/// An answer that is the API's JSON error (or Spot's envelope): JSON, a
+/// 4xx, and no Rust in it (debug text or a type name serde named).
+async fn assert_json_refusal(what: &str, res: reqwest::Response) -> serde_json::Value {
+    let status = res.status();
+    let kind = res
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let text = res.text().await.unwrap();
+    assert!(status.is_client_error(), "{what}: {status} {text}");
+    assert!(kind.starts_with("application/json"), "{what}: {kind} {text}");
+    common::assert_no_debug_text(what, &text);
+    for rust in ["struct ", "enum ", "String", "alloc::"] {
+        assert!(!text.contains(rust), "{what} names a Rust type ({rust}): {text}");
+    }
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{what}: {e}: {text}"))
+}
+
+/// Every route: a path value that is not UTF-8 once decoded, and a body
+/// that is an array where the route takes an object (serde reads a struct
+/// from an array of its fields), get the API's JSON error.
+#[tokio::test]
+async fn invalid_utf8_paths_and_array_bodies_get_the_json_error_on_every_route() {
+    let app = common::spawn_app(common::test_config()).await;
+    let token = common::token("org-arrays", None);
+    let mut checked = (0, 0);
+    for route in account_connect::api::route_table() {
+        let method = route.method.to_uppercase();
+        if route.path.contains('{') {
+            let path = concrete(route.path, "%ff%fe");
+            let mut req = app.request(&method, &path, Some(&token));
+            if route.body.is_some() {
+                req = req.header("content-type", "application/json").body("{}");
+            }
+            let what = format!("{method} {path}");
+            assert_json_refusal(&what, req.send().await.unwrap()).await;
+            checked.0 += 1;
+        }
+        if route.body.is_some() {
+            let path = concrete(route.path, "con-000000000000000000000000");
+            for (kind, body) in [
+                ("application/json", "[]"),
+                ("application/json", " [\"act-1\", \"aws\", {\"mode\": \"default\"}]"),
+                (
+                    "application/json; charset=utf-8",
+                    "[\"act-1\", \"aws\", {\"mode\": \"default\"}]",
+                ),
+            ] {
+                let req = app
+                    .request(&method, &path, Some(&token))
+                    .header("content-type", kind)
+                    .body(body);
+                let what = format!("{method} {path} ({kind}) {body}");
+                assert_json_refusal(&what, req.send().await.unwrap()).await;
+            }
+            checked.1 += 1;
+        }
+    }
+    assert!(checked.0 >= 10 && checked.1 >= 5, "routes checked: {checked:?}");
+}
+
+/// The two holes on the main route, with their codes: a path that is not
+/// UTF-8 is a 400 `invalid_path`; a connection sent as an array of its
+/// fields is not created; a body of the wrong type names no Rust type.
+#[tokio::test]
+async fn the_connection_routes_name_the_refusal() {
+    let app = common::spawn_app(common::test_config()).await;
+    let token = common::token("org-arrays", None);
+    let res = app
+        .request("GET", "/v1/connections/%ff%fe", Some(&token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let body = assert_json_refusal("utf-8", res).await;
+    assert_eq!(body["error"]["code"], "invalid_path", "{body}");
+
+    let array = json!(["act-1", "aws", {"mode": "default"}]);
+    let (status, body) = app.create_connection(&token, &array).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_body", "{body}");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("not an array"),
+        "{body}"
+    );
+    let (_, page) = app.list_connections(&token, "").await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 0, "nothing created: {page}");
+
+    let (status, body) = app.create_connection(&token, &json!("act-1")).await;
+    assert_eq!(status, 422, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("expected an object"), "{message}");
+}

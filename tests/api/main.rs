@@ -39,6 +39,7 @@ mod recheck_reads;
 mod regions;
 mod relay;
 mod secrets;
+mod serve_timeouts;
 mod spot_compat;
 mod spot_report;
 mod store_conformance;
