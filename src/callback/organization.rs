@@ -155,7 +155,7 @@ pub(crate) async fn decide(
             return Ok(Decision::success(physical, "Nothing to do: this account is not connected.").genuine());
         }
         // A connected member lets go only for its own instance's stack.
-        if let Err(r) = orgs.confirm_instance(&o, account, &req.stack_id).await {
+        if let Err(r) = Box::pin(orgs.confirm_instance(&o, account, &req.stack_id)).await {
             tracing::warn!(organization = id.as_str(), account = account.as_str(), stack_id = %req.stack_id, reason = r.message(), "refused a member's Delete");
             return refused(physical, r);
         }
@@ -179,7 +179,7 @@ pub(crate) async fn decide(
         )
         .genuine());
     }
-    if let Err(r) = orgs.confirm_member(&o, account, &req.stack_id).await {
+    if let Err(r) = Box::pin(orgs.confirm_member(&o, account, &req.stack_id)).await {
         tracing::warn!(organization = id.as_str(), account = account.as_str(), stack_id = %req.stack_id, reason = r.message(), "refused an organization member");
         return refused(physical, r);
     }

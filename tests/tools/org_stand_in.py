@@ -146,6 +146,9 @@ def main() -> int:
             iam = client("iam", account)
             try:
                 iam.get_role(RoleName=role)
+                # and bare: moto deletes no role with policies attached.
+                for p in iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]:
+                    iam.detach_role_policy(RoleName=role, PolicyArn=p["PolicyArn"])
             except iam.exceptions.NoSuchEntityException:
                 iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}))
             cfn.delete_stack_instances(StackSetName=stack_set, Accounts=[account], Regions=[region], RetainStacks=False)
