@@ -381,3 +381,44 @@ impl OrganizationService {
         Ok(c)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn instance(region: &str, stack_id: Option<&str>) -> Instance {
+        Instance {
+            region: region.into(),
+            stack_id: stack_id.map(str::to_owned),
+        }
+    }
+
+    const OURS: &str = "arn:aws:cloudformation:us-east-1:111122223333:stack/StackSet-S-1/a";
+
+    #[test]
+    fn only_a_stack_the_stack_set_reports_for_the_account_is_bound() {
+        let account: AccountId = "111122223333".parse().unwrap();
+        let both = [
+            instance("us-east-1", Some(OURS)),
+            instance("eu-west-1", Some("arn:other")),
+        ];
+        assert_eq!(bound(&both, "S", &account, OURS), Ok(()));
+        assert_eq!(bound(&both, "S", &account, "arn:other"), Ok(()));
+        let made_up = "arn:aws:cloudformation:us-east-1:111122223333:stack/StackSet-S-2/b";
+        assert!(matches!(
+            bound(&both, "S", &account, made_up),
+            Err(Refusal::NotTheInstance(_))
+        ));
+        // No instance at all, or none matching: refused, nothing of another stack in the words.
+        let Err(Refusal::NotTheInstance(why)) = bound(&[], "S", &account, made_up) else {
+            panic!("no instance: refused")
+        };
+        assert!(!why.contains(OURS), "{why}");
+        // An instance whose stack CloudFormation has not made yet: try again.
+        let making = [instance("us-east-1", None)];
+        assert!(matches!(
+            bound(&making, "S", &account, made_up),
+            Err(Refusal::NotYet(_))
+        ));
+    }
+}
