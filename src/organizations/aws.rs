@@ -25,6 +25,7 @@ pub struct OrgReader {
     aws: AwsConfigs,
     sts_endpoints: BTreeMap<Partition, String>,
     organizations_endpoints: BTreeMap<Partition, String>,
+    cloudformation_endpoints: BTreeMap<Partition, String>,
 }
 
 /// A member's standing in the organization, as DescribeAccount tells it.
@@ -40,6 +41,7 @@ pub struct Session {
     /// For CloudFormation, whose region is the StackSet's.
     base: SdkConfig,
     credentials: aws_sdk_organizations::config::Credentials,
+    cloudformation_endpoint: Option<String>,
     parents: std::sync::Mutex<BTreeMap<String, Parent>>,
 }
 
@@ -61,6 +63,7 @@ impl OrgReader {
             aws,
             sts_endpoints: config.sts_endpoints.clone(),
             organizations_endpoints: config.organizations_endpoints.clone(),
+            cloudformation_endpoints: config.cloudformation_endpoints.clone(),
         }
     }
 
@@ -120,6 +123,7 @@ impl OrgReader {
             client: aws_sdk_organizations::Client::from_conf(conf.build()),
             base: base.clone(),
             credentials: creds,
+            cloudformation_endpoint: self.cloudformation_endpoints.get(&role.partition()).cloned(),
             parents: Default::default(),
         })
     }
@@ -138,9 +142,12 @@ impl Session {
     /// The StackSet's instances in `account` (ListStackInstances, in the
     /// StackSet's region, as the management account: `CallAs` SELF).
     pub async fn instances(&self, region: &str, stack_set: &str, account: &AccountId) -> Result<Vec<Instance>, String> {
-        let conf = aws_sdk_cloudformation::config::Builder::from(&self.base)
+        let mut conf = aws_sdk_cloudformation::config::Builder::from(&self.base)
             .credentials_provider(self.credentials.clone())
             .region(aws_config::Region::new(region.to_owned()));
+        if let Some(url) = &self.cloudformation_endpoint {
+            conf = conf.endpoint_url(url);
+        }
         let client = aws_sdk_cloudformation::Client::from_conf(conf.build());
         let mut pages = client
             .list_stack_instances()

@@ -98,3 +98,32 @@ async fn a_forged_link_or_delete_for_another_member_is_failed_and_changes_nothin
     let o = w.view().await;
     assert_eq!(row(&o, &b)["state"], "missing", "{o}");
 }
+
+/// CloudFormation unreachable: a member's requests cannot be bound to its
+/// instance, so they are FAILED ("try again") and nothing is created.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_is_not_taken_while_its_stack_set_cannot_be_read() {
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    let mut conf = common::callback::config(None);
+    conf.cloudformation_endpoints =
+        std::collections::BTreeMap::from([(account_connect::domain::Partition::Aws, closed)]);
+    let w = World::start_with(conf, false, None).await;
+    let b = w.accounts[1].0.clone();
+    let (e, l, _) = w.connect(&b, "us-east-1").await;
+    assert_eq!(e["Status"], "FAILED", "{e}");
+    assert!(l.is_null(), "no link without an enrollment");
+    let reason = e["Reason"].as_str().unwrap();
+    assert!(
+        reason.contains("nothing changed") && reason.contains("ListStackInstances"),
+        "{e}"
+    );
+    assert!(e["Data"].as_object().is_none_or(|d| d.is_empty()), "{e}");
+    let (_, page) = w
+        .app
+        .list_connections(&w.token, &format!("organizationId={}", w.id))
+        .await;
+    assert_eq!(page["items"], serde_json::json!([]), "no member was created: {page}");
+}
