@@ -25,17 +25,14 @@ enum Kind {
 /// A refused member request: FAILED with nothing of the member in it, or a
 /// retry while CloudFormation is still making the instance.
 fn refused(physical: &str, r: Refusal) -> Result<Decision, RetryLater> {
-    let label = match &r {
-        Refusal::NotYet(m) => return Err(RetryLater(m.clone())),
-        Refusal::NotTheInstance(_) => "stack",
-        Refusal::Refused(_) => "account",
-        Refusal::Unreadable(_) => "unavailable",
-    };
     let d = Decision::failed(physical, r.message()).genuine();
-    Ok(match r {
-        Refusal::Unreadable(_) => d,
-        _ => d.rejected(label),
-    })
+    match r {
+        Refusal::NotYet(m) => Err(RetryLater(m)),
+        // Not a rejection: AWS did not answer, nothing is known against the stack.
+        Refusal::Unreadable(_) => Ok(d),
+        Refusal::NotTheInstance(_) => Ok(d.rejected("stack")),
+        Refusal::Refused(_) => Ok(d.rejected("account")),
+    }
 }
 
 fn retry(e: OrganizationError) -> Result<String, RetryLater> {
