@@ -129,7 +129,7 @@ impl OrganizationService {
     ) -> Result<(), Refusal> {
         let region = self.stack_set_region(o).await.map_err(Refusal::Unreadable)?;
         let name = super::template::stack_set_name(o);
-        let instances = session.instances(&region, &name, account).await.map_err(|e| {
+        let instances = session.instances(region, &name, account).await.map_err(|e| {
             Refusal::Unreadable(format!(
                 "Spot could not read the StackSet's instances, so nothing changed; try again in a few minutes. {e}"
             ))
