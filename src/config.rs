@@ -109,6 +109,8 @@ pub struct Config {
     pub iam_endpoints: BTreeMap<Partition, String>,
     /// The same for Organizations (reconciliation through the management role).
     pub organizations_endpoints: BTreeMap<Partition, String>,
+    /// The same for CloudFormation (the organization StackSet's instances).
+    pub cloudformation_endpoints: BTreeMap<Partition, String>,
     /// Secret that seals page cursors; every instance must share it, or a
     /// cursor from one is refused by another. Unset: random per process.
     pub cursor_key: Option<Secret>,
@@ -228,6 +230,7 @@ impl Default for Config {
             sts_endpoints: BTreeMap::new(),
             iam_endpoints: BTreeMap::new(),
             organizations_endpoints: BTreeMap::new(),
+            cloudformation_endpoints: BTreeMap::new(),
             cursor_key: None,
             require_accounts_claim: true,
             credential_sources: BTreeMap::new(),
@@ -523,6 +526,7 @@ impl Config {
                 ("STS", &mut c.sts_endpoints),
                 ("IAM", &mut c.iam_endpoints),
                 ("ORGANIZATIONS", &mut c.organizations_endpoints),
+                ("CLOUDFORMATION", &mut c.cloudformation_endpoints),
             ] {
                 let name = format!("ACCOUNT_CONNECT_{service}_ENDPOINT_{}", p.env_suffix());
                 if let Some(v) = var(&name) {

@@ -2,21 +2,37 @@
 //! SNS callback (the parent checks size, ResponseURL and shape first, and
 //! answers). Enroll answers the member's own external ID; link
 //! verifies and connects its role. Nothing changes before the organization's
-//! token verifies and the management role confirms the account is a member;
-//! a Delete is always SUCCESS and acts only for the stack that connected.
+//! token verifies and the management role confirms the account is a member
+//! and the StackId its own instance of the organization's StackSet (the
+//! token is in every member's template: it proves the organization, not the
+//! account). A Delete acts only for the stack that connected; one naming a
+//! connected member from a stack that is not its instance is FAILED.
 
 use super::{Decision, Request, RetryLater};
 use crate::automatic::stack_arn::StackArn;
 use crate::connections::ServiceError;
 use crate::domain::{ConnectedStack, Connection, ConnectionId, OrgState, OrganizationId, RoleArn};
 use crate::organizations::template::{ENROLL_TYPE, LINK_TYPE};
-use crate::organizations::{Linked, OrganizationError, OrganizationService};
+use crate::organizations::{Linked, OrganizationError, OrganizationService, Refusal};
 use serde_json::json;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Enroll,
     Link,
+}
+
+/// A refused member request: FAILED with nothing of the member in it, or a
+/// retry while CloudFormation is still making the instance.
+fn refused(physical: &str, r: Refusal) -> Result<Decision, RetryLater> {
+    let d = Decision::failed(physical, r.message()).genuine();
+    match r {
+        Refusal::NotYet(m) => Err(RetryLater(m)),
+        // Not a rejection: AWS did not answer, nothing is known against the stack.
+        Refusal::Unreadable(_) => Ok(d),
+        Refusal::NotTheInstance(_) => Ok(d.rejected("stack")),
+        Refusal::Refused(_) => Ok(d.rejected("account")),
+    }
 }
 
 fn retry(e: OrganizationError) -> Result<String, RetryLater> {
@@ -132,6 +148,14 @@ pub(crate) async fn decide(
                 Decision::success(physical, "Nothing to do: Spot does not know this account (any more).").genuine(),
             );
         };
+        if member.state != crate::domain::Status::Connected {
+            return Ok(Decision::success(physical, "Nothing to do: this account is not connected.").genuine());
+        }
+        // A connected member lets go only for its own instance's stack.
+        if let Err(r) = Box::pin(orgs.confirm_instance(&o, account, &req.stack_id)).await {
+            tracing::warn!(organization = id.as_str(), account = account.as_str(), stack_id = %req.stack_id, reason = r.message(), "refused a member's Delete");
+            return refused(physical, r);
+        }
         return match orgs.unlink(&member, &req.stack_id, &actor).await {
             Ok(true) => Ok(Decision::success(physical, "Spot no longer uses this account's role.").genuine()),
             Ok(false) => Ok(Decision::success(
@@ -152,9 +176,9 @@ pub(crate) async fn decide(
         )
         .genuine());
     }
-    if let Err(why) = orgs.confirm_member(&o, account).await {
-        tracing::warn!(organization = id.as_str(), account = account.as_str(), reason = %why, "refused an organization member");
-        return Ok(Decision::failed(physical, why).rejected("account").genuine());
+    if let Err(r) = Box::pin(orgs.confirm_member(&o, account, &req.stack_id)).await {
+        tracing::warn!(organization = id.as_str(), account = account.as_str(), stack_id = %req.stack_id, reason = r.message(), "refused an organization member");
+        return refused(physical, r);
     }
     let member = match orgs.enroll(&o, account, &actor).await {
         Ok(m) => m,

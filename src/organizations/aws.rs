@@ -1,6 +1,7 @@
 //! Organizations, read through the management account's role (AssumeRole
 //! with the management connection's external ID): whether an account is a
-//! member, and which accounts the StackSet's targets hold.
+//! member, which accounts the StackSet's targets hold, and the StackSet's
+//! instances in an account (CloudFormation, in the StackSet's region).
 
 use crate::config::Config;
 use crate::domain::{AccountId, Partition, RoleArn};
@@ -24,6 +25,7 @@ pub struct OrgReader {
     aws: AwsConfigs,
     sts_endpoints: BTreeMap<Partition, String>,
     organizations_endpoints: BTreeMap<Partition, String>,
+    cloudformation_endpoints: BTreeMap<Partition, String>,
 }
 
 /// A member's standing in the organization, as DescribeAccount tells it.
@@ -36,6 +38,10 @@ pub enum Standing {
 /// Lives for one request: the parents it read are remembered for that long.
 pub struct Session {
     client: aws_sdk_organizations::Client,
+    /// For CloudFormation, whose region is the StackSet's.
+    base: SdkConfig,
+    credentials: aws_sdk_organizations::config::Credentials,
+    cloudformation_endpoint: Option<String>,
     parents: std::sync::Mutex<BTreeMap<String, Parent>>,
 }
 
@@ -57,6 +63,7 @@ impl OrgReader {
             aws,
             sts_endpoints: config.sts_endpoints.clone(),
             organizations_endpoints: config.organizations_endpoints.clone(),
+            cloudformation_endpoints: config.cloudformation_endpoints.clone(),
         }
     }
 
@@ -107,19 +114,72 @@ impl OrgReader {
         );
         // Organizations is global; its endpoint lives in the partition's home region.
         let mut conf = aws_sdk_organizations::config::Builder::from(base)
-            .credentials_provider(creds)
+            .credentials_provider(creds.clone())
             .region(aws_config::Region::new(role.partition().sts_region()));
         if let Some(url) = self.organizations_endpoints.get(&role.partition()) {
             conf = conf.endpoint_url(url);
         }
         Ok(Session {
             client: aws_sdk_organizations::Client::from_conf(conf.build()),
+            base: base.clone(),
+            credentials: creds,
+            cloudformation_endpoint: self.cloudformation_endpoints.get(&role.partition()).cloned(),
             parents: Default::default(),
         })
     }
 }
 
+/// One of a StackSet's stack instances in an account, as
+/// ListStackInstances reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instance {
+    pub region: String,
+    /// None while CloudFormation has not made the instance's stack yet.
+    pub stack_id: Option<String>,
+}
+
 impl Session {
+    /// The StackSet's instances in `account` (ListStackInstances, in the
+    /// StackSet's region, as the management account: `CallAs` SELF).
+    pub async fn instances(&self, region: &str, stack_set: &str, account: &AccountId) -> Result<Vec<Instance>, String> {
+        let mut conf = aws_sdk_cloudformation::config::Builder::from(&self.base)
+            .credentials_provider(self.credentials.clone())
+            .region(aws_config::Region::new(region.to_owned()));
+        if let Some(url) = &self.cloudformation_endpoint {
+            conf = conf.endpoint_url(url);
+        }
+        let client = aws_sdk_cloudformation::Client::from_conf(conf.build());
+        let mut pages = client
+            .list_stack_instances()
+            .stack_set_name(stack_set)
+            .stack_instance_account(account.as_str())
+            .into_paginator()
+            .send();
+        let mut out = Vec::new();
+        let mut n = 0;
+        while let Some(page) = pages.next().await {
+            n += 1;
+            if n > MAX_PAGES {
+                return Err(format!(
+                    "the StackSet {stack_set} lists more instances than Spot reads at once"
+                ));
+            }
+            let page =
+                page.map_err(|e| format!("CloudFormation ListStackInstances({stack_set}) failed: {}", text(&e)))?;
+            // Filtered here too: the filter is the service's, the check is ours.
+            out.extend(
+                page.summaries()
+                    .iter()
+                    .filter(|i| i.account() == Some(account.as_str()))
+                    .map(|i| Instance {
+                        region: i.region().unwrap_or_default().to_owned(),
+                        stack_id: i.stack_id().filter(|s| !s.is_empty()).map(str::to_owned),
+                    }),
+            );
+        }
+        Ok(out)
+    }
+
     /// Whether the account belongs to the organization.
     pub async fn standing(&self, account: &AccountId) -> Result<Standing, String> {
         match self.client.describe_account().account_id(account.as_str()).send().await {

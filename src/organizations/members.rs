@@ -1,9 +1,10 @@
 //! An organization's members: the membership check through the management
-//! role, enrollment (one connection per organization and AWS account), the
+//! role, the binding of a member's requests to its own stack instance (the
+//! StackId the organization's StackSet reports for the account), enrollment (one connection per organization and AWS account), the
 //! link that verifies and connects a member's role, its undoing by the stack
 //! that made it, and the platform's assignment of a Spot account.
 
-use super::aws::{Session, Standing};
+use super::aws::{Instance, Session, Standing};
 use super::service::{system_tenant, OrganizationError, OrganizationService, WRITE_ATTEMPTS};
 use crate::connections::ServiceError;
 use crate::domain::{
@@ -26,6 +27,46 @@ pub enum Linked {
     Failed(String),
 }
 
+/// Why a member's request is not taken from this stack; nothing changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// For good: the words for the customer.
+    Refused(String),
+    /// The stack is not the account's instance of the StackSet.
+    NotTheInstance(String),
+    /// AWS could not be read: nothing is known against the stack, try again.
+    Unreadable(String),
+    /// The account's instance has no stack yet (CloudFormation is making
+    /// it): worth a retry of the same message.
+    NotYet(String),
+}
+
+impl Refusal {
+    pub fn message(&self) -> &str {
+        match self {
+            Refusal::Refused(m) | Refusal::NotTheInstance(m) | Refusal::Unreadable(m) | Refusal::NotYet(m) => m,
+        }
+    }
+}
+
+/// Whether `stack_id` is the stack one of the StackSet's instances in the
+/// account reports. The made-up StackId of another member's admin, who can
+/// read the member template and its token, is not.
+fn bound(instances: &[Instance], stack_set: &str, account: &AccountId, stack_id: &str) -> Result<(), Refusal> {
+    if instances.iter().any(|i| i.stack_id.as_deref() == Some(stack_id)) {
+        return Ok(());
+    }
+    if instances.iter().any(|i| i.stack_id.is_none()) {
+        return Err(Refusal::NotYet(format!(
+            "The StackSet {stack_set} does not report the stack of its instance in account {account} yet; Spot tries again."
+        )));
+    }
+    Err(Refusal::NotTheInstance(format!(
+        "This stack ({:.300}) is not the StackSet {stack_set}'s instance in account {account}: Spot takes an organization member's requests only from its own stack instance. Nothing changed.",
+        stack_id
+    )))
+}
+
 /// Whether the account is, now, under one of the units the organization
 /// targets (anywhere, when it targets its root), in words when it is not.
 async fn within_targets(o: &Organization, account: &AccountId, session: &Session) -> Result<(), String> {
@@ -46,25 +87,75 @@ async fn within_targets(o: &Organization, account: &AccountId, session: &Session
 }
 
 impl OrganizationService {
-    /// Whether the management role confirms the account is a member, in
-    /// words for the customer when it does not.
-    pub async fn confirm_member(&self, o: &Organization, account: &AccountId) -> Result<(), String> {
+    /// Whether the management role confirms the account is a member, and
+    /// `stack_id` its own stack instance, in words for the customer when not.
+    pub async fn confirm_member(&self, o: &Organization, account: &AccountId, stack_id: &str) -> Result<(), Refusal> {
         if account == &o.management_account_id {
-            return Err(format!(
+            return Err(Refusal::Refused(format!(
                 "Account {account} is the organization's management account: the management stack connects it, not a member stack instance."
-            ));
+            )));
         }
-        let session = self.session(o).await?;
-        match session.standing(account).await? {
-            Standing::Member { status } if status == "ACTIVE" => within_targets(o, account, &session).await,
-            Standing::Member { status } => Err(format!(
+        let session = self.session(o).await.map_err(Refusal::Unreadable)?;
+        let refused = match session.standing(account).await.map_err(Refusal::Unreadable)? {
+            Standing::Member { status } if status == "ACTIVE" => {
+                within_targets(o, account, &session).await.err().map(Refusal::Refused)
+            }
+            Standing::Member { status } => Some(Refusal::Refused(format!(
                 "Organizations reports account {account} as {status}; Spot connects active accounts only."
-            )),
-            Standing::NotMember => Err(format!(
+            ))),
+            Standing::NotMember => Some(Refusal::Refused(format!(
                 "AWS account {account} is not a member of the organization whose management account is {}: Spot refuses it. Deploy this template only through the StackSet the management stack created.",
                 o.management_account_id
-            )),
+            ))),
+        };
+        match refused {
+            Some(r) => Err(r),
+            None => self.confirm_instance_in(o, account, stack_id, &session).await,
         }
+    }
+
+    /// Whether `stack_id` is the account's own stack instance (a Delete's check).
+    pub async fn confirm_instance(&self, o: &Organization, account: &AccountId, stack_id: &str) -> Result<(), Refusal> {
+        let session = self.session(o).await.map_err(Refusal::Unreadable)?;
+        self.confirm_instance_in(o, account, stack_id, &session).await
+    }
+
+    async fn confirm_instance_in(
+        &self,
+        o: &Organization,
+        account: &AccountId,
+        stack_id: &str,
+        session: &Session,
+    ) -> Result<(), Refusal> {
+        let region = self.stack_set_region(o).await.map_err(Refusal::Unreadable)?;
+        let name = super::template::stack_set_name(o);
+        let instances = session.instances(region, &name, account).await.map_err(|e| {
+            Refusal::Unreadable(format!(
+                "Spot could not read the StackSet's instances, so nothing changed; try again in a few minutes. {e}"
+            ))
+        })?;
+        bound(&instances, &name, account, stack_id)
+    }
+
+    /// The StackSet lives where the management stack runs: the region of
+    /// the StackId that connected the management connection.
+    async fn stack_set_region(&self, o: &Organization) -> Result<&'static str, String> {
+        let mgmt = self
+            .store
+            .get(&o.org, &o.management_connection_id)
+            .await
+            .map_err(|e| format!("Spot could not read the management connection: {e}"))?
+            .ok_or("the management connection is gone")?;
+        mgmt.stack
+            .as_ref()
+            .and_then(|s| s.stack_id.parse::<crate::automatic::stack_arn::StackArn>().ok())
+            .map(|a| a.region.as_str())
+            .ok_or_else(|| {
+                format!(
+                    "The management stack of account {} has not reported itself, so Spot cannot find its StackSet: create or update the management stack first.",
+                    o.management_account_id
+                )
+            })
     }
 
     /// The member connection of (organization, account): the same one for a
@@ -288,5 +379,46 @@ impl OrganizationService {
             return Err(OrganizationError::SpotAccountAssigned(c.account_id));
         }
         Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn instance(region: &str, stack_id: Option<&str>) -> Instance {
+        Instance {
+            region: region.into(),
+            stack_id: stack_id.map(str::to_owned),
+        }
+    }
+
+    const OURS: &str = "arn:aws:cloudformation:us-east-1:111122223333:stack/StackSet-S-1/a";
+
+    #[test]
+    fn only_a_stack_the_stack_set_reports_for_the_account_is_bound() {
+        let account: AccountId = "111122223333".parse().unwrap();
+        let both = [
+            instance("us-east-1", Some(OURS)),
+            instance("eu-west-1", Some("arn:other")),
+        ];
+        assert_eq!(bound(&both, "S", &account, OURS), Ok(()));
+        assert_eq!(bound(&both, "S", &account, "arn:other"), Ok(()));
+        let made_up = "arn:aws:cloudformation:us-east-1:111122223333:stack/StackSet-S-2/b";
+        assert!(matches!(
+            bound(&both, "S", &account, made_up),
+            Err(Refusal::NotTheInstance(_))
+        ));
+        // No instance at all, or none matching: refused, nothing of another stack in the words.
+        let Err(Refusal::NotTheInstance(why)) = bound(&[], "S", &account, made_up) else {
+            panic!("no instance: refused")
+        };
+        assert!(!why.contains(OURS), "{why}");
+        // An instance whose stack CloudFormation has not made yet: try again.
+        let making = [instance("us-east-1", None)];
+        assert!(matches!(
+            bound(&making, "S", &account, made_up),
+            Err(Refusal::NotYet(_))
+        ));
     }
 }

@@ -14,5 +14,5 @@ pub use crate::domain::{members, Counts, MemberRow, MemberState};
 pub use crate::domain::{
     Listing, Membership, OrgState, Organization, OrganizationId, Reconciliation, SeenAccount, TargetId,
 };
-pub use members::Linked;
+pub use members::{Linked, Refusal};
 pub use service::{CreateOrganization, OrganizationError, OrganizationService, OrganizationSnapshot, MAX_TARGETS};

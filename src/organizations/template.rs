@@ -3,6 +3,8 @@
 //! Organizations access for reconciliation, the custom resource reporting the
 //! role, and a service-managed StackSet whose member template enrolls each
 //! account (its own external ID, through `Fn::GetAtt`) and links its role.
+//! The management role may list that StackSet's instances: a member's
+//! request is accepted only from the stack its instance reports.
 
 use crate::automatic::{default_role_name, partition_agnostic, role_resource, CUSTOM_RESOURCE_ID, ROLE_NAME_PARAMETER};
 use crate::domain::Connection;
@@ -30,6 +32,10 @@ pub const ORGANIZATIONS_READ: [&str; 8] = [
     "organizations:ListParents",
     "organizations:ListRoots",
 ];
+
+/// What binds a member's link to its stack instance (the StackSet's
+/// instances), on this organization's StackSet only.
+pub const STACK_SET_READ: [&str; 1] = ["cloudformation:ListStackInstances"];
 
 pub fn member_role_name(o: &Organization) -> String {
     format!("Spot-Member-{}", o.id.short())
@@ -134,7 +140,19 @@ pub fn management(
                 "Description": format!("Lets Spot see which accounts belong to organization {} (read-only)", o.id.as_str()),
                 "PolicyDocument": {
                     "Version": "2012-10-17",
-                    "Statement": [{"Sid": "SpotOrganizationsRead", "Effect": "Allow", "Action": ORGANIZATIONS_READ, "Resource": "*"}]
+                    "Statement": [
+                        {"Sid": "SpotOrganizationsRead", "Effect": "Allow", "Action": ORGANIZATIONS_READ, "Resource": "*"},
+                        {
+                            "Sid": "SpotMemberInstancesRead",
+                            "Effect": "Allow",
+                            "Action": STACK_SET_READ,
+                            // The StackSet's ARN ends with an id CloudFormation picks.
+                            "Resource": {"Fn::Sub": format!(
+                                "arn:${{AWS::Partition}}:cloudformation:${{AWS::Region}}:${{AWS::AccountId}}:stackset/{}:*",
+                                stack_set_name(o)
+                            )}
+                        }
+                    ]
                 },
                 "Roles": [{"Ref": "Role"}]
             }

@@ -7,13 +7,14 @@ use crate::common;
 
 use common::callback::{config, send, token_of, Message, Receiver};
 use common::organization::{
-    fresh_account, instance_stack, member_template, org_token, organization, play, row, stand_in, OrgMessage, ENROLL,
-    LINK,
+    fresh_account, genuine_stack, instance_stack, member_template, org_token, organization, play, row, stand_in,
+    OrgMessage, ENROLL, LINK,
 };
 use serde_json::{json, Value};
 
 mod drift;
 mod outage;
+mod stack_binding;
 
 /// An organization with two OUs of two accounts each, its management stack
 /// created and reported, and (with `members`) every member connected.
@@ -150,7 +151,23 @@ impl World {
     /// One stack instance's Create: enroll, the role trusting the external
     /// ID enroll answered (what `Fn::GetAtt` does), link. The answers and the StackId.
     async fn connect(&self, account: &str, region: &str) -> (Value, Value, String) {
-        let stack = instance_stack(account, region, &self.stack_set);
+        self.connect_with(account, region, "").await
+    }
+
+    /// `connect` from the instance `genuine_stack` gives with `mode`.
+    async fn connect_with(&self, account: &str, region: &str, mode: &str) -> (Value, Value, String) {
+        let stack = self.genuine(account, region, mode);
+        self.connect_from(account, &stack).await
+    }
+
+    /// The StackId of the account's instance in the region (see `genuine_stack`).
+    fn genuine(&self, account: &str, region: &str, mode: &str) -> String {
+        genuine_stack(&self.mgmt, &self.stack_set, account, region, mode)
+    }
+
+    /// `connect` with the requests sent from `stack`, genuine or not.
+    async fn connect_from(&self, account: &str, stack: &str) -> (Value, Value, String) {
+        let stack = stack.to_owned();
         let url = self.rx.url();
         let enroll = play(&self.state, &self.rx, &self.msg("Create", ENROLL, &url, &stack)).await;
         if enroll["Status"] != "SUCCESS" {
@@ -315,7 +332,8 @@ async fn a_second_region_a_repeated_create_and_a_re_added_account_keep_one_conne
     assert!(r["reason"].as_str().unwrap().contains("was deleted"), "{r}");
     let (_, c) = w.app.get_connection(&w.token, &id).await;
     assert!(c.get("roleArn").is_none(), "the role is let go: {c}");
-    let (e3, l3, stack3) = w.connect(&account, "us-east-1").await;
+    let (e3, l3, stack3) = w.connect_with(&account, "us-east-1", "fresh").await;
+    assert_ne!(stack3, stack1, "a new instance");
     assert_eq!(
         e3["Data"]["ExternalId"],
         ext.as_str(),
@@ -336,7 +354,7 @@ async fn a_failed_member_instance_and_its_rollback_leave_other_members_intact() 
         .as_str()
         .unwrap()
         .to_owned();
-    let stack = instance_stack(&joined, "us-east-1", &w.stack_set);
+    let stack = w.genuine(&joined, "us-east-1", "no-role");
     let url = w.rx.url();
     let enroll = play(&w.state, &w.rx, &w.msg("Create", ENROLL, &url, &stack)).await;
     assert_eq!(enroll["Status"], "SUCCESS", "{enroll}");
@@ -366,8 +384,7 @@ async fn a_failed_member_instance_and_its_rollback_leave_other_members_intact() 
     }
     // Re-running the instances (moto has no automatic deployment) creates
     // its role, and the same member connects.
-    stand_in(&["instances", &w.mgmt, &w.stack_set, &w.ous[0], "us-east-1"]);
-    let (e, l, _) = w.connect(&joined, "us-east-1").await;
+    let (e, l, _) = w.connect_with(&joined, "us-east-1", "fresh").await;
     assert_eq!(e["Data"]["ConnectionId"], enrolled);
     assert_eq!(l["Status"], "SUCCESS", "{l}");
     assert_eq!(w.view().await["counts"]["connected"], 5);
@@ -559,7 +576,7 @@ async fn an_unassigned_member_never_holds_the_organizations_spot_account() {
         let w = &w;
         let url = url.clone();
         async move {
-            let stack = instance_stack(&account, "us-east-1", &w.stack_set);
+            let stack = w.genuine(&account, "us-east-1", "");
             let e = play(&w.state, &w.rx, &w.msg("Create", ENROLL, &url, &stack)).await;
             assert_eq!(e["Status"], "SUCCESS", "{e}");
             let ext = e["Data"]["ExternalId"].as_str().unwrap();

@@ -26,7 +26,20 @@ pub fn stand_in(args: &[&str]) -> Value {
     serde_json::from_str(out.lines().last().unwrap()).unwrap()
 }
 
-/// A stack instance's StackId, as CloudFormation names StackSet stacks.
+/// The StackId of the StackSet's instance in (account, region), as
+/// ListStackInstances reports it, the instance made if there is none.
+/// `mode`: "" as is; "fresh" made again (a new StackId); "no-role" its
+/// role then deleted (as an SCP would have refused it).
+pub fn genuine_stack(mgmt: &str, stack_set: &str, account: &str, region: &str, mode: &str) -> String {
+    let mut args = vec!["instance", mgmt, stack_set, account, region];
+    if !mode.is_empty() {
+        args.push(mode);
+    }
+    stand_in(&args)["stackId"].as_str().unwrap().to_owned()
+}
+
+/// A made-up StackId shaped as CloudFormation names StackSet stacks: no
+/// instance's (a forger's, or an account's outside the StackSet).
 pub fn instance_stack(account: &str, region: &str, stack_set: &str) -> String {
     let r = account_connect::ids::random_token(16);
     format!(

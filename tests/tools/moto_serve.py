@@ -10,6 +10,10 @@ With --access-key KEY, the server stands for a partition with its own IAM
 (GovCloud, China): like real STS and IAM there, it refuses a request signed
 with any other access key (a commercial one) with InvalidClientTokenId, and
 accepts only KEY and the keys its own AssumeRole handed out.
+
+Two CloudFormation StackSet behaviours moto lacks are put in (see
+`stack_set_instances`): a stack instance keeps one StackId, and a
+deployment's `AccountFilterType: INTERSECTION` targets only its accounts.
 """
 
 import argparse
@@ -82,6 +86,42 @@ def partition_keys(app, key):
     return wrapped
 
 
+def stack_set_instances():
+    """moto names a stack instance's stack anew on every read (a random
+    StackId per ListStackInstances); CloudFormation names it once, and the
+    instance's custom resources send that StackId. And moto deploys to every
+    account of the OUs, ignoring `AccountFilterType: INTERSECTION`, which
+    limits a deployment to the accounts it names within them."""
+    from moto.cloudformation import models
+
+    to_dict = models.StackInstance.to_dict
+
+    def stable(self):
+        d = to_dict(self)
+        if not hasattr(self, "stable_stack_id"):
+            partition = d["StackId"].split(":")[1]
+            self.stable_stack_id = (
+                f"arn:{partition}:cloudformation:{self.region_name}:{self.account_id}:"
+                f"stack/StackSet-{self.name}-{uuid.uuid4()}/{uuid.uuid4()}"
+            )
+        d["StackId"] = self.stable_stack_id
+        return d
+
+    models.StackInstance.to_dict = stable
+    create = models.StackInstances.create_instances
+
+    def intersect(self, accounts, regions, parameters, deployment_targets, permission_model):
+        targets = deployment_targets or {}
+        if targets.get("AccountFilterType") != "INTERSECTION":
+            return create(self, accounts, regions, parameters, deployment_targets, permission_model)
+        ous = set(targets.get("OrganizationalUnitIds", []))
+        named = set(targets.get("Accounts", []))
+        within = [a.id for a in self.org_backend.accounts if a.parent_id in ous and a.id in named]
+        return create(self, within, regions, parameters, {"OrganizationalUnitIds": []}, permission_model)
+
+    models.StackInstances.create_instances = intersect
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("-H", "--host", default="127.0.0.1")
@@ -90,6 +130,7 @@ def main():
     args = parser.parse_args()
     # moto builds some URLs (SQS queues, presigned links) from it.
     os.environ.setdefault("MOTO_PORT", str(args.port))
+    stack_set_instances()
     app = serialize_dynamodb(DomainDispatcherApplication(create_backend_app))
     if args.access_key:
         app = partition_keys(app, args.access_key)

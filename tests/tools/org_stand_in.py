@@ -9,6 +9,9 @@ usage:
   org_stand_in.py org MGMT                      two OUs with two accounts each
   org_stand_in.py deploy MGMT TEMPLATE NAME OUS  the management stack, and its StackSet through the API
   org_stand_in.py instances MGMT STACKSET OUS REGION
+  org_stand_in.py instance MGMT STACKSET ACCOUNT REGION [fresh|no-role]
+                                                 the account's instance (made if none; fresh: made
+                                                 again), its StackId; no-role: its role then deleted
   org_stand_in.py add-account MGMT OU NAME
   org_stand_in.py remove-account MGMT ACCOUNT
   org_stand_in.py close-account MGMT ACCOUNT
@@ -60,6 +63,23 @@ def member_body(body: str) -> str:
     for st in trust["Statement"]:
         st["Condition"]["StringEquals"]["sts:ExternalId"] = "enroll-has-not-answered"
     return json.dumps(t)
+
+
+def delete_role(account: str, role: str) -> None:
+    iam = client("iam", account)
+    try:
+        for p in iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]:
+            iam.detach_role_policy(RoleName=role, PolicyArn=p["PolicyArn"])
+        iam.delete_role(RoleName=role)
+    except iam.exceptions.NoSuchEntityException:
+        pass
+
+
+def instance_of(cfn, stack_set: str, account: str, region: str):
+    for i in cfn.list_stack_instances(StackSetName=stack_set, StackInstanceAccount=account)["Summaries"]:
+        if i["Account"] == account and i["Region"] == region:
+            return i
+    return None
 
 
 def main() -> int:
@@ -115,6 +135,32 @@ def main() -> int:
                                    Regions=[region])
         instances = cfn.list_stack_instances(StackSetName=stack_set)["Summaries"]
         print(json.dumps({"instances": sorted({(i["Account"], i["Region"]) for i in instances})}))
+    elif cmd == "instance":
+        mgmt, stack_set, account, region = args[:4]
+        mode = args[4] if len(args) > 4 else ""
+        cfn = client("cloudformation", mgmt)
+        role = next(p["ParameterValue"] for p in cfn.describe_stack_set(StackSetName=stack_set)["StackSet"]["Parameters"]
+                    if p["ParameterKey"] == "RoleName")
+        if mode == "fresh" and instance_of(cfn, stack_set, account, region):
+            # moto deletes the instance's stack, role included: it must be there.
+            iam = client("iam", account)
+            try:
+                iam.get_role(RoleName=role)
+                # and bare: moto deletes no role with policies attached.
+                for p in iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]:
+                    iam.detach_role_policy(RoleName=role, PolicyArn=p["PolicyArn"])
+            except iam.exceptions.NoSuchEntityException:
+                iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}))
+            cfn.delete_stack_instances(StackSetName=stack_set, Accounts=[account], Regions=[region], RetainStacks=False)
+        if not instance_of(cfn, stack_set, account, region):
+            # The role is named, so global: moto's instance would collide with another region's.
+            delete_role(account, role)
+            parent = client("organizations", mgmt).list_parents(ChildId=account)["Parents"][0]["Id"]
+            cfn.create_stack_instances(StackSetName=stack_set, Regions=[region], DeploymentTargets={
+                "OrganizationalUnitIds": [parent], "Accounts": [account], "AccountFilterType": "INTERSECTION"})
+        if mode == "no-role":
+            delete_role(account, role)
+        print(json.dumps({"stackId": instance_of(cfn, stack_set, account, region)["StackId"]}))
     elif cmd == "add-account":
         mgmt, ou, name = args
         org = client("organizations", mgmt)
