@@ -93,6 +93,9 @@ pub struct Config {
     /// STS calls (AssumeRole) per second a process makes per partition,
     /// under STS's per-account request quota.
     pub sts_per_sec: u32,
+    /// Per-tenant limits a minute on verifications, re-checks and
+    /// organization syncs, held in the store (`crate::limits`).
+    pub rate_limits: crate::limits::RateLimits,
     /// STS endpoint per partition for verifications, in place of the SDK's
     /// (a VPC endpoint; a stand-in in tests, where env vars are process-wide).
     pub sts_endpoints: BTreeMap<Partition, String>,
@@ -213,6 +216,7 @@ impl Default for Config {
             webhook_queue_url: None,
             sweep_after_secs: 300,
             sts_per_sec: DEFAULT_STS_PER_SEC,
+            rate_limits: crate::limits::RateLimits::default(),
             sts_endpoints: BTreeMap::new(),
             iam_endpoints: BTreeMap::new(),
             organizations_endpoints: BTreeMap::new(),
@@ -447,6 +451,15 @@ impl Config {
         }
         if let Some(n) = number("ACCOUNT_CONNECT_STS_PER_SEC", 1, 10_000)? {
             c.sts_per_sec = n as u32;
+        }
+        if let Some(n) = number("ACCOUNT_CONNECT_VERIFICATIONS_PER_MINUTE", 1, 10_000)? {
+            c.rate_limits.verifications_per_minute = n as u32;
+        }
+        if let Some(n) = number("ACCOUNT_CONNECT_RECHECKS_PER_MINUTE", 1, 10_000)? {
+            c.rate_limits.rechecks_per_minute = n as u32;
+        }
+        if let Some(n) = number("ACCOUNT_CONNECT_SYNCS_PER_MINUTE", 1, 10_000)? {
+            c.rate_limits.syncs_per_minute = n as u32;
         }
         if let Some(v) = var("ACCOUNT_CONNECT_RECHECK_QUEUE_URL") {
             c.recheck_queue_url = Some(endpoint_url("ACCOUNT_CONNECT_RECHECK_QUEUE_URL", v.trim())?);

@@ -439,6 +439,11 @@ async fn connect(
             ),
         )
         .rejected("stack")),
+        // The callback waits for another verification of the connection
+        // (`connect_role_from`); this is one that outlived its lease twice.
+        Err(ServiceError::VerificationInProgress) => fail(
+            "Another request for this Spot connection is still being verified; retry the stack in a few minutes.".into(),
+        ),
         Err(ServiceError::RoleHeld) => fail(
             "Another Spot connection already uses this role; give the role another name (RoleName parameter).".into(),
         ),

@@ -86,6 +86,23 @@ impl ConnectionService {
         }
     }
 
+    /// One of this minute's slots of the tenant's `limit`
+    /// (`Config::rate_limits`), or `RateLimited`: nothing else is done.
+    pub async fn take_rate(&self, tenant: &Tenant, limit: crate::limits::Limit) -> Result<(), ServiceError> {
+        use crate::limits::Limit;
+        let limits = &self.config.rate_limits;
+        let per_minute = match limit {
+            Limit::Verifications => limits.verifications_per_minute,
+            Limit::Rechecks => limits.rechecks_per_minute,
+            Limit::Syncs => limits.syncs_per_minute,
+            Limit::WebhookTests => crate::webhooks::TESTS_PER_MINUTE,
+        };
+        crate::limits::RateLimiter::new(self.store.clone())
+            .take(limit, &tenant.org, per_minute, self.now())
+            .await??;
+        Ok(())
+    }
+
     /// The settings it was built with, to read (a worker's timeout, say).
     pub fn config(&self) -> &Config {
         &self.config
