@@ -69,10 +69,10 @@ async fn sqlite_a_replayed_dispatch_and_a_crash_before_the_mark_send_each_event_
     let batch = store.undelivered(100).await.unwrap();
     assert_eq!(batch.len(), 1, "the connect's event: {batch:?}");
     let message = format!("msg_{}_{}", batch[0].connection_id.as_str(), batch[0].sequence);
-    assert_eq!(dispatcher.deliver(&batch).await.unwrap(), 1);
+    assert_eq!(dispatcher.deliver(&batch).await.unwrap().delivered, 1);
     app.clock.advance(120);
     assert_eq!(
-        dispatcher.deliver(&batch).await.unwrap(),
+        dispatcher.deliver(&batch).await.unwrap().delivered,
         0,
         "marked delivered: skipped"
     );

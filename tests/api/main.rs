@@ -33,6 +33,7 @@ mod organizations;
 mod outage;
 mod partitions;
 mod policy_render;
+mod rate_limits;
 mod recheck_fleet;
 mod recheck_reads;
 mod regions;
