@@ -103,6 +103,19 @@ impl ConnectionService {
         Ok(())
     }
 
+    /// Takes (or, for its holder, renews) the lease `key` for `secs` from
+    /// now: false while another holder has it. For an entry point that
+    /// must act once across instances (the callback's requests).
+    pub async fn lease(&self, key: &str, holder: &str, secs: i64) -> Result<bool, StoreError> {
+        let now = self.now();
+        self.store.take_lease(key, holder, now + secs, now).await
+    }
+
+    /// Lets go of a lease `holder` took with `lease`.
+    pub async fn release(&self, key: &str, holder: &str) -> Result<(), StoreError> {
+        self.store.release_lease(key, holder).await
+    }
+
     /// The settings it was built with, to read (a worker's timeout, say).
     pub fn config(&self) -> &Config {
         &self.config

@@ -13,6 +13,7 @@ mod common;
 mod automatic;
 mod callback_attacks;
 mod callback_lambda;
+mod callback_once;
 mod catalog;
 mod connections;
 mod event_catalog;
