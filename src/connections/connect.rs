@@ -62,7 +62,8 @@ impl ConnectionService {
                 }
             },
         };
-        let out = self.connect_role_leased(tenant, id, role_arn, budget, stack).await;
+        // Boxed: the verification's future is large, and callers nest it.
+        let out = Box::pin(self.connect_role_leased(tenant, id, role_arn, budget, stack)).await;
         lease.release().await;
         out
     }
