@@ -196,3 +196,39 @@ async fn a_second_verification_of_a_connection_waits_its_turn() {
     let alone = standin.with(|s| s.assume_calls.get(&role).copied().unwrap_or(0)) - during;
     assert_eq!(during, alone, "the stand-in saw one verification's AssumeRole calls");
 }
+
+/// Racing takers on both stores: exactly the limit's slots are taken in a
+/// minute, whatever the interleaving, and the next minute starts afresh.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_requests_take_exactly_the_limit_on_both_stores() {
+    use account_connect::limits::{Limit, RateLimiter};
+    let file = std::env::temp_dir().join(format!("limit-{}.db", account_connect::ids::random_token(4)));
+    let sqlite = format!("sqlite://{}", file.display());
+    let dynamo = common::dynamo_store_url().await;
+    let now = 1_800_000_000 - 30; // mid-minute
+    for (name, url) in [("sqlite", sqlite.as_str()), ("dynamodb", dynamo.as_str())] {
+        let limiters: Vec<RateLimiter> = (0..12)
+            .map(|_| RateLimiter::new(account_connect::store::open(url, &account_connect::app::aws_configs()).unwrap()))
+            .collect();
+        let org = format!("org-{}", account_connect::ids::random_token(4));
+        let takes = futures::future::join_all(limiters.iter().map(|l| l.take(Limit::Syncs, &org, 5, now))).await;
+        let granted = takes.iter().filter(|t| matches!(t, Ok(Ok(())))).count();
+        assert_eq!(granted, 5, "{name}: {takes:?}");
+        let refused = takes.iter().find_map(|t| t.as_ref().unwrap().clone().err()).unwrap();
+        assert_eq!((refused.per_minute, refused.retry_after_secs), (5, 30), "{name}");
+        // Another scope is not counted with it; the next minute is fresh.
+        assert_eq!(
+            limiters[0].take(Limit::Syncs, "other-org", 5, now).await,
+            Ok(Ok(())),
+            "{name}"
+        );
+        assert_eq!(
+            limiters[0].take(Limit::Syncs, &org, 5, now + 30).await,
+            Ok(Ok(())),
+            "{name}"
+        );
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
+    }
+}
