@@ -10,12 +10,11 @@
 //! one (about log2 N consistent reads), then one write takes it; a racer
 //! that loses the write moves on to the next slot. Nothing here knows HTTP.
 
+pub use crate::config::RateLimits;
 use crate::store::{DynStore, StoreError};
 
-/// The documented defaults, per tenant (organization) and minute.
-pub const DEFAULT_VERIFICATIONS_PER_MINUTE: u32 = 60;
-pub const DEFAULT_RECHECKS_PER_MINUTE: u32 = 60;
-pub const DEFAULT_SYNCS_PER_MINUTE: u32 = 6;
+/// Test events a webhook takes a minute (`POST /v1/webhooks/{id}/test`).
+pub const WEBHOOK_TESTS_PER_MINUTE: u32 = 5;
 
 /// What is limited; the name is in the key and in the refusal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,24 +46,6 @@ impl Limit {
             Limit::Rechecks => "re-checks (POST /v1/connections/{id}/checks)",
             Limit::Syncs => "organization syncs (POST /v1/organizations/{id}/sync)",
             Limit::WebhookTests => "test events for this webhook",
-        }
-    }
-}
-
-/// Per-tenant limits a minute (`Config::rate_limits`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RateLimits {
-    pub verifications_per_minute: u32,
-    pub rechecks_per_minute: u32,
-    pub syncs_per_minute: u32,
-}
-
-impl Default for RateLimits {
-    fn default() -> Self {
-        RateLimits {
-            verifications_per_minute: DEFAULT_VERIFICATIONS_PER_MINUTE,
-            rechecks_per_minute: DEFAULT_RECHECKS_PER_MINUTE,
-            syncs_per_minute: DEFAULT_SYNCS_PER_MINUTE,
         }
     }
 }

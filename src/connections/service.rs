@@ -95,7 +95,7 @@ impl ConnectionService {
             Limit::Verifications => limits.verifications_per_minute,
             Limit::Rechecks => limits.rechecks_per_minute,
             Limit::Syncs => limits.syncs_per_minute,
-            Limit::WebhookTests => crate::webhooks::TESTS_PER_MINUTE,
+            Limit::WebhookTests => crate::limits::WEBHOOK_TESTS_PER_MINUTE,
         };
         crate::limits::RateLimiter::new(self.store.clone())
             .take(limit, &tenant.org, per_minute, self.now())

@@ -32,7 +32,7 @@ use std::sync::Arc;
 
 /// `POST …/test` calls a webhook takes per minute (of the clock, counted in
 /// the store, so every process shares the count).
-pub const TESTS_PER_MINUTE: u32 = 5;
+pub const TESTS_PER_MINUTE: u32 = crate::limits::WEBHOOK_TESTS_PER_MINUTE;
 /// How long a sender holds a delivery it is sending (beyond the attempt's
 /// timeout), so no other sender takes it meanwhile.
 pub const LEASE_SECS: i64 = 30;

@@ -75,7 +75,9 @@ impl Receiver {
                 use axum::response::IntoResponse;
                 match behaviour {
                     Behaviour::FailFirst(k) if n <= k => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
-                    Behaviour::Outage if is_down.load(Ordering::SeqCst) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+                    Behaviour::Outage if is_down.load(Ordering::SeqCst) => {
+                        StatusCode::SERVICE_UNAVAILABLE.into_response()
+                    }
                     Behaviour::Hang => {
                         tokio::time::sleep(Duration::from_secs(60)).await;
                         StatusCode::NO_CONTENT.into_response()
