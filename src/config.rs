@@ -102,6 +102,9 @@ pub struct Config {
     /// STS calls (AssumeRole) per second a process makes per partition,
     /// under STS's per-account request quota.
     pub sts_per_sec: u32,
+    /// Per-tenant limits a minute on verifications, re-checks and
+    /// organization syncs, held in the store (`crate::limits`).
+    pub rate_limits: RateLimits,
     /// STS endpoint per partition for verifications, in place of the SDK's
     /// (a VPC endpoint; a stand-in in tests, where env vars are process-wide).
     pub sts_endpoints: BTreeMap<Partition, String>,
@@ -125,6 +128,25 @@ pub struct Config {
     /// Whether EMF metric lines are written: `ACCOUNT_CONNECT_METRICS`
     /// (`emf` or `off`) when set, else only in Lambda.
     pub metrics: bool,
+}
+
+/// Per-tenant limits a minute, with the documented defaults (`crate::limits`
+/// takes them from the store).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimits {
+    pub verifications_per_minute: u32,
+    pub rechecks_per_minute: u32,
+    pub syncs_per_minute: u32,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        RateLimits {
+            verifications_per_minute: 60,
+            rechecks_per_minute: 60,
+            syncs_per_minute: 6,
+        }
+    }
 }
 
 /// The partition relay's settings (`account-connect-relay`,
@@ -227,6 +249,7 @@ impl Default for Config {
             webhook_queue_url: None,
             sweep_after_secs: 300,
             sts_per_sec: DEFAULT_STS_PER_SEC,
+            rate_limits: RateLimits::default(),
             sts_endpoints: BTreeMap::new(),
             iam_endpoints: BTreeMap::new(),
             organizations_endpoints: BTreeMap::new(),
@@ -471,6 +494,15 @@ impl Config {
         }
         if let Some(v) = var("ACCOUNT_CONNECT_CALLBACK_QUEUE_URL") {
             c.callback_queue_url = Some(endpoint_url("ACCOUNT_CONNECT_CALLBACK_QUEUE_URL", v.trim())?);
+        }
+        if let Some(n) = number("ACCOUNT_CONNECT_VERIFICATIONS_PER_MINUTE", 1, 10_000)? {
+            c.rate_limits.verifications_per_minute = n as u32;
+        }
+        if let Some(n) = number("ACCOUNT_CONNECT_RECHECKS_PER_MINUTE", 1, 10_000)? {
+            c.rate_limits.rechecks_per_minute = n as u32;
+        }
+        if let Some(n) = number("ACCOUNT_CONNECT_SYNCS_PER_MINUTE", 1, 10_000)? {
+            c.rate_limits.syncs_per_minute = n as u32;
         }
         if let Some(v) = var("ACCOUNT_CONNECT_RECHECK_QUEUE_URL") {
             c.recheck_queue_url = Some(endpoint_url("ACCOUNT_CONNECT_RECHECK_QUEUE_URL", v.trim())?);

@@ -14,6 +14,7 @@ pub mod domain;
 pub mod events;
 pub mod iam;
 pub mod ids;
+pub mod limits;
 pub mod metrics;
 pub mod organizations;
 pub mod policy;

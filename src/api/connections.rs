@@ -355,8 +355,9 @@ crate::domain::string_newtype_schema!(
         (status = 200, body = ConnectionView),
         (status = 400, description = "Malformed JSON"),
         (status = 404, description = "No such connection for this token"),
-        (status = 409, description = "The status does not allow it, or another connection holds the role"),
+        (status = 409, description = "The status does not allow it, or another connection holds the role, or another verification of this connection is running (verification_in_progress; retry after Retry-After)"),
         (status = 422, description = "The role failed verification (details.report says what to change), or a value is not acceptable"),
+        (status = 429, description = "The organization's verifications this minute are used up (rate_limited, details.limit = verifications; 60 a minute by default); nothing was done, retry after Retry-After"),
         (status = 503, description = "The database cannot be reached (store_unavailable), or too many requests changed the same record at once (too_many_concurrent_writes); retry after Retry-After"),
     ))]
 pub async fn connect_role(
@@ -380,6 +381,7 @@ pub async fn connect_role(
         (status = 200, body = ConnectionView),
         (status = 404, description = "No such connection for this token"),
         (status = 409, description = "The connection is not connected"),
+        (status = 429, description = "The organization's re-checks this minute are used up (rate_limited, details.limit = rechecks; 60 a minute by default); nothing was done, retry after Retry-After"),
         (status = 503, description = "The database cannot be reached (store_unavailable), or too many requests changed the same record at once (too_many_concurrent_writes); retry after Retry-After"),
     ))]
 pub async fn checks(

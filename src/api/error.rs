@@ -296,6 +296,17 @@ impl From<ServiceError> for ApiError {
             ServiceError::InvalidCursor(_) | ServiceError::Store(StoreError::OutsideQuery) => {
                 ApiError::bad_request("invalid_cursor", message)
             }
+            ServiceError::RateLimited(t) => {
+                let mut err = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
+                    .with_details(json!({"limit": t.limit.as_str(), "perMinute": t.per_minute}));
+                err.retry_after_secs = Some(t.retry_after_secs);
+                err
+            }
+            ServiceError::VerificationInProgress => {
+                let mut err = ApiError::conflict("verification_in_progress", message);
+                err.retry_after_secs = Some(crate::connections::IN_PROGRESS_RETRY_SECS);
+                err
+            }
             ServiceError::VendorAccount(_) => ApiError::unprocessable("vendor_account_refused", message),
             ServiceError::AwsAccountRequired => ApiError::unprocessable("aws_account_id_required", message)
                 .with_details(json!({"field": "awsAccountId"})),

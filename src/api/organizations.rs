@@ -209,6 +209,7 @@ pub async fn offboard(
         (status = 200, body = OrganizationView, description = "Reconciled; when Organizations could not be read, lastReconciliation.error says why"),
         (status = 404, description = "No such organization for this token"),
         (status = 409, description = "The organization was offboarded"),
+        (status = 429, description = "The organization's syncs this minute are used up (rate_limited, details.limit = syncs; 6 a minute by default); nothing was done, retry after Retry-After"),
         (status = 503, description = "The database cannot be reached (store_unavailable), or too many requests changed the same record at once (too_many_concurrent_writes); retry after Retry-After"),
     ))]
 pub async fn sync(

@@ -154,6 +154,7 @@ pub async fn handle_message(state: &Services, responder: &Responder, message: &s
         }
     };
     let echo = |k: &str| raw[k].as_str().unwrap_or_default().to_owned();
+    let mut claims = Vec::new();
     let (request_type, decision) = match serde_json::from_value::<Request>(raw.clone()) {
         Err(e) => (
             echo("RequestType"),
@@ -166,18 +167,47 @@ pub async fn handle_message(state: &Services, responder: &Responder, message: &s
             .rejected("unreadable"),
         ),
         Ok(req) => {
+            // The same request delivered again (SNS delivers at least once;
+            // Lambda retries) is acted on once: see `Claim`.
+            let claim = match &stack {
+                Some(_) => match Claim::take(state, &req).await? {
+                    Some(claim) => Some(claim),
+                    None => {
+                        tracing::info!(stack_id = %req.stack_id, request_id = %req.request_id, "a request delivered again while or after it was handled; not acted on again");
+                        crate::metrics::callback_rejected("duplicate");
+                        return Ok(());
+                    }
+                },
+                None => None,
+            };
             let d = match &stack {
-                Some(stack) => decide(state, &req, stack).await?,
+                Some(stack) => match decide(state, &req, stack).await {
+                    Ok(d) => d,
+                    Err(e) => {
+                        if let Some(c) = claim {
+                            c.release(state).await;
+                        }
+                        return Err(e);
+                    }
+                },
                 None => Decision::failed(
                     &fallback_physical(&req),
                     "The request's StackId is not a CloudFormation stack ARN.",
                 )
                 .rejected("unreadable"),
             };
+            if let Some(c) = claim {
+                claims.push((c, d.genuine));
+            }
             (req.request_type, d)
         }
     };
     if let Some(org) = &decision.deferred_for {
+        // Deferred, not answered: the same request comes back from the
+        // callback queue and must run then, so its claim goes.
+        for (claim, _) in claims {
+            claim.release(state).await;
+        }
         return fair::defer(state, org, message).await;
     }
     let res = Response {
@@ -195,12 +225,69 @@ pub async fn handle_message(state: &Services, responder: &Responder, message: &s
         crate::metrics::callback_rejected(why);
     }
     tracing::info!(status = %res.status, request_type = kind, stack_id = %res.stack_id, rejected = decision.rejected, reason = %res.reason, "answering CloudFormation");
-    match responder.put(&url, &res).await {
+    let out = match responder.put(&url, &res).await {
         Ok(()) => Ok(()),
         Err(PutError::Transient(m)) if decision.genuine => Err(RetryLater(m)),
         Err(e) => {
             tracing::warn!(error = ?e, "the answer to CloudFormation did not go through; not retried");
             Ok(())
+        }
+    };
+    for (claim, genuine) in claims {
+        match (&out, genuine) {
+            // Answered: a later delivery of it is skipped.
+            (Ok(()), true) => claim.keep(state).await,
+            // A retry of this request must run again; a message whose token
+            // did not verify changed nothing and may be answered again.
+            _ => claim.release(state).await,
+        }
+    }
+    out
+}
+
+/// One CloudFormation request (its StackId, RequestId and type) claimed
+/// by one invocation: a lease in the store (`ConnectionService::lease`)
+/// for as long as the request may take, so a second delivery while the
+/// first runs is skipped, not run side by side; kept for `ANSWERED_SECS`
+/// once answered, so a later delivery is skipped too (CloudFormation has
+/// its answer: the skipped one answers nothing). Released when the
+/// invocation asks Lambda for a retry, which must then run.
+struct Claim {
+    key: String,
+    holder: String,
+}
+
+/// Longer than Lambda's retries (the event's maximum age is an hour) and
+/// CloudFormation's wait for an answer (an hour).
+const ANSWERED_SECS: i64 = 2 * 3600;
+/// Beyond the propagation budget: the rest of the handling and the answer.
+const HANDLING_MARGIN_SECS: i64 = 120;
+
+impl Claim {
+    /// The claim, or None when another invocation holds or held it.
+    async fn take(state: &Services, req: &Request) -> Result<Option<Claim>, RetryLater> {
+        use sha2::{Digest, Sha256};
+        let id = format!("{}\n{}\n{}", req.stack_id, req.request_id, req.request_type);
+        let key = format!("cfn-request#{}", hex::encode(&Sha256::digest(id.as_bytes())[..16]));
+        let holder = crate::ids::random_token(12);
+        let secs = state.config.callback_propagation_secs as i64 + HANDLING_MARGIN_SECS;
+        match state.connections.lease(&key, &holder, secs).await {
+            Ok(true) => Ok(Some(Claim { key, holder })),
+            Ok(false) => Ok(None),
+            Err(e) => Err(RetryLater(e.to_string())),
+        }
+    }
+
+    async fn keep(self, state: &Services) {
+        if let Err(e) = state.connections.lease(&self.key, &self.holder, ANSWERED_SECS).await {
+            // The in-flight claim stands until it expires.
+            tracing::warn!(error = %e, "could not keep a callback request's claim");
+        }
+    }
+
+    async fn release(self, state: &Services) {
+        if let Err(e) = state.connections.release(&self.key, &self.holder).await {
+            tracing::warn!(error = %e, "could not release a callback request's claim");
         }
     }
 }
@@ -459,6 +546,11 @@ async fn connect(
             ),
         )
         .rejected("stack")),
+        // The callback waits for another verification of the connection
+        // (`connect_role_from`); this is one that outlived its lease twice.
+        Err(ServiceError::VerificationInProgress) => fail(
+            "Another request for this Spot connection is still being verified; retry the stack in a few minutes.".into(),
+        ),
         Err(ServiceError::RoleHeld) => fail(
             "Another Spot connection already uses this role; give the role another name (RoleName parameter).".into(),
         ),

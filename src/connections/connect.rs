@@ -1,6 +1,7 @@
 //! Verifying a role and connecting it, and the scheduled re-check of a
 //! connected one: the verifier's report decides, the store records it.
 
+use super::lease::Taken;
 use super::service::{clip, ConnectionService, MAX_EVENT_TEXT};
 use super::ServiceError;
 use crate::domain::{ConnectedStack, Connection, ConnectionId, Event, EventKind, Health, Status};
@@ -27,12 +28,67 @@ impl ConnectionService {
         role_arn: &str,
         budget: Duration,
     ) -> Result<(Connection, Report), ServiceError> {
+        self.take_rate(tenant, crate::limits::Limit::Verifications).await?;
         self.connect_role_from(tenant, id, role_arn, budget, None).await
     }
 
     /// `connect_role` for a CloudFormation stack's custom resource: records
     /// the stack, and refuses a stack other than the one that connected it.
     pub async fn connect_role_from(
+        &self,
+        tenant: &Tenant,
+        id: &ConnectionId,
+        role_arn: &str,
+        budget: Duration,
+        stack: Option<ConnectedStack>,
+    ) -> Result<(Connection, Report), ServiceError> {
+        // Checked first for the caller's right to the connection.
+        self.get(tenant, id).await?;
+        // One verification per connection at a time: an API client is
+        // refused while another runs; a stack's request (the callback)
+        // waits for it, and answers with its outcome when it connected the
+        // same role for the same stack.
+        let lease = match self.verify_lease(id, budget, stack.is_some()).await? {
+            Taken::AtOnce(lease) => lease,
+            Taken::AfterWaiting(lease) => match self.reuse_outcome(tenant, id, role_arn, stack.as_ref()).await {
+                Ok(Some(done)) => {
+                    lease.release().await;
+                    return Ok(done);
+                }
+                Ok(None) => lease,
+                Err(e) => {
+                    lease.release().await;
+                    return Err(e);
+                }
+            },
+        };
+        // Boxed: the verification's future is large, and callers nest it.
+        let out = Box::pin(self.connect_role_leased(tenant, id, role_arn, budget, stack)).await;
+        lease.release().await;
+        out
+    }
+
+    /// After waiting for another verification of the same connection: the
+    /// connection and its stored report if that one connected this role for
+    /// this stack (nothing to verify again), else None.
+    async fn reuse_outcome(
+        &self,
+        tenant: &Tenant,
+        id: &ConnectionId,
+        role_arn: &str,
+        stack: Option<&ConnectedStack>,
+    ) -> Result<Option<(Connection, Report)>, ServiceError> {
+        let c = self.get(tenant, id).await?;
+        let same_stack = stack.is_some_and(|s| c.stack.as_ref().is_some_and(|cs| cs.stack_id == s.stack_id));
+        let same_role = c.role_arn.as_ref().is_some_and(|r| r.as_str() == role_arn);
+        if c.status(self.now()) != Status::Connected || !same_stack || !same_role {
+            return Ok(None);
+        }
+        let report = c.report.clone().and_then(|r| serde_json::from_value::<Report>(r).ok());
+        Ok(report.map(|r| (c, r)))
+    }
+
+    async fn connect_role_leased(
         &self,
         tenant: &Tenant,
         id: &ConnectionId,
@@ -122,6 +178,7 @@ impl ConnectionService {
 
     /// Re-runs the checks on a connected role and records its health.
     pub async fn recheck(&self, tenant: &Tenant, id: &ConnectionId) -> Result<(Connection, Report), ServiceError> {
+        self.take_rate(tenant, crate::limits::Limit::Rechecks).await?;
         let r = self.recheck_due(tenant, id, None).await?;
         let r = r.expect("without a time every connected connection is due");
         Ok((r.connection, r.report))

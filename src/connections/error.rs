@@ -92,8 +92,21 @@ pub enum ServiceError {
     /// the service assume, read or describe its own roles.
     #[error("the AWS account {0} belongs to this service, not to a customer; name a role in your own AWS account")]
     VendorAccount(String),
+    /// The tenant's rate limit for this operation is used up this minute.
+    #[error("{0}")]
+    RateLimited(crate::limits::Throttled),
+    /// Another verification of this connection is running (one at a time
+    /// per connection, across every instance).
+    #[error("this connection's role is being verified by another request right now; wait for it to finish (GET /v1/connections/{{id}} shows the outcome), then retry if you still need to")]
+    VerificationInProgress,
     #[error("{}", store_message(.0))]
     Store(StoreError),
+}
+
+impl From<crate::limits::Throttled> for ServiceError {
+    fn from(t: crate::limits::Throttled) -> Self {
+        ServiceError::RateLimited(t)
+    }
 }
 
 impl From<StoreError> for ServiceError {

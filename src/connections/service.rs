@@ -86,6 +86,36 @@ impl ConnectionService {
         }
     }
 
+    /// One of this minute's slots of the tenant's `limit`
+    /// (`Config::rate_limits`), or `RateLimited`: nothing else is done.
+    pub async fn take_rate(&self, tenant: &Tenant, limit: crate::limits::Limit) -> Result<(), ServiceError> {
+        use crate::limits::Limit;
+        let limits = &self.config.rate_limits;
+        let per_minute = match limit {
+            Limit::Verifications => limits.verifications_per_minute,
+            Limit::Rechecks => limits.rechecks_per_minute,
+            Limit::Syncs => limits.syncs_per_minute,
+            Limit::WebhookTests => crate::limits::WEBHOOK_TESTS_PER_MINUTE,
+        };
+        crate::limits::RateLimiter::new(self.store.clone())
+            .take(limit, &tenant.org, per_minute, self.now())
+            .await??;
+        Ok(())
+    }
+
+    /// Takes (or, for its holder, renews) the lease `key` for `secs` from
+    /// now: false while another holder has it. For an entry point that
+    /// must act once across instances (the callback's requests).
+    pub async fn lease(&self, key: &str, holder: &str, secs: i64) -> Result<bool, StoreError> {
+        let now = self.now();
+        self.store.take_lease(key, holder, now + secs, now).await
+    }
+
+    /// Lets go of a lease `holder` took with `lease`.
+    pub async fn release(&self, key: &str, holder: &str) -> Result<(), StoreError> {
+        self.store.release_lease(key, holder).await
+    }
+
     /// The settings it was built with, to read (a worker's timeout, say).
     pub fn config(&self) -> &Config {
         &self.config

@@ -427,6 +427,8 @@ impl OrganizationService {
     /// saw, or why it could not look.
     pub async fn sync(&self, tenant: &Tenant, id: &OrganizationId) -> Result<OrganizationSnapshot, OrganizationError> {
         let o = self.organization(tenant, id).await?;
+        // Each sync reads Organizations through the customer's role.
+        self.connections.take_rate(tenant, crate::limits::Limit::Syncs).await?;
         let o = self.reconcile(o).await?;
         self.snapshot_of(tenant, o).await
     }

@@ -177,6 +177,21 @@ pub trait Store: OrganizationStore + WebhookStore + Send + Sync {
     /// `remember_once` took, not a later one's); no error when it is gone.
     async fn forget(&self, key: &str, until: i64) -> Result<(), StoreError>;
 
+    /// Whether `key` is remembered (by `remember_once`) and not expired at
+    /// `now`, read consistently. Lets the rate limiter find the first free
+    /// slot of a window by reads before it writes.
+    async fn is_remembered(&self, key: &str, now: i64) -> Result<bool, StoreError>;
+
+    /// Takes the lease `key` for `holder` until `until` (unix seconds,
+    /// exclusive): true if it was free (never taken, released, or expired
+    /// at `now`) or already `holder`'s; false while another holder has it.
+    /// Atomic across every process on the store.
+    async fn take_lease(&self, key: &str, holder: &str, until: i64, now: i64) -> Result<bool, StoreError>;
+
+    /// Lets go of the lease `key` if `holder` still has it (one that expired
+    /// and was taken by another is left to that one). No error otherwise.
+    async fn release_lease(&self, key: &str, holder: &str) -> Result<(), StoreError>;
+
     /// Up to `limit` outbox items not yet marked delivered, of every tenant,
     /// oldest first (by time, then connection and sequence).
     async fn undelivered(&self, limit: usize) -> Result<Vec<OutboxItem>, StoreError>;

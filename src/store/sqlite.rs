@@ -32,6 +32,8 @@ CREATE TABLE IF NOT EXISTS role_claims (role_arn TEXT PRIMARY KEY, connection_id
 -- remember_once: expired rows are purged by the next call.
 CREATE TABLE IF NOT EXISTS once_keys (key TEXT PRIMARY KEY, until INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS once_keys_by_expiry ON once_keys (until);
+-- take_lease: a row is the holder's until `until`, or until released.
+CREATE TABLE IF NOT EXISTS leases (key TEXT PRIMARY KEY, holder TEXT NOT NULL, until INTEGER NOT NULL);
 -- The outbox: state changes written with the change, delivered from here.
 CREATE TABLE IF NOT EXISTS outbox (
     connection_id TEXT NOT NULL, sequence INTEGER NOT NULL, at INTEGER NOT NULL, data TEXT NOT NULL,
@@ -481,6 +483,50 @@ impl Store for SqliteStore {
             db.execute(
                 "DELETE FROM once_keys WHERE key = ?1 AND until = ?2",
                 params![key, until],
+            )
+            .map_err(unavailable)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn is_remembered(&self, key: &str, now: i64) -> Result<bool, StoreError> {
+        let key = key.to_owned();
+        self.with(move |db| {
+            db.query_row(
+                "SELECT 1 FROM once_keys WHERE key = ?1 AND until > ?2",
+                params![key, now],
+                |_| Ok(()),
+            )
+            .optional()
+            .map(|r| r.is_some())
+            .map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn take_lease(&self, key: &str, holder: &str, until: i64, now: i64) -> Result<bool, StoreError> {
+        let (key, holder) = (key.to_owned(), holder.to_owned());
+        self.with(move |db| {
+            let n = db
+                .execute(
+                    "INSERT INTO leases (key, holder, until) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (key) DO UPDATE SET holder = excluded.holder, until = excluded.until
+                     WHERE leases.until <= ?4 OR leases.holder = excluded.holder",
+                    params![key, holder, until, now],
+                )
+                .map_err(unavailable)?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn release_lease(&self, key: &str, holder: &str) -> Result<(), StoreError> {
+        let (key, holder) = (key.to_owned(), holder.to_owned());
+        self.with(move |db| {
+            db.execute(
+                "DELETE FROM leases WHERE key = ?1 AND holder = ?2",
+                params![key, holder],
             )
             .map_err(unavailable)?;
             Ok(())

@@ -32,7 +32,7 @@ use std::sync::Arc;
 
 /// `POST …/test` calls a webhook takes per minute (of the clock, counted in
 /// the store, so every process shares the count).
-pub const TESTS_PER_MINUTE: u32 = 5;
+pub const TESTS_PER_MINUTE: u32 = crate::limits::WEBHOOK_TESTS_PER_MINUTE;
 /// How long a sender holds a delivery it is sending (beyond the attempt's
 /// timeout), so no other sender takes it meanwhile.
 pub const LEASE_SECS: i64 = 30;
@@ -154,21 +154,16 @@ impl WebhookService {
         Ok(d)
     }
 
-    /// One of the minute's `TESTS_PER_MINUTE` slots, each a key the store
-    /// remembers once until the minute ends (atomic across processes); none
-    /// left: refused until then.
+    /// One of the minute's `TESTS_PER_MINUTE` slots for this webhook
+    /// (`crate::limits`, held in the store across processes); none left:
+    /// refused until the minute ends.
     async fn take_test_slot(&self, id: &WebhookId, now: i64) -> Result<(), WebhookError> {
-        let minute = now.div_euclid(60);
-        let until = (minute + 1) * 60;
-        for slot in 0..TESTS_PER_MINUTE {
-            let key = format!("webhook-test#{}#{minute}#{slot}", id.as_str());
-            if self.store.remember_once(&key, until, now).await? {
-                return Ok(());
-            }
-        }
-        Err(WebhookError::TestRateLimited {
-            retry_after_secs: (until - now).clamp(1, 60) as u32,
-        })
+        crate::limits::RateLimiter::new(self.store.clone())
+            .take(crate::limits::Limit::WebhookTests, id.as_str(), TESTS_PER_MINUTE, now)
+            .await?
+            .map_err(|t| WebhookError::TestRateLimited {
+                retry_after_secs: t.retry_after_secs,
+            })
     }
 
     /// One page of the webhook's deliveries, newest first.

@@ -118,9 +118,11 @@ async fn end_to_end_the_stack_reports_back_and_the_account_connects() {
         .iter()
         .any(|e| e["actor"].as_str().unwrap().starts_with("cloudformation:")));
 
-    // Redelivered: harmless, same answer, still connected.
+    // Redelivered (the same RequestId): not acted on, and not answered
+    // again (CloudFormation has its answer); still connected.
     deliver(&state, fixture("callback-create.json", &url, id, &role, &tok)).await;
-    assert_eq!(rx.answer()["Status"], "SUCCESS");
+    assert!(rx.take().is_empty(), "a redelivery is not answered again");
+    assert_eq!(get(&app, &t, id).await["status"], "connected");
     // An update re-verifies.
     deliver(&state, fixture("callback-update.json", &url, id, &role, &tok)).await;
     assert_eq!(rx.answer()["Status"], "SUCCESS");
@@ -129,13 +131,18 @@ async fn end_to_end_the_stack_reports_back_and_the_account_connects() {
     deliver(&state, fixture("callback-delete.json", &url, id, &role, &tok)).await;
     assert_eq!(rx.answer()["Status"], "SUCCESS");
     assert_eq!(get(&app, &t, id).await["status"], "disconnected");
-    deliver(&state, fixture("callback-delete.json", &url, id, &role, &tok)).await;
+    // Another Delete (another RequestId) for the gone connection: SUCCESS,
+    // and for a connection that never was.
+    let again = |conn: &str, tok: &str, n: u32| {
+        let text = common::callback::fixture_text("callback-delete.json", &url, conn, &role, tok).replace(
+            "d4e9a6c3-2b5f-4a7c-8ebd-3f4a5b6c7d8e",
+            &format!("d4e9a6c3-2b5f-4a7c-8ebd-00000000000{n}"),
+        );
+        serde_json::from_str(&text).unwrap()
+    };
+    deliver(&state, again(id, &tok, 1)).await;
     assert_eq!(rx.answer()["Status"], "SUCCESS");
-    deliver(
-        &state,
-        fixture("callback-delete.json", &url, "con-000000000000000000000000", &role, "x"),
-    )
-    .await;
+    deliver(&state, again("con-000000000000000000000000", "x", 2)).await;
     assert_eq!(rx.answer()["Status"], "SUCCESS");
 }
 

@@ -30,6 +30,7 @@ const RANKS: &[&str] = &[
     "webhooks",
     "organizations",
     "connections",
+    "limits",
     "automatic",
     "verify",
     "tenancy",

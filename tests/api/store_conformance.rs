@@ -565,6 +565,76 @@ async fn racing_handles_remember_a_key_for_one_of_them_only() {
     remove_sqlite(&file);
 }
 
+#[tokio::test]
+async fn leases_and_remembered_keys_behave_the_same_on_both_stores() {
+    let file = std::env::temp_dir().join(format!("lease-{}.db", account_connect::ids::random_token(4)));
+    let sqlite = format!("sqlite://{}", file.display());
+    let dynamo = common::dynamo_store_url().await;
+    for (name, url) in [("sqlite", sqlite.as_str()), ("dynamodb", dynamo.as_str())] {
+        let (a, b) = (
+            store::open(url, &app::aws_configs()).unwrap(),
+            store::open(url, &app::aws_configs()).unwrap(),
+        );
+        // is_remembered reads what remember_once wrote, until it expires.
+        let key = format!("limit#x#{}", account_connect::ids::random_token(8));
+        assert!(!b.is_remembered(&key, NOW).await.unwrap(), "{name}: never written");
+        assert!(a.remember_once(&key, NOW + 60, NOW).await.unwrap());
+        assert!(
+            b.is_remembered(&key, NOW + 59).await.unwrap(),
+            "{name}: another handle sees it"
+        );
+        assert!(!b.is_remembered(&key, NOW + 60).await.unwrap(), "{name}: expired");
+
+        let lease = format!("verify#{}", account_connect::ids::random_token(8));
+        assert!(
+            a.take_lease(&lease, "one", NOW + 100, NOW).await.unwrap(),
+            "{name}: free"
+        );
+        assert!(
+            !b.take_lease(&lease, "two", NOW + 100, NOW + 1).await.unwrap(),
+            "{name}: held"
+        );
+        assert!(
+            a.take_lease(&lease, "one", NOW + 120, NOW + 2).await.unwrap(),
+            "{name}: its holder renews"
+        );
+        // Another holder's release lets go of nothing.
+        b.release_lease(&lease, "two").await.unwrap();
+        assert!(
+            !b.take_lease(&lease, "two", NOW + 100, NOW + 3).await.unwrap(),
+            "{name}: still held"
+        );
+        a.release_lease(&lease, "one").await.unwrap();
+        assert!(
+            b.take_lease(&lease, "two", NOW + 100, NOW + 4).await.unwrap(),
+            "{name}: released"
+        );
+        // Expired: taken by another; the old holder's late release leaves it.
+        assert!(
+            a.take_lease(&lease, "three", NOW + 300, NOW + 100).await.unwrap(),
+            "{name}: expired"
+        );
+        b.release_lease(&lease, "two").await.unwrap();
+        assert!(
+            !b.take_lease(&lease, "four", NOW + 300, NOW + 101).await.unwrap(),
+            "{name}: three's"
+        );
+        // Racing handles: one takes it.
+        let race = format!("verify#{}", account_connect::ids::random_token(8));
+        let handles: Vec<_> = (0..6).map(|_| store::open(url, &app::aws_configs()).unwrap()).collect();
+        let holders: Vec<String> = (0..6).map(|i| format!("h{i}")).collect();
+        let took = futures::future::join_all(
+            handles
+                .iter()
+                .zip(&holders)
+                .map(|(s, h)| s.take_lease(&race, h, NOW + 100, NOW)),
+        )
+        .await;
+        assert_eq!(took.into_iter().filter(|r| *r.as_ref().unwrap()).count(), 1, "{name}");
+    }
+    remove_sqlite(&file);
+}
+
 /// An SQLite file and its write-ahead log.
 fn remove_sqlite(file: &std::path::Path) {
     for suffix in ["", "-wal", "-shm"] {

@@ -11,6 +11,7 @@
 //! - `IDEM#<org>#<user hash>#<key>` / `IDEM`: an idempotency record (`ttl`)
 //! - `ROLE#<role arn>` / `ROLE`: the one connection connected to a role
 //! - `ONCE#<key>` / `ONCE`: a key `remember_once` keeps until its `ttl`
+//! - `LEASE#<key>` / `LEASE`: a lease (`holder`) until its `ttl` or its release
 //! - `AWSORG#<id>` / `AWSORG`: an AWS Organization (`data`, `version`)
 //! - `AWSORG#<id>` / `MEMBER#<aws account>`: its member connection for that account
 //! - `HOOKS#<org>` / `HOOK#<id>` and `COUNT`: a tenant's webhooks and their

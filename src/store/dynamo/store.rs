@@ -377,6 +377,64 @@ impl Store for DynamoStore {
             Err(e) => Err(sdk_err(e)),
         }
     }
+
+    async fn is_remembered(&self, key: &str, now: i64) -> Result<bool, StoreError> {
+        let item = self.get_item(format!("ONCE#{key}"), "ONCE").await?;
+        Ok(item.is_some_and(|i| attr_n(&i, "ttl").is_some_and(|t| t > now)))
+    }
+
+    async fn take_lease(&self, key: &str, holder: &str, until: i64, now: i64) -> Result<bool, StoreError> {
+        // A put, not an update: the API function may not update items.
+        let out = self
+            .client()
+            .await
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(format!("LEASE#{key}")))
+            .item("sk", s("LEASE"))
+            .item("holder", s(holder))
+            .item("ttl", n(until))
+            .condition_expression("attribute_not_exists(pk) OR #ttl <= :now OR holder = :holder")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":holder", s(holder))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(sdk_err(e)),
+        }
+    }
+
+    async fn release_lease(&self, key: &str, holder: &str) -> Result<(), StoreError> {
+        let out = self
+            .client()
+            .await
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("LEASE#{key}")))
+            .key("sk", s("LEASE"))
+            .condition_expression("holder = :holder")
+            .expression_attribute_values(":holder", s(holder))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(sdk_err(e)),
+        }
+    }
 }
 
 impl DynamoStore {
