@@ -20,8 +20,10 @@ use tokio::sync::Semaphore;
 
 /// The callback's slots in this test (its reserved concurrency).
 const SLOTS: usize = 2;
-/// The propagation budget: how long a Create for a missing role holds a slot.
-const BUDGET_SECS: u64 = 10;
+/// The propagation budget: how long a Create for a missing role holds a slot
+/// (long enough that, with the whole suite running beside it, B still starts
+/// while A waits).
+const BUDGET_SECS: u64 = 20;
 
 /// One SNS message through the callback entry point, in a slot.
 async fn invoke(state: &Services, slots: &Semaphore, message: String) {
