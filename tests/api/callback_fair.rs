@@ -20,10 +20,8 @@ use tokio::sync::Semaphore;
 
 /// The callback's slots in this test (its reserved concurrency).
 const SLOTS: usize = 2;
-/// The propagation budget: how long a Create for a missing role holds a slot
-/// (long enough that, with the whole suite running beside it, B still starts
-/// while A waits).
-const BUDGET_SECS: u64 = 20;
+/// The propagation budget: how long a Create for a missing role holds a slot.
+const BUDGET_SECS: u64 = 10;
 
 /// One SNS message through the callback entry point, in a slot.
 async fn invoke(state: &Services, slots: &Semaphore, message: String) {
@@ -122,8 +120,23 @@ async fn a_tenant_flooding_creates_for_missing_roles_holds_only_its_share_and_an
         let (state, slots) = (state.clone(), slots.clone());
         a_runs.push(tokio::spawn(async move { invoke(&state, &slots, text).await }));
     }
-    // A's messages reach the slots first.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // A's messages reach the slots first: B is sent once A's verification
+    // is waiting on STS (a fixed pause was not enough with the whole suite
+    // running beside this test).
+    let waiting = Instant::now() + Duration::from_secs(BUDGET_SECS / 2);
+    loop {
+        let a_assumed = {
+            let s = standin.script.lock().unwrap();
+            s.log.iter().any(|c| {
+                c.action == "AssumeRole" && flood.iter().any(|(_, role, ..)| c.role_arn.as_deref() == Some(role))
+            })
+        };
+        assert!(Instant::now() < waiting, "A's Creates never reached STS");
+        if a_assumed {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let b_text = Message {
         request_type: "Create",
         url: &b_url,
