@@ -72,6 +72,20 @@ fn n(v: impl ToString) -> AttributeValue {
 }
 
 /// Maps SDK errors: anything that is not a decided answer is `Unavailable`.
+/// A conditional write's outcome: true when written, false when its
+/// condition refused it (any other failure is the store's error).
+fn written<O, E, R>(out: Result<O, SdkError<E, R>>) -> Result<bool, StoreError>
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::fmt::Debug,
+    R: std::fmt::Debug,
+{
+    match out {
+        Ok(_) => Ok(true),
+        Err(e) if e.as_service_error().and_then(|se| se.code()) == Some("ConditionalCheckFailedException") => Ok(false),
+        Err(e) => Err(sdk_err(e)),
+    }
+}
+
 fn sdk_err<E: std::fmt::Debug, R: std::fmt::Debug>(e: SdkError<E, R>) -> StoreError {
     let what = match &e {
         SdkError::TimeoutError(_) => "timed out".to_owned(),

@@ -3,7 +3,7 @@
 
 use super::items::{outbox_sk, parse_connection};
 use super::shards::{Range, CONNECTED, OUTBOX};
-use super::{attr_n, attr_s, is_failed, n, put, s, sdk_err, DynamoStore, Item, GSI_TENANT};
+use super::{attr_n, attr_s, is_failed, n, put, s, sdk_err, written, DynamoStore, Item, GSI_TENANT};
 use crate::domain::{Connection, ConnectionId, Event, OutboxItem, SpotAccountId};
 use crate::store::{account_prefix, list_start, Guard, Idempotency, Page, Store, StoreError};
 use aws_sdk_dynamodb::types::TransactWriteItem;
@@ -305,16 +305,8 @@ impl Store for DynamoStore {
             .expression_attribute_values(":ttl", n(now + DELIVERED_RETENTION_SECS))
             .send()
             .await;
-        match out {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(sdk_err(e)),
-        }
+        // Refused: the item is gone (expired), nothing to mark.
+        written(out).map(|_| ())
     }
 
     async fn is_delivered(&self, id: &ConnectionId, sequence: u64) -> Result<bool, StoreError> {
@@ -340,16 +332,7 @@ impl Store for DynamoStore {
             .expression_attribute_values(":now", n(now))
             .send()
             .await;
-        match out {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(sdk_err(e)),
-        }
+        written(out)
     }
 
     async fn forget(&self, key: &str, until: i64) -> Result<(), StoreError> {
@@ -365,17 +348,8 @@ impl Store for DynamoStore {
             .expression_attribute_values(":until", n(until))
             .send()
             .await;
-        match out {
-            Ok(_) => Ok(()),
-            // Expired and taken by another since, or gone: not ours to forget.
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(sdk_err(e)),
-        }
+        // Expired and taken by another since, or gone: not ours to forget.
+        written(out).map(|_| ())
     }
 
     async fn is_remembered(&self, key: &str, now: i64) -> Result<bool, StoreError> {
@@ -400,16 +374,7 @@ impl Store for DynamoStore {
             .expression_attribute_values(":holder", s(holder))
             .send()
             .await;
-        match out {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(sdk_err(e)),
-        }
+        written(out)
     }
 
     async fn release_lease(&self, key: &str, holder: &str) -> Result<(), StoreError> {
@@ -424,16 +389,8 @@ impl Store for DynamoStore {
             .expression_attribute_values(":holder", s(holder))
             .send()
             .await;
-        match out {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(sdk_err(e)),
-        }
+        // Refused: another holder has it now, theirs to release.
+        written(out).map(|_| ())
     }
 }
 
