@@ -503,7 +503,7 @@ where
     let ask_third = !asked_first && sim_second.is_none() && !refused_before;
     // A new policy's document came with level 2 when its default is v1:
     // then nothing of this level goes to AWS.
-    let metas_ok: Vec<MetaRead> = meta_reads.as_ref().map(Clone::clone).unwrap_or_default();
+    let metas_ok: Vec<MetaRead> = meta_reads.clone().unwrap_or_default();
     let boundary_policy = match &boundary_read {
         Some(Ok(m)) => m.clone(),
         _ => MetaRead {
