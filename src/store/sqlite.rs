@@ -50,6 +50,8 @@ const DELIVERED_RETENTION_SECS: i64 = 7 * 24 * 3600;
 #[derive(Clone)]
 pub struct SqliteStore {
     db: Arc<Mutex<rusqlite::Connection>>,
+    /// Seals and opens webhook signing secrets (`sealing`).
+    sealer: Arc<super::sealing::Sealer>,
 }
 
 fn unavailable(e: rusqlite::Error) -> StoreError {
@@ -101,7 +103,15 @@ impl SqliteStore {
             .map_err(OpenError::SqliteSchema)?;
         Ok(SqliteStore {
             db: Arc::new(Mutex::new(conn)),
+            sealer: Arc::new(super::sealing::Sealer::ephemeral()),
         })
+    }
+
+    /// The same, its webhook secrets sealed under `key`'s data keys
+    /// (`aws` for a KMS key).
+    pub fn with_secrets_key(mut self, key: super::SecretsKey, aws: &crate::sdk::AwsConfigs) -> Self {
+        self.sealer = Arc::new(super::sealing::Sealer::new(key, Some(aws)).expect("AWS is at hand"));
+        self
     }
 
     /// Runs `f` on the database off the async threads.
