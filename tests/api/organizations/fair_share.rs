@@ -1,5 +1,5 @@
 //! An organization's member links take its tenant's callback share, as its
-//! Creates do (README, "Fair shares"): one organization flooding links for
+//! Creates do (docs/design.md, "Fair shares"): one organization flooding links for
 //! member roles that never answer AssumeRole holds at most its share of the
 //! callback's slots, its excess is deferred to the callback queue (moto's
 //! SQS) and answered later, and another tenant's Create runs at once. The
