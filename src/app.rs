@@ -78,8 +78,20 @@ pub fn build(config: Config) -> Result<Services, AppError> {
 /// The same with AWS configuration the caller shares with clients of its
 /// own (the re-check's queue).
 pub fn build_with_aws(config: Config, aws: AwsConfigs) -> Result<Services, AppError> {
-    let store = crate::store::open(&config.store_url, &aws)?;
+    let store = open_store(&config, &aws)?;
     Ok(compose(config, store, aws, Clock::system()))
+}
+
+/// The configured store, webhook secrets sealed under the configured key
+/// (KMS, a key file, or the one beside an SQLite database by default).
+pub fn open_store(config: &Config, aws: &AwsConfigs) -> Result<DynStore, crate::store::OpenError> {
+    use crate::store::SecretsKey;
+    let key = match (&config.secrets_kms_key, &config.secrets_key_file) {
+        (Some(kms), _) => SecretsKey::Kms(kms.clone()),
+        (None, Some(file)) => SecretsKey::File(file.clone()),
+        (None, None) => SecretsKey::default_for(&config.store_url),
+    };
+    crate::store::open_with(&config.store_url, key, aws)
 }
 
 /// The services on a store the caller opened (tests, a second entry point

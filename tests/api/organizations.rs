@@ -13,6 +13,7 @@ use common::organization::{
 use serde_json::{json, Value};
 
 mod drift;
+mod fair_share;
 mod outage;
 mod stack_binding;
 
