@@ -8,7 +8,7 @@ use super::evaluate::{Evaluator, Verdict};
 use super::report::{Check, CheckId, DecidedBy};
 use super::simulate::{self, Decision, Simulated};
 use crate::catalog::{BundleRef, Catalog, StatementTemplate};
-use crate::domain::Connection;
+use crate::domain::{Connection, Partition, Permissions};
 use crate::policy::Selection;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -26,7 +26,12 @@ pub type Simulation = BTreeMap<Vec<String>, BTreeMap<String, Simulated>>;
 
 /// What the selection needs, one entry per bundle, statement and action.
 pub fn required(conn: &Connection) -> Vec<Requirement> {
-    let Ok(sel) = Selection::resolve(conn.partition, &conn.permissions) else {
+    required_for(conn.partition, &conn.permissions)
+}
+
+/// What a selection needs in a partition (an organization's members).
+pub fn required_for(partition: Partition, permissions: &Permissions) -> Vec<Requirement> {
+    let Ok(sel) = Selection::resolve(partition, permissions) else {
         return Vec::new();
     };
     let c = Catalog::get();
@@ -44,7 +49,7 @@ pub fn required(conn: &Connection) -> Vec<Requirement> {
             }
         };
         for s in sts {
-            let resources: Vec<String> = s.resources_for(conn.partition).collect();
+            let resources: Vec<String> = s.resources_for(partition).collect();
             for a in &s.actions {
                 out.push(Requirement {
                     bundle: id.to_owned(),

@@ -418,7 +418,11 @@ async fn a_role_that_refused_the_simulator_is_asked_again_when_its_policies_chan
     e.recheck(&c).await;
     e.app.clock.advance(6 * DAY);
     let now = e.recheck(&c).await;
-    assert_eq!(asked(&e), at_connect, "refused, the policies are the same, six days on: {now}");
+    assert_eq!(
+        asked(&e),
+        at_connect,
+        "refused, the policies are the same, six days on: {now}"
+    );
     assert_eq!(check(&now["report"], "permissions")["decidedBy"], "local", "{now}");
     // Guardrails change without a version the role shows: a week on, asked again.
     e.app.clock.advance(2 * DAY);
