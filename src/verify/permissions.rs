@@ -318,8 +318,13 @@ fn finish(
     }
     if !t.by_organization.is_empty() {
         blocked.push(format!(
-            "{} by a service control policy of your organization",
-            t.by_organization.len()
+            "{} denied by your organization's service control policies, not by the role's own policies: {}",
+            t.by_organization.len(),
+            t.by_organization
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
     }
     let blocked = if blocked.is_empty() {
@@ -354,6 +359,7 @@ fn finish(
     );
     c.missing = t.missing;
     c.conditional = t.conditional;
+    c.denied_by_organization = t.by_organization.into_iter().collect();
     c.decided_by = decided_by;
     c
 }

@@ -13,6 +13,7 @@ use common::organization::{
 use serde_json::{json, Value};
 
 mod drift;
+mod guardrails;
 mod outage;
 mod stack_binding;
 
