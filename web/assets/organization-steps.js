@@ -110,6 +110,8 @@ export function organizationStep(w) {
   function render(org) {
     w.organization = org;
     const m = org.managementConnection;
+    // The preflight reads through the management role: it needs it connected.
+    check.disabled = m.status !== 'connected';
     const counts = org.counts || {};
     const total = (org.members || []).length;
     fill(summary,
@@ -201,7 +203,7 @@ export function organizationStep(w) {
       h('section', { class: 'org-view', 'aria-labelledby': 'org-members-title' },
         h('div', { class: 'section-head' }, h('h4', { id: 'org-members-title' }, 'Your organization'), sync),
         summary, status, members),
-      h('section', { class: 'org-view', 'aria-labelledby': 'org-guardrails-title' },
+      h('section', { class: 'org-preflight', 'aria-labelledby': 'org-guardrails-title' },
         h('div', { class: 'section-head' }, h('h4', { id: 'org-guardrails-title' }, 'Guardrails (SCPs and RCPs)'), check),
         h('p', { class: 'hint' }, 'Once the management account is connected, Spot reads the service and resource control policies '
           + 'of every account the StackSet reaches and names each one that blocks what Spot needs.'),
