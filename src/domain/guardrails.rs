@@ -472,3 +472,153 @@ pub fn assess(path: &[Level], s: &Subject) -> AccountGuardrails {
         conditional,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::iam::guardrails::Attached;
+    use crate::iam::Policy;
+    use serde_json::json;
+    use std::sync::Arc;
+
+    fn attached(id: &str, kind: Kind, doc: serde_json::Value) -> Attached {
+        Attached {
+            id: id.into(),
+            name: format!("name-{id}"),
+            kind,
+            policy: Arc::new(Policy::parse(&doc).unwrap()),
+        }
+    }
+
+    fn full() -> Attached {
+        attached(
+            "p-full",
+            Kind::Scp,
+            json!({"Statement": {"Effect": "Allow", "Action": "*", "Resource": "*"}}),
+        )
+    }
+
+    fn path(ou: Vec<Attached>, account: Vec<Attached>) -> Vec<Level> {
+        vec![
+            Level {
+                id: "r-ab12".into(),
+                policies: vec![full()],
+            },
+            Level {
+                id: "ou-ab12-cd34ef56".into(),
+                policies: ou,
+            },
+            Level {
+                id: "444455556666".into(),
+                policies: account,
+            },
+        ]
+    }
+
+    fn assess_with(p: &[Level], management: bool) -> AccountGuardrails {
+        let account: AccountId = "444455556666".parse().unwrap();
+        let required = vec![
+            ("ec2:DescribeInstances".to_owned(), vec!["*".to_owned()]),
+            ("iam:GetRole".to_owned(), vec!["*".to_owned()]),
+            ("s3:GetObject".to_owned(), vec!["*".to_owned()]),
+        ];
+        assess(
+            p,
+            &Subject {
+                partition: Partition::Aws,
+                account: &account,
+                organization_id: "o-abcdefghij",
+                role_arn: "arn:aws:iam::444455556666:role/Spot",
+                vendor_principal: "arn:aws:iam::922761411349:root",
+                required: &required,
+                regions: &["eu-west-1", "us-east-1", "us-west-2"],
+                management,
+            },
+        )
+    }
+
+    #[test]
+    fn a_region_lock_names_the_regions_and_exempts_global_services() {
+        let lock = attached(
+            "p-lock",
+            Kind::Scp,
+            json!({"Statement": {"Effect": "Deny", "Action": "*", "Resource": "*",
+                "Condition": {"StringNotEquals": {"aws:RequestedRegion": ["eu-west-1", "us-east-1"]}}}}),
+        );
+        let g = assess_with(&path(vec![full(), lock], vec![full()]), false);
+        assert_eq!(g.assume_role, Verdict::Allowed);
+        assert!(g.conditional.is_empty(), "{g:?}");
+        assert_eq!(g.denied.len(), 1, "{g:?}");
+        let b = &g.denied[0];
+        assert_eq!(
+            (b.policy_id.as_deref(), b.kind, b.target_type),
+            (Some("p-lock"), BlockKind::Deny, TargetType::OrganizationalUnit)
+        );
+        // IAM's calls name us-east-1 wherever Spot is: not blocked.
+        assert_eq!(b.actions, ["ec2:DescribeInstances", "s3:GetObject"]);
+        assert_eq!(b.regions, ["us-west-2"]);
+        assert!(b.describe().contains("in us-west-2"), "{}", b.describe());
+        assert!(assess_with(&path(vec![full()], vec![full()]), false).clear());
+    }
+
+    #[test]
+    fn an_unknown_key_is_conditional_with_its_condition_and_the_management_account_is_exempt() {
+        let tagged = attached(
+            "p-tag",
+            Kind::Scp,
+            json!({"Statement": {"Effect": "Deny", "Action": "s3:*", "Resource": "*",
+                "Condition": {"StringEquals": {"aws:ResourceTag/secret": "yes"}}}}),
+        );
+        let p = path(vec![full(), tagged], vec![]);
+        let g = assess_with(&p, false);
+        // No SCP at the account: nothing below it may act.
+        assert_eq!(g.denied.len(), 1, "{g:?}");
+        assert_eq!(
+            (g.denied[0].kind, g.denied[0].policy_id.as_deref()),
+            (BlockKind::NoAllow, None)
+        );
+        assert_eq!(g.denied[0].actions.len(), 3);
+        let p = path(vec![full(), p[1].policies[1].clone()], vec![full()]);
+        let g = assess_with(&p, false);
+        assert!(g.denied.is_empty(), "{g:?}");
+        assert_eq!(g.conditional.len(), 1);
+        assert_eq!(g.conditional[0].actions, ["s3:GetObject"]);
+        assert_eq!(
+            g.conditional[0].condition.as_deref(),
+            Some("StringEquals aws:ResourceTag/secret [\"yes\"]")
+        );
+        assert!(assess_with(&p, true).clear(), "the management account is exempt");
+    }
+
+    #[test]
+    fn an_rcp_for_the_organizations_principals_only_stops_spots_assume_role() {
+        let rcp = attached(
+            "p-rcp",
+            Kind::Rcp,
+            json!({"Statement": {"Effect": "Deny", "Principal": "*", "Action": "sts:AssumeRole", "Resource": "*",
+                "Condition": {"StringNotEqualsIfExists": {"aws:PrincipalOrgID": "o-abcdefghij"}}}}),
+        );
+        let mut p = path(vec![full()], vec![full()]);
+        p[0].policies.push(rcp);
+        let g = assess_with(&p, false);
+        assert_eq!(g.assume_role, Verdict::Denied);
+        assert_eq!(g.assume_role_blocked_by.len(), 1);
+        assert_eq!(g.assume_role_blocked_by[0].target_type, TargetType::Root);
+        assert!(g.denied.is_empty(), "the member role is the organization's own: {g:?}");
+        let why = g.reason().unwrap();
+        assert!(
+            why.contains("cannot assume") && why.contains("p-rcp") && why.contains("r-ab12"),
+            "{why}"
+        );
+        // Exempting Spot's account lets it through.
+        let exempt = attached(
+            "p-rcp2",
+            Kind::Rcp,
+            json!({"Statement": {"Effect": "Deny", "Principal": "*", "Action": "sts:AssumeRole", "Resource": "*",
+                "Condition": {"StringNotEqualsIfExists": {"aws:PrincipalOrgID": "o-abcdefghij"},
+                    "StringNotEquals": {"aws:PrincipalAccount": "922761411349"}}}}),
+        );
+        p[0].policies[1] = exempt;
+        assert_eq!(assess_with(&p, false).assume_role, Verdict::Allowed);
+    }
+}
