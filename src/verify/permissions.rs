@@ -477,7 +477,13 @@ mod tests {
         assert_eq!(c.decided_by, Some(DecidedBy::IamSimulationAndLocal));
         // The role's policies allow everything; the SCP (seen only by IAM) does not.
         assert_eq!(c.missing["b"], vec!["ec2:TerminateInstances"]);
-        assert!(c.message.contains("service control policy"), "{}", c.message);
+        assert!(
+            c.message
+                .contains("service control policies, not by the role's own policies: ec2:TerminateInstances"),
+            "{}",
+            c.message
+        );
+        assert_eq!(c.denied_by_organization, ["ec2:TerminateInstances"]);
     }
 
     #[test]
