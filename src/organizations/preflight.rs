@@ -57,8 +57,17 @@ impl OrganizationService {
         let mut verdicts = assess_accounts(&Reader::new(&session), &o, &accounts, &needs)
             .await
             .map_err(OrganizationError::OrganizationUnreadable)?;
+        // As the view: the AWS accounts of members assigned to Spot accounts
+        // the token may not act on are not shown.
+        let (members, _) = self.all_members(&o.id, usize::MAX).await?;
+        let hidden: std::collections::HashSet<AccountId> = members
+            .iter()
+            .filter(|c| !tenant.may_access(&c.account_id))
+            .filter_map(|c| c.aws_account_id.clone())
+            .collect();
         let accounts = accounts
             .into_iter()
+            .filter(|a| !hidden.contains(&a.aws_account_id))
             .filter_map(|a| {
                 let g = verdicts.remove(a.aws_account_id.as_str())?;
                 Some(PreflightAccount {

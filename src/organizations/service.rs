@@ -321,7 +321,11 @@ impl OrganizationService {
         }
     }
 
-    async fn all_members(&self, id: &OrganizationId, max: usize) -> Result<(Vec<Connection>, bool), OrganizationError> {
+    pub(super) async fn all_members(
+        &self,
+        id: &OrganizationId,
+        max: usize,
+    ) -> Result<(Vec<Connection>, bool), OrganizationError> {
         let mut out = Vec::new();
         let mut after: Option<String> = None;
         loop {
