@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 
 mod drift;
 mod fair_share;
+mod guardrails;
 mod outage;
 mod stack_binding;
 
