@@ -119,7 +119,7 @@ pub(crate) fn system_tenant(org: &str, who: &str) -> Tenant {
 impl OrganizationService {
     pub fn new(deps: &Deps, connections: ConnectionService) -> Self {
         OrganizationService {
-            reader: Arc::new(OrgReader::from_config(&deps.config, deps.aws.clone())),
+            reader: Arc::new(OrgReader::from_config(&deps.config, deps.verifier.clone())),
             store: deps.store.clone(),
             config: deps.config.clone(),
             templates: deps.templates.clone(),
@@ -255,8 +255,8 @@ impl OrganizationService {
             // management connection never lacks its organization, nor the reverse.
             let written = store.create_organization(&o, &mgmt, &ev, idem.as_ref(), at).await;
             if written.is_err() {
-                if let Some(bucket) = config.template_bucket.as_deref() {
-                    self.templates.discard(bucket, &links).await;
+                if let Some(bucket) = config.template_bucket_for(o.partition) {
+                    self.templates.discard(o.partition, bucket, &links).await;
                 }
             }
             match written {
