@@ -30,6 +30,7 @@ mod lifecycle_edges;
 mod metrics_emf;
 mod openapi_fuzz;
 mod organization_holds;
+mod organization_management;
 mod organization_partitions;
 mod organization_store;
 mod organizations;
