@@ -64,6 +64,10 @@ pub struct Config {
     pub quick_create_region: String,
     /// Stack names start with this; customers search for it (the seeds).
     pub stack_prefix: String,
+    /// Members read per store page by the organization view, its
+    /// reconciliation and offboarding, which read every member page after
+    /// page (the store's maximum, 100; smaller in tests, to page more).
+    pub member_page: usize,
     /// Connections the scheduled re-check handles per page.
     pub recheck_batch: usize,
     /// Checks one re-check worker runs at once.
@@ -255,6 +259,7 @@ impl Default for Config {
             partition_template_buckets: BTreeMap::new(),
             quick_create_region: "us-east-1".to_owned(),
             stack_prefix: "spotinst-iam-stack".to_owned(),
+            member_page: crate::store::MAX_PAGE,
             recheck_batch: 50,
             recheck_concurrency: 16,
             recheck_check_timeout_secs: 30,

@@ -17,9 +17,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Pages read per listing: 20 accounts a page, far above any organization's
-/// 10,000-account quota would need fewer; bounded all the same.
-const MAX_PAGES: usize = 1000;
+/// Pages read per listing, bounded only against a service that never ends
+/// its listing: 20 accounts a page is 200,000 accounts, past any
+/// organization's quota.
+const MAX_PAGES: usize = 10_000;
 /// Organizations nests OUs five levels deep at most.
 const MAX_DEPTH: usize = 6;
 /// Per-call bound: a listing of a big organization is many calls.

@@ -17,11 +17,6 @@ use std::sync::Arc;
 
 /// `CreateStackInstances` takes at most 50 organizational units per call.
 pub const MAX_TARGETS: usize = 50;
-/// Members read per page while reconciling or offboarding.
-const PAGE: usize = 100;
-/// Members an organization view reads at most (a bigger organization pages
-/// through GET /v1/connections?organizationId=).
-const MAX_VIEW_MEMBERS: usize = 10_000;
 pub(super) const WRITE_ATTEMPTS: u32 = 5;
 
 #[derive(Debug, thiserror::Error)]
@@ -91,9 +86,9 @@ pub struct CreateOrganization {
 pub struct OrganizationSnapshot {
     pub organization: Organization,
     pub management: Connection,
+    /// Every member, however many (read page by page): one left out would
+    /// show its account as missing.
     pub members: Vec<Connection>,
-    /// Set when the organization has more members than one view reads.
-    pub truncated: bool,
 }
 
 #[derive(Clone)]
@@ -314,19 +309,21 @@ impl OrganizationService {
         }
     }
 
-    async fn all_members(&self, id: &OrganizationId, max: usize) -> Result<(Vec<Connection>, bool), OrganizationError> {
+    /// Members read per store page (`Config::member_page`).
+    fn page(&self) -> usize {
+        self.config.member_page.clamp(1, crate::store::MAX_PAGE)
+    }
+
+    /// Every member of the organization, page after page.
+    async fn all_members(&self, id: &OrganizationId) -> Result<Vec<Connection>, OrganizationError> {
         let mut out = Vec::new();
         let mut after: Option<String> = None;
         loop {
-            let page = self.store.list_members(id, after.as_deref(), PAGE).await?;
+            let page = self.store.list_members(id, after.as_deref(), self.page()).await?;
             out.extend(page.items);
-            if out.len() >= max {
-                out.truncate(max);
-                return Ok((out, page.next.is_some()));
-            }
             match page.next {
                 Some(n) => after = Some(n),
-                None => return Ok((out, false)),
+                None => return Ok(out),
             }
         }
     }
@@ -354,7 +351,7 @@ impl OrganizationService {
             .get(&o.org, &o.management_connection_id)
             .await?
             .ok_or(OrganizationError::NotFound)?;
-        let (mut members, truncated) = self.all_members(&o.id, MAX_VIEW_MEMBERS).await?;
+        let mut members = self.all_members(&o.id).await?;
         let hidden: std::collections::HashSet<AccountId> = members
             .iter()
             .filter(|c| !tenant.may_access(&c.account_id))
@@ -368,7 +365,6 @@ impl OrganizationService {
             organization: o,
             management,
             members,
-            truncated,
         })
     }
 
@@ -505,10 +501,7 @@ impl OrganizationService {
     ) -> Result<(), OrganizationError> {
         let mut after: Option<String> = None;
         loop {
-            let page = self
-                .store
-                .list_members(&next.id, after.as_deref(), crate::store::MAX_PAGE)
-                .await?;
+            let page = self.store.list_members(&next.id, after.as_deref(), self.page()).await?;
             for c in &page.items {
                 // Decided again on the stored connection if it changed meanwhile.
                 if crate::domain::MemberChange::between(prior, c, next, c, at).is_some() {
@@ -551,7 +544,7 @@ impl OrganizationService {
         let mut out = Vec::new();
         let mut after: Option<String> = None;
         loop {
-            let page = self.store.list_members(id, after.as_deref(), PAGE).await?;
+            let page = self.store.list_members(id, after.as_deref(), self.page()).await?;
             out.extend(
                 page.items
                     .into_iter()
@@ -592,7 +585,7 @@ impl OrganizationService {
         let mut skipped = false;
         let mut after: Option<String> = None;
         loop {
-            let page = self.store.list_members(&o.id, after.as_deref(), PAGE).await?;
+            let page = self.store.list_members(&o.id, after.as_deref(), self.page()).await?;
             for m in page.items.iter().filter(|m| m.state != Status::Disconnected) {
                 match self.connections.disconnect(tenant, &m.id).await {
                     Ok(_) => {}

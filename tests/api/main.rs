@@ -31,6 +31,7 @@ mod metrics_emf;
 mod openapi_fuzz;
 mod organization_holds;
 mod organization_management;
+mod organization_paging;
 mod organization_partitions;
 mod organization_store;
 mod organizations;
