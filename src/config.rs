@@ -259,7 +259,8 @@ impl Default for Config {
             partition_template_buckets: BTreeMap::new(),
             quick_create_region: "us-east-1".to_owned(),
             stack_prefix: "spotinst-iam-stack".to_owned(),
-            member_page: crate::store::MAX_PAGE,
+            // The store's largest page (`store::MAX_PAGE`).
+            member_page: 100,
             recheck_batch: 50,
             recheck_concurrency: 16,
             recheck_check_timeout_secs: 30,

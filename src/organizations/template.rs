@@ -22,13 +22,10 @@ pub const TARGETS_PARAMETER: &str = "OrganizationalUnitIds";
 pub const MAX_MEMBER_TEMPLATE: usize = 51_200;
 
 /// What reconciliation needs from the management account: read-only.
-pub const ORGANIZATIONS_READ: [&str; 8] = [
+pub const ORGANIZATIONS_READ: [&str; 5] = [
     "organizations:DescribeAccount",
-    "organizations:DescribeOrganization",
     "organizations:ListAccounts",
-    "organizations:ListAccountsForParent",
     "organizations:ListChildren",
-    "organizations:ListOrganizationalUnitsForParent",
     "organizations:ListParents",
     "organizations:ListRoots",
 ];
