@@ -109,6 +109,13 @@ class OrgFlow:
                 "ResourceType": kind, "ResourceProperties": dict(props, ServiceToken=GOV_TOPIC)}
 
     def run(self):
+        began = time.monotonic()
+        try:
+            self.steps()
+        finally:
+            self.r.log(f"  organization flow (GovCloud, relayed): {time.monotonic() - began:.1f} s")
+
+    def steps(self):
         start = self.r.record_mark()
         org = self.r.org
         status, o = self.f.api("POST", "/v1/organizations", {
