@@ -114,11 +114,12 @@ fn compose(config: Config, store: DynStore, aws: AwsConfigs, clock: Clock) -> Se
         Some(key) => Cursors::new(key.expose_secret()),
         None => Cursors::random(),
     };
+    let verifier = Arc::new(Verifier::from_config(&config, aws.clone()).with_clock(clock.clone()));
     let deps = Deps {
-        verifier: Arc::new(Verifier::from_config(&config, aws.clone()).with_clock(clock.clone())),
+        templates: Arc::new(Templates::new(aws.clone(), verifier.clone())),
+        verifier,
         store,
         config: config.clone(),
-        templates: Arc::new(Templates::new(aws.clone())),
         cursors: Arc::new(cursors),
         clock,
         aws,

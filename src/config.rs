@@ -63,10 +63,17 @@ pub struct Config {
     pub topics: BTreeMap<Partition, String>,
     /// Bucket the templates of automatic connections are uploaded to (commercial).
     pub template_bucket: Option<String>,
+    /// GovCloud's and China's buckets, in the vendor's account of their
+    /// partition (`ACCOUNT_CONNECT_TEMPLATE_BUCKET_AWS_US_GOV`, `_AWS_CN`).
+    pub partition_template_buckets: BTreeMap<Partition, String>,
     /// Region of the quick-create link in the commercial partition.
     pub quick_create_region: String,
     /// Stack names start with this; customers search for it (the seeds).
     pub stack_prefix: String,
+    /// Members read per store page by the organization view, its
+    /// reconciliation and offboarding, which read every member page after
+    /// page (the store's maximum, 100; smaller in tests, to page more).
+    pub member_page: usize,
     /// Connections the scheduled re-check handles per page.
     pub recheck_batch: usize,
     /// Checks one re-check worker runs at once.
@@ -206,6 +213,23 @@ impl Config {
         ]
     }
 
+    /// The setting naming `p`'s template bucket.
+    pub fn template_bucket_setting(p: Partition) -> String {
+        match p {
+            Partition::Aws => "ACCOUNT_CONNECT_TEMPLATE_BUCKET".to_owned(),
+            other => format!("ACCOUNT_CONNECT_TEMPLATE_BUCKET_{}", other.env_suffix()),
+        }
+    }
+
+    /// The bucket `p`'s templates are uploaded to, if any: CloudFormation
+    /// reads a template from its own partition's S3 only.
+    pub fn template_bucket_for(&self, p: Partition) -> Option<&str> {
+        match p {
+            Partition::Aws => self.template_bucket.as_deref(),
+            other => self.partition_template_buckets.get(&other).map(String::as_str),
+        }
+    }
+
     /// Whether verifications in `p` have credentials to sign with.
     pub fn has_credentials(&self, p: Partition) -> bool {
         p == Partition::Aws || self.credential_sources.contains_key(&p)
@@ -240,8 +264,11 @@ impl Default for Config {
             callback_response_hosts: None,
             topics: BTreeMap::new(),
             template_bucket: None,
+            partition_template_buckets: BTreeMap::new(),
             quick_create_region: "us-east-1".to_owned(),
             stack_prefix: "spotinst-iam-stack".to_owned(),
+            // The store's largest page (`store::MAX_PAGE`).
+            member_page: 100,
             recheck_batch: 50,
             recheck_concurrency: 16,
             recheck_check_timeout_secs: 30,
@@ -464,6 +491,11 @@ impl Config {
             }
         }
         c.template_bucket = var("ACCOUNT_CONNECT_TEMPLATE_BUCKET");
+        for p in [Partition::AwsUsGov, Partition::AwsCn] {
+            if let Some(v) = var(&Config::template_bucket_setting(p)) {
+                c.partition_template_buckets.insert(p, v);
+            }
+        }
         if let Some(v) = var("ACCOUNT_CONNECT_QUICK_CREATE_REGION") {
             c.quick_create_region = v;
         }

@@ -291,6 +291,8 @@ impl From<ServiceError> for ApiError {
                 err
             }
             ServiceError::RoleHeld => ApiError::conflict("role_already_connected", message),
+            ServiceError::ManagedByOrganization(o) => ApiError::conflict("managed_by_organization", message)
+                .with_details(json!({"organizationId": o.as_str()})),
             ServiceError::RotationPending(pending) => ApiError::conflict("rotation_pending", message)
                 .with_details(json!({"pendingExternalId": pending.as_str()})),
             ServiceError::InvalidCursor(_) | ServiceError::Store(StoreError::OutsideQuery) => {

@@ -79,8 +79,6 @@ pub struct OrganizationView {
     members: Vec<MemberRow>,
     /// Of the members shown.
     counts: Counts,
-    /// More members than one view shows: page through GET /v1/connections?organizationId=.
-    members_truncated: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     last_reconciliation: Option<ReconciliationView>,
     #[schema(format = DateTime)]
@@ -104,7 +102,6 @@ fn org_view(state: &AppState, s: OrganizationSnapshot, template: Option<serde_js
         management_connection: view(state, s.management),
         members,
         counts,
-        members_truncated: s.truncated,
         last_reconciliation: o.last_reconciliation.as_ref().map(|r| ReconciliationView {
             at: iso(r.at()),
             accounts: r.listing().map_or(0, |l| l.accounts.len()),
@@ -163,7 +160,6 @@ pub async fn create(
         organization: o,
         management,
         members: Vec::new(),
-        truncated: false,
     };
     Ok(super::connections::created_or_replayed(
         created,

@@ -59,7 +59,7 @@ impl OrganizationService {
             .map_err(OrganizationError::OrganizationUnreadable)?;
         // As the view: the AWS accounts of members assigned to Spot accounts
         // the token may not act on are not shown.
-        let (members, _) = self.all_members(&o.id, usize::MAX).await?;
+        let members = self.all_members(&o.id).await?;
         let hidden: std::collections::HashSet<AccountId> = members
             .iter()
             .filter(|c| !tenant.may_access(&c.account_id))

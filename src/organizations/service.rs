@@ -18,11 +18,6 @@ use std::sync::Arc;
 
 /// `CreateStackInstances` takes at most 50 organizational units per call.
 pub const MAX_TARGETS: usize = 50;
-/// Members read per page while reconciling or offboarding.
-const PAGE: usize = 100;
-/// Members an organization view reads at most (a bigger organization pages
-/// through GET /v1/connections?organizationId=).
-const MAX_VIEW_MEMBERS: usize = 10_000;
 pub(super) const WRITE_ATTEMPTS: u32 = 5;
 
 #[derive(Debug, thiserror::Error)]
@@ -98,9 +93,9 @@ pub struct CreateOrganization {
 pub struct OrganizationSnapshot {
     pub organization: Organization,
     pub management: Connection,
+    /// Every member, however many (read page by page): one left out would
+    /// show its account as missing.
     pub members: Vec<Connection>,
-    /// Set when the organization has more members than one view reads.
-    pub truncated: bool,
 }
 
 #[derive(Clone)]
@@ -126,7 +121,7 @@ pub(crate) fn system_tenant(org: &str, who: &str) -> Tenant {
 impl OrganizationService {
     pub fn new(deps: &Deps, connections: ConnectionService) -> Self {
         OrganizationService {
-            reader: Arc::new(OrgReader::from_config(&deps.config, deps.aws.clone())),
+            reader: Arc::new(OrgReader::from_config(&deps.config, deps.verifier.clone())),
             store: deps.store.clone(),
             config: deps.config.clone(),
             templates: deps.templates.clone(),
@@ -262,8 +257,8 @@ impl OrganizationService {
             // management connection never lacks its organization, nor the reverse.
             let written = store.create_organization(&o, &mgmt, &ev, idem.as_ref(), at).await;
             if written.is_err() {
-                if let Some(bucket) = config.template_bucket.as_deref() {
-                    self.templates.discard(bucket, &links).await;
+                if let Some(bucket) = config.template_bucket_for(o.partition) {
+                    self.templates.discard(o.partition, bucket, &links).await;
                 }
             }
             match written {
@@ -321,23 +316,21 @@ impl OrganizationService {
         }
     }
 
-    pub(super) async fn all_members(
-        &self,
-        id: &OrganizationId,
-        max: usize,
-    ) -> Result<(Vec<Connection>, bool), OrganizationError> {
+    /// Members read per store page (`Config::member_page`).
+    fn page(&self) -> usize {
+        self.config.member_page.clamp(1, crate::store::MAX_PAGE)
+    }
+
+    /// Every member of the organization, page after page.
+    pub(super) async fn all_members(&self, id: &OrganizationId) -> Result<Vec<Connection>, OrganizationError> {
         let mut out = Vec::new();
         let mut after: Option<String> = None;
         loop {
-            let page = self.store.list_members(id, after.as_deref(), PAGE).await?;
+            let page = self.store.list_members(id, after.as_deref(), self.page()).await?;
             out.extend(page.items);
-            if out.len() >= max {
-                out.truncate(max);
-                return Ok((out, page.next.is_some()));
-            }
             match page.next {
                 Some(n) => after = Some(n),
-                None => return Ok((out, false)),
+                None => return Ok(out),
             }
         }
     }
@@ -365,7 +358,7 @@ impl OrganizationService {
             .get(&o.org, &o.management_connection_id)
             .await?
             .ok_or(OrganizationError::NotFound)?;
-        let (mut members, truncated) = self.all_members(&o.id, MAX_VIEW_MEMBERS).await?;
+        let mut members = self.all_members(&o.id).await?;
         let hidden: std::collections::HashSet<AccountId> = members
             .iter()
             .filter(|c| !tenant.may_access(&c.account_id))
@@ -379,7 +372,6 @@ impl OrganizationService {
             organization: o,
             management,
             members,
-            truncated,
         })
     }
 
@@ -516,10 +508,7 @@ impl OrganizationService {
     ) -> Result<(), OrganizationError> {
         let mut after: Option<String> = None;
         loop {
-            let page = self
-                .store
-                .list_members(&next.id, after.as_deref(), crate::store::MAX_PAGE)
-                .await?;
+            let page = self.store.list_members(&next.id, after.as_deref(), self.page()).await?;
             for c in &page.items {
                 // Decided again on the stored connection if it changed meanwhile.
                 if crate::domain::MemberChange::between(prior, c, next, c, at).is_some() {
@@ -577,7 +566,7 @@ impl OrganizationService {
         let mut out = Vec::new();
         let mut after: Option<String> = None;
         loop {
-            let page = self.store.list_members(id, after.as_deref(), PAGE).await?;
+            let page = self.store.list_members(id, after.as_deref(), self.page()).await?;
             out.extend(
                 page.items
                     .into_iter()
@@ -618,7 +607,7 @@ impl OrganizationService {
         let mut skipped = false;
         let mut after: Option<String> = None;
         loop {
-            let page = self.store.list_members(&o.id, after.as_deref(), PAGE).await?;
+            let page = self.store.list_members(&o.id, after.as_deref(), self.page()).await?;
             for m in page.items.iter().filter(|m| m.state != Status::Disconnected) {
                 match self.connections.disconnect(tenant, &m.id).await {
                     Ok(_) => {}

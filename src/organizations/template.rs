@@ -23,14 +23,12 @@ pub const MAX_MEMBER_TEMPLATE: usize = 51_200;
 
 /// What reconciliation needs from the management account: read-only (the
 /// guardrails: each level's SCPs and RCPs and their documents).
-pub const ORGANIZATIONS_READ: [&str; 10] = [
+pub const ORGANIZATIONS_READ: [&str; 8] = [
     "organizations:DescribeAccount",
     "organizations:DescribeOrganization",
     "organizations:DescribePolicy",
     "organizations:ListAccounts",
-    "organizations:ListAccountsForParent",
     "organizations:ListChildren",
-    "organizations:ListOrganizationalUnitsForParent",
     "organizations:ListParents",
     "organizations:ListPoliciesForTarget",
     "organizations:ListRoots",

@@ -225,8 +225,14 @@ pub fn venv_bin(tool: &str) -> PathBuf {
 
 /// Runs a Python script from the venv with `stdin`; returns (success, output).
 pub fn run_python(script: &str, args: &[&str], stdin: &str) -> (bool, String) {
+    run_python_with(script, args, stdin, &[])
+}
+
+/// `run_python` with these environment variables set for the script.
+pub fn run_python_with(script: &str, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> (bool, String) {
     use std::io::Write;
     let mut child = Command::new(venv_bin("python"))
+        .envs(env.iter().copied())
         .arg(repo_path(script))
         .args(args)
         .stdin(Stdio::piped())

@@ -14,6 +14,7 @@ What this adds to moto's own check (moto_serve.py's DynamoDB lock aside):
   never match): the table or index, the secret, the bus, the key;
 - SQS's batch operations are authorized by the single message's action
   (sqs:SendMessage for SendMessageBatch), as in AWS;
+- the StackSet of CloudFormation's StackSet operations (ListStackInstances);
 - TransactWriteItems is authorized as AWS does, per item (PutItem,
   UpdateItem, DeleteItem, ConditionCheckItem on its table): IAM has no
   dynamodb:TransactWriteItems action;
@@ -162,8 +163,20 @@ def sqs_checks(self, body, resource):
     return [(SQS_BATCHES.get(action, action), resource)]
 
 
+def cloudformation_checks(self, _body, resource):
+    """A StackSet's operations on the StackSet's ARN (moto checks "*")."""
+    from moto.cloudformation.models import cloudformation_backends
+    action = self._get_action()
+    name = self._get_param("StackSetName")
+    if not name:
+        return [(action, resource)]
+    sets = cloudformation_backends[self.current_account][self.region].stacksets.values()
+    found = [s.arn for s in list(sets) if s.name == name or s.id == name]
+    return [(action, found[0] if found else resource)]
+
+
 CHECKS = {"dynamodb": dynamodb_checks, "secretsmanager": secretsmanager_checks, "events": events_checks,
-          "sqs": sqs_checks, "kms": kms_checks}
+          "sqs": sqs_checks, "kms": kms_checks, "cloudformation": cloudformation_checks}
 _authorize = ActionAuthenticatorMixin._authenticate_and_authorize_normal_action
 
 
@@ -307,6 +320,8 @@ def main():
     p.add_argument("--record", required=True)
     args = p.parse_args()
     RECORD = open(args.record, "a", encoding="utf-8")
+    # StackSet instances as CloudFormation names them (the organization flow).
+    moto_serve.stack_set_instances()
     app = recording(moto_serve.serialize_dynamodb(DomainDispatcherApplication(create_backend_app)))
     # Port 0: the OS picks a free one, no race with another process.
     server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler)
