@@ -21,6 +21,7 @@ mod event_catalog;
 mod event_replay;
 mod event_sizes;
 mod events;
+mod fixtures;
 mod hostile_inputs;
 mod http_api;
 mod index_shards;
