@@ -99,14 +99,15 @@ impl SqliteStore {
     fn init(mut conn: rusqlite::Connection, path: &str) -> Result<Self, OpenError> {
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(OpenError::SqliteSetup)?;
-        // Outside the migrations' transaction, where SQLite refuses it.
-        conn.execute_batch("PRAGMA journal_mode = WAL")
-            .map_err(OpenError::SqliteSetup)?;
         let from =
             migrations::migrate(&mut conn, migrations::MIGRATIONS).map_err(|source| OpenError::SqliteSchema {
                 path: path.to_owned(),
                 source,
             })?;
+        // Outside the migrations' transaction (SQLite refuses it inside),
+        // and after them: a database refused above is left as it was.
+        conn.execute_batch("PRAGMA journal_mode = WAL")
+            .map_err(OpenError::SqliteSetup)?;
         if from != migrations::current_version() {
             tracing::info!(path, from, to = migrations::current_version(), "SQLite schema migrated");
         }

@@ -10,9 +10,9 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-mod attr_json;
+pub(crate) mod attr_json;
 mod generate;
-mod replay;
+pub(crate) mod replay;
 
 /// Names the set `generate` writes.
 const SET_ENV: &str = "ACCOUNT_CONNECT_FIXTURE_SET";

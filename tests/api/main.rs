@@ -47,6 +47,7 @@ mod spot_compat;
 mod spot_report;
 mod store_conformance;
 mod store_unavailable;
+mod store_versions;
 mod sweeper;
 mod template_routes;
 mod template_upload;
