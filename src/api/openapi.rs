@@ -174,7 +174,7 @@ pub struct Health {
     status: &'static str,
     /// The release: the package version.
     version: &'static str,
-    /// The commit it was built from ("unknown" when built outside git).
+    /// The commit it was built from: 12 hex digits, or unknown for a build outside git.
     commit: &'static str,
 }
 

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 pub(crate) mod attr_json;
+mod every_route;
 mod generate;
 pub(crate) mod replay;
 
