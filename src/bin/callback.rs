@@ -1,6 +1,6 @@
 //! Lambda entry point: CloudFormation custom-resource requests from SNS,
 //! and the ones deferred to the callback queue (an organization over its
-//! share, README "Fair shares") from SQS.
+//! share, docs/design.md "Fair shares") from SQS.
 #![recursion_limit = "256"] // The callback future nests verification, store and HTTP futures deeply.
 
 use account_connect::app;
@@ -15,8 +15,12 @@ fn from_sqs(event: &Value) -> bool {
     event["Records"][0]["eventSource"] == "aws:sqs"
 }
 
+fn main() -> std::process::ExitCode {
+    app::exit_status(run())
+}
+
 #[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
+async fn run() -> Result<(), lambda_runtime::Error> {
     account_connect::telemetry::init(true);
     let config = app::config_from_env()?;
     let responder = app::responder(&config);

@@ -13,6 +13,7 @@ use common::organization::{
 use serde_json::{json, Value};
 
 mod drift;
+mod fair_share;
 pub(crate) mod fixture_world;
 mod outage;
 mod stack_binding;
