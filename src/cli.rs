@@ -16,7 +16,7 @@ pub use error::CliError;
 #[derive(Debug, Parser)]
 #[command(
     name = "account-connect",
-    version,
+    version = crate::telemetry::LONG_VERSION,
     propagate_version = true,
     after_help = "In AWS Lambda (AWS_LAMBDA_RUNTIME_API set) and without a command, it serves API Gateway events."
 )]
