@@ -69,7 +69,7 @@ class Deploy:
     def update_policy(self, fn):
         return self.r.template["Resources"][fn.alias_logical].get("UpdatePolicy", {}).get("CodeDeployLambdaAliasUpdate", {})
 
-    def deployment(self, hook, fn):
+    def deployment(self, hook, fn, staged=False):
         """CodeDeploy's deployment of `fn`'s alias reaches its BeforeAllowTraffic
         hook: (the status the hook reported, the versions it invoked)."""
         policy = self.update_policy(fn)
@@ -82,6 +82,11 @@ class Deploy:
         outcome = self.svc.invoke(hook.logical, {"DeploymentId": deployment, "LifecycleEventHookExecutionId": execution},
                                   wait_s=90)
         reports = [x for x in self.standin.reports if x["deploymentId"] == deployment]
+        for c in (outcome.json() or {}).get("checks", []):
+            if not c.get("passed"):
+                # What the hook's log says, shown when it was not staged.
+                self.r.log(f"{'    ' if staged else '  '}{group}: hook check failed: {c.get('what')} of "
+                           f"{c.get('version')}: {str(c.get('detail'))[:300]}")
         calls = [t for _, t, _ in self.standin.invocations[before:]]
         self.r.log(f"    deployment {deployment} ({group}): hook {outcome.kind}, reported {[x['status'] for x in reports]}")
         if len(reports) != 1 or reports[0]["lifecycleEventHookExecutionId"] != execution:
@@ -101,7 +106,7 @@ class Deploy:
         start = self.r.record_mark()
         iam.put_role_policy(RoleName=role, PolicyName="rehearsal-lost-read", PolicyDocument=json.dumps(deny))
         try:
-            verdict, _ = self.deployment(hook, api)
+            verdict, _ = self.deployment(hook, api, staged=True)
         finally:
             iam.delete_role_policy(RoleName=role, PolicyName="rehearsal-lost-read")
             self.r.staged.append(({api.logical}, "dynamodb:GetItem", start, self.r.record_mark()))
