@@ -697,8 +697,27 @@ fn secret_arn(name: &str, v: &str) -> Result<String, ConfigError> {
 
 #[cfg(test)]
 mod tests {
-    use super::{credential_source, endpoint_url, CredentialSource};
+    use super::{credential_source, endpoint_url, is_version_arn, CredentialSource};
     use crate::domain::Partition;
+
+    #[test]
+    fn the_hook_takes_published_versions_only() {
+        assert!(is_version_arn(
+            "arn:aws:lambda:us-east-1:123456789012:function:account-connect-api:7"
+        ));
+        assert!(is_version_arn(
+            "arn:aws-cn:lambda:cn-north-1:123456789012:function:f:12"
+        ));
+        for not in [
+            "arn:aws:lambda:us-east-1:123456789012:function:account-connect-api",
+            "arn:aws:lambda:us-east-1:123456789012:function:account-connect-api:live",
+            "arn:aws:lambda:us-east-1:123456789012:function:account-connect-api:$LATEST",
+            "arn:aws:sqs:us-east-1:123456789012:function:f:1",
+            "account-connect-api:1",
+        ] {
+            assert!(!is_version_arn(not), "{not}");
+        }
+    }
 
     #[test]
     fn a_partition_takes_a_secret_or_a_profile() {
