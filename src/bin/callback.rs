@@ -1,7 +1,7 @@
 //! Lambda entry point: CloudFormation custom-resource requests from SNS,
 //! and the ones deferred to the callback queue (an organization over its
-//! share, README "Fair shares") from SQS; and a pre-traffic hook's probe,
-//! answered after one read of the table (`account_connect::deploy::probe`).
+//! share, docs/design.md "Fair shares") from SQS; and a pre-traffic hook's
+//! probe, answered after one read of the table (`account_connect::deploy::probe`).
 #![recursion_limit = "256"] // The callback future nests verification, store and HTTP futures deeply.
 
 use account_connect::app;
