@@ -15,8 +15,12 @@ use account_connect::deploy::probe;
 use account_connect::events::{lambda, Dispatcher};
 use lambda_runtime::{service_fn, LambdaEvent};
 
+fn main() -> std::process::ExitCode {
+    app::exit_status(run())
+}
+
 #[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
+async fn run() -> Result<(), lambda_runtime::Error> {
     account_connect::telemetry::init(true);
     if let Some(hook) = app::pre_traffic_config_from_env()? {
         let hook = app::pre_traffic_hook(hook).await;

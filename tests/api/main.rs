@@ -56,6 +56,7 @@ mod verification;
 mod verification_aws;
 mod webhook_endpoints;
 mod webhook_recovery;
+mod webhook_secrets;
 mod webhook_store;
 mod webhooks;
 mod webhooks_aws;
