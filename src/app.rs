@@ -8,7 +8,7 @@
 use crate::automatic::Templates;
 use crate::callback::Responder;
 use crate::clock::Clock;
-use crate::config::{Config, ConfigError, RelayConfig};
+use crate::config::{Config, ConfigError, PreTrafficConfig, RelayConfig};
 use crate::connections::cursor::Cursors;
 use crate::connections::{ConnectionService, Deps};
 use crate::organizations::OrganizationService;
@@ -31,6 +31,17 @@ pub enum AppError {
 /// The configuration from the environment.
 pub fn config_from_env() -> Result<Config, AppError> {
     Ok(Config::from_env()?)
+}
+
+/// The pre-traffic hook's settings, when this process is the hook
+/// (src/bin/dispatcher.rs).
+pub fn pre_traffic_config_from_env() -> Result<Option<PreTrafficConfig>, AppError> {
+    Ok(PreTrafficConfig::from_env()?)
+}
+
+/// The pre-traffic hook on the function's own AWS configuration.
+pub async fn pre_traffic_hook(config: PreTrafficConfig) -> crate::deploy::PreTrafficHook {
+    crate::deploy::PreTrafficHook::new(config, aws_configs().own().await.clone())
 }
 
 /// The partition relay's settings from the environment (src/bin/relay.rs).

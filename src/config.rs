@@ -182,6 +182,57 @@ impl RelayConfig {
     }
 }
 
+/// The pre-traffic hook's settings (`ACCOUNT_CONNECT_PRE_TRAFFIC_*`): the
+/// dispatcher's binary runs as CodeDeploy's hook when they are set
+/// (template.yaml, `PreTrafficHookFunction`; infra/RUNBOOK.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreTrafficConfig {
+    /// The API function's new version (ARN): sent API Gateway's events.
+    pub api_version: String,
+    /// The other functions' new versions (ARNs): sent the probe event.
+    pub event_versions: Vec<String>,
+}
+
+impl PreTrafficConfig {
+    /// None when `ACCOUNT_CONNECT_PRE_TRAFFIC_API_VERSION` is unset (not a hook).
+    pub fn from_env() -> Result<Option<PreTrafficConfig>, ConfigError> {
+        let Some(api_version) = var("ACCOUNT_CONNECT_PRE_TRAFFIC_API_VERSION") else {
+            return Ok(None);
+        };
+        let event_versions: Vec<String> = var("ACCOUNT_CONNECT_PRE_TRAFFIC_EVENT_VERSIONS")
+            .unwrap_or_default()
+            .split(',')
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+            .collect();
+        for arn in std::iter::once(&api_version).chain(&event_versions) {
+            if !is_version_arn(arn) {
+                return Err(ConfigError(format!(
+                    "ACCOUNT_CONNECT_PRE_TRAFFIC_*: {arn:?} is not a function version's ARN \
+                     (arn:<partition>:lambda:<region>:<account>:function:<name>:<version>)"
+                )));
+            }
+        }
+        Ok(Some(PreTrafficConfig {
+            api_version: api_version.trim().to_owned(),
+            event_versions,
+        }))
+    }
+}
+
+/// `arn:<partition>:lambda:<region>:<account>:function:<name>:<version>`:
+/// the hook invokes published versions only, never `$LATEST` or an alias.
+fn is_version_arn(arn: &str) -> bool {
+    let parts: Vec<&str> = arn.trim().split(':').collect();
+    parts.len() == 8
+        && parts[0] == "arn"
+        && parts[2] == "lambda"
+        && parts[5] == "function"
+        && !parts[6].is_empty()
+        && !parts[7].is_empty()
+        && parts[7].bytes().all(|b| b.is_ascii_digit())
+}
+
 /// Whether this process runs as a Lambda function (the runtime's API is
 /// there to poll): `account-connect` without a command serves the API then.
 pub fn in_lambda() -> bool {
@@ -703,8 +754,27 @@ fn secret_arn(name: &str, v: &str) -> Result<String, ConfigError> {
 
 #[cfg(test)]
 mod tests {
-    use super::{credential_source, endpoint_url, CredentialSource};
+    use super::{credential_source, endpoint_url, is_version_arn, CredentialSource};
     use crate::domain::Partition;
+
+    #[test]
+    fn the_hook_takes_published_versions_only() {
+        assert!(is_version_arn(
+            "arn:aws:lambda:us-east-1:123456789012:function:account-connect-api:7"
+        ));
+        assert!(is_version_arn(
+            "arn:aws-cn:lambda:cn-north-1:123456789012:function:f:12"
+        ));
+        for not in [
+            "arn:aws:lambda:us-east-1:123456789012:function:account-connect-api",
+            "arn:aws:lambda:us-east-1:123456789012:function:account-connect-api:live",
+            "arn:aws:lambda:us-east-1:123456789012:function:account-connect-api:$LATEST",
+            "arn:aws:sqs:us-east-1:123456789012:function:f:1",
+            "account-connect-api:1",
+        ] {
+            assert!(!is_version_arn(not), "{not}");
+        }
+    }
 
     #[test]
     fn a_partition_takes_a_secret_or_a_profile() {

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod connections;
+pub mod deploy;
 pub mod domain;
 pub mod events;
 pub mod iam;

@@ -1,6 +1,7 @@
 //! Lambda entry point: CloudFormation custom-resource requests from SNS,
 //! and the ones deferred to the callback queue (an organization over its
-//! share, docs/design.md "Fair shares") from SQS.
+//! share, docs/design.md "Fair shares") from SQS; and a pre-traffic hook's
+//! probe, answered after one read of the table (`account_connect::deploy::probe`).
 #![recursion_limit = "256"] // The callback future nests verification, store and HTTP futures deeply.
 
 use account_connect::app;
@@ -28,6 +29,9 @@ async fn run() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let (services, responder) = (services.clone(), responder.clone());
         async move {
+            if account_connect::deploy::probe::is_probe(&event.payload) {
+                return Ok(account_connect::deploy::probe::answer(&services).await?);
+            }
             if from_sqs(&event.payload) {
                 let batch: SqsEvent = serde_json::from_value(event.payload)?;
                 let answer = account_connect::callback::handle_deferred(&services, &responder, batch).await;

@@ -23,6 +23,7 @@ const RANKS: &[&str] = &[
     "app",
     "api",
     "callback",
+    "deploy",
     "recheck",
     "events",
     "views",

@@ -17,6 +17,7 @@ mod callback_lambda;
 mod callback_once;
 mod catalog;
 mod connections;
+mod deploy_probe;
 mod event_catalog;
 mod event_replay;
 mod event_sizes;

@@ -9,6 +9,8 @@ import secrets
 import time
 import uuid
 
+import deploy_flow
+
 CLAIMS = {"sub": "rehearsal-user", "org": "org-rehearsal", "accounts": "[act-rehearsal1 act-rehearsal2]"}
 # Webhooks are the tenant's as a whole: managed with a token for every account.
 EVERY_ACCOUNT = {**CLAIMS, "accounts": "*"}
@@ -34,6 +36,9 @@ class Flows:
 
     def run(self):
         self.r.log("--- flows")
+        # CodeDeploy's pre-traffic hook runs before any traffic reaches the release.
+        if not deploy_flow.pre_traffic(self):
+            return
         status, _ = self.api("GET", "/health")
         self.check("GET /health", status == 200, f"status {status}")
         hook = self.guarded(self.webhook)

@@ -47,6 +47,10 @@ class LambdaService:
         name = self.r.resolver.physical[fn.logical]["Ref"]
         arn = self.r.resolver.physical[fn.logical]["Arn"]
         env = self.lambda_env(fn, name, creds)
+        if fn.alias:
+            # Its invokers all name the alias on version 1 (deploy_flow.py checks they do).
+            arn = self.r.resolver.physical[fn.alias_logical]["Ref"]
+            env["AWS_LAMBDA_FUNCTION_VERSION"] = self.r.resolver.physical[fn.version_logical]["Version"]
         env.update(standins)
         env.update(template_env)  # the template's own variables win over everything
         runtime = Runtime(fn.logical, arn, fn.timeout)

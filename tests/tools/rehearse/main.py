@@ -21,6 +21,7 @@ import time
 import urllib.request
 
 import cfn
+import deploy_standin
 import flows
 import org_flow
 import report
@@ -60,6 +61,8 @@ class Rehearsal:
         self.records = os.path.join(self.work, "moto-calls.jsonl")
         self.taps = {}
         self.keys = {}  # access key -> function logical id
+        self.secrets = {}  # access key -> its credentials (the deploy stand-in checks signatures)
+        self.rolled_back = False  # the pre-traffic hook reported Failed (deploy_flow.py)
         # Denials a flow stages (an outage it rehearses): (functions,
         # action, first and last line of the record), reported apart.
         self.staged = []
@@ -211,6 +214,7 @@ class Rehearsal:
         arn = self.resolver.physical[fn.role]["Arn"]
         creds = self.setup_client("sts").assume_role(RoleArn=arn, RoleSessionName=fn.logical[:64])["Credentials"]
         self.keys[creds["AccessKeyId"]] = fn.logical
+        self.secrets[creds["AccessKeyId"]] = creds
         return creds
 
 
@@ -224,6 +228,8 @@ def main():
     r = Rehearsal(args)
     r.start_moto()
     svc = LambdaService(r)
+    # Lambda's Invoke and CodeDeploy's hook status, for the pre-traffic hook.
+    r.deploy_standin = deploy_standin.StandIn(r, svc)
     try:
         r.deploy()
         r.receiver = Receiver()
@@ -245,7 +251,7 @@ def main():
             **org_flow.standins(r),
         }
         for fn, binary, env, creds in prepared:
-            svc.start(fn, binary, env, creds, standins)
+            svc.start(fn, binary, env, creds, r.deploy_standin.environment(fn, standins))
             ms = svc.init_ms[fn.logical]
             init = f"init {ms:.1f} ms" if ms is not None else "never asked for an event"
             r.log(f"  {fn.logical} ({fn.binary}): {init}; events: {', '.join(fn.events()) or 'none'}")
@@ -257,6 +263,7 @@ def main():
         run.run()
     finally:
         svc.stop()
+        r.deploy_standin.stop()
         r.moto.terminate()
         r.moto.wait()
     return report.print_report(r, svc, run, baseline)

@@ -72,7 +72,7 @@ def print_report(r, svc, run, baseline):
         runtime = svc.runtimes.get(fn.logical)
         invoked = len(runtime.results) if runtime else 0
         print(f"  init: {'%.1f ms' % ms if ms is not None else 'never asked for an event'}; invocations: {invoked}")
-        if not invoked:
+        if not invoked and not getattr(r, "rolled_back", False):
             # A function no flow drives is a function the rehearsal does not show: add its flow (flows.py).
             svc.failures.append((fn.logical, "no flow invoked it"))
         print("  calls with its role: " + (", ".join(f"{c} x{n}" for c, n in sorted(calls.items())) or "none"))
@@ -103,6 +103,8 @@ def print_report(r, svc, run, baseline):
         print(f"FAILED flow {flow}: {what}")
     for line in denied_lines:
         print(line)
+    if getattr(r, "rolled_back", False):
+        print("ROLLED BACK: the pre-traffic hook reported Failed; CodeDeploy would keep the aliases on the old versions")
     ok = not (svc.failures or run.failed or denied_lines)
     print(f"rehearsal {'passed' if ok else 'FAILED'}: {len(run.passed)} checks passed, {len(run.failed)} failed, "
           f"{len(denied_lines)} denied calls (logs: {r.work})")

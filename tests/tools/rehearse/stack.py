@@ -18,6 +18,10 @@ STOOD_IN = {
     "AWS::SNS::Subscription": "an SQS queue of the rehearsal's subscribed to the topic; its notifications go to the function",
     "AWS::ApiGatewayV2::Api": "the rehearsal sends HTTP API v2 events for the API's routes (JWT already checked)",
     "AWS::ApiGatewayV2::Stage": "(the HTTP API's stage: throttling and access logs not rehearsed)",
+    "AWS::Lambda::Version": "version 1 of its function: the binary the rehearsal runs (deploy_flow.py)",
+    "AWS::Lambda::Alias": "the alias on version 1: every event source that names it reaches the function (deploy_flow.py checks they all do)",
+    "AWS::CodeDeploy::Application": "the rehearsal stands in for CodeDeploy: invokes the pre-traffic hook and records the status it reports",
+    "AWS::CodeDeploy::DeploymentGroup": "(the deployment's traffic shifting and alarm watch: not rehearsed; the hook is)",
 }
 
 
@@ -63,9 +67,16 @@ class Stack:
     def _placeholder(self, logical, kind, props):
         """Names and ARNs the rest of the template may refer to."""
         if kind == "AWS::Lambda::Function":
-            name = name_for(self.r.pseudo["AWS::StackName"], logical, limit=64)
+            name = props.get("FunctionName") or name_for(self.r.pseudo["AWS::StackName"], logical, limit=64)
             arn = f"arn:aws:lambda:{self.region}:{self.account}:function:{name}"
             self.r.physical[logical] = {"Ref": name, "Arn": arn}
+        elif kind == "AWS::Lambda::Version":
+            # The first version a deploy publishes; Ref is its ARN.
+            arn = f"arn:aws:lambda:{self.region}:{self.account}:function:{props['FunctionName']}:1"
+            self.r.physical[logical] = {"Ref": arn, "Version": "1"}
+        elif kind == "AWS::Lambda::Alias":
+            arn = f"arn:aws:lambda:{self.region}:{self.account}:function:{props['FunctionName']}:{props['Name']}"
+            self.r.physical[logical] = {"Ref": arn, "AliasArn": arn}
         elif kind == "AWS::ApiGatewayV2::Api":
             self.r.physical[logical] = {"Ref": "rehearsal", "ApiEndpoint": "https://rehearsal.execute-api"}
         elif kind == "AWS::Lambda::Url":

@@ -1,6 +1,8 @@
 """A permission a flow needs, taken out of a copy of template.yaml, makes
 the rehearsal fail naming the function and the action (scripts/test runs
-this with pytest after scripts/rehearse itself has passed).
+this with pytest after scripts/rehearse itself has passed); and a new
+version that cannot read the table fails the pre-traffic hook, which
+rolls the deploy back before any other flow.
 
 Each case really rehearses the mutated copy: scripts/rehearse --template."""
 
@@ -68,3 +70,26 @@ def test_a_needed_permission_removed_fails_the_rehearsal_naming_it(template, fun
     print("\n".join(denied))
     assert run.returncode == 1, out[-3000:]
     assert any(re.match(rf"DENIED {function} \([^)]*\): {re.escape(action)} on ", line) for line in denied), out[-3000:]
+
+
+def test_a_new_version_that_cannot_read_the_table_fails_the_hook_and_rolls_back(template):
+    """The API function's role without dynamodb:GetItem: its new version's
+    read fails, the hook reports Failed, CodeDeploy would roll back, and
+    the rehearsal stops there (no traffic reaches the release) and fails."""
+    work = os.path.join(ROOT, "target", "rehearse-mutations", "pre-traffic-hook")
+    os.makedirs(work, exist_ok=True)
+    path = os.path.join(work, "template.json")
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(without(template, "ApiFunction", "ConnectionsTable", "dynamodb:GetItem"), f)
+    run = subprocess.run([os.path.join(ROOT, "scripts", "rehearse"), "--template", path, "--work", work],
+                         cwd=ROOT, capture_output=True, text=True, timeout=600)
+    out = run.stdout + run.stderr
+    assert run.returncode == 1, out[-3000:]
+    assert "FAILED flow pre-traffic hook reported Succeeded to CodeDeploy" in out, out[-3000:]
+    assert "ROLLED BACK" in out, out[-3000:]
+    # No traffic after the verdict: only the hook and the versions it checked ran.
+    with open(os.path.join(work, "summary.json"), encoding="utf-8") as f:
+        invoked = {fn: v["invocations"] for fn, v in json.load(f)["functions"].items()}
+    assert invoked["PreTrafficHookFunction"] == 3, invoked
+    assert all(n == 0 for fn, n in invoked.items()
+               if fn not in ("PreTrafficHookFunction", "ApiFunction", "CallbackFunction", "DispatcherFunction")), invoked

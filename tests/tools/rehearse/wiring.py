@@ -1,6 +1,8 @@
 """What the translated template wires to each function: its binary, role,
 environment and event sources (HTTP API routes, SNS subscriptions,
-schedule rules, SQS and stream event source mappings, function URLs).
+schedule rules, SQS and stream event source mappings, function URLs), and
+for a function published behind an alias (AutoPublishAlias), the alias
+and what still names the bare function (`bypass`).
 Read from the CloudFormation the translator produced, so a new function
 or event in template.yaml shows up here without code."""
 
@@ -45,6 +47,11 @@ class Function:
     queues: list = field(default_factory=list)  # (mapping logical id, properties)
     streams: list = field(default_factory=list)  # (mapping logical id, properties)
     url: bool = False
+    alias: str = None  # the alias's name (AutoPublishAlias), if any
+    alias_logical: str = None
+    version_logical: str = None  # the Version resource the alias points at
+    via: list = field(default_factory=list)  # (what, qualifier or None) of each invoker
+    bypass: list = field(default_factory=list)  # invokers naming the bare function while it has an alias
 
     def events(self):
         kinds = [f"HTTP API ({len(self.routes)} routes)"] if self.routes else []
@@ -53,8 +60,24 @@ class Function:
         return kinds + ["function URL"] * self.url
 
 
+ALIASES = {}  # alias logical id -> (function logical id, alias name), set by functions()
+
+
 def _ref(node):
-    """The logical id a Ref or GetAtt names."""
+    """The logical id of the function a Ref or GetAtt names, an alias's
+    taken for its function (`_qualifier` tells them apart)."""
+    logical = _named(node)
+    return ALIASES[logical][0] if logical in ALIASES else logical
+
+
+def _qualifier(node):
+    """The alias's name when `node` names an alias, else None."""
+    logical = _named(node)
+    return ALIASES[logical][1] if logical in ALIASES else None
+
+
+def _named(node):
+    """The logical id a Ref, GetAtt or Sub names."""
     if isinstance(node, dict):
         if "Ref" in node:
             return node["Ref"]
@@ -62,7 +85,12 @@ def _ref(node):
             v = node["Fn::GetAtt"]
             return v[0] if isinstance(v, list) else v.split(".")[0]
         if "Fn::Sub" in node:
-            m = re.search(r"\$\{(\w+)\.Arn\}", node["Fn::Sub"] if isinstance(node["Fn::Sub"], str) else node["Fn::Sub"][0])
+            text = node["Fn::Sub"] if isinstance(node["Fn::Sub"], str) else node["Fn::Sub"][0]
+            m = re.search(r"\$\{(\w+)\.Arn\}", text)
+            if m:
+                return m.group(1)
+            # An alias is substituted by its Ref (its ARN): functions/${ApiFunctionAliaslive}/invocations.
+            m = next((m for m in re.finditer(r"\$\{(\w+)\}", text) if m.group(1) in ALIASES), None)
             return m.group(1) if m else None
     return None
 
@@ -70,6 +98,10 @@ def _ref(node):
 def functions(template, resolver):
     """The template's functions (those its conditions include), by logical id."""
     resources = {k: v for k, v in template["Resources"].items() if resolver.included(v)}
+    ALIASES.clear()
+    for logical, res in resources.items():
+        if res["Type"] == "AWS::Lambda::Alias":
+            ALIASES[logical] = (_named(res["Properties"]["FunctionName"]), res["Properties"]["Name"])
     out = {}
     for logical, res in resources.items():
         if res["Type"] != "AWS::Lambda::Function":
@@ -90,20 +122,36 @@ def functions(template, resolver):
                 for method, op in methods.items():
                     fn = _ref(op.get("x-amazon-apigateway-integration", {}).get("uri"))
                     if fn in out:
+                        out[fn].via.append((f"HTTP API {method} {path}", _qualifier(op["x-amazon-apigateway-integration"]["uri"])))
                         verb = "ANY" if method == "x-amazon-apigateway-any-method" else method.upper()
                         authorized = not any("NONE" in s for s in op.get("security", []))
                         out[fn].routes.append(Route(verb, path, authorized))
         elif kind == "AWS::SNS::Subscription" and p.get("Protocol") == "lambda" and _ref(p["Endpoint"]) in out:
             out[_ref(p["Endpoint"])].topics.append(_ref(p["TopicArn"]))
+            out[_ref(p["Endpoint"])].via.append((f"SNS subscription {logical}", _qualifier(p["Endpoint"])))
         elif kind == "AWS::Events::Rule":
             for target in p.get("Targets", []):
                 if _ref(target["Arn"]) in out and "ScheduleExpression" in p:
                     out[_ref(target["Arn"])].schedules.append(logical)
+                    out[_ref(target["Arn"])].via.append((f"schedule {logical}", _qualifier(target["Arn"])))
         elif kind == "AWS::Lambda::EventSourceMapping" and _ref(p["FunctionName"]) in out:
             fn = out[_ref(p["FunctionName"])]
             source = p["EventSourceArn"]
             is_stream = isinstance(source, dict) and "StreamArn" in str(source)
             (fn.streams if is_stream else fn.queues).append((logical, p))
+            fn.via.append((f"event source mapping {logical}", _qualifier(p["FunctionName"])))
         elif kind == "AWS::Lambda::Url" and _ref(p["TargetFunctionArn"]) in out:
             out[_ref(p["TargetFunctionArn"])].url = True
+            out[_ref(p["TargetFunctionArn"])].via.append((f"function URL {logical}", _qualifier(p["TargetFunctionArn"])))
+        elif kind == "AWS::Lambda::Permission" and _ref(p["FunctionName"]) in out:
+            out[_ref(p["FunctionName"])].via.append((f"permission {logical}", _qualifier(p["FunctionName"])))
+        elif kind == "AWS::Lambda::EventInvokeConfig" and _ref(p["FunctionName"]) in out:
+            q = p.get("Qualifier")
+            out[_ref(p["FunctionName"])].via.append((f"event invoke config {logical}", None if q == "$LATEST" else q))
+    for logical, (fn, name) in ALIASES.items():
+        if fn in out:
+            out[fn].alias, out[fn].alias_logical = name, logical
+            out[fn].version_logical = _named(resources[logical]["Properties"]["FunctionVersion"])
+    for fn in out.values():
+        fn.bypass = [what for what, q in fn.via if fn.alias and q != fn.alias]
     return out
