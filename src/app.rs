@@ -1,8 +1,8 @@
 //! The composition root: reads the configuration, loads the AWS SDK's
 //! configuration (here only, once per partition, on first use) and builds
 //! the store, the verifier, the AWS clients and the services once. Every
-//! entry point is made from what it builds: the HTTP router (Lambda and
-//! `serve`), the callback (src/bin/callback.rs), the re-check
+//! entry point is made from what it builds: the HTTP router (Lambda,
+//! src/bin/api.rs, and `serve`), the callback (src/bin/callback.rs), the re-check
 //! (src/bin/recheck.rs), the partition relay (src/bin/relay.rs) and the CLI.
 
 use crate::automatic::Templates;
@@ -73,6 +73,14 @@ pub fn aws_configs() -> AwsConfigs {
 /// are made on first use.
 pub fn build(config: Config) -> Result<Services, AppError> {
     build_with_aws(config, aws_configs())
+}
+
+/// The services on DynamoDB only (`ACCOUNT_CONNECT_STORE=dynamodb://TABLE`):
+/// the API's Lambda entry point, which links no SQLite.
+pub fn build_dynamodb(config: Config) -> Result<Services, AppError> {
+    let aws = aws_configs();
+    let store = crate::store::open_dynamodb(&config.store_url, &aws)?;
+    Ok(compose(config, store, aws, Clock::system()))
 }
 
 /// The same with AWS configuration the caller shares with clients of its

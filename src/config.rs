@@ -169,12 +169,6 @@ impl RelayConfig {
     }
 }
 
-/// Whether this process runs as a Lambda function (the runtime's API is
-/// there to poll): `account-connect` without a command serves the API then.
-pub fn in_lambda() -> bool {
-    std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some()
-}
-
 /// `ACCOUNT_CONNECT_ADDR`: where `serve` listens when the command gives no
 /// `--addr`.
 pub fn serve_addr() -> Option<String> {

@@ -8,7 +8,7 @@ mod sqlite;
 mod webhooks;
 
 pub use dynamo::{create_table, CreateTableError, DynamoStore};
-pub use open::{open, OpenError};
+pub use open::{open, open_dynamodb, OpenError};
 pub use organizations::OrganizationStore;
 pub use sqlite::SqliteStore;
 pub use webhooks::{WebhookStore, DELIVERY_RETENTION_SECS, MAX_DELIVERIES_PER_WEBHOOK, MAX_WEBHOOKS};
