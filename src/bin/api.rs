@@ -5,21 +5,13 @@
 //! (docs/benchmarks.md).
 
 use account_connect::app;
-use std::process::ExitCode;
 
-fn main() -> ExitCode {
-    account_connect::telemetry::init(true);
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            // Words for the function's log, as the API's errors are.
-            eprintln!("account-connect-api cannot run: {e}");
-            ExitCode::FAILURE
-        }
-    }
+fn main() -> std::process::ExitCode {
+    app::exit_status(run())
 }
 
 fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    account_connect::telemetry::init(true);
     let config = app::config_from_env()?;
     if config.cursor_key.is_none() {
         tracing::warn!("ACCOUNT_CONNECT_CURSOR_KEY is not set: a cursor from one instance is refused by another");

@@ -120,6 +120,13 @@ pub trait Store: OrganizationStore + WebhookStore + Send + Sync {
     /// with the event and guards, all or nothing.
     async fn update(&self, conn: &Connection, event: &Event, guards: &[Guard], now: i64) -> Result<(), StoreError>;
 
+    /// Signalled after a commit that stored an outbox item, where the store
+    /// runs in this process (SQLite): the local dispatcher wakes on it. None
+    /// where a stream carries the outbox (DynamoDB, in AWS).
+    fn outbox_written(&self) -> Option<std::sync::Arc<tokio::sync::Notify>> {
+        None
+    }
+
     /// The unexpired idempotency record of this user's key: the request hash
     /// and the connection it created. Lets a caller answer a replay before
     /// it writes anything outside the store (a template object).
