@@ -420,12 +420,12 @@ async fn deliver(
 mod tests {
     use super::*;
 
-    fn policy_command(partition: &str, products: Option<&str>) -> Option<Command> {
-        Some(Command::Policy {
+    fn policy_command(partition: &str, products: Option<&str>) -> Command {
+        Command::Policy {
             partition: partition.into(),
             products: products.map(String::from),
             integrations: None,
-        })
+        }
     }
 
     /// `token` mints only what the server accepts, by the server's rule:
