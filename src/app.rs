@@ -79,15 +79,31 @@ pub fn build(config: Config) -> Result<Services, AppError> {
 /// the API's Lambda entry point, which links no SQLite.
 pub fn build_dynamodb(config: Config) -> Result<Services, AppError> {
     let aws = aws_configs();
-    let store = crate::store::open_dynamodb(&config.store_url, &aws)?;
+    let store = crate::store::open_dynamodb(&config.store_url, secrets_key(&config), &aws)?;
     Ok(compose(config, store, aws, Clock::system()))
 }
 
 /// The same with AWS configuration the caller shares with clients of its
 /// own (the re-check's queue).
 pub fn build_with_aws(config: Config, aws: AwsConfigs) -> Result<Services, AppError> {
-    let store = crate::store::open(&config.store_url, &aws)?;
+    let store = open_store(&config, &aws)?;
     Ok(compose(config, store, aws, Clock::system()))
+}
+
+/// The configured store, webhook secrets sealed under the configured key
+/// (KMS, a key file, or the one beside an SQLite database by default).
+pub fn open_store(config: &Config, aws: &AwsConfigs) -> Result<DynStore, crate::store::OpenError> {
+    crate::store::open_with(&config.store_url, secrets_key(config), aws)
+}
+
+/// The configured key for webhook secrets.
+fn secrets_key(config: &Config) -> crate::store::SecretsKey {
+    use crate::store::SecretsKey;
+    match (&config.secrets_kms_key, &config.secrets_key_file) {
+        (Some(kms), _) => SecretsKey::Kms(kms.clone()),
+        (None, Some(file)) => SecretsKey::File(file.clone()),
+        (None, None) => SecretsKey::default_for(&config.store_url),
+    }
 }
 
 /// The services on a store the caller opened (tests, a second entry point
@@ -110,11 +126,12 @@ fn compose(config: Config, store: DynStore, aws: AwsConfigs, clock: Clock) -> Se
         Some(key) => Cursors::new(key.expose_secret()),
         None => Cursors::random(),
     };
+    let verifier = Arc::new(Verifier::from_config(&config, aws.clone()).with_clock(clock.clone()));
     let deps = Deps {
-        verifier: Arc::new(Verifier::from_config(&config, aws.clone()).with_clock(clock.clone())),
+        templates: Arc::new(Templates::new(aws.clone(), verifier.clone())),
+        verifier,
         store,
         config: config.clone(),
-        templates: Arc::new(Templates::new(aws.clone())),
         cursors: Arc::new(cursors),
         clock,
         aws,

@@ -35,6 +35,12 @@ pub struct Config {
     pub external_id_ttl_secs: u64,
     /// Where connections live: `sqlite://PATH`, `sqlite::memory:` or `dynamodb://TABLE`.
     pub store_url: String,
+    /// The KMS key (id, ARN or alias) whose data keys seal webhook signing
+    /// secrets in the store (the DynamoDB deployment).
+    pub secrets_kms_key: Option<String>,
+    /// The local key file that wraps those data keys instead (SQLite);
+    /// unset: `<database>.secrets-key`, made on first use.
+    pub secrets_key_file: Option<std::path::PathBuf>,
     /// Key for HS256 bearer tokens on the local server; in Lambda, API
     /// Gateway checks tokens and this stays unset.
     pub jwt_secret: Option<Secret>,
@@ -57,10 +63,17 @@ pub struct Config {
     pub topics: BTreeMap<Partition, String>,
     /// Bucket the templates of automatic connections are uploaded to (commercial).
     pub template_bucket: Option<String>,
+    /// GovCloud's and China's buckets, in the vendor's account of their
+    /// partition (`ACCOUNT_CONNECT_TEMPLATE_BUCKET_AWS_US_GOV`, `_AWS_CN`).
+    pub partition_template_buckets: BTreeMap<Partition, String>,
     /// Region of the quick-create link in the commercial partition.
     pub quick_create_region: String,
     /// Stack names start with this; customers search for it (the seeds).
     pub stack_prefix: String,
+    /// Members read per store page by the organization view, its
+    /// reconciliation and offboarding, which read every member page after
+    /// page (the store's maximum, 100; smaller in tests, to page more).
+    pub member_page: usize,
     /// Connections the scheduled re-check handles per page.
     pub recheck_batch: usize,
     /// Checks one re-check worker runs at once.
@@ -194,6 +207,23 @@ impl Config {
         ]
     }
 
+    /// The setting naming `p`'s template bucket.
+    pub fn template_bucket_setting(p: Partition) -> String {
+        match p {
+            Partition::Aws => "ACCOUNT_CONNECT_TEMPLATE_BUCKET".to_owned(),
+            other => format!("ACCOUNT_CONNECT_TEMPLATE_BUCKET_{}", other.env_suffix()),
+        }
+    }
+
+    /// The bucket `p`'s templates are uploaded to, if any: CloudFormation
+    /// reads a template from its own partition's S3 only.
+    pub fn template_bucket_for(&self, p: Partition) -> Option<&str> {
+        match p {
+            Partition::Aws => self.template_bucket.as_deref(),
+            other => self.partition_template_buckets.get(&other).map(String::as_str),
+        }
+    }
+
     /// Whether verifications in `p` have credentials to sign with.
     pub fn has_credentials(&self, p: Partition) -> bool {
         p == Partition::Aws || self.credential_sources.contains_key(&p)
@@ -217,6 +247,8 @@ impl Default for Config {
             external_id_prefix: ExternalIdPrefix::default(),
             external_id_ttl_secs: 48 * 3600,
             store_url: DEFAULT_STORE.to_owned(),
+            secrets_kms_key: None,
+            secrets_key_file: None,
             jwt_secret: None,
             jwt_issuer: DEFAULT_JWT_ISSUER.to_owned(),
             jwt_audience: DEFAULT_JWT_AUDIENCE.to_owned(),
@@ -226,8 +258,11 @@ impl Default for Config {
             callback_response_hosts: None,
             topics: BTreeMap::new(),
             template_bucket: None,
+            partition_template_buckets: BTreeMap::new(),
             quick_create_region: "us-east-1".to_owned(),
             stack_prefix: "spotinst-iam-stack".to_owned(),
+            // The store's largest page (`store::MAX_PAGE`).
+            member_page: 100,
             recheck_batch: 50,
             recheck_concurrency: 16,
             recheck_check_timeout_secs: 30,
@@ -395,6 +430,23 @@ impl Config {
         if let Some(v) = var("ACCOUNT_CONNECT_STORE") {
             c.store_url = v;
         }
+        if let Some(v) = var("ACCOUNT_CONNECT_SECRETS_KMS_KEY") {
+            let ok = !v.is_empty() && v.len() <= 2048 && v.bytes().all(|b| b.is_ascii_graphic());
+            if !ok {
+                return Err(ConfigError(
+                    "ACCOUNT_CONNECT_SECRETS_KMS_KEY must be a KMS key id, key ARN or alias".into(),
+                ));
+            }
+            c.secrets_kms_key = Some(v);
+        }
+        if let Some(v) = var("ACCOUNT_CONNECT_SECRETS_KEY_FILE") {
+            if c.secrets_kms_key.is_some() {
+                return Err(ConfigError(
+                    "set one of ACCOUNT_CONNECT_SECRETS_KMS_KEY and ACCOUNT_CONNECT_SECRETS_KEY_FILE".into(),
+                ));
+            }
+            c.secrets_key_file = Some(v.into());
+        }
         if let Some(v) = var("ACCOUNT_CONNECT_PROPAGATION_BUDGET_SECS") {
             c.propagation_budget_secs = v.parse().ok().filter(|s| *s <= 900).ok_or_else(|| {
                 ConfigError(
@@ -433,6 +485,11 @@ impl Config {
             }
         }
         c.template_bucket = var("ACCOUNT_CONNECT_TEMPLATE_BUCKET");
+        for p in [Partition::AwsUsGov, Partition::AwsCn] {
+            if let Some(v) = var(&Config::template_bucket_setting(p)) {
+                c.partition_template_buckets.insert(p, v);
+            }
+        }
         if let Some(v) = var("ACCOUNT_CONNECT_QUICK_CREATE_REGION") {
             c.quick_create_region = v;
         }

@@ -219,7 +219,7 @@ pub async fn get_one(
     responses(
         (status = 200, body = ConnectionView),
         (status = 404, description = "No such connection for this token"),
-        (status = 409, description = "The connection cannot be disconnected in its status"),
+        (status = 409, description = "The connection cannot be disconnected in its status, or it is an organization's management connection (managed_by_organization: offboard the organization instead)"),
         (status = 503, description = "The database cannot be reached (store_unavailable), or too many requests changed the same record at once (too_many_concurrent_writes); retry after Retry-After"),
     ))]
 pub async fn disconnect(
@@ -227,7 +227,7 @@ pub async fn disconnect(
     tenant: Tenant,
     Path(id): Path<String>,
 ) -> Result<Json<ConnectionView>, ApiError> {
-    let c = state.connections.disconnect(&tenant, &parse_id(&id)?).await?;
+    let c = state.connections.disconnect_by_client(&tenant, &parse_id(&id)?).await?;
     Ok(Json(view(&state, c)))
 }
 
@@ -355,7 +355,7 @@ crate::domain::string_newtype_schema!(
         (status = 200, body = ConnectionView),
         (status = 400, description = "Malformed JSON"),
         (status = 404, description = "No such connection for this token"),
-        (status = 409, description = "The status does not allow it, or another connection holds the role, or another verification of this connection is running (verification_in_progress; retry after Retry-After)"),
+        (status = 409, description = "The status does not allow it, or another connection holds the role, or another verification of this connection is running (verification_in_progress; retry after Retry-After), or it is an organization's management connection (managed_by_organization: its role is the management stack's)"),
         (status = 422, description = "The role failed verification (details.report says what to change), or a value is not acceptable"),
         (status = 429, description = "The organization's verifications this minute are used up (rate_limited, details.limit = verifications; 60 a minute by default); nothing was done, retry after Retry-After"),
         (status = 503, description = "The database cannot be reached (store_unavailable), or too many requests changed the same record at once (too_many_concurrent_writes); retry after Retry-After"),

@@ -291,6 +291,8 @@ impl From<ServiceError> for ApiError {
                 err
             }
             ServiceError::RoleHeld => ApiError::conflict("role_already_connected", message),
+            ServiceError::ManagedByOrganization(o) => ApiError::conflict("managed_by_organization", message)
+                .with_details(json!({"organizationId": o.as_str()})),
             ServiceError::RotationPending(pending) => ApiError::conflict("rotation_pending", message)
                 .with_details(json!({"pendingExternalId": pending.as_str()})),
             ServiceError::InvalidCursor(_) | ServiceError::Store(StoreError::OutsideQuery) => {
@@ -352,6 +354,8 @@ impl From<crate::organizations::OrganizationError> for ApiError {
             }
             E::MembersNotAllowed(accounts) => ApiError::new(StatusCode::FORBIDDEN, "members_not_allowed", message)
                 .with_details(json!({"accountIds": accounts.iter().map(|a| a.as_str()).collect::<Vec<_>>()})),
+            E::ManagementNotConnected(_) => ApiError::conflict("management_not_connected", message),
+            E::OrganizationUnreadable(_) => ApiError::new(StatusCode::BAD_GATEWAY, "organization_unreadable", message),
             E::Connection(e) => e.into(),
         }
     }

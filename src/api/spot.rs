@@ -328,7 +328,7 @@ fn role_item(c: &Connection, now: i64) -> SpotRole {
         (status = 400, description = "accountId is missing, or the body is not valid JSON"),
         (status = 403, description = "The token does not allow this Spot account"),
         (status = 404, description = "The account has no live external ID"),
-        (status = 409, description = "The connection cannot take this role now (another verification of it is running: verification_in_progress, retry after Retry-After); see the error code"),
+        (status = 409, description = "The connection cannot take this role now (another verification of it is running: verification_in_progress, retry after Retry-After; or the account's connection is an organization's management connection: managed_by_organization); see the error code"),
         (status = 422, description = "A value is not acceptable, or the role failed verification (one error per failed check)"),
         (status = 429, description = "The organization's verifications this minute are used up (rate_limited; 60 a minute by default); nothing was done, retry after Retry-After"),
         (status = 503, description = "The database cannot be reached (store_unavailable), or too many requests changed the same record at once (too_many_concurrent_writes); retry after Retry-After"),

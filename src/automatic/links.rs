@@ -5,7 +5,9 @@ use crate::config::Config;
 use crate::domain::Partition;
 use crate::domain::{CloudFormationLinks, Connection};
 use crate::sdk::AwsConfigs;
+use crate::verify::Verifier;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use std::sync::Arc;
 use tokio::sync::OnceCell;
 
 /// RFC 3986 unreserved characters stay as they are.
@@ -43,32 +45,57 @@ pub struct TemplateUploadError {
 
 pub struct Templates {
     aws: AwsConfigs,
-    s3: OnceCell<aws_sdk_s3::Client>,
+    /// The GovCloud and China buckets are in the vendor's account of their
+    /// partition: written with the partition's vendor identity.
+    verifier: Arc<Verifier>,
+    /// Per partition (`Partition::ALL`'s order), built on first upload.
+    s3: [OnceCell<aws_sdk_s3::Client>; 3],
+}
+
+fn index(p: Partition) -> usize {
+    match p {
+        Partition::Aws => 0,
+        Partition::AwsUsGov => 1,
+        Partition::AwsCn => 2,
+    }
+}
+
+/// S3's host suffix in the partition (China's is under `.amazonaws.com.cn`).
+fn s3_domain(p: Partition) -> &'static str {
+    match p {
+        Partition::AwsCn => "amazonaws.com.cn",
+        Partition::Aws | Partition::AwsUsGov => "amazonaws.com",
+    }
 }
 
 impl Templates {
-    /// The S3 client is built on first upload, from the service's own
-    /// configuration.
-    pub fn new(aws: AwsConfigs) -> Self {
+    /// The S3 clients are built on first upload: the commercial one from
+    /// the service's own configuration, the others from their partition's
+    /// vendor identity.
+    pub fn new(aws: AwsConfigs, verifier: Arc<Verifier>) -> Self {
         Templates {
             aws,
-            s3: OnceCell::new(),
+            verifier,
+            s3: Default::default(),
         }
     }
 
-    async fn s3(&self) -> &aws_sdk_s3::Client {
-        self.s3
-            .get_or_init(|| async {
-                let conf = self.aws.own().await;
+    async fn s3(&self, p: Partition) -> Result<&aws_sdk_s3::Client, String> {
+        self.s3[index(p)]
+            .get_or_try_init(|| async {
+                let conf = match p {
+                    Partition::Aws => self.aws.own().await.clone(),
+                    other => self.verifier.vendor(other).await?.0,
+                };
                 // Path-style keeps bucket names out of the host (moto, dotted names).
-                let s3 = aws_sdk_s3::config::Builder::from(conf).force_path_style(true).build();
-                aws_sdk_s3::Client::from_conf(s3)
+                let s3 = aws_sdk_s3::config::Builder::from(&conf).force_path_style(true).build();
+                Ok(aws_sdk_s3::Client::from_conf(s3))
             })
             .await
     }
 
-    /// Uploads the template (commercial partition, bucket configured) and
-    /// returns the links; otherwise says why there are none. A failed upload
+    /// Uploads the template (a bucket configured for the connection's
+    /// partition) and returns the links; otherwise says why there are none. A failed upload
     /// is an error: the connection is not created without its template.
     pub async fn links(
         &self,
@@ -84,20 +111,16 @@ impl Templates {
             quick_create_url: None,
             unavailable_reason: Some(reason),
         };
-        let Some(bucket) = config.template_bucket.as_deref() else {
+        // CloudFormation in GovCloud or China reads templates from its own
+        // partition's S3 only: each partition has its bucket.
+        let Some(bucket) = config.template_bucket_for(conn.partition) else {
             return Ok(unavailable(format!(
-                "No template bucket is configured (ACCOUNT_CONNECT_TEMPLATE_BUCKET), so there is no quick-create link: download the template (GET /v1/connections/{}/template) and create the stack {stack} with it in the CloudFormation console.",
+                "No template bucket is configured for {} ({}), so there is no quick-create link: download the template (GET /v1/connections/{}/template) and create the stack {stack} with it in the CloudFormation console.",
+                conn.partition.display_name(),
+                Config::template_bucket_setting(conn.partition),
                 conn.id.as_str()
             )));
         };
-        if conn.partition != Partition::Aws {
-            // The bucket is commercial; CloudFormation in GovCloud or China
-            // reads templates from its own partition's S3 only.
-            return Ok(unavailable(format!(
-                "Quick-create links are offered for commercial AWS only; for {} download the template and create the stack {stack} in the CloudFormation console.",
-                conn.partition.display_name()
-            )));
-        }
         if !config.topics.contains_key(&conn.partition) || config.callback_key.is_none() {
             return Ok(unavailable(
                 "No callback topic or key is configured, so a stack could not report back; connect manually."
@@ -129,7 +152,11 @@ impl Templates {
             crate::ids::random_token(8)
         );
         let body = serde_json::to_vec(template).expect("templates serialize");
-        let s3 = self.s3().await;
+        let p = conn.partition;
+        let s3 = self.s3(p).await.map_err(|detail| TemplateUploadError {
+            bucket: bucket.to_owned(),
+            detail,
+        })?;
         s3.put_object()
             .bucket(bucket)
             .key(&key)
@@ -141,25 +168,27 @@ impl Templates {
                 bucket: bucket.to_owned(),
                 detail: format!("{:?}", e.into_service_error()),
             })?;
-        // The region the object went to: the client's (AWS_REGION in Lambda).
-        let region = s3.config().region().map_or("us-east-1", |r| r.as_ref());
-        Ok(format!("https://{bucket}.s3.{region}.amazonaws.com/{key}"))
+        // The region the object went to: the client's (AWS_REGION in
+        // Lambda; the partition's home region for GovCloud and China).
+        let region = s3.config().region().map_or(p.sts_region(), |r| r.as_ref());
+        Ok(format!("https://{bucket}.s3.{region}.{}/{key}", s3_domain(p)))
     }
 
     /// Deletes a template `upload` put, for a request that was then refused:
     /// a refused request leaves nothing behind. A failure is logged only
     /// (the bucket's lifecycle removes the object in time).
-    pub async fn discard(&self, bucket: &str, links: &CloudFormationLinks) {
+    pub async fn discard(&self, p: Partition, bucket: &str, links: &CloudFormationLinks) {
         let Some(key) = links
             .template_url
             .as_deref()
-            .and_then(|u| u.split_once(".amazonaws.com/"))
+            .and_then(|u| u.split_once(&format!(".{}/", s3_domain(p))))
             .map(|(_, k)| k)
             .filter(|k| k.starts_with("templates/"))
         else {
             return;
         };
-        if let Err(e) = self.s3().await.delete_object().bucket(bucket).key(key).send().await {
+        let Ok(s3) = self.s3(p).await else { return };
+        if let Err(e) = s3.delete_object().bucket(bucket).key(key).send().await {
             tracing::warn!(bucket, key, error = %e, "could not delete the template of a refused request");
         }
     }

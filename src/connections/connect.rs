@@ -28,6 +28,7 @@ impl ConnectionService {
         role_arn: &str,
         budget: Duration,
     ) -> Result<(Connection, Report), ServiceError> {
+        owned_by_organization(&self.get(tenant, id).await?)?;
         self.take_rate(tenant, crate::limits::Limit::Verifications).await?;
         self.connect_role_from(tenant, id, role_arn, budget, None).await
     }
@@ -374,5 +375,15 @@ fn outcome_word(o: Outcome) -> &'static str {
         Outcome::Passed => "ok",
         Outcome::Degraded => "degraded",
         Outcome::Failed => "failed",
+    }
+}
+
+/// A client's change to an organization's management connection is
+/// refused: its role is the management stack's, and it ends with the
+/// organization (whose Spot account it holds).
+pub(super) fn owned_by_organization(c: &Connection) -> Result<(), ServiceError> {
+    match &c.organization {
+        Some(m) if m.management => Err(ServiceError::ManagedByOrganization(m.organization_id.clone())),
+        _ => Ok(()),
     }
 }

@@ -76,9 +76,8 @@ impl ConnectionService {
         let stack: StackArn = stack_id.parse().map_err(|e| format!("{e:?}"))?;
         let bucket = self
             .config
-            .template_bucket
-            .as_deref()
-            .ok_or("no template bucket is configured")?;
+            .template_bucket_for(c.partition)
+            .ok_or("no template bucket is configured for the connection's partition")?;
         let template = self.template_for(c).map_err(|e| format!("{e:?}"))?;
         let template_url = self
             .templates
@@ -105,9 +104,8 @@ impl ConnectionService {
             .ok_or("the organization's templates are not at hand")?;
         let bucket = self
             .config
-            .template_bucket
-            .as_deref()
-            .ok_or("no template bucket is configured")?;
+            .template_bucket_for(c.partition)
+            .ok_or("no template bucket is configured for the connection's partition")?;
         let o = self
             .store
             .get_organization(&m.organization_id)

@@ -99,6 +99,11 @@ pub enum ServiceError {
     /// per connection, across every instance).
     #[error("this connection's role is being verified by another request right now; wait for it to finish (GET /v1/connections/{{id}} shows the outcome), then retry if you still need to")]
     VerificationInProgress,
+    /// The organization's management connection: its role comes from the
+    /// management stack and it ends with the organization, so a client
+    /// cannot re-point or disconnect it on its own.
+    #[error("this connection is the management connection of the organization {0}; it changes only through the organization: update the management stack to change its role, offboard with DELETE /v1/organizations/{0} to disconnect it")]
+    ManagedByOrganization(crate::domain::OrganizationId),
     #[error("{}", store_message(.0))]
     Store(StoreError),
 }

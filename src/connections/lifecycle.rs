@@ -62,6 +62,14 @@ impl ConnectionService {
         Ok(ours)
     }
 
+    /// A client's disconnect (`DELETE /v1/connections/{id}`): an
+    /// organization's management connection is disconnected only by
+    /// offboarding its organization (or by its stack's Delete).
+    pub async fn disconnect_by_client(&self, tenant: &Tenant, id: &ConnectionId) -> Result<Connection, ServiceError> {
+        super::connect::owned_by_organization(&self.get(tenant, id).await?)?;
+        self.disconnect(tenant, id).await
+    }
+
     /// Retires the connection and its external IDs (never reissued).
     pub async fn disconnect(&self, tenant: &Tenant, id: &ConnectionId) -> Result<Connection, ServiceError> {
         let actor = tenant.sub.clone();

@@ -2,28 +2,33 @@
 //! with the management connection's external ID): whether an account is a
 //! member, which accounts the StackSet's targets hold, and the StackSet's
 //! instances in an account (CloudFormation, in the StackSet's region).
+//! The role is assumed with the partition's own vendor identity, as a
+//! single account's is: partitions have separate IAM, so a commercial key
+//! is refused in GovCloud and China.
 
 use crate::config::Config;
 use crate::domain::{AccountId, Partition, RoleArn};
 use crate::domain::{SeenAccount, TargetId};
-use crate::sdk::AwsConfigs;
+use crate::verify::Verifier;
 use aws_config::SdkConfig;
 use aws_sdk_organizations::types::ChildType;
 use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::Duration;
 
-/// Pages read per listing: 20 accounts a page, far above any organization's
-/// 10,000-account quota would need fewer; bounded all the same.
-const MAX_PAGES: usize = 1000;
+/// Pages read per listing, bounded only against a service that never ends
+/// its listing: 20 accounts a page is 200,000 accounts, past any
+/// organization's quota.
+const MAX_PAGES: usize = 10_000;
 /// Organizations nests OUs five levels deep at most.
 const MAX_DEPTH: usize = 6;
 /// Per-call bound: a listing of a big organization is many calls.
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct OrgReader {
-    aws: AwsConfigs,
-    sts_endpoints: BTreeMap<Partition, String>,
+    /// Each partition's vendor identity and STS endpoint.
+    verifier: Arc<Verifier>,
     organizations_endpoints: BTreeMap<Partition, String>,
     cloudformation_endpoints: BTreeMap<Partition, String>,
 }
@@ -53,37 +58,43 @@ pub struct Parent {
 }
 
 /// An SDK error in words for the customer.
-fn text<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(e: &SdkError<E, R>) -> String {
+pub(super) fn text<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(e: &SdkError<E, R>) -> String {
     crate::verify::classify_message(e)
 }
 
 impl OrgReader {
-    pub fn from_config(config: &Config, aws: AwsConfigs) -> Self {
+    pub fn from_config(config: &Config, verifier: Arc<Verifier>) -> Self {
         OrgReader {
-            aws,
-            sts_endpoints: config.sts_endpoints.clone(),
+            verifier,
             organizations_endpoints: config.organizations_endpoints.clone(),
             cloudformation_endpoints: config.cloudformation_endpoints.clone(),
         }
     }
 
-    /// The service's own configuration with this reader's timeouts and retries.
-    async fn base(&self) -> SdkConfig {
-        crate::sdk::tuned(
-            self.aws.own().await,
+    /// The partition's vendor identity with this reader's timeouts and
+    /// retries, and its STS endpoint.
+    async fn base(&self, p: Partition) -> Result<(SdkConfig, Option<String>), String> {
+        let (sdk, sts) = self.verifier.vendor(p).await?;
+        let base = crate::sdk::tuned(
+            &sdk,
             aws_config::timeout::TimeoutConfig::builder()
                 .operation_timeout(CALL_TIMEOUT)
                 .build(),
             aws_config::retry::RetryConfig::standard().with_max_attempts(3),
-        )
+        );
+        Ok((base, sts))
     }
 
     /// A session in the management account; the error is for a person.
     pub async fn session(&self, role: &RoleArn, external_id: &str, session_name: &str) -> Result<Session, String> {
-        let base = &self.base().await;
+        let (base, sts_endpoint) = self
+            .base(role.partition())
+            .await
+            .map_err(|e| format!("Spot could not assume the management role {}: {e}", role.as_str()))?;
+        let base = &base;
         let mut sts =
             aws_sdk_sts::config::Builder::from(base).region(aws_config::Region::new(role.partition().sts_region()));
-        if let Some(url) = self.sts_endpoints.get(&role.partition()) {
+        if let Some(url) = sts_endpoint {
             sts = sts.endpoint_url(url);
         }
         let sts = aws_sdk_sts::Client::from_conf(sts.build());
@@ -139,6 +150,11 @@ pub struct Instance {
 }
 
 impl Session {
+    /// The Organizations client, acting as the management role.
+    pub(super) fn client(&self) -> &aws_sdk_organizations::Client {
+        &self.client
+    }
+
     /// The StackSet's instances in `account` (ListStackInstances, in the
     /// StackSet's region, as the management account: `CallAs` SELF).
     pub async fn instances(&self, region: &str, stack_set: &str, account: &AccountId) -> Result<Vec<Instance>, String> {
@@ -300,6 +316,7 @@ impl Session {
                     status,
                     targeted: parent.is_some(),
                     parent_id: parent,
+                    guardrails: None,
                 })
             })
             .collect())

@@ -1,6 +1,7 @@
 //! What the organization routes and the callback do, independent of HTTP.
 
 use super::aws::OrgReader;
+use super::guardrails;
 use super::{template, token};
 use crate::config::Config;
 use crate::connections::{ConnectionService, Deps, ListQuery, ServiceError};
@@ -17,11 +18,6 @@ use std::sync::Arc;
 
 /// `CreateStackInstances` takes at most 50 organizational units per call.
 pub const MAX_TARGETS: usize = 50;
-/// Members read per page while reconciling or offboarding.
-const PAGE: usize = 100;
-/// Members an organization view reads at most (a bigger organization pages
-/// through GET /v1/connections?organizationId=).
-const MAX_VIEW_MEMBERS: usize = 10_000;
 pub(super) const WRITE_ATTEMPTS: u32 = 5;
 
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +44,12 @@ pub enum OrganizationError {
     /// Offboarding would disconnect members assigned to Spot accounts the token may not act on.
     #[error("offboarding disconnects every member, and members are assigned to Spot accounts your token does not allow: {}. Offboard with a token that also allows them (or every account, \"*\")", .0.iter().map(SpotAccountId::as_str).collect::<Vec<_>>().join(", "))]
     MembersNotAllowed(Vec<SpotAccountId>),
+    /// The preflight needs the management role.
+    #[error("the management account {0} is not connected yet: create the management stack there first (its connection must be connected before the preflight can read the organization)")]
+    ManagementNotConnected(AccountId),
+    /// The management role could not read the organization.
+    #[error("{0}")]
+    OrganizationUnreadable(String),
     #[error(transparent)]
     Connection(ServiceError),
 }
@@ -91,9 +93,9 @@ pub struct CreateOrganization {
 pub struct OrganizationSnapshot {
     pub organization: Organization,
     pub management: Connection,
+    /// Every member, however many (read page by page): one left out would
+    /// show its account as missing.
     pub members: Vec<Connection>,
-    /// Set when the organization has more members than one view reads.
-    pub truncated: bool,
 }
 
 #[derive(Clone)]
@@ -119,7 +121,7 @@ pub(crate) fn system_tenant(org: &str, who: &str) -> Tenant {
 impl OrganizationService {
     pub fn new(deps: &Deps, connections: ConnectionService) -> Self {
         OrganizationService {
-            reader: Arc::new(OrgReader::from_config(&deps.config, deps.aws.clone())),
+            reader: Arc::new(OrgReader::from_config(&deps.config, deps.verifier.clone())),
             store: deps.store.clone(),
             config: deps.config.clone(),
             templates: deps.templates.clone(),
@@ -255,8 +257,8 @@ impl OrganizationService {
             // management connection never lacks its organization, nor the reverse.
             let written = store.create_organization(&o, &mgmt, &ev, idem.as_ref(), at).await;
             if written.is_err() {
-                if let Some(bucket) = config.template_bucket.as_deref() {
-                    self.templates.discard(bucket, &links).await;
+                if let Some(bucket) = config.template_bucket_for(o.partition) {
+                    self.templates.discard(o.partition, bucket, &links).await;
                 }
             }
             match written {
@@ -314,19 +316,21 @@ impl OrganizationService {
         }
     }
 
-    async fn all_members(&self, id: &OrganizationId, max: usize) -> Result<(Vec<Connection>, bool), OrganizationError> {
+    /// Members read per store page (`Config::member_page`).
+    fn page(&self) -> usize {
+        self.config.member_page.clamp(1, crate::store::MAX_PAGE)
+    }
+
+    /// Every member of the organization, page after page.
+    pub(super) async fn all_members(&self, id: &OrganizationId) -> Result<Vec<Connection>, OrganizationError> {
         let mut out = Vec::new();
         let mut after: Option<String> = None;
         loop {
-            let page = self.store.list_members(id, after.as_deref(), PAGE).await?;
+            let page = self.store.list_members(id, after.as_deref(), self.page()).await?;
             out.extend(page.items);
-            if out.len() >= max {
-                out.truncate(max);
-                return Ok((out, page.next.is_some()));
-            }
             match page.next {
                 Some(n) => after = Some(n),
-                None => return Ok((out, false)),
+                None => return Ok(out),
             }
         }
     }
@@ -354,7 +358,7 @@ impl OrganizationService {
             .get(&o.org, &o.management_connection_id)
             .await?
             .ok_or(OrganizationError::NotFound)?;
-        let (mut members, truncated) = self.all_members(&o.id, MAX_VIEW_MEMBERS).await?;
+        let mut members = self.all_members(&o.id).await?;
         let hidden: std::collections::HashSet<AccountId> = members
             .iter()
             .filter(|c| !tenant.may_access(&c.account_id))
@@ -368,7 +372,6 @@ impl OrganizationService {
             organization: o,
             management,
             members,
-            truncated,
         })
     }
 
@@ -454,17 +457,17 @@ impl OrganizationService {
         }
         let at = self.now();
         let seen = match self.session(&o).await {
-            Ok(s) => s.accounts(&o.organizational_unit_ids, &o.management_account_id).await,
+            Ok(s) => match s.accounts(&o.organizational_unit_ids, &o.management_account_id).await {
+                Ok(accounts) => Ok(self.with_guardrails(&s, &o, Listing::new(at, accounts)).await),
+                Err(e) => Err(e),
+            },
             Err(e) => Err(e),
         };
         let mut o = o;
         for attempt in 0..WRITE_ATTEMPTS {
             let prior = o.clone();
             let rec = match &seen {
-                Ok(accounts) => Reconciliation::Listed(Listing {
-                    at,
-                    accounts: accounts.clone(),
-                }),
+                Ok(listing) => Reconciliation::Listed(listing.clone()),
                 // Any read failed: not a listing. The record says why, and
                 // the listing before stands (re-read after a conflict).
                 Err(e) => Reconciliation::failed(o.last_reconciliation.as_ref(), at, e.clone()),
@@ -505,10 +508,7 @@ impl OrganizationService {
     ) -> Result<(), OrganizationError> {
         let mut after: Option<String> = None;
         loop {
-            let page = self
-                .store
-                .list_members(&next.id, after.as_deref(), crate::store::MAX_PAGE)
-                .await?;
+            let page = self.store.list_members(&next.id, after.as_deref(), self.page()).await?;
             for c in &page.items {
                 // Decided again on the stored connection if it changed meanwhile.
                 if crate::domain::MemberChange::between(prior, c, next, c, at).is_some() {
@@ -520,6 +520,21 @@ impl OrganizationService {
                 None => return Ok(()),
             }
         }
+    }
+
+    /// The listing with its guardrails' verdicts; a guardrail read that
+    /// fails (a management stack from before they were read lacks the
+    /// grant) leaves the listing whole and says why.
+    async fn with_guardrails(&self, s: &super::aws::Session, o: &Organization, mut l: Listing) -> Listing {
+        let verdicts = match self.connections.principal(o.partition) {
+            Ok(principal) => {
+                let needs = guardrails::Needs::of(o, principal);
+                guardrails::assess_accounts(&guardrails::Reader::new(s), o, &l.accounts, &needs).await
+            }
+            Err(e) => Err(e.to_string()),
+        };
+        l.set_guardrails(verdicts);
+        l
     }
 
     /// A session in the management account, once its role is connected.
@@ -551,7 +566,7 @@ impl OrganizationService {
         let mut out = Vec::new();
         let mut after: Option<String> = None;
         loop {
-            let page = self.store.list_members(id, after.as_deref(), PAGE).await?;
+            let page = self.store.list_members(id, after.as_deref(), self.page()).await?;
             out.extend(
                 page.items
                     .into_iter()
@@ -592,7 +607,7 @@ impl OrganizationService {
         let mut skipped = false;
         let mut after: Option<String> = None;
         loop {
-            let page = self.store.list_members(&o.id, after.as_deref(), PAGE).await?;
+            let page = self.store.list_members(&o.id, after.as_deref(), self.page()).await?;
             for m in page.items.iter().filter(|m| m.state != Status::Disconnected) {
                 match self.connections.disconnect(tenant, &m.id).await {
                     Ok(_) => {}

@@ -4,12 +4,14 @@
 mod dynamo;
 mod open;
 mod organizations;
+mod sealing;
 mod sqlite;
 mod webhooks;
 
 pub use dynamo::{create_table, CreateTableError, DynamoStore};
-pub use open::{open, open_dynamodb, OpenError};
+pub use open::{open, open_dynamodb, open_with, OpenError};
 pub use organizations::OrganizationStore;
+pub use sealing::{SecretsKey, DATA_KEY_REUSE};
 pub use sqlite::SqliteStore;
 pub use webhooks::{WebhookStore, DELIVERY_RETENTION_SECS, MAX_DELIVERIES_PER_WEBHOOK, MAX_WEBHOOKS};
 

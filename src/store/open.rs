@@ -1,7 +1,7 @@
 //! Which store a URL names, opened; a bad URL or an unopenable database is
 //! refused at start-up with the setting to fix.
 
-use super::{DynStore, DynamoStore, SqliteStore};
+use super::{DynStore, DynamoStore, SecretsKey, SqliteStore};
 use crate::sdk::AwsConfigs;
 use std::sync::Arc;
 
@@ -22,23 +22,30 @@ pub enum OpenError {
 }
 
 /// Opens the store a URL names: `sqlite://path`, `sqlite::memory:` or
-/// `dynamodb://table` (its client built from `aws` on first use).
+/// `dynamodb://table` (its client built from `aws` on first use), webhook
+/// secrets sealed under the key its URL gets by default
+/// (`SecretsKey::default_for`: none for a DynamoDB table).
 pub fn open(url: &str, aws: &AwsConfigs) -> Result<DynStore, OpenError> {
+    open_with(url, SecretsKey::default_for(url), aws)
+}
+
+/// The same, webhook secrets sealed under `key`'s data keys.
+pub fn open_with(url: &str, key: SecretsKey, aws: &AwsConfigs) -> Result<DynStore, OpenError> {
     if url.starts_with("dynamodb://") {
-        return open_dynamodb(url, aws);
+        return open_dynamodb(url, key, aws);
     }
     if url == "sqlite::memory:" {
-        return SqliteStore::open_in_memory().map(|s| Arc::new(s) as DynStore);
+        return SqliteStore::open_in_memory().map(|s| Arc::new(s.with_secrets_key(key, aws)) as DynStore);
     }
     if let Some(path) = url.strip_prefix("sqlite://") {
-        return SqliteStore::open(path).map(|s| Arc::new(s) as DynStore);
+        return SqliteStore::open(path).map(|s| Arc::new(s.with_secrets_key(key, aws)) as DynStore);
     }
     Err(OpenError::Scheme(url.to_owned()))
 }
 
 /// Opens `dynamodb://table` only: the API's Lambda entry point
 /// (src/bin/api.rs) calls this, so the SQLite store is not linked into it.
-pub fn open_dynamodb(url: &str, aws: &AwsConfigs) -> Result<DynStore, OpenError> {
+pub fn open_dynamodb(url: &str, key: SecretsKey, aws: &AwsConfigs) -> Result<DynStore, OpenError> {
     let Some(table) = url.strip_prefix("dynamodb://") else {
         return Err(OpenError::NotDynamoDb(url.to_owned()));
     };
@@ -46,5 +53,7 @@ pub fn open_dynamodb(url: &str, aws: &AwsConfigs) -> Result<DynStore, OpenError>
     {
         return Err(OpenError::TableName(table.to_owned()));
     }
-    Ok(Arc::new(DynamoStore::new(table.to_owned(), aws.clone())))
+    Ok(Arc::new(
+        DynamoStore::new(table.to_owned(), aws.clone()).with_secrets_key(key),
+    ))
 }

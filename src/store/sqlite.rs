@@ -53,6 +53,8 @@ pub struct SqliteStore {
     /// Signalled after each commit that stored an outbox item: the local
     /// dispatcher wakes on it instead of waiting for its next poll.
     outbox_written: Arc<tokio::sync::Notify>,
+    /// Seals and opens webhook signing secrets (`sealing`).
+    sealer: Arc<super::sealing::Sealer>,
 }
 
 fn unavailable(e: rusqlite::Error) -> StoreError {
@@ -105,7 +107,15 @@ impl SqliteStore {
         Ok(SqliteStore {
             db: Arc::new(Mutex::new(conn)),
             outbox_written: Arc::new(tokio::sync::Notify::new()),
+            sealer: Arc::new(super::sealing::Sealer::ephemeral()),
         })
+    }
+
+    /// The same, its webhook secrets sealed under `key`'s data keys
+    /// (`aws` for a KMS key).
+    pub fn with_secrets_key(mut self, key: super::SecretsKey, aws: &crate::sdk::AwsConfigs) -> Self {
+        self.sealer = Arc::new(super::sealing::Sealer::new(key, Some(aws)).expect("AWS is at hand"));
+        self
     }
 
     /// Runs `f` on the database off the async threads.

@@ -22,7 +22,8 @@
 //! policy is AssumeRole and four reads in three levels. The simulator is
 //! asked again only when the role's policies, its boundary or the required
 //! actions changed, or its answer is a week old; a role that may not call
-//! it is not asked again until its policies change.
+//! it is asked again when its policies change or a week after it refused
+//! (the organization's SCPs change without any version the role shows).
 
 use super::aws::{self, Assumed, Boundary, CallError, MetaRead, PolicyMeta, RoleRecord};
 use super::evaluate::{Evaluator, Verdict};
@@ -206,8 +207,9 @@ pub(super) async fn read(
     // Asked beside the reads when that is known before them.
     let ask_first = match past_sim {
         None => true,
+        Some(s) if now.saturating_sub(s.at) >= SIMULATION_MAX_AGE_SECS => true,
         Some(s) if s.refused => false,
-        Some(s) => s.actions != actions || now.saturating_sub(s.at) >= SIMULATION_MAX_AGE_SECS,
+        Some(s) => s.actions != actions,
     };
     let simulate = || within(deadline, permissions::simulate_all(&a.iam, role.as_str(), reqs));
     let (sim_first, piped) = tokio::join!(
@@ -498,7 +500,8 @@ where
     }
 
     // Level 3: the documents, and the simulation if it was not asked yet
-    // (a role that refused it, with the same policies, is not asked again).
+    // (a role that refused it within the week, with the same policies, is
+    // not asked again).
     let refused_before = past_sim.is_some_and(|s| s.refused && seen.as_deref() == Some(s.policies.as_str()));
     let ask_third = !asked_first && sim_second.is_none() && !refused_before;
     // A new policy's document came with level 2 when its default is v1:

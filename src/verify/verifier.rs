@@ -36,6 +36,16 @@ impl Verifier {
         }
     }
 
+    /// The partition's vendor identity for another service's clients (the
+    /// Organizations reader, the partition's template bucket): its
+    /// credentials, its home region, and the STS endpoint it resolves to.
+    /// The error is for a person.
+    pub async fn vendor(&self, p: crate::domain::Partition) -> Result<(aws_config::SdkConfig, Option<String>), String> {
+        let access = self.partitions.get(p).await.map_err(|e| e.to_string())?;
+        access.ready().await.map_err(|e| e.to_string())?;
+        Ok((access.sdk.clone(), access.endpoints.sts.clone()))
+    }
+
     /// Runs every check; `budget` bounds the wait for IAM propagation. Every
     /// completed verification counts in the metrics, whoever asked for it.
     pub async fn verify(&self, conn: &Connection, principal: &str, role_arn: &str, budget: Duration) -> Report {

@@ -13,6 +13,8 @@ use common::organization::{
 use serde_json::{json, Value};
 
 mod drift;
+mod fair_share;
+mod guardrails;
 mod outage;
 mod stack_binding;
 
@@ -601,7 +603,13 @@ async fn an_unassigned_member_never_holds_the_organizations_spot_account() {
 
     let o = w.view().await;
     let mgmt = o["managementConnection"]["id"].as_str().unwrap().to_owned();
-    assert_eq!(w.app.disconnect(&w.token, &mgmt).await.0, 200);
+    // The management connection ends only with its organization.
+    let (status, err) = w.app.disconnect(&w.token, &mgmt).await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (409, Some("managed_by_organization")),
+        "{err}"
+    );
     let (status, c) = w
         .app
         .connect_role(&w.token, &second, &w.role_arn(&w.accounts[1].0))
@@ -610,8 +618,18 @@ async fn an_unassigned_member_never_holds_the_organizations_spot_account() {
     let (status, c) = w.app.assign_spot_account(&w.token, &second, "act-elsewhere").await;
     assert_eq!(status, 200, "{c}");
     assert_eq!(w.app.disconnect(&w.token, &second).await.0, 200);
-    // act-mgmt1 has no live connection: it accepts a new one, by our route and Spot's.
+    // The organization holds act-mgmt1 while it is active...
     let body = json!({"accountId": "act-mgmt1", "partition": "aws", "permissions": {"mode": "default"}});
+    let (status, c) = w.app.create_connection(&w.token, &body).await;
+    assert_eq!(
+        (status, c["error"]["code"].as_str()),
+        (409, Some("account_has_connection")),
+        "{c}"
+    );
+    // ...and once offboarded, act-mgmt1 has no live connection: it accepts
+    // a new one, by our route and Spot's.
+    let (status, off) = w.app.offboard_organization(&w.token, &w.id).await;
+    assert_eq!(status, 200, "{off}");
     let (status, c) = w.app.create_connection(&w.token, &body).await;
     assert_eq!(status, 201, "act-mgmt1 is free again: {c}");
     assert_eq!(w.app.disconnect(&w.token, c["id"].as_str().unwrap()).await.0, 200);

@@ -5,8 +5,8 @@
 //! and four where it is not (or v1 may not be read), a re-check of an
 //! unchanged role in three with five calls; every change to a policy, inline policy,
 //! trust policy or boundary seen by the next check; IAM's simulator asked
-//! again only when what it was asked about moved or a week passed, and not
-//! at all while a role that refused it keeps its policies; and new TCP
+//! again only when what it was asked about moved or a week passed, also
+//! for a role that refused it; and new TCP
 //! connections at the pool's warm-up while AWS answers 4xx and 5xx.
 
 use crate::aws_standin::{sequential_levels, Call, Fault, Script, Simulator, StandIn};
@@ -484,7 +484,7 @@ async fn the_simulator_is_asked_again_only_when_its_question_moved_or_a_week_pas
 }
 
 #[tokio::test]
-async fn a_role_that_refused_the_simulator_is_not_asked_again_until_its_policies_change() {
+async fn a_role_that_refused_the_simulator_is_asked_again_when_its_policies_change_or_a_week_on() {
     let e = env(Script {
         simulator: Simulator::AccessDenied,
         deny_get_role: true,
@@ -498,10 +498,22 @@ async fn a_role_that_refused_the_simulator_is_not_asked_again_until_its_policies
     assert!(at_connect >= 1);
 
     e.recheck(&c).await;
-    e.app.clock.advance(30 * DAY);
+    e.app.clock.advance(6 * DAY);
     let now = e.recheck(&c).await;
-    assert_eq!(asked(&e), at_connect, "refused, and the policies are the same: {now}");
+    assert_eq!(
+        asked(&e),
+        at_connect,
+        "refused, the policies are the same, six days on: {now}"
+    );
     assert_eq!(check(&now["report"], "permissions")["decidedBy"], "local", "{now}");
+    // Guardrails change without a version the role shows: a week on, asked again.
+    e.app.clock.advance(2 * DAY);
+    e.recheck(&c).await;
+    let after_a_week = asked(&e);
+    assert!(after_a_week > at_connect, "a week after the refusal: asked again");
+    e.recheck(&c).await;
+    assert_eq!(asked(&e), after_a_week, "refused again: the next week waits");
+    let at_connect = after_a_week;
 
     let (_, doc) = common::policy_document(&e.iam, &policies[0]).await;
     common::new_policy_version(&e.iam, &policies[0], &doc).await;

@@ -21,7 +21,25 @@ pub fn fresh_account() -> String {
 
 /// Runs org_stand_in.py; its JSON answer.
 pub fn stand_in(args: &[&str]) -> Value {
-    let (ok, out) = super::run_python("tests/tools/org_stand_in.py", args, "");
+    stand_in_with(args, &[])
+}
+
+/// `stand_in` on the moto the named profile of the AWS config files
+/// reaches (scripts/test writes one per partition), in `region` (the
+/// tests' AWS_REGION would beat the profile's).
+pub fn stand_in_at(profile: &str, region: &str, args: &[&str]) -> Value {
+    stand_in_with(
+        args,
+        &[
+            ("AWS_PROFILE", profile),
+            ("AWS_REGION", region),
+            ("AWS_DEFAULT_REGION", region),
+        ],
+    )
+}
+
+fn stand_in_with(args: &[&str], env: &[(&str, &str)]) -> Value {
+    let (ok, out) = super::run_python_with("tests/tools/org_stand_in.py", args, "", env);
     assert!(ok, "org_stand_in.py {args:?}: {out}");
     serde_json::from_str(out.lines().last().unwrap()).unwrap()
 }

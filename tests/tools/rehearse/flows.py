@@ -53,6 +53,7 @@ class Flows:
         if automatic:
             self.guarded(self.stack_deleted, automatic)
         self.guarded(self.relay)
+        self.guarded(self.organization)
         self.guarded(self.dispatch)
         if hook:
             self.guarded(self.webhook_deliveries, hook)
@@ -230,6 +231,12 @@ class Flows:
             _, status, answer, _ = self.svc.function_url(fn.logical, "POST", f"/v1/relay/{partition}", body, {
                 "x-spot-relay-timestamp": ts, "x-spot-relay-signature": "0" * 64})
             self.check("relay intake refuses a bad signature (401)", status == 401, f"status {status}: {answer}")
+
+    def organization(self):
+        """The organization flow through the relay intake (org_flow.py)."""
+        import org_flow
+
+        org_flow.OrgFlow(self).run()
 
     # --- a partner's webhook ----------------------------------------------------
 

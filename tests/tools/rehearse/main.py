@@ -22,6 +22,7 @@ import urllib.request
 
 import cfn
 import flows
+import org_flow
 import report
 import wiring
 from aws import Customer, Receiver, admin_user, client
@@ -135,11 +136,11 @@ class Rehearsal:
         self.relay_key = "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(48))
         relay_arn = self.setup_client("secretsmanager").create_secret(
             Name=f"account-connect/partitions/relay-{RELAY_PARTITION}", SecretString=self.relay_key)["ARN"]
-        params = parameters(relay_arn)
+        params = {**parameters(relay_arn), **org_flow.prepare(self)}
         self.template = cfn.translate(self.args.template, params, REGION)
         self.resolver = cfn.Resolver(self.template, params, ACCOUNT, REGION, STACK_NAME)
         aws = {s: self.setup_client(s) for s in ("iam", "dynamodb", "sqs", "sns", "s3", "secretsmanager", "logs",
-                                                   "cloudwatch")}
+                                                   "cloudwatch", "kms")}
         stack = Stack(self.resolver, aws, ACCOUNT, REGION)
         stack.create()
         self.functions = wiring.functions(self.template, self.resolver)
@@ -241,6 +242,7 @@ def main():
             "ACCOUNT_CONNECT_CALLBACK_RESPONSE_HOSTS": "127.0.0.1",
             # So is the partner's webhook endpoint (plain http, on loopback).
             "ACCOUNT_CONNECT_WEBHOOK_ALLOW_HOSTS": r.receiver.authority(),
+            **org_flow.standins(r),
         }
         for fn, binary, env, creds in prepared:
             svc.start(fn, binary, env, creds, standins)

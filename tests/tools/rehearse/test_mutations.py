@@ -22,6 +22,9 @@ NEEDED = [
     ("CallbackFunction", "AssumeCustomerRoles", "sts:AssumeRole"),
     ("RecheckWorkerFunction", "UploadConnectionTemplates", "s3:PutObject"),
     ("SweeperFunction", "RequeueAttempts", "sqs:SendMessage"),
+    # Only the organization flow's relayed member enroll deletes (its
+    # transaction's claim), so it alone needs this.
+    ("RelayIntakeFunction", "ConnectionsTable", "dynamodb:DeleteItem"),
 ]
 
 
