@@ -17,7 +17,7 @@ pub use error::CliError;
 #[derive(Debug, Parser)]
 #[command(
     name = "account-connect",
-    version,
+    version = crate::telemetry::LONG_VERSION,
     propagate_version = true,
     after_help = "In AWS Lambda the API runs as account-connect-api (DynamoDB only, no commands)."
 )]

@@ -1,7 +1,24 @@
 //! Logs: JSON in Lambda (CloudWatch parses it), readable text locally.
+//! Every line carries the release that wrote it (`version`, `commit`).
 
+use tracing::{Event, Subscriber};
 use tracing_subscriber::field::MakeExt;
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::EnvFilter;
+
+/// The release: the package version.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The commit it was built from (build.rs; "unknown" outside git).
+pub const COMMIT: &str = env!("ACCOUNT_CONNECT_COMMIT");
+/// What `--version` prints after the name.
+pub const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("ACCOUNT_CONNECT_COMMIT"),
+    ")"
+);
 
 pub fn init(json: bool) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
@@ -12,9 +29,13 @@ pub fn init(json: bool) {
             .with_current_span(true)
             .with_span_list(false)
             .without_time()
+            .map_event_format(|f| Released { inner: f, json: true })
             .try_init()
     } else if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
-        builder.compact().try_init()
+        builder
+            .compact()
+            .map_event_format(|f| Released { inner: f, json: false })
+            .try_init()
     } else {
         // No colours in a log file, and plain `name=value` fields: the
         // default formatter styles every field name even with colours off,
@@ -27,8 +48,123 @@ pub fn init(json: bool) {
             }
         })
         .delimited(" ");
-        builder.compact().with_ansi(false).fmt_fields(fields).try_init()
+        builder
+            .compact()
+            .with_ansi(false)
+            .fmt_fields(fields)
+            .map_event_format(|f| Released { inner: f, json: false })
+            .try_init()
     };
     // A second init (tests) keeps the first subscriber.
     let _ = result;
+}
+
+/// An event format with the release added to each line: the first fields
+/// of a JSON object, or `version=… commit=…` at the end of a text line.
+pub struct Released<F> {
+    inner: F,
+    json: bool,
+}
+
+impl<S, N, F> FormatEvent<S, N> for Released<F>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+    F: FormatEvent<S, N>,
+{
+    fn format_event(&self, ctx: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &Event<'_>) -> std::fmt::Result {
+        if !self.json && writer.has_ansi_escapes() {
+            // A terminal: the line keeps its colours, the release leads it.
+            write!(writer, "[{VERSION} {COMMIT}] ")?;
+            return self.inner.format_event(ctx, writer, event);
+        }
+        let mut line = String::with_capacity(256);
+        self.inner.format_event(ctx, Writer::new(&mut line), event)?;
+        writer.write_str(&with_release(&line, self.json))
+    }
+}
+
+/// `line` (one formatted event, ending in a newline) with the release in it.
+fn with_release(line: &str, json: bool) -> String {
+    if json {
+        if let Some(rest) = line.strip_prefix('{') {
+            // Neither holds a character JSON escapes (a version, hex digits or "unknown").
+            let sep = if rest.starts_with('}') { "" } else { "," };
+            return format!("{{\"version\":\"{VERSION}\",\"commit\":\"{COMMIT}\"{sep}{rest}");
+        }
+        return line.to_owned();
+    }
+    let body = line.strip_suffix('\n').unwrap_or(line);
+    format!("{body} version={VERSION} commit={COMMIT}\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Lines(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Lines {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn every_json_line_carries_the_release_inside_and_outside_spans() {
+        let lines = Lines::default();
+        let out = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .without_time()
+            .with_writer(move || out.clone())
+            .map_event_format(|f| Released { inner: f, json: true })
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!(n = 1, "plain");
+            let span = tracing::info_span!("request", id = "r1");
+            let _in = span.enter();
+            tracing::warn!("inside");
+        });
+        let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        for l in &lines {
+            assert_eq!(l["version"], VERSION, "{l}");
+            assert_eq!(l["commit"], COMMIT, "{l}");
+        }
+        assert_eq!(lines[0]["fields"]["message"], "plain");
+        assert_eq!(lines[1]["span"]["id"], "r1");
+    }
+
+    #[test]
+    fn a_text_line_ends_with_the_release() {
+        let line = with_release("INFO served status=200\n", false);
+        assert_eq!(
+            line,
+            format!("INFO served status=200 version={VERSION} commit={COMMIT}\n")
+        );
+        assert_eq!(
+            with_release("{}\n", true),
+            format!("{{\"version\":\"{VERSION}\",\"commit\":\"{COMMIT}\"}}\n")
+        );
+    }
+
+    #[test]
+    fn the_commit_is_known_in_a_git_checkout() {
+        // The tests run from a checkout; "unknown" is for builds outside git.
+        assert!(
+            COMMIT.len() >= 7 && COMMIT.chars().all(|c| c.is_ascii_hexdigit()),
+            "{COMMIT}"
+        );
+        assert!(LONG_VERSION.starts_with(VERSION) && LONG_VERSION.contains(COMMIT));
+    }
 }

@@ -172,7 +172,10 @@ pub(super) fn add_webhooks(doc: &mut Document) {
 pub struct Health {
     #[schema(schema_with = ok)]
     status: &'static str,
+    /// The release: the package version.
     version: &'static str,
+    /// The commit it was built from: 12 hex digits, or unknown for a build outside git.
+    commit: &'static str,
 }
 
 fn ok() -> utoipa::openapi::Object {
@@ -188,6 +191,7 @@ fn ok() -> utoipa::openapi::Object {
 pub async fn health() -> impl IntoResponse {
     super::extract::Json(Health {
         status: "ok",
-        version: env!("CARGO_PKG_VERSION"),
+        version: crate::telemetry::VERSION,
+        commit: crate::telemetry::COMMIT,
     })
 }

@@ -51,6 +51,8 @@ fn new_images<T: serde::de::DeserializeOwned>(
         if !takes(&record.event_name, &image) {
             continue;
         }
+        let fv = image["fv"]["N"].as_str().and_then(|n| n.parse().ok());
+        crate::store::readable_format(fv, prefix)?;
         let data = image["data"]["S"]
             .as_str()
             .ok_or_else(|| StoreError::Corrupt(format!("{prefix} record without data")))?;

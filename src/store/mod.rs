@@ -8,11 +8,11 @@ mod sealing;
 mod sqlite;
 mod webhooks;
 
-pub use dynamo::{create_table, CreateTableError, DynamoStore};
+pub use dynamo::{create_table, readable_format, CreateTableError, DynamoStore, FORMAT_VERSION};
 pub use open::{open, open_dynamodb, open_with, OpenError};
 pub use organizations::OrganizationStore;
 pub use sealing::{SecretsKey, DATA_KEY_REUSE};
-pub use sqlite::SqliteStore;
+pub use sqlite::{schema_version as sqlite_schema_version, SchemaError, SqliteStore};
 pub use webhooks::{WebhookStore, DELIVERY_RETENTION_SECS, MAX_DELIVERIES_PER_WEBHOOK, MAX_WEBHOOKS};
 
 use crate::domain::{Connection, ConnectionId, Event, ExternalId, OutboxItem, RoleArn, SpotAccountId};

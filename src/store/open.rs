@@ -17,8 +17,14 @@ pub enum OpenError {
     SqliteOpen { path: String, source: rusqlite::Error },
     #[error("cannot set up the SQLite database: {0}")]
     SqliteSetup(rusqlite::Error),
-    #[error("cannot create the SQLite schema: {0}")]
-    SqliteSchema(rusqlite::Error),
+    /// The database's schema version is newer than this release's, or its
+    /// migration failed (`SchemaError` says which; the file is unchanged).
+    #[error("SQLite database {path:?}: {source}")]
+    SqliteSchema {
+        path: String,
+        #[source]
+        source: super::sqlite::SchemaError,
+    },
 }
 
 /// Opens the store a URL names: `sqlite://path`, `sqlite::memory:` or

@@ -7,11 +7,14 @@ use crate::domain::{Connection, ConnectionId, Event, OutboxItem};
 use rusqlite::{params, OptionalExtension, TransactionBehavior};
 use std::sync::{Arc, Mutex};
 
+mod migrations;
 mod organizations;
 mod webhooks;
 
+pub use migrations::{current_version as schema_version, SchemaError};
+
+/// The tables of schema version 1 (`migrations`).
 const SCHEMA: &str = "
-PRAGMA journal_mode = WAL;
 CREATE TABLE IF NOT EXISTS connections (
     id TEXT PRIMARY KEY, org TEXT NOT NULL, sort_key TEXT NOT NULL,
     state TEXT NOT NULL, version INTEGER NOT NULL, data TEXT NOT NULL);
@@ -90,20 +93,29 @@ impl SqliteStore {
             path: path.to_owned(),
             source,
         })?;
-        Self::init(conn)
+        Self::init(conn, path)
     }
 
     pub fn open_in_memory() -> Result<Self, OpenError> {
-        Self::init(rusqlite::Connection::open_in_memory().map_err(OpenError::SqliteSetup)?)
+        let conn = rusqlite::Connection::open_in_memory().map_err(OpenError::SqliteSetup)?;
+        Self::init(conn, ":memory:")
     }
 
-    fn init(mut conn: rusqlite::Connection) -> Result<Self, OpenError> {
+    fn init(mut conn: rusqlite::Connection, path: &str) -> Result<Self, OpenError> {
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(OpenError::SqliteSetup)?;
-        conn.execute_batch(SCHEMA)
-            .and_then(|()| conn.execute_batch(organizations::SCHEMA))
-            .and_then(|()| webhooks::init(&mut conn))
-            .map_err(OpenError::SqliteSchema)?;
+        let from =
+            migrations::migrate(&mut conn, migrations::MIGRATIONS).map_err(|source| OpenError::SqliteSchema {
+                path: path.to_owned(),
+                source,
+            })?;
+        // Outside the migrations' transaction (SQLite refuses it inside),
+        // and after them: a database refused above is left as it was.
+        conn.execute_batch("PRAGMA journal_mode = WAL")
+            .map_err(OpenError::SqliteSetup)?;
+        if from != migrations::current_version() {
+            tracing::info!(path, from, to = migrations::current_version(), "SQLite schema migrated");
+        }
         Ok(SqliteStore {
             db: Arc::new(Mutex::new(conn)),
             outbox_written: Arc::new(tokio::sync::Notify::new()),

@@ -41,13 +41,11 @@ async fn seeded(
             status: "ACTIVE".into(),
             parent_id: Some("ou-test-paging".into()),
             targeted: true,
+            guardrails: None,
         });
     }
     let mut org = store.get_organization(&id).await.unwrap().unwrap();
-    org.last_reconciliation = Some(Reconciliation::Listed(Listing {
-        at: state.connections.now(),
-        accounts,
-    }));
+    org.last_reconciliation = Some(Reconciliation::Listed(Listing::new(state.connections.now(), accounts)));
     org.version += 1;
     store.update_organization(&org).await.unwrap();
     let view = common::organization::organization(&app, &token, id.as_str()).await;

@@ -15,12 +15,13 @@ use serde_json::{json, Value};
 mod drift;
 mod fair_share;
 mod guardrails;
+pub(crate) mod fixture_world;
 mod outage;
 mod stack_binding;
 
 /// An organization with two OUs of two accounts each, its management stack
 /// created and reported, and (with `members`) every member connected.
-struct World {
+pub(crate) struct World {
     app: common::TestApp,
     state: account_connect::services::Services,
     rx: Receiver,

@@ -252,7 +252,8 @@ async fn dynamodb_counts_a_tenant_whose_webhooks_predate_the_count() {
     assert_eq!(s.list_webhooks("org-old", 100).await.unwrap().len(), 20);
 }
 
-/// The webhook tables as the last release created them.
+/// The webhook tables as a release before the message claims created them
+/// (schema version 0: SQLite's migration 1 adds the claims).
 const LAST_RELEASE_SCHEMA: &str = "
 CREATE TABLE webhooks (
     org TEXT NOT NULL, id TEXT NOT NULL, created_at INTEGER NOT NULL, version INTEGER NOT NULL, data TEXT NOT NULL,

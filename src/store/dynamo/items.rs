@@ -3,7 +3,7 @@
 //! the same transaction.
 
 use super::shards::{sparse_key, CONNECTED, OUTBOX};
-use super::{attr_s, n, put, s, unix_nanos, DynamoStore, Item};
+use super::{attr_s, format_attr, n, put, record, s, unix_nanos, DynamoStore, Item};
 use crate::domain::{Connection, ConnectionId, Event, OutboxItem};
 use crate::store::{tenant_sort_key, StoreError};
 use aws_sdk_dynamodb::types::{Delete, TransactWriteItem};
@@ -24,6 +24,7 @@ impl DynamoStore {
                 "data".into(),
                 s(serde_json::to_string(c).expect("connections serialize")),
             ),
+            format_attr(),
         ]);
         if c.state == crate::domain::Status::Pending {
             item.insert("ttl".into(), n(c.expires_at + EXPIRED_RETENTION_SECS));
@@ -43,6 +44,7 @@ impl DynamoStore {
                 s(format!("EVENT#{:020}#{}", unix_nanos(), crate::ids::random_token(4))),
             ),
             ("data".into(), s(serde_json::to_string(e).expect("events serialize"))),
+            format_attr(),
         ]);
         put(&self.table, item, None, &[])
     }
@@ -68,6 +70,7 @@ impl DynamoStore {
                 "data".into(),
                 s(serde_json::to_string(o).expect("outbox items serialize")),
             ),
+            format_attr(),
         ]);
         put(&self.table, item, Some("attribute_not_exists(pk)"), &[])
     }
@@ -133,6 +136,5 @@ pub(super) fn outbox_sk(sequence: u64) -> String {
 }
 
 pub(super) fn parse_connection(item: &Item) -> Result<Connection, StoreError> {
-    let data = attr_s(item, "data").ok_or_else(|| StoreError::Corrupt("connection item without data".into()))?;
-    serde_json::from_str(data).map_err(|e| StoreError::Corrupt(e.to_string()))
+    record(item, "connection")
 }

@@ -39,6 +39,37 @@ mod webhooks;
 
 pub use table::{create_table, CreateTableError};
 
+/// The format of the records' `data` this release writes, in each record's
+/// `fv` attribute. Readers take this format and the one before it; a record
+/// is written in this one when it changes anyway, never rewritten in bulk,
+/// so a deploy needs no migration and a rollback reads what was written.
+/// 1: `data` as 0.1.0 wrote it, without `fv`. 2: the same, with `fv`.
+pub const FORMAT_VERSION: i64 = 2;
+
+/// Whether this release reads a record of format `fv` (None: format 1).
+pub fn readable_format(fv: Option<i64>, what: &str) -> Result<(), StoreError> {
+    match fv.unwrap_or(1) {
+        f if f == FORMAT_VERSION || f == FORMAT_VERSION - 1 => Ok(()),
+        f => Err(StoreError::Corrupt(format!(
+            "a {what} record is in format {f}; this release reads formats {} and {FORMAT_VERSION} \
+             (a record from a newer release, or a release this one cannot read: see the runbook)",
+            FORMAT_VERSION - 1
+        ))),
+    }
+}
+
+/// A record's `data`, parsed, when this release reads its format.
+fn record<T: serde::de::DeserializeOwned>(item: &Item, what: &str) -> Result<T, StoreError> {
+    readable_format(attr_n(item, "fv"), what)?;
+    let data = attr_s(item, "data").ok_or_else(|| StoreError::Corrupt(format!("{what} record without data")))?;
+    serde_json::from_str(data).map_err(|e| StoreError::Corrupt(format!("{what} record: {e}")))
+}
+
+/// The `fv` attribute of every record written.
+fn format_attr() -> (String, AttributeValue) {
+    ("fv".into(), n(FORMAT_VERSION))
+}
+
 use super::StoreError;
 use crate::sdk::AwsConfigs;
 use aws_sdk_dynamodb::error::SdkError;

@@ -24,6 +24,7 @@ impl DynamoStore {
                 "data".into(),
                 s(serde_json::to_string(o).expect("organizations serialize")),
             ),
+            super::format_attr(),
         ])
     }
 }
@@ -66,10 +67,7 @@ impl OrganizationStore for DynamoStore {
         let Some(item) = self.get_item(org_pk(id), "AWSORG").await? else {
             return Ok(None);
         };
-        let data = attr_s(&item, "data").ok_or_else(|| StoreError::Corrupt("organization without data".into()))?;
-        serde_json::from_str(data)
-            .map(Some)
-            .map_err(|e| StoreError::Corrupt(e.to_string()))
+        super::record(&item, "organization").map(Some)
     }
 
     async fn enroll_member(

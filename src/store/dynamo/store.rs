@@ -209,8 +209,7 @@ impl Store for DynamoStore {
         let rows = out.items();
         let mut items = Vec::new();
         for item in rows.iter().take(limit) {
-            let data = attr_s(item, "data").ok_or_else(|| StoreError::Corrupt("event without data".into()))?;
-            items.push(serde_json::from_str(data).map_err(|e| StoreError::Corrupt(e.to_string()))?);
+            items.push(super::record(item, "event")?);
         }
         let next = if rows.len() > limit {
             attr_s(&rows[limit - 1], "sk").map(str::to_owned)
@@ -281,11 +280,7 @@ impl Store for DynamoStore {
             .iter()
             // Marked delivered since the index was read.
             .filter(|item| !item.contains_key("delivered_at"))
-            .map(|item| {
-                let data =
-                    attr_s(item, "data").ok_or_else(|| StoreError::Corrupt("outbox item without data".into()))?;
-                serde_json::from_str(data).map_err(|e| StoreError::Corrupt(e.to_string()))
-            })
+            .map(|item| super::record(item, "outbox item"))
             .collect()
     }
 

@@ -49,8 +49,7 @@ pub(super) fn lost_race(codes: &[Option<String>]) -> bool {
 }
 
 pub(super) fn parse<T: serde::de::DeserializeOwned>(item: &Item) -> Result<T, StoreError> {
-    let data = attr_s(item, "data").ok_or_else(|| StoreError::Corrupt("webhook record without data".into()))?;
-    serde_json::from_str(data).map_err(|e| StoreError::Corrupt(e.to_string()))
+    super::record(item, "webhook")
 }
 
 /// The webhook's item, its `data` as `sealing` stores it (secrets sealed).
@@ -60,6 +59,7 @@ fn hook_item(h: &Webhook, data: String) -> Item {
         ("sk".into(), s(hook_sk(&h.id))),
         ("version".into(), n(h.version)),
         ("data".into(), s(data)),
+        super::format_attr(),
     ])
 }
 
@@ -79,6 +79,7 @@ fn delivery_item(d: &Delivery) -> Item {
             "data".into(),
             s(serde_json::to_string(d).expect("deliveries serialize")),
         ),
+        super::format_attr(),
     ]);
     match (d.state, d.next_attempt_at) {
         (DeliveryState::Pending, Some(due)) => {

@@ -24,8 +24,8 @@ CREATE INDEX IF NOT EXISTS webhook_deliveries_due ON webhook_deliveries (due) WH
 CREATE INDEX IF NOT EXISTS webhook_deliveries_by_age ON webhook_deliveries (created_at);
 ";
 
-/// Added after the first release: created, and filled from the deliveries
-/// already stored, in one transaction on the first open that lacks it.
+/// Added after the first release with webhooks: created, and filled from
+/// the deliveries already stored, on a database without them.
 const CLAIMS: &str = "
 CREATE TABLE webhook_messages (
     webhook_id TEXT NOT NULL, message_id TEXT NOT NULL, position TEXT NOT NULL, created_at INTEGER NOT NULL,
@@ -36,10 +36,10 @@ INSERT OR IGNORE INTO webhook_messages (webhook_id, message_id, position, create
     SELECT webhook_id, substr(position, 14), position, created_at FROM webhook_deliveries;
 ";
 
-/// The webhook tables, and the message claims on a database without them.
-pub(super) fn init(db: &mut rusqlite::Connection) -> rusqlite::Result<()> {
-    db.execute_batch(SCHEMA)?;
-    let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
+/// Schema version 1's webhook tables (`migrations`), and the message
+/// claims on a database made before them.
+pub(super) fn first_release(tx: &rusqlite::Transaction) -> rusqlite::Result<()> {
+    tx.execute_batch(SCHEMA)?;
     let has_claims: bool = tx.query_row(
         "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'webhook_messages'",
         [],
@@ -48,7 +48,7 @@ pub(super) fn init(db: &mut rusqlite::Connection) -> rusqlite::Result<()> {
     if !has_claims {
         tx.execute_batch(CLAIMS)?;
     }
-    tx.commit()
+    Ok(())
 }
 
 /// The due column: the next attempt, while pending.
