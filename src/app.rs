@@ -1,8 +1,8 @@
 //! The composition root: reads the configuration, loads the AWS SDK's
 //! configuration (here only, once per partition, on first use) and builds
 //! the store, the verifier, the AWS clients and the services once. Every
-//! entry point is made from what it builds: the HTTP router (Lambda and
-//! `serve`), the callback (src/bin/callback.rs), the re-check
+//! entry point is made from what it builds: the HTTP router (Lambda,
+//! src/bin/api.rs, and `serve`), the callback (src/bin/callback.rs), the re-check
 //! (src/bin/recheck.rs), the partition relay (src/bin/relay.rs) and the CLI.
 
 use crate::automatic::Templates;
@@ -86,6 +86,14 @@ pub fn build(config: Config) -> Result<Services, AppError> {
     build_with_aws(config, aws_configs())
 }
 
+/// The services on DynamoDB only (`ACCOUNT_CONNECT_STORE=dynamodb://TABLE`):
+/// the API's Lambda entry point, which links no SQLite.
+pub fn build_dynamodb(config: Config) -> Result<Services, AppError> {
+    let aws = aws_configs();
+    let store = crate::store::open_dynamodb(&config.store_url, secrets_key(&config), &aws)?;
+    Ok(compose(config, store, aws, Clock::system()))
+}
+
 /// The same with AWS configuration the caller shares with clients of its
 /// own (the re-check's queue).
 pub fn build_with_aws(config: Config, aws: AwsConfigs) -> Result<Services, AppError> {
@@ -96,13 +104,17 @@ pub fn build_with_aws(config: Config, aws: AwsConfigs) -> Result<Services, AppEr
 /// The configured store, webhook secrets sealed under the configured key
 /// (KMS, a key file, or the one beside an SQLite database by default).
 pub fn open_store(config: &Config, aws: &AwsConfigs) -> Result<DynStore, crate::store::OpenError> {
+    crate::store::open_with(&config.store_url, secrets_key(config), aws)
+}
+
+/// The configured key for webhook secrets.
+fn secrets_key(config: &Config) -> crate::store::SecretsKey {
     use crate::store::SecretsKey;
-    let key = match (&config.secrets_kms_key, &config.secrets_key_file) {
+    match (&config.secrets_kms_key, &config.secrets_key_file) {
         (Some(kms), _) => SecretsKey::Kms(kms.clone()),
         (None, Some(file)) => SecretsKey::File(file.clone()),
         (None, None) => SecretsKey::default_for(&config.store_url),
-    };
-    crate::store::open_with(&config.store_url, key, aws)
+    }
 }
 
 /// The services on a store the caller opened (tests, a second entry point
@@ -181,7 +193,7 @@ pub fn relay_key_client() -> crate::sdk::OwnClient<aws_sdk_secretsmanager::Clien
 }
 
 /// A Lambda binary's end: an error that kept it from starting (or ended
-/// its runtime) goes to stderr in words, as the API's (`account-connect`)
+/// its runtime) goes to stderr in words, as the API's (`account-connect-api`)
 /// does, with exit status 2; never Rust's debug text of the error.
 pub fn exit_status(result: Result<(), Box<dyn std::error::Error + Send + Sync>>) -> std::process::ExitCode {
     match result {

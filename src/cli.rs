@@ -1,4 +1,5 @@
-//! The binary's commands: the Lambda entry point, `serve`, and operator tools.
+//! The `account-connect` binary's commands: `serve` and operator tools (the
+//! API's Lambda entry point is src/bin/api.rs, without SQLite or these).
 
 use crate::app;
 use crate::config::Config;
@@ -18,7 +19,7 @@ pub use error::CliError;
     name = "account-connect",
     version = crate::telemetry::LONG_VERSION,
     propagate_version = true,
-    after_help = "In AWS Lambda (AWS_LAMBDA_RUNTIME_API set) and without a command, it serves API Gateway events."
+    after_help = "In AWS Lambda the API runs as account-connect-api (DynamoDB only, no commands)."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -118,12 +119,11 @@ pub fn main(args: Vec<String>) -> ExitCode {
             return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
         }
     };
-    let in_lambda = crate::config::in_lambda();
-    if cli.command.is_none() && !in_lambda {
+    let Some(command) = cli.command else {
         let _ = Cli::command().write_long_help(&mut std::io::stderr());
         return ExitCode::from(2);
-    }
-    match run(cli.command) {
+    };
+    match run(command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("{e}");
@@ -132,45 +132,44 @@ pub fn main(args: Vec<String>) -> ExitCode {
     }
 }
 
-/// Runs a command (none: the Lambda entry point). The configuration is
-/// read from the environment once, here, and handed to the command.
-fn run(command: Option<Command>) -> Result<(), CliError> {
+/// Runs a command. The configuration is read from the environment once,
+/// here, and handed to the command.
+fn run(command: Command) -> Result<(), CliError> {
     // The one command that needs no configuration.
-    if let Some(Command::Policy {
+    if let Command::Policy {
         partition,
         products,
         integrations,
-    }) = command
+    } = command
     {
         return policy(&partition, products, integrations);
     }
     let config = Config::from_env()?;
     match command {
-        None => run_lambda(config),
-        Some(Command::Policy { .. }) => unreachable!("answered without the configuration"),
-        Some(Command::Serve { addr }) => serve(config, addr.unwrap_or_else(default_addr)),
-        Some(Command::Token {
+        Command::Policy { .. } => unreachable!("answered without the configuration"),
+        Command::Serve { addr } => serve(config, addr.unwrap_or_else(default_addr)),
+        Command::Token {
             org,
             accounts,
             sub,
             hours,
-        }) => token(&config, &org, accounts, &sub, hours),
-        Some(Command::InitTable) => init_table(&config),
-        Some(Command::StackCallback {
+        } => token(&config, &org, accounts, &sub, hours),
+        Command::InitTable => init_table(&config),
+        Command::StackCallback {
             connection,
             role_arn,
             stack_id,
             request_type,
-        }) => stack_callback(config, connection, role_arn, stack_id, request_type),
-        Some(Command::Recheck { concurrency }) => recheck(config, concurrency.map(usize::from)),
-        Some(Command::OrgCallback {
+        } => stack_callback(config, connection, role_arn, stack_id, request_type),
+        Command::Recheck { concurrency } => recheck(config, concurrency.map(usize::from)),
+        Command::OrgCallback {
             organization,
             resource,
             stack_id,
             role_arn,
             request_type,
             physical_id,
-        }) => org_callback::run(
+        } => org_callback::run(
             config,
             org_callback::Args {
                 organization,
@@ -189,15 +188,6 @@ fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
         .enable_all()
         .build()
         .map_err(CliError::Runtime)
-}
-
-fn run_lambda(config: Config) -> Result<(), CliError> {
-    crate::telemetry::init(true);
-    if config.cursor_key.is_none() {
-        tracing::warn!("ACCOUNT_CONNECT_CURSOR_KEY is not set: a cursor from one instance is refused by another");
-    }
-    let app = app::router(app::build(config)?);
-    runtime()?.block_on(lambda_http::run(app)).map_err(CliError::Lambda)
 }
 
 /// Where `serve` listens without `--addr`: the README's link names this port.
@@ -430,12 +420,12 @@ async fn deliver(
 mod tests {
     use super::*;
 
-    fn policy_command(partition: &str, products: Option<&str>) -> Option<Command> {
-        Some(Command::Policy {
+    fn policy_command(partition: &str, products: Option<&str>) -> Command {
+        Command::Policy {
             partition: partition.into(),
             products: products.map(String::from),
             integrations: None,
-        })
+        }
     }
 
     /// `token` mints only what the server accepts, by the server's rule:

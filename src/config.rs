@@ -233,12 +233,6 @@ fn is_version_arn(arn: &str) -> bool {
         && parts[7].bytes().all(|b| b.is_ascii_digit())
 }
 
-/// Whether this process runs as a Lambda function (the runtime's API is
-/// there to poll): `account-connect` without a command serves the API then.
-pub fn in_lambda() -> bool {
-    std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some()
-}
-
 /// `ACCOUNT_CONNECT_ADDR`: where `serve` listens when the command gives no
 /// `--addr`.
 pub fn serve_addr() -> Option<String> {

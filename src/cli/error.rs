@@ -81,9 +81,6 @@ pub enum CliError {
     /// `serve`: the server stopped on an error.
     #[error("the server stopped: {0}")]
     Serve(#[source] std::io::Error),
-    /// The Lambda runtime stopped on an error.
-    #[error("the Lambda runtime stopped: {0}")]
-    Lambda(#[source] lambda_http::Error),
     /// The async runtime cannot be started (threads or file descriptors).
     #[error("cannot start the async runtime: {0}")]
     Runtime(#[source] std::io::Error),

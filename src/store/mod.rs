@@ -9,7 +9,7 @@ mod sqlite;
 mod webhooks;
 
 pub use dynamo::{create_table, readable_format, CreateTableError, DynamoStore, FORMAT_VERSION};
-pub use open::{open, open_with, OpenError};
+pub use open::{open, open_dynamodb, open_with, OpenError};
 pub use organizations::OrganizationStore;
 pub use sealing::{SecretsKey, DATA_KEY_REUSE};
 pub use sqlite::{schema_version as sqlite_schema_version, SchemaError, SqliteStore};

@@ -11,6 +11,8 @@ pub enum OpenError {
     TableName(String),
     #[error("ACCOUNT_CONNECT_STORE {0:?}: use sqlite://PATH, sqlite::memory: or dynamodb://TABLE")]
     Scheme(String),
+    #[error("ACCOUNT_CONNECT_STORE {0:?}: the Lambda entry point has no SQLite store; use dynamodb://TABLE")]
+    NotDynamoDb(String),
     #[error("cannot open SQLite database {path:?}: {source}")]
     SqliteOpen { path: String, source: rusqlite::Error },
     #[error("cannot set up the SQLite database: {0}")]
@@ -35,16 +37,8 @@ pub fn open(url: &str, aws: &AwsConfigs) -> Result<DynStore, OpenError> {
 
 /// The same, webhook secrets sealed under `key`'s data keys.
 pub fn open_with(url: &str, key: SecretsKey, aws: &AwsConfigs) -> Result<DynStore, OpenError> {
-    if let Some(table) = url.strip_prefix("dynamodb://") {
-        if table.is_empty()
-            || table.len() > 255
-            || !table.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
-        {
-            return Err(OpenError::TableName(table.to_owned()));
-        }
-        return Ok(Arc::new(
-            DynamoStore::new(table.to_owned(), aws.clone()).with_secrets_key(key),
-        ));
+    if url.starts_with("dynamodb://") {
+        return open_dynamodb(url, key, aws);
     }
     if url == "sqlite::memory:" {
         return SqliteStore::open_in_memory().map(|s| Arc::new(s.with_secrets_key(key, aws)) as DynStore);
@@ -53,4 +47,19 @@ pub fn open_with(url: &str, key: SecretsKey, aws: &AwsConfigs) -> Result<DynStor
         return SqliteStore::open(path).map(|s| Arc::new(s.with_secrets_key(key, aws)) as DynStore);
     }
     Err(OpenError::Scheme(url.to_owned()))
+}
+
+/// Opens `dynamodb://table` only: the API's Lambda entry point
+/// (src/bin/api.rs) calls this, so the SQLite store is not linked into it.
+pub fn open_dynamodb(url: &str, key: SecretsKey, aws: &AwsConfigs) -> Result<DynStore, OpenError> {
+    let Some(table) = url.strip_prefix("dynamodb://") else {
+        return Err(OpenError::NotDynamoDb(url.to_owned()));
+    };
+    if table.is_empty() || table.len() > 255 || !table.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+    {
+        return Err(OpenError::TableName(table.to_owned()));
+    }
+    Ok(Arc::new(
+        DynamoStore::new(table.to_owned(), aws.clone()).with_secrets_key(key),
+    ))
 }

@@ -40,7 +40,7 @@ SERVICE = {
 # Binary (under --bin-dir) -> its function's own settings.
 FUNCTIONS = {
     "examples/bare_lambda": {},
-    "account-connect": SERVICE,
+    "account-connect-api": SERVICE,
     "account-connect-callback": SERVICE,
     "account-connect-dispatcher": dict(
         SERVICE,
