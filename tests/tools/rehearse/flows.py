@@ -9,6 +9,8 @@ import secrets
 import time
 import uuid
 
+from flows_noisy import NoisyNeighbour
+
 CLAIMS = {"sub": "rehearsal-user", "org": "org-rehearsal", "accounts": "[act-rehearsal1 act-rehearsal2]"}
 # Webhooks are the tenant's as a whole: managed with a token for every account.
 EVERY_ACCOUNT = {**CLAIMS, "accounts": "*"}
@@ -32,7 +34,15 @@ class Flows:
         fn, status, answer, _ = self.svc.http(method, path, body, claims, headers)
         return status, answer
 
-    def run(self):
+    def run(self, which="all"):
+        if which in ("all", "core"):
+            self.core()
+        if which in ("all", "noisy"):
+            tenants = NoisyNeighbour(self, self.r.tenants)
+            self.guarded(tenants.vendor_account)
+            self.guarded(tenants.run)
+
+    def core(self):
         self.r.log("--- flows")
         status, _ = self.api("GET", "/health")
         self.check("GET /health", status == 200, f"status {status}")
