@@ -1,8 +1,12 @@
 """A permission a flow needs, taken out of a copy of template.yaml, makes
-the rehearsal fail naming the function and the action (scripts/test runs
-this with pytest after scripts/rehearse itself has passed).
+the rehearsal fail naming the function and the action; the per-tenant
+share of the callback off (CallbackTenantShare=0) makes the noisy
+neighbour's tenant B wait for tenant A's flood (scripts/test runs this
+with pytest after scripts/rehearse itself has passed).
 
-Each case really rehearses the mutated copy: scripts/rehearse --template."""
+Each case really rehearses the mutated copy (scripts/rehearse --template,
+the product's flows only) or parameter (--parameter, the tenants' flows
+only)."""
 
 import copy
 import json
@@ -58,10 +62,22 @@ def test_a_needed_permission_removed_fails_the_rehearsal_naming_it(template, fun
     path = os.path.join(work, "template.json")
     with open(path, "w", encoding="utf-8") as f:
         json.dump(without(template, function, sid, action), f)
-    run = subprocess.run([os.path.join(ROOT, "scripts", "rehearse"), "--template", path, "--work", work],
-                         cwd=ROOT, capture_output=True, text=True, timeout=600)
+    run = subprocess.run([os.path.join(ROOT, "scripts", "rehearse"), "--template", path, "--work", work,
+                          "--flows", "core"], cwd=ROOT, capture_output=True, text=True, timeout=600)
     out = run.stdout + run.stderr
     denied = [line for line in out.splitlines() if line.startswith("DENIED ")]
     print("\n".join(denied))
     assert run.returncode == 1, out[-3000:]
     assert any(re.match(rf"DENIED {function} \([^)]*\): {re.escape(action)} on ", line) for line in denied), out[-3000:]
+
+
+def test_without_the_tenant_share_a_flood_of_creates_holds_up_another_tenant():
+    work = os.path.join(ROOT, "target", "rehearse-mutations", "share-off")
+    run = subprocess.run([os.path.join(ROOT, "scripts", "rehearse"), "--work", work, "--flows", "noisy",
+                          "--parameter", "CallbackTenantShare=0"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    out = run.stdout + run.stderr
+    print("\n".join(line for line in out.splitlines() if "under A's flood" in line))
+    assert run.returncode == 1, out[-3000:]
+    # The unmutated rehearsal passes this very check (scripts/rehearse runs it first).
+    assert re.search(r"^FAILED flow B's connection \(SUCCESS at the ResponseURL\) under A's flood within \d+ s",
+                     out, re.M), out[-3000:]
