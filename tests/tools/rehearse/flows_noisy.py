@@ -186,7 +186,7 @@ class NoisyNeighbour:
         """B's Create published; the seconds to its SUCCESS at the ResponseURL
         and to its connection.connected webhook (None: not within wait_s)."""
         cid = request["ResourceProperties"]["ConnectionId"]
-        start = time.monotonic()
+        start = self.b_start = time.monotonic()
         self.customers["b"].publish(request["ServiceToken"], request)
         answer = self.r.receiver.answer(cid, wait_s=wait_s)
         done = self.r.receiver.answered_at.get(cid)
@@ -247,6 +247,9 @@ class NoisyNeighbour:
 
     def judge(self, alone, flooded):
         self.figures["alone"], self.figures["flooded"] = alone, flooded
+        # When A's attempts reached its hanging endpoints, from B's Create under the flood.
+        self.figures["hangs"] = [round(at - self.b_start, 1) for at, path, _ in self.r.receiver.timed
+                                 if path.startswith("/hang/")]
         for i, what in enumerate(("connection (SUCCESS at the ResponseURL)", "webhook (connection.connected)")):
             a, b = alone[i], flooded[i]
             self.check(f"B's {what} under A's flood within {SLACK_SECS} s of its time alone",

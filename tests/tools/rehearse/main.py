@@ -44,7 +44,7 @@ def parameters(relay_secret_arn):
     the noisy neighbour's flow), a short sweeper wait, so a lost message is
     overdue in seconds, and small concurrency bounds, so a flood of a few
     events reaches them: the callback's 3 slots, of which a tenant holds 1
-    and the deferred Creates' queue drives 2 (each deferral 2 s), the
+    and the deferred Creates' queue drives 2, the
     dispatcher's 3, of which the attempt queue drives 2 (the least each
     parameter allows)."""
     return {
@@ -55,7 +55,7 @@ def parameters(relay_secret_arn):
         "PropagationBudgetSecs": "3", "CallbackPropagationSecs": "8",
         "SweepAfterSecs": str(SWEEP_AFTER_SECS),
         "CallbackReservedConcurrency": "3", "CallbackTenantShare": "1", "CallbackQueueMaxConcurrency": "2",
-        "CallbackDeferSecs": "2", "DispatcherReservedConcurrency": "3", "WebhookAttemptMaxConcurrency": "2",
+        "DispatcherReservedConcurrency": "3", "WebhookAttemptMaxConcurrency": "2",
     }
 
 

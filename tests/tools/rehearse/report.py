@@ -130,6 +130,8 @@ def print_noisy(n):
     if "alone" in n and "flooded" in n:
         for i, what in enumerate(("connected (SUCCESS at the ResponseURL)", "webhook connection.connected")):
             print(f"  B {what}: alone {secs(n['alone'][i])}, under A's flood {secs(n['flooded'][i])}")
+    if n.get("hangs"):
+        print(f"  A's attempts reached its hanging endpoints at (s from B's Create under the flood): {n['hangs']}")
     a = n.get("a")
     if a:
         print(f"  A: {a['creates']} Creates for missing roles, {a['deferred']} deferrals to the callback queue, "
