@@ -3,6 +3,7 @@ done by the rehearsal: start each function's binary with its environment
 and its role's credentials, and hand it the events the template wires."""
 
 import collections
+import itertools
 import json
 import os
 import threading
@@ -238,6 +239,7 @@ class Pool:
         self.limit = fn.reserved
         self.gauge = Gauge()
         self.instances = []
+        self.numbers = itertools.count()
         self.idle = []
         self.busy = 0
         self.throttled = 0  # synchronous invocations refused (TooManyRequestsException)
@@ -250,16 +252,8 @@ class Pool:
         """Every invocation handed to any instance (the report counts them)."""
         return {k: v for r in self.instances for k, v in r.results.items()}
 
-    @property
-    def init_error(self):
-        return self.instances[0].init_error if self.instances else None
-
-    @property
-    def process(self):
-        return self.instances[0].process
-
     def spawn(self):
-        n = len(self.instances)
+        n = next(self.numbers)  # cold starts may run at once: each its own log
         runtime = Runtime(self.fn.logical, self.arn, self.fn.timeout, self.gauge)
         log = os.path.join(self.service.r.work, f"{self.fn.logical}{'' if n == 0 else f'-{n}'}.log")
         runtime.start(self.binary, self.env, log)
