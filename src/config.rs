@@ -1,4 +1,4 @@
-//! Settings from the environment; each is documented in the README. The
+//! Settings from the environment; each is documented in docs/api.md. The
 //! only module that reads environment variables (the layering test fails
 //! on a read anywhere else): the rest of the code is handed what it needs.
 //! Keys are held as [`Secret`]s, which `Debug` never prints.
@@ -74,7 +74,7 @@ pub struct Config {
     pub recheck_queue_url: Option<String>,
     /// Long verifications (a Create that may wait for IAM) one organization
     /// runs at once in the callback and the relay intake, across instances;
-    /// 0: no limit. See README, "Fair shares".
+    /// 0: no limit. See docs/design.md, "Fair shares".
     pub callback_tenant_share: u32,
     /// Where the callback defers an organization's Create over its share;
     /// unset (local runs), nothing is deferred.

@@ -1,6 +1,6 @@
 //! Lambda entry point: CloudFormation custom-resource requests from SNS,
 //! and the ones deferred to the callback queue (an organization over its
-//! share, README "Fair shares") from SQS.
+//! share, docs/design.md "Fair shares") from SQS.
 #![recursion_limit = "256"] // The callback future nests verification, store and HTTP futures deeply.
 
 use account_connect::app;

@@ -1,4 +1,4 @@
-//! Fair shares of the callback's capacity (README, "Fair shares"). A Create
+//! Fair shares of the callback's capacity (docs/design.md, "Fair shares"). A Create
 //! or Update may wait for IAM up to the propagation budget; an organization
 //! runs at most `callback_tenant_share` of those at once, across instances
 //! (leases in the store). One over its share is not run: its message goes

@@ -267,8 +267,8 @@ impl MemberChange {
 
 #[cfg(test)]
 mod tests {
-    //! The member state machine, step by step: each transition the README's
-    //! table names, from what Spot recorded and what Organizations listed.
+    //! The member state machine, step by step: each transition the table of
+    //! docs/organizations.md names, from what Spot recorded and what Organizations listed.
     use super::{members, MemberState};
     use crate::domain::{Connection, Health};
     use crate::domain::{

@@ -4,7 +4,7 @@
 use super::{Connection, ConnectionId, Health, MemberChange, RoleArn, Status};
 use serde::{Deserialize, Serialize};
 
-/// The event types of the catalogue (the README's "Events"), as a webhook
+/// The event types of the catalogue (docs/events.md), as a webhook
 /// subscribes to them (`EVENT_TYPES`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[schema(as = EventType)]

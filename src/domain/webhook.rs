@@ -31,7 +31,7 @@ pub const DISABLE_AFTER_SECS: i64 = 5 * 24 * 3600;
 /// fourth attempt on the schedule's own delays (2 h and up) exceed it.
 pub const MAX_RETRY_AFTER_SECS: i64 = 3600;
 
-/// The event types a webhook can subscribe to (the README's catalogue;
+/// The event types a webhook can subscribe to (docs/events.md's catalogue;
 /// `ChangeType::ALL`, whose unit test holds the two together).
 pub const EVENT_TYPES: [&str; 8] = [
     "connection.connected",

@@ -136,7 +136,7 @@ pub struct CatalogEntry {
 }
 
 /// When each state change's event is sent (the OpenAPI document's
-/// `webhooks` section and the README's table say the same).
+/// `webhooks` section and docs/events.md's table say the same).
 fn when(kind: ChangeType) -> &'static str {
     match kind {
         ChangeType::Connected => "A pending (or expired) connection's role is verified: it is connected.",

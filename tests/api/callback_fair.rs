@@ -1,4 +1,4 @@
-//! Fair shares of the callback (README, "Fair shares"): one organization
+//! Fair shares of the callback (docs/design.md, "Fair shares"): one organization
 //! flooding Creates for roles that never answer AssumeRole holds at most its
 //! share of the callback's slots; its excess is deferred to the callback
 //! queue (moto's SQS) and answered later, and another organization's Create

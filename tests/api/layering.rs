@@ -1,5 +1,5 @@
 //! Dependencies point one way: every module of `src/` may use only modules
-//! below it in `RANKS` (the table in the README's "How it is built"), and no
+//! below it in `RANKS` (the rank table in ARCHITECTURE.md's code map), and no
 //! two files of one module use each other. Read from the source: `use` lines
 //! (with `{a, b}` groups), paths written inline in code, `super::` that
 //! climbs out of a module, `$crate` in macros, and a file's own child modules;
@@ -246,15 +246,58 @@ fn only_config_reads_the_environment_and_only_app_loads_aws_configuration() {
     );
 }
 
-#[test]
-fn the_readme_lists_the_same_ranks() {
-    let readme = std::fs::read_to_string(crate::common::repo_path("README.md")).unwrap();
-    let listed: Vec<String> = readme
-        .lines()
+/// The module column of the rank table in ARCHITECTURE.md's code map, top
+/// to bottom: its rows are the only lines there that start with `| ` and a
+/// digit.
+fn architecture_ranks() -> Vec<String> {
+    let doc = std::fs::read_to_string(crate::common::repo_path("ARCHITECTURE.md")).unwrap();
+    doc.lines()
         .filter(|l| l.starts_with("| ") && l[2..].starts_with(|c: char| c.is_ascii_digit()))
         .filter_map(|l| l.split('`').nth(1).map(str::to_owned))
-        .collect();
-    assert_eq!(listed, RANKS, "the README's rank table and RANKS differ");
+        .collect()
+}
+
+/// The top-level modules of `src/`: each file beside `lib.rs` (`main.rs`
+/// and every `mod` of the library) and each directory (`bin` among them).
+fn top_level_modules() -> BTreeSet<String> {
+    std::fs::read_dir(crate::common::repo_path("src"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter_map(|p| {
+            let name = p.file_name()?.to_str()?.to_owned();
+            if p.is_dir() {
+                Some(name)
+            } else {
+                let stem = name.strip_suffix(".rs")?;
+                (stem != "lib").then(|| stem.to_owned())
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn architecture_lists_the_same_ranks() {
+    assert_eq!(
+        architecture_ranks(),
+        RANKS,
+        "ARCHITECTURE.md's rank table and RANKS differ"
+    );
+}
+
+/// A module added to `src/` without its line in ARCHITECTURE.md's code map
+/// fails here, whatever RANKS says.
+#[test]
+fn architecture_names_every_top_level_module() {
+    let modules = top_level_modules();
+    for known in ["main", "bin", "api", "domain", "store"] {
+        assert!(modules.contains(known), "{known} not found among {modules:?}");
+    }
+    let listed = architecture_ranks();
+    let missing: Vec<&String> = modules.iter().filter(|m| !listed.contains(m)).collect();
+    assert!(
+        missing.is_empty(),
+        "top-level modules of src/ without a row in ARCHITECTURE.md's code map: {missing:?}"
+    );
 }
 
 #[test]

@@ -1,5 +1,5 @@
 """The product's flows, driven through the events the template wires, each
-checked against what the API documents (README.md, "API"). A flow that
+checked against what the API documents (docs/api.md). A flow that
 ends otherwise is recorded as failed with what it got."""
 
 import hashlib

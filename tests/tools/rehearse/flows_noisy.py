@@ -1,4 +1,4 @@
-"""Tenants sharing the stack (README.md, "The stack, rehearsed"): a role
+"""Tenants sharing the stack (docs/rehearsal.md): a role
 in the vendor's own account refused with no AWS call, the functions'
 concurrency bounds shown real, and a noisy neighbour: tenant A floods
 Creates for roles that do not exist, test events to endpoints that hang
