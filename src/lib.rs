@@ -20,6 +20,7 @@ pub mod organizations;
 pub mod policy;
 pub mod recheck;
 pub mod sdk;
+pub mod shares;
 pub mod services;
 pub mod store;
 pub mod telemetry;

@@ -15,12 +15,27 @@ use serde::{Deserialize, Serialize};
 /// SQS's longest message delay.
 const MAX_DELAY_SECS: i64 = 900;
 
+/// An attempt over its organization's share goes back on the queue for
+/// this long (seconds): a slot frees within one send timeout (10 s), so it
+/// is looked at again about twice while the share is held, and each look
+/// costs one short invocation.
+pub const OVER_SHARE_DELAY_SECS: i32 = 5;
+
 /// What a queue message names: a delivery's key.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AttemptMessage {
     pub webhook_id: WebhookId,
     pub position: String,
+}
+
+/// What became of an attempt.
+enum Attempted {
+    /// Made (or not due, or another sender holds it): the delivery as
+    /// recorded, if it was.
+    Done(Option<Delivery>),
+    /// Over the organization's share: not made, nothing written.
+    OverShare,
 }
 
 pub struct AttemptQueue {
@@ -43,20 +58,26 @@ impl AttemptQueue {
             let Some(at) = d.next_attempt_at.filter(|_| d.state == DeliveryState::Pending) else {
                 continue;
             };
-            let body = serde_json::to_string(&AttemptMessage {
-                webhook_id: d.webhook_id.clone(),
-                position: d.position(),
-            })
-            .expect("messages serialize");
-            self.client
-                .send_message()
-                .queue_url(&self.url)
-                .message_body(body)
-                .delay_seconds((at - now).clamp(0, MAX_DELAY_SECS) as i32)
-                .send()
-                .await
-                .map_err(|e| format!("{}", aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+            self.send(d, (at - now).clamp(0, MAX_DELAY_SECS) as i32).await?;
         }
+        Ok(())
+    }
+
+    /// A message for `d`, delayed `delay` seconds.
+    async fn send(&self, d: &Delivery, delay: i32) -> Result<(), String> {
+        let body = serde_json::to_string(&AttemptMessage {
+            webhook_id: d.webhook_id.clone(),
+            position: d.position(),
+        })
+        .expect("messages serialize");
+        self.client
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(body)
+            .delay_seconds(delay)
+            .send()
+            .await
+            .map_err(|e| format!("{}", aws_sdk_sqs::error::DisplayErrorContext(e)))?;
         Ok(())
     }
 }
@@ -70,9 +91,21 @@ impl Dispatcher {
     }
 
     /// One attempt at a due delivery; an endpoint it disables is announced
-    /// on the bus (`webhook.disabled`).
+    /// on the bus (`webhook.disabled`). An attempt over its organization's
+    /// share is not made (None), and the delivery stays due: locally the
+    /// next poll takes it up again.
     pub async fn attempt(&self, d: Delivery) -> Result<Option<Delivery>, DispatchError> {
+        Ok(match self.attempt_in_share(d).await? {
+            Attempted::Done(d) => d,
+            Attempted::OverShare => None,
+        })
+    }
+
+    async fn attempt_in_share(&self, d: Delivery) -> Result<Attempted, DispatchError> {
         let outcome = self.webhooks.attempt(d).await?;
+        if outcome.over_share {
+            return Ok(Attempted::OverShare);
+        }
         if let (Some((hook, why)), Some(bus)) = (&outcome.disabled, &self.bus) {
             let payload = crate::webhooks::disabled_payload(hook, *why, self.webhooks.now());
             let put = bus.put(&[(crate::webhooks::DISABLED_EVENT, payload.as_str())]).await;
@@ -83,11 +116,16 @@ impl Dispatcher {
                 tracing::warn!(webhook = hook.id.as_str(), "the bus did not take webhook.disabled");
             }
         }
-        Ok(outcome.delivery)
+        Ok(Attempted::Done(outcome.delivery))
     }
 
     /// One queue message: the delivery it names is attempted if due, and
-    /// queued again while it stays pending.
+    /// queued again while it stays pending. One over its organization's
+    /// share goes back on the queue, shortly, as a new message: a batch
+    /// item failure would count a receive towards the queue's
+    /// maxReceiveCount, and a tenant's long flood would then send another's
+    /// nothing but its own attempts to the dead-letter queue; a new message
+    /// needs no permission beyond the SendMessage every attempt uses.
     async fn attempt_message(&self, body: &str) -> Result<(), DispatchError> {
         let queue = self.attempt_queue()?;
         let Ok(m) = serde_json::from_str::<AttemptMessage>(body) else {
@@ -99,7 +137,18 @@ impl Dispatcher {
         };
         let now = self.webhooks.now();
         let d = match d.next_attempt_at {
-            Some(at) if d.state == DeliveryState::Pending && at <= now => self.attempt(d).await?,
+            Some(at) if d.state == DeliveryState::Pending && at <= now => match self.attempt_in_share(d.clone()).await? {
+                Attempted::Done(d) => d,
+                Attempted::OverShare => {
+                    tracing::info!(
+                        org = d.org.as_str(),
+                        webhook = d.webhook_id.as_str(),
+                        "an organization has its share of webhook attempts in flight; this one is queued again"
+                    );
+                    crate::metrics::count("WebhookAttemptOverShare", 1);
+                    return queue.send(&d, OVER_SHARE_DELAY_SECS).await.map_err(DispatchError::Queue);
+                }
+            },
             _ => Some(d),
         };
         if let Some(d) = d {

@@ -21,6 +21,7 @@ pub use send::{sign, Sender, UrlRefused, ATTEMPT_TIMEOUT};
 use crate::clock::{iso, Clock};
 use crate::connections::cursor::{Binding, Cursors};
 use crate::connections::{ClientPage, Deps, DEFAULT_PAGE};
+use crate::shares::TenantShare;
 use crate::domain::{
     parse_event_types, AttemptResult, Delivery, DeliveryState, Disabling, Webhook, WebhookId, WebhookState, WebhookUrl,
     DISABLE_AFTER_SECS, MAX_DESCRIPTION_LEN, TEST_EVENT,
@@ -52,6 +53,10 @@ pub struct AttemptOutcome {
     pub delivery: Option<Delivery>,
     /// The webhook and why, when this attempt disabled it.
     pub disabled: Option<(Webhook, Disabling)>,
+    /// Not sent: the organization had its share of attempts in flight
+    /// (`webhook_tenant_share`). Nothing was written; the delivery is still
+    /// due, to be tried again shortly, and its endpoint counts nothing.
+    pub over_share: bool,
 }
 
 #[derive(Clone)]
@@ -60,6 +65,10 @@ pub struct WebhookService {
     cursors: Arc<Cursors>,
     clock: Clock,
     sender: Sender,
+    /// Each organization's share of the attempts in flight (keys
+    /// `wshare#<org>#<n>`), so one tenant's slow endpoints cannot take
+    /// every dispatcher slot.
+    share: TenantShare,
 }
 
 impl WebhookService {
@@ -69,6 +78,7 @@ impl WebhookService {
             cursors: deps.cursors.clone(),
             clock: deps.clock.clone(),
             sender: Sender::new(deps.config.webhook_allow_hosts.clone()),
+            share: TenantShare::new(deps.store.clone(), "wshare", deps.config.webhook_tenant_share),
         }
     }
 
@@ -228,15 +238,37 @@ impl WebhookService {
     /// One attempt at a due delivery: leased first (so no other sender
     /// sends it too), sent, recorded with its next attempt, and counted on
     /// the endpoint, which five days of failures or a 410 disable.
-    pub async fn attempt(&self, mut d: Delivery) -> Result<AttemptOutcome, StoreError> {
+    pub async fn attempt(&self, d: Delivery) -> Result<AttemptOutcome, StoreError> {
         let now = self.now();
         let skipped = AttemptOutcome {
             delivery: None,
             disabled: None,
+            over_share: false,
         };
         if d.state != DeliveryState::Pending || d.next_attempt_at.is_none_or(|t| t > now) {
             return Ok(skipped);
         }
+        // The share is held while the attempt may be in flight: its send
+        // timeout and the delivery's own lease margin.
+        let until = now + ATTEMPT_TIMEOUT.as_secs() as i64 + LEASE_SECS;
+        let Some(lease) = self.share.take(&d.org, until, now).await? else {
+            return Ok(AttemptOutcome {
+                over_share: true,
+                ..skipped
+            });
+        };
+        let out = self.attempt_in_share(d, now).await;
+        self.share.release(lease).await;
+        out
+    }
+
+    /// `attempt`, within the organization's share.
+    async fn attempt_in_share(&self, mut d: Delivery, now: i64) -> Result<AttemptOutcome, StoreError> {
+        let skipped = AttemptOutcome {
+            delivery: None,
+            disabled: None,
+            over_share: false,
+        };
         let hook = match self.store.get_webhook(&d.org, &d.webhook_id).await? {
             Some(h) if h.state == WebhookState::Active => h,
             other => {
@@ -275,6 +307,7 @@ impl WebhookService {
         Ok(AttemptOutcome {
             delivery: Some(d),
             disabled,
+            over_share: false,
         })
     }
 
