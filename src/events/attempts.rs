@@ -137,7 +137,8 @@ impl Dispatcher {
         };
         let now = self.webhooks.now();
         let d = match d.next_attempt_at {
-            Some(at) if d.state == DeliveryState::Pending && at <= now => match self.attempt_in_share(d.clone()).await? {
+            Some(at) if d.state == DeliveryState::Pending && at <= now => match self.attempt_in_share(d.clone()).await?
+            {
                 Attempted::Done(d) => d,
                 Attempted::OverShare => {
                     tracing::info!(
@@ -146,7 +147,10 @@ impl Dispatcher {
                         "an organization has its share of webhook attempts in flight; this one is queued again"
                     );
                     crate::metrics::count("WebhookAttemptOverShare", 1);
-                    return queue.send(&d, OVER_SHARE_DELAY_SECS).await.map_err(DispatchError::Queue);
+                    return queue
+                        .send(&d, OVER_SHARE_DELAY_SECS)
+                        .await
+                        .map_err(DispatchError::Queue);
                 }
             },
             _ => Some(d),

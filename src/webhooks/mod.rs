@@ -21,11 +21,11 @@ pub use send::{sign, Sender, UrlRefused, ATTEMPT_TIMEOUT};
 use crate::clock::{iso, Clock};
 use crate::connections::cursor::{Binding, Cursors};
 use crate::connections::{ClientPage, Deps, DEFAULT_PAGE};
-use crate::shares::TenantShare;
 use crate::domain::{
     parse_event_types, AttemptResult, Delivery, DeliveryState, Disabling, Webhook, WebhookId, WebhookState, WebhookUrl,
     DISABLE_AFTER_SECS, MAX_DESCRIPTION_LEN, TEST_EVENT,
 };
+use crate::shares::TenantShare;
 pub use crate::store::MAX_WEBHOOKS;
 use crate::store::{DynStore, StoreError, MAX_PAGE};
 use crate::tenancy::Tenant;

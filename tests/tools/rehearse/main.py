@@ -56,6 +56,7 @@ def parameters(relay_secret_arn):
         "SweepAfterSecs": str(SWEEP_AFTER_SECS),
         "CallbackReservedConcurrency": "3", "CallbackTenantShare": "1", "CallbackQueueMaxConcurrency": "2",
         "DispatcherReservedConcurrency": "3", "WebhookAttemptMaxConcurrency": "2",
+        "WebhookTenantShare": "1",
     }
 
 
