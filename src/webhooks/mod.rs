@@ -53,10 +53,6 @@ pub struct AttemptOutcome {
     pub delivery: Option<Delivery>,
     /// The webhook and why, when this attempt disabled it.
     pub disabled: Option<(Webhook, Disabling)>,
-    /// Not sent: the organization had its share of attempts in flight
-    /// (`webhook_tenant_share`). Nothing was written; the delivery is still
-    /// due, to be tried again shortly, and its endpoint counts nothing.
-    pub over_share: bool,
 }
 
 #[derive(Clone)]
@@ -65,9 +61,8 @@ pub struct WebhookService {
     cursors: Arc<Cursors>,
     clock: Clock,
     sender: Sender,
-    /// Each organization's share of the attempts in flight (keys
-    /// `wshare#<org>#<n>`), so one tenant's slow endpoints cannot take
-    /// every dispatcher slot.
+    /// Each organization's share of the dispatcher's attempt slots (keys
+    /// `wshare#<org>#<n>`): see `crate::events::attempts`.
     share: TenantShare,
 }
 
@@ -84,6 +79,11 @@ impl WebhookService {
 
     pub fn now(&self) -> i64 {
         self.clock.now()
+    }
+
+    /// The organizations' shares of the attempts in flight.
+    pub fn share(&self) -> &TenantShare {
+        &self.share
     }
 
     /// Webhooks are the tenant's as a whole: a token limited to some Spot
@@ -238,37 +238,15 @@ impl WebhookService {
     /// One attempt at a due delivery: leased first (so no other sender
     /// sends it too), sent, recorded with its next attempt, and counted on
     /// the endpoint, which five days of failures or a 410 disable.
-    pub async fn attempt(&self, d: Delivery) -> Result<AttemptOutcome, StoreError> {
+    pub async fn attempt(&self, mut d: Delivery) -> Result<AttemptOutcome, StoreError> {
         let now = self.now();
         let skipped = AttemptOutcome {
             delivery: None,
             disabled: None,
-            over_share: false,
         };
         if d.state != DeliveryState::Pending || d.next_attempt_at.is_none_or(|t| t > now) {
             return Ok(skipped);
         }
-        // The share is held while the attempt may be in flight: its send
-        // timeout and the delivery's own lease margin.
-        let until = now + ATTEMPT_TIMEOUT.as_secs() as i64 + LEASE_SECS;
-        let Some(lease) = self.share.take(&d.org, until, now).await? else {
-            return Ok(AttemptOutcome {
-                over_share: true,
-                ..skipped
-            });
-        };
-        let out = self.attempt_in_share(d, now).await;
-        self.share.release(lease).await;
-        out
-    }
-
-    /// `attempt`, within the organization's share.
-    async fn attempt_in_share(&self, mut d: Delivery, now: i64) -> Result<AttemptOutcome, StoreError> {
-        let skipped = AttemptOutcome {
-            delivery: None,
-            disabled: None,
-            over_share: false,
-        };
         let hook = match self.store.get_webhook(&d.org, &d.webhook_id).await? {
             Some(h) if h.state == WebhookState::Active => h,
             other => {
@@ -307,7 +285,6 @@ impl WebhookService {
         Ok(AttemptOutcome {
             delivery: Some(d),
             disabled,
-            over_share: false,
         })
     }
 

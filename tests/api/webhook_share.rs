@@ -140,3 +140,32 @@ async fn a_tenant_whose_endpoints_hang_holds_only_its_share_of_the_attempt_slots
         assert!(b < Duration::from_secs(4), "{name}: B's event came after {b:?}");
     }
 }
+
+#[test]
+fn the_dispatcher_gets_its_share_from_the_template_and_may_release_only_its_leases() {
+    let (ok, out) = common::run_python("tests/tools/template_json.py", &["template.yaml"], "");
+    assert!(ok, "{out}");
+    let t: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    let p = &t["Parameters"];
+    assert!(
+        p["WebhookTenantShare"]["Default"].as_u64() < p["WebhookAttemptMaxConcurrency"]["Default"].as_u64(),
+        "one tenant leaves attempt slots to others"
+    );
+    let f = &t["Resources"]["DispatcherFunction"]["Properties"];
+    assert_eq!(
+        f["Environment"]["Variables"]["ACCOUNT_CONNECT_WEBHOOK_TENANT_SHARE"],
+        json!({"Ref": "WebhookTenantShare"})
+    );
+    let statements = f["Policies"][0]["Statement"].as_array().unwrap();
+    let deletes: Vec<&Value> = statements
+        .iter()
+        .filter(|s| s.to_string().contains("dynamodb:DeleteItem"))
+        .collect();
+    assert_eq!(deletes.len(), 1, "{deletes:?}");
+    assert_eq!(
+        deletes[0]["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"],
+        json!(["ONCE#wshare#*"]),
+        "{}",
+        deletes[0]
+    );
+}
