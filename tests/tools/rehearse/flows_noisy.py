@@ -23,6 +23,7 @@ SLACK_SECS = 10
 FLOOD_CREATES = 9  # A's Creates for missing roles: three waves of the callback's 3 slots without the share
 FLOOD_HOOKS = 2  # A's endpoints that hang
 FLOOD_VERIFIERS = 2  # A's connections verified in a loop
+LIMITED_WAIT_SECS = 30  # how long A's flood may go on after B is done, to reach its rate limits
 VERIFIER_THREADS = 3  # each by this many requests at once (one verifies, the others find it running: 409)
 MOST_VERIFICATIONS = 130  # two minutes' worth at the default limit: one minute's end is crossed at most once
 
@@ -132,6 +133,12 @@ class NoisyNeighbour:
                 # later is a failure whatever the time.
                 flooded = self.b_connects(self.b[1], "under A's flood",
                                           max((t or 58) for t in alone) + SLACK_SECS + 2)
+                # B may be done before A's flood reached its rate limits: A
+                # keeps on until both answered 429 (or LIMITED_WAIT_SECS).
+                end = time.monotonic() + LIMITED_WAIT_SECS
+                while time.monotonic() < end and not all(
+                        any(k.startswith("429") for k in self.a_status[kind]) for kind in ("tests", "verifications")):
+                    time.sleep(0.2)
             finally:
                 stop.set()
                 for t in flood:

@@ -1,6 +1,7 @@
 """A permission a flow needs, taken out of a copy of template.yaml, makes
 the rehearsal fail naming the function and the action; the per-tenant
-share of the callback off (CallbackTenantShare=0) makes the noisy
+share of the callback off (CallbackTenantShare=0), or of the dispatcher
+(WebhookTenantShare=0), makes the noisy
 neighbour's tenant B wait for tenant A's flood (scripts/test runs this
 with pytest after scripts/rehearse itself has passed).
 
@@ -80,4 +81,16 @@ def test_without_the_tenant_share_a_flood_of_creates_holds_up_another_tenant():
     assert run.returncode == 1, out[-3000:]
     # The unmutated rehearsal passes this very check (scripts/rehearse runs it first).
     assert re.search(r"^FAILED flow B's connection \(SUCCESS at the ResponseURL\) under A's flood within \d+ s",
+                     out, re.M), out[-3000:]
+
+
+def test_without_the_webhook_share_hanging_endpoints_hold_up_another_tenants_webhook():
+    work = os.path.join(ROOT, "target", "rehearse-mutations", "webhook-share-off")
+    run = subprocess.run([os.path.join(ROOT, "scripts", "rehearse"), "--work", work, "--flows", "noisy",
+                          "--parameter", "WebhookTenantShare=0"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    out = run.stdout + run.stderr
+    print("\n".join(line for line in out.splitlines() if "under A's flood" in line))
+    assert run.returncode == 1, out[-3000:]
+    # The unmutated rehearsal passes this very check (scripts/rehearse runs it first).
+    assert re.search(r"^FAILED flow B's webhook \(connection\.connected\) under A's flood within \d+ s",
                      out, re.M), out[-3000:]
