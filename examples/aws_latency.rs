@@ -222,7 +222,7 @@ async fn spawn_app(store_url: &str) -> App {
         jwt_secret: Some(SECRET.to_vec().into()),
         ..Config::default()
     };
-    let store = account_connect::store::open(&config.store_url, &app::aws_configs()).expect("store opens");
+    let store = app::open_store(&config, &app::aws_configs()).expect("store opens");
     let state = app::build_with_store(config, store.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("bound");

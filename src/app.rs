@@ -78,8 +78,20 @@ pub fn build(config: Config) -> Result<Services, AppError> {
 /// The same with AWS configuration the caller shares with clients of its
 /// own (the re-check's queue).
 pub fn build_with_aws(config: Config, aws: AwsConfigs) -> Result<Services, AppError> {
-    let store = crate::store::open(&config.store_url, &aws)?;
+    let store = open_store(&config, &aws)?;
     Ok(compose(config, store, aws, Clock::system()))
+}
+
+/// The configured store, webhook secrets sealed under the configured key
+/// (KMS, a key file, or the one beside an SQLite database by default).
+pub fn open_store(config: &Config, aws: &AwsConfigs) -> Result<DynStore, crate::store::OpenError> {
+    use crate::store::SecretsKey;
+    let key = match (&config.secrets_kms_key, &config.secrets_key_file) {
+        (Some(kms), _) => SecretsKey::Kms(kms.clone()),
+        (None, Some(file)) => SecretsKey::File(file.clone()),
+        (None, None) => SecretsKey::default_for(&config.store_url),
+    };
+    crate::store::open_with(&config.store_url, key, aws)
 }
 
 /// The services on a store the caller opened (tests, a second entry point
@@ -143,13 +155,37 @@ pub fn responder(config: &Config) -> Responder {
     Responder::new(config)
 }
 
-/// The re-check's SQS queue, on the configuration the services share.
-pub async fn recheck_queue(aws: &AwsConfigs, url: String) -> crate::recheck::SqsQueue {
-    crate::recheck::SqsQueue::new(aws_sdk_sqs::Client::new(aws.own().await), url)
+/// The re-check's SQS queue, on the configuration the services share (its
+/// client made at the first message).
+pub fn recheck_queue(aws: &AwsConfigs, url: String) -> crate::recheck::SqsQueue {
+    crate::recheck::SqsQueue::on(aws, url)
 }
 
 /// The partition relay's client for its key's secret: the relay runs in
-/// its partition, on its own role, and reads the key per invocation.
-pub async fn relay_key_client() -> aws_sdk_secretsmanager::Client {
-    aws_sdk_secretsmanager::Client::new(aws_configs().own().await)
+/// its partition, on its own role, and reads the key per invocation (the
+/// client made at the first).
+pub fn relay_key_client() -> crate::sdk::OwnClient<aws_sdk_secretsmanager::Client> {
+    crate::sdk::OwnClient::new(&aws_configs(), aws_sdk_secretsmanager::Client::new)
+}
+
+/// A Lambda binary's end: an error that kept it from starting (or ended
+/// its runtime) goes to stderr in words, as the API's (`account-connect`)
+/// does, with exit status 2; never Rust's debug text of the error.
+pub fn exit_status(result: Result<(), Box<dyn std::error::Error + Send + Sync>>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            let mut message = e.to_string();
+            let mut source = e.source();
+            while let Some(cause) = source {
+                let said = cause.to_string();
+                if !message.contains(&said) {
+                    message = format!("{message}: {said}");
+                }
+                source = cause.source();
+            }
+            eprintln!("{message}");
+            std::process::ExitCode::from(2)
+        }
+    }
 }

@@ -35,6 +35,12 @@ pub struct Config {
     pub external_id_ttl_secs: u64,
     /// Where connections live: `sqlite://PATH`, `sqlite::memory:` or `dynamodb://TABLE`.
     pub store_url: String,
+    /// The KMS key (id, ARN or alias) whose data keys seal webhook signing
+    /// secrets in the store (the DynamoDB deployment).
+    pub secrets_kms_key: Option<String>,
+    /// The local key file that wraps those data keys instead (SQLite);
+    /// unset: `<database>.secrets-key`, made on first use.
+    pub secrets_key_file: Option<std::path::PathBuf>,
     /// Key for HS256 bearer tokens on the local server; in Lambda, API
     /// Gateway checks tokens and this stays unset.
     pub jwt_secret: Option<Secret>,
@@ -227,6 +233,8 @@ impl Default for Config {
             external_id_prefix: ExternalIdPrefix::default(),
             external_id_ttl_secs: 48 * 3600,
             store_url: DEFAULT_STORE.to_owned(),
+            secrets_kms_key: None,
+            secrets_key_file: None,
             jwt_secret: None,
             jwt_issuer: DEFAULT_JWT_ISSUER.to_owned(),
             jwt_audience: DEFAULT_JWT_AUDIENCE.to_owned(),
@@ -405,6 +413,23 @@ impl Config {
         }
         if let Some(v) = var("ACCOUNT_CONNECT_STORE") {
             c.store_url = v;
+        }
+        if let Some(v) = var("ACCOUNT_CONNECT_SECRETS_KMS_KEY") {
+            let ok = !v.is_empty() && v.len() <= 2048 && v.bytes().all(|b| b.is_ascii_graphic());
+            if !ok {
+                return Err(ConfigError(
+                    "ACCOUNT_CONNECT_SECRETS_KMS_KEY must be a KMS key id, key ARN or alias".into(),
+                ));
+            }
+            c.secrets_kms_key = Some(v);
+        }
+        if let Some(v) = var("ACCOUNT_CONNECT_SECRETS_KEY_FILE") {
+            if c.secrets_kms_key.is_some() {
+                return Err(ConfigError(
+                    "set one of ACCOUNT_CONNECT_SECRETS_KMS_KEY and ACCOUNT_CONNECT_SECRETS_KEY_FILE".into(),
+                ));
+            }
+            c.secrets_key_file = Some(v.into());
         }
         if let Some(v) = var("ACCOUNT_CONNECT_PROPAGATION_BUDGET_SECS") {
             c.propagation_budget_secs = v.parse().ok().filter(|s| *s <= 900).ok_or_else(|| {

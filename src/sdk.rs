@@ -81,6 +81,60 @@ impl AwsConfigs {
     }
 }
 
+/// A client on the service's own configuration, made on its first use: an
+/// entry point holds one from its init without loading that configuration
+/// (the config files, the credentials chain, the HTTP client) before an
+/// event needs it. Cheap to clone: clones share the client.
+pub struct OwnClient<C> {
+    aws: Option<AwsConfigs>,
+    make: fn(&SdkConfig) -> C,
+    client: Arc<OnceCell<C>>,
+}
+
+impl<C> Clone for OwnClient<C> {
+    fn clone(&self) -> Self {
+        OwnClient {
+            aws: self.aws.clone(),
+            make: self.make,
+            client: self.client.clone(),
+        }
+    }
+}
+
+impl<C> OwnClient<C> {
+    /// `make` (a client's `new`) on `aws.own()`, at the first `get`.
+    pub fn new(aws: &AwsConfigs, make: fn(&SdkConfig) -> C) -> Self {
+        OwnClient {
+            aws: Some(aws.clone()),
+            make,
+            client: Arc::new(OnceCell::new()),
+        }
+    }
+
+    /// A client made already (tests, a caller with its own configuration).
+    pub fn ready(client: C) -> Self {
+        OwnClient {
+            aws: None,
+            make: |_| unreachable!("a ready client is never made"),
+            client: Arc::new(OnceCell::new_with(Some(client))),
+        }
+    }
+
+    pub async fn get(&self) -> &C {
+        self.client
+            .get_or_init(|| async {
+                let aws = self.aws.as_ref().expect("only a ready client has no configuration");
+                (self.make)(aws.own().await)
+            })
+            .await
+    }
+
+    /// Whether the client was made yet.
+    pub fn made(&self) -> bool {
+        self.client.initialized()
+    }
+}
+
 /// `sdk` with these timeouts (the loaded ones fill in what they leave unset,
 /// as they would have had the loader been given them) and retries.
 pub fn tuned(sdk: &SdkConfig, mut timeouts: TimeoutConfig, retry: RetryConfig) -> SdkConfig {

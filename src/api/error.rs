@@ -352,6 +352,8 @@ impl From<crate::organizations::OrganizationError> for ApiError {
             }
             E::MembersNotAllowed(accounts) => ApiError::new(StatusCode::FORBIDDEN, "members_not_allowed", message)
                 .with_details(json!({"accountIds": accounts.iter().map(|a| a.as_str()).collect::<Vec<_>>()})),
+            E::ManagementNotConnected(_) => ApiError::conflict("management_not_connected", message),
+            E::OrganizationUnreadable(_) => ApiError::new(StatusCode::BAD_GATEWAY, "organization_unreadable", message),
             E::Connection(e) => e.into(),
         }
     }

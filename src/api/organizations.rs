@@ -221,6 +221,44 @@ pub async fn sync(
     Ok(Json(org_view(&state, s, None)))
 }
 
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = OrganizationPreflight)]
+pub struct PreflightView {
+    organization_id: OrganizationId,
+    #[schema(format = DateTime)]
+    checked_at: String,
+    /// Each account the StackSet would reach: whether Spot can assume its
+    /// role (the RCPs), and the required actions its SCPs and RCPs deny
+    /// (`denied`) or deny depending on a value Spot cannot know (`conditional`),
+    /// each with the policy and the root, OU or account it is attached to.
+    accounts: Vec<crate::organizations::PreflightAccount>,
+}
+
+#[utoipa::path(get, path = "/v1/organizations/{id}/preflight", tag = "organizations", operation_id = "preflightOrganization",
+    summary = "Before the StackSet: what the organization's SCPs and RCPs will block in each account it would reach",
+    params(("id" = OrganizationId, Path, description = "The organization (a malformed id reads as unknown: 404)")),
+    responses(
+        (status = 200, body = PreflightView),
+        (status = 404, description = "No such organization for this token"),
+        (status = 409, description = "The management connection is not connected yet (management_not_connected), or the organization was offboarded (organization_offboarded)"),
+        (status = 429, description = "The organization's syncs this minute are used up (rate_limited, details.limit = syncs); a preflight counts as one"),
+        (status = 502, description = "The management role could not read the organization or its policies (organization_unreadable); the message says which call failed"),
+        (status = 503, description = "The database cannot be reached; retry after Retry-After"),
+    ))]
+pub async fn preflight(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path(id): Path<String>,
+) -> Result<Json<PreflightView>, ApiError> {
+    let p = state.organizations.preflight(&tenant, &parse_org(&id)?).await?;
+    Ok(Json(PreflightView {
+        organization_id: p.organization_id,
+        checked_at: iso(p.at),
+        accounts: p.accounts,
+    }))
+}
+
 #[utoipa::path(get, path = "/v1/organizations/{id}/template", tag = "organizations", operation_id = "getOrganizationTemplate",
     summary = "The management stack's CloudFormation template",
     params(("id" = OrganizationId, Path, description = "The organization (a malformed id reads as unknown: 404)")),

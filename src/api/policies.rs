@@ -58,17 +58,104 @@ impl quick_cache::Weighter<(Partition, Permissions), Bytes> for ByLength {
         (status = 422, description = "The selection is not acceptable; see the error code"),
     ))]
 pub async fn post_policies(Json(req): Json<PolicyRequest>) -> Result<Response, ApiError> {
-    let key = (req.partition, req.permissions);
-    let body = ANSWERS.get_or_insert_with(&key, || {
-        let selection = Selection::resolve(key.0, &key.1)?;
-        let rendered = render_shared(&selection)?;
-        let answer = PolicyResponse {
+    let body = answer(&(req.partition, req.permissions))?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+/// The answer's bytes, kept. Keyed by the request as sent rather than by
+/// the resolved selection: a repeated request then skips the resolving
+/// too; two spellings of one selection keep two copies of the same bytes.
+/// The answer has no per-request part (no external ID, no time), so all
+/// of it is kept.
+fn answer(key: &(Partition, Permissions)) -> Result<Bytes, ApiError> {
+    ANSWERS.get_or_insert_with(key, || fresh(key))
+}
+
+/// The answer made afresh: resolved, rendered (shared with views and
+/// templates, see `render_shared`) and serialized.
+fn fresh(key: &(Partition, Permissions)) -> Result<Bytes, ApiError> {
+    let selection = Selection::resolve(key.0, &key.1)?;
+    let rendered = render_shared(&selection)?;
+    let answer = PolicyResponse {
+        partition: key.0,
+        permissions: selection.permissions(),
+        bundles: selection.bundle_ids(),
+        rendered: &rendered,
+    };
+    Ok(Bytes::from(serde_json::to_vec(&answer).expect("answers serialize")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::Catalog;
+    use crate::policy::render;
+
+    /// The answer with nothing kept: rendered without `render_shared` either.
+    fn uncached(key: &(Partition, Permissions)) -> Vec<u8> {
+        let selection = Selection::resolve(key.0, &key.1).unwrap();
+        let rendered = render(&selection).unwrap();
+        serde_json::to_vec(&PolicyResponse {
             partition: key.0,
             permissions: selection.permissions(),
             bundles: selection.bundle_ids(),
             rendered: &rendered,
-        };
-        Ok::<_, ApiError>(Bytes::from(serde_json::to_vec(&answer).expect("answers serialize")))
-    })?;
-    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+        })
+        .unwrap()
+    }
+
+    fn selections() -> Vec<(Partition, Permissions)> {
+        let c = Catalog::get();
+        let product = |i: usize| c.products[i % c.products.len()].id.clone();
+        let with_integration = c.products.iter().find(|p| !p.integrations.is_empty()).unwrap();
+        vec![
+            (Partition::Aws, Permissions::Default),
+            (Partition::AwsUsGov, Permissions::Default),
+            (Partition::AwsCn, Permissions::Default),
+            (Partition::Aws, Permissions::everything()),
+            (
+                Partition::Aws,
+                Permissions::Custom {
+                    products: vec![product(0)],
+                    integrations: vec![],
+                },
+            ),
+            (
+                Partition::Aws,
+                Permissions::Custom {
+                    products: vec![product(1), product(0)],
+                    integrations: vec![],
+                },
+            ),
+            (
+                Partition::Aws,
+                Permissions::Custom {
+                    products: vec![with_integration.id.clone()],
+                    integrations: vec![with_integration.integrations[0].id.clone()],
+                },
+            ),
+        ]
+    }
+
+    #[test]
+    fn kept_answers_are_the_bytes_of_a_fresh_render() {
+        for key in selections() {
+            let first = answer(&key).unwrap();
+            let kept = answer(&key).unwrap();
+            let made = uncached(&key);
+            assert_eq!(first, made, "{key:?}: first answer");
+            assert_eq!(kept, made, "{key:?}: kept answer");
+            // The very bytes kept, not made again.
+            assert_eq!(kept.as_ptr(), first.as_ptr(), "{key:?}");
+        }
+    }
+
+    #[test]
+    fn refusals_are_not_kept_and_answer_the_same_each_time() {
+        let key = (Partition::AwsCn, Permissions::everything());
+        for _ in 0..2 {
+            assert!(answer(&key).is_err());
+        }
+        assert!(ANSWERS.get(&key).is_none());
+    }
 }

@@ -63,6 +63,7 @@ route_table!(
     [organizations::create],
     [organizations::get_one, organizations::offboard],
     [organizations::sync],
+    [organizations::preflight],
     [organizations::get_template],
     [relay::relay],
     [spot::set_credentials, spot::get_credentials],

@@ -31,7 +31,10 @@ pub enum Forwarded {
 
 #[derive(Clone)]
 pub struct Forwarder {
-    http: HttpClient,
+    /// Made at the first forward: loading the system's roots for TLS is
+    /// not the function's init's to pay.
+    http: std::sync::Arc<std::sync::OnceLock<HttpClient>>,
+    local: bool,
     url: String,
 }
 
@@ -45,15 +48,25 @@ impl Forwarder {
         if !url.starts_with("https://") && !local {
             return Err("ACCOUNT_CONNECT_RELAY_URL must be an https:// URL".into());
         }
-        let mut tcp = HttpConnector::new();
-        tcp.set_connect_timeout(Some(CONNECT_TIMEOUT));
-        tcp.enforce_http(false);
-        let tls = super::responder::tls_builder();
-        let tls = if local { tls.https_or_http() } else { tls.https_only() };
-        let http = Client::builder(TokioExecutor::new()).build(tls.enable_http1().wrap_connector(tcp));
         Ok(Forwarder {
-            http,
+            http: std::sync::Arc::default(),
+            local,
             url: url.to_owned(),
+        })
+    }
+
+    fn http(&self) -> &HttpClient {
+        self.http.get_or_init(|| {
+            let mut tcp = HttpConnector::new();
+            tcp.set_connect_timeout(Some(CONNECT_TIMEOUT));
+            tcp.enforce_http(false);
+            let tls = super::responder::tls_builder();
+            let tls = if self.local {
+                tls.https_or_http()
+            } else {
+                tls.https_only()
+            };
+            Client::builder(TokioExecutor::new()).build(tls.enable_http1().wrap_connector(tcp))
         })
     }
 
@@ -71,7 +84,7 @@ impl Forwarder {
             Ok(r) => r,
             Err(e) => return Forwarded::Dropped(format!("ACCOUNT_CONNECT_RELAY_URL is not a request target: {e}")),
         };
-        match tokio::time::timeout(FORWARD_TIMEOUT, self.http.request(request)).await {
+        match tokio::time::timeout(FORWARD_TIMEOUT, self.http().request(request)).await {
             Ok(Ok(r)) if r.status().is_success() => Forwarded::Handled,
             Ok(Ok(r)) if r.status().is_server_error() || r.status() == hyper::StatusCode::UNAUTHORIZED => {
                 Forwarded::Retry(format!("the main deployment answered {}", r.status()))

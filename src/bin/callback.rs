@@ -15,8 +15,12 @@ fn from_sqs(event: &Value) -> bool {
     event["Records"][0]["eventSource"] == "aws:sqs"
 }
 
+fn main() -> std::process::ExitCode {
+    app::exit_status(run())
+}
+
 #[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
+async fn run() -> Result<(), lambda_runtime::Error> {
     account_connect::telemetry::init(true);
     let config = app::config_from_env()?;
     let responder = app::responder(&config);

@@ -10,8 +10,12 @@ use account_connect::app;
 use account_connect::events::{lambda, Dispatcher};
 use lambda_runtime::{service_fn, LambdaEvent};
 
+fn main() -> std::process::ExitCode {
+    app::exit_status(run())
+}
+
 #[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
+async fn run() -> Result<(), lambda_runtime::Error> {
     account_connect::telemetry::init(true);
     let services = app::build(app::config_from_env()?)?;
     let dispatcher = Dispatcher::for_services(&services).await;

@@ -16,8 +16,12 @@ use std::time::{Duration, Instant};
 /// Stop starting new work this long before the function's deadline.
 const SAFETY_MARGIN: Duration = Duration::from_secs(30);
 
+fn main() -> std::process::ExitCode {
+    app::exit_status(run())
+}
+
 #[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
+async fn run() -> Result<(), lambda_runtime::Error> {
     account_connect::telemetry::init(true);
     let config = app::config_from_env()?;
     let url = config
@@ -31,7 +35,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let fleet = Fleet {
         options,
         concurrency,
-        queue: Arc::new(app::recheck_queue(&aws, url).await),
+        queue: Arc::new(app::recheck_queue(&aws, url)),
         worker: Worker::for_services(&services),
     };
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {

@@ -11,17 +11,23 @@ use aws_lambda_events::event::sns::SnsEvent;
 use lambda_runtime::{service_fn, LambdaEvent};
 use secrecy::ExposeSecret;
 
+fn main() -> std::process::ExitCode {
+    app::exit_status(run())
+}
+
 #[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
+async fn run() -> Result<(), lambda_runtime::Error> {
     account_connect::telemetry::init(true);
     let config = app::relay_config_from_env()?;
     let forwarder = Forwarder::new(&config.url)?;
-    let sm = app::relay_key_client().await;
+    let sm = app::relay_key_client();
     let secret = config.key_secret;
     lambda_runtime::run(service_fn(|event: LambdaEvent<SnsEvent>| {
         let (forwarder, sm, secret) = (forwarder.clone(), sm.clone(), secret.clone());
         async move {
             let key = sm
+                .get()
+                .await
                 .get_secret_value()
                 .secret_id(&secret)
                 .send()

@@ -1,5 +1,6 @@
-//! Fair shares of the callback's capacity (docs/design.md, "Fair shares"). A Create
-//! or Update may wait for IAM up to the propagation budget; an organization
+//! Fair shares of the callback's capacity (docs/design.md, "Fair shares").
+//! A Create or Update, of an automatic connection or of an AWS Organization
+//! member's link, may wait for IAM up to the propagation budget; an organization
 //! runs at most `callback_tenant_share` of those at once, across instances
 //! (leases in the store). One over its share is not run: its message goes
 //! to the callback queue, delayed, grouped by organization (an SQS fair

@@ -362,7 +362,7 @@ async fn decide(state: &Services, req: &Request, stack: &StackArn) -> Result<Dec
         ));
     };
     if p.organization_id.is_some() {
-        return organization::decide(&state.organizations, key, req, stack, &physical).await;
+        return organization::decide(state, key, req, stack, &physical).await;
     }
     let Some(id) = p.connection_id.as_deref().and_then(|s| s.parse::<ConnectionId>().ok()) else {
         return Ok(refuse(

@@ -14,7 +14,9 @@ use crate::connections::ServiceError;
 use crate::domain::{ConnectedStack, Connection, ConnectionId, OrgState, OrganizationId, RoleArn};
 use crate::organizations::template::{ENROLL_TYPE, LINK_TYPE};
 use crate::organizations::{Linked, OrganizationError, OrganizationService, Refusal};
+use crate::services::Services;
 use serde_json::json;
+use std::time::Duration;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -46,12 +48,13 @@ fn retry(e: OrganizationError) -> Result<String, RetryLater> {
 }
 
 pub(crate) async fn decide(
-    orgs: &OrganizationService,
+    state: &Services,
     key: &[u8],
     req: &Request,
     stack: &StackArn,
     physical: &str,
 ) -> Result<Decision, RetryLater> {
+    let orgs: &OrganizationService = &state.organizations;
     let is_delete = req.request_type == "Delete";
     let refuse = |reason: String| {
         if is_delete {
@@ -216,7 +219,22 @@ pub(crate) async fn decide(
         account_id: account.clone(),
     };
     let data = |c: &Connection| json!({"RoleArn": c.role_arn.as_ref().map(|r| r.as_str()).unwrap_or(role_raw), "ConnectionId": c.id.as_str()});
-    match orgs.link(&member, role_raw, record, &actor).await {
+    // A link may wait for IAM the whole budget: it takes a slot of the
+    // organization's tenant's callback share, as its Creates do (`fair`).
+    let budget = Duration::from_secs(state.config.callback_propagation_secs);
+    let lease = match super::fair::admit(state, &o.org, budget).await? {
+        super::fair::Admission::Run(lease) => lease,
+        super::fair::Admission::Defer => {
+            return Ok(Decision {
+                deferred_for: Some(o.org.clone()),
+                ..Decision::failed(physical, "")
+            })
+        }
+        super::fair::Admission::Refuse(why) => return Ok(Decision::failed(physical, why).genuine()),
+    };
+    let linked = orgs.link(&member, role_raw, record, &actor).await;
+    super::fair::release(state, lease).await;
+    match linked {
         Ok(Linked::Connected(c, outcome)) => Ok(Decision::success(
             c.id.as_str(),
             match outcome {

@@ -128,6 +128,12 @@ impl ConnectionService {
     }
 
     /// Up to `limit` undelivered outbox items, oldest first, for the dispatcher.
+    /// Signalled after a write that stored an outbox item, where the store
+    /// can tell (see `Store::outbox_written`).
+    pub fn outbox_written(&self) -> Option<Arc<tokio::sync::Notify>> {
+        self.store.outbox_written()
+    }
+
     pub async fn outbox_page(&self, limit: usize) -> Result<Vec<OutboxItem>, StoreError> {
         self.store.undelivered(limit).await
     }

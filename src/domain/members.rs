@@ -50,6 +50,10 @@ pub struct MemberRow {
     /// Organizations' status at the last reconciliation.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub organizations_status: Option<String>,
+    /// What the organization's SCPs and RCPs block for this account, at the
+    /// last reconciliation; absent when they block nothing Spot needs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub guardrails: Option<super::guardrails::AccountGuardrails>,
 }
 
 impl MemberState {
@@ -146,6 +150,15 @@ pub fn members(listing: Option<&Listing>, conns: &[Connection], now: i64) -> (Ve
                 Some("Its stack instance asked for its external ID; Spot is waiting for the instance to report its role.".to_owned()),
             ),
         };
+        let guardrails = guarded(listing, a, state);
+        let (reason, health) = match guardrails.as_ref().and_then(|g| Some((g, g.reason()?))) {
+            // The guardrails deny what it needs: degraded, whatever its own policies say.
+            Some((g, why)) if state == MemberState::Connected && !g.denied.is_empty() => {
+                (Some(format!("Connected; {why}")), Some(Health::Degraded))
+            }
+            Some((_, why)) if state != MemberState::Connected => (Some(why), c.health),
+            _ => (reason, c.health),
+        };
         rows.insert(
             account.as_str().to_owned(),
             MemberRow {
@@ -155,8 +168,9 @@ pub fn members(listing: Option<&Listing>, conns: &[Connection], now: i64) -> (Ve
                 reason,
                 connection_id: Some(c.id.clone()),
                 role_arn: c.role_arn.clone(),
-                health: c.health,
+                health,
                 spot_account_id: c.spot_account().cloned(),
+                guardrails,
             },
         );
     }
@@ -164,6 +178,7 @@ pub fn members(listing: Option<&Listing>, conns: &[Connection], now: i64) -> (Ve
         if rows.contains_key(a.aws_account_id.as_str()) {
             continue;
         }
+        let guardrails = guarded(listing, Some(a), MemberState::Missing);
         let (state, reason) = if a.status != "ACTIVE" {
             (
                 MemberState::Suspended,
@@ -173,7 +188,8 @@ pub fn members(listing: Option<&Listing>, conns: &[Connection], now: i64) -> (Ve
                 ),
             )
         } else {
-            (MemberState::Missing, MISSING.to_owned())
+            let why = guardrails.as_ref().and_then(|g| g.reason());
+            (MemberState::Missing, why.unwrap_or_else(|| MISSING.to_owned()))
         };
         rows.insert(
             a.aws_account_id.as_str().to_owned(),
@@ -186,6 +202,7 @@ pub fn members(listing: Option<&Listing>, conns: &[Connection], now: i64) -> (Ve
                 health: None,
                 spot_account_id: None,
                 organizations_status: Some(a.status.clone()),
+                guardrails,
             },
         );
     }
@@ -194,6 +211,20 @@ pub fn members(listing: Option<&Listing>, conns: &[Connection], now: i64) -> (Ve
         counts.add(r.state);
     }
     (rows.into_values().collect(), counts)
+}
+
+/// The guardrails' verdicts on a listed account, for the states where they
+/// matter (a member that is or would be connected).
+fn guarded(
+    listing: Option<&Listing>,
+    a: Option<&super::SeenAccount>,
+    state: MemberState,
+) -> Option<super::guardrails::AccountGuardrails> {
+    let relevant = matches!(
+        state,
+        MemberState::Connected | MemberState::Pending | MemberState::Missing
+    );
+    relevant.then(|| listing?.guardrails_of(a?).cloned()).flatten()
 }
 
 /// A member's state as it changed, carried by its connection's outbox item
@@ -289,7 +320,7 @@ mod tests {
             organizational_unit_ids: vec!["ou-ab12-cd34ef56".parse().unwrap()],
             management_connection_id: ConnectionId::generate(),
             state: OrgState::Active,
-            last_reconciliation: seen.map(|accounts| Reconciliation::Listed(Listing { at: 1, accounts })),
+            last_reconciliation: seen.map(|accounts| Reconciliation::Listed(Listing::new(1, accounts))),
             created_at: 0,
             created_by: "t".into(),
             updated_at: 0,
@@ -303,6 +334,7 @@ mod tests {
             status: status.into(),
             parent_id: targeted.then(|| "ou-ab12-cd34ef56".into()),
             targeted,
+            guardrails: None,
         }])
     }
 
@@ -534,10 +566,7 @@ mod tests {
         let failed = failing(&org(seen("SUSPENDED", true)));
         c.organization.as_mut().unwrap().organization_id = failed.id.clone();
         let mut back = failed.clone();
-        back.last_reconciliation = Some(Reconciliation::Listed(Listing {
-            at: 3,
-            accounts: seen("ACTIVE", true).unwrap(),
-        }));
+        back.last_reconciliation = Some(Reconciliation::Listed(Listing::new(3, seen("ACTIVE", true).unwrap())));
         let change = MemberChange::between(&failed, &c, &back, &c, 10).expect("suspended -> connected");
         assert_eq!(
             (change.previous_state, change.state),

@@ -4,6 +4,7 @@
 mod account_id;
 mod connection;
 mod external_id;
+pub mod guardrails;
 mod members;
 mod organization;
 mod outbox;

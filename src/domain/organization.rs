@@ -119,6 +119,12 @@ pub struct SeenAccount {
     pub parent_id: Option<String>,
     /// Under an organizational unit the StackSet targets (at any depth).
     pub targeted: bool,
+    /// Its guardrails' verdicts, when they block or may block something:
+    /// an index into the listing's `guardrails` (accounts under the same
+    /// policies share one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(ignore)]
+    pub guardrails: Option<u32>,
 }
 
 /// What Organizations listed, complete: every read of one reconciliation
@@ -127,6 +133,57 @@ pub struct SeenAccount {
 pub struct Listing {
     pub at: i64,
     pub accounts: Vec<SeenAccount>,
+    /// The distinct verdicts of the organization's SCPs and RCPs on the
+    /// targeted accounts, where they block or may block (see `SeenAccount::guardrails`).
+    pub guardrails: Vec<super::guardrails::AccountGuardrails>,
+    /// Why the guardrails could not be read (the listing stands without them).
+    pub guardrails_error: Option<String>,
+}
+
+impl Listing {
+    pub fn new(at: i64, accounts: Vec<SeenAccount>) -> Listing {
+        Listing {
+            at,
+            accounts,
+            guardrails: Vec::new(),
+            guardrails_error: None,
+        }
+    }
+
+    /// The guardrails' verdicts on an account, when they block or may.
+    pub fn guardrails_of(&self, a: &SeenAccount) -> Option<&super::guardrails::AccountGuardrails> {
+        a.guardrails.and_then(|i| self.guardrails.get(i as usize))
+    }
+
+    /// Records the verdicts, sharing one per distinct verdict.
+    pub fn set_guardrails(
+        &mut self,
+        verdicts: Result<std::collections::BTreeMap<String, super::guardrails::AccountGuardrails>, String>,
+    ) {
+        self.guardrails.clear();
+        self.guardrails_error = None;
+        for a in &mut self.accounts {
+            a.guardrails = None;
+        }
+        match verdicts {
+            Err(e) => self.guardrails_error = Some(e),
+            Ok(v) => {
+                for a in &mut self.accounts {
+                    let Some(g) = v.get(a.aws_account_id.as_str()).filter(|g| !g.clear()) else {
+                        continue;
+                    };
+                    let i = match self.guardrails.iter().position(|x| x == g) {
+                        Some(i) => i,
+                        None => {
+                            self.guardrails.push(g.clone());
+                            self.guardrails.len() - 1
+                        }
+                    };
+                    a.guardrails = Some(i as u32);
+                }
+            }
+        }
+    }
 }
 
 /// The last reconciliation: it listed the organization, or a read failed
@@ -202,6 +259,10 @@ struct StoredReconciliation {
     error: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     listed_at: Option<i64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    guardrails: Vec<super::guardrails::AccountGuardrails>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    guardrails_error: Option<String>,
 }
 
 impl From<StoredReconciliation> for Reconciliation {
@@ -210,18 +271,21 @@ impl From<StoredReconciliation> for Reconciliation {
             None => Reconciliation::Listed(Listing {
                 at: s.at,
                 accounts: s.accounts,
+                guardrails: s.guardrails,
+                guardrails_error: s.guardrails_error,
             }),
             Some(error) => {
+                let empty = s.accounts.is_empty();
+                let listing = |at| Listing {
+                    at,
+                    accounts: s.accounts,
+                    guardrails: s.guardrails,
+                    guardrails_error: s.guardrails_error,
+                };
                 let last = match s.listed_at {
-                    Some(at) => Some(Listing {
-                        at,
-                        accounts: s.accounts,
-                    }),
-                    None if s.accounts.is_empty() => None,
-                    None => Some(Listing {
-                        at: s.at,
-                        accounts: s.accounts,
-                    }),
+                    Some(at) => Some(listing(at)),
+                    None if empty => None,
+                    None => Some(listing(s.at)),
                 };
                 Reconciliation::Failed { at: s.at, error, last }
             }
@@ -237,13 +301,21 @@ impl From<Reconciliation> for StoredReconciliation {
                 accounts: l.accounts,
                 error: None,
                 listed_at: None,
+                guardrails: l.guardrails,
+                guardrails_error: l.guardrails_error,
             },
-            Reconciliation::Failed { at, error, last } => StoredReconciliation {
-                at,
-                listed_at: last.as_ref().map(|l| l.at),
-                accounts: last.map(|l| l.accounts).unwrap_or_default(),
-                error: Some(error),
-            },
+            Reconciliation::Failed { at, error, last } => {
+                let listed_at = last.as_ref().map(|l| l.at);
+                let l = last.unwrap_or_else(|| Listing::new(at, Vec::new()));
+                StoredReconciliation {
+                    at,
+                    listed_at,
+                    accounts: l.accounts,
+                    error: Some(error),
+                    guardrails: l.guardrails,
+                    guardrails_error: l.guardrails_error,
+                }
+            }
         }
     }
 }
@@ -290,6 +362,7 @@ mod tests {
             status: "ACTIVE".into(),
             parent_id: None,
             targeted: true,
+            guardrails: None,
         }
     }
 
@@ -299,10 +372,7 @@ mod tests {
 
     #[test]
     fn a_failed_reconciliation_keeps_the_listing_before_it_and_says_why() {
-        let listed = Reconciliation::Listed(Listing {
-            at: 10,
-            accounts: vec![seen("111111111111")],
-        });
+        let listed = Reconciliation::Listed(Listing::new(10, vec![seen("111111111111")]));
         assert_eq!(round_trip(&listed), listed);
         let failed = Reconciliation::failed(Some(&listed), 20, "HTTP 503".into());
         assert_eq!(failed.at(), 20);

@@ -44,14 +44,15 @@ pub struct AttemptMessage {
 }
 
 pub struct AttemptQueue {
-    client: aws_sdk_sqs::Client,
+    client: crate::sdk::OwnClient<aws_sdk_sqs::Client>,
     url: String,
 }
 
 impl AttemptQueue {
+    /// The client is made at the first message, not at the function's init.
     pub async fn on(aws: &crate::sdk::AwsConfigs, url: String) -> Self {
         AttemptQueue {
-            client: aws_sdk_sqs::Client::new(aws.own().await),
+            client: crate::sdk::OwnClient::new(aws, aws_sdk_sqs::Client::new),
             url,
         }
     }
@@ -76,6 +77,8 @@ impl AttemptQueue {
         })
         .expect("messages serialize");
         self.client
+            .get()
+            .await
             .send_message()
             .queue_url(&self.url)
             .message_body(body)

@@ -66,19 +66,28 @@ pub struct Put {
 }
 
 pub struct EventBridge {
-    client: aws_sdk_eventbridge::Client,
+    client: crate::sdk::OwnClient<aws_sdk_eventbridge::Client>,
     bus: String,
     source: String,
 }
 
 impl EventBridge {
     pub fn new(client: aws_sdk_eventbridge::Client, bus: String, source: String) -> Self {
-        EventBridge { client, bus, source }
+        EventBridge {
+            client: crate::sdk::OwnClient::ready(client),
+            bus,
+            source,
+        }
     }
 
     /// On the service's own AWS configuration, which `app` loaded.
     pub async fn on(aws: &crate::sdk::AwsConfigs, bus: String, source: String) -> Self {
-        Self::new(aws_sdk_eventbridge::Client::new(aws.own().await), bus, source)
+        // Made at the first put, not at the function's init.
+        EventBridge {
+            client: crate::sdk::OwnClient::new(aws, aws_sdk_eventbridge::Client::new),
+            bus,
+            source,
+        }
     }
 
     /// The entry of one event, as it is put.
@@ -127,6 +136,8 @@ impl EventBridge {
             }
             let out = self
                 .client
+                .get()
+                .await
                 .put_events()
                 .set_entries(Some(pending.iter().map(|&i| entries[i].clone()).collect()))
                 .send()

@@ -8,8 +8,9 @@
 //! webhooks never wait on the bus: an item the bus refuses is fanned out
 //! all the same and stays undelivered for the bus alone.
 //!
-//! Locally `serve` polls the outbox and the due webhook deliveries
-//! (`Dispatcher::run`). In AWS a DynamoDB stream hands the new outbox items
+//! Locally `serve` delivers the outbox as soon as the SQLite store signals
+//! a commit that wrote to it, and polls it and the due webhook deliveries
+//! every second besides (`Dispatcher::run`). In AWS a DynamoDB stream hands the new outbox items
 //! and webhook deliveries to the dispatcher function (`lambda`), which
 //! queues each delivery's attempts on a delayed SQS queue and makes them
 //! (`attempts`); a schedule runs the sweeper (`sweep`), which delivers the
@@ -279,10 +280,13 @@ impl Dispatcher {
         }
     }
 
-    /// Polls the outbox and the due webhook deliveries every `every`,
-    /// forever (the local server's task), each organization's attempts
-    /// within its share (`spawn_attempts`).
+    /// Delivers the outbox and makes the due webhook attempts, forever (the
+    /// local server's task): at once when the store signals a write to the
+    /// outbox, and every `every` besides (a retry coming due, a write the
+    /// store could not signal). Each organization's attempts within its
+    /// share (`spawn_attempts`).
     pub async fn run(self, every: Duration) {
+        let written = self.connections.outbox_written();
         loop {
             match self.dispatch_pending().await {
                 Ok(0) => {}
@@ -293,7 +297,16 @@ impl Dispatcher {
                 Ok(due) => self.spawn_attempts(due).await,
                 Err(e) => tracing::warn!(error = %e, "cannot read due webhook deliveries; retrying"),
             }
-            tokio::time::sleep(every).await;
+            // A write during this pass left its permit: the next wait ends at once.
+            match &written {
+                Some(w) => {
+                    tokio::select! {
+                        () = w.notified() => {}
+                        () = tokio::time::sleep(every) => {}
+                    }
+                }
+                None => tokio::time::sleep(every).await,
+            }
         }
     }
 }

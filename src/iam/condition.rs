@@ -223,6 +223,9 @@ impl Clause {
         if self.values.iter().any(|v| v.contains("${")) {
             return Tri::Unknown;
         }
+        if ctx.unknown_lower(&self.key_lower) {
+            return Tri::Unknown;
+        }
         let present = ctx.get_lower(&self.key_lower);
         if base == Base::Null {
             let absent = present.is_none_or(|v| v.is_empty());

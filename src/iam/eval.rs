@@ -103,7 +103,7 @@ fn names(p: &Principals, caller: &Caller) -> bool {
     })
 }
 
-fn principal_matches(s: &Statement, caller: &Caller) -> bool {
+pub(crate) fn principal_matches(s: &Statement, caller: &Caller) -> bool {
     match (&s.principal, &s.not_principal) {
         (Some(p), _) => names(p, caller),
         (None, Some(np)) => !names(np, caller),

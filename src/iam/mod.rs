@@ -6,6 +6,9 @@
 pub mod condition;
 pub mod context;
 pub mod eval;
+pub mod guardrails;
+#[cfg(test)]
+mod guardrails_props;
 pub mod policy;
 pub mod tri;
 pub mod values;

@@ -53,7 +53,7 @@ pub struct Parent {
 }
 
 /// An SDK error in words for the customer.
-fn text<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(e: &SdkError<E, R>) -> String {
+pub(super) fn text<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(e: &SdkError<E, R>) -> String {
     crate::verify::classify_message(e)
 }
 
@@ -139,6 +139,11 @@ pub struct Instance {
 }
 
 impl Session {
+    /// The Organizations client, acting as the management role.
+    pub(super) fn client(&self) -> &aws_sdk_organizations::Client {
+        &self.client
+    }
+
     /// The StackSet's instances in `account` (ListStackInstances, in the
     /// StackSet's region, as the management account: `CallAs` SELF).
     pub async fn instances(&self, region: &str, stack_set: &str, account: &AccountId) -> Result<Vec<Instance>, String> {
@@ -300,6 +305,7 @@ impl Session {
                     status,
                     targeted: parent.is_some(),
                     parent_id: parent,
+                    guardrails: None,
                 })
             })
             .collect())

@@ -4,7 +4,9 @@
 //! automatic flow's callback, and reconciliation against Organizations.
 
 mod aws;
+mod guardrails;
 mod members;
+mod preflight;
 mod rendering;
 mod service;
 pub mod template;
@@ -15,4 +17,5 @@ pub use crate::domain::{
     Listing, Membership, OrgState, Organization, OrganizationId, Reconciliation, SeenAccount, TargetId,
 };
 pub use members::{Linked, Refusal};
+pub use preflight::{Preflight, PreflightAccount};
 pub use service::{CreateOrganization, OrganizationError, OrganizationService, OrganizationSnapshot, MAX_TARGETS};

@@ -1,6 +1,7 @@
 //! What the organization routes and the callback do, independent of HTTP.
 
 use super::aws::OrgReader;
+use super::guardrails;
 use super::{template, token};
 use crate::config::Config;
 use crate::connections::{ConnectionService, Deps, ListQuery, ServiceError};
@@ -48,6 +49,12 @@ pub enum OrganizationError {
     /// Offboarding would disconnect members assigned to Spot accounts the token may not act on.
     #[error("offboarding disconnects every member, and members are assigned to Spot accounts your token does not allow: {}. Offboard with a token that also allows them (or every account, \"*\")", .0.iter().map(SpotAccountId::as_str).collect::<Vec<_>>().join(", "))]
     MembersNotAllowed(Vec<SpotAccountId>),
+    /// The preflight needs the management role.
+    #[error("the management account {0} is not connected yet: create the management stack there first (its connection must be connected before the preflight can read the organization)")]
+    ManagementNotConnected(AccountId),
+    /// The management role could not read the organization.
+    #[error("{0}")]
+    OrganizationUnreadable(String),
     #[error(transparent)]
     Connection(ServiceError),
 }
@@ -314,7 +321,11 @@ impl OrganizationService {
         }
     }
 
-    async fn all_members(&self, id: &OrganizationId, max: usize) -> Result<(Vec<Connection>, bool), OrganizationError> {
+    pub(super) async fn all_members(
+        &self,
+        id: &OrganizationId,
+        max: usize,
+    ) -> Result<(Vec<Connection>, bool), OrganizationError> {
         let mut out = Vec::new();
         let mut after: Option<String> = None;
         loop {
@@ -454,17 +465,17 @@ impl OrganizationService {
         }
         let at = self.now();
         let seen = match self.session(&o).await {
-            Ok(s) => s.accounts(&o.organizational_unit_ids, &o.management_account_id).await,
+            Ok(s) => match s.accounts(&o.organizational_unit_ids, &o.management_account_id).await {
+                Ok(accounts) => Ok(self.with_guardrails(&s, &o, Listing::new(at, accounts)).await),
+                Err(e) => Err(e),
+            },
             Err(e) => Err(e),
         };
         let mut o = o;
         for attempt in 0..WRITE_ATTEMPTS {
             let prior = o.clone();
             let rec = match &seen {
-                Ok(accounts) => Reconciliation::Listed(Listing {
-                    at,
-                    accounts: accounts.clone(),
-                }),
+                Ok(listing) => Reconciliation::Listed(listing.clone()),
                 // Any read failed: not a listing. The record says why, and
                 // the listing before stands (re-read after a conflict).
                 Err(e) => Reconciliation::failed(o.last_reconciliation.as_ref(), at, e.clone()),
@@ -520,6 +531,21 @@ impl OrganizationService {
                 None => return Ok(()),
             }
         }
+    }
+
+    /// The listing with its guardrails' verdicts; a guardrail read that
+    /// fails (a management stack from before they were read lacks the
+    /// grant) leaves the listing whole and says why.
+    async fn with_guardrails(&self, s: &super::aws::Session, o: &Organization, mut l: Listing) -> Listing {
+        let verdicts = match self.connections.principal(o.partition) {
+            Ok(principal) => {
+                let needs = guardrails::Needs::of(o, principal);
+                guardrails::assess_accounts(&guardrails::Reader::new(s), o, &l.accounts, &needs).await
+            }
+            Err(e) => Err(e.to_string()),
+        };
+        l.set_guardrails(verdicts);
+        l
     }
 
     /// A session in the management account, once its role is connected.

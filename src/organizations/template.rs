@@ -21,15 +21,18 @@ pub const TARGETS_PARAMETER: &str = "OrganizationalUnitIds";
 /// CloudFormation's limit for an inline `TemplateBody` (aws-rules.md).
 pub const MAX_MEMBER_TEMPLATE: usize = 51_200;
 
-/// What reconciliation needs from the management account: read-only.
-pub const ORGANIZATIONS_READ: [&str; 8] = [
+/// What reconciliation needs from the management account: read-only (the
+/// guardrails: each level's SCPs and RCPs and their documents).
+pub const ORGANIZATIONS_READ: [&str; 10] = [
     "organizations:DescribeAccount",
     "organizations:DescribeOrganization",
+    "organizations:DescribePolicy",
     "organizations:ListAccounts",
     "organizations:ListAccountsForParent",
     "organizations:ListChildren",
     "organizations:ListOrganizationalUnitsForParent",
     "organizations:ListParents",
+    "organizations:ListPoliciesForTarget",
     "organizations:ListRoots",
 ];
 

@@ -31,13 +31,25 @@ pub const SQS_BATCH: usize = 10;
 const SQS_ATTEMPTS: u32 = 4;
 
 pub struct SqsQueue {
-    client: aws_sdk_sqs::Client,
+    client: crate::sdk::OwnClient<aws_sdk_sqs::Client>,
     url: String,
 }
 
 impl SqsQueue {
     pub fn new(client: aws_sdk_sqs::Client, url: String) -> Self {
-        SqsQueue { client, url }
+        SqsQueue {
+            client: crate::sdk::OwnClient::ready(client),
+            url,
+        }
+    }
+
+    /// On the service's own configuration; the client is made at the first
+    /// message, not at the function's init.
+    pub fn on(aws: &crate::sdk::AwsConfigs, url: String) -> Self {
+        SqsQueue {
+            client: crate::sdk::OwnClient::new(aws, aws_sdk_sqs::Client::new),
+            url,
+        }
     }
 
     /// One SendMessageBatch of at most ten, resending the entries it reports
@@ -61,6 +73,8 @@ impl SqsQueue {
                 .collect();
             let out = self
                 .client
+                .get()
+                .await
                 .send_message_batch()
                 .queue_url(&self.url)
                 .set_entries(Some(entries))

@@ -4,12 +4,14 @@
 mod dynamo;
 mod open;
 mod organizations;
+mod sealing;
 mod sqlite;
 mod webhooks;
 
 pub use dynamo::{create_table, CreateTableError, DynamoStore};
-pub use open::{open, OpenError};
+pub use open::{open, open_with, OpenError};
 pub use organizations::OrganizationStore;
+pub use sealing::{SecretsKey, DATA_KEY_REUSE};
 pub use sqlite::SqliteStore;
 pub use webhooks::{WebhookStore, DELIVERY_RETENTION_SECS, MAX_DELIVERIES_PER_WEBHOOK, MAX_WEBHOOKS};
 
@@ -119,6 +121,13 @@ pub trait Store: OrganizationStore + WebhookStore + Send + Sync {
     /// Replaces the connection if its stored version is `conn.version - 1`,
     /// with the event and guards, all or nothing.
     async fn update(&self, conn: &Connection, event: &Event, guards: &[Guard], now: i64) -> Result<(), StoreError>;
+
+    /// Signalled after a commit that stored an outbox item, where the store
+    /// runs in this process (SQLite): the local dispatcher wakes on it. None
+    /// where a stream carries the outbox (DynamoDB, in AWS).
+    fn outbox_written(&self) -> Option<std::sync::Arc<tokio::sync::Notify>> {
+        None
+    }
 
     /// The unexpired idempotency record of this user's key: the request hash
     /// and the connection it created. Lets a caller answer a replay before

@@ -1,7 +1,7 @@
 //! Which store a URL names, opened; a bad URL or an unopenable database is
 //! refused at start-up with the setting to fix.
 
-use super::{DynStore, DynamoStore, SqliteStore};
+use super::{DynStore, DynamoStore, SecretsKey, SqliteStore};
 use crate::sdk::AwsConfigs;
 use std::sync::Arc;
 
@@ -20,8 +20,15 @@ pub enum OpenError {
 }
 
 /// Opens the store a URL names: `sqlite://path`, `sqlite::memory:` or
-/// `dynamodb://table` (its client built from `aws` on first use).
+/// `dynamodb://table` (its client built from `aws` on first use), webhook
+/// secrets sealed under the key its URL gets by default
+/// (`SecretsKey::default_for`: none for a DynamoDB table).
 pub fn open(url: &str, aws: &AwsConfigs) -> Result<DynStore, OpenError> {
+    open_with(url, SecretsKey::default_for(url), aws)
+}
+
+/// The same, webhook secrets sealed under `key`'s data keys.
+pub fn open_with(url: &str, key: SecretsKey, aws: &AwsConfigs) -> Result<DynStore, OpenError> {
     if let Some(table) = url.strip_prefix("dynamodb://") {
         if table.is_empty()
             || table.len() > 255
@@ -29,13 +36,15 @@ pub fn open(url: &str, aws: &AwsConfigs) -> Result<DynStore, OpenError> {
         {
             return Err(OpenError::TableName(table.to_owned()));
         }
-        return Ok(Arc::new(DynamoStore::new(table.to_owned(), aws.clone())));
+        return Ok(Arc::new(
+            DynamoStore::new(table.to_owned(), aws.clone()).with_secrets_key(key),
+        ));
     }
     if url == "sqlite::memory:" {
-        return SqliteStore::open_in_memory().map(|s| Arc::new(s) as DynStore);
+        return SqliteStore::open_in_memory().map(|s| Arc::new(s.with_secrets_key(key, aws)) as DynStore);
     }
     if let Some(path) = url.strip_prefix("sqlite://") {
-        return SqliteStore::open(path).map(|s| Arc::new(s) as DynStore);
+        return SqliteStore::open(path).map(|s| Arc::new(s.with_secrets_key(key, aws)) as DynStore);
     }
     Err(OpenError::Scheme(url.to_owned()))
 }

@@ -50,6 +50,11 @@ const DELIVERED_RETENTION_SECS: i64 = 7 * 24 * 3600;
 #[derive(Clone)]
 pub struct SqliteStore {
     db: Arc<Mutex<rusqlite::Connection>>,
+    /// Signalled after each commit that stored an outbox item: the local
+    /// dispatcher wakes on it instead of waiting for its next poll.
+    outbox_written: Arc<tokio::sync::Notify>,
+    /// Seals and opens webhook signing secrets (`sealing`).
+    sealer: Arc<super::sealing::Sealer>,
 }
 
 fn unavailable(e: rusqlite::Error) -> StoreError {
@@ -101,7 +106,16 @@ impl SqliteStore {
             .map_err(OpenError::SqliteSchema)?;
         Ok(SqliteStore {
             db: Arc::new(Mutex::new(conn)),
+            outbox_written: Arc::new(tokio::sync::Notify::new()),
+            sealer: Arc::new(super::sealing::Sealer::ephemeral()),
         })
+    }
+
+    /// The same, its webhook secrets sealed under `key`'s data keys
+    /// (`aws` for a KMS key).
+    pub fn with_secrets_key(mut self, key: super::SecretsKey, aws: &crate::sdk::AwsConfigs) -> Self {
+        self.sealer = Arc::new(super::sealing::Sealer::new(key, Some(aws)).expect("AWS is at hand"));
+        self
     }
 
     /// Runs `f` on the database off the async threads.
@@ -279,7 +293,8 @@ impl Store for SqliteStore {
 
     async fn update(&self, conn: &Connection, event: &Event, guards: &[Guard], now: i64) -> Result<(), StoreError> {
         let (c, e, guards) = (conn.clone(), event.clone(), guards.to_vec());
-        self.with(move |db| {
+        let publishes = guards.iter().any(|g| matches!(g, Guard::Publish(_)));
+        let written = self.with(move |db| {
             let tx = db.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
             let n = tx
                 .execute(
@@ -328,7 +343,15 @@ impl Store for SqliteStore {
             insert_event(&tx, &e)?;
             tx.commit().map_err(unavailable)
         })
-        .await
+        .await;
+        if written.is_ok() && publishes {
+            self.outbox_written.notify_one();
+        }
+        written
+    }
+
+    fn outbox_written(&self) -> Option<Arc<tokio::sync::Notify>> {
+        Some(self.outbox_written.clone())
     }
 
     async fn idempotency_record(

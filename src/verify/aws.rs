@@ -340,6 +340,53 @@ pub async fn policy_meta(a: &Assumed, arn: &str) -> Result<PolicyMeta, CallError
     })
 }
 
+/// The version a policy the customer has just created is at: IAM numbers
+/// versions from `v1`, and a policy made from our template is rarely edited
+/// before its first verification.
+pub const FIRST_VERSION: &str = "v1";
+
+/// A managed policy as level 2 of the reads saw it: GetPolicy's answer and,
+/// where `v1` was asked for beside it and is the default, its document.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetaRead {
+    pub meta: PolicyMeta,
+    /// v1's document, only when GetPolicy says v1 is the default version.
+    pub first: Option<Value>,
+}
+
+/// GetPolicy and, when `guess`, GetPolicyVersion for `v1` side by side: a
+/// first verification of a new policy then needs no third level of reads.
+/// The guess never decides anything on its own: any error of it (the role
+/// may not call GetPolicyVersion, v1 was deleted, AWS was busy) or a
+/// default that is not v1 leaves `first` empty, and the real default's
+/// document is read afterwards exactly as without the guess.
+pub async fn policy_meta_guessing(a: &Assumed, arn: &str, guess: bool) -> Result<MetaRead, CallError> {
+    let first = PolicyMeta {
+        arn: arn.to_owned(),
+        id: String::new(),
+        default_version: FIRST_VERSION.to_owned(),
+    };
+    let (meta, doc) = tokio::join!(policy_meta(a, arn), async {
+        if guess {
+            policy_document(a, &first).await.ok()
+        } else {
+            None
+        }
+    });
+    let meta = meta?;
+    let first = doc.filter(|_| meta.default_version == FIRST_VERSION);
+    Ok(MetaRead { meta, first })
+}
+
+/// The document of the policy's default version: the one level 2 already
+/// read, or GetPolicyVersion now.
+pub async fn default_document(a: &Assumed, read: &MetaRead) -> Result<Value, CallError> {
+    match &read.first {
+        Some(doc) => Ok(doc.clone()),
+        None => policy_document(a, &read.meta).await,
+    }
+}
+
 /// GetPolicyVersion: a version's document, decoded.
 pub async fn policy_document(a: &Assumed, meta: &PolicyMeta) -> Result<Value, CallError> {
     let out = a

@@ -22,6 +22,7 @@ mod trust_probe;
 mod verifier;
 
 pub use aws::classify_message;
+pub use permissions::required_for;
 pub use report::{Check, CheckId, CheckStatus, DecidedBy, Outcome, Report};
 pub use verifier::Verifier;
 

@@ -8,7 +8,7 @@ use super::evaluate::{Evaluator, Verdict};
 use super::report::{Check, CheckId, DecidedBy};
 use super::simulate::{self, Decision, Simulated};
 use crate::catalog::{BundleRef, Catalog, StatementTemplate};
-use crate::domain::Connection;
+use crate::domain::{Connection, Partition, Permissions};
 use crate::policy::Selection;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -26,7 +26,12 @@ pub type Simulation = BTreeMap<Vec<String>, BTreeMap<String, Simulated>>;
 
 /// What the selection needs, one entry per bundle, statement and action.
 pub fn required(conn: &Connection) -> Vec<Requirement> {
-    let Ok(sel) = Selection::resolve(conn.partition, &conn.permissions) else {
+    required_for(conn.partition, &conn.permissions)
+}
+
+/// What a selection needs in a partition (an organization's members).
+pub fn required_for(partition: Partition, permissions: &Permissions) -> Vec<Requirement> {
+    let Ok(sel) = Selection::resolve(partition, permissions) else {
         return Vec::new();
     };
     let c = Catalog::get();
@@ -44,7 +49,7 @@ pub fn required(conn: &Connection) -> Vec<Requirement> {
             }
         };
         for s in sts {
-            let resources: Vec<String> = s.resources_for(conn.partition).collect();
+            let resources: Vec<String> = s.resources_for(partition).collect();
             for a in &s.actions {
                 out.push(Requirement {
                     bundle: id.to_owned(),
@@ -313,8 +318,13 @@ fn finish(
     }
     if !t.by_organization.is_empty() {
         blocked.push(format!(
-            "{} by a service control policy of your organization",
-            t.by_organization.len()
+            "{} denied by your organization's service control policies, not by the role's own policies: {}",
+            t.by_organization.len(),
+            t.by_organization
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
     }
     let blocked = if blocked.is_empty() {
@@ -349,6 +359,7 @@ fn finish(
     );
     c.missing = t.missing;
     c.conditional = t.conditional;
+    c.denied_by_organization = t.by_organization.into_iter().collect();
     c.decided_by = decided_by;
     c
 }
@@ -466,7 +477,13 @@ mod tests {
         assert_eq!(c.decided_by, Some(DecidedBy::IamSimulationAndLocal));
         // The role's policies allow everything; the SCP (seen only by IAM) does not.
         assert_eq!(c.missing["b"], vec!["ec2:TerminateInstances"]);
-        assert!(c.message.contains("service control policy"), "{}", c.message);
+        assert!(
+            c.message
+                .contains("service control policies, not by the role's own policies: ec2:TerminateInstances"),
+            "{}",
+            c.message
+        );
+        assert_eq!(c.denied_by_organization, ["ec2:TerminateInstances"]);
     }
 
     #[test]

@@ -6,20 +6,26 @@
 //!    simulation;
 //! 2. each managed policy's GetPolicy (its id and default version), each
 //!    inline policy's document, the boundary's GetPolicy, and ListRoles
-//!    where GetRole was refused just now;
+//!    where GetRole was refused just now; beside the GetPolicy of a
+//!    customer's policy nothing is remembered of, `v1`'s document (a new
+//!    policy's default);
 //! 3. only when something moved since the last conclusive check
 //!    (`LastRead` on the connection), or there was none: every managed
-//!    policy's and the boundary's document, and the simulation if it was
-//!    not asked yet.
+//!    policy's and the boundary's document that level 2 did not bring
+//!    (its default is not v1), and the simulation if it was not asked yet.
+//!
+//! So a first verification of a role whose policies are at v1 is AssumeRole
+//! and two levels; one whose policy is at v3 takes the third level.
 //!
 //! With nothing moved, the last check's permissions verdict stands and no
 //! document is read again: a re-check of an unchanged role with one managed
 //! policy is AssumeRole and four reads in three levels. The simulator is
 //! asked again only when the role's policies, its boundary or the required
 //! actions changed, or its answer is a week old; a role that may not call
-//! it is not asked again until its policies change.
+//! it is asked again when its policies change or a week after it refused
+//! (the organization's SCPs change without any version the role shows).
 
-use super::aws::{self, Assumed, Boundary, CallError, PolicyMeta, RoleRecord};
+use super::aws::{self, Assumed, Boundary, CallError, MetaRead, PolicyMeta, RoleRecord};
 use super::evaluate::{Evaluator, Verdict};
 use super::permissions::{self, Requirement, Simulation};
 use super::report::{Check, CheckId};
@@ -201,8 +207,9 @@ pub(super) async fn read(
     // Asked beside the reads when that is known before them.
     let ask_first = match past_sim {
         None => true,
+        Some(s) if now.saturating_sub(s.at) >= SIMULATION_MAX_AGE_SECS => true,
         Some(s) if s.refused => false,
-        Some(s) => s.actions != actions || now.saturating_sub(s.at) >= SIMULATION_MAX_AGE_SECS,
+        Some(s) => s.actions != actions,
     };
     let simulate = || within(deadline, permissions::simulate_all(&a.iam, role.as_str(), reqs));
     let (sim_first, piped) = tokio::join!(
@@ -398,10 +405,14 @@ where
         Ok(l) => (l.attached.clone(), l.inline.clone()),
         Err(_) => (Vec::new(), Vec::new()),
     };
-    let (metas, inline_docs, boundary_meta, listed, sim_second) = tokio::join!(
+    let (meta_reads, inline_docs, boundary_read, listed, sim_second) = tokio::join!(
         within(
             deadline,
-            aws::futures_all(attached.iter().map(|arn| aws::policy_meta(a, arn)))
+            aws::futures_all(attached.iter().map(|arn| aws::policy_meta_guessing(
+                a,
+                arn,
+                guess_first(past, arn, false)
+            )))
         ),
         within(
             deadline,
@@ -411,7 +422,11 @@ where
             boundary_arn.is_some(),
             within(
                 deadline,
-                aws::policy_meta(a, boundary_arn.as_deref().unwrap_or_default())
+                aws::policy_meta_guessing(
+                    a,
+                    boundary_arn.as_deref().unwrap_or_default(),
+                    guess_first(past, boundary_arn.as_deref().unwrap_or_default(), true)
+                )
             )
         ),
         only_if(
@@ -421,6 +436,13 @@ where
         only_if(ask_second, simulate()),
     );
 
+    let metas: Result<Vec<PolicyMeta>, CallError> = meta_reads
+        .as_ref()
+        .map(|m| m.iter().map(|r| r.meta.clone()).collect())
+        .map_err(Clone::clone);
+    let boundary_meta: Option<Result<PolicyMeta, CallError>> = boundary_read
+        .as_ref()
+        .map(|r| r.as_ref().map(|r| r.meta.clone()).map_err(Clone::clone));
     let trust = match (&record, listed) {
         (_, Some(listed)) => listed,
         (Ok(Record::Got { trust, .. } | Record::Listed { trust }), None) => Ok(trust.clone()),
@@ -478,22 +500,28 @@ where
     }
 
     // Level 3: the documents, and the simulation if it was not asked yet
-    // (a role that refused it, with the same policies, is not asked again).
+    // (a role that refused it within the week, with the same policies, is
+    // not asked again).
     let refused_before = past_sim.is_some_and(|s| s.refused && seen.as_deref() == Some(s.policies.as_str()));
     let ask_third = !asked_first && sim_second.is_none() && !refused_before;
-    let metas_ok: Vec<PolicyMeta> = metas.as_ref().map(Clone::clone).unwrap_or_default();
-    let boundary_policy = match &boundary_meta {
+    // A new policy's document came with level 2 when its default is v1:
+    // then nothing of this level goes to AWS.
+    let metas_ok: Vec<MetaRead> = meta_reads.clone().unwrap_or_default();
+    let boundary_policy = match &boundary_read {
         Some(Ok(m)) => m.clone(),
-        _ => PolicyMeta::default(),
+        _ => MetaRead {
+            meta: PolicyMeta::default(),
+            first: None,
+        },
     };
     let (docs, boundary_doc, sim_third) = tokio::join!(
         within(
             deadline,
-            aws::futures_all(metas_ok.iter().map(|m| aws::policy_document(a, m)))
+            aws::futures_all(metas_ok.iter().map(|m| aws::default_document(a, m)))
         ),
         only_if(
             matches!(boundary_meta, Some(Ok(_))),
-            within(deadline, aws::policy_document(a, &boundary_policy))
+            within(deadline, aws::default_document(a, &boundary_policy))
         ),
         only_if(ask_third, simulate()),
     );
@@ -511,6 +539,22 @@ where
         policies_moved,
         simulation: sim_second.or(sim_third),
     }))
+}
+
+/// Whether to ask for `v1`'s document beside GetPolicy: only when nothing is
+/// remembered of this policy (a re-check that finds it unchanged reads no
+/// document at all), and only for the customer's own policies (an AWS
+/// managed policy, `arn:…:iam::aws:policy/…`, is seldom at v1). A wrong
+/// guess costs one GetPolicyVersion call beside GetPolicy, not a level.
+fn guess_first(past: Option<&LastRead>, arn: &str, boundary: bool) -> bool {
+    let remembered = past.is_some_and(|p| {
+        if boundary {
+            p.boundary.as_ref().is_some_and(|b| b.arn == arn)
+        } else {
+            p.managed.iter().any(|m| m.arn == arn)
+        }
+    });
+    !remembered && arn.split(':').nth(4).is_some_and(|account| account != "aws")
 }
 
 /// The trust policy's digest: of its JSON where it decodes, else of its text.

@@ -64,6 +64,10 @@ pub struct Check {
     /// Per bundle, actions granted only under conditions.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub conditional: BTreeMap<String, Vec<String>>,
+    /// Required actions IAM's simulator says the organization's SCPs deny
+    /// (`AllowedByOrganizations` false), whatever the role's own policies grant.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub denied_by_organization: Vec<String>,
     /// Who evaluated the permissions: IAM's policy simulator, or ours.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decided_by: Option<DecidedBy>,
@@ -102,6 +106,7 @@ impl Check {
             attempts: None,
             missing: BTreeMap::new(),
             conditional: BTreeMap::new(),
+            denied_by_organization: Vec::new(),
             decided_by: None,
             transient: false,
         }

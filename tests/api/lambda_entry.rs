@@ -73,3 +73,42 @@ async fn lambda_answers_default_policy_and_bad_json() {
     let err: Value = serde_json::from_slice(&body_of(&bad)).unwrap();
     assert_eq!(err["error"]["code"], "malformed_json");
 }
+
+/// A Lambda binary that cannot start says why in words, as the API's
+/// errors do, and exits with status 2: never Rust's debug text of the
+/// error (`Error: Config(ConfigError("…"))`).
+#[test]
+fn a_binary_that_cannot_start_says_why_in_words() {
+    const BAD_METRICS: &[(&str, &str)] = &[("ACCOUNT_CONNECT_METRICS", "bogus")];
+    const METRICS: &str = "ACCOUNT_CONNECT_METRICS must be emf or off";
+    let cases: [(&str, &[(&str, &str)], &str); 6] = [
+        (env!("CARGO_BIN_EXE_account-connect"), BAD_METRICS, METRICS),
+        (env!("CARGO_BIN_EXE_account-connect-callback"), BAD_METRICS, METRICS),
+        (env!("CARGO_BIN_EXE_account-connect-dispatcher"), BAD_METRICS, METRICS),
+        (env!("CARGO_BIN_EXE_account-connect-recheck"), BAD_METRICS, METRICS),
+        (
+            env!("CARGO_BIN_EXE_account-connect-recheck"),
+            &[],
+            "ACCOUNT_CONNECT_RECHECK_QUEUE_URL is not set",
+        ),
+        (
+            env!("CARGO_BIN_EXE_account-connect-relay"),
+            &[],
+            "ACCOUNT_CONNECT_RELAY_URL is not set",
+        ),
+    ];
+    for (bin, env, says) in cases {
+        // Lambda's Runtime API on a port nothing listens on: a binary that
+        // did start would fail there instead, with another message.
+        let out = std::process::Command::new(bin)
+            .env_clear()
+            .env("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9")
+            .env("AWS_REGION", "us-east-1")
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{bin}: {stderr}");
+        assert_eq!(stderr.trim(), says, "{bin}");
+    }
+}

@@ -55,6 +55,7 @@ mod verification;
 mod verification_aws;
 mod webhook_endpoints;
 mod webhook_recovery;
+mod webhook_secrets;
 mod webhook_share;
 mod webhook_store;
 mod webhooks;

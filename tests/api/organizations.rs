@@ -13,6 +13,8 @@ use common::organization::{
 use serde_json::{json, Value};
 
 mod drift;
+mod fair_share;
+mod guardrails;
 mod outage;
 mod stack_binding;
 

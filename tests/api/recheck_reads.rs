@@ -1,11 +1,12 @@
 //! What a verification and a re-check read from the customer's account,
 //! through the stand-in in front of moto (tests/aws_standin), which logs
 //! every call with its session and when it arrived and was answered: a
-//! first verification in four levels of calls, a re-check of an unchanged
-//! role in three with five calls; every change to a policy, inline policy,
+//! first verification in three levels of calls where the policy is at v1
+//! and four where it is not (or v1 may not be read), a re-check of an
+//! unchanged role in three with five calls; every change to a policy, inline policy,
 //! trust policy or boundary seen by the next check; IAM's simulator asked
-//! again only when what it was asked about moved or a week passed, and not
-//! at all while a role that refused it keeps its policies; and new TCP
+//! again only when what it was asked about moved or a week passed, also
+//! for a role that refused it; and new TCP
 //! connections at the pool's warm-up while AWS answers 4xx and 5xx.
 
 use crate::aws_standin::{sequential_levels, Call, Fault, Script, Simulator, StandIn};
@@ -151,18 +152,18 @@ fn deny(action: &str) -> Value {
 }
 
 #[tokio::test]
-async fn a_verification_reads_in_four_levels_and_an_unchanged_recheck_in_three_with_five_calls() {
+async fn a_verification_reads_in_three_levels_and_an_unchanged_recheck_in_three_with_five_calls() {
     let e = env(default_policy_script()).await;
     let (c, arn, policies) = e.connected(json!({"mode": "default"}), &[]).await;
     assert_eq!(policies.len(), 1, "Spot's default policy is one managed policy");
     assert_eq!(c["health"], "healthy", "{c}");
 
     // AssumeRole; the policy lists, GetRole (refused: the default policy
-    // lacks it) and the simulation side by side; GetPolicy and ListRoles;
-    // GetPolicyVersion.
+    // lacks it) and the simulation side by side; GetPolicy, v1's document
+    // (the new policy's default) and ListRoles side by side.
     let first = e.standin.last_session(&arn);
     let first_actions = actions(&first);
-    assert_eq!(sequential_levels(&first), 4, "{first_actions:?}\n{first:#?}");
+    assert_eq!(sequential_levels(&first), 3, "{first_actions:?}\n{first:#?}");
     for (action, n) in [
         ("AssumeRole", 1),
         ("ListAttachedRolePolicies", 1),
@@ -207,6 +208,87 @@ async fn a_verification_reads_in_four_levels_and_an_unchanged_recheck_in_three_w
         actions(&e.standin.last_session(&arn)).values().sum::<usize>(),
         5,
         "{third}"
+    );
+}
+
+/// The role may not call the simulator, so the documents decide: reading
+/// another version than the default would show in the verdict.
+fn documents_decide_script() -> Script {
+    Script {
+        deny_get_role: true,
+        simulator: Simulator::AccessDenied,
+        delay_all: Some(CALL_DELAY),
+        ..Script::default()
+    }
+}
+
+/// A role with Spot's default policy whose v1 lacks an action the
+/// selection needs and whose v2 and v3 hold it all, v3 the default (v1
+/// deleted where `delete_v1`), first verified: its session's calls and the
+/// connection as connected.
+async fn first_check_of_a_v3_policy(e: &Env, delete_v1: bool) -> (Vec<Call>, Value) {
+    let c = e.create(json!({"mode": "default"})).await;
+    let name = format!("Spot-Role-{}", account_connect::ids::random_token(5));
+    let arn = common::create_role(&e.iam, &name, c["trustPolicy"].to_string()).await;
+    let whole = &c["policies"][0]["document"];
+    let lacking = common::without_action(whole, &common::some_action(&c));
+    let policy = common::attach_managed_policy(&e.iam, &name, &format!("{name}-p0"), &lacking).await;
+    common::new_policy_version(&e.iam, &policy, whole).await;
+    common::new_policy_version(&e.iam, &policy, whole).await;
+    if delete_v1 {
+        e.iam
+            .delete_policy_version()
+            .policy_arn(&policy)
+            .version_id("v1")
+            .send()
+            .await
+            .unwrap();
+    }
+    let (status, body) = e.app.connect_role(&e.token, id_of(&c), &arn).await;
+    assert_eq!(status, 200, "{body}");
+    (e.standin.last_session(&arn), body)
+}
+
+#[tokio::test]
+async fn a_first_verification_of_a_policy_at_v3_takes_a_fourth_level_and_reads_v3() {
+    for delete_v1 in [false, true] {
+        let e = env(documents_decide_script()).await;
+        let (calls, c) = first_check_of_a_v3_policy(&e, delete_v1).await;
+        // v1's document (or NoSuchEntity) came beside GetPolicy; the
+        // default, v3, is read after it.
+        assert_eq!(
+            c["health"], "healthy",
+            "delete_v1 {delete_v1}: v3 holds every action: {c}"
+        );
+        assert_eq!(sequential_levels(&calls), 4, "delete_v1 {delete_v1}: {calls:#?}");
+        assert_eq!(actions(&calls)["GetPolicyVersion"], 2, "{:?}", actions(&calls));
+        assert_eq!(check(&c["report"], "permissions")["status"], "passed", "{c}");
+    }
+}
+
+#[tokio::test]
+async fn a_refused_guess_of_v1_falls_back_to_the_fourth_level_with_the_same_verdict() {
+    let mut script = documents_decide_script();
+    // The guess is the session's first GetPolicyVersion: AWS refuses it once.
+    script
+        .errors
+        .insert("GetPolicyVersion".to_owned(), (Fault::ACCESS_DENIED, 1));
+    let e = env(script).await;
+    let (c, arn, _) = e.connected(json!({"mode": "default"}), &[]).await;
+    let calls = e.standin.last_session(&arn);
+    assert_eq!(c["health"], "healthy", "{c}");
+    assert_eq!(sequential_levels(&calls), 4, "{calls:#?}");
+    assert_eq!(actions(&calls)["GetPolicyVersion"], 2, "{:?}", actions(&calls));
+
+    // Without the refusal, the same role's policy is read in three levels.
+    let e = env(documents_decide_script()).await;
+    let (again, arn, _) = e.connected(json!({"mode": "default"}), &[]).await;
+    let calls = e.standin.last_session(&arn);
+    assert_eq!(sequential_levels(&calls), 3, "{calls:#?}");
+    assert_eq!(
+        check(&again["report"], "permissions"),
+        check(&c["report"], "permissions"),
+        "the guess changes no verdict"
     );
 }
 
@@ -402,7 +484,7 @@ async fn the_simulator_is_asked_again_only_when_its_question_moved_or_a_week_pas
 }
 
 #[tokio::test]
-async fn a_role_that_refused_the_simulator_is_not_asked_again_until_its_policies_change() {
+async fn a_role_that_refused_the_simulator_is_asked_again_when_its_policies_change_or_a_week_on() {
     let e = env(Script {
         simulator: Simulator::AccessDenied,
         deny_get_role: true,
@@ -416,10 +498,22 @@ async fn a_role_that_refused_the_simulator_is_not_asked_again_until_its_policies
     assert!(at_connect >= 1);
 
     e.recheck(&c).await;
-    e.app.clock.advance(30 * DAY);
+    e.app.clock.advance(6 * DAY);
     let now = e.recheck(&c).await;
-    assert_eq!(asked(&e), at_connect, "refused, and the policies are the same: {now}");
+    assert_eq!(
+        asked(&e),
+        at_connect,
+        "refused, the policies are the same, six days on: {now}"
+    );
     assert_eq!(check(&now["report"], "permissions")["decidedBy"], "local", "{now}");
+    // Guardrails change without a version the role shows: a week on, asked again.
+    e.app.clock.advance(2 * DAY);
+    e.recheck(&c).await;
+    let after_a_week = asked(&e);
+    assert!(after_a_week > at_connect, "a week after the refusal: asked again");
+    e.recheck(&c).await;
+    assert_eq!(asked(&e), after_a_week, "refused again: the next week waits");
+    let at_connect = after_a_week;
 
     let (_, doc) = common::policy_document(&e.iam, &policies[0]).await;
     common::new_policy_version(&e.iam, &policies[0], &doc).await;

@@ -251,7 +251,15 @@ async fn iam_simulation_decides_and_sees_what_the_role_policies_do_not() {
         .collect();
     assert_eq!(missing, vec!["ec2:TerminateInstances"], "{perm}");
     let msg = perm["message"].as_str().unwrap();
-    assert!(msg.contains("service control policy"), "{msg}");
+    assert!(
+        msg.contains("service control policies, not by the role's own policies: ec2:TerminateInstances"),
+        "{msg}"
+    );
+    assert_eq!(
+        perm["deniedByOrganization"],
+        json!(["ec2:TerminateInstances"]),
+        "{perm}"
+    );
 
     // What IAM was asked: the role itself, signed as the role, every named
     // action of the policy once per call group, no pattern, within the batch size.

@@ -228,7 +228,7 @@ async fn the_store_holds_a_tenant_to_twenty_webhooks_under_concurrent_creations(
 async fn dynamodb_counts_a_tenant_whose_webhooks_predate_the_count() {
     let url = common::dynamo_store_url().await;
     let table = url.strip_prefix("dynamodb://").unwrap().to_owned();
-    let s = account_connect::store::open(&url, &account_connect::app::aws_configs()).unwrap();
+    let s = common::open_store(&url).await;
     for i in 0..3 {
         assert_eq!(s.create_webhook(&hook("org-old", NOW + i)).await, Ok(true));
     }

@@ -1,6 +1,7 @@
 //! Webhooks with local receivers: signatures that an independent
 //! implementation of Standard Webhooks verifies (before and during a secret
 //! rotation), a connect's event fanned out to its tenant's webhooks only,
+//! the write that stored it waking the dispatcher between its polls,
 //! retries until a failing receiver recovers, a receiver that never answers
 //! holding up no other, URLs that reach private addresses refused at
 //! creation and at delivery, and restricted tokens refused.
@@ -161,6 +162,23 @@ async fn a_connect_reaches_its_tenants_webhooks_with_the_connection_view() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert!(rx_b.got().is_empty(), "org-b's webhook got org-a's event");
     assert!(rx_other.got().is_empty(), "a webhook not subscribed to the type got it");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_write_that_stores_an_event_wakes_the_dispatcher_between_polls() {
+    let rx = Receiver::start(Behaviour::Accept).await;
+    let (app, state) = common::spawn_with_state(allowing(&[&rx.authority])).await;
+    // Polls an hour apart, its first one already made: only the SQLite
+    // store's signal after the commit can bring the event within the test.
+    let d = Dispatcher::for_services(&state).await;
+    tokio::spawn(d.run(Duration::from_secs(3600)));
+    let a = common::token("org-a", None);
+    webhook(&app, &a, json!({"url": rx.url})).await;
+    let (c, _, _) = crate::events::connected(&app, &a).await;
+    let got = rx.wait_for(1, Duration::from_secs(20)).await;
+    assert_eq!(got.len(), 1, "the connect's event did not arrive");
+    assert_eq!(got[0].json()["type"], "connection.connected");
+    assert_eq!(got[0].json()["data"]["id"], c["id"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -158,6 +158,11 @@ impl TestApp {
             .await
     }
 
+    pub async fn preflight_organization(&self, token: &str, id: &str) -> Answer {
+        self.call("GET", &format!("/v1/organizations/{id}/preflight"), Some(token), None)
+            .await
+    }
+
     pub async fn offboard_organization(&self, token: &str, id: &str) -> Answer {
         self.call("DELETE", &format!("/v1/organizations/{id}"), Some(token), None)
             .await

@@ -108,16 +108,49 @@ pub async fn dynamo_store_url() -> String {
     format!("dynamodb://{table}")
 }
 
+/// A KMS key on moto for the DynamoDB stores' webhook secrets, made once
+/// per test process (as the template makes one per deployment).
+pub async fn kms_key() -> String {
+    static KEY: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+    KEY.get_or_init(|| async {
+        moto_endpoint();
+        let kms = aws_sdk_kms::Client::new(app::aws_configs().own().await);
+        let made = kms
+            .create_key()
+            .description("account-connect tests: webhook secrets")
+            .send()
+            .await
+            .expect("a KMS key on moto");
+        made.key_metadata().expect("key metadata").key_id().to_owned()
+    })
+    .await
+    .clone()
+}
+
+/// The store a URL names, as the app opens it: a DynamoDB table's webhook
+/// secrets sealed under `kms_key`, an SQLite database's under its key file.
+pub async fn open_store(url: &str) -> DynStore {
+    let mut config = Config {
+        store_url: url.to_owned(),
+        ..Config::default()
+    };
+    with_kms_key(&mut config).await;
+    app::open_store(&config, &app::aws_configs()).expect("store opens")
+}
+
+/// `config` with `kms_key` for a DynamoDB store that names no key.
+pub async fn with_kms_key(config: &mut Config) {
+    if config.store_url.starts_with("dynamodb://") && config.secrets_kms_key.is_none() {
+        config.secrets_kms_key = Some(kms_key().await);
+    }
+}
+
 /// A fresh store of each kind: in-memory SQLite and a new DynamoDB table in
 /// moto, for the suites both stores are held to.
 pub async fn both_stores() -> Vec<(&'static str, DynStore)> {
-    let aws = app::aws_configs();
     vec![
-        ("sqlite", account_connect::store::open("sqlite::memory:", &aws).unwrap()),
-        (
-            "dynamodb",
-            account_connect::store::open(&dynamo_store_url().await, &aws).unwrap(),
-        ),
+        ("sqlite", open_store("sqlite::memory:").await),
+        ("dynamodb", open_store(&dynamo_store_url().await).await),
     ]
 }
 
@@ -136,8 +169,9 @@ pub async fn spawn_with_state(config: Config) -> (TestApp, Services) {
 /// `spawn_with_state`, and the store the test opened for it: the services
 /// keep theirs privately, so a test that reads or shapes records keeps its
 /// own handle.
-pub async fn spawn_with_store(config: Config) -> (TestApp, Services, DynStore) {
-    let store = account_connect::store::open(&config.store_url, &app::aws_configs()).expect("store opens");
+pub async fn spawn_with_store(mut config: Config) -> (TestApp, Services, DynStore) {
+    with_kms_key(&mut config).await;
+    let store = app::open_store(&config, &app::aws_configs()).expect("store opens");
     let state = app::build_on(config, store.clone(), Clock::adjustable());
     (serve(state.clone()).await, state, store)
 }

@@ -20,6 +20,13 @@ usage:
   org_stand_in.py role ACCOUNT ROLE_NAME          whether the role exists
   org_stand_in.py detach ACCOUNT ROLE_NAME        detaches the role's managed policies (drift)
   org_stand_in.py stack-set MGMT STACKSET         the StackSet as CloudFormation describes it
+  org_stand_in.py guardrails MGMT DENY_EC2_OU REGION_LOCK_OU ALLOW_LIST_ACCOUNT
+                                                 SCPs: ec2:* denied at one OU, every region but
+                                                 eu-west-1 denied at another (global services
+                                                 aside), the account's FullAWSAccess replaced by an
+                                                 allow-list of ec2:* and s3:*; an RCP at the root
+                                                 denying sts:AssumeRole to principals outside the
+                                                 organization. Their ids by name, and the org's id
 
 moto's CloudFormation knows neither `AWS::CloudFormation::StackSet` nor SNS
 custom resources: `deploy` drops both from the template and creates the
@@ -202,6 +209,34 @@ def main() -> int:
         s = client("cloudformation", mgmt).describe_stack_set(StackSetName=stack_set)["StackSet"]
         print(json.dumps({"status": s["Status"], "permissionModel": s.get("PermissionModel"),
                           "templateBody": s["TemplateBody"]}))
+    elif cmd == "guardrails":
+        mgmt, deny_ou, lock_ou, narrowed = args
+        org = client("organizations", mgmt)
+        org_id = org.describe_organization()["Organization"]["Id"]
+        root = root_of(org)
+        ids = {}
+
+        def policy(name: str, kind: str, statements: list, target: str) -> None:
+            doc = json.dumps({"Version": "2012-10-17", "Statement": statements})
+            pid = org.create_policy(Name=name, Description=name, Type=kind, Content=doc)["Policy"]["PolicySummary"]["Id"]
+            org.attach_policy(PolicyId=pid, TargetId=target)
+            ids[name] = pid
+
+        scp, rcp = "SERVICE_CONTROL_POLICY", "RESOURCE_CONTROL_POLICY"
+        policy("DenyEC2", scp, [{"Effect": "Deny", "Action": "ec2:*", "Resource": "*"}], deny_ou)
+        global_services = ["iam:*", "organizations:*", "route53:*", "cloudfront:*", "budgets:*", "ce:*", "cur:*",
+                           "support:*", "sts:*"]
+        policy("RegionLock", scp, [{"Sid": "OnlyIreland", "Effect": "Deny", "NotAction": global_services, "Resource": "*",
+                                    "Condition": {"StringNotEquals": {"aws:RequestedRegion": ["eu-west-1"]}}}], lock_ou)
+        policy("SpotAllowList", scp, [{"Effect": "Allow", "Action": ["ec2:*", "s3:*"], "Resource": "*"}], narrowed)
+        full = next(p["Id"] for p in org.list_policies_for_target(TargetId=narrowed, Filter=scp)["Policies"]
+                    if p["Name"] == "FullAWSAccess")
+        org.detach_policy(PolicyId=full, TargetId=narrowed)
+        policy("OrgOnlyAssumeRole", rcp, [{"Sid": "OrgPrincipalsOnly", "Effect": "Deny", "Principal": "*",
+                                           "Action": "sts:AssumeRole", "Resource": "*",
+                                           "Condition": {"StringNotEqualsIfExists": {"aws:PrincipalOrgID": org_id},
+                                                         "BoolIfExists": {"aws:PrincipalIsAWSService": "false"}}}], root)
+        print(json.dumps({"organizationId": org_id, "policies": ids}))
     else:
         print(__doc__, file=sys.stderr)
         return 2

@@ -104,6 +104,10 @@ export class Api {
     return this.request('POST', `/v1/organizations/${encodeURIComponent(id)}/sync`);
   }
 
+  organizationPreflight(id) {
+    return this.request('GET', `/v1/organizations/${encodeURIComponent(id)}/preflight`);
+  }
+
   organizationTemplate(id) {
     return this.request('GET', `/v1/organizations/${encodeURIComponent(id)}/template`);
   }

@@ -102,12 +102,16 @@ export function organizationStep(w) {
   const summary = h('div', { class: 'org-summary' });
   const members = h('div', { class: 'org-members' });
   const sync = h('button', { type: 'button', onclick: () => refresh(true) }, 'Check the organization now');
+  const guardrails = h('div', { class: 'org-guardrails', role: 'status' });
+  const check = h('button', { type: 'button', onclick: () => preflight() }, 'Check guardrails');
   let timer;
   let stopped = false;
 
   function render(org) {
     w.organization = org;
     const m = org.managementConnection;
+    // The preflight reads through the management role: it needs it connected.
+    check.disabled = m.status !== 'connected';
     const counts = org.counts || {};
     const total = (org.members || []).length;
     fill(summary,
@@ -148,6 +152,31 @@ export function organizationStep(w) {
     }
   }
 
+  /** What the organization's SCPs and RCPs will block, per account the StackSet reaches. */
+  async function preflight() {
+    fill(guardrails, h('p', { class: 'muted' }, 'Reading the organization\'s policies…'));
+    let p;
+    try {
+      p = await w.api.organizationPreflight(o.id);
+    } catch (e) {
+      fill(guardrails, h('p', { class: 'notice' }, `Could not check the guardrails: ${e.message}`));
+      return;
+    }
+    const blocked = p.accounts.filter((a) => a.assumeRole !== 'allowed' || (a.denied || []).length || (a.conditional || []).length);
+    if (!blocked.length) {
+      fill(guardrails, h('p', {}, `Nothing in the organization's SCPs or RCPs blocks Spot in the ${p.accounts.length} accounts the StackSet reaches.`));
+      return;
+    }
+    fill(guardrails, h('ul', { class: 'guardrail-list', 'aria-label': 'Guardrails that block Spot' },
+      blocked.map((a) => h('li', {},
+        h('strong', {}, `Account ${a.awsAccountId}: `),
+        a.assumeRole === 'allowed' ? null
+          : h('p', {}, `Spot ${a.assumeRole === 'denied' ? 'cannot' : 'may not be able to'} assume its role: `,
+            (a.assumeRoleBlockedBy || []).map(describeBlock).join('; ')),
+        (a.denied || []).map((b) => h('p', {}, describeBlock(b))),
+        (a.conditional || []).map((b) => h('p', { class: 'muted' }, `Depending on a value Spot cannot know: ${describeBlock(b)}`))))));
+  }
+
   async function poll() {
     await refresh(false);
     if (!stopped) timer = setTimeout(poll, POLL_MS);
@@ -174,10 +203,28 @@ export function organizationStep(w) {
       h('section', { class: 'org-view', 'aria-labelledby': 'org-members-title' },
         h('div', { class: 'section-head' }, h('h4', { id: 'org-members-title' }, 'Your organization'), sync),
         summary, status, members),
+      h('section', { class: 'org-preflight', 'aria-labelledby': 'org-guardrails-title' },
+        h('div', { class: 'section-head' }, h('h4', { id: 'org-guardrails-title' }, 'Guardrails (SCPs and RCPs)'), check),
+        h('p', { class: 'hint' }, 'Once the management account is connected, Spot reads the service and resource control policies '
+          + 'of every account the StackSet reaches and names each one that blocks what Spot needs.'),
+        guardrails),
     ],
     onEnter: () => { timer = setTimeout(poll, POLL_MS); },
     onLeave: () => { stopped = true; clearTimeout(timer); },
   };
+}
+
+const LEVEL_WORDS = { ROOT: 'the root', ORGANIZATIONAL_UNIT: 'the OU', ACCOUNT: 'the account' };
+
+/** One policy at one level and what it blocks, in a sentence. */
+function describeBlock(b) {
+  const type = b.policyType === 'RESOURCE_CONTROL_POLICY' ? 'RCP' : 'SCP';
+  const policy = b.policyId ? `${type} ${b.policyName} (${b.policyId})` : `No ${type}`;
+  const verb = b.kind === 'deny' ? 'denies' : 'allows none of';
+  const shown = b.actions.slice(0, 5).join(', ') + (b.actions.length > 5 ? ` and ${b.actions.length - 5} more` : '');
+  const where = b.regions && b.regions.length ? ` in ${b.regions.length} regions` : '';
+  const when = b.condition ? ` when ${b.condition}` : '';
+  return `${policy} attached to ${LEVEL_WORDS[b.targetType] || b.targetType} ${b.targetId} ${verb} ${shown}${where}${when}`;
 }
 
 /** Save the management template as a file (the request needs the token). */

@@ -60,6 +60,8 @@ pub struct DynamoStore {
     /// What the client is built from, on first use.
     aws: AwsConfigs,
     client: OnceCell<Client>,
+    /// Seals and opens webhook signing secrets (`sealing`).
+    sealer: super::sealing::Sealer,
 }
 
 type Item = HashMap<String, AttributeValue>;
@@ -101,9 +103,16 @@ impl DynamoStore {
         DynamoStore {
             table,
             endpoint: None,
+            sealer: super::sealing::Sealer::unset(),
             aws,
             client: OnceCell::new(),
         }
+    }
+
+    /// The same, its webhook secrets sealed under `key`'s data keys.
+    pub fn with_secrets_key(mut self, key: super::SecretsKey) -> Self {
+        self.sealer = super::sealing::Sealer::new(key, Some(&self.aws)).expect("AWS is at hand");
+        self
     }
 
     /// The store on DynamoDB at `endpoint`, whatever the environment says:

@@ -53,13 +53,21 @@ pub(super) fn parse<T: serde::de::DeserializeOwned>(item: &Item) -> Result<T, St
     serde_json::from_str(data).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
-fn hook_item(h: &Webhook) -> Item {
+/// The webhook's item, its `data` as `sealing` stores it (secrets sealed).
+fn hook_item(h: &Webhook, data: String) -> Item {
     Item::from([
         ("pk".into(), s(hooks_pk(&h.org))),
         ("sk".into(), s(hook_sk(&h.id))),
         ("version".into(), n(h.version)),
-        ("data".into(), s(serde_json::to_string(h).expect("webhooks serialize"))),
+        ("data".into(), s(data)),
     ])
+}
+
+impl DynamoStore {
+    async fn parse_hook(&self, item: &Item) -> Result<Webhook, StoreError> {
+        let data = attr_s(item, "data").ok_or_else(|| StoreError::Corrupt("webhook record without data".into()))?;
+        self.sealer.open(data).await
+    }
 }
 
 fn delivery_item(d: &Delivery) -> Item {
@@ -91,14 +99,21 @@ fn delivery_item(d: &Delivery) -> Item {
 #[async_trait::async_trait]
 impl WebhookStore for DynamoStore {
     async fn create_webhook(&self, hook: &Webhook) -> Result<bool, StoreError> {
-        let item = put(&self.table, hook_item(hook), Some("attribute_not_exists(pk)"), &[]);
+        let data = self.sealer.seal(hook).await?;
+        let item = put(
+            &self.table,
+            hook_item(hook, data),
+            Some("attribute_not_exists(pk)"),
+            &[],
+        );
         self.create_counted(&hook.org, item).await
     }
 
     async fn update_webhook(&self, hook: &Webhook) -> Result<(), StoreError> {
+        let data = self.sealer.seal(hook).await?;
         let item = put(
             &self.table,
-            hook_item(hook),
+            hook_item(hook, data),
             Some("version = :v"),
             &[(":v", n(hook.version - 1))],
         );
@@ -106,10 +121,10 @@ impl WebhookStore for DynamoStore {
     }
 
     async fn get_webhook(&self, org: &str, id: &WebhookId) -> Result<Option<Webhook>, StoreError> {
-        self.get_item(hooks_pk(org), &hook_sk(id))
-            .await?
-            .map(|i| parse(&i))
-            .transpose()
+        match self.get_item(hooks_pk(org), &hook_sk(id)).await? {
+            Some(item) => self.parse_hook(&item).await.map(Some),
+            None => Ok(None),
+        }
     }
 
     async fn list_webhooks(&self, org: &str, limit: usize) -> Result<Vec<Webhook>, StoreError> {
@@ -126,7 +141,10 @@ impl WebhookStore for DynamoStore {
             .send()
             .await
             .map_err(sdk_err)?;
-        let mut hooks: Vec<Webhook> = out.items().iter().map(parse).collect::<Result<_, _>>()?;
+        let mut hooks = Vec::with_capacity(out.items().len());
+        for item in out.items() {
+            hooks.push(self.parse_hook(item).await?);
+        }
         hooks.sort_by(|a, b| (a.created_at, a.id.as_str()).cmp(&(b.created_at, b.id.as_str())));
         Ok(hooks)
     }

@@ -80,48 +80,58 @@ impl OrganizationStore for SqliteStore {
         let (c, e, announce) = (member.clone(), event.clone(), announce.cloned());
         let (org_id, account) = member_key(&c)?;
         let (org_id, account) = (org_id.as_str().to_owned(), account.to_owned());
-        self.with(move |db| {
-            let tx = db
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(unavailable)?;
-            let existing: Option<String> = tx
-                .query_row(
-                    "SELECT c.data FROM organization_members m JOIN connections c ON c.id = m.connection_id
+        let publishes = announce.is_some();
+        let written = self
+            .with(move |db| {
+                let tx = db
+                    .transaction_with_behavior(TransactionBehavior::Immediate)
+                    .map_err(unavailable)?;
+                let existing: Option<String> = tx
+                    .query_row(
+                        "SELECT c.data FROM organization_members m JOIN connections c ON c.id = m.connection_id
                      WHERE m.organization_id = ?1 AND m.aws_account = ?2",
-                    params![org_id, account],
-                    |r| r.get(0),
+                        params![org_id, account],
+                        |r| r.get(0),
+                    )
+                    .optional()
+                    .map_err(unavailable)?;
+                if let Some(d) = existing {
+                    // Already a member: nothing written, nothing to announce.
+                    return from_json(&d).map(|c| (c, false));
+                }
+                claim_external_id(&tx, c.external_id.as_str(), c.id.as_str())?;
+                tx.execute(
+                    "INSERT INTO connections (id, org, sort_key, state, version, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![
+                        c.id.as_str(),
+                        c.org,
+                        tenant_sort_key(&c),
+                        c.state.as_str(),
+                        c.version as i64,
+                        to_json(&c)
+                    ],
                 )
-                .optional()
                 .map_err(unavailable)?;
-            if let Some(d) = existing {
-                return from_json(&d);
-            }
-            claim_external_id(&tx, c.external_id.as_str(), c.id.as_str())?;
-            tx.execute(
-                "INSERT INTO connections (id, org, sort_key, state, version, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![
-                    c.id.as_str(),
-                    c.org,
-                    tenant_sort_key(&c),
-                    c.state.as_str(),
-                    c.version as i64,
-                    to_json(&c)
-                ],
-            )
-            .map_err(unavailable)?;
-            tx.execute(
+                tx.execute(
                 "INSERT INTO organization_members (organization_id, aws_account, connection_id) VALUES (?1, ?2, ?3)",
                 params![org_id, account, c.id.as_str()],
             )
             .map_err(unavailable)?;
-            insert_event(&tx, &e)?;
-            if let Some(item) = &announce {
-                insert_outbox(&tx, item)?;
+                insert_event(&tx, &e)?;
+                if let Some(item) = &announce {
+                    insert_outbox(&tx, item)?;
+                }
+                tx.commit().map_err(unavailable)?;
+                Ok((c, true))
+            })
+            .await;
+        match written {
+            Ok((c, true)) if publishes => {
+                self.outbox_written.notify_one();
+                Ok(c)
             }
-            tx.commit().map_err(unavailable)?;
-            Ok(c)
-        })
-        .await
+            other => other.map(|(c, _)| c),
+        }
     }
 
     async fn list_members(&self, id: &OrganizationId, after: Option<&str>, limit: usize) -> Result<Page, StoreError> {

@@ -61,7 +61,7 @@ fn due(d: &Delivery) -> Option<i64> {
 #[async_trait::async_trait]
 impl WebhookStore for SqliteStore {
     async fn create_webhook(&self, hook: &Webhook) -> Result<bool, StoreError> {
-        let h = hook.clone();
+        let (h, data) = (hook.clone(), self.sealer.seal(hook).await?);
         self.with(move |db| {
             // Counted and inserted under one write lock: no other writer,
             // of this process or another, comes between.
@@ -79,7 +79,7 @@ impl WebhookStore for SqliteStore {
             let n = tx
                 .execute(
                     "INSERT OR IGNORE INTO webhooks (org, id, created_at, version, data) VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![h.org, h.id.as_str(), h.created_at, h.version as i64, to_json(&h)],
+                    params![h.org, h.id.as_str(), h.created_at, h.version as i64, data],
                 )
                 .map_err(unavailable)?;
             if n == 0 {
@@ -92,18 +92,12 @@ impl WebhookStore for SqliteStore {
     }
 
     async fn update_webhook(&self, hook: &Webhook) -> Result<(), StoreError> {
-        let h = hook.clone();
+        let (h, data) = (hook.clone(), self.sealer.seal(hook).await?);
         self.with(move |db| {
             let n = db
                 .execute(
                     "UPDATE webhooks SET version = ?1, data = ?2 WHERE org = ?3 AND id = ?4 AND version = ?5",
-                    params![
-                        h.version as i64,
-                        to_json(&h),
-                        h.org,
-                        h.id.as_str(),
-                        h.version as i64 - 1
-                    ],
+                    params![h.version as i64, data, h.org, h.id.as_str(), h.version as i64 - 1],
                 )
                 .map_err(unavailable)?;
             if n == 0 {
@@ -116,34 +110,43 @@ impl WebhookStore for SqliteStore {
 
     async fn get_webhook(&self, org: &str, id: &WebhookId) -> Result<Option<Webhook>, StoreError> {
         let (org, id) = (org.to_owned(), id.clone());
-        self.with(move |db| {
-            let data: Option<String> = db
-                .query_row(
+        let data: Option<String> = self
+            .with(move |db| {
+                db.query_row(
                     "SELECT data FROM webhooks WHERE org = ?1 AND id = ?2",
                     params![org, id.as_str()],
                     |r| r.get(0),
                 )
                 .optional()
-                .map_err(unavailable)?;
-            data.map(|d| from_json(&d)).transpose()
-        })
-        .await
+                .map_err(unavailable)
+            })
+            .await?;
+        match data {
+            Some(d) => self.sealer.open(&d).await.map(Some),
+            None => Ok(None),
+        }
     }
 
     async fn list_webhooks(&self, org: &str, limit: usize) -> Result<Vec<Webhook>, StoreError> {
         let org = org.to_owned();
-        self.with(move |db| {
-            let mut stmt = db
-                .prepare("SELECT data FROM webhooks WHERE org = ?1 ORDER BY created_at, id LIMIT ?2")
-                .map_err(unavailable)?;
-            let rows: Vec<String> = stmt
-                .query_map(params![org, limit as i64], |r| r.get(0))
-                .map_err(unavailable)?
-                .collect::<Result<_, _>>()
-                .map_err(unavailable)?;
-            rows.iter().map(|d| from_json(d)).collect()
-        })
-        .await
+        let rows = self
+            .with(move |db| {
+                let mut stmt = db
+                    .prepare("SELECT data FROM webhooks WHERE org = ?1 ORDER BY created_at, id LIMIT ?2")
+                    .map_err(unavailable)?;
+                let rows: Vec<String> = stmt
+                    .query_map(params![org, limit as i64], |r| r.get(0))
+                    .map_err(unavailable)?
+                    .collect::<Result<_, _>>()
+                    .map_err(unavailable)?;
+                Ok(rows)
+            })
+            .await?;
+        let mut hooks = Vec::with_capacity(rows.len());
+        for d in &rows {
+            hooks.push(self.sealer.open(d).await?);
+        }
+        Ok(hooks)
     }
 
     async fn delete_webhook(&self, org: &str, id: &WebhookId) -> Result<bool, StoreError> {

@@ -241,7 +241,7 @@ fn call(method: &'static str, path: impl Into<String>, body: Option<Value>, expe
 }
 
 /// Every operation of the served contract the walk has requests for.
-const COVERED: [&str; 35] = [
+const COVERED: [&str; 36] = [
     "getHealth",
     "getOpenApi",
     "getCatalog",
@@ -262,6 +262,7 @@ const COVERED: [&str; 35] = [
     "getOrganization",
     "offboardOrganization",
     "syncOrganization",
+    "preflightOrganization",
     "getOrganizationTemplate",
     "spotCreateExternalId",
     "spotReadExternalId",
@@ -421,6 +422,13 @@ fn requests(op: &str, s: &Split) -> Vec<Call> {
                 Shows(shows),
             )]
         }
+        // The accounts the StackSet reaches, but those of B's members.
+        "preflightOrganization" => vec![call(
+            "GET",
+            format!("/v1/organizations/{org}/preflight"),
+            None,
+            Shows(s.a_aws.clone()),
+        )],
         "offboardOrganization" => vec![call("DELETE", format!("/v1/organizations/{org}"), None, NotAllowed)],
         "getOrganizationTemplate" => vec![call(
             "GET",

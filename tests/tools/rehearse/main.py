@@ -155,7 +155,7 @@ class Rehearsal:
         self.template = cfn.translate(self.args.template, params, REGION)
         self.resolver = cfn.Resolver(self.template, params, ACCOUNT, REGION, STACK_NAME)
         aws = {s: self.setup_client(s) for s in ("iam", "dynamodb", "sqs", "sns", "s3", "secretsmanager", "logs",
-                                                   "cloudwatch")}
+                                                   "cloudwatch", "kms")}
         stack = Stack(self.resolver, aws, ACCOUNT, REGION)
         stack.create()
         self.functions = wiring.functions(self.template, self.resolver)

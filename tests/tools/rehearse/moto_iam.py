@@ -9,9 +9,9 @@ which spends the rest of it, so every later request is checked against
 the policies of the identity that signed it.
 
 What this adds to moto's own check (moto_serve.py's DynamoDB lock aside):
-- the resource of DynamoDB, Secrets Manager and EventBridge calls, which
+- the resource of DynamoDB, Secrets Manager, EventBridge and KMS calls, which
   moto checks against "*" only (so a statement scoped to a table would
-  never match): the table or index, the secret, the bus;
+  never match): the table or index, the secret, the bus, the key;
 - SQS's batch operations are authorized by the single message's action
   (sqs:SendMessage for SendMessageBatch), as in AWS;
 - TransactWriteItems is authorized as AWS does, per item (PutItem,
@@ -135,6 +135,28 @@ def events_checks(self, body, _resource):
     return [(target, "*")]
 
 
+def kms_checks(self, body, _resource):
+    """The key a data key is made with (its KeyId, resolved) or opened with
+    (the one moto's ciphertext blob names)."""
+    import base64
+    from moto.kms.models import kms_backends
+    from moto.kms.utils import _deserialize_ciphertext_blob
+    target = self.headers.get("X-Amz-Target", "").split(".")[-1]
+    key_id = body.get("KeyId")
+    if not key_id and body.get("CiphertextBlob"):
+        try:
+            key_id = _deserialize_ciphertext_blob(base64.b64decode(body["CiphertextBlob"])).key_id
+        except Exception:  # noqa: BLE001 - not moto's blob: checked against "*"
+            key_id = None
+    if not key_id:
+        return [(target, "*")]
+    backend = kms_backends[self.current_account][self.region]
+    try:
+        return [(target, backend.describe_key(key_id).arn)]
+    except Exception:  # noqa: BLE001 - an unknown key: moto answers NotFound itself
+        return [(target, "*")]
+
+
 # SQS's batch operations are authorized by the single message's action
 # (IAM has no sqs:SendMessageBatch); moto checks the operation's name.
 SQS_BATCHES = {"SendMessageBatch": "SendMessage", "DeleteMessageBatch": "DeleteMessage",
@@ -147,7 +169,7 @@ def sqs_checks(self, body, resource):
 
 
 CHECKS = {"dynamodb": dynamodb_checks, "secretsmanager": secretsmanager_checks, "events": events_checks,
-          "sqs": sqs_checks}
+          "sqs": sqs_checks, "kms": kms_checks}
 _authorize = ActionAuthenticatorMixin._authenticate_and_authorize_normal_action
 
 

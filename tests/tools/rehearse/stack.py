@@ -108,6 +108,13 @@ class Stack:
         arn = self.aws["sqs"].get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         self.r.physical[logical] = {"Ref": url, "Arn": arn, "QueueName": name, "QueueUrl": url}
 
+    def _AWS_KMS_Key(self, logical, p):
+        kw = {"Description": p["Description"]} if "Description" in p else {}
+        if "KeyPolicy" in p:
+            kw["Policy"] = json.dumps(p["KeyPolicy"])
+        meta = self.aws["kms"].create_key(**kw)["KeyMetadata"]
+        self.r.physical[logical] = {"Ref": meta["KeyId"], "Arn": meta["Arn"], "KeyId": meta["KeyId"]}
+
     def _AWS_SNS_Topic(self, logical, p):
         name = p.get("TopicName") or name_for(self.r.pseudo["AWS::StackName"], logical)
         attrs = {"DisplayName": p["DisplayName"]} if "DisplayName" in p else {}
