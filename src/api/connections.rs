@@ -237,7 +237,7 @@ pub async fn disconnect(
     responses(
         (status = 200, body = ConnectionView),
         (status = 404, description = "No such connection for this token"),
-        (status = 409, description = "A rotation is pending, or the status does not allow one"),
+        (status = 409, description = "A rotation is pending, or the status does not allow one, or it is an organization's management connection (managed_by_organization: the management stack holds its external ID)"),
         (status = 503, description = "The database cannot be reached (store_unavailable), or too many requests changed the same record at once (too_many_concurrent_writes); retry after Retry-After"),
     ))]
 pub async fn rotate(

@@ -101,8 +101,8 @@ pub enum ServiceError {
     VerificationInProgress,
     /// The organization's management connection: its role comes from the
     /// management stack and it ends with the organization, so a client
-    /// cannot re-point or disconnect it on its own.
-    #[error("this connection is the management connection of the organization {0}; it changes only through the organization: update the management stack to change its role, offboard with DELETE /v1/organizations/{0} to disconnect it")]
+    /// cannot re-point, rotate or disconnect it on its own.
+    #[error("this connection is the management connection of the organization {0}; it changes only through the organization: update the management stack to change its role or external ID, offboard with DELETE /v1/organizations/{0} to disconnect it")]
     ManagedByOrganization(crate::domain::OrganizationId),
     #[error("{}", store_message(.0))]
     Store(StoreError),

@@ -15,6 +15,9 @@ impl ConnectionService {
         let ttl = self.config.external_id_ttl_secs as i64;
         let actor = tenant.sub.clone();
         self.change(tenant, id, move |c, t| {
+            // The management stack holds its external ID: a new one would
+            // never reach its role's trust policy.
+            super::connect::owned_by_organization(c)?;
             let status = c.status(t);
             if !matches!(status, Status::Pending | Status::Connected) {
                 return Err(ServiceError::WrongStatus {
