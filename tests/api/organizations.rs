@@ -14,8 +14,8 @@ use serde_json::{json, Value};
 
 mod drift;
 mod fair_share;
-mod guardrails;
 pub(crate) mod fixture_world;
+mod guardrails;
 mod outage;
 mod stack_binding;
 
