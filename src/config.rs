@@ -89,6 +89,10 @@ pub struct Config {
     /// runs at once in the callback and the relay intake, across instances;
     /// 0: no limit. See docs/design.md, "Fair shares".
     pub callback_tenant_share: u32,
+    /// Webhook attempts of one organization in flight at once in the
+    /// dispatcher, across instances; one over it is queued again shortly.
+    /// 0: no limit. See docs/design.md, "Fair shares".
+    pub webhook_tenant_share: u32,
     /// Where the callback defers an organization's Create over its share;
     /// unset (local runs), nothing is deferred.
     pub callback_queue_url: Option<String>,
@@ -320,6 +324,7 @@ impl Default for Config {
             recheck_interval_secs: 86_400,
             recheck_queue_url: None,
             callback_tenant_share: 2,
+            webhook_tenant_share: 2,
             callback_queue_url: None,
             callback_defer_secs: 60,
             event_bus: None,
@@ -590,6 +595,9 @@ impl Config {
         }
         if let Some(n) = number("ACCOUNT_CONNECT_CALLBACK_TENANT_SHARE", 0, 1000)? {
             c.callback_tenant_share = n as u32;
+        }
+        if let Some(n) = number("ACCOUNT_CONNECT_WEBHOOK_TENANT_SHARE", 0, 1000)? {
+            c.webhook_tenant_share = n as u32;
         }
         if let Some(n) = number("ACCOUNT_CONNECT_CALLBACK_DEFER_SECS", 0, 900)? {
             c.callback_defer_secs = n as u32;

@@ -22,6 +22,7 @@ pub mod policy;
 pub mod recheck;
 pub mod sdk;
 pub mod services;
+pub mod shares;
 pub mod store;
 pub mod telemetry;
 pub mod tenancy;

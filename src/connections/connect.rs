@@ -198,7 +198,7 @@ impl ConnectionService {
         // ID) is discarded and made again on what is stored now.
         for _ in 0..CHECK_ATTEMPTS {
             match self.recheck_once(tenant, id, queued_at).await? {
-                Checked::Done(r) => return Ok(r),
+                Checked::Done(r) => return Ok(r.map(|r| *r)),
                 Checked::Moved => continue,
             }
         }
@@ -287,11 +287,11 @@ impl ConnectionService {
         if moved {
             return Ok(Checked::Moved);
         }
-        Ok(Checked::Done(Some(Rechecked {
+        Ok(Checked::Done(Some(Box::new(Rechecked {
             before: health_before,
             connection: updated,
             report,
-        })))
+        }))))
     }
 
     /// A failed verification: an audit event, and the error carrying the report.
@@ -328,7 +328,7 @@ impl ConnectionService {
 const CHECK_ATTEMPTS: usize = 2;
 
 enum Checked {
-    Done(Option<Rechecked>),
+    Done(Option<Box<Rechecked>>),
     /// The role or external IDs changed while the check ran: its verdict is
     /// another state's, not written.
     Moved,

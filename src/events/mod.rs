@@ -246,11 +246,45 @@ impl Dispatcher {
         }
     }
 
+    /// Starts the due deliveries' attempts, each organization's as one
+    /// task under one lease of its share (as an invocation in AWS,
+    /// `attempts`): an organization whose share is held has its attempts
+    /// left due, for a later poll. Within a task the attempts run at once,
+    /// so a slow endpoint holds up no other.
+    async fn spawn_attempts(&self, due: Vec<crate::domain::Delivery>) {
+        let mut by_org: std::collections::BTreeMap<String, Vec<_>> = Default::default();
+        for d in due {
+            by_org.entry(d.org.clone()).or_default().push(d);
+        }
+        for (org, group) in by_org {
+            let now = self.clock.now();
+            let until = now + crate::webhooks::ATTEMPT_TIMEOUT.as_secs() as i64 + crate::webhooks::LEASE_SECS;
+            let lease = match self.webhooks.share().take(&org, until, now).await {
+                Ok(Some(lease)) => lease,
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read an organization's webhook share; retrying");
+                    continue;
+                }
+            };
+            let me = self.clone();
+            tokio::spawn(async move {
+                let runs = group.into_iter().map(|d| me.attempt(d));
+                for r in futures::future::join_all(runs).await {
+                    if let Err(e) = r {
+                        tracing::warn!(error = %e, "webhook attempt not recorded; retrying");
+                    }
+                }
+                me.webhooks.share().release(lease).await;
+            });
+        }
+    }
+
     /// Delivers the outbox and makes the due webhook attempts, forever (the
     /// local server's task): at once when the store signals a write to the
     /// outbox, and every `every` besides (a retry coming due, a write the
-    /// store could not signal). Each attempt runs as its own task, so a
-    /// slow endpoint holds up no other.
+    /// store could not signal). Each organization's attempts within its
+    /// share (`spawn_attempts`).
     pub async fn run(self, every: Duration) {
         let written = self.connections.outbox_written();
         loop {
@@ -260,16 +294,7 @@ impl Dispatcher {
                 Err(e) => tracing::warn!(error = %e, "event delivery failed; retrying"),
             }
             match self.webhooks.due(crate::store::MAX_PAGE).await {
-                Ok(due) => {
-                    for d in due {
-                        let me = self.clone();
-                        tokio::spawn(async move {
-                            if let Err(e) = me.attempt(d).await {
-                                tracing::warn!(error = %e, "webhook attempt not recorded; retrying");
-                            }
-                        });
-                    }
-                }
+                Ok(due) => self.spawn_attempts(due).await,
                 Err(e) => tracing::warn!(error = %e, "cannot read due webhook deliveries; retrying"),
             }
             // A write during this pass left its permit: the next wait ends at once.

@@ -83,7 +83,7 @@ fn aws_entry_names(entry: &str, account: &str, arn: &str) -> bool {
         arn.splitn(6, ':').nth(5).and_then(|r| r.strip_prefix("assumed-role/")),
     ) {
         let name = role.rsplit('/').next().unwrap_or(role);
-        let same_account = arn.splitn(6, ':').nth(4) == Some(parts[4]);
+        let same_account = arn.split(':').nth(4) == Some(parts[4]);
         return same_account && session.split('/').next() == Some(name);
     }
     false

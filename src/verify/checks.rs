@@ -32,7 +32,7 @@ impl Verifier {
                 role
             }
             Err(check) => {
-                checks.push(check);
+                checks.push(*check);
                 skip_rest(&mut checks, CheckId::RoleArn);
                 return finish(checks, None, None, false, None);
             }
@@ -99,13 +99,13 @@ fn skip_rest(checks: &mut Vec<Check>, after: CheckId) {
     }
 }
 
-fn check_arn(conn: &Connection, raw: &str) -> Result<(RoleArn, Check), Check> {
+fn check_arn(conn: &Connection, raw: &str) -> Result<(RoleArn, Check), Box<Check>> {
     let fix_copy = "In the IAM console, open the role and copy the ARN from its Summary page, e.g. arn:aws:iam::123456789012:role/Spot-Role.";
     let role: RoleArn = raw
         .parse()
-        .map_err(|e: crate::domain::ParseError| Check::failed(CheckId::RoleArn, e.message, fix_copy))?;
+        .map_err(|e: crate::domain::ParseError| Box::new(Check::failed(CheckId::RoleArn, e.message, fix_copy)))?;
     if role.partition() != conn.partition {
-        return Err(Check::failed(
+        return Err(Box::new(Check::failed(
             CheckId::RoleArn,
             format!(
                 "The role is in the {} partition ({}) but this connection is for {} ({}).",
@@ -119,11 +119,11 @@ fn check_arn(conn: &Connection, raw: &str) -> Result<(RoleArn, Check), Check> {
                 conn.partition.display_name(),
                 role.partition().display_name()
             ),
-        ));
+        )));
     }
     if let Some(declared) = &conn.aws_account_id {
         if declared != role.account() {
-            return Err(Check::failed(
+            return Err(Box::new(Check::failed(
                 CheckId::RoleArn,
                 format!(
                     "The role is in AWS account {}, but this connection was started for account {}.",
@@ -134,7 +134,7 @@ fn check_arn(conn: &Connection, raw: &str) -> Result<(RoleArn, Check), Check> {
                     "Create the role in account {declared}, or start a new connection for account {}.",
                     role.account()
                 ),
-            ));
+            )));
         }
     }
     Ok((

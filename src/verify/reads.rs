@@ -168,7 +168,7 @@ fn past_permissions(conn: &Connection, past: &LastRead) -> Option<Check> {
 /// What the role's reads gave: the last verdict standing (nothing moved),
 /// or everything the check is made from.
 enum Piped {
-    Unchanged(Reads),
+    Unchanged(Box<Reads>),
     Read(Box<Full>),
 }
 
@@ -217,7 +217,7 @@ pub(super) async fn read(
         role_reads(a, role, conn, past, ask_first, actions, &simulate, deadline),
     );
     let f = match piped {
-        Piped::Unchanged(reads) => return reads,
+        Piped::Unchanged(reads) => return *reads,
         Piped::Read(f) => *f,
     };
     let asked = sim_first.or(f.simulation);
@@ -490,11 +490,11 @@ where
                     simulation: Some(sim.clone()),
                     ..p.clone()
                 };
-                return Piped::Unchanged(Reads {
+                return Piped::Unchanged(Box::new(Reads {
                     trust: Ok(trust.clone()),
                     permissions: check,
                     read: Some(read),
-                });
+                }));
             }
         }
     }

@@ -62,7 +62,7 @@ pub struct Prober<'a> {
 }
 
 fn account_of(arn: &str) -> Option<&str> {
-    arn.splitn(6, ':').nth(4)
+    arn.split(':').nth(4)
 }
 
 impl<'a> Prober<'a> {

@@ -25,6 +25,7 @@ use crate::domain::{
     parse_event_types, AttemptResult, Delivery, DeliveryState, Disabling, Webhook, WebhookId, WebhookState, WebhookUrl,
     DISABLE_AFTER_SECS, MAX_DESCRIPTION_LEN, TEST_EVENT,
 };
+use crate::shares::TenantShare;
 pub use crate::store::MAX_WEBHOOKS;
 use crate::store::{DynStore, StoreError, MAX_PAGE};
 use crate::tenancy::Tenant;
@@ -60,6 +61,9 @@ pub struct WebhookService {
     cursors: Arc<Cursors>,
     clock: Clock,
     sender: Sender,
+    /// Each organization's share of the dispatcher's attempt slots (keys
+    /// `wshare#<org>#<n>`): see `crate::events::attempts`.
+    share: TenantShare,
 }
 
 impl WebhookService {
@@ -69,11 +73,17 @@ impl WebhookService {
             cursors: deps.cursors.clone(),
             clock: deps.clock.clone(),
             sender: Sender::new(deps.config.webhook_allow_hosts.clone()),
+            share: TenantShare::new(deps.store.clone(), "wshare", deps.config.webhook_tenant_share),
         }
     }
 
     pub fn now(&self) -> i64 {
         self.clock.now()
+    }
+
+    /// The organizations' shares of the attempts in flight.
+    pub fn share(&self) -> &TenantShare {
+        &self.share
     }
 
     /// Webhooks are the tenant's as a whole: a token limited to some Spot

@@ -203,11 +203,14 @@ fn the_template_runs_the_api_and_the_relay_intake_on_the_lambda_only_binary() {
 /// A Lambda binary that cannot start says why in words, as the API's
 /// errors do, and exits with status 2: never Rust's debug text of the
 /// error (`Error: Config(ConfigError("…"))`).
+/// Variables set for a binary's start.
+type Env = &'static [(&'static str, &'static str)];
+
 #[test]
 fn a_binary_that_cannot_start_says_why_in_words() {
     const BAD_METRICS: &[(&str, &str)] = &[("ACCOUNT_CONNECT_METRICS", "bogus")];
     const METRICS: &str = "ACCOUNT_CONNECT_METRICS must be emf or off";
-    let cases: [(&str, &[(&str, &str)], &str); 6] = [
+    let cases: [(&str, Env, &str); 6] = [
         (env!("CARGO_BIN_EXE_account-connect-api"), BAD_METRICS, METRICS),
         (env!("CARGO_BIN_EXE_account-connect-callback"), BAD_METRICS, METRICS),
         (env!("CARGO_BIN_EXE_account-connect-dispatcher"), BAD_METRICS, METRICS),

@@ -62,6 +62,7 @@ mod verification_aws;
 mod webhook_endpoints;
 mod webhook_recovery;
 mod webhook_secrets;
+mod webhook_share;
 mod webhook_store;
 mod webhooks;
 mod webhooks_aws;

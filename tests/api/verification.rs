@@ -121,10 +121,13 @@ async fn the_right_role_connects_and_is_healthy() {
     assert_eq!((status, again["health"].as_str()), (200, Some("healthy")));
 }
 
+/// A trust policy made for an external ID.
+type TrustFor = Box<dyn Fn(&str) -> Value>;
+
 #[tokio::test]
 async fn unsafe_trust_policies_are_refused_with_the_fix() {
     let e = env().await;
-    let cases: Vec<(&str, Box<dyn Fn(&str) -> Value>)> = vec![
+    let cases: Vec<(&str, TrustFor)> = vec![
         (
             "no external ID",
             Box::new(|_| {
@@ -386,7 +389,7 @@ async fn a_role_serves_one_connection_and_concurrent_submissions_agree() {
 async fn trust_verdicts_agree_with_iam_end_to_end() {
     let e = env().await;
     let vendor = "arn:aws:iam::922761411349:root";
-    let refused: Vec<(&str, Box<dyn Fn(&str) -> Value>, &str)> = vec![
+    let refused: Vec<(&str, TrustFor, &str)> = vec![
         (
             "a second account in the vendor's list",
             Box::new(move |ext| {
@@ -427,7 +430,7 @@ async fn trust_verdicts_agree_with_iam_end_to_end() {
         assert!(msg.contains(names), "{what}: {msg}");
     }
     // Safe by IAM's evaluation although not the shape we render.
-    let safe: Vec<Box<dyn Fn(&str) -> Value>> = vec![
+    let safe: Vec<TrustFor> = vec![
         Box::new(move |ext| {
             json!({"Version": "2012-10-17", "Statement": [
                 {"Effect": "Allow", "Principal": {"AWS": vendor}, "Action": "sts:AssumeRole"},

@@ -12,10 +12,16 @@ from botocore.config import Config
 ADMIN_POLICY = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
 
 
+# boto3 makes clients from one default session, which is not thread-safe:
+# flows that run threads (the noisy neighbour) make theirs one at a time.
+CLIENTS = threading.Lock()
+
+
 def client(endpoint, region, service, key, secret, token=None, account=None):
-    c = boto3.client(service, endpoint_url=endpoint, region_name=region, aws_access_key_id=key,
-                     aws_secret_access_key=secret, aws_session_token=token,
-                     config=Config(retries={"max_attempts": 2, "mode": "standard"}))
+    with CLIENTS:
+        c = boto3.client(service, endpoint_url=endpoint, region_name=region, aws_access_key_id=key,
+                         aws_secret_access_key=secret, aws_session_token=token,
+                         config=Config(retries={"max_attempts": 2, "mode": "standard"}))
     if account:
         # moto's way to act in another account (during the setup window only).
         c.meta.events.register("before-sign.*.*", lambda request, **_: request.headers.add_header("x-moto-account-id", account))
@@ -87,11 +93,20 @@ class Receiver:
     custom resource's answer (one path per connection). And for a partner's
     webhook endpoint: records each POST (headers and body) and answers the
     first attempt of each message 500, the next ones 204, so a retry goes
-    through the attempt queue."""
+    through the attempt queue. Under /fast/ it answers every POST 204 at
+    once; under /hang/ it holds each POST HANG_SECS before its 204 (a slow
+    partner: the dispatcher gives up at its 10 s timeout); both recorded
+    with the time they came."""
+
+    HANG_SECS = 10
+    # A ResponseURL under /slow-response/ takes this long to accept its answer.
+    SLOW_RESPONSE_SECS = 2
 
     def __init__(self):
         self.answers = {}
+        self.answered_at = {}  # connection id -> monotonic time of the answer
         self.posts = []  # (headers, body)
+        self.timed = []  # (monotonic time, path, body) of /fast/ and /hang/ POSTs
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -100,16 +115,30 @@ class Receiver:
 
             def do_PUT(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if self.path.startswith("/slow-response/"):
+                    time.sleep(receiver.SLOW_RESPONSE_SECS)
                 try:
                     receiver.answers[self.path.rsplit("/", 1)[-1]] = json.loads(body)
                 except ValueError:
                     receiver.answers[self.path.rsplit("/", 1)[-1]] = {"unparsable": body.decode("utf-8", "replace")}
+                receiver.answered_at[self.path.rsplit("/", 1)[-1]] = time.monotonic()
                 self.send_response(200)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+                if self.path.startswith(("/fast/", "/hang/")):
+                    receiver.timed.append((time.monotonic(), self.path, body))
+                    if self.path.startswith("/hang/"):
+                        time.sleep(receiver.HANG_SECS)
+                    try:
+                        self.send_response(204)
+                        self.send_header("Content-Length", "0")
+                        self.end_headers()
+                    except OSError:
+                        pass  # the sender gave up first
+                    return
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 first = not any(h.get("webhook-id") == headers.get("webhook-id") for h, _ in receiver.posts)
                 receiver.posts.append((headers, body))
@@ -121,14 +150,16 @@ class Receiver:
         self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
-    def url(self, cid):
-        return f"http://127.0.0.1:{self.server.server_address[1]}/cloudformation-response/{cid}"
+    def url(self, cid, slow=False):
+        where = "slow-response" if slow else "cloudformation-response"
+        return f"http://127.0.0.1:{self.server.server_address[1]}/{where}/{cid}"
 
     def authority(self):
         return f"127.0.0.1:{self.server.server_address[1]}"
 
-    def webhook_url(self):
-        return f"http://{self.authority()}/webhook"
+    def webhook_url(self, kind="webhook"):
+        """The endpoint: "webhook" (refuses each first attempt), "fast/<name>" or "hang/<name>"."""
+        return f"http://{self.authority()}/{kind}"
 
     def answer(self, cid, wait_s=5):
         end = time.monotonic() + wait_s

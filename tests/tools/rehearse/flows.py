@@ -10,6 +10,7 @@ import time
 import uuid
 
 import deploy_flow
+from flows_noisy import NoisyNeighbour
 
 CLAIMS = {"sub": "rehearsal-user", "org": "org-rehearsal", "accounts": "[act-rehearsal1 act-rehearsal2]"}
 # Webhooks are the tenant's as a whole: managed with a token for every account.
@@ -34,7 +35,16 @@ class Flows:
         fn, status, answer, _ = self.svc.http(method, path, body, claims, headers)
         return status, answer
 
-    def run(self):
+    def run(self, which="all"):
+        if which in ("all", "core"):
+            self.core()
+        # A release the pre-traffic hook failed gets no traffic (deploy_flow.py).
+        if which in ("all", "noisy") and not self.r.rolled_back:
+            tenants = NoisyNeighbour(self, self.r.tenants)
+            self.guarded(tenants.vendor_account)
+            self.guarded(tenants.run)
+
+    def core(self):
         self.r.log("--- flows")
         # CodeDeploy's pre-traffic hook runs before any traffic reaches the release.
         if not deploy_flow.pre_traffic(self):

@@ -2,12 +2,15 @@
 done by the rehearsal: start each function's binary with its environment
 and its role's credentials, and hand it the events the template wires."""
 
+import collections
+import itertools
 import json
 import os
+import threading
 import time
 
 import events
-from runtime_api import Runtime
+from runtime_api import Gauge, Outcome, Runtime
 
 # Lambda's own variables for a provided.al2023 function (the reserved ones
 # a custom runtime sees), beside the template's.
@@ -43,7 +46,8 @@ class LambdaService:
         return env
 
     def start(self, fn, binary, template_env, creds, standins):
-        """Starts the function's process, waits for its first next-invocation request."""
+        """The function's first instance, started and waited for to its
+        first next-invocation request; the pool that starts the rest."""
         name = self.r.resolver.physical[fn.logical]["Ref"]
         arn = self.r.resolver.physical[fn.logical]["Arn"]
         env = self.lambda_env(fn, name, creds)
@@ -53,16 +57,12 @@ class LambdaService:
             env["AWS_LAMBDA_FUNCTION_VERSION"] = self.r.resolver.physical[fn.version_logical]["Version"]
         env.update(standins)
         env.update(template_env)  # the template's own variables win over everything
-        runtime = Runtime(fn.logical, arn, fn.timeout)
-        runtime.start(binary, env, os.path.join(self.r.work, f"{fn.logical}.log"))
-        self.runtimes[fn.logical] = runtime
+        pool = Pool(self, fn, arn, binary, env)
+        self.runtimes[fn.logical] = pool
+        runtime = pool.spawn()
+        pool.idle.append(runtime)
         ms = runtime.init_ms()
         self.init_ms[fn.logical] = ms
-        if ms is None:
-            with open(os.path.join(self.r.work, f"{fn.logical}.log"), "rb") as f:
-                last = (f.read().decode("utf-8", "replace").strip().splitlines() or [""])[-1]
-            why = runtime.init_error or f"exit status {runtime.process.poll()}"
-            self.failures.append((fn.logical, f"did not reach its first next-invocation request ({why}): {last[:500]}"))
         return runtime
 
     def baseline(self, binary):
@@ -74,8 +74,13 @@ class LambdaService:
         runtime.stop()
         return ms, outcome
 
-    def invoke(self, logical, event, wait_s=None):
-        outcome = self.runtimes[logical].invoke(event, wait_s)
+    def invoke(self, logical, event, wait_s=None, sync=False):
+        """One invocation on a free instance of the function (a new one
+        while under its bound). Over the bound a synchronous invocation is
+        refused as Lambda refuses it; an asynchronous one waits for a slot
+        (Lambda retries a throttled event for hours; a queue's poller
+        leaves the message where it is)."""
+        outcome = self.runtimes[logical].invoke(event, wait_s, sync)
         self.r.log(f"    {logical}: {outcome.kind} {str(outcome.body)[:3000 if self.r.verbose else 300]}")
         return outcome
 
@@ -109,7 +114,9 @@ class LambdaService:
         return self._http_answer(logical, event, f"{method} {path} (function URL)")
 
     def _http_answer(self, logical, event, what):
-        outcome = self.invoke(logical, event)
+        outcome = self.invoke(logical, event, sync=True)
+        if outcome.kind == "throttled":
+            return logical, 429, outcome.json(), {}
         if outcome.kind != "response":
             return logical, 502, outcome.body, {}
         answer = outcome.json() or {}
@@ -219,5 +226,83 @@ class LambdaService:
         return handed
 
     def stop(self):
-        for runtime in self.runtimes.values():
+        for pool in self.runtimes.values():
+            pool.stop()
+
+
+class Pool:
+    """A function's instances, as Lambda keeps them: one invocation each at
+    a time, a new one started (a cold start) when every instance is busy,
+    at most ReservedConcurrentExecutions of them at once; a function
+    without a reservation draws on the account's unreserved pool, which
+    the rehearsal never exhausts. The Gauge counts what is in flight as
+    the processes see it, apart from this bookkeeping."""
+
+    def __init__(self, service, fn, arn, binary, env):
+        self.service, self.fn, self.arn, self.binary, self.env = service, fn, arn, binary, env
+        self.limit = fn.reserved
+        self.gauge = Gauge()
+        self.instances = []
+        self.numbers = itertools.count()
+        self.idle = []
+        self.busy = 0
+        self.throttled = 0  # synchronous invocations refused (TooManyRequestsException)
+        self.waited = 0  # asynchronous ones that waited for a slot
+        self.waiting = collections.deque()  # their tickets, in order
+        self.cond = threading.Condition()
+
+    @property
+    def results(self):
+        """Every invocation handed to any instance (the report counts them)."""
+        return {k: v for r in self.instances for k, v in r.results.items()}
+
+    def spawn(self):
+        n = next(self.numbers)  # cold starts may run at once: each its own log
+        runtime = Runtime(self.fn.logical, self.arn, self.fn.timeout, self.gauge)
+        log = os.path.join(self.service.r.work, f"{self.fn.logical}{'' if n == 0 else f'-{n}'}.log")
+        runtime.start(self.binary, self.env, log)
+        self.instances.append(runtime)
+        if runtime.init_ms() is None:
+            with open(log, "rb") as f:
+                last = (f.read().decode("utf-8", "replace").strip().splitlines() or [""])[-1]
+            why = runtime.init_error or f"exit status {runtime.process.poll()}"
+            self.service.failures.append((self.fn.logical, f"instance {n} did not reach its first "
+                                          f"next-invocation request ({why}): {last[:500]}"))
+        return runtime
+
+    def acquire(self, sync):
+        with self.cond:
+            if self.limit is not None and (self.busy >= self.limit or self.waiting):
+                if sync:
+                    self.throttled += 1
+                    return None
+                # First come, first served among the events waiting.
+                self.waited += 1
+                ticket = object()
+                self.waiting.append(ticket)
+                while self.busy >= self.limit or self.waiting[0] is not ticket:
+                    self.cond.wait()
+                self.waiting.popleft()
+            self.busy += 1
+            runtime = self.idle.pop() if self.idle else None
+        return runtime or self.spawn()
+
+    def release(self, runtime):
+        with self.cond:
+            self.busy -= 1
+            self.idle.append(runtime)
+            self.cond.notify_all()
+
+    def invoke(self, event, wait_s=None, sync=False):
+        runtime = self.acquire(sync)
+        if runtime is None:
+            return Outcome("throttled", json.dumps({"Type": "User", "message": "Rate Exceeded."}),
+                           "TooManyRequestsException")
+        try:
+            return runtime.invoke(event, wait_s)
+        finally:
+            self.release(runtime)
+
+    def stop(self):
+        for runtime in self.instances:
             runtime.stop()

@@ -31,6 +31,8 @@ from lambda_service import LambdaService
 from stack import STOOD_IN, Stack
 
 ACCOUNT, CUSTOMER_ACCOUNT, REGION, STACK_NAME = "123456789012", "111122223333", "us-east-1", "account-connect"
+# The noisy neighbour's tenants' AWS accounts (flows_noisy.py).
+TENANT_ACCOUNTS = {"a": "444455556666", "b": "777788889999"}
 RELAY_PARTITION = "aws-us-gov"
 SWEEP_AFTER_SECS = 2
 
@@ -39,15 +41,24 @@ def parameters(relay_secret_arn):
     """The stack's parameters for the rehearsal: the required ones, the
     vendor principal of this account (the customer's role trusts it), a
     relay key (so HasRelay turns the relay intake on), short IAM
-    propagation waits, so a denied AssumeRole fails in seconds, and a
-    short sweeper wait, so a lost message is overdue in seconds."""
+    propagation waits, so a denied AssumeRole fails in seconds (the
+    callback's 8 s: a Create for a missing role holds its slot that long in
+    the noisy neighbour's flow), a short sweeper wait, so a lost message is
+    overdue in seconds, and small concurrency bounds, so a flood of a few
+    events reaches them: the callback's 3 slots, of which a tenant holds 1
+    and the deferred Creates' queue drives 2, the
+    dispatcher's 3, of which the attempt queue drives 2 (the least each
+    parameter allows)."""
     return {
         "JwtIssuer": "https://issuer.rehearsal.example", "JwtAudience": "account-connect",
         "ConsoleOrigin": "https://console.rehearsal.example",
         "VendorPrincipalAws": f"arn:aws:iam::{ACCOUNT}:root",
         "RelayKeySecretArnAwsUsGov": relay_secret_arn,
-        "PropagationBudgetSecs": "3", "CallbackPropagationSecs": "3",
+        "PropagationBudgetSecs": "3", "CallbackPropagationSecs": "8",
         "SweepAfterSecs": str(SWEEP_AFTER_SECS),
+        "CallbackReservedConcurrency": "3", "CallbackTenantShare": "1", "CallbackQueueMaxConcurrency": "2",
+        "DispatcherReservedConcurrency": "3", "WebhookAttemptMaxConcurrency": "2",
+        "WebhookTenantShare": "1",
     }
 
 
@@ -135,11 +146,16 @@ class Rehearsal:
         self.admin_keys = admin_user(self.setup_client, "rehearsal-admin")
         customer_keys = admin_user(lambda s: self.setup_client(s, CUSTOMER_ACCOUNT), "customer-admin")
         self.customer = Customer(self.endpoint, REGION, CUSTOMER_ACCOUNT, customer_keys)
+        self.tenants = {}
+        for name, account in TENANT_ACCOUNTS.items():
+            keys = admin_user(lambda s, a=account: self.setup_client(s, a), f"customer-admin-{name}")
+            self.tenants[name] = Customer(self.endpoint, REGION, account, keys)
         # The operator's partition secret (a parameter, made before the stack).
         self.relay_key = "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(48))
         relay_arn = self.setup_client("secretsmanager").create_secret(
             Name=f"account-connect/partitions/relay-{RELAY_PARTITION}", SecretString=self.relay_key)["ARN"]
         params = {**parameters(relay_arn), **org_flow.prepare(self)}
+        params.update(dict(p.split("=", 1) for p in self.args.parameter))
         self.template = cfn.translate(self.args.template, params, REGION)
         self.resolver = cfn.Resolver(self.template, params, ACCOUNT, REGION, STACK_NAME)
         aws = {s: self.setup_client(s) for s in ("iam", "dynamodb", "sqs", "sns", "s3", "secretsmanager", "logs",
@@ -224,6 +240,10 @@ def main():
     p.add_argument("--bin-dir", default="target/debug")
     p.add_argument("--work", default="target/rehearse")
     p.add_argument("--verbose", action="store_true", help="print every invocation's outcome")
+    p.add_argument("--parameter", action="append", default=[], metavar="NAME=VALUE",
+                   help="a template parameter over the rehearsal's own (a mutation: CallbackTenantShare=0)")
+    p.add_argument("--flows", choices=["all", "core", "noisy"], default="all",
+                   help="core: the product's flows; noisy: the vendor account, the bounds and the noisy neighbour")
     args = p.parse_args()
     r = Rehearsal(args)
     r.start_moto()
@@ -260,7 +280,7 @@ def main():
         if baseline[0] is not None:
             r.log(f"  bare lambda_runtime (examples/bare_lambda): init {baseline[0]:.1f} ms; one event: {baseline[1].kind}")
         run = flows.Flows(r, svc)
-        run.run()
+        run.run(args.flows)
     finally:
         svc.stop()
         r.deploy_standin.stop()

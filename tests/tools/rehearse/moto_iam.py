@@ -19,7 +19,12 @@ What this adds to moto's own check (moto_serve.py's DynamoDB lock aside):
   UpdateItem, DeleteItem, ConditionCheckItem on its table): IAM has no
   dynamodb:TransactWriteItems action;
 - iam:SimulatePrincipalPolicy, which moto lacks, answered in IAM's wire
-  format by iam_simulate.py (every action allowed).
+  format by iam_simulate.py (every action allowed);
+- sts:AssumeRole of a role that does not exist is refused (AccessDenied,
+  as AWS answers it), where moto hands out credentials for any ARN: a
+  Create for a role the customer never made waits out its propagation
+  budget as in AWS. Recorded with "missingRole": the customer's side, not
+  a grant the function lacks.
 Each request is written to --record as one JSON line: the access key
 that signed it, service:operation, status and error code; each IAM
 decision as another: key, action, resource, allowed or denied.
@@ -44,6 +49,7 @@ import moto_serve  # noqa: E402
 from moto import settings  # noqa: E402
 from moto.core.authorization import ActionAuthenticatorMixin  # noqa: E402
 from moto.iam import access_control  # noqa: E402
+from moto.iam.models import iam_backends  # noqa: E402
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app  # noqa: E402
 from urllib.parse import parse_qs, urlparse  # noqa: E402
 from werkzeug.serving import make_server  # noqa: E402
@@ -265,6 +271,19 @@ def access_denied(environ, chunks, service):
     return headers + [("Content-Length", str(len(body)))], body
 
 
+def missing_role(body):
+    """The RoleArn of an AssumeRole (commercial partition) when no such role exists."""
+    arn = parse_qs(body.decode("utf-8", "replace")).get("RoleArn", [""])[0]
+    parts = arn.split(":", 5)
+    if len(parts) < 6 or parts[1] != "aws" or not parts[5].startswith("role/"):
+        return None
+    try:
+        iam_backends[parts[4]]["global"].get_role_by_arn(arn)
+    except Exception:  # noqa: BLE001 - moto's not-found error
+        return arn
+    return None
+
+
 def recording(app):
     def wrapped(environ, start_response):
         path = environ.get("PATH_INFO", "")
@@ -294,7 +313,17 @@ def recording(app):
             chunks = [xml]
         else:
             chunks = list(app(environ, start))
-        rewritten = access_denied(environ, chunks, service) if status["code"] == 403 else None
+        missing = None
+        if service == "sts" and action == "AssumeRole" and status["code"] == 200:
+            missing = missing_role(body)
+        if missing:
+            xml = ('<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type>'
+                   f"<Code>AccessDenied</Code><Message>User: {key} is not authorized to perform: sts:AssumeRole "
+                   f"on resource: {missing}</Message></Error>"
+                   "<RequestId>00000000-0000-4000-8000-000000000000</RequestId></ErrorResponse>").encode()
+            status["code"], status["line"] = 403, "403 Forbidden"
+            status["headers"], chunks = [("Content-Type", "text/xml"), ("Content-Length", str(len(xml)))], [xml]
+        rewritten = access_denied(environ, chunks, service) if status["code"] == 403 and not missing else None
         if rewritten:
             status["headers"], chunks = rewritten[0], [rewritten[1]]
         start_response(status["line"], status["headers"])
@@ -302,6 +331,8 @@ def recording(app):
         if status.get("code", 200) >= 400:
             entry["error"] = error_code(chunks)
             entry["deniedByIdentity"] = REQUEST.denied
+        if missing:
+            entry["missingRole"] = missing
         if action == "AssumeRole" and status.get("code") == 200:
             issued = re.search(rb"<AccessKeyId>([^<]+)</AccessKeyId>", b"".join(chunks))
             form = parse_qs(body.decode())

@@ -59,7 +59,7 @@ def print_report(r, svc, run, baseline):
         denied = [e for e in mine if e["kind"] == "decision" and not e["allowed"]]
         # Refused by a resource's own policy (a bucket policy): no identity decision was denied.
         denied += [{"action": e["call"], "resource": "(its resource's policy)"} for e in mine
-                   if e["kind"] == "call" and e["status"] == 403 and not e.get("deniedByIdentity")
+                   if e["kind"] == "call" and e["status"] == 403 and not e.get("deniedByIdentity") and not e.get("missingRole")
                    and e.get("error") in (None, "AccessDenied", "AccessDeniedException")]
         outage = [e for e in denied if staged(r, fn.logical, e)]
         denied = [e for e in denied if not staged(r, fn.logical, e)]
@@ -72,6 +72,11 @@ def print_report(r, svc, run, baseline):
         runtime = svc.runtimes.get(fn.logical)
         invoked = len(runtime.results) if runtime else 0
         print(f"  init: {'%.1f ms' % ms if ms is not None else 'never asked for an event'}; invocations: {invoked}")
+        if runtime:
+            bound = runtime.limit if runtime.limit is not None else "unreserved"
+            print(f"  instances: {len(runtime.instances)} (reserved concurrency: {bound}); most in flight at once: "
+                  f"{runtime.gauge.most}; refused over the bound (sync): {runtime.throttled}; "
+                  f"waited for a slot (async): {runtime.waited}")
         if not invoked and not getattr(r, "rolled_back", False):
             # A function no flow drives is a function the rehearsal does not show: add its flow (flows.py).
             svc.failures.append((fn.logical, "no flow invoked it"))
@@ -91,9 +96,14 @@ def print_report(r, svc, run, baseline):
             denied_lines.append(line)
             print("  " + line)
         summary["functions"][fn.logical] = {
-            "binary": fn.binary, "initMs": ms, "invocations": invoked, "calls": dict(calls), "asCustomer": dict(as_customer),
+            "binary": fn.binary, "initMs": ms, "invocations": invoked,
+            "reserved": fn.reserved, "mostInFlight": runtime.gauge.most if runtime else 0, "calls": dict(calls), "asCustomer": dict(as_customer),
             "unused": [a for a, _ in unused], "denied": [e["action"] for e in denied],
             "staged": [e["action"] for e in outage]}
+    noisy = getattr(r, "noisy", None)
+    if noisy:
+        summary["noisyNeighbour"] = noisy
+        print_noisy(noisy)
     with open(os.path.join(r.work, "summary.json"), "w") as f:
         json.dump(summary, f, indent=1)
     print("\n=== outcome")
@@ -109,3 +119,25 @@ def print_report(r, svc, run, baseline):
     print(f"rehearsal {'passed' if ok else 'FAILED'}: {len(run.passed)} checks passed, {len(run.failed)} failed, "
           f"{len(denied_lines)} denied calls (logs: {r.work})")
     return 0 if ok else 1
+
+
+def print_noisy(n):
+    """The noisy neighbour's figures (flows_noisy.py)."""
+    secs = lambda v: "none" if v is None else f"{v:.1f} s"  # noqa: E731
+    print("\n=== noisy neighbour (B: seconds from its Create published)")
+    if "bound" in n:
+        reserved, most, waited = n["bound"]
+        print(f"  callback bound: {reserved + 1} events at once, {most} in flight at most (reserved {reserved}), "
+              f"{waited} waited for a slot")
+    if "alone" in n and "flooded" in n:
+        for i, what in enumerate(("connected (SUCCESS at the ResponseURL)", "webhook connection.connected")):
+            print(f"  B {what}: alone {secs(n['alone'][i])}, under A's flood {secs(n['flooded'][i])}")
+    if n.get("hangs"):
+        print(f"  A's attempts reached its hanging endpoints at (s from B's Create under the flood): {n['hangs']}")
+    a = n.get("a")
+    if a:
+        print(f"  A: {a['creates']} Creates for missing roles, {a['deferred']} deferrals to the callback queue, "
+              f"{a['refusedAssumeRole']} AssumeRole refusals (roles that do not exist)")
+        print(f"  A's test events: {a['tests']}; A's verifications: {a['verifications']}")
+    for mapping, (bound, most) in n.get("mappings", {}).items():
+        print(f"  {mapping}: MaximumConcurrency {bound}, most batches in flight {most}")

@@ -10,7 +10,9 @@ Each event carries Lambda's headers: Lambda-Runtime-Aws-Request-Id,
 Lambda-Runtime-Deadline-Ms (now plus the function's Timeout),
 Lambda-Runtime-Invoked-Function-Arn and Lambda-Runtime-Trace-Id. The
 process is started with exactly the environment it is given; its init time
-is from exec to its first next-invocation request."""
+is from exec to its first next-invocation request. A Gauge shared by a
+function's instances counts its invocations in flight as the processes see
+them (from the event handed over to its response or error)."""
 
 import json
 import os
@@ -42,9 +44,26 @@ class Outcome:
         return f"{self.kind}: {self.error_type or ''} {str(self.body)[:400]}"
 
 
+class Gauge:
+    """Invocations of one function in flight across its instances, and the
+    most there ever were at once."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.now = 0
+        self.most = 0
+
+    def add(self, n):
+        with self.lock:
+            self.now += n
+            self.most = max(self.most, self.now)
+
+
 class Runtime:
-    def __init__(self, name, arn, timeout_s):
+    def __init__(self, name, arn, timeout_s, gauge=None):
         self.name, self.arn, self.timeout_s = name, arn, timeout_s
+        self.gauge = gauge or Gauge()
+        self.handed = set()  # request ids handed to the process, not yet answered
         self.events = queue.Queue()
         self.results = {}  # request id -> queue of one Outcome
         self.init_error = None
@@ -76,6 +95,8 @@ class Runtime:
                 if runtime.first_next is None:
                     runtime.first_next = time.monotonic()
                 request_id, event = runtime.events.get()
+                runtime.handed.add(request_id)
+                runtime.gauge.add(1)
                 deadline = int((time.time() + runtime.timeout_s) * 1000)
                 trace = f"Root=1-{int(time.time()):08x}-{secrets.token_hex(12)};Parent={secrets.token_hex(8)};Sampled=1"
                 self._answer(200, event, [
@@ -98,6 +119,9 @@ class Runtime:
                 if not m or m.group(1) not in runtime.results:
                     return self._answer(400, b'{"errorType":"InvalidRequestID"}')
                 kind = m.group(2)
+                if m.group(1) in runtime.handed:
+                    runtime.handed.discard(m.group(1))
+                    runtime.gauge.add(-1)
                 runtime.results[m.group(1)].put(Outcome(kind, body.decode("utf-8", "replace"), error_type))
                 self._answer(202, b'{"status":"OK"}')
 

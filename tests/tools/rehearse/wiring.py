@@ -41,6 +41,8 @@ class Function:
     memory: int
     environment: dict
     log_format: str = "Text"
+    # ReservedConcurrentExecutions: its instances at once (None: the account's unreserved pool).
+    reserved: int = None
     routes: list = field(default_factory=list)
     topics: list = field(default_factory=list)  # topic logical ids
     schedules: list = field(default_factory=list)  # rule logical ids
@@ -114,7 +116,9 @@ def functions(template, resolver):
             logical=logical, binary=binary, role=_ref(p["Role"]), timeout=int(resolver.value(p.get("Timeout", 3))),
             memory=int(resolver.value(p.get("MemorySize", 128))),
             environment=p.get("Environment", {}).get("Variables", {}),
-            log_format=p.get("LoggingConfig", {}).get("LogFormat", "Text"))
+            log_format=p.get("LoggingConfig", {}).get("LogFormat", "Text"),
+            reserved=(int(resolver.value(p["ReservedConcurrentExecutions"]))
+                      if "ReservedConcurrentExecutions" in p else None))
     for logical, res in resources.items():
         p, kind = res.get("Properties", {}), res["Type"]
         if kind == "AWS::ApiGatewayV2::Api":
