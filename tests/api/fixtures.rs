@@ -5,7 +5,9 @@
 //!
 //! A set: `release.json` (which release wrote it), `sqlite/store.db` (the
 //! database file) and `dynamodb/items.json` (the table's items, as the SDK
-//! sends them), each store's with a `manifest.json` naming its records.
+//! sends them), each store's with a `manifest.json` naming its records;
+//! since webhook secrets are sealed, also the keys that open them
+//! (`sqlite/secrets-key`, `dynamodb/data-keys.json`: see `sealed`).
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -14,6 +16,7 @@ pub(crate) mod attr_json;
 mod every_route;
 mod generate;
 pub(crate) mod replay;
+mod sealed;
 
 /// Names the set `generate` writes.
 const SET_ENV: &str = "ACCOUNT_CONNECT_FIXTURE_SET";

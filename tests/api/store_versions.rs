@@ -7,7 +7,7 @@
 
 use crate::common::{self, server::Server};
 use crate::fixtures::attr_json::{item_from_json, scan};
-use crate::fixtures::replay::{sets, snapshot, sqlite_copy};
+use crate::fixtures::replay::{remove_copy, sets, snapshot, sqlite_copy};
 use account_connect::store::{OpenError, SchemaError, StoreError};
 use serde_json::Value;
 
@@ -47,7 +47,7 @@ async fn a_database_of_the_last_landed_release_opens_migrated_with_every_row() {
         // Opened again: nothing left to migrate, nothing changes.
         account_connect::store::open(&url, &aws).unwrap();
         assert_eq!(snapshot(&url).await, after);
-        let _ = std::fs::remove_file(&path);
+        remove_copy(&path);
     }
 }
 
@@ -88,7 +88,7 @@ async fn a_database_of_a_newer_release_is_refused_untouched_and_serve_says_why()
         "{err}"
     );
     assert_eq!(std::fs::read(&path).unwrap(), bytes, "still untouched");
-    let _ = std::fs::remove_file(&path);
+    remove_copy(&path);
 }
 
 fn fv(item: &Value) -> Option<&str> {
