@@ -110,20 +110,22 @@ impl Outcome {
     }
 }
 
+/// Whether one of the patterns passes `test`; a pattern with a policy
+/// variable (`${…}`) might, or might not.
+fn any_pattern(l: &[String], test: impl Fn(&str) -> bool) -> Tri {
+    l.iter().fold(Tri::False, |any, x| {
+        any.or(if x.contains("${") {
+            Tri::Unknown
+        } else {
+            Tri::from(test(x))
+        })
+    })
+}
+
 /// Whether the patterns cover every value `want` names.
 fn covers_all(p: &Patterns, want: &str, case: Case) -> Tri {
     match p {
-        Patterns::Only(l) => {
-            let mut any = Tri::False;
-            for x in l {
-                any = any.or(if x.contains("${") {
-                    Tri::Unknown
-                } else {
-                    Tri::from(covers(x, want, case))
-                });
-            }
-            any
-        }
+        Patterns::Only(l) => any_pattern(l, |x| covers(x, want, case)),
         Patterns::AllBut(l) => Tri::from(!l.iter().any(|x| overlaps(x, want, case))),
     }
 }
@@ -131,17 +133,7 @@ fn covers_all(p: &Patterns, want: &str, case: Case) -> Tri {
 /// Whether the patterns name some value `want` names.
 fn touches(p: &Patterns, want: &str, case: Case) -> Tri {
     match p {
-        Patterns::Only(l) => {
-            let mut any = Tri::False;
-            for x in l {
-                any = any.or(if x.contains("${") {
-                    Tri::Unknown
-                } else {
-                    Tri::from(overlaps(x, want, case))
-                });
-            }
-            any
-        }
+        Patterns::Only(l) => any_pattern(l, |x| overlaps(x, want, case)),
         Patterns::AllBut(l) => Tri::from(!l.iter().any(|x| covers(x, want, case))),
     }
 }

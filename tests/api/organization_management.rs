@@ -53,7 +53,12 @@ async fn the_management_connection_changes_only_through_its_organization() {
         let (status, err) = app.disconnect(&t, mgmt).await;
         refused(&format!("{kind}: DELETE"), status, &err, &err["error"]["code"]);
         let (status, err) = app.rotate_external_id(&t, mgmt).await;
-        refused(&format!("{kind}: POST .../external-id"), status, &err, &err["error"]["code"]);
+        refused(
+            &format!("{kind}: POST .../external-id"),
+            status,
+            &err,
+            &err["error"]["code"],
+        );
 
         // Nothing changed: the connection, its events, the hold.
         let after = app.get_connection(&t, mgmt).await.1;
