@@ -32,6 +32,7 @@ const RANKS: &[&str] = &[
     "organizations",
     "connections",
     "limits",
+    "shares",
     "automatic",
     "verify",
     "tenancy",
