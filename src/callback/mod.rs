@@ -181,7 +181,9 @@ pub async fn handle_message(state: &Services, responder: &Responder, message: &s
                 None => None,
             };
             let d = match &stack {
-                Some(stack) => match decide(state, &req, stack).await {
+                // Boxed: the decision's future is large (debug builds overflowed a
+                // test thread's 2 MiB stack with it inline).
+                Some(stack) => match Box::pin(decide(state, &req, stack)).await {
                     Ok(d) => d,
                     Err(e) => {
                         if let Some(c) = claim {
@@ -362,7 +364,7 @@ async fn decide(state: &Services, req: &Request, stack: &StackArn) -> Result<Dec
         ));
     };
     if p.organization_id.is_some() {
-        return organization::decide(state, key, req, stack, &physical).await;
+        return Box::pin(organization::decide(state, key, req, stack, &physical)).await;
     }
     let Some(id) = p.connection_id.as_deref().and_then(|s| s.parse::<ConnectionId>().ok()) else {
         return Ok(refuse(
