@@ -306,8 +306,14 @@ fn the_template_runs_the_sweeper_on_a_schedule_with_only_what_it_needs() {
             "dynamodb:Query",
             "dynamodb:UpdateItem",
             "events:PutEvents",
+            "kms:Decrypt",
             "sqs:SendMessage"
         ]
+    );
+    // Signing a re-sent delivery opens the webhook's sealed secret: that key only.
+    assert_eq!(
+        on("kms:Decrypt"),
+        [json!({"Fn::GetAtt": ["WebhookSecretsKey", "Arn"]}).to_string()]
     );
     let alarm = &r["SweeperErrorsAlarm"]["Properties"];
     assert_eq!(alarm["Dimensions"][0]["Value"], json!({"Ref": "SweeperFunction"}));
