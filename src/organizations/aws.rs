@@ -13,6 +13,7 @@ use crate::verify::Verifier;
 use aws_config::SdkConfig;
 use aws_sdk_organizations::types::ChildType;
 use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_async::future::pagination_stream::PaginationStream;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +22,24 @@ use std::time::Duration;
 /// its listing: 20 accounts a page is 200,000 accounts, past any
 /// organization's quota.
 const MAX_PAGES: usize = 10_000;
+
+/// Every page of a paginated call, at most `max` of them: past that,
+/// `too_many` says what listed too much; a failed page, `failed` says why.
+pub(super) async fn every_page<T, E>(
+    mut pages: PaginationStream<Result<T, E>>,
+    max: usize,
+    too_many: impl FnOnce() -> String,
+    failed: impl Fn(E) -> String,
+) -> Result<Vec<T>, String> {
+    let mut out = Vec::new();
+    while let Some(page) = pages.next().await {
+        if out.len() == max {
+            return Err(too_many());
+        }
+        out.push(page.map_err(&failed)?);
+    }
+    Ok(out)
+}
 /// Organizations nests OUs five levels deep at most.
 const MAX_DEPTH: usize = 6;
 /// Per-call bound: a listing of a big organization is many calls.
@@ -165,34 +184,29 @@ impl Session {
             conf = conf.endpoint_url(url);
         }
         let client = aws_sdk_cloudformation::Client::from_conf(conf.build());
-        let mut pages = client
+        let pages = client
             .list_stack_instances()
             .stack_set_name(stack_set)
             .stack_instance_account(account.as_str())
             .into_paginator()
             .send();
-        let mut out = Vec::new();
-        let mut n = 0;
-        while let Some(page) = pages.next().await {
-            n += 1;
-            if n > MAX_PAGES {
-                return Err(format!(
-                    "the StackSet {stack_set} lists more instances than Spot reads at once"
-                ));
-            }
-            let page =
-                page.map_err(|e| format!("CloudFormation ListStackInstances({stack_set}) failed: {}", text(&e)))?;
-            // Filtered here too: the filter is the service's, the check is ours.
-            out.extend(
-                page.summaries()
-                    .iter()
-                    .filter(|i| i.account() == Some(account.as_str()))
-                    .map(|i| Instance {
-                        region: i.region().unwrap_or_default().to_owned(),
-                        stack_id: i.stack_id().filter(|s| !s.is_empty()).map(str::to_owned),
-                    }),
-            );
-        }
+        let pages = every_page(
+            pages,
+            MAX_PAGES,
+            || format!("the StackSet {stack_set} lists more instances than Spot reads at once"),
+            |e| format!("CloudFormation ListStackInstances({stack_set}) failed: {}", text(&e)),
+        )
+        .await?;
+        // Filtered here too: the filter is the service's, the check is ours.
+        let out = pages
+            .iter()
+            .flat_map(|page| page.summaries())
+            .filter(|i| i.account() == Some(account.as_str()))
+            .map(|i| Instance {
+                region: i.region().unwrap_or_default().to_owned(),
+                stack_id: i.stack_id().filter(|s| !s.is_empty()).map(str::to_owned),
+            })
+            .collect();
         Ok(out)
     }
 
@@ -264,21 +278,19 @@ impl Session {
     /// `targets` (empty: the roots, that is the whole organization).
     pub async fn accounts(&self, targets: &[TargetId], management: &AccountId) -> Result<Vec<SeenAccount>, String> {
         let mut all: BTreeMap<String, String> = BTreeMap::new();
-        let mut pages = self.client.list_accounts().into_paginator().send();
-        let mut n = 0;
-        while let Some(page) = pages.next().await {
-            n += 1;
-            if n > MAX_PAGES {
-                return Err("the organization lists more accounts than Spot reads at once".into());
-            }
-            let page = page.map_err(|e| format!("Organizations ListAccounts failed: {}", text(&e)))?;
-            for a in page.accounts() {
-                if let Some(id) = a.id() {
-                    all.insert(
-                        id.to_owned(),
-                        a.status().map(|s| s.as_str().to_owned()).unwrap_or_default(),
-                    );
-                }
+        let pages = every_page(
+            self.client.list_accounts().into_paginator().send(),
+            MAX_PAGES,
+            || "the organization lists more accounts than Spot reads at once".into(),
+            |e| format!("Organizations ListAccounts failed: {}", text(&e)),
+        )
+        .await?;
+        for a in pages.iter().flat_map(|page| page.accounts()) {
+            if let Some(id) = a.id() {
+                all.insert(
+                    id.to_owned(),
+                    a.status().map(|s| s.as_str().to_owned()).unwrap_or_default(),
+                );
             }
         }
         let mut roots: Vec<String> = targets.iter().map(|t| t.as_str().to_owned()).collect();
@@ -323,23 +335,24 @@ impl Session {
     }
 
     async fn children(&self, parent: &str, kind: ChildType) -> Result<Vec<String>, String> {
-        let mut out = Vec::new();
-        let mut pages = self
+        let pages = self
             .client
             .list_children()
             .parent_id(parent)
             .child_type(kind)
             .into_paginator()
             .send();
-        let mut n = 0;
-        while let Some(page) = pages.next().await {
-            n += 1;
-            if n > MAX_PAGES {
-                return Err(format!("{parent} lists more children than Spot reads at once"));
-            }
-            let page = page.map_err(|e| format!("Organizations ListChildren({parent}) failed: {}", text(&e)))?;
-            out.extend(page.children().iter().filter_map(|c| c.id().map(str::to_owned)));
-        }
-        Ok(out)
+        let pages = every_page(
+            pages,
+            MAX_PAGES,
+            || format!("{parent} lists more children than Spot reads at once"),
+            |e| format!("Organizations ListChildren({parent}) failed: {}", text(&e)),
+        )
+        .await?;
+        Ok(pages
+            .iter()
+            .flat_map(|page| page.children())
+            .filter_map(|c| c.id().map(str::to_owned))
+            .collect())
     }
 }

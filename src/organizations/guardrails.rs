@@ -109,7 +109,7 @@ impl<'a> Reader<'a> {
     /// The ids of the policies of one type attached to `target` directly
     /// (every page, even after an empty one).
     async fn attached(&self, target: &str, filter: PolicyType) -> Result<Vec<String>, String> {
-        let mut pages = self
+        let pages = self
             .session
             .client()
             .list_policies_for_target()
@@ -117,23 +117,24 @@ impl<'a> Reader<'a> {
             .filter(filter.clone())
             .into_paginator()
             .send();
-        let mut out = Vec::new();
-        let mut n = 0;
-        while let Some(page) = pages.next().await {
-            n += 1;
-            if n > MAX_PAGES {
-                return Err(format!("{target} lists more policies than Spot reads at once"));
-            }
-            let page = page.map_err(|e| {
+        let pages = super::aws::every_page(
+            pages,
+            MAX_PAGES,
+            || format!("{target} lists more policies than Spot reads at once"),
+            |e| {
                 format!(
                     "Organizations ListPoliciesForTarget({target}, {}) failed: {}",
                     filter.as_str(),
                     super::aws::text(&e)
                 )
-            })?;
-            out.extend(page.policies().iter().filter_map(|p| p.id().map(str::to_owned)));
-        }
-        Ok(out)
+            },
+        )
+        .await?;
+        Ok(pages
+            .iter()
+            .flat_map(|page| page.policies())
+            .filter_map(|p| p.id().map(str::to_owned))
+            .collect())
     }
 
     async fn policy(&self, id: &str) -> Result<Attached, String> {
