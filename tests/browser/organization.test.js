@@ -4,60 +4,24 @@
 // StackSet's roles; the test plays CloudFormation's custom resources through
 // the binary's stack-callback and org-callback commands, on the server's store.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { randomInt } from 'node:crypto';
-import { startServer, ROOT } from './lib/server.js';
-import { launch, openPage, audit, assertNoConsoleErrors, waitForStep } from './lib/browser.js';
+import { organizationHarness } from './lib/organization.js';
+import { openPage, audit, assertNoConsoleErrors, waitForStep } from './lib/browser.js';
 import { open, next, spotAccount } from './lib/wizard.js';
 
-const BIN = process.env.ACCOUNT_CONNECT_BIN || path.join(ROOT, 'target/debug/account-connect');
-const PYTHON = path.join(process.env.ACCOUNT_CONNECT_TEST_VENV || path.join(ROOT, '.venv'), 'bin/python');
-const dir = mkdtempSync(path.join(tmpdir(), 'account-connect-org-'));
-const env = {
-  ...process.env,
-  ACCOUNT_CONNECT_STORE: `sqlite://${path.join(dir, 'org.db')}`,
-  ACCOUNT_CONNECT_TOPIC_AWS: 'arn:aws:sns:us-east-1:123456789012:spot-connect-callbacks',
-  ACCOUNT_CONNECT_CALLBACK_KEY: 'browser-tests-callback-key-0123456789abcdef',
-  ACCOUNT_CONNECT_CALLBACK_PROPAGATION_SECS: '5',
-  RUST_LOG: 'warn',
-  // boto3 reads AWS_DEFAULT_REGION, not AWS_REGION.
-  AWS_DEFAULT_REGION: process.env.AWS_DEFAULT_REGION || process.env.AWS_REGION || 'us-east-1',
-};
-
-/** org_stand_in.py's JSON answer. */
-function standIn(...args) {
-  const out = execFileSync(PYTHON, [path.join(ROOT, 'tests/tools/org_stand_in.py'), ...args], { env }).toString();
-  return JSON.parse(out.trim().split('\n').pop());
-}
-
-/** A callback command's answer to CloudFormation (its last line). */
-function callback(...args) {
-  const out = execFileSync(BIN, args, { env }).toString();
-  return JSON.parse(out.trim().split('\n').pop());
-}
-
-let server;
-let browser;
-before(async () => {
-  [server, browser] = await Promise.all([startServer(env), launch()]);
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-  rmSync(dir, { recursive: true, force: true });
-});
+const h = organizationHarness();
+const { dir, standIn, callback } = h;
 
 test('(6) an organization: the management stack, then every member with its state and reason', { timeout: 240_000 }, async () => {
   const mgmt = String(randomInt(100_000_000_000, 999_999_999_999));
   const org = standIn('org', mgmt);
   const account = spotAccount();
-  const { context, page } = await openPage(browser);
-  await open(page, server);
+  const { context, page } = await openPage(h.browser);
+  await open(page, h.server);
   await page.getByLabel('Spot account ID').fill(account);
   await page.getByRole('button', { name: 'All accounts of an AWS Organization' }).click();
   await waitForStep(page, 'GovCloud or China account?');
@@ -79,13 +43,13 @@ test('(6) an organization: the management stack, then every member with its stat
   await page.getByText('No member account has reported yet.').waitFor();
 
   // The organization the page made, and its stack, in moto.
-  const { body: list } = await server.api('GET', `/v1/connections?accountId=${account}`);
+  const { body: list } = await h.server.api('GET', `/v1/connections?accountId=${account}`);
   const id = list.items[0].organizationId;
   assert.ok(id, JSON.stringify(list));
-  const { body: o } = await server.api('GET', `/v1/organizations/${id}`);
+  const { body: o } = await h.server.api('GET', `/v1/organizations/${id}`);
   assert.equal(o.managementAccountId, mgmt);
   assert.deepEqual(o.organizationalUnitIds, [...org.ous].sort());
-  const { body: template } = await server.api('GET', `/v1/organizations/${id}/template`);
+  const { body: template } = await h.server.api('GET', `/v1/organizations/${id}/template`);
   const file = path.join(dir, `${id}.json`);
   writeFileSync(file, JSON.stringify(template));
   const stackName = o.managementConnection.cloudFormation.stackName;
