@@ -7,11 +7,11 @@
 
 use crate::aws_standin::{Refusal, Script, StandIn};
 use crate::common;
-use crate::events::take_messages;
+use crate::events::{sqs_records, take_messages};
 use account_connect::callback::{self, Responder};
 use account_connect::domain::Partition;
-use account_connect::services::Services;
-use common::callback::{config, create, stack_in_moto, template, token_of, Message, Receiver};
+use aws_lambda_events::event::sqs::SqsEvent;
+use common::callback::{config, create, invoke_in_slot, stack_in_moto, template, token_of, Message, Receiver};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -22,28 +22,6 @@ use tokio::sync::Semaphore;
 const SLOTS: usize = 2;
 /// The propagation budget: how long a Create for a missing role holds a slot.
 const BUDGET_SECS: u64 = 10;
-
-/// One SNS message through the callback entry point, in a slot.
-async fn invoke(state: &Services, slots: &Semaphore, message: String) {
-    let _slot = slots.acquire().await.unwrap();
-    callback::handle_message(state, &Responder::new(&state.config), &message)
-        .await
-        .expect("not retried");
-}
-
-/// The callback queue's messages as the event source hands them over.
-async fn queued(sqs: &aws_sdk_sqs::Client, url: &str) -> aws_lambda_events::event::sqs::SqsEvent {
-    let records: Vec<Value> = take_messages(sqs, url)
-        .await
-        .iter()
-        .map(|m| {
-            json!({"messageId": m.message_id(), "receiptHandle": m.receipt_handle(), "body": m.body(),
-                "attributes": {}, "messageAttributes": {}, "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:callback", "awsRegion": "us-east-1"})
-        })
-        .collect();
-    serde_json::from_value(json!({ "Records": records })).unwrap()
-}
 
 /// A connection of `org` and its callback token.
 async fn connection(app: &common::TestApp, t: &str, account: &str) -> (String, Value) {
@@ -118,7 +96,7 @@ async fn a_tenant_flooding_creates_for_missing_roles_holds_only_its_share_and_an
         }
         .text();
         let (state, slots) = (state.clone(), slots.clone());
-        a_runs.push(tokio::spawn(async move { invoke(&state, &slots, text).await }));
+        a_runs.push(tokio::spawn(async move { invoke_in_slot(&state, &slots, text).await }));
     }
     // A's messages reach the slots first: B is sent once A's verification
     // is waiting on STS (a fixed pause was not enough with the whole suite
@@ -148,7 +126,7 @@ async fn a_tenant_flooding_creates_for_missing_roles_holds_only_its_share_and_an
         token: &b_token,
     }
     .text();
-    invoke(&state, &slots, b_text).await;
+    invoke_in_slot(&state, &slots, b_text).await;
     let b_took = started.elapsed();
 
     // B is connected, and answered while A's verification still runs:
@@ -193,7 +171,8 @@ async fn a_tenant_flooding_creates_for_missing_roles_holds_only_its_share_and_an
     let mut deferred_answers = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(60);
     while deferred_answers.is_empty() && Instant::now() < deadline {
-        let batch = queued(&sqs, &queue).await;
+        let batch: SqsEvent =
+            serde_json::from_value(sqs_records(&take_messages(&sqs, &queue).await, "callback")).unwrap();
         if !batch.records.is_empty() {
             let failures = callback::handle_deferred(&state, &Responder::new(&state.config), batch).await;
             assert!(failures.batch_item_failures.is_empty());
@@ -276,7 +255,7 @@ async fn a_relayed_create_over_its_organizations_share_is_deferred_and_connects_
 
     // Its slot freed, the queue's worker connects it.
     state.connections.release_share(held).await;
-    let batch = queued(&sqs, &queue).await;
+    let batch: SqsEvent = serde_json::from_value(sqs_records(&take_messages(&sqs, &queue).await, "callback")).unwrap();
     assert_eq!(batch.records.len(), 1, "the deferred Create is on the queue");
     let failures = callback::handle_deferred(&state, &Responder::new(&state.config), batch).await;
     assert!(failures.batch_item_failures.is_empty());

@@ -9,7 +9,7 @@
 
 use crate::common::receiver::{Behaviour, Receiver};
 use crate::common::{self, TestApp};
-use crate::events::{bus_to_queue, connected, received, sdk, stream_event, table_with_stream};
+use crate::events::{attempt_queue, bus_to_queue, connected, received, sdk, stream_event, table_with_stream};
 use crate::webhooks_aws::sqs_event;
 use account_connect::config::Config;
 use account_connect::events::{lambda, Dispatcher};
@@ -147,14 +147,7 @@ async fn dynamodb_a_replayed_stream_batch_and_a_crash_before_the_mark_send_each_
     let (store_url, stream) = table_with_stream().await;
     let (bus, bus_queue) = bus_to_queue().await;
     let sqs = aws_sdk_sqs::Client::new(&sdk().await);
-    let attempts = sqs
-        .create_queue()
-        .queue_name(format!("attempts-{}", account_connect::ids::random_token(6)))
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
+    let attempts = attempt_queue(&sqs).await;
     let config = Config {
         store_url: store_url.clone(),
         event_bus: Some(bus),

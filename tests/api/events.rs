@@ -72,6 +72,32 @@ pub(crate) async fn bus_named_to_queue(name: String) -> (String, String) {
     (name, url)
 }
 
+/// Messages as an SQS event source mapping hands them over, from the queue
+/// named `queue` (its ARN is the event's `eventSourceARN`).
+pub(crate) fn sqs_records(messages: &[aws_sdk_sqs::types::Message], queue: &str) -> Value {
+    let records: Vec<Value> = messages
+        .iter()
+        .map(|m| {
+            json!({"messageId": m.message_id(), "receiptHandle": m.receipt_handle(), "body": m.body(),
+                "attributes": {}, "messageAttributes": {}, "md5OfBody": m.md5_of_body(),
+                "eventSource": "aws:sqs", "eventSourceARN": format!("arn:aws:sqs:us-east-1:123456789012:{queue}"),
+                "awsRegion": "us-east-1"})
+        })
+        .collect();
+    json!({ "Records": records })
+}
+
+/// A fresh webhook attempt queue on moto (its URL).
+pub(crate) async fn attempt_queue(sqs: &aws_sdk_sqs::Client) -> String {
+    sqs.create_queue()
+        .queue_name(format!("attempts-{}", account_connect::ids::random_token(6)))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap()
+}
+
 /// Up to ten messages of the queue (waiting a second for one), deleted.
 pub(crate) async fn take_messages(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<aws_sdk_sqs::types::Message> {
     let got = sqs

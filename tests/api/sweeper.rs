@@ -6,7 +6,9 @@
 
 use crate::common::receiver::{Behaviour, Receiver};
 use crate::common::{self, TestApp};
-use crate::events::{bus_named_to_queue, bus_to_queue, connected, received, sdk, stream_event, table_with_stream};
+use crate::events::{
+    attempt_queue, bus_named_to_queue, bus_to_queue, connected, received, sdk, stream_event, table_with_stream,
+};
 use crate::webhooks_aws::sqs_event;
 use account_connect::config::Config;
 use account_connect::events::{lambda, Dispatcher};
@@ -29,18 +31,6 @@ fn schedule_event() -> Value {
 
 async fn sweep(dispatcher: &Dispatcher) -> Value {
     lambda::handle_any(dispatcher, schedule_event()).await.unwrap()
-}
-
-async fn attempt_queue() -> String {
-    let sqs = aws_sdk_sqs::Client::new(&sdk().await);
-    let name = format!("attempts-{}", account_connect::ids::random_token(6));
-    sqs.create_queue()
-        .queue_name(name)
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap()
 }
 
 /// A webhook of `org-a` on a fresh receiver: the app, its services and
@@ -84,7 +74,7 @@ async fn attempts(dispatcher: &Dispatcher, queue: &str, rx: &Receiver, want: usi
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_sweeper_delivers_what_the_stream_dropped_and_queues_again_what_the_queue_lost() {
     let (bus, bus_queue) = bus_to_queue().await;
-    let queue = attempt_queue().await;
+    let queue = attempt_queue(&aws_sdk_sqs::Client::new(&sdk().await)).await;
     let config = Config {
         store_url: common::dynamo_store_url().await,
         event_bus: Some(bus),
@@ -154,7 +144,7 @@ async fn the_sweeper_delivers_what_the_stream_dropped_and_queues_again_what_the_
 async fn through_a_bus_outage() -> (TestApp, Services, String, String, Value, Receiver) {
     let (url, stream) = table_with_stream().await;
     let bus = format!("bus-{}", account_connect::ids::random_token(6));
-    let queue = attempt_queue().await;
+    let queue = attempt_queue(&aws_sdk_sqs::Client::new(&sdk().await)).await;
     let config = Config {
         store_url: url,
         event_bus: Some(bus.clone()),

@@ -8,7 +8,7 @@
 
 use crate::common::receiver::{Behaviour, Receiver};
 use crate::common::{self};
-use crate::events::{sdk, take_messages};
+use crate::events::{attempt_queue, sdk, sqs_records, take_messages};
 use account_connect::config::Config;
 use account_connect::events::{lambda, AttemptQueue, Dispatcher};
 use serde_json::{json, Value};
@@ -18,14 +18,6 @@ use tokio::sync::Semaphore;
 
 /// The attempt queue's slots in this test (as in the rehearsal).
 const SLOTS: usize = 2;
-
-/// One message as the event source hands it over, alone in its batch.
-fn batch_of(m: &aws_sdk_sqs::types::Message) -> Value {
-    json!({"Records": [{"messageId": m.message_id(), "receiptHandle": m.receipt_handle(), "body": m.body(),
-        "attributes": {}, "messageAttributes": {}, "md5OfBody": m.md5_of_body(),
-        "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:attempts",
-        "awsRegion": "us-east-1"}]})
-}
 
 /// Tenant A tests two webhooks whose endpoints hang, then tenant B tests
 /// one that answers; the queue is drained `SLOTS` invocations at a time,
@@ -38,14 +30,7 @@ async fn flood(store_url: String, share: u32) -> Duration {
     );
     let b_rx = Receiver::start(Behaviour::Accept).await;
     let sqs = aws_sdk_sqs::Client::new(&sdk().await);
-    let queue = sqs
-        .create_queue()
-        .queue_name(format!("attempts-{}", account_connect::ids::random_token(6)))
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
+    let queue = attempt_queue(&sqs).await;
     let config = Config {
         store_url,
         webhook_queue_url: Some(queue.clone()),
@@ -105,7 +90,7 @@ async fn flood(store_url: String, share: u32) -> Duration {
         messages.sort_by_key(|m| m.body().unwrap_or_default().contains(&b_hook));
         for m in messages {
             let slot = slots.clone().acquire_owned().await.unwrap();
-            let (dispatcher, event) = (dispatcher.clone(), batch_of(&m));
+            let (dispatcher, event) = (dispatcher.clone(), sqs_records(std::slice::from_ref(&m), "attempts"));
             tokio::spawn(async move {
                 let answer = lambda::handle_any(&dispatcher, event).await.unwrap();
                 assert_eq!(answer["batchItemFailures"], json!([]), "{answer}");

@@ -6,7 +6,7 @@
 
 use crate::common::receiver::{Behaviour, Receiver};
 use crate::common::{self};
-use crate::events::{sdk, stream_event, table_with_stream, take_messages};
+use crate::events::{attempt_queue, sdk, sqs_records, stream_event, table_with_stream, take_messages};
 use account_connect::config::Config;
 use account_connect::events::{lambda, Dispatcher};
 use serde_json::{json, Value};
@@ -19,16 +19,7 @@ pub(crate) async fn sqs_event(sqs: &aws_sdk_sqs::Client, url: &str, wait: Durati
     loop {
         let messages = take_messages(sqs, url).await;
         if !messages.is_empty() || Instant::now() > end {
-            let records: Vec<Value> = messages
-                .iter()
-                .map(|m| {
-                    json!({"messageId": m.message_id(), "receiptHandle": m.receipt_handle(), "body": m.body(),
-                        "attributes": {}, "messageAttributes": {}, "md5OfBody": m.md5_of_body(),
-                        "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:attempts",
-                        "awsRegion": "us-east-1"})
-                })
-                .collect();
-            return json!({ "Records": records });
+            return sqs_records(&messages, "attempts");
         }
     }
 }
@@ -38,15 +29,7 @@ async fn the_stream_queues_a_delivery_and_the_queue_retries_it_until_it_succeeds
     let rx = Receiver::start(Behaviour::FailFirst(1)).await;
     let (store_url, stream) = table_with_stream().await;
     let sqs = aws_sdk_sqs::Client::new(&sdk().await);
-    let name = format!("attempts-{}", account_connect::ids::random_token(6));
-    let queue = sqs
-        .create_queue()
-        .queue_name(name)
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
+    let queue = attempt_queue(&sqs).await;
     let config = Config {
         store_url,
         webhook_queue_url: Some(queue.clone()),
@@ -120,15 +103,7 @@ async fn a_resent_delivery_reaches_the_attempt_queue_through_the_stream() {
     let rx = Receiver::start(Behaviour::Accept).await;
     let (store_url, stream) = table_with_stream().await;
     let sqs = aws_sdk_sqs::Client::new(&sdk().await);
-    let name = format!("attempts-{}", account_connect::ids::random_token(6));
-    let queue = sqs
-        .create_queue()
-        .queue_name(name)
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
+    let queue = attempt_queue(&sqs).await;
     let config = Config {
         store_url,
         webhook_queue_url: Some(queue.clone()),

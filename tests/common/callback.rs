@@ -112,6 +112,15 @@ pub async fn objects(bucket: &str) -> Vec<String> {
         .collect()
 }
 
+/// One SNS message through the callback entry point, in one of `slots`
+/// (the function's reserved concurrency).
+pub async fn invoke_in_slot(state: &Services, slots: &tokio::sync::Semaphore, message: String) {
+    let _slot = slots.acquire().await.unwrap();
+    callback::handle_message(state, &Responder::new(&state.config), &message)
+        .await
+        .expect("not retried");
+}
+
 /// The test config, answering the receiver on 127.0.0.1.
 pub fn config(bucket: Option<String>) -> Config {
     let mut c = super::test_config();

@@ -9,13 +9,13 @@
 use super::World;
 use crate::aws_standin::{Refusal, Script, StandIn};
 use crate::common;
-use crate::events::take_messages;
+use crate::events::{sqs_records, take_messages};
 use account_connect::callback::{self, Responder};
 use account_connect::domain::Partition;
-use account_connect::services::Services;
-use common::callback::{config, create, stack_in_moto, template, token_of, Message};
+use aws_lambda_events::event::sqs::SqsEvent;
+use common::callback::{config, create, invoke_in_slot, stack_in_moto, template, token_of, Message};
 use common::organization::{play, OrgMessage, ENROLL, LINK};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,26 +25,6 @@ use tokio::sync::Semaphore;
 const SLOTS: usize = 2;
 /// How long a link for a member role STS refuses holds a slot.
 const BUDGET_SECS: u64 = 10;
-
-async fn invoke(state: &Services, slots: &Semaphore, message: String) {
-    let _slot = slots.acquire().await.unwrap();
-    callback::handle_message(state, &Responder::new(&state.config), &message)
-        .await
-        .expect("not retried");
-}
-
-async fn queued(sqs: &aws_sdk_sqs::Client, url: &str) -> aws_lambda_events::event::sqs::SqsEvent {
-    let records: Vec<Value> = take_messages(sqs, url)
-        .await
-        .iter()
-        .map(|m| {
-            json!({"messageId": m.message_id(), "receiptHandle": m.receipt_handle(), "body": m.body(),
-                "attributes": {}, "messageAttributes": {}, "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:callback", "awsRegion": "us-east-1"})
-        })
-        .collect();
-    serde_json::from_value(json!({ "Records": records })).unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_organization_flooding_member_links_holds_only_its_share_and_another_tenant_is_not_held_up() {
@@ -105,7 +85,7 @@ async fn an_organization_flooding_member_links_holds_only_its_share_and_another_
     let mut a_runs = Vec::new();
     for (_, _, text) in &links {
         let (state, slots, text) = (w.state.clone(), slots.clone(), text.clone());
-        a_runs.push(tokio::spawn(async move { invoke(&state, &slots, text).await }));
+        a_runs.push(tokio::spawn(async move { invoke_in_slot(&state, &slots, text).await }));
     }
     // B is sent once one of A's links waits on STS.
     let waiting = Instant::now() + Duration::from_secs(BUDGET_SECS / 2);
@@ -134,7 +114,7 @@ async fn an_organization_flooding_member_links_holds_only_its_share_and_another_
     }
     .text();
     let started = Instant::now();
-    invoke(&w.state, &slots, b_text).await;
+    invoke_in_slot(&w.state, &slots, b_text).await;
     let b_took = started.elapsed();
 
     // B is connected, answered while A's link still waits: nothing of A's
@@ -160,7 +140,8 @@ async fn an_organization_flooding_member_links_holds_only_its_share_and_another_
     let mut later = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(60);
     while later.is_empty() && Instant::now() < deadline {
-        let batch = queued(&sqs, &queue).await;
+        let batch: SqsEvent =
+            serde_json::from_value(sqs_records(&take_messages(&sqs, &queue).await, "callback")).unwrap();
         if !batch.records.is_empty() {
             let failures = callback::handle_deferred(&w.state, &Responder::new(&w.state.config), batch).await;
             assert!(failures.batch_item_failures.is_empty());
