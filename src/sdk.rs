@@ -5,6 +5,11 @@
 //! loaded until a client first needs it, so a start that calls no AWS
 //! (`serve` on SQLite) pays nothing for it.
 
+pub mod signed;
+mod tls;
+
+pub use tls::tls_builder;
+
 use crate::domain::Partition;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;

@@ -1,9 +1,11 @@
 //! Uploading a template to the bucket and the console's quick-create link.
 
+use super::bucket::Bucket;
 use super::template::{default_role_name, stack_name};
 use crate::config::Config;
 use crate::domain::Partition;
 use crate::domain::{CloudFormationLinks, Connection};
+use crate::sdk::signed::Signer;
 use crate::sdk::AwsConfigs;
 use crate::verify::Verifier;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
@@ -49,7 +51,7 @@ pub struct Templates {
     /// partition: written with the partition's vendor identity.
     verifier: Arc<Verifier>,
     /// Per partition (`Partition::ALL`'s order), built on first upload.
-    s3: [OnceCell<aws_sdk_s3::Client>; 3],
+    s3: [OnceCell<Bucket>; 3],
 }
 
 fn index(p: Partition) -> usize {
@@ -80,16 +82,22 @@ impl Templates {
         }
     }
 
-    async fn s3(&self, p: Partition) -> Result<&aws_sdk_s3::Client, String> {
+    async fn s3(&self, p: Partition) -> Result<&Bucket, String> {
         self.s3[index(p)]
             .get_or_try_init(|| async {
                 let conf = match p {
                     Partition::Aws => self.aws.own().await.clone(),
                     other => self.verifier.vendor(other).await?.0,
                 };
-                // Path-style keeps bucket names out of the host (moto, dotted names).
-                let s3 = aws_sdk_s3::config::Builder::from(&conf).force_path_style(true).build();
-                Ok(aws_sdk_s3::Client::from_conf(s3))
+                // No region configured: the partition's home region.
+                let conf = match conf.region() {
+                    Some(_) => conf,
+                    None => conf
+                        .to_builder()
+                        .region(aws_config::Region::new(p.sts_region()))
+                        .build(),
+                };
+                Ok(Bucket::new(Signer::new(conf), s3_domain(p)))
             })
             .await
     }
@@ -157,21 +165,13 @@ impl Templates {
             bucket: bucket.to_owned(),
             detail,
         })?;
-        s3.put_object()
-            .bucket(bucket)
-            .key(&key)
-            .content_type("application/json")
-            .body(body.into())
-            .send()
+        s3.put(bucket, &key, "application/json", body)
             .await
-            .map_err(|e| TemplateUploadError {
+            .map_err(|detail| TemplateUploadError {
                 bucket: bucket.to_owned(),
-                detail: format!("{:?}", e.into_service_error()),
+                detail,
             })?;
-        // The region the object went to: the client's (AWS_REGION in
-        // Lambda; the partition's home region for GovCloud and China).
-        let region = s3.config().region().map_or(p.sts_region(), |r| r.as_ref());
-        Ok(format!("https://{bucket}.s3.{region}.{}/{key}", s3_domain(p)))
+        Ok(format!("https://{bucket}.s3.{}.{}/{key}", s3.region(), s3_domain(p)))
     }
 
     /// Deletes a template `upload` put, for a request that was then refused:
@@ -188,7 +188,7 @@ impl Templates {
             return;
         };
         let Ok(s3) = self.s3(p).await else { return };
-        if let Err(e) = s3.delete_object().bucket(bucket).key(key).send().await {
+        if let Err(e) = s3.delete(bucket, key).await {
             tracing::warn!(bucket, key, error = %e, "could not delete the template of a refused request");
         }
     }

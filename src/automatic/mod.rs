@@ -2,6 +2,7 @@
 //! quick-create link, the answer to CloudFormation and the partition relay
 //! (the custom resource's entry point is `crate::callback`).
 
+mod bucket;
 mod links;
 pub mod relay;
 pub mod relay_forward;

@@ -60,7 +60,7 @@ impl Forwarder {
             let mut tcp = HttpConnector::new();
             tcp.set_connect_timeout(Some(CONNECT_TIMEOUT));
             tcp.enforce_http(false);
-            let tls = super::responder::tls_builder();
+            let tls = crate::sdk::tls_builder();
             let tls = if self.local {
                 tls.https_or_http()
             } else {

@@ -76,7 +76,7 @@ impl Responder {
             let mut tcp = HttpConnector::new();
             tcp.set_connect_timeout(Some(CONNECT_TIMEOUT));
             tcp.enforce_http(false);
-            let tls = tls_builder();
+            let tls = crate::sdk::tls_builder();
             // In AWS only https goes out; listed hosts (local runs) may be http.
             let tls = if matches!(self.hosts, ResponseHosts::CloudFormation) {
                 tls.https_only()
@@ -111,24 +111,6 @@ impl Responder {
                 "the ResponseURL did not answer within {} s",
                 PUT_TIMEOUT.as_secs()
             ))),
-        }
-    }
-}
-
-/// rustls on aws-lc with the system's roots, as the AWS SDK's client; with
-/// no roots found every https PUT fails, and the log says why.
-pub(crate) fn tls_builder() -> hyper_rustls::HttpsConnectorBuilder<hyper_rustls::builderstates::WantsSchemes> {
-    let provider = || rustls::crypto::aws_lc_rs::default_provider();
-    match hyper_rustls::HttpsConnectorBuilder::new().with_provider_and_native_roots(provider()) {
-        Ok(b) => b,
-        Err(e) => {
-            tracing::warn!(error = %e, "no CA certificates found: https ResponseURLs cannot be answered");
-            let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(provider()))
-                .with_safe_default_protocol_versions()
-                .expect("aws-lc supports the default TLS versions")
-                .with_root_certificates(rustls::RootCertStore::empty())
-                .with_no_client_auth();
-            hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls)
         }
     }
 }

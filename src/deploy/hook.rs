@@ -11,9 +11,9 @@
 //!   they answer after one read against the table.
 
 use super::probe;
-use super::signed::Signer;
 use crate::config::PreTrafficConfig;
 use crate::domain::ConnectionId;
+use crate::sdk::signed::Signer;
 use aws_config::SdkConfig;
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use serde::{Deserialize, Serialize};

@@ -121,13 +121,13 @@ impl Sender {
     fn clients(&self) -> &Clients {
         self.clients.get_or_init(|| Clients {
             guarded: Client::builder(TokioExecutor::new()).build(
-                crate::automatic::responder::tls_builder()
+                crate::sdk::tls_builder()
                     .https_only()
                     .enable_http1()
                     .wrap_connector(tcp(PublicResolver)),
             ),
             open: Client::builder(TokioExecutor::new()).build(
-                crate::automatic::responder::tls_builder()
+                crate::sdk::tls_builder()
                     .https_or_http()
                     .enable_http1()
                     .wrap_connector(tcp(GaiResolver::new())),

@@ -75,13 +75,11 @@ async fn with_a_bucket_the_template_is_uploaded_and_linked() {
     assert!(quick.contains(&format!("&stackName={}", cf["stackName"].as_str().unwrap())));
     assert!(quick.contains("&param_RoleName=Spot-Role-"));
     // The object in the bucket is the template the API serves.
-    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
-    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&conf).force_path_style(true).build());
+    let s3 = common::callback::s3().await;
     let key = url.split(".amazonaws.com/").nth(1).unwrap();
     // Under the prefix whose lifecycle rule outlives the 48 h external ID.
     assert!(key.starts_with("templates/2d/con-"), "{key}");
-    let obj = s3.get_object().bucket(&bucket).key(key).send().await.unwrap();
-    let stored: Value = serde_json::from_slice(&obj.body.collect().await.unwrap().into_bytes()).unwrap();
+    let stored = s3.json(&bucket, key).await;
     assert_eq!(stored, template(&app, &t, c["id"].as_str().unwrap()).await);
 }
 

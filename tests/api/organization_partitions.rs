@@ -146,16 +146,7 @@ async fn govcloud_automatic_connections_get_a_quick_create_link_in_the_govcloud_
     // GovCloud identity (the commercial key would be refused there).
     let s3 = gov_s3().await;
     let bucket = format!("gov-templates-{}", account_connect::ids::random_token(4));
-    s3.create_bucket()
-        .bucket(&bucket)
-        .create_bucket_configuration(
-            aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(REGION))
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    s3.create_bucket(&bucket).await;
     c.partition_template_buckets
         .insert(account_connect::domain::Partition::AwsUsGov, bucket.clone());
     let app = common::spawn_app(c).await;
@@ -172,18 +163,7 @@ async fn govcloud_automatic_connections_get_a_quick_create_link_in_the_govcloud_
     assert!(template_url.starts_with(&prefix), "{template_url}");
     // The object is in the GovCloud bucket, and it is the connection's template.
     let key = template_url.split_once(".amazonaws.com/").unwrap().1;
-    let body = s3
-        .get_object()
-        .bucket(&bucket)
-        .key(key)
-        .send()
-        .await
-        .unwrap()
-        .body
-        .collect()
-        .await
-        .unwrap();
-    let stored: Value = serde_json::from_slice(&body.into_bytes()).unwrap();
+    let stored = s3.json(&bucket, key).await;
     let (_, served) = app.template(&t, conn["id"].as_str().unwrap()).await;
     assert_eq!(stored, served);
 
@@ -215,7 +195,7 @@ async fn govcloud_automatic_connections_get_a_quick_create_link_in_the_govcloud_
 }
 
 /// S3 in the GovCloud stand-in, as the GovCloud vendor reaches it.
-async fn gov_s3() -> aws_sdk_s3::Client {
+async fn gov_s3() -> common::s3::S3 {
     let name = gov_profile();
     let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .profile_name(&name)
@@ -227,5 +207,5 @@ async fn gov_s3() -> aws_sdk_s3::Client {
         )
         .load()
         .await;
-    aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&conf).force_path_style(true).build())
+    common::s3::S3::new(&conf)
 }

@@ -261,9 +261,9 @@ async fn every_health_state_then_the_recovery() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_degraded_stack_offers_its_update_link_with_the_current_template() {
     let conf = sdk().await;
-    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&conf).force_path_style(true).build());
+    let s3 = common::s3::S3::new(&conf);
     let bucket = format!("templates-{}", account_connect::ids::random_token(4));
-    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    s3.create_bucket(&bucket).await;
     let e = env(common::callback::config(Some(bucket.clone())), false).await;
     let c = e.create(json!({"mode": "default"}), "automatic").await;
     let (role, policies) = e.role(&c).await;
@@ -301,8 +301,7 @@ async fn a_degraded_stack_offers_its_update_link_with_the_current_template() {
     // connection's custom resource and its callback token.
     let template_url = fix["templateUrl"].as_str().unwrap();
     let key = template_url.split(".amazonaws.com/").nth(1).unwrap();
-    let object = s3.get_object().bucket(&bucket).key(key).send().await.unwrap();
-    let template: Value = serde_json::from_slice(&object.body.collect().await.unwrap().into_bytes()).unwrap();
+    let template = s3.json(&bucket, key).await;
     assert!(template.to_string().contains(&action));
     let props = &template["Resources"]["SpotConnection"]["Properties"];
     assert_eq!(props["ConnectionId"], c["id"]);

@@ -89,27 +89,23 @@ impl Receiver {
     }
 }
 
-/// An S3 client on moto, path-style as the service's.
-pub async fn s3() -> aws_sdk_s3::Client {
+/// S3 on moto, path-style as the service's.
+pub async fn s3() -> super::s3::S3 {
     super::moto_endpoint();
     let conf = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
-    aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&conf).force_path_style(true).build())
+    super::s3::S3::new(&conf)
 }
 
 /// A new template bucket on moto; its name.
 pub async fn bucket() -> String {
     let name = format!("templates-{}", account_connect::ids::random_token(4));
-    s3().await.create_bucket().bucket(&name).send().await.unwrap();
+    s3().await.create_bucket(&name).await;
     name
 }
 
 /// The keys of every object in the bucket.
 pub async fn objects(bucket: &str) -> Vec<String> {
-    let out = s3().await.list_objects_v2().bucket(bucket).send().await.unwrap();
-    out.contents()
-        .iter()
-        .filter_map(|o| o.key().map(str::to_owned))
-        .collect()
+    s3().await.keys(bucket).await
 }
 
 /// One SNS message through the callback entry point, in one of `slots`

@@ -6,6 +6,7 @@ pub mod api;
 pub mod callback;
 pub mod organization;
 pub mod receiver;
+pub mod s3;
 pub mod schemas;
 pub mod server;
 

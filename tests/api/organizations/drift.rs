@@ -20,24 +20,21 @@ fn enc(s: &str) -> String {
 }
 
 /// A bucket in moto for the templates the fixes link to.
-async fn bucket() -> (aws_sdk_s3::Client, String) {
-    common::moto_endpoint();
-    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
-    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&conf).force_path_style(true).build());
+async fn bucket() -> (common::s3::S3, String) {
+    let s3 = common::callback::s3().await;
     let name = format!("templates-{}", account_connect::ids::random_token(4));
-    s3.create_bucket().bucket(&name).send().await.unwrap();
+    s3.create_bucket(&name).await;
     (s3, name)
 }
 
 /// The template a fix's `templateUrl` names, out of the bucket.
-async fn uploaded(s3: &aws_sdk_s3::Client, bucket: &str, fix: &Value) -> Value {
+async fn uploaded(s3: &common::s3::S3, bucket: &str, fix: &Value) -> Value {
     let url = fix["templateUrl"]
         .as_str()
         .unwrap_or_else(|| panic!("no templateUrl in {fix}"));
     assert!(url.starts_with(&format!("https://{bucket}.s3.")), "{url}");
     let key = url.split(".amazonaws.com/").nth(1).unwrap();
-    let object = s3.get_object().bucket(bucket).key(key).send().await.unwrap();
-    serde_json::from_slice(&object.body.collect().await.unwrap().into_bytes()).unwrap()
+    s3.json(bucket, key).await
 }
 
 /// A member template as tests/tools/org_stand_in.py hands it to moto's
