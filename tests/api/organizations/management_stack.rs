@@ -45,6 +45,12 @@ async fn a_deleted_management_stack_leaves_the_organization_waiting_for_it_and_i
         assert_eq!(status, 201, "{kind}: {h}");
         let dispatcher = account_connect::events::Dispatcher::for_services(&w.state).await;
         tokio::spawn(dispatcher.run(Duration::from_millis(100)));
+        // The members' enrollments and links, and the connections' own
+        // events, delivered first: each member's two member changes and
+        // its connected, and the management connection's connected.
+        let setup = 3 * w.accounts.len() + 1;
+        assert!(hook.wait_for(setup, Duration::from_secs(30)).await.len() >= setup, "{kind}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
         let (status, before) = w.app.sync_organization(&w.token, &w.id).await;
         assert_eq!(status, 200, "{kind}: {before}");
         assert_eq!(before["state"], "active", "{kind}: {before}");
