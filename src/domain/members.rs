@@ -255,7 +255,12 @@ impl MemberChange {
     /// From `old` to `new`, when the member's state or its being blocked by
     /// the guardrails changed; a change of its own health alone is its
     /// connection's event (`connection.health_changed`).
-    fn of_rows(organization_id: &OrganizationId, old: Option<&MemberRow>, old_state: MemberState, new: MemberRow) -> Option<MemberChange> {
+    fn of_rows(
+        organization_id: &OrganizationId,
+        old: Option<&MemberRow>,
+        old_state: MemberState,
+        new: MemberRow,
+    ) -> Option<MemberChange> {
         let blocked_before = old.is_some_and(blocked_by_guardrails);
         let changed = old_state != new.state || blocked_before != blocked_by_guardrails(&new);
         changed.then(|| MemberChange {
@@ -623,8 +628,15 @@ mod tests {
             (change.previous_health, change.health),
             (Some(Health::Healthy), Some(Health::Degraded))
         );
-        assert!(change.reason.as_deref().unwrap_or_default().contains("DenyEC2"), "{change:?}");
-        assert_eq!(MemberChange::between(&guarded, &c, &guarded, &c, 10), None, "the same verdicts");
+        assert!(
+            change.reason.as_deref().unwrap_or_default().contains("DenyEC2"),
+            "{change:?}"
+        );
+        assert_eq!(
+            MemberChange::between(&guarded, &c, &guarded, &c, 10),
+            None,
+            "the same verdicts"
+        );
         let lifted = MemberChange::between(&guarded, &c, &clear, &c, 10).expect("lifted: a change");
         assert_eq!(
             (lifted.previous_health, lifted.health),
@@ -635,7 +647,11 @@ mod tests {
         let l = unread.last_reconciliation.as_mut().unwrap().listing_mut().unwrap();
         l.keep_guardrails_of(guarded.listing().unwrap());
         assert_eq!(l.guardrails_error.as_deref(), Some("ListPoliciesForTarget failed"));
-        assert_eq!(MemberChange::between(&guarded, &c, &unread, &c, 10), None, "a failed read");
+        assert_eq!(
+            MemberChange::between(&guarded, &c, &unread, &c, 10),
+            None,
+            "a failed read"
+        );
         // A member not connected is not degraded by them: no change of its own.
         let pending = member(Status::Pending, None);
         let mut p = pending.clone();

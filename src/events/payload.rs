@@ -123,7 +123,10 @@ pub fn render(item: &OutboxItem, config: &Config) -> Vec<Rendered> {
     let view = || ConnectionView::new(c.clone(), principal, item.at);
     let id = format!("msg_{}_{}", item.connection_id.as_str(), item.sequence);
     let mut out = Vec::new();
-    if !matches!(item.kind, ChangeType::MemberChanged | ChangeType::OrganizationStateChanged) {
+    if !matches!(
+        item.kind,
+        ChangeType::MemberChanged | ChangeType::OrganizationStateChanged
+    ) {
         let p = Payload {
             kind: item.kind.as_str(),
             timestamp: iso(item.at),

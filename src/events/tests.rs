@@ -146,7 +146,10 @@ fn an_organization_event_goes_beside_its_connection_event_and_thin_names_the_org
     let kinds: Vec<ChangeType> = events.iter().map(|e| e.kind).collect();
     assert_eq!(kinds, [ChangeType::Unlinked, ChangeType::OrganizationStateChanged]);
     let o = &events[1];
-    assert_eq!(o.message_id, format!("msg_{}_7_organization", item.connection_id.as_str()));
+    assert_eq!(
+        o.message_id,
+        format!("msg_{}_7_organization", item.connection_id.as_str())
+    );
     let full = parse(&o.body);
     assert_eq!(
         (&full["data"]["previousState"], &full["data"]["state"]),

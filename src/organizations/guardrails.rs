@@ -8,14 +8,14 @@
 //! read by the first to ask, and the other waits for that answer.
 
 use super::aws::Session;
+use super::memo::Memo;
 use crate::domain::guardrails::{assess, AccountGuardrails, Subject};
 use crate::domain::{AccountId, Organization, SeenAccount};
 use crate::iam::guardrails::{Attached, Kind, Level};
 use crate::iam::Policy;
 use aws_sdk_organizations::types::PolicyType;
-use sha2::{Digest, Sha256};
-use super::memo::Memo;
 use futures::{StreamExt, TryStreamExt};
+use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::sync::{Arc, LazyLock};
 

@@ -57,7 +57,11 @@ impl OrganizationService {
             return Ok(false);
         }
         let id = &mgmt.organization.as_ref().expect("checked").organization_id;
-        let o = self.store.get_organization(id).await?.ok_or(OrganizationError::NotFound)?;
+        let o = self
+            .store
+            .get_organization(id)
+            .await?
+            .ok_or(OrganizationError::NotFound)?;
         // A fresh quick-create link to create the stack again: the first
         // template's object expires with the external ID's first lifetime.
         // Without one (no bucket, an upload that failed), the template route.

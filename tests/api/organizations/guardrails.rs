@@ -214,7 +214,11 @@ async fn preflight_and_members_name_each_policy_its_level_and_what_it_blocks() {
             .filter(|m| m.previous_state == m.state)
             .map(|m| {
                 let health = (m.previous_health, m.health);
-                (m.aws_account_id.as_str().to_owned(), health, m.reason.unwrap_or_default())
+                (
+                    m.aws_account_id.as_str().to_owned(),
+                    health,
+                    m.reason.unwrap_or_default(),
+                )
             })
             .collect::<Vec<_>>()
     };
@@ -268,14 +272,26 @@ async fn guardrails_are_read_a_few_accounts_at_once_each_level_and_policy_once()
     assert_eq!(status, 200, "{o}");
     let targeted = o["members"].as_array().unwrap().len();
     assert!(targeted > 2 * AT_ONCE, "{targeted} accounts: {o}");
-    assert!(o["members"].as_array().unwrap().iter().any(|r| r.get("guardrails").is_some()), "{o}");
+    assert!(
+        o["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r.get("guardrails").is_some()),
+        "{o}"
+    );
     let peak = standin.peak_in_flight();
     assert!(peak <= AT_ONCE, "{peak} calls at once, over {AT_ONCE}");
     assert!(peak >= 2, "the accounts' reads ran one at a time");
     let log = standin.with(|s| s.log.clone());
     let mut asked: std::collections::BTreeMap<(String, String), usize> = Default::default();
-    for c in log.iter().filter(|c| ["ListParents", "ListPoliciesForTarget", "DescribePolicy"].contains(&c.action.as_str())) {
-        *asked.entry((c.action.clone(), c.json.clone().unwrap_or_default())).or_default() += 1;
+    for c in log
+        .iter()
+        .filter(|c| ["ListParents", "ListPoliciesForTarget", "DescribePolicy"].contains(&c.action.as_str()))
+    {
+        *asked
+            .entry((c.action.clone(), c.json.clone().unwrap_or_default()))
+            .or_default() += 1;
     }
     let twice: Vec<_> = asked.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "asked more than once: {twice:?}");

@@ -49,7 +49,10 @@ async fn a_deleted_management_stack_leaves_the_organization_waiting_for_it_and_i
         // events, delivered first: each member's two member changes and
         // its connected, and the management connection's connected.
         let setup = 3 * w.accounts.len() + 1;
-        assert!(hook.wait_for(setup, Duration::from_secs(30)).await.len() >= setup, "{kind}");
+        assert!(
+            hook.wait_for(setup, Duration::from_secs(30)).await.len() >= setup,
+            "{kind}"
+        );
         tokio::time::sleep(Duration::from_millis(500)).await;
         let (status, before) = w.app.sync_organization(&w.token, &w.id).await;
         assert_eq!(status, 200, "{kind}: {before}");
@@ -136,7 +139,11 @@ async fn a_deleted_management_stack_leaves_the_organization_waiting_for_it_and_i
         let e = got.iter().find(|e| e["type"] == "organization.state_changed").unwrap();
         let d = &e["data"];
         assert_eq!(
-            (d["organizationId"].as_str(), d["previousState"].as_str(), d["state"].as_str()),
+            (
+                d["organizationId"].as_str(),
+                d["previousState"].as_str(),
+                d["state"].as_str()
+            ),
             (Some(w.id.as_str()), Some("active"), Some("managementStackDeleted")),
             "{kind}: {e}"
         );
@@ -183,7 +190,8 @@ async fn a_deleted_management_stack_leaves_the_organization_waiting_for_it_and_i
             "{kind}: {got:#?}"
         );
         assert!(
-            got.iter().any(|e| e["type"] == "connection.connected" && e["data"]["id"] == mgmt.as_str()),
+            got.iter()
+                .any(|e| e["type"] == "connection.connected" && e["data"]["id"] == mgmt.as_str()),
             "{kind}: {got:#?}"
         );
         all.extend(got);
@@ -202,12 +210,18 @@ async fn a_deleted_management_stack_leaves_the_organization_waiting_for_it_and_i
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_organization_without_its_management_stack_offboards() {
     let w = Box::pin(World::start_with(config(None), false, None)).await;
-    let mgmt = w.view().await["managementConnection"]["id"].as_str().unwrap().to_owned();
+    let mgmt = w.view().await["managementConnection"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let tok = token_of(&w.template);
     let url = w.rx.url();
     // A Delete from another stack changes nothing.
     let other = recreated(&w.mgmt_stack);
-    for (stack, state) in [(other.as_str(), "active"), (w.mgmt_stack.as_str(), "managementStackDeleted")] {
+    for (stack, state) in [
+        (other.as_str(), "active"),
+        (w.mgmt_stack.as_str(), "managementStackDeleted"),
+    ] {
         let delete = Message {
             request_type: "Delete",
             url: &url,
