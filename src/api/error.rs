@@ -356,6 +356,8 @@ impl From<crate::organizations::OrganizationError> for ApiError {
                 .with_details(json!({"accountIds": accounts.iter().map(|a| a.as_str()).collect::<Vec<_>>()})),
             E::ManagementNotConnected(_) => ApiError::conflict("management_not_connected", message),
             E::OrganizationUnreadable(_) => ApiError::new(StatusCode::BAD_GATEWAY, "organization_unreadable", message),
+            E::ManagementStackDeleted { id, .. } => ApiError::conflict("management_stack_deleted", message)
+                .with_details(json!({"organizationId": id.as_str(), "state": "managementStackDeleted"})),
             E::Connection(e) => e.into(),
         }
     }

@@ -23,6 +23,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
         SpotErrorReply,
         crate::events::Payload,
         crate::events::MemberPayload,
+        crate::events::OrganizationPayload,
         crate::events::ThinPayload,
         crate::webhooks::TestPayload,
         crate::webhooks::DisabledPayload

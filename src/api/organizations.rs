@@ -67,7 +67,12 @@ pub struct OrganizationView {
     permissions: Permissions,
     management_account_id: AccountId,
     organizational_unit_ids: Vec<TargetId>,
+    /// `managementStackDeleted`: the management stack was deleted, and
+    /// its role with it; `stateReason` says what to do.
     state: OrgState,
+    /// What the state means and what to do, unless `active`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    state_reason: Option<String>,
     /// The StackSet the management stack creates for the members.
     stack_set_name: String,
     /// The role name in every member account.
@@ -96,7 +101,10 @@ fn org_view(state: &AppState, s: OrganizationSnapshot, template: Option<serde_js
     let now = state.connections.now();
     let (members, counts) = crate::organizations::members(s.organization.listing(), &s.members, now);
     let o = s.organization;
+    // Decided with the management connection: its stack deleted or not.
+    let org_state = o.state_with(&s.management);
     OrganizationView {
+        state_reason: o.state_reason(org_state),
         stack_set_name: template::stack_set_name(&o),
         member_role_name: template::member_role_name(&o),
         management_connection: view(state, s.management),
@@ -114,7 +122,7 @@ fn org_view(state: &AppState, s: OrganizationSnapshot, template: Option<serde_js
         permissions: o.permissions,
         management_account_id: o.management_account_id,
         organizational_unit_ids: o.organizational_unit_ids,
-        state: o.state,
+        state: org_state,
         created_at: iso(o.created_at),
         updated_at: iso(o.updated_at),
         version: o.version,
@@ -204,7 +212,7 @@ pub async fn offboard(
     responses(
         (status = 200, body = OrganizationView, description = "Reconciled; when Organizations could not be read, lastReconciliation.error says why"),
         (status = 404, description = "No such organization for this token"),
-        (status = 409, description = "The organization was offboarded"),
+        (status = 409, description = "The organization was offboarded (organization_offboarded), or its management stack was deleted (management_stack_deleted: create it again, or offboard); nothing was read"),
         (status = 429, description = "The organization's syncs this minute are used up (rate_limited, details.limit = syncs; 6 a minute by default); nothing was done, retry after Retry-After"),
         (status = 503, description = "The database cannot be reached (store_unavailable), or too many requests changed the same record at once (too_many_concurrent_writes); retry after Retry-After"),
     ))]
@@ -237,7 +245,7 @@ pub struct PreflightView {
     responses(
         (status = 200, body = PreflightView),
         (status = 404, description = "No such organization for this token"),
-        (status = 409, description = "The management connection is not connected yet (management_not_connected), or the organization was offboarded (organization_offboarded)"),
+        (status = 409, description = "The management connection is not connected yet (management_not_connected), its stack was deleted (management_stack_deleted: create it again, or offboard), or the organization was offboarded (organization_offboarded)"),
         (status = 429, description = "The organization's syncs this minute are used up (rate_limited, details.limit = syncs); a preflight counts as one"),
         (status = 502, description = "The management role could not read the organization or its policies (organization_unreadable); the message says which call failed"),
         (status = 503, description = "The database cannot be reached; retry after Retry-After"),

@@ -22,7 +22,7 @@ pub struct CreateBody {
     /// https, reaching a public address (checked now and at each delivery).
     url: WebhookUrl,
     /// The event types to receive; left out: all of them.
-    #[schema(min_items = 1, max_items = 8)] // domain::EVENT_TYPES.len()
+    #[schema(min_items = 1, max_items = 9)] // domain::EVENT_TYPES.len()
     #[schema(value_type = Option<Vec<crate::domain::ChangeType>>)]
     events: Option<Vec<String>>,
     #[schema(max_length = 256)] // domain::MAX_DESCRIPTION_LEN

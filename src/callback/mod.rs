@@ -441,6 +441,9 @@ async fn delete(
         // A failed Create's rollback, or a resource that never connected.
         return Ok(nothing);
     }
+    if conn.organization.as_ref().is_some_and(|m| m.management) {
+        return management_deleted(state, tenant, conn, req, physical).await;
+    }
     match state
         .connections
         .disconnect_stack(tenant, &conn.id, &req.stack_id)
@@ -455,6 +458,34 @@ async fn delete(
         Err(e) => {
             tracing::warn!(error = ?e, "could not disconnect on stack deletion");
             Ok(nothing)
+        }
+    }
+}
+
+/// An organization's management stack deleted: the organization waits for
+/// it again (or for offboarding), holding its Spot account; its members
+/// stay as they are.
+async fn management_deleted(
+    state: &Services,
+    tenant: &Tenant,
+    conn: &Connection,
+    req: &Request,
+    physical: &str,
+) -> Result<Decision, RetryLater> {
+    match state
+        .organizations
+        .management_stack_deleted(conn, &req.stack_id, &tenant.sub)
+        .await
+    {
+        Ok(true) => Ok(Decision::success(
+            physical,
+            "Spot no longer uses this role: the organization waits for its management stack again (create it from the quick-create link Spot shows), or for offboarding.",
+        )),
+        Ok(false) => Ok(Decision::success(physical, "Nothing to do: this stack did not connect the Spot connection.").rejected("stack")),
+        Err(e) if e.unavailable().is_some() => Err(RetryLater(e.unavailable().unwrap_or_default().to_owned())),
+        Err(e) => {
+            tracing::warn!(error = ?e, "could not record the management stack's deletion");
+            Ok(Decision::success(physical, "Nothing to do."))
         }
     }
 }

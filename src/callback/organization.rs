@@ -154,6 +154,19 @@ pub(crate) async fn decide(
         if member.state != crate::domain::Status::Connected {
             return Ok(Decision::success(physical, "Nothing to do: this account is not connected.").genuine());
         }
+        // Without the management role nothing can confirm the stack is the
+        // account's instance: nothing changes, and the stack may go.
+        match orgs.state_of(&o).await {
+            Ok(OrgState::ManagementStackDeleted) => {
+                return Ok(Decision::success(
+                    physical,
+                    "Nothing changed: the organization's management stack was deleted, so Spot cannot confirm this stack is the account's instance. The account stays connected until the organization is offboarded or its management stack created again.",
+                )
+                .genuine())
+            }
+            Ok(_) => {}
+            Err(e) => retry(e).map(|_| ())?,
+        }
         // A connected member lets go only for its own instance's stack.
         if let Err(r) = Box::pin(orgs.confirm_instance(&o, account, &req.stack_id)).await {
             tracing::warn!(organization = id.as_str(), account = account.as_str(), stack_id = %req.stack_id, reason = r.message(), "refused a member's Delete");

@@ -8,8 +8,8 @@ use super::ServiceError;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::domain::{
-    Connection, ConnectionId, Event, EventKind, Health, MemberChange, Organization, OutboxItem, Partition,
-    SpotAccountId, Status,
+    Connection, ConnectionId, Event, EventKind, Health, MemberChange, Organization, OrganizationChange, OutboxItem,
+    Partition, SpotAccountId, Status,
 };
 use crate::store::{DynStore, Guard, StoreError};
 use crate::tenancy::Tenant;
@@ -251,7 +251,9 @@ impl ConnectionService {
                 MemberView::Stored => self.member_change(&before, &c, t).await?,
                 MemberView::Reconciled { prior, next } => MemberChange::between(prior, &before, next, &c, t),
             };
-            if let Some(item) = OutboxItem::of_change(&before, &c, member, t) {
+            // And the organization's state, for its management connection.
+            let organization = self.organization_change(&before, &c).await?;
+            if let Some(item) = OutboxItem::of_change(&before, &c, member, organization, t) {
                 guards.push(Guard::Publish(Box::new(item)));
             }
             match self.store.update(&c, &ev, &guards, t).await {
@@ -294,6 +296,22 @@ impl ConnectionService {
             return Ok(None);
         };
         Ok(MemberChange::between(&o, before, &o, after, t))
+    }
+
+    /// How a change of an organization's management connection changes the
+    /// organization's state (its management stack deleted, or back).
+    async fn organization_change(
+        &self,
+        before: &Connection,
+        after: &Connection,
+    ) -> Result<Option<OrganizationChange>, ServiceError> {
+        let Some(m) = after.organization.as_ref().filter(|m| m.management) else {
+            return Ok(None);
+        };
+        let Some(o) = self.store.get_organization(&m.organization_id).await? else {
+            return Ok(None);
+        };
+        Ok(OrganizationChange::between(&o, before, after))
     }
 
     /// Records what a reconciliation changes about a member (its account

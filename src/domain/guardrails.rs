@@ -147,6 +147,12 @@ impl AccountGuardrails {
         self.assume_role == Verdict::Allowed && self.denied.is_empty() && self.conditional.is_empty()
     }
 
+    /// They block what Spot needs (its AssumeRole, or a required action):
+    /// a connected member so blocked is `degraded`.
+    pub fn blocks(&self) -> bool {
+        self.assume_role == Verdict::Denied || !self.denied.is_empty()
+    }
+
     /// Why the member cannot connect, or lacks permissions, in words.
     pub fn reason(&self) -> Option<String> {
         if self.assume_role == Verdict::Denied {

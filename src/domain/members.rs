@@ -153,7 +153,7 @@ pub fn members(listing: Option<&Listing>, conns: &[Connection], now: i64) -> (Ve
         let guardrails = guarded(listing, a, state);
         let (reason, health) = match guardrails.as_ref().and_then(|g| Some((g, g.reason()?))) {
             // The guardrails deny what it needs: degraded, whatever its own policies say.
-            Some((g, why)) if state == MemberState::Connected && !g.denied.is_empty() => {
+            Some((g, why)) if state == MemberState::Connected && g.blocks() => {
                 (Some(format!("Connected; {why}")), Some(Health::Degraded))
             }
             Some((_, why)) if state != MemberState::Connected => (Some(why), c.health),
@@ -228,7 +228,8 @@ fn guarded(
 }
 
 /// A member's state as it changed, carried by its connection's outbox item
-/// (`organization.member_changed`).
+/// (`organization.member_changed`): its state, or whether the guardrails
+/// leave a connected member `degraded`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MemberChange {
@@ -237,6 +238,41 @@ pub struct MemberChange {
     pub previous_state: MemberState,
     pub state: MemberState,
     pub reason: Option<String>,
+    /// The member's health as the organization view shows it, before and
+    /// after (items stored before these were kept read without them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_health: Option<Health>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<Health>,
+}
+
+/// A connected member the guardrails block (its own role may be healthy).
+fn blocked_by_guardrails(r: &MemberRow) -> bool {
+    r.state == MemberState::Connected && r.guardrails.as_ref().is_some_and(|g| g.blocks())
+}
+
+impl MemberChange {
+    /// From `old` to `new`, when the member's state or its being blocked by
+    /// the guardrails changed; a change of its own health alone is its
+    /// connection's event (`connection.health_changed`).
+    fn of_rows(
+        organization_id: &OrganizationId,
+        old: Option<&MemberRow>,
+        old_state: MemberState,
+        new: MemberRow,
+    ) -> Option<MemberChange> {
+        let blocked_before = old.is_some_and(blocked_by_guardrails);
+        let changed = old_state != new.state || blocked_before != blocked_by_guardrails(&new);
+        changed.then(|| MemberChange {
+            organization_id: organization_id.clone(),
+            previous_state: old_state,
+            state: new.state,
+            previous_health: old.and_then(|r| r.health),
+            health: new.health,
+            reason: new.reason,
+            aws_account_id: new.aws_account_id,
+        })
+    }
 }
 
 /// The member row of `c` in `o` (None for a connection that is not one of
@@ -265,13 +301,7 @@ impl MemberChange {
             return None;
         }
         let (old, new) = (row_of(o_before, before, now)?, row_of(o_after, after, now)?);
-        (old.state != new.state).then(|| MemberChange {
-            organization_id: o_after.id.clone(),
-            aws_account_id: new.aws_account_id,
-            previous_state: old.state,
-            state: new.state,
-            reason: new.reason,
-        })
+        MemberChange::of_rows(&o_after.id, Some(&old), old.state, new)
     }
 
     /// The change a first enrollment makes: from the account's state
@@ -283,16 +313,10 @@ impl MemberChange {
         let before = members(o.listing(), &[], now)
             .0
             .into_iter()
-            .find(|r| r.aws_account_id == *account)
-            .map_or(MemberState::Missing, |r| r.state);
+            .find(|r| r.aws_account_id == *account);
+        let state = before.as_ref().map_or(MemberState::Missing, |r| r.state);
         let new = row_of(o, c, now)?;
-        (before != new.state).then(|| MemberChange {
-            organization_id: o.id.clone(),
-            aws_account_id: new.aws_account_id,
-            previous_state: before,
-            state: new.state,
-            reason: new.reason,
-        })
+        MemberChange::of_rows(&o.id, before.as_ref(), state, new)
     }
 }
 
@@ -572,6 +596,67 @@ mod tests {
             (change.previous_state, change.state),
             (MemberState::Suspended, MemberState::Connected)
         );
+    }
+
+    #[test]
+    fn a_connected_member_the_guardrails_start_blocking_is_one_change_and_a_failed_read_none() {
+        use super::MemberChange;
+        use crate::domain::guardrails::AccountGuardrails;
+        let blocked: AccountGuardrails = serde_json::from_value(serde_json::json!({
+            "assumeRole": "allowed",
+            "denied": [{"policyId": "p-deny", "policyName": "DenyEC2", "policyType": "SERVICE_CONTROL_POLICY",
+                "targetId": "ou-ab12-cd34ef56", "targetType": "ORGANIZATIONAL_UNIT", "kind": "deny",
+                "actions": ["ec2:DescribeInstances"]}]
+        }))
+        .unwrap();
+        let clear = org(seen("ACTIVE", true));
+        let with = |verdicts: Result<std::collections::BTreeMap<String, AccountGuardrails>, String>| {
+            let mut o = clear.clone();
+            let l = o.last_reconciliation.as_mut().unwrap().listing_mut().unwrap();
+            l.set_guardrails(verdicts);
+            o
+        };
+        let guarded = with(Ok([(ACCOUNT.to_owned(), blocked)].into()));
+        let mut c = member(Status::Connected, None);
+        c.organization.as_mut().unwrap().organization_id = clear.id.clone();
+        let change = MemberChange::between(&clear, &c, &guarded, &c, 10).expect("blocked: a change");
+        assert_eq!(
+            (change.previous_state, change.state),
+            (MemberState::Connected, MemberState::Connected)
+        );
+        assert_eq!(
+            (change.previous_health, change.health),
+            (Some(Health::Healthy), Some(Health::Degraded))
+        );
+        assert!(
+            change.reason.as_deref().unwrap_or_default().contains("DenyEC2"),
+            "{change:?}"
+        );
+        assert_eq!(
+            MemberChange::between(&guarded, &c, &guarded, &c, 10),
+            None,
+            "the same verdicts"
+        );
+        let lifted = MemberChange::between(&guarded, &c, &clear, &c, 10).expect("lifted: a change");
+        assert_eq!(
+            (lifted.previous_health, lifted.health),
+            (Some(Health::Degraded), Some(Health::Healthy))
+        );
+        // A reconciliation whose guardrail reads failed keeps the verdicts before it.
+        let mut unread = with(Err("ListPoliciesForTarget failed".into()));
+        let l = unread.last_reconciliation.as_mut().unwrap().listing_mut().unwrap();
+        l.keep_guardrails_of(guarded.listing().unwrap());
+        assert_eq!(l.guardrails_error.as_deref(), Some("ListPoliciesForTarget failed"));
+        assert_eq!(
+            MemberChange::between(&guarded, &c, &unread, &c, 10),
+            None,
+            "a failed read"
+        );
+        // A member not connected is not degraded by them: no change of its own.
+        let pending = member(Status::Pending, None);
+        let mut p = pending.clone();
+        p.organization.as_mut().unwrap().organization_id = clear.id.clone();
+        assert_eq!(MemberChange::between(&clear, &p, &guarded, &p, 10), None);
     }
 
     #[test]

@@ -25,7 +25,8 @@ pub use connection::{
 pub use external_id::{ExternalId, ExternalIdPrefix};
 pub use members::{members, Counts, MemberChange, MemberRow, MemberState};
 pub use organization::{
-    Listing, Membership, OrgState, Organization, OrganizationId, Reconciliation, SeenAccount, TargetId,
+    Listing, Membership, OrgState, Organization, OrganizationChange, OrganizationId, Reconciliation, SeenAccount,
+    TargetId,
 };
 pub use outbox::{ChangeType, OutboxItem};
 pub use partition::Partition;

@@ -99,12 +99,61 @@ pub struct Membership {
     pub note: Option<String>,
 }
 
+/// `active`; `managementStackDeleted` (its management stack, and with it
+/// the management role, was deleted: nothing is read through it until the
+/// stack is created again); `offboarded`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "camelCase")]
 #[schema(as = OrganizationState)]
 pub enum OrgState {
     Active,
+    /// Never stored: decided from the management connection
+    /// (`Organization::state_with`), so the connection's change and this
+    /// one are one write.
+    ManagementStackDeleted,
     Offboarded,
+}
+
+impl OrgState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrgState::Active => "active",
+            OrgState::ManagementStackDeleted => "managementStackDeleted",
+            OrgState::Offboarded => "offboarded",
+        }
+    }
+}
+
+/// An organization's state as it changed with its management connection
+/// (its stack deleted, or created again), carried by that connection's
+/// outbox item (`organization.state_changed`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrganizationChange {
+    pub organization_id: OrganizationId,
+    pub previous_state: OrgState,
+    pub state: OrgState,
+    /// What it means, and what to do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl OrganizationChange {
+    /// The change of `o`'s state from its management connection `before`
+    /// to `after`, if any.
+    pub fn between(o: &Organization, before: &super::Connection, after: &super::Connection) -> Option<Self> {
+        let management = after.organization.as_ref().filter(|m| m.management)?;
+        if management.organization_id != o.id {
+            return None;
+        }
+        let (old, new) = (o.state_with(before), o.state_with(after));
+        (old != new).then(|| OrganizationChange {
+            organization_id: o.id.clone(),
+            previous_state: old,
+            state: new,
+            reason: o.state_reason(new),
+        })
+    }
 }
 
 /// An account as Organizations listed it at the last reconciliation.
@@ -153,6 +202,23 @@ impl Listing {
     /// The guardrails' verdicts on an account, when they block or may.
     pub fn guardrails_of(&self, a: &SeenAccount) -> Option<&super::guardrails::AccountGuardrails> {
         a.guardrails.and_then(|i| self.guardrails.get(i as usize))
+    }
+
+    /// When this listing could not read the guardrails: the verdicts of
+    /// `prior` stand for the accounts both list (the guardrails are
+    /// unknown, not gone), so a failed read neither clears nor announces a
+    /// member blocked by them. The error stays.
+    pub fn keep_guardrails_of(&mut self, prior: &Listing) {
+        let Some(error) = self.guardrails_error.clone() else {
+            return;
+        };
+        let before: std::collections::BTreeMap<String, super::guardrails::AccountGuardrails> = prior
+            .accounts
+            .iter()
+            .filter_map(|a| Some((a.aws_account_id.as_str().to_owned(), prior.guardrails_of(a)?.clone())))
+            .collect();
+        self.set_guardrails(Ok(before));
+        self.guardrails_error = Some(error);
     }
 
     /// Records the verdicts, sharing one per distinct verdict.
@@ -345,6 +411,37 @@ pub struct Organization {
 }
 
 impl Organization {
+    /// Its state, given its management connection: an active one whose
+    /// management stack was deleted (the connection pending again, with
+    /// why) is `managementStackDeleted` until the stack reports again.
+    pub fn state_with(&self, management: &super::Connection) -> OrgState {
+        let deleted = management.state == super::Status::Pending
+            && management
+                .organization
+                .as_ref()
+                .is_some_and(|m| m.management && m.organization_id == self.id && m.note.is_some());
+        match self.state {
+            OrgState::Active if deleted => OrgState::ManagementStackDeleted,
+            s => s,
+        }
+    }
+
+    /// What `state` means for this organization and what to do, when it
+    /// is not simply active.
+    pub fn state_reason(&self, state: OrgState) -> Option<String> {
+        let id = self.id.as_str();
+        match state {
+            OrgState::Active => None,
+            OrgState::ManagementStackDeleted => Some(format!(
+                "The management stack in AWS account {} was deleted, and its role with it: Spot can no longer read the organization, so nothing is reconciled and no account joins; the member accounts stay connected through their own roles, and the Spot account stays held. Create the management stack again from the management connection's quick-create link (GET /v1/organizations/{id}: managementConnection.cloudFormation.quickCreateUrl, or the template at GET /v1/organizations/{id}/template) in account {}, or offboard the organization (DELETE /v1/organizations/{id}).",
+                self.management_account_id, self.management_account_id
+            )),
+            OrgState::Offboarded => Some(
+                "Offboarded: every member was disconnected; start again with POST /v1/organizations.".to_owned(),
+            ),
+        }
+    }
+
     /// The last complete listing of Organizations, whatever happened since.
     pub fn listing(&self) -> Option<&Listing> {
         self.last_reconciliation.as_ref().and_then(Reconciliation::listing)

@@ -1,7 +1,7 @@
 //! The outbox: a state change of a connection, written in the same store
 //! transaction as the change, and delivered from there at least once.
 
-use super::{Connection, ConnectionId, Health, MemberChange, RoleArn, Status};
+use super::{Connection, ConnectionId, Health, MemberChange, OrganizationChange, RoleArn, Status};
 use serde::{Deserialize, Serialize};
 
 /// The event types of the catalogue (docs/events.md), as a webhook
@@ -31,11 +31,15 @@ pub enum ChangeType {
     /// connection event also changes it carries the change beside).
     #[serde(rename = "organization.member_changed")]
     MemberChanged,
+    /// An organization's state changed with its management connection
+    /// (its management stack deleted, or created again).
+    #[serde(rename = "organization.state_changed")]
+    OrganizationStateChanged,
 }
 
 impl ChangeType {
     /// Every type, in the catalogue's order.
-    pub const ALL: [ChangeType; 8] = [
+    pub const ALL: [ChangeType; 9] = [
         ChangeType::Connected,
         ChangeType::HealthChanged,
         ChangeType::ExternalIdRotated,
@@ -44,6 +48,7 @@ impl ChangeType {
         ChangeType::Unlinked,
         ChangeType::AccountAssigned,
         ChangeType::MemberChanged,
+        ChangeType::OrganizationStateChanged,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -56,6 +61,7 @@ impl ChangeType {
             ChangeType::Unlinked => "connection.unlinked",
             ChangeType::AccountAssigned => "connection.account_assigned",
             ChangeType::MemberChanged => "organization.member_changed",
+            ChangeType::OrganizationStateChanged => "organization.state_changed",
         }
     }
 }
@@ -83,6 +89,10 @@ pub struct OutboxItem {
     /// member: delivered as `organization.member_changed` too.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub member: Option<MemberChange>,
+    /// The organization's state change this change of its management
+    /// connection made: delivered as `organization.state_changed` too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization: Option<OrganizationChange>,
 }
 
 impl OutboxItem {
@@ -131,6 +141,7 @@ impl OutboxItem {
             },
             connection: new.clone(),
             member: None,
+            organization: None,
         })
     }
 
@@ -146,15 +157,38 @@ impl OutboxItem {
             previous_role_arn: None,
             connection: c.clone(),
             member: Some(change),
+            organization: None,
         }
     }
 
     /// The outbox item of a change: the connection's event (if any) with
-    /// the member's state change beside it, or the member's change alone.
-    pub fn of_change(old: &Connection, new: &Connection, member: Option<MemberChange>, at: i64) -> Option<OutboxItem> {
-        match (OutboxItem::between(old, new, at), member) {
+    /// the member's and the organization's state changes beside it, or the
+    /// member's change alone, or the organization's alone.
+    pub fn of_change(
+        old: &Connection,
+        new: &Connection,
+        member: Option<MemberChange>,
+        organization: Option<OrganizationChange>,
+        at: i64,
+    ) -> Option<OutboxItem> {
+        let item = match (OutboxItem::between(old, new, at), member) {
             (Some(item), member) => Some(OutboxItem { member, ..item }),
             (None, Some(m)) => Some(OutboxItem::member_changed(new, m, at)),
+            (None, None) => None,
+        };
+        match (item, organization) {
+            (Some(item), organization) => Some(OutboxItem { organization, ..item }),
+            (None, Some(o)) => Some(OutboxItem {
+                kind: ChangeType::OrganizationStateChanged,
+                connection_id: new.id.clone(),
+                sequence: new.version,
+                at,
+                previous_health: None,
+                previous_role_arn: None,
+                connection: new.clone(),
+                member: None,
+                organization: Some(o),
+            }),
             (None, None) => None,
         }
     }

@@ -33,7 +33,7 @@ pub const MAX_RETRY_AFTER_SECS: i64 = 3600;
 
 /// The event types a webhook can subscribe to (docs/events.md's catalogue;
 /// `ChangeType::ALL`, whose unit test holds the two together).
-pub const EVENT_TYPES: [&str; 8] = [
+pub const EVENT_TYPES: [&str; 9] = [
     "connection.connected",
     "connection.health_changed",
     "connection.external_id_rotated",
@@ -42,6 +42,7 @@ pub const EVENT_TYPES: [&str; 8] = [
     "connection.unlinked",
     "connection.account_assigned",
     "organization.member_changed",
+    "organization.state_changed",
 ];
 /// Sent by `POST /v1/webhooks/{id}/test`, whatever the webhook subscribes to.
 pub const TEST_EVENT: &str = "webhook.test";

@@ -36,7 +36,7 @@ pub use attempts::AttemptQueue;
 use eventbridge::Put;
 pub use eventbridge::{EventBridge, PublishError};
 use payload::Rendered;
-pub use payload::{catalog, CatalogEntry, MemberPayload, Payload, ThinData, ThinPayload};
+pub use payload::{catalog, CatalogEntry, MemberPayload, OrganizationPayload, Payload, ThinData, ThinPayload};
 pub use sweep::{Swept, SWEEP_LIMIT};
 
 use crate::clock::Clock;

@@ -4,7 +4,7 @@
 
 use crate::clock::iso;
 use crate::config::Config;
-use crate::domain::{AccountId, ChangeType, Health, MemberState, OrganizationId, OutboxItem, RoleArn};
+use crate::domain::{AccountId, ChangeType, Health, MemberState, OrgState, OrganizationId, OutboxItem, RoleArn};
 use crate::views::ConnectionView;
 use serde::Serialize;
 
@@ -63,9 +63,46 @@ pub struct MemberPayloadData {
     /// Why it is not connected, and what to do.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The member's health before, as the organization view showed it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_health: Option<Health>,
+    /// Its health now, as the organization view shows it: `degraded` for a
+    /// connected member the organization's guardrails block, whatever its
+    /// role's own health (`connection.health`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health: Option<Health>,
     /// The member's connection as the API shows it.
     pub connection: ConnectionView,
     /// The member connection's sequence (as its `connection.*` events).
+    pub sequence: u64,
+}
+
+/// `organization.state_changed`: the organization's state, as
+/// `GET /v1/organizations/{id}` shows it, before and after.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = OrganizationStateChangedEvent)]
+pub struct OrganizationPayload {
+    /// `organization.state_changed`
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    #[schema(format = DateTime)]
+    pub timestamp: String,
+    pub data: OrganizationPayloadData,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = OrganizationStateChangedEventData)]
+pub struct OrganizationPayloadData {
+    pub organization_id: OrganizationId,
+    pub previous_state: OrgState,
+    pub state: OrgState,
+    /// What the state means, and what to do.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The management connection as the API shows it (its change made this one).
+    pub management_connection: ConnectionView,
+    /// The management connection's sequence (as its `connection.*` events).
     pub sequence: u64,
 }
 
@@ -78,14 +115,18 @@ pub struct Rendered {
 }
 
 /// The item's events: its connection's (unless it only changes a member's
-/// state) and its member's state change.
+/// or the organization's state), its member's state change and its
+/// organization's.
 pub fn render(item: &OutboxItem, config: &Config) -> Vec<Rendered> {
     let c = item.connection.clone();
     let principal = config.principals.get(&c.partition).map(String::as_str);
     let view = || ConnectionView::new(c.clone(), principal, item.at);
     let id = format!("msg_{}_{}", item.connection_id.as_str(), item.sequence);
     let mut out = Vec::new();
-    if item.kind != ChangeType::MemberChanged {
+    if !matches!(
+        item.kind,
+        ChangeType::MemberChanged | ChangeType::OrganizationStateChanged
+    ) {
         let p = Payload {
             kind: item.kind.as_str(),
             timestamp: iso(item.at),
@@ -112,6 +153,8 @@ pub fn render(item: &OutboxItem, config: &Config) -> Vec<Rendered> {
                 previous_state: m.previous_state,
                 state: m.state,
                 reason: m.reason.clone(),
+                previous_health: m.previous_health,
+                health: m.health,
                 connection: view(),
                 sequence: item.sequence,
             },
@@ -119,6 +162,25 @@ pub fn render(item: &OutboxItem, config: &Config) -> Vec<Rendered> {
         out.push(Rendered {
             kind: ChangeType::MemberChanged,
             message_id: format!("{id}_member"),
+            body: serde_json::to_string(&p).expect("payloads serialize"),
+        });
+    }
+    if let Some(o) = &item.organization {
+        let p = OrganizationPayload {
+            kind: ChangeType::OrganizationStateChanged.as_str(),
+            timestamp: iso(item.at),
+            data: OrganizationPayloadData {
+                organization_id: o.organization_id.clone(),
+                previous_state: o.previous_state,
+                state: o.state,
+                reason: o.reason.clone(),
+                management_connection: view(),
+                sequence: item.sequence,
+            },
+        };
+        out.push(Rendered {
+            kind: ChangeType::OrganizationStateChanged,
+            message_id: format!("{id}_organization"),
             body: serde_json::to_string(&p).expect("payloads serialize"),
         });
     }
@@ -157,7 +219,10 @@ fn when(kind: ChangeType) -> &'static str {
             "The platform assigned an organization member its Spot account (`PUT /v1/connections/{id}/account`): `data.accountId`."
         }
         ChangeType::MemberChanged => {
-            "An organization member's state changes: by a change of its member connection (then beside that connection's own event), its first enrollment (`missing` to `pending`), or a reconciliation that finds its account suspended, moved out of the targeted units, gone from the organization, or back."
+            "An organization member's state changes: by a change of its member connection (then beside that connection's own event), its first enrollment (`missing` to `pending`), or a reconciliation that finds its account suspended, moved out of the targeted units, gone from the organization, or back; or a connected member's guardrails start or stop blocking what Spot needs (`data.health` `degraded`, `data.reason` naming the policy and its level)."
+        }
+        ChangeType::OrganizationStateChanged => {
+            "An organization's state changes with its management connection, beside that connection's own event: its management stack was deleted (`active` to `managementStackDeleted`: the management connection is `connection.unlinked`, `data.reason` says what to do), or created again (back to `active`, beside `connection.connected`)."
         }
     }
 }
@@ -173,6 +238,7 @@ pub fn catalog() -> Vec<CatalogEntry> {
             when: when(kind),
             schema: match kind {
                 ChangeType::MemberChanged => MemberPayload::name().into_owned(),
+                ChangeType::OrganizationStateChanged => OrganizationPayload::name().into_owned(),
                 _ => Payload::name().into_owned(),
             },
             may_be_thin: true,
@@ -215,7 +281,9 @@ pub struct ThinData {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<crate::domain::ConnectionId>)]
     pub id: Option<String>,
-    /// The member's organization, account and connection (a member's event).
+    /// The member's organization, account and connection (a member's
+    /// event); the organization and its management connection (an
+    /// organization's event).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub organization_id: Option<OrganizationId>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -225,7 +293,8 @@ pub struct ThinData {
     pub connection_id: Option<String>,
     pub sequence: u64,
     /// The API path (under the API's base URL) of the full view:
-    /// `/v1/connections/{id}`, or `/v1/organizations/{id}` for a member.
+    /// `/v1/connections/{id}`, or `/v1/organizations/{id}` for a member's
+    /// or an organization's event.
     pub url: String,
 }
 
@@ -242,6 +311,18 @@ pub fn thin(item: &OutboxItem, event: &Rendered) -> String {
             sequence: item.sequence,
             url: format!("/v1/organizations/{}", m.organization_id.as_str()),
         },
+        (_, ChangeType::OrganizationStateChanged) if item.organization.is_some() => {
+            let o = item.organization.as_ref().expect("checked");
+            ThinData {
+                thin: true,
+                id: None,
+                organization_id: Some(o.organization_id.clone()),
+                aws_account_id: None,
+                connection_id: Some(connection),
+                sequence: item.sequence,
+                url: format!("/v1/organizations/{}", o.organization_id.as_str()),
+            }
+        }
         _ => ThinData {
             thin: true,
             url: format!("/v1/connections/{connection}"),

@@ -40,6 +40,7 @@ fn item(padding: usize) -> OutboxItem {
         previous_role_arn: None,
         connection: c,
         member: None,
+        organization: None,
     }
 }
 
@@ -70,6 +71,8 @@ fn a_thin_member_event_names_its_organization_account_and_connection() {
         previous_state: MemberState::Pending,
         state: MemberState::Connected,
         reason: None,
+        previous_health: None,
+        health: None,
     });
     let events = render(&item, &Config::default());
     let member = events.iter().find(|e| e.kind == ChangeType::MemberChanged).unwrap();
@@ -125,4 +128,38 @@ fn the_bus_takes_an_entry_under_256_kb_and_gets_a_larger_one_thin() {
     let e = &render(&large, &Config::default())[0];
     assert!(!bus.fits(kind, &e.body));
     assert!(bus.fits(kind, &thin(&large, e)));
+}
+
+#[test]
+fn an_organization_event_goes_beside_its_connection_event_and_thin_names_the_organization() {
+    use crate::domain::{OrgState, OrganizationChange};
+    let mut item = item(0);
+    item.kind = ChangeType::Unlinked;
+    let org = OrganizationId::generate();
+    item.organization = Some(OrganizationChange {
+        organization_id: org.clone(),
+        previous_state: OrgState::Active,
+        state: OrgState::ManagementStackDeleted,
+        reason: Some("create the management stack again".into()),
+    });
+    let events = render(&item, &Config::default());
+    let kinds: Vec<ChangeType> = events.iter().map(|e| e.kind).collect();
+    assert_eq!(kinds, [ChangeType::Unlinked, ChangeType::OrganizationStateChanged]);
+    let o = &events[1];
+    assert_eq!(
+        o.message_id,
+        format!("msg_{}_7_organization", item.connection_id.as_str())
+    );
+    let full = parse(&o.body);
+    assert_eq!(
+        (&full["data"]["previousState"], &full["data"]["state"]),
+        (&json!("active"), &json!("managementStackDeleted"))
+    );
+    assert_eq!(full["data"]["managementConnection"]["id"], item.connection_id.as_str());
+    let t = parse(&thin(&item, o));
+    assert_eq!(
+        t["data"],
+        json!({"thin": true, "organizationId": org.as_str(), "connectionId": item.connection_id.as_str(),
+               "sequence": 7, "url": format!("/v1/organizations/{}", org.as_str())})
+    );
 }

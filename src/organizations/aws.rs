@@ -66,7 +66,8 @@ pub struct Session {
     base: SdkConfig,
     credentials: aws_sdk_organizations::config::Credentials,
     cloudformation_endpoint: Option<String>,
-    parents: std::sync::Mutex<BTreeMap<String, Parent>>,
+    /// Each node's parent, read once per session however many ask at once.
+    parents: super::memo::Memo<Parent>,
 }
 
 /// A node's parent, as ListParents tells it.
@@ -247,9 +248,10 @@ impl Session {
     }
 
     async fn parent(&self, child: &str) -> Result<Parent, String> {
-        if let Some(p) = self.parents.lock().expect("not poisoned").get(child) {
-            return Ok(p.clone());
-        }
+        self.parents.get_or_read(child, || self.list_parents(child)).await
+    }
+
+    async fn list_parents(&self, child: &str) -> Result<Parent, String> {
         let out = self
             .client
             .list_parents()
@@ -257,8 +259,7 @@ impl Session {
             .send()
             .await
             .map_err(|e| format!("Organizations ListParents({child}) failed: {}", text(&e)))?;
-        let p = out
-            .parents()
+        out.parents()
             .first()
             .and_then(|p| {
                 Some(Parent {
@@ -266,12 +267,7 @@ impl Session {
                     is_root: p.r#type() == Some(&aws_sdk_organizations::types::ParentType::Root),
                 })
             })
-            .ok_or_else(|| format!("Organizations lists no parent for {child}"))?;
-        self.parents
-            .lock()
-            .expect("not poisoned")
-            .insert(child.to_owned(), p.clone());
-        Ok(p)
+            .ok_or_else(|| format!("Organizations lists no parent for {child}"))
     }
 
     /// Every account of the organization, marked with whether it is under

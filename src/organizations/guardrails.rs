@@ -3,17 +3,26 @@
 //! level of its path (ListParents, ListPoliciesForTarget for both types,
 //! DescribePolicy), each level and each policy read once per
 //! reconciliation, parsed policies remembered by digest (id and content
-//! hash); then evaluated for the request Spot would make.
+//! hash); then evaluated for the request Spot would make. Accounts are read
+//! `ACCOUNTS_AT_ONCE` at a time; a level or policy two of them share is
+//! read by the first to ask, and the other waits for that answer.
 
 use super::aws::Session;
+use super::memo::Memo;
 use crate::domain::guardrails::{assess, AccountGuardrails, Subject};
 use crate::domain::{AccountId, Organization, SeenAccount};
 use crate::iam::guardrails::{Attached, Kind, Level};
 use crate::iam::Policy;
 use aws_sdk_organizations::types::PolicyType;
+use futures::{StreamExt, TryStreamExt};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, LazyLock};
+
+/// Accounts whose guardrails are read at once (about three calls each):
+/// fewer round trips one after another, and still few enough calls at
+/// once to stay under Organizations' request rate.
+pub const ACCOUNTS_AT_ONCE: usize = 4;
 
 /// Pages of one target's policies read at most (a target holds at most a
 /// few policies of each type: AWS's quota is five SCPs per target).
@@ -27,8 +36,8 @@ static PARSED: LazyLock<quick_cache::sync::Cache<String, Arc<Policy>>> =
 /// Reads one reconciliation's guardrails; lives as long as its session.
 pub struct Reader<'a> {
     session: &'a Session,
-    levels: Mutex<BTreeMap<String, Vec<Attached>>>,
-    policies: Mutex<BTreeMap<String, Attached>>,
+    levels: Memo<Vec<Attached>>,
+    policies: Memo<Attached>,
 }
 
 /// `id:sha256(content)`, the first 16 bytes in hex.
@@ -50,8 +59,8 @@ impl<'a> Reader<'a> {
     pub fn new(session: &'a Session) -> Self {
         Reader {
             session,
-            levels: Mutex::default(),
-            policies: Mutex::default(),
+            levels: Memo::new(),
+            policies: Memo::new(),
         }
     }
 
@@ -90,20 +99,17 @@ impl<'a> Reader<'a> {
     }
 
     async fn level(&self, target: &str) -> Result<Vec<Attached>, String> {
-        if let Some(l) = self.levels.lock().expect("not poisoned").get(target) {
-            return Ok(l.clone());
-        }
-        let mut out = Vec::new();
-        for filter in [PolicyType::ServiceControlPolicy, PolicyType::ResourceControlPolicy] {
-            for id in self.attached(target, filter).await? {
-                out.push(self.policy(&id).await?);
-            }
-        }
         self.levels
-            .lock()
-            .expect("not poisoned")
-            .insert(target.to_owned(), out.clone());
-        Ok(out)
+            .get_or_read(target, || async {
+                let mut out = Vec::new();
+                for filter in [PolicyType::ServiceControlPolicy, PolicyType::ResourceControlPolicy] {
+                    for id in self.attached(target, filter).await? {
+                        out.push(self.policy(&id).await?);
+                    }
+                }
+                Ok(out)
+            })
+            .await
     }
 
     /// The ids of the policies of one type attached to `target` directly
@@ -138,9 +144,10 @@ impl<'a> Reader<'a> {
     }
 
     async fn policy(&self, id: &str) -> Result<Attached, String> {
-        if let Some(p) = self.policies.lock().expect("not poisoned").get(id) {
-            return Ok(p.clone());
-        }
+        self.policies.get_or_read(id, || self.describe(id)).await
+    }
+
+    async fn describe(&self, id: &str) -> Result<Attached, String> {
         let out = self
             .session
             .client()
@@ -171,17 +178,12 @@ impl<'a> Reader<'a> {
                 parsed
             }
         };
-        let a = Attached {
+        Ok(Attached {
             id: id.to_owned(),
             name: summary.and_then(|s| s.name.clone()).unwrap_or_else(|| id.to_owned()),
             kind,
             policy,
-        };
-        self.policies
-            .lock()
-            .expect("not poisoned")
-            .insert(id.to_owned(), a.clone());
-        Ok(a)
+        })
     }
 }
 
@@ -225,22 +227,38 @@ pub async fn assess_accounts(
     needs: &Needs<'_>,
 ) -> Result<BTreeMap<String, AccountGuardrails>, String> {
     let org_id = reader.organization_id().await?;
-    let regions = o.partition.regions();
-    let mut out = BTreeMap::new();
-    for a in accounts.iter().filter(|a| a.targeted && a.status == "ACTIVE") {
-        let path = reader.path(&a.aws_account_id).await?;
-        let role = member_role_arn(o, &a.aws_account_id);
-        let s = Subject {
-            partition: o.partition,
-            account: &a.aws_account_id,
-            organization_id: &org_id,
-            role_arn: &role,
-            vendor_principal: needs.vendor_principal,
-            required: &needs.required,
-            regions,
-            management: a.aws_account_id == o.management_account_id,
-        };
-        out.insert(a.aws_account_id.as_str().to_owned(), assess(&path, &s));
-    }
-    Ok(out)
+    // Made up front: a stream that maps with a closure over these borrows
+    // is not `Send` for every lifetime (rustc's higher-ranked limitation).
+    let reads: Vec<_> = accounts
+        .iter()
+        .filter(|a| a.targeted && a.status == "ACTIVE")
+        .map(|a| assess_account(reader, o, a, needs, &org_id))
+        .collect();
+    futures::stream::iter(reads)
+        .buffer_unordered(ACCOUNTS_AT_ONCE)
+        .try_collect()
+        .await
+}
+
+/// One account's verdicts, by its AWS account id.
+async fn assess_account(
+    reader: &Reader<'_>,
+    o: &Organization,
+    a: &SeenAccount,
+    needs: &Needs<'_>,
+    org_id: &str,
+) -> Result<(String, AccountGuardrails), String> {
+    let path = reader.path(&a.aws_account_id).await?;
+    let role = member_role_arn(o, &a.aws_account_id);
+    let s = Subject {
+        partition: o.partition,
+        account: &a.aws_account_id,
+        organization_id: org_id,
+        role_arn: &role,
+        vendor_principal: needs.vendor_principal,
+        required: &needs.required,
+        regions: o.partition.regions(),
+        management: a.aws_account_id == o.management_account_id,
+    };
+    Ok((a.aws_account_id.as_str().to_owned(), assess(&path, &s)))
 }

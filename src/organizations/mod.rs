@@ -5,7 +5,9 @@
 
 mod aws;
 mod guardrails;
+mod management;
 mod members;
+mod memo;
 mod preflight;
 mod rendering;
 mod service;
@@ -16,6 +18,7 @@ pub use crate::domain::{members, Counts, MemberRow, MemberState};
 pub use crate::domain::{
     Listing, Membership, OrgState, Organization, OrganizationId, Reconciliation, SeenAccount, TargetId,
 };
+pub use guardrails::ACCOUNTS_AT_ONCE as GUARDRAIL_ACCOUNTS_AT_ONCE;
 pub use members::{Linked, Refusal};
 pub use preflight::{Preflight, PreflightAccount};
 pub use service::{CreateOrganization, OrganizationError, OrganizationService, OrganizationSnapshot, MAX_TARGETS};

@@ -36,6 +36,7 @@ impl OrganizationService {
         if o.state != crate::domain::OrgState::Active {
             return Err(OrganizationError::Offboarded);
         }
+        self.refuse_without_management(&o).await?;
         let mgmt = self.store.get(&o.org, &o.management_connection_id).await?;
         if mgmt.is_none_or(|m| m.status(self.now()) != Status::Connected) {
             return Err(OrganizationError::ManagementNotConnected(

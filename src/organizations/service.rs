@@ -50,6 +50,10 @@ pub enum OrganizationError {
     /// The management role could not read the organization.
     #[error("{0}")]
     OrganizationUnreadable(String),
+    /// The management stack was deleted, and its role with it: the reason
+    /// says what to do.
+    #[error("{reason}")]
+    ManagementStackDeleted { id: OrganizationId, reason: String },
     #[error(transparent)]
     Connection(ServiceError),
 }
@@ -430,6 +434,7 @@ impl OrganizationService {
     /// saw, or why it could not look.
     pub async fn sync(&self, tenant: &Tenant, id: &OrganizationId) -> Result<OrganizationSnapshot, OrganizationError> {
         let o = self.organization(tenant, id).await?;
+        self.refuse_without_management(&o).await?;
         // Each sync reads Organizations through the customer's role.
         self.connections.take_rate(tenant, crate::limits::Limit::Syncs).await?;
         let o = self.reconcile(o).await?;
@@ -455,10 +460,17 @@ impl OrganizationService {
         if o.state != OrgState::Active {
             return Err(OrganizationError::Offboarded);
         }
+        self.refuse_without_management(&o).await?;
         let at = self.now();
         let seen = match self.session(&o).await {
             Ok(s) => match s.accounts(&o.organizational_unit_ids, &o.management_account_id).await {
-                Ok(accounts) => Ok(self.with_guardrails(&s, &o, Listing::new(at, accounts)).await),
+                Ok(accounts) => {
+                    let mut l = self.with_guardrails(&s, &o, Listing::new(at, accounts)).await;
+                    if let Some(prior) = o.listing() {
+                        l.keep_guardrails_of(prior);
+                    }
+                    Ok(l)
+                }
                 Err(e) => Err(e),
             },
             Err(e) => Err(e),
@@ -545,6 +557,10 @@ impl OrganizationService {
             .await
             .map_err(|e| format!("Spot could not read the management connection: {e}"))?
             .ok_or("the management connection is gone")?;
+        // No role to assume: its stack was deleted (what to do, in words).
+        if o.state_with(&mgmt) == OrgState::ManagementStackDeleted {
+            return Err(o.state_reason(OrgState::ManagementStackDeleted).unwrap_or_default());
+        }
         let (Status::Connected, Some(role)) = (mgmt.status(self.now()), mgmt.role_arn.as_ref()) else {
             return Err(format!(
                 "The management account {} is not connected yet: create the management stack there first.",

@@ -1,42 +1,85 @@
-//! A GovCloud organization, on the GovCloud stand-in (the moto that takes
-//! only the GovCloud vendor key, scripts/test): the management role is
-//! assumed with the GovCloud identity, every member enrolls and links
-//! through the partition's relay, and a sync reconciles them. With the
-//! commercial identity, the stand-in refuses the key and every member
-//! would be answered FAILED.
+//! GovCloud and China organizations, each on its partition's stand-in
+//! (the moto that takes only that partition's vendor key, scripts/test):
+//! the management role is assumed with the partition's own identity, every
+//! member enrolls and links through the partition's relay, and a sync
+//! reconciles them. With the commercial identity, the stand-in refuses the
+//! key and every member would be answered FAILED. And each partition's
+//! automatic connections get a quick-create link in their own console,
+//! from their own template bucket.
 
 use crate::common;
-use crate::relay::{config, RELAY_KEY};
+use crate::relay::{relay_secret, RELAY_KEY};
 use account_connect::automatic::relay::sign;
+use account_connect::config::CredentialSource;
+use account_connect::domain::Partition;
 use common::callback::{token_of, Message, Receiver};
 use common::organization::{fresh_account, org_token, stand_in_at, OrgMessage, ENROLL, LINK};
 use serde_json::{json, Value};
 
-const REGION: &str = "us-gov-west-1";
-
-fn gov_profile() -> String {
-    crate::partitions::test_env(
-        "ACCOUNT_CONNECT_TEST_PROFILE",
-        account_connect::domain::Partition::AwsUsGov,
-    )
+/// The vendor's principal and relay topic in each partition (the stand-in's own).
+fn vendor(p: Partition) -> (&'static str, &'static str) {
+    match p {
+        Partition::AwsUsGov => (
+            "arn:aws-us-gov:iam::210987654321:root",
+            "arn:aws-us-gov:sns:us-gov-west-1:210987654321:spot-relay",
+        ),
+        Partition::AwsCn => (
+            "arn:aws-cn:iam::210987654322:root",
+            "arn:aws-cn:sns:cn-north-1:210987654322:spot-relay",
+        ),
+        Partition::Aws => unreachable!("the commercial partition has no relay"),
+    }
 }
 
-/// One message relayed as the GovCloud relay posts it; CloudFormation's answer.
-async fn relayed(app: &common::TestApp, rx: &Receiver, body: &str) -> Value {
+fn profile(p: Partition) -> String {
+    crate::partitions::test_env("ACCOUNT_CONNECT_TEST_PROFILE", p)
+}
+
+/// The partition configured with its vendor identity (its stand-in's
+/// profile), a callback key and (`relay`) its relay.
+async fn config(p: Partition, relay: bool) -> account_connect::config::Config {
+    let mut c = common::callback::config(None);
+    let (principal, topic) = vendor(p);
+    c.principals.insert(p, principal.into());
+    c.credential_sources.insert(p, CredentialSource::Profile(profile(p)));
+    if relay {
+        c.topics.insert(p, topic.into());
+        c.relay_key_secrets.insert(p, relay_secret().await);
+    }
+    c
+}
+
+/// One message relayed as the partition's relay posts it; CloudFormation's answer.
+async fn relayed(app: &common::TestApp, rx: &Receiver, p: Partition, body: &str) -> Value {
     let now = app.clock.now();
     let sig = sign(RELAY_KEY.as_bytes(), now, body.as_bytes());
-    let (status, ok) = app.relay("aws-us-gov", Some(&now.to_string()), Some(&sig), body).await;
+    let (status, ok) = app.relay(p.as_str(), Some(&now.to_string()), Some(&sig), body).await;
     assert_eq!((status, ok["status"].as_str()), (200, Some("handled")), "{ok}");
     rx.answer()
 }
 
 #[tokio::test]
 async fn a_govcloud_organization_enrolls_links_and_reconciles_through_the_relay() {
-    let profile = gov_profile();
-    let stand_in = |args: &[&str]| stand_in_at(&profile, REGION, args);
-    let (app, _state) = common::spawn_with_state(config(true).await).await;
+    an_organization_enrolls_links_and_reconciles_through_the_relay(Partition::AwsUsGov).await;
+}
+
+#[tokio::test]
+async fn a_china_organization_enrolls_links_and_reconciles_through_the_relay() {
+    an_organization_enrolls_links_and_reconciles_through_the_relay(Partition::AwsCn).await;
+}
+
+async fn an_organization_enrolls_links_and_reconciles_through_the_relay(p: Partition) {
+    let region = p.sts_region();
+    let arn = |service: &str| format!("arn:{}:{service}:", p.as_str());
+    let profile = profile(p);
+    let stand_in = |args: &[&str]| stand_in_at(&profile, region, args);
+    let (app, _state) = common::spawn_with_state(config(p, true).await).await;
     let rx = Receiver::start().await;
-    let token = common::token("org-govorg", None);
+    let tag = match p {
+        Partition::AwsCn => "cn",
+        _ => "gov",
+    };
+    let token = common::token(&format!("org-{tag}org"), None);
     let mgmt = fresh_account();
     let org = stand_in(&["org", &mgmt]);
     let ous: Vec<String> = org["ous"]
@@ -45,14 +88,14 @@ async fn a_govcloud_organization_enrolls_links_and_reconciles_through_the_relay(
         .iter()
         .map(|v| v.as_str().unwrap().to_owned())
         .collect();
-    let body = json!({"accountId": "act-govorg", "partition": "aws-us-gov", "permissions": {"mode": "default"},
-        "managementAccountId": mgmt, "organizationalUnitIds": ous});
+    let body = json!({"accountId": format!("act-{tag}org"), "partition": p.as_str(),
+        "permissions": {"mode": "default"}, "managementAccountId": mgmt, "organizationalUnitIds": ous});
     let (status, o) = app.create_organization(&token, &body).await;
     assert_eq!(status, 201, "{o}");
     let id = o["id"].as_str().unwrap().to_owned();
     let template = o["template"].clone();
     let principal = o["managementConnection"]["principal"].as_str().unwrap().to_owned();
-    assert!(principal.starts_with("arn:aws-us-gov:iam::"), "{principal}");
+    assert!(principal.starts_with(&arn("iam")), "{principal}");
     let path = std::env::temp_dir().join(format!("org-{id}.json"));
     std::fs::write(&path, template.to_string()).unwrap();
     let stack_name = o["managementConnection"]["cloudFormation"]["stackName"]
@@ -61,7 +104,7 @@ async fn a_govcloud_organization_enrolls_links_and_reconciles_through_the_relay(
     let d = stand_in(&["deploy", &mgmt, path.to_str().unwrap(), stack_name, &ous.join(",")]);
     assert_eq!(d["status"], "CREATE_COMPLETE", "{d}");
     let role = d["roleArn"].as_str().unwrap();
-    assert!(role.starts_with("arn:aws-us-gov:iam::"), "{role}");
+    assert!(role.starts_with(&arn("iam")), "{role}");
 
     // The management stack's Create, relayed.
     let url = rx.url();
@@ -70,13 +113,13 @@ async fn a_govcloud_organization_enrolls_links_and_reconciles_through_the_relay(
         request_type: "Create",
         url: &url,
         stack_id: d["stackId"].as_str().unwrap(),
-        request_id: "gov-mgmt-create",
+        request_id: "partition-mgmt-create",
         physical: None,
         connection: o["managementConnection"]["id"].as_str().unwrap(),
         role,
         token: &tok,
     };
-    let a = relayed(&app, &rx, &m.text()).await;
+    let a = relayed(&app, &rx, p, &m.text()).await;
     assert_eq!(a["Status"], "SUCCESS", "{a}");
 
     // Each member's stack instance: enroll, the role trusting what enroll
@@ -92,12 +135,12 @@ async fn a_govcloud_organization_enrolls_links_and_reconciles_through_the_relay(
         .collect();
     assert_eq!(members.len(), 4, "{d}");
     for account in &members {
-        let stack = stand_in(&["instance", &mgmt, stack_set, account, REGION])["stackId"]
+        let stack = stand_in(&["instance", &mgmt, stack_set, account, region])["stackId"]
             .as_str()
             .unwrap()
             .to_owned();
         assert!(
-            stack.starts_with("arn:aws-us-gov:cloudformation:us-gov-west-1:"),
+            stack.starts_with(&format!("{}{region}:", arn("cloudformation"))),
             "{stack}"
         );
         let msg = |kind, role: Option<&str>| {
@@ -113,16 +156,16 @@ async fn a_govcloud_organization_enrolls_links_and_reconciles_through_the_relay(
             }
             .text()
         };
-        let enroll = relayed(&app, &rx, &msg(ENROLL, None)).await;
+        let enroll = relayed(&app, &rx, p, &msg(ENROLL, None)).await;
         assert_eq!(enroll["Status"], "SUCCESS", "{account}: {enroll}");
         let ext = enroll["Data"]["ExternalId"].as_str().unwrap();
         stand_in(&["trust", account, member_role, &principal, ext]);
-        let arn = format!("arn:aws-us-gov:iam::{account}:role/{member_role}");
-        let link = relayed(&app, &rx, &msg(LINK, Some(&arn))).await;
+        let role = format!("{}:{account}:role/{member_role}", arn("iam"));
+        let link = relayed(&app, &rx, p, &msg(LINK, Some(&role))).await;
         assert_eq!(link["Status"], "SUCCESS", "{account}: {link}");
     }
 
-    // A sync reads the GovCloud organization with the GovCloud identity.
+    // A sync reads the organization with the partition's identity.
     let (status, synced) = app.sync_organization(&token, &id).await;
     assert_eq!(status, 200, "{synced}");
     assert!(synced["lastReconciliation"].get("error").is_none(), "{synced}");
@@ -132,61 +175,18 @@ async fn a_govcloud_organization_enrolls_links_and_reconciles_through_the_relay(
     for account in &members {
         let row = common::organization::row(&view, account);
         assert_eq!(row["state"], "connected", "{row}");
-        assert_eq!(
-            row["roleArn"],
-            format!("arn:aws-us-gov:iam::{account}:role/{member_role}")
-        );
+        assert_eq!(row["roleArn"], format!("{}:{account}:role/{member_role}", arn("iam")));
     }
 }
-
 #[tokio::test]
 async fn govcloud_automatic_connections_get_a_quick_create_link_in_the_govcloud_console() {
-    let mut c = config(true).await;
-    // The GovCloud bucket, in the GovCloud stand-in: written with the
-    // GovCloud identity (the commercial key would be refused there).
-    let s3 = gov_s3().await;
-    let bucket = format!("gov-templates-{}", account_connect::ids::random_token(4));
-    s3.create_bucket(&bucket).await;
-    c.partition_template_buckets
-        .insert(account_connect::domain::Partition::AwsUsGov, bucket.clone());
-    let app = common::spawn_app(c).await;
     let t = common::token("org-govlink", None);
-    let conn = crate::relay::gov_connection(&app, &t, "act-govlink").await;
-    let links = &conn["cloudFormation"];
-    let quick = links["quickCreateUrl"].as_str().unwrap_or_else(|| panic!("{links}"));
-    assert!(
-        quick.starts_with("https://us-gov-west-1.console.amazonaws-us-gov.com/cloudformation/home?region=us-gov-west-1#/stacks/quickcreate?templateURL="),
-        "{quick}"
-    );
-    let template_url = links["templateUrl"].as_str().unwrap();
-    let prefix = format!("https://{bucket}.s3.us-gov-west-1.amazonaws.com/templates/");
-    assert!(template_url.starts_with(&prefix), "{template_url}");
-    // The object is in the GovCloud bucket, and it is the connection's template.
-    let key = template_url.split_once(".amazonaws.com/").unwrap().1;
-    let stored = s3.json(&bucket, key).await;
-    let (_, served) = app.template(&t, conn["id"].as_str().unwrap()).await;
-    assert_eq!(stored, served);
+    automatic_connections_get_a_quick_create_link_in_their_console(Partition::AwsUsGov, &t, "act-govlink").await;
 
     // China has no bucket here: no link, and the reason names its setting.
     let cn = json!({"accountId": "act-cnlink", "partition": "aws-cn", "permissions": {"mode": "default"},
         "method": "automatic", "awsAccountId": "123456789012"});
-    let mut c = config(false).await;
-    c.principals.insert(
-        account_connect::domain::Partition::AwsCn,
-        "arn:aws-cn:iam::210987654322:root".into(),
-    );
-    c.topics.insert(
-        account_connect::domain::Partition::AwsCn,
-        "arn:aws-cn:sns:cn-north-1:210987654322:spot-relay".into(),
-    );
-    c.credential_sources.insert(
-        account_connect::domain::Partition::AwsCn,
-        account_connect::config::CredentialSource::Profile(crate::partitions::test_env(
-            "ACCOUNT_CONNECT_TEST_PROFILE",
-            account_connect::domain::Partition::AwsCn,
-        )),
-    );
-    let app = common::spawn_app(c).await;
+    let app = common::spawn_app(config(Partition::AwsCn, true).await).await;
     let (status, conn) = app.create_connection(&t, &cn).await;
     assert_eq!(status, 201, "{conn}");
     let reason = conn["cloudFormation"]["unavailableReason"].as_str().unwrap();
@@ -194,12 +194,55 @@ async fn govcloud_automatic_connections_get_a_quick_create_link_in_the_govcloud_
     assert!(conn["cloudFormation"]["quickCreateUrl"].is_null(), "{conn}");
 }
 
-/// S3 in the GovCloud stand-in, as the GovCloud vendor reaches it.
-async fn gov_s3() -> common::s3::S3 {
-    let name = gov_profile();
+#[tokio::test]
+async fn china_automatic_connections_get_a_quick_create_link_in_the_china_console() {
+    let t = common::token("org-cnlink", None);
+    automatic_connections_get_a_quick_create_link_in_their_console(Partition::AwsCn, &t, "act-cnlink2").await;
+}
+
+/// With the partition's template bucket (`TemplateBucketAws…` in
+/// template.yaml), in its stand-in: the link opens the partition's console
+/// in its home region, and the template it names is in that bucket.
+async fn automatic_connections_get_a_quick_create_link_in_their_console(p: Partition, t: &str, account: &str) {
+    let mut c = config(p, true).await;
+    let region = p.sts_region();
+    // Written with the partition's identity (the commercial key would be refused there).
+    let s3 = s3_in(p).await;
+    let bucket = format!("templates-{}", account_connect::ids::random_token(4));
+    s3.create_bucket(&bucket).await;
+    c.partition_template_buckets.insert(p, bucket.clone());
+    let app = common::spawn_app(c).await;
+    let body = json!({"accountId": account, "partition": p.as_str(), "permissions": {"mode": "default"},
+        "method": "automatic", "awsAccountId": "123456789012"});
+    let (status, conn) = app.create_connection(t, &body).await;
+    assert_eq!(status, 201, "{conn}");
+    let links = &conn["cloudFormation"];
+    let quick = links["quickCreateUrl"].as_str().unwrap_or_else(|| panic!("{links}"));
+    let console = format!(
+        "https://{region}.{}/cloudformation/home?region={region}#/stacks/quickcreate?templateURL=",
+        p.console_domain()
+    );
+    assert!(quick.starts_with(&console), "{quick}");
+    let template_url = links["templateUrl"].as_str().unwrap();
+    let s3_domain = match p {
+        Partition::AwsCn => "amazonaws.com.cn",
+        _ => "amazonaws.com",
+    };
+    let prefix = format!("https://{bucket}.s3.{region}.{s3_domain}/templates/");
+    assert!(template_url.starts_with(&prefix), "{template_url}");
+    // The object is in the partition's bucket, and it is the connection's template.
+    let key = template_url.split_once(&format!(".{s3_domain}/")).unwrap().1;
+    let stored = s3.json(&bucket, key).await;
+    let (_, served) = app.template(t, conn["id"].as_str().unwrap()).await;
+    assert_eq!(stored, served);
+}
+
+/// S3 in the partition's stand-in, as its vendor reaches it.
+async fn s3_in(p: Partition) -> common::s3::S3 {
+    let name = profile(p);
     let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .profile_name(&name)
-        .region(aws_config::Region::new(REGION))
+        .region(aws_config::Region::new(p.sts_region()))
         .credentials_provider(
             aws_config::profile::ProfileFileCredentialsProvider::builder()
                 .profile_name(&name)

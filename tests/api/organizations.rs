@@ -16,6 +16,7 @@ mod drift;
 mod fair_share;
 pub(crate) mod fixture_world;
 mod guardrails;
+mod management_stack;
 mod outage;
 mod stack_binding;
 
@@ -36,6 +37,9 @@ pub(crate) struct World {
     stack_set: String,
     member_role: String,
     principal: String,
+    /// The management stack's StackId and role, as its Create reported them.
+    mgmt_stack: String,
+    mgmt_role: String,
 }
 
 impl World {
@@ -98,6 +102,8 @@ impl World {
             member_role: d["memberRoleName"].as_str().unwrap().to_owned(),
             principal: o["managementConnection"]["principal"].as_str().unwrap().to_owned(),
             root: org["root"].as_str().unwrap().to_owned(),
+            mgmt_stack: d["stackId"].as_str().unwrap().to_owned(),
+            mgmt_role: d["roleArn"].as_str().unwrap().to_owned(),
             app,
             state,
             rx,

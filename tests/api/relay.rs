@@ -20,7 +20,7 @@ fn gov_profile() -> String {
         .expect("ACCOUNT_CONNECT_TEST_PROFILE_AWS_US_GOV is not set: run the tests with scripts/test")
 }
 
-async fn relay_secret() -> String {
+pub(crate) async fn relay_secret() -> String {
     let conf = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
     aws_sdk_secretsmanager::Client::new(&conf)
         .create_secret()

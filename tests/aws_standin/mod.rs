@@ -187,6 +187,9 @@ pub struct Call {
     pub access_key: String,
     /// For AssumeRole, the role asked for.
     pub role_arn: Option<String>,
+    /// A JSON-protocol call's request body (what it asked about: the
+    /// policy, the target, the child).
+    pub json: Option<String>,
     pub arrived: Instant,
     pub answered: Instant,
 }
@@ -431,12 +434,16 @@ async fn handle(State(s): State<Shared>, method: Method, uri: Uri, headers: Head
         tokio::time::sleep(d).await;
     }
     let role_arn = (action == "AssumeRole").then(|| field(&f, "RoleArn").unwrap_or_default().to_owned());
+    let json = headers
+        .contains_key("x-amz-target")
+        .then(|| String::from_utf8_lossy(&body).into_owned());
     let answer = answer(&s, &action, &f, fault, method, uri, headers, body).await;
     let mut script = s.script.lock().unwrap();
     script.log.push(Call {
         action,
         access_key: key,
         role_arn,
+        json,
         arrived,
         answered: Instant::now(),
     });

@@ -120,6 +120,7 @@ export function organizationStep(w) {
       h('ul', { class: 'org-counts', 'aria-label': 'Member accounts by state' },
         Object.keys(STATE_WORDS).filter((s) => counts[s]).map((s) => h('li', { class: `org-count state-${s}` },
           h('span', { class: 'badge' }, String(counts[s])), ` ${STATE_WORDS[s]}`))),
+      org.stateReason ? h('p', { class: 'notice' }, org.stateReason) : null,
       org.lastReconciliation && org.lastReconciliation.error
         ? h('p', { class: 'notice' }, `The organization could not be read: ${org.lastReconciliation.error}`) : null);
     if (!total) {

@@ -202,6 +202,105 @@ async fn preflight_and_members_name_each_policy_its_level_and_what_it_blocks() {
             "{reason}"
         );
     }
+
+    // Each member turned degraded by its guardrails alone is announced,
+    // once: `organization.member_changed`, healthy to degraded, naming the
+    // policy; a second sync that finds the same announces nothing.
+    let degraded = || async {
+        let items = w.state.connections.outbox_page(10_000).await.unwrap();
+        items
+            .into_iter()
+            .filter_map(|i| i.member)
+            .filter(|m| m.previous_state == m.state)
+            .map(|m| {
+                let health = (m.previous_health, m.health);
+                (
+                    m.aws_account_id.as_str().to_owned(),
+                    health,
+                    m.reason.unwrap_or_default(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    use account_connect::domain::Health;
+    let once = degraded().await;
+    let mut accounts: Vec<&str> = once.iter().map(|(a, _, _)| a.as_str()).collect();
+    accounts.sort();
+    let mut want: Vec<&str> = w.accounts.iter().map(|(a, _)| a.as_str()).collect();
+    want.sort();
+    assert_eq!(accounts, want, "one announcement per member: {once:?}");
+    for (account, health, reason) in &once {
+        assert_eq!(*health, (Some(Health::Healthy), Some(Health::Degraded)), "{account}");
+        assert!(reason.contains("OrgOnlyAssumeRole"), "{account}: {reason}");
+    }
+    w.app.clock.advance(60);
+    assert_eq!(w.app.sync_organization(&w.token, &w.id).await.0, 200);
+    assert_eq!(degraded().await, once, "the same verdicts announce nothing again");
+}
+
+/// Guardrails are read a few accounts at once (`GUARDRAIL_ACCOUNTS_AT_ONCE`,
+/// never more), and each level and policy once per reconciliation however
+/// the reads interleave: no ListParents, ListPoliciesForTarget or
+/// DescribePolicy asks twice about the same thing. Through the stand-in in
+/// front of moto, every Organizations call held a moment so side-by-side
+/// calls overlap there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn guardrails_are_read_a_few_accounts_at_once_each_level_and_policy_once() {
+    use crate::aws_standin::{Script, StandIn};
+    use account_connect::domain::Partition;
+    use account_connect::organizations::GUARDRAIL_ACCOUNTS_AT_ONCE as AT_ONCE;
+    use std::sync::atomic::Ordering;
+    let standin = StandIn::start(&common::moto_endpoint(), Script::default()).await;
+    let mut settings = config(None);
+    settings.organizations_endpoints = std::collections::BTreeMap::from([(Partition::Aws, standin.url.clone())]);
+    let w = World::start_with(settings, true, None).await;
+    let (eng, fin) = (w.ous[0].clone(), w.ous[1].clone());
+    let narrowed = w.accounts.iter().find(|(_, ou)| *ou == eng).unwrap().0.clone();
+    stand_in(&["guardrails", &w.mgmt, &eng, &fin, &narrowed]);
+    // Twice the bound and more: accounts without an instance are read too.
+    for (i, ou) in [&eng, &fin, &eng, &fin, &eng].into_iter().enumerate() {
+        stand_in(&["add-account", &w.mgmt, ou, &format!("extra{i}")]);
+    }
+    standin.with(|s| {
+        s.log.clear();
+        s.calls.clear();
+        s.delay_all = Some(std::time::Duration::from_millis(100));
+    });
+    standin.counters.peak_in_flight.store(0, Ordering::SeqCst);
+
+    let (status, o) = w.app.sync_organization(&w.token, &w.id).await;
+    assert_eq!(status, 200, "{o}");
+    let targeted = o["members"].as_array().unwrap().len();
+    assert!(targeted > 2 * AT_ONCE, "{targeted} accounts: {o}");
+    assert!(
+        o["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r.get("guardrails").is_some()),
+        "{o}"
+    );
+    let peak = standin.peak_in_flight();
+    assert!(peak <= AT_ONCE, "{peak} calls at once, over {AT_ONCE}");
+    assert!(peak >= 2, "the accounts' reads ran one at a time");
+    let log = standin.with(|s| s.log.clone());
+    let mut asked: std::collections::BTreeMap<(String, String), usize> = Default::default();
+    for c in log
+        .iter()
+        .filter(|c| ["ListParents", "ListPoliciesForTarget", "DescribePolicy"].contains(&c.action.as_str()))
+    {
+        *asked
+            .entry((c.action.clone(), c.json.clone().unwrap_or_default()))
+            .or_default() += 1;
+    }
+    let twice: Vec<_> = asked.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "asked more than once: {twice:?}");
+    let count = |action: &str| asked.keys().filter(|(a, _)| a == action).count();
+    // Every account's parent and both OUs', both policy types at the
+    // root, the OUs and each account, and the scenario's policies.
+    assert_eq!(count("ListParents"), targeted + 2, "{asked:?}");
+    assert_eq!(count("ListPoliciesForTarget"), 2 * (1 + 2 + targeted), "{asked:?}");
+    assert!(count("DescribePolicy") >= 4, "{asked:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
