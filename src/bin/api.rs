@@ -5,6 +5,8 @@
 //! (docs/benchmarks.md).
 
 use account_connect::app;
+use std::sync::OnceLock;
+use tower::ServiceExt;
 
 fn main() -> std::process::ExitCode {
     app::exit_status(run())
@@ -16,7 +18,17 @@ fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     if config.cursor_key.is_none() {
         tracing::warn!("ACCOUNT_CONNECT_CURSOR_KEY is not set: a cursor from one instance is refused by another");
     }
-    let router = app::router(app::build_dynamodb(config)?);
+    // Settings and store are checked here, so a bad one fails the init; the
+    // router (its 34 routes, a third of the init's instructions) is made by
+    // the first event, which needs it, not before the first /next.
+    let services = app::build_dynamodb(config)?;
+    static ROUTER: OnceLock<axum::Router> = OnceLock::new();
+    let handler = lambda_http::service_fn(move |req: lambda_http::Request| {
+        ROUTER
+            .get_or_init(|| app::router(services.clone()))
+            .clone()
+            .oneshot(req)
+    });
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(lambda_http::run(router))
+    runtime.block_on(lambda_http::run(handler))
 }
