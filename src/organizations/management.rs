@@ -7,6 +7,7 @@
 //! keep their own roles. The same stack created again reports the same
 //! connection and brings it back to `active`.
 
+use super::members::unlinked_by_deleted_stack;
 use super::service::{system_tenant, OrganizationError, OrganizationService};
 use crate::domain::{Connection, Event, EventKind, OrgState, Organization, Status};
 use crate::store::Guard;
@@ -88,21 +89,12 @@ impl OrganizationService {
                     return Ok(None);
                 }
                 acted = true;
-                let mut guards: Vec<Guard> = c.role_arn.take().map(Guard::ReleaseRole).into_iter().collect();
+                let mut guards = unlinked_by_deleted_stack(c, stack_id, "management stack");
                 // The organization keeps its Spot account until it is offboarded.
                 c.expires_at = WAITING_EXPIRES_AT;
                 guards.push(Guard::HoldAccount { until: i64::MAX });
-                c.state = Status::Pending;
-                c.health = None;
-                c.stack = None;
                 if let Some(l) = &links {
                     c.cloud_formation = Some(l.clone());
-                }
-                if let Some(m) = c.organization.as_mut() {
-                    m.note = Some(format!(
-                        "The management stack that connected it was deleted ({}); Spot no longer uses its role.",
-                        stack_id.chars().take(256).collect::<String>()
-                    ));
                 }
                 let detail = serde_json::json!({"stackId": stack_id, "reason": "management stack deleted"});
                 Ok(Some((

@@ -275,18 +275,9 @@ impl OrganizationService {
                     return Ok(None);
                 }
                 acted = true;
-                let mut guards: Vec<Guard> = c.role_arn.take().map(Guard::ReleaseRole).into_iter().collect();
+                let mut guards = unlinked_by_deleted_stack(c, stack_id, "stack instance");
                 if c.spot_account().is_some() {
                     guards.push(Guard::ReleaseAccount);
-                }
-                c.state = Status::Pending;
-                c.health = None;
-                c.stack = None;
-                if let Some(m) = c.organization.as_mut() {
-                    m.note = Some(format!(
-                        "The stack instance that connected it was deleted ({}); Spot no longer uses its role.",
-                        stack_id.chars().take(256).collect::<String>()
-                    ));
                 }
                 let detail = serde_json::json!({"stackId": stack_id, "reason": "stack deleted"});
                 Ok(Some((
@@ -380,6 +371,24 @@ impl OrganizationService {
         }
         Ok(c)
     }
+}
+
+/// What a deleted stack (`what`: "stack instance", "management stack")
+/// does to the connection it connected, in its change: back to pending with
+/// its external ID, its role released, and a note saying why. Answers the
+/// role's release.
+pub(super) fn unlinked_by_deleted_stack(c: &mut Connection, stack_id: &str, what: &str) -> Vec<Guard> {
+    let guards = c.role_arn.take().map(Guard::ReleaseRole).into_iter().collect();
+    c.state = Status::Pending;
+    c.health = None;
+    c.stack = None;
+    if let Some(m) = c.organization.as_mut() {
+        m.note = Some(format!(
+            "The {what} that connected it was deleted ({}); Spot no longer uses its role.",
+            stack_id.chars().take(256).collect::<String>()
+        ));
+    }
+    guards
 }
 
 #[cfg(test)]
