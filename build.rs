@@ -11,8 +11,29 @@ fn git(args: &[&str]) -> Option<String> {
     (out.status.success() && !text.is_empty()).then_some(text)
 }
 
+/// The Lambda functions' binaries (Cargo.toml's `[[bin]]`s but the CLI).
+const LAMBDA_BINARIES: [&str; 5] = [
+    "account-connect-api",
+    "account-connect-callback",
+    "account-connect-dispatcher",
+    "account-connect-recheck",
+    "account-connect-relay",
+];
+
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
+    // The Lambda functions' release binaries are linked at a fixed address
+    // (not position-independent): each start of a PIE relocates its ~38,000
+    // pointers in read-only data, about 150 copy-on-write page faults, a
+    // third of a function's init (docs/benchmarks.md). Given up for them:
+    // randomising the address of the binary's own image (libraries, stack,
+    // heap and mappings stay randomised). Other builds stay PIE.
+    let linux = std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux");
+    if linux && std::env::var("PROFILE").as_deref() == Ok("release") {
+        for bin in LAMBDA_BINARIES {
+            println!("cargo:rustc-link-arg-bin={bin}=-no-pie");
+        }
+    }
     println!("cargo:rerun-if-env-changed=ACCOUNT_CONNECT_COMMIT");
     let commit = std::env::var("ACCOUNT_CONNECT_COMMIT")
         .ok()

@@ -5,11 +5,15 @@
 
 use axum::body::{Body, Bytes};
 use axum::Router;
-use futures::StreamExt;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper::body::{Body as _, Frame, Incoming, SizeHint};
+use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use std::future::Future;
-use std::time::Duration;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 
 /// How long a client may take over each part of a request.
@@ -49,7 +53,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let body_limit = timeouts.body;
     let service = tower::ServiceBuilder::new()
-        .map_request(move |req: http::Request<hyper::body::Incoming>| with_deadline(req, body_limit))
+        .map_request(move |req: http::Request<Incoming>| with_deadline(req, body_limit))
         .service(router);
     let (stop, stopped) = tokio::sync::watch::channel(());
     let mut shutdown = std::pin::pin!(shutdown);
@@ -67,20 +71,28 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let hyper_service = TowerToHyperService::new(service.clone());
-        let mut stopping = stopped.clone();
-        tokio::spawn(async move {
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder.timer(TokioTimer::new()).header_read_timeout(timeouts.header);
-            let conn = builder.serve_connection(TokioIo::new(stream), hyper_service);
-            let mut conn = std::pin::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => {}
-                _ = stopping.changed() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
+        let idle = Idle::new();
+        let watched = tower::ServiceBuilder::new()
+            .map_request({
+                let idle = idle.clone();
+                move |req| {
+                    idle.busy();
+                    req
                 }
-            }
+            })
+            .map_response({
+                let idle = idle.clone();
+                move |res| {
+                    idle.waiting();
+                    res
+                }
+            })
+            .service(service.clone());
+        let stopping = stopped.clone();
+        tokio::spawn(async move {
+            let conn = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), TowerToHyperService::new(watched));
+            connection(conn, idle, timeouts.header, stopping).await;
         });
     }
     drop(stopped);
@@ -90,23 +102,152 @@ pub async fn serve(
     Ok(())
 }
 
+/// Drives one connection until it ends, or the server stops (the request
+/// in progress is finished first), or it has spent `header_limit` without a
+/// request in progress: waiting for a request's headers (a new connection
+/// or one kept alive), or for the client to read an answer handed over.
+///
+/// One timer per connection, moved on when it fires, instead of hyper's
+/// header timeout, which arms and cancels a timer for every request.
+async fn connection<C>(conn: C, idle: Idle, header_limit: Duration, mut stopping: tokio::sync::watch::Receiver<()>)
+where
+    C: Future + GracefulShutdown,
+{
+    let mut conn = std::pin::pin!(conn);
+    let watchdog = tokio::time::sleep(header_limit);
+    let mut watchdog = std::pin::pin!(watchdog);
+    loop {
+        tokio::select! {
+            _ = conn.as_mut() => return,
+            _ = stopping.changed() => {
+                conn.as_mut().shutdown();
+                let _ = conn.await;
+                return;
+            }
+            () = watchdog.as_mut() => match idle.waiting_since() {
+                // Dropped: the socket closes, as hyper's timeout closes it.
+                Some(since) if since.elapsed() >= header_limit => return,
+                Some(since) => watchdog.as_mut().reset((since + header_limit).into()),
+                // A request is being served: its body has its own limit.
+                None => watchdog.as_mut().reset(tokio::time::Instant::now() + header_limit),
+            },
+        }
+    }
+}
+
+/// hyper's graceful shutdown, for a pinned connection of any service type.
+trait GracefulShutdown {
+    fn shutdown(self: Pin<&mut Self>);
+}
+
+impl<I, S> GracefulShutdown for hyper::server::conn::http1::Connection<I, S>
+where
+    S: hyper::service::HttpService<Incoming>,
+    S::Error: Into<axum::BoxError>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin,
+    S::ResBody: 'static,
+    <S::ResBody as hyper::body::Body>::Error: Into<axum::BoxError>,
+{
+    fn shutdown(self: Pin<&mut Self>) {
+        self.graceful_shutdown();
+    }
+}
+
+/// When a connection started waiting for a request (accepted, or an answer
+/// handed to hyper), or that a request is being served: two atomic stores
+/// a request, read only when the watchdog fires.
+#[derive(Clone)]
+struct Idle(Arc<IdleState>);
+
+struct IdleState {
+    opened: Instant,
+    /// Microseconds after `opened`, or `BUSY`.
+    since: AtomicU64,
+}
+
+const BUSY: u64 = u64::MAX;
+
+impl Idle {
+    fn new() -> Self {
+        Idle(Arc::new(IdleState {
+            opened: Instant::now(),
+            since: AtomicU64::new(0),
+        }))
+    }
+
+    fn busy(&self) {
+        self.0.since.store(BUSY, Ordering::Relaxed);
+    }
+
+    fn waiting(&self) {
+        let micros = self.0.opened.elapsed().as_micros().min(u128::from(BUSY - 1)) as u64;
+        self.0.since.store(micros, Ordering::Relaxed);
+    }
+
+    fn waiting_since(&self) -> Option<Instant> {
+        match self.0.since.load(Ordering::Relaxed) {
+            BUSY => None,
+            micros => Some(self.0.opened + Duration::from_micros(micros)),
+        }
+    }
+}
+
 /// The request with its body cut off at `limit` from now.
-fn with_deadline(req: http::Request<hyper::body::Incoming>, limit: Duration) -> http::Request<Body> {
+fn with_deadline(req: http::Request<Incoming>, limit: Duration) -> http::Request<Body> {
     let deadline = tokio::time::Instant::now() + limit;
     req.map(|body| {
-        if hyper::body::Body::is_end_stream(&body) {
+        if body.is_end_stream() {
             return Body::new(body);
         }
-        let frames = Body::new(body).into_data_stream();
-        let timed = futures::stream::unfold(Some(frames), move |frames| async move {
-            let mut frames = frames?;
-            match tokio::time::timeout_at(deadline, frames.next()).await {
-                Ok(Some(Ok(bytes))) => Some((Ok::<Bytes, axum::BoxError>(bytes), Some(frames))),
-                Ok(Some(Err(e))) => Some((Err(e.into()), None)),
-                Ok(None) => None,
-                Err(_) => Some((Err(BodyTimedOut(limit.as_secs()).into()), None)),
-            }
-        });
-        Body::from_stream(timed)
+        Body::new(Deadline {
+            body,
+            deadline,
+            limit,
+            timer: None,
+            timed_out: false,
+        })
     })
+}
+
+/// A request body that fails with `BodyTimedOut` at its deadline. The timer
+/// is made only when a frame is not there when asked for: a small body that
+/// came with its headers costs none.
+struct Deadline {
+    body: Incoming,
+    deadline: tokio::time::Instant,
+    limit: Duration,
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    timed_out: bool,
+}
+
+impl hyper::body::Body for Deadline {
+    type Data = Bytes;
+    type Error = axum::BoxError;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = self.get_mut();
+        if this.timed_out {
+            return Poll::Ready(None);
+        }
+        if let Poll::Ready(frame) = Pin::new(&mut this.body).poll_frame(cx) {
+            return Poll::Ready(frame.map(|f| f.map_err(Into::into)));
+        }
+        let deadline = this.deadline;
+        let timer = this
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        if timer.as_mut().poll(cx).is_ready() {
+            this.timed_out = true;
+            return Poll::Ready(Some(Err(BodyTimedOut(this.limit.as_secs()).into())));
+        }
+        Poll::Pending
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.timed_out || self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
 }
