@@ -20,6 +20,15 @@ pub const LONG_VERSION: &str = concat!(
     ")"
 );
 
+tokio::task_local! {
+    /// The id of the request being served, set by the API's request
+    /// context for the request's future: each line logged while it runs
+    /// carries it. A task-local rather than a span: a span a request (made,
+    /// its fields formatted, entered and left on each poll, closed) was a
+    /// tenth of the local server's CPU for a small request.
+    pub static REQUEST_ID: http::HeaderValue;
+}
+
 pub fn init(json: bool) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
@@ -73,29 +82,43 @@ where
     F: FormatEvent<S, N>,
 {
     fn format_event(&self, ctx: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &Event<'_>) -> std::fmt::Result {
+        let request = REQUEST_ID
+            .try_with(|id| id.to_str().map(str::to_owned).ok())
+            .ok()
+            .flatten();
         if !self.json && writer.has_ansi_escapes() {
             // A terminal: the line keeps its colours, the release leads it.
             write!(writer, "[{VERSION} {COMMIT}] ")?;
+            if let Some(id) = &request {
+                write!(writer, "[{id}] ")?;
+            }
             return self.inner.format_event(ctx, writer, event);
         }
         let mut line = String::with_capacity(256);
         self.inner.format_event(ctx, Writer::new(&mut line), event)?;
-        writer.write_str(&with_release(&line, self.json))
+        writer.write_str(&with_release(&line, self.json, request.as_deref()))
     }
 }
 
-/// `line` (one formatted event, ending in a newline) with the release in it.
-fn with_release(line: &str, json: bool) -> String {
+/// `line` (one formatted event, ending in a newline) with the release in
+/// it, and the id of the request it was logged for, if any.
+fn with_release(line: &str, json: bool, request: Option<&str>) -> String {
     if json {
         if let Some(rest) = line.strip_prefix('{') {
             // Neither holds a character JSON escapes (a version, hex digits or "unknown").
             let sep = if rest.starts_with('}') { "" } else { "," };
-            return format!("{{\"version\":\"{VERSION}\",\"commit\":\"{COMMIT}\"{sep}{rest}");
+            let request = request
+                .map(|id| format!(",\"request_id\":{}", serde_json::Value::from(id)))
+                .unwrap_or_default();
+            return format!("{{\"version\":\"{VERSION}\",\"commit\":\"{COMMIT}\"{request}{sep}{rest}");
         }
         return line.to_owned();
     }
     let body = line.strip_suffix('\n').unwrap_or(line);
-    format!("{body} version={VERSION} commit={COMMIT}\n")
+    match request {
+        Some(id) => format!("{body} request_id={id} version={VERSION} commit={COMMIT}\n"),
+        None => format!("{body} version={VERSION} commit={COMMIT}\n"),
+    }
 }
 
 #[cfg(test)]
@@ -116,8 +139,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn every_json_line_carries_the_release_inside_and_outside_spans() {
+    /// The JSON lines `log` writes through the Lambda functions' format.
+    fn json_lines(log: impl FnOnce()) -> (String, Vec<serde_json::Value>) {
         let lines = Lines::default();
         let out = lines.clone();
         let subscriber = tracing_subscriber::fmt()
@@ -128,14 +151,20 @@ mod tests {
             .with_writer(move || out.clone())
             .map_event_format(|f| Released { inner: f, json: true })
             .finish();
-        tracing::subscriber::with_default(subscriber, || {
+        tracing::subscriber::with_default(subscriber, log);
+        let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        (text, lines)
+    }
+
+    #[test]
+    fn every_json_line_carries_the_release_inside_and_outside_spans() {
+        let (text, lines) = json_lines(|| {
             tracing::info!(n = 1, "plain");
             let span = tracing::info_span!("request", id = "r1");
             let _in = span.enter();
             tracing::warn!("inside");
         });
-        let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
-        let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
         assert_eq!(lines.len(), 2, "{text}");
         for l in &lines {
             assert_eq!(l["version"], VERSION, "{l}");
@@ -146,14 +175,32 @@ mod tests {
     }
 
     #[test]
+    fn lines_logged_for_a_request_carry_its_id() {
+        let (text, lines) = json_lines(|| {
+            REQUEST_ID.sync_scope(http::HeaderValue::from_static("req-1"), || {
+                tracing::info!("inside");
+            });
+            tracing::info!("outside");
+        });
+        assert_eq!(lines.len(), 2, "{text}");
+        assert_eq!(lines[0]["request_id"], "req-1", "{text}");
+        assert_eq!(lines[0]["version"], VERSION, "{text}");
+        assert!(lines[1].get("request_id").is_none(), "{text}");
+        assert_eq!(
+            with_release("WARN slow\n", false, Some("req-2")),
+            format!("WARN slow request_id=req-2 version={VERSION} commit={COMMIT}\n")
+        );
+    }
+
+    #[test]
     fn a_text_line_ends_with_the_release() {
-        let line = with_release("INFO served status=200\n", false);
+        let line = with_release("INFO served status=200\n", false, None);
         assert_eq!(
             line,
             format!("INFO served status=200 version={VERSION} commit={COMMIT}\n")
         );
         assert_eq!(
-            with_release("{}\n", true),
+            with_release("{}\n", true, None),
             format!("{{\"version\":\"{VERSION}\",\"commit\":\"{COMMIT}\"}}\n")
         );
     }
