@@ -20,9 +20,9 @@ use tokio::net::TcpListener;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
     /// From the moment the server waits for a request (a new connection, or
-    /// one kept alive after an answer) to the end of its headers: hyper
-    /// starts this clock when it waits, so it is also the idle keep-alive
-    /// limit.
+    /// one kept alive after an answer is handed over) to the end of its
+    /// headers: also the idle keep-alive limit, and how long a client may
+    /// take to read an answer (`connection`'s watchdog).
     pub header: Duration,
     /// From the end of the headers to the end of the body.
     pub body: Duration,
