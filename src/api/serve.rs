@@ -194,14 +194,14 @@ impl Idle {
 
 /// The request with its body cut off at `limit` from now.
 fn with_deadline(req: http::Request<Incoming>, limit: Duration) -> http::Request<Body> {
-    let deadline = tokio::time::Instant::now() + limit;
     req.map(|body| {
+        // No clock read for a request without a body.
         if body.is_end_stream() {
             return Body::new(body);
         }
         Body::new(Deadline {
             body,
-            deadline,
+            deadline: tokio::time::Instant::now() + limit,
             limit,
             timer: None,
             timed_out: false,
